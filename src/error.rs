@@ -1,0 +1,46 @@
+//! The library's error type: every failure a user can cause, with the path (and, for data, the
+//! line) where it happened, so that the command line can print one clear sentence.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read, written or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A chart could not be drawn.
+    #[error("cannot draw {}: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
+    /// A setting is out of range (hidden size 0, a negative learning rate, ...).
+    #[error("{0}")]
+    Config(String),
+    /// The loss became NaN or infinite; the parameters were restored to the end of `last_good`.
+    #[error(
+        "training diverged in epoch {epoch}: the loss became {loss}. The model was kept as it was \
+         after epoch {last_good}. Try a smaller learning rate (it was {lr})."
+    )]
+    Diverged {
+        epoch: usize,
+        loss: f32,
+        last_good: usize,
+        lr: f32,
+    },
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Writing files so that nothing is lost: every output goes to a temporary file in the same
+//! folder and is renamed over the target only once it is complete. A failed or interrupted run
+//! leaves the old file (or none) behind, never half of a new one.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The temporary name used while `path` is being written: `.tmp-PID-NAME` in the same folder,
+/// so that the final rename stays on one file system and is atomic, and the extension (which
+/// some writers go by) is kept.
+fn temporary_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+}
+
+/// Checks that the folder `path` would be written into exists, so that the error names the
+/// folder rather than a temporary file.
+fn check_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the folder {} does not exist", dir.display()),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Lets `write` create the file at a temporary path, syncs it to disk, then renames it to
+/// `path`. On any error the temporary file is removed and `path` is left untouched.
+pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    check_parent(path)?;
+    let tmp = temporary_path(path);
+    let result = write(&tmp).and_then(|()| {
+        File::open(&tmp)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| fs::rename(&tmp, path))
+            .map_err(|e| Error::io(path, e))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes a file atomically through a buffered writer.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    replace_with(path, |tmp| {
+        let file = File::create(tmp).map_err(|e| Error::io(path, e))?;
+        let mut out = BufWriter::new(file);
+        write(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io(path, e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("rnn-fsutil-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.txt");
+        write_atomic(&path, |w| w.write_all(b"first")).unwrap();
+        let failed = write_atomic(&path, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temporary file left behind"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_folder_is_named_in_the_error() {
+        let err = write_atomic(Path::new("/no/such/folder/x.csv"), |_| Ok(())).unwrap_err();
+        assert!(
+            err.to_string().contains("/no/such/folder does not exist"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! A batch of token sequences of different lengths, laid out for the unroll over time.
+//!
+//! Sequences are sorted longest first (as PyTorch's packed sequences are), so that at every
+//! step the sequences still running are the first rows: step `t` works on rows `0..active(t)`,
+//! and no padded position is ever computed. A sequence that has ended simply stops being
+//! updated, so its result is the same alone or in any batch.
+
+/// Sequences (and, for training, their labels) sorted by length for the unroll.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Tokens by step, then row: `tokens[t * rows + r]`; zero where row `r` has ended.
+    tokens: Vec<u32>,
+    /// The length of every row, longest first.
+    lengths: Vec<usize>,
+    /// `active[t]`: how many rows are still running at step `t`.
+    active: Vec<usize>,
+    /// The label of every row (empty when the batch is only predicted).
+    targets: Vec<u32>,
+    /// `order[r]`: the position in the caller's list of the sequence in row `r`.
+    order: Vec<usize>,
+}
+
+impl Batch {
+    /// A batch of `sequences`, with `targets[i]` the label of `sequences[i]` (or no targets,
+    /// for prediction).
+    ///
+    /// # Panics
+    /// If `targets` is neither empty nor as long as `sequences`.
+    pub fn new(sequences: &[&[u32]], targets: &[u32]) -> Self {
+        assert!(
+            targets.is_empty() || targets.len() == sequences.len(),
+            "Batch::new: {} targets for {} sequences",
+            targets.len(),
+            sequences.len()
+        );
+        let mut order: Vec<usize> = (0..sequences.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sequences[i].len())); // stable: ties keep their order
+        let rows = order.len();
+        let lengths: Vec<usize> = order.iter().map(|&i| sequences[i].len()).collect();
+        let steps = lengths.first().copied().unwrap_or(0);
+        let mut tokens = vec![0; steps * rows];
+        let mut active = vec![0; steps];
+        for (r, &i) in order.iter().enumerate() {
+            for (t, &token) in sequences[i].iter().enumerate() {
+                tokens[t * rows + r] = token;
+                active[t] = r + 1;
+            }
+        }
+        let targets = if targets.is_empty() {
+            Vec::new()
+        } else {
+            order.iter().map(|&i| targets[i]).collect()
+        };
+        Batch {
+            tokens,
+            lengths,
+            active,
+            targets,
+            order,
+        }
+    }
+
+    /// The number of sequences.
+    pub fn rows(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// The length of the longest sequence.
+    pub fn steps(&self) -> usize {
+        self.active.len()
+    }
+
+    /// The number of tokens in the batch (padding not counted).
+    pub fn token_count(&self) -> usize {
+        self.lengths.iter().sum()
+    }
+
+    /// The tokens of the rows still running at step `t` (0-based).
+    pub fn step_tokens(&self, t: usize) -> &[u32] {
+        &self.tokens[t * self.rows()..][..self.active[t]]
+    }
+
+    /// The length of every row, longest first.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// The label of every row; empty for a batch without labels.
+    pub fn targets(&self) -> &[u32] {
+        &self.targets
+    }
+
+    /// `order()[r]`: the caller's index of the sequence in row `r`.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_sorted_longest_first_and_steps_shrink() {
+        let batch = Batch::new(&[&[1, 2], &[3, 4, 5], &[], &[6, 7]], &[0, 1, 0, 1]);
+        assert_eq!(batch.rows(), 4);
+        assert_eq!(batch.steps(), 3);
+        assert_eq!(batch.order(), [1, 0, 3, 2]);
+        assert_eq!(batch.lengths(), [3, 2, 2, 0]);
+        assert_eq!(batch.targets(), [1, 0, 1, 0]);
+        assert_eq!(batch.step_tokens(0), [3, 1, 6]);
+        assert_eq!(batch.step_tokens(1), [4, 2, 7]);
+        assert_eq!(batch.step_tokens(2), [5]);
+        assert_eq!(batch.token_count(), 7);
+    }
+
+    #[test]
+    fn an_empty_batch_has_no_steps() {
+        let batch = Batch::new(&[], &[]);
+        assert_eq!((batch.rows(), batch.steps()), (0, 0));
+    }
+}

@@ -1,0 +1,125 @@
+//! The interface between the unroll over time (in [`super::Network`]) and one recurrent cell.
+//!
+//! A cell is **one time step** for a batch of `n` sequences at once: it maps the state
+//! `s_{t-1}` (n×S) and the tokens `x_t` (n) to `s_t` (n×S), and back again for gradients.
+//! Everything else (the loop over time, sequences of different lengths, the output layer, the
+//! loss) is written once in the network and serves every cell, so a new cell is one new file
+//! that implements this trait.
+//!
+//! Dimensions: `n` sequences in the step, `V` vocabulary, `H` hidden units, `S` state floats a
+//! sequence (`H` for the plain cell; a cell with a memory, like an LSTM, keeps more), and `K`
+//! cache floats a sequence a step (intermediate values the backward step needs).
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::params::Layout;
+use crate::rng::Rng;
+
+/// The kinds of cell, by the name used on the command line and in model files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CellKind {
+    /// The Elman cell, `h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`: PyTorch's `nn.RNN`.
+    #[default]
+    Rnn,
+}
+
+impl CellKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [CellKind; 1] = [CellKind::Rnn];
+
+    /// The name on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Rnn => "rnn",
+        }
+    }
+
+    /// A cell of this kind for `vocab` input tokens and `hidden` units.
+    pub fn build(self, vocab: usize, hidden: usize) -> Box<dyn Cell> {
+        match self {
+            CellKind::Rnn => Box::new(super::elman::Elman::new(vocab, hidden)),
+        }
+    }
+}
+
+impl fmt::Display for CellKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CellKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CellKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = CellKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown cell {s:?} (expected one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// One recurrent step, forward and backward, for a batch of sequences.
+///
+/// Parameters arrive as the cell's own part of the flat buffer (`p`, laid out as
+/// [`Cell::layout`] says) and gradients as the matching part of the gradient buffer (`g`).
+/// Backward steps **accumulate** into `g`; zeroing it is the caller's job.
+pub trait Cell: Send + Sync + fmt::Debug {
+    /// Which kind of cell this is.
+    fn kind(&self) -> CellKind;
+
+    /// `V`, the number of input tokens.
+    fn vocab(&self) -> usize;
+
+    /// `H`, the number of hidden units (the size of the output `h_t`).
+    fn hidden(&self) -> usize;
+
+    /// `S`, floats of state a sequence; the first `H` of them are `h_t`.
+    fn state_size(&self) -> usize {
+        self.hidden()
+    }
+
+    /// `K`, floats a sequence a step that [`Cell::forward_step`] leaves for the backward step.
+    fn cache_size(&self) -> usize {
+        0
+    }
+
+    /// The cell's parameter tensors, from offset 0.
+    fn layout(&self) -> Layout;
+
+    /// Draws initial parameters into `p`.
+    fn init(&self, p: &mut [f32], rng: &mut Rng);
+
+    /// One step forward for `n = x.len()` sequences: from `s_prev` (n×S) and the tokens `x` to
+    /// `s` (n×S), leaving what the backward step needs in `cache` (n×K).
+    fn forward_step(&self, p: &[f32], x: &[u32], s_prev: &[f32], s: &mut [f32], cache: &mut [f32]);
+
+    /// One step backward. On entry `ds` (n×S) holds `∂L/∂s_t`; on return it holds `∂L/∂s_{t-1}`,
+    /// and the step's parameter gradients have been added to `g`. `scratch` is working memory
+    /// that the cell may resize.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_step(
+        &self,
+        p: &[f32],
+        g: &mut [f32],
+        x: &[u32],
+        s_prev: &[f32],
+        s: &[f32],
+        cache: &[f32],
+        ds: &mut [f32],
+        scratch: &mut Vec<f32>,
+    );
+
+    /// A boxed copy (so that a network holding a `Box<dyn Cell>` can be cloned).
+    fn clone_box(&self) -> Box<dyn Cell>;
+}
+
+impl Clone for Box<dyn Cell> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}

@@ -1,0 +1,148 @@
+//! The Elman cell, the seed's recurrent step, PyTorch's `nn.RNN` with `tanh`:
+//!
+//! ```text
+//! h_t = tanh(Wxh · x_t + Whh · h_{t-1} + bh)
+//! ```
+//!
+//! `x_t` is the one-hot vector of token `x_t`, so `Wxh · x_t` is column `x_t` of `Wxh`: the
+//! product is a look-up, and `Wxh` is stored column by column so that the column is contiguous.
+//!
+//! | parameter | shape | PyTorch name        | maps                      |
+//! |-----------|-------|---------------------|---------------------------|
+//! | `Wxh`     | H×V   | `rnn.weight_ih_l0`  | input token -> hidden     |
+//! | `Whh`     | H×H   | `rnn.weight_hh_l0`  | previous hidden -> hidden |
+//! | `bh`      | H     | `rnn.bias_ih_l0`    | hidden bias               |
+//!
+//! PyTorch has a second bias, `bias_hh_l0`, which is always added to `bias_ih_l0`; one bias
+//! is the same model, so the cell keeps one and the model file writes the other as zeros.
+
+use super::cell::{Cell, CellKind};
+use super::params::Layout;
+use crate::kernels::{matmul_nn, matmul_nt, matmul_tn};
+use crate::rng::Rng;
+
+/// The Elman (tanh) cell for `vocab` tokens and `hidden` units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elman {
+    vocab: usize,
+    hidden: usize,
+}
+
+/// Where the three tensors start in the cell's part of the buffer.
+struct Offsets {
+    wxh: usize,
+    whh: usize,
+    bh: usize,
+    end: usize,
+}
+
+impl Elman {
+    /// A cell for `vocab` input tokens and `hidden` units.
+    pub fn new(vocab: usize, hidden: usize) -> Self {
+        Elman { vocab, hidden }
+    }
+
+    fn offsets(&self) -> Offsets {
+        let (v, h) = (self.vocab, self.hidden);
+        Offsets {
+            wxh: 0,
+            whh: h * v,
+            bh: h * v + h * h,
+            end: h * v + h * h + h,
+        }
+    }
+}
+
+impl Cell for Elman {
+    fn kind(&self) -> CellKind {
+        CellKind::Rnn
+    }
+
+    fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    fn layout(&self) -> Layout {
+        let (v, h) = (self.vocab, self.hidden);
+        let mut layout = Layout::default();
+        layout.push("rnn.weight_ih_l0", &[h, v], true); // Wxh, column by column
+        layout.push("rnn.weight_hh_l0", &[h, h], false); // Whh
+        layout.push("rnn.bias_ih_l0", &[h], false); // bh
+        layout
+    }
+
+    /// Every parameter uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.RNN`.
+    fn init(&self, p: &mut [f32], rng: &mut Rng) {
+        let a = 1.0 / (self.hidden as f64).sqrt();
+        for w in &mut p[..self.offsets().end] {
+            *w = rng.symmetric(a) as f32;
+        }
+    }
+
+    fn forward_step(
+        &self,
+        p: &[f32],
+        x: &[u32],
+        s_prev: &[f32],
+        s: &mut [f32],
+        _cache: &mut [f32],
+    ) {
+        let (h, n, o) = (self.hidden, x.len(), self.offsets());
+        let (wxh, whh, bh) = (&p[o.wxh..o.whh], &p[o.whh..o.bh], &p[o.bh..o.end]);
+        // a = bh + Wxh·onehot(x): the bias plus column x of Wxh
+        for (a, &token) in s.chunks_exact_mut(h).zip(x) {
+            let column = &wxh[token as usize * h..][..h];
+            for ((ai, &bi), &wi) in a.iter_mut().zip(bh).zip(column) {
+                *ai = bi + wi;
+            }
+        }
+        // a += Whh·h_{t-1}, for every sequence: A += H_prev · Whhᵀ
+        matmul_nt(s, s_prev, whh, n, h, h);
+        // h_t = tanh(a)
+        for v in s.iter_mut() {
+            *v = v.tanh();
+        }
+    }
+
+    fn backward_step(
+        &self,
+        p: &[f32],
+        g: &mut [f32],
+        x: &[u32],
+        s_prev: &[f32],
+        s: &[f32],
+        _cache: &[f32],
+        ds: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let (h, n, o) = (self.hidden, x.len(), self.offsets());
+        let whh = &p[o.whh..o.bh];
+        // forward: h_t = tanh(a)  =>  da = (1 - h_t²) ⊙ dh_t
+        scratch.clear();
+        scratch.extend(ds.iter().zip(s).map(|(&dh, &ht)| (1.0 - ht * ht) * dh));
+        let da = &scratch[..];
+        let (dwxh, rest) = g[..o.end].split_at_mut(o.whh);
+        let (dwhh, dbh) = rest.split_at_mut(o.bh - o.whh);
+        for (da_row, &token) in da.chunks_exact(h).zip(x) {
+            // forward: a = bh + column x of Wxh + ...  =>  dbh += da, column x of dWxh += da
+            let dcolumn = &mut dwxh[token as usize * h..][..h];
+            for ((dc, db), &d) in dcolumn.iter_mut().zip(dbh.iter_mut()).zip(da_row) {
+                *dc += d;
+                *db += d;
+            }
+        }
+        // forward: a += Whh·h_{t-1}  =>  dWhh += da·h_{t-1}ᵀ, summed over the sequences
+        matmul_tn(dwhh, da, s_prev, n, h, h);
+        // ... and dh_{t-1} = Whhᵀ·da: row by row, DH_prev = DA · Whh (the transpose matters)
+        ds.fill(0.0);
+        matmul_nn(ds, da, whh, n, h, h);
+    }
+
+    fn clone_box(&self) -> Box<dyn Cell> {
+        Box::new(*self)
+    }
+}

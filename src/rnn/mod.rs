@@ -1,0 +1,314 @@
+//! The recurrent network: a cell unrolled over a sequence, an output layer on the last hidden
+//! state, softmax and cross-entropy, and backpropagation through time.
+//!
+//! ```text
+//! h_0 = 0
+//! h_t = cell(x_t, h_{t-1})        t = 1..T   (Elman: tanh(Wxh x_t + Whh h_{t-1} + bh))
+//! y   = Why h_T + by              (C logits; PyTorch's fc = nn.Linear(H, C))
+//! p   = softmax(y),   L = -ln p_target
+//! ```
+//!
+//! Backward, with `dy = p - onehot(target)`:
+//! `dWhy = dy h_Tᵀ`, `dby = dy`, `dh_T = Whyᵀ dy`, then the cell's backward step from `T` down to
+//! 1 carries `dh_t` to `dh_{t-1}` and adds each step's parameter gradients. For a batch the loss
+//! is the mean over its sequences, so every `dy` is divided by the batch size.
+//!
+//! One forward pass serves everything: training, evaluation, prediction and the step-by-step
+//! trace behind `explain`.
+
+mod batch;
+mod cell;
+mod elman;
+mod params;
+mod softmax;
+
+pub use batch::Batch;
+pub use cell::{Cell, CellKind};
+pub use elman::Elman;
+pub use params::{Layout, Tensor};
+pub use softmax::{argmax, cross_entropy, softmax_in_place};
+
+use crate::error::{Error, Result};
+use crate::kernels::{matmul_nn, matmul_nt, matmul_tn};
+use crate::metrics::Tally;
+use crate::rng::Rng;
+
+/// A recurrent cell and an output layer, with all their parameters in one buffer: the cell's
+/// tensors first, then `fc.weight` (`Why`, C×H) and `fc.bias` (`by`, C).
+#[derive(Clone, Debug)]
+pub struct Network {
+    cell: Box<dyn Cell>,
+    classes: usize,
+    layout: Layout,
+    /// Where `fc.weight` starts; the cell's parameters are everything before.
+    head: usize,
+    params: Vec<f32>,
+}
+
+/// Buffers reused from one batch to the next, so that a training run allocates once.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace {
+    /// States by step, then row: `(T+1) × rows × S`; step 0 is the zero initial state.
+    states: Vec<f32>,
+    /// The cell's caches by step, then row: `T × rows × K`.
+    caches: Vec<f32>,
+    /// `h_T` of every row (rows × H).
+    last: Vec<f32>,
+    /// The logits of every row (rows × C).
+    logits: Vec<f32>,
+    /// The probabilities of every row (rows × C).
+    probs: Vec<f32>,
+    /// Gradient buffers of the backward pass.
+    dlogits: Vec<f32>,
+    dlast: Vec<f32>,
+    dstate: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl Workspace {
+    /// The probabilities of row `r` of the last batch (in the batch's sorted order).
+    pub fn probabilities(&self, r: usize, classes: usize) -> &[f32] {
+        &self.probs[r * classes..][..classes]
+    }
+}
+
+/// Checks a size given by a user.
+fn positive(what: &str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::Config(format!("{what} must be at least 1")));
+    }
+    Ok(())
+}
+
+impl Network {
+    /// A network with freshly initialised parameters: the cell's own initialisation, and the
+    /// output layer uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.Linear(H, C)`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a size is 0.
+    pub fn new(
+        kind: CellKind,
+        vocab: usize,
+        hidden: usize,
+        classes: usize,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let mut net = Self::zeros(kind, vocab, hidden, classes)?;
+        let head = net.head;
+        net.cell.init(&mut net.params[..head], rng);
+        let a = 1.0 / (hidden as f64).sqrt();
+        for w in &mut net.params[head..] {
+            *w = rng.symmetric(a) as f32;
+        }
+        Ok(net)
+    }
+
+    /// A network whose parameters are all zero (to be filled, e.g. from a model file).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a size is 0.
+    pub fn zeros(kind: CellKind, vocab: usize, hidden: usize, classes: usize) -> Result<Self> {
+        positive("the vocabulary size", vocab)?;
+        positive("the hidden size", hidden)?;
+        Self::with_cell(kind.build(vocab, hidden), classes)
+    }
+
+    /// A network around any cell (one of [`CellKind`]'s or your own), all parameters zero.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a size is 0.
+    pub fn with_cell(cell: Box<dyn Cell>, classes: usize) -> Result<Self> {
+        positive("the number of classes", classes)?;
+        let hidden = cell.hidden();
+        let mut layout = cell.layout();
+        let head = layout.len();
+        layout.push("fc.weight", &[classes, hidden], false);
+        layout.push("fc.bias", &[classes], false);
+        let params = vec![0.0; layout.len()];
+        Ok(Network {
+            cell,
+            classes,
+            layout,
+            head,
+            params,
+        })
+    }
+
+    /// The recurrent cell.
+    pub fn cell(&self) -> &dyn Cell {
+        &*self.cell
+    }
+
+    /// `V`, the number of input tokens.
+    pub fn vocab(&self) -> usize {
+        self.cell.vocab()
+    }
+
+    /// `H`, the number of hidden units.
+    pub fn hidden(&self) -> usize {
+        self.cell.hidden()
+    }
+
+    /// `C`, the number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The names, shapes and places of all parameter tensors.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// All parameters, laid out as [`Network::layout`] says.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// All parameters, mutable (for optimisers and loading).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// Runs `batch` forward, leaving every state in `ws` for [`Network::backward`] and the
+    /// probabilities of every row in `ws`. Returns the summed loss and the number of correct
+    /// predictions when the batch has targets (otherwise only the count).
+    pub fn forward(&self, batch: &Batch, ws: &mut Workspace) -> Tally {
+        let (rows, steps) = (batch.rows(), batch.steps());
+        let (h, c) = (self.hidden(), self.classes);
+        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
+        let (cell_p, head_p) = self.params.split_at(self.head);
+        let (why, by) = head_p.split_at(c * h);
+
+        ws.states.resize((steps + 1) * rows * s_size, 0.0);
+        ws.states[..rows * s_size].fill(0.0); // h_0 = 0
+        ws.caches.resize(steps * rows * k_size, 0.0);
+        for t in 0..steps {
+            // step t+1 reads states[t] and writes states[t+1], for the rows still running
+            let x = batch.step_tokens(t);
+            let n = x.len();
+            let (before, after) = ws.states.split_at_mut((t + 1) * rows * s_size);
+            let s_prev = &before[t * rows * s_size..][..n * s_size];
+            let s = &mut after[..n * s_size];
+            let cache = &mut ws.caches[t * rows * k_size..][..n * k_size];
+            self.cell.forward_step(cell_p, x, s_prev, s, cache);
+        }
+
+        // h_T of every row: its state after its own last token
+        ws.last.resize(rows * h, 0.0);
+        for (r, &len) in batch.lengths().iter().enumerate() {
+            let state = &ws.states[(len * rows + r) * s_size..][..h];
+            ws.last[r * h..][..h].copy_from_slice(state);
+        }
+
+        // y = Why h_T + by, then p = softmax(y) and L = -ln p_target
+        ws.logits.clear();
+        for _ in 0..rows {
+            ws.logits.extend_from_slice(by);
+        }
+        matmul_nt(&mut ws.logits, &ws.last, why, rows, h, c);
+        ws.probs.clone_from(&ws.logits);
+        let mut tally = Tally::default();
+        for (r, p) in ws.probs.chunks_exact_mut(c).enumerate() {
+            let norm = softmax_in_place(p);
+            if let Some(&target) = batch.targets().get(r) {
+                let loss = cross_entropy(ws.logits[r * c + target as usize], norm);
+                let correct = argmax(p) == target as usize;
+                tally.add(f64::from(loss), usize::from(correct), 1);
+            } else {
+                tally.add(0.0, 0, 1);
+            }
+        }
+        tally
+    }
+
+    /// Backpropagation through time for the batch last run by [`Network::forward`] with this
+    /// workspace: **adds** the gradient of the batch's mean loss to `grads` (laid out like the
+    /// parameters).
+    ///
+    /// # Panics
+    /// If the batch has no targets, or `grads` is not as long as the parameters.
+    pub fn backward(&self, batch: &Batch, ws: &mut Workspace, grads: &mut [f32]) {
+        assert_eq!(grads.len(), self.params.len(), "gradient buffer size");
+        assert_eq!(
+            batch.targets().len(),
+            batch.rows(),
+            "backward needs targets"
+        );
+        let (rows, steps) = (batch.rows(), batch.steps());
+        let (h, c) = (self.hidden(), self.classes);
+        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
+        let (cell_p, head_p) = self.params.split_at(self.head);
+        let why = &head_p[..c * h];
+        let (g_cell, g_head) = grads.split_at_mut(self.head);
+        let (dwhy, dby) = g_head.split_at_mut(c * h);
+
+        // backprop into y: dy = (p - onehot(target)) / rows, for the mean over the batch
+        let scale = 1.0 / rows as f32;
+        ws.dlogits.clone_from(&ws.probs);
+        for (dy, &target) in ws.dlogits.chunks_exact_mut(c).zip(batch.targets()) {
+            dy[target as usize] -= 1.0;
+            for v in dy.iter_mut() {
+                *v *= scale;
+            }
+            // forward: y = Why h_T + by  =>  dby += dy
+            for (db, &d) in dby.iter_mut().zip(dy.iter()) {
+                *db += d;
+            }
+        }
+        // ... dWhy += dy h_Tᵀ, and dh_T = Whyᵀ dy (row by row: DH = DY · Why)
+        matmul_tn(dwhy, &ws.dlogits, &ws.last, rows, c, h);
+        ws.dlast.clear();
+        ws.dlast.resize(rows * h, 0.0);
+        matmul_nn(&mut ws.dlast, &ws.dlogits, why, rows, c, h);
+
+        // into the states: dh_T enters each row at its own last step; the rest of S is zero
+        ws.dstate.clear();
+        ws.dstate.resize(rows * s_size, 0.0);
+        for (ds, dh) in ws
+            .dstate
+            .chunks_exact_mut(s_size)
+            .zip(ws.dlast.chunks_exact(h))
+        {
+            ds[..h].copy_from_slice(dh);
+        }
+        // back through time: a row's gradient waits, untouched, until the steps reach its end
+        for t in (0..steps).rev() {
+            let x = batch.step_tokens(t);
+            let n = x.len();
+            let s_prev = &ws.states[t * rows * s_size..][..n * s_size];
+            let s = &ws.states[(t + 1) * rows * s_size..][..n * s_size];
+            let cache = &ws.caches[t * rows * k_size..][..n * k_size];
+            let ds = &mut ws.dstate[..n * s_size];
+            self.cell
+                .backward_step(cell_p, g_cell, x, s_prev, s, cache, ds, &mut ws.scratch);
+        }
+    }
+
+    /// The class probabilities of every sequence, in the order given.
+    pub fn predict(&self, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f32>> {
+        let batch = Batch::new(sequences, &[]);
+        self.forward(&batch, ws);
+        let mut out = vec![Vec::new(); sequences.len()];
+        for (r, &i) in batch.order().iter().enumerate() {
+            out[i] = ws.probabilities(r, self.classes).to_vec();
+        }
+        out
+    }
+
+    /// The class probabilities after each token of `tokens`, as if the sequence stopped there:
+    /// `softmax(Why h_t + by)` for `t = 1..T`. The last entry is the prediction for the whole.
+    pub fn trace(&self, tokens: &[u32], ws: &mut Workspace) -> Vec<Vec<f32>> {
+        let batch = Batch::new(&[tokens], &[]);
+        self.forward(&batch, ws);
+        let (h, c, s_size) = (self.hidden(), self.classes, self.cell.state_size());
+        let (why, by) = self.params[self.head..].split_at(c * h);
+        (1..=tokens.len())
+            .map(|t| {
+                let mut y = by.to_vec();
+                matmul_nt(&mut y, &ws.states[t * s_size..][..h], why, 1, h, c);
+                softmax_in_place(&mut y);
+                y
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,183 @@
+//! The training loop: shuffle, batch, forward, backward, clip, update; metrics every epoch.
+//!
+//! With a batch size of 1 this is exactly the seed's per-example stochastic gradient descent:
+//! every example is run forward, its gradient computed by backpropagation through time, clipped
+//! element-wise, and the weights updated before the next example.
+
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::metrics::{EpochMetrics, Score, Tally};
+use crate::optim::{self, Optimizer, Sgd};
+use crate::rng::Rng;
+use crate::rnn::{Batch, Network, Workspace};
+
+/// The random stream used to initialise weights, for a given seed (see [`Rng::with_stream`]).
+pub const INIT_STREAM: u64 = 0;
+/// The random stream used to shuffle the examples every epoch.
+pub const SHUFFLE_STREAM: u64 = 1;
+
+/// How to train. `Default` gives the seed's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training data. 0 trains nothing (the metrics history is empty).
+    pub epochs: usize,
+    /// Learning rate of the SGD update. Default 0.02.
+    pub lr: f32,
+    /// Gradients are clipped element-wise to `[-clip, clip]` before each update. Default 1.
+    pub clip: f32,
+    /// Sequences per update; the gradient is the mean over the batch. Default 1.
+    pub batch: usize,
+    /// Seeds the shuffling (and, through [`INIT_STREAM`], the caller's initialisation).
+    pub seed: u64,
+    /// Visit the examples in a new random order every epoch (default), or in the given order.
+    pub shuffle: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1000,
+            lr: 0.02,
+            clip: 1.0,
+            batch: 1,
+            seed: 0,
+            shuffle: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        optim::check_positive("the learning rate", self.lr)?;
+        optim::check_positive("the clipping limit", self.clip)?;
+        if self.batch == 0 {
+            return Err(Error::Config("the batch size must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// What training reports as it goes, for progress bars and logs.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A batch was trained: `done` of the epoch's `total` examples are through.
+    Step {
+        epoch: usize,
+        done: usize,
+        total: usize,
+    },
+    /// An epoch ended, with its metrics.
+    Epoch(&'a EpochMetrics),
+}
+
+/// Sequences per forward pass when only evaluating (no updates, so any size gives the same
+/// result; this one amortises the per-step overhead).
+const EVAL_BATCH: usize = 256;
+
+/// The mean loss and accuracy of `net` on `examples`.
+pub fn evaluate(net: &Network, examples: &[Example], ws: &mut Workspace) -> Score {
+    let mut tally = Tally::default();
+    for chunk in examples.chunks(EVAL_BATCH) {
+        let batch = batch_of(chunk.iter());
+        let t = net.forward(&batch, ws);
+        tally.add(t.loss_sum, t.correct, t.count);
+    }
+    tally.score()
+}
+
+fn batch_of<'a>(examples: impl Iterator<Item = &'a Example> + Clone) -> Batch {
+    let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
+    let targets: Vec<u32> = examples.map(|e| e.label).collect();
+    Batch::new(&sequences, &targets)
+}
+
+/// Trains `net` on `train`, scoring `test` (if not empty) after every epoch, and returns the
+/// metrics of every epoch. `on_event` hears of every batch and every epoch.
+///
+/// # Errors
+/// [`Error::Config`] for settings out of range or examples that do not fit the network;
+/// [`Error::Diverged`] if the loss becomes NaN or infinite, in which case `net` is restored to
+/// its parameters at the end of the last complete epoch.
+pub fn train(
+    net: &mut Network,
+    train: &[Example],
+    test: &[Example],
+    config: &TrainConfig,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Vec<EpochMetrics>> {
+    config.validate()?;
+    check_examples(net, train)?;
+    check_examples(net, test)?;
+    let mut optimizer = Sgd { lr: config.lr };
+    let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
+    let mut ws = Workspace::default();
+    let mut grads = vec![0.0; net.params().len()];
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut last_good = net.params().to_vec();
+    let mut history = Vec::with_capacity(config.epochs);
+
+    for epoch in 1..=config.epochs {
+        if config.shuffle {
+            rng.shuffle(&mut order);
+        }
+        let mut tally = Tally::default();
+        for (i, indices) in order.chunks(config.batch).enumerate() {
+            let batch = batch_of(indices.iter().map(|&k| &train[k]));
+            let t = net.forward(&batch, &mut ws);
+            let loss = (t.loss_sum / t.count as f64) as f32;
+            if !loss.is_finite() {
+                net.params_mut().copy_from_slice(&last_good);
+                return Err(Error::Diverged {
+                    epoch,
+                    loss,
+                    last_good: epoch - 1,
+                    lr: optimizer.learning_rate(),
+                });
+            }
+            tally.add(t.loss_sum, t.correct, t.count);
+            grads.fill(0.0);
+            net.backward(&batch, &mut ws, &mut grads);
+            optim::clip(&mut grads, config.clip);
+            optimizer.step(net.params_mut(), &grads);
+            let done = (i * config.batch + indices.len()).min(train.len());
+            on_event(Event::Step {
+                epoch,
+                done,
+                total: train.len(),
+            });
+        }
+        let metrics = EpochMetrics {
+            epoch,
+            train: tally.score(),
+            test: (!test.is_empty()).then(|| evaluate(net, test, &mut ws)),
+        };
+        on_event(Event::Epoch(&metrics));
+        history.push(metrics);
+        last_good.copy_from_slice(net.params());
+    }
+    Ok(history)
+}
+
+/// Checks that every token and label indexes into the network.
+fn check_examples(net: &Network, examples: &[Example]) -> Result<()> {
+    for (i, e) in examples.iter().enumerate() {
+        if let Some(&t) = e.tokens.iter().find(|&&t| t as usize >= net.vocab()) {
+            return Err(Error::Config(format!(
+                "example {i}: token {t} is outside the vocabulary of {} tokens",
+                net.vocab()
+            )));
+        }
+        if e.label as usize >= net.classes() {
+            return Err(Error::Config(format!(
+                "example {i}: label {} is outside the {} classes",
+                e.label,
+                net.classes()
+            )));
+        }
+    }
+    Ok(())
+}

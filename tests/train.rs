@@ -1,0 +1,140 @@
+//! The training loop's guarantees: it stops cleanly on divergence, keeping the last good
+//! weights, and rejects settings and examples that cannot work.
+
+use rnn::data::{Dataset, Example};
+use rnn::error::Error;
+use rnn::rng::Rng;
+use rnn::rnn::{CellKind, Network};
+use rnn::train::{Event, TrainConfig, train};
+
+fn network(data: &Dataset) -> Network {
+    let mut rng = Rng::new(0);
+    Network::new(CellKind::Rnn, data.vocab.len(), 8, 2, &mut rng).unwrap()
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_the_last_good_weights() {
+    let data = Dataset::sample();
+    let mut net = network(&data);
+    let two_epochs = TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    train(&mut net, &data.train, &data.test, &two_epochs, |_| {}).unwrap();
+    let good = net.params().to_vec();
+
+    // A learning rate so large that the first updates overflow the weights to infinity.
+    let explosive = TrainConfig {
+        epochs: 5,
+        lr: 1e38,
+        ..TrainConfig::default()
+    };
+    let mut epochs_reported = 0;
+    let err = train(&mut net, &data.train, &data.test, &explosive, |e| {
+        if let Event::Epoch(_) = e {
+            epochs_reported += 1
+        }
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Diverged {
+                epoch: 1,
+                last_good: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(epochs_reported, 0);
+    let message = err.to_string();
+    assert!(
+        message.contains("epoch 1") && message.contains("smaller learning rate"),
+        "{message}"
+    );
+    assert_eq!(net.params(), good.as_slice(), "weights not restored");
+}
+
+#[test]
+fn settings_out_of_range_are_rejected_before_training() {
+    let data = Dataset::sample();
+    let mut net = network(&data);
+    let before = net.params().to_vec();
+    for (config, expected) in [
+        (
+            TrainConfig {
+                lr: -0.1,
+                ..TrainConfig::default()
+            },
+            "learning rate",
+        ),
+        (
+            TrainConfig {
+                lr: f32::NAN,
+                ..TrainConfig::default()
+            },
+            "learning rate",
+        ),
+        (
+            TrainConfig {
+                clip: 0.0,
+                ..TrainConfig::default()
+            },
+            "clipping",
+        ),
+        (
+            TrainConfig {
+                batch: 0,
+                ..TrainConfig::default()
+            },
+            "batch size",
+        ),
+    ] {
+        let err = train(&mut net, &data.train, &[], &config, |_| {}).unwrap_err();
+        assert!(
+            matches!(err, Error::Config(_)) && err.to_string().contains(expected),
+            "{err}"
+        );
+    }
+    assert_eq!(net.params(), before.as_slice());
+}
+
+#[test]
+fn examples_outside_the_network_are_rejected() {
+    let data = Dataset::sample();
+    let mut net = network(&data);
+    let bad_token = [Example {
+        tokens: vec![999],
+        label: 0,
+    }];
+    let err = train(&mut net, &bad_token, &[], &TrainConfig::default(), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("token 999"), "{err}");
+    let bad_label = [Example {
+        tokens: vec![0],
+        label: 5,
+    }];
+    let err = train(
+        &mut net,
+        &data.train,
+        &bad_label,
+        &TrainConfig::default(),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("label 5"), "{err}");
+}
+
+#[test]
+fn zero_epochs_train_nothing() {
+    let data = Dataset::sample();
+    let mut net = network(&data);
+    let before = net.params().to_vec();
+    let config = TrainConfig {
+        epochs: 0,
+        ..TrainConfig::default()
+    };
+    let history = train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    assert!(history.is_empty());
+    assert_eq!(net.params(), before.as_slice());
+}
