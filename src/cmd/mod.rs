@@ -1,0 +1,33 @@
+//! The subcommands, one file each, and what they share: flag parsers and output helpers.
+
+pub mod demo;
+pub mod progress;
+
+/// Parses a whole number that must be at least 1 (`--hidden`, `--epochs`).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// Parses a positive, finite number (`--lr`, `--clip`).
+pub fn positive_number(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(_) => Err("must be a positive number".into()),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// A percentage with one decimal, for accuracies given as fractions.
+pub fn percent(fraction: f32) -> String {
+    format!("{:.1}%", 100.0 * fraction)
+}
+
+/// An `f32` as the shortest decimal that reads back as the same `f32` (`0.02`, not the
+/// `0.019999999552965164` that widening it to `f64` would print).
+pub fn json_number(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}

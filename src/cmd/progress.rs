@@ -1,0 +1,97 @@
+//! Showing training as it goes: a progress bar with live metrics on a terminal, plain log
+//! lines (about twenty a run) when the output goes to a file or a pipe.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use rnn::metrics::EpochMetrics;
+use rnn::train::Event;
+
+use super::percent;
+
+/// Turns training events into a progress bar or log lines.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    epochs: usize,
+    examples: usize,
+    log_every: usize,
+}
+
+impl Progress {
+    /// A display for `epochs` epochs of `examples` examples each; nothing at all if `quiet`.
+    pub fn new(epochs: usize, examples: usize, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
+            let total = (epochs * examples) as u64;
+            let style =
+                ProgressStyle::with_template("epoch {msg}\n{bar:40.cyan/blue} {rate}  ETA {eta}")
+                    .expect("the template is valid")
+                    .with_key(
+                        "rate",
+                        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0} examples/s", state.per_sec());
+                        },
+                    )
+                    .progress_chars("=> ");
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
+            bar.set_style(style);
+            bar.set_message(format!("1/{epochs}"));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        let log_every = if quiet {
+            usize::MAX
+        } else {
+            epochs.div_ceil(20).max(1)
+        };
+        Progress {
+            bar,
+            epochs,
+            examples,
+            log_every,
+        }
+    }
+
+    /// Shows one event.
+    pub fn on_event(&mut self, event: Event<'_>) {
+        match (event, &self.bar) {
+            (Event::Step { epoch, done, .. }, Some(bar)) => {
+                // an atomic store: the bar redraws itself on its own thread (steady tick)
+                bar.set_position(((epoch - 1) * self.examples + done) as u64);
+            }
+            (Event::Epoch(m), Some(bar)) => bar.set_message(self.line(m)),
+            (Event::Epoch(m), None) if m.epoch % self.log_every == 0 || m.epoch == self.epochs => {
+                // a closed pipe is noticed (and reported quietly) when the summary is printed
+                let _ = writeln!(std::io::stdout(), "epoch {}", self.line(m));
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes the bar, so that what follows is printed on a clean line.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, m: &EpochMetrics) -> String {
+        let width = self.epochs.to_string().len();
+        let mut line = format!(
+            "{:>width$}/{}  train loss {:.4} acc {:>6}",
+            m.epoch,
+            self.epochs,
+            m.train.loss,
+            percent(m.train.accuracy)
+        );
+        if let Some(test) = m.test {
+            line += &format!(
+                "  test loss {:.4} acc {:>6}",
+                test.loss,
+                percent(test.accuracy)
+            );
+        }
+        line
+    }
+}

@@ -1,0 +1,127 @@
+//! The binary, driven as a user drives it: what it prints, what it writes, and how it fails.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rnn(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn no_arguments_runs_the_demo_into_runs_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rnn(&[], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("1000 epochs"), "{text}");
+    // The summary's accuracy table: the default seed learns train and test perfectly.
+    assert!(
+        text.contains("train   ") && text.matches("100.0%").count() >= 2,
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("runs/demo/metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1001, "header and one row per epoch");
+    assert!(dir.path().join("runs/demo/curves.png").is_file());
+}
+
+#[test]
+fn json_is_the_last_line_and_files_go_to_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rnn(
+        &[
+            "demo", "--epochs", "7", "--hidden", "8", "--seed", "5", "--out", "o", "--json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let last = text.lines().last().unwrap();
+    let json: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(json["epochs"], 7);
+    assert_eq!(json["seed"], 5);
+    assert_eq!(json["lr"], 0.02);
+    for key in [
+        "seconds",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+    ] {
+        let v = json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing: {last}"));
+        assert!(v >= 0.0, "{key} = {v}");
+    }
+    assert!(json["train_acc"].as_f64().unwrap() <= 1.0);
+    // Not a terminal, so progress comes as plain lines, the last epoch among them.
+    assert!(text.contains("epoch 7/7  train loss"), "{text}");
+    let csv = std::fs::read_to_string(dir.path().join("o/metrics.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next(),
+        Some("epoch,train_loss,train_acc,test_loss,test_acc")
+    );
+    assert_eq!(csv.lines().count(), 8);
+    let png = std::fs::read(dir.path().join("o/curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[test]
+fn bad_flags_get_a_clear_message_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (vec!["demo", "--hidden", "0"], "--hidden"),
+        (vec!["demo", "--epochs", "0"], "--epochs"),
+        (vec!["demo", "--lr", "-1"], "--lr"),
+        (vec!["demo", "--lr", "NaN"], "--lr"),
+        (vec!["demo", "--clip", "x"], "--clip"),
+        (vec!["demo", "--seed", "-3"], "--seed"),
+        (vec!["demo", "--bogus"], "--bogus"),
+    ] {
+        let out = rnn(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_made_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let out = rnn(&["demo", "--epochs", "1", "--out", "file/sub"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: file/sub:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rnn(&["demo", "--lr", "1e38", "--out", "o"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("diverged in epoch 1") && err.contains("smaller learning rate"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o/metrics.csv").exists());
+}
