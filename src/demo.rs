@@ -68,7 +68,8 @@ pub fn train_sample(config: &DemoConfig, on_event: impl FnMut(Event<'_>)) -> Res
         &dataset.test,
         &config.train,
         on_event,
-    )?;
+    )?
+    .history;
     let seconds = start.elapsed().as_secs_f64();
     let mut ws = Workspace::default();
     let train = train::evaluate(&network, &dataset.train, &mut ws);

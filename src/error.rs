@@ -13,6 +13,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A data file is malformed. `line` is 1-based, when the problem is on one line.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Data {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A model file is unreadable, foreign, or inconsistent.
+    #[error("{}: {message}", path.display())]
+    Model { path: PathBuf, message: String },
     /// A chart could not be drawn.
     #[error("cannot draw {}: {message}", path.display())]
     Plot { path: PathBuf, message: String },
@@ -36,6 +46,15 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An [`Error::Data`] for `path`, at `line` (1-based) when given.
+    pub fn data(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -30,8 +30,8 @@
 //! let mut rng = Rng::with_stream(0, INIT_STREAM);
 //! let mut net = Network::new(CellKind::Rnn, data.vocab.len(), 16, data.labels.len(), &mut rng)?;
 //! let config = TrainConfig { epochs: 300, lr: 0.1, ..TrainConfig::default() };
-//! let history = train(&mut net, &data.train, &[], &config, |_| {})?;
-//! assert_eq!(history.last().unwrap().train.accuracy, 1.0);
+//! let report = train(&mut net, &data.train, &[], &config, |_| {})?;
+//! assert_eq!(report.history.last().unwrap().train.accuracy, 1.0);
 //!
 //! let tokens = data.vocab.encode("not bad")?;
 //! let probs = &net.predict(&[&tokens], &mut Workspace::default())[0];
@@ -55,6 +55,8 @@ pub mod error;
 pub mod fsutil;
 pub mod kernels;
 pub mod metrics;
+pub mod model;
+pub mod model_file;
 pub mod optim;
 pub mod plot;
 pub mod rng;

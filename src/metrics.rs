@@ -54,6 +54,72 @@ impl Tally {
     }
 }
 
+/// Counts of (true class, predicted class) pairs: row `t`, column `p` is how many examples of
+/// class `t` were predicted as `p`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confusion {
+    classes: usize,
+    counts: Vec<usize>,
+}
+
+/// Precision, recall and F1 of one class, and how many examples truly have it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ClassScore {
+    /// Of the examples predicted as this class, the fraction that are (0 when none are).
+    pub precision: f32,
+    /// Of the examples of this class, the fraction predicted as it (0 when there are none).
+    pub recall: f32,
+    /// The harmonic mean of precision and recall (0 when both are 0).
+    pub f1: f32,
+    /// Examples of this class.
+    pub support: usize,
+}
+
+impl Confusion {
+    /// An empty matrix for `classes` classes.
+    pub fn new(classes: usize) -> Self {
+        Confusion {
+            classes,
+            counts: vec![0; classes * classes],
+        }
+    }
+
+    /// Counts one example of class `truth` predicted as `predicted`.
+    pub fn add(&mut self, truth: usize, predicted: usize) {
+        self.counts[truth * self.classes + predicted] += 1;
+    }
+
+    /// How many examples of class `truth` were predicted as `predicted`.
+    pub fn count(&self, truth: usize, predicted: usize) -> usize {
+        self.counts[truth * self.classes + predicted]
+    }
+
+    /// The rows of the matrix (one per true class).
+    pub fn rows(&self) -> impl Iterator<Item = &[usize]> {
+        self.counts.chunks(self.classes.max(1))
+    }
+
+    /// The scores of class `c`.
+    pub fn class_score(&self, c: usize) -> ClassScore {
+        let hits = self.count(c, c);
+        let support: usize = (0..self.classes).map(|p| self.count(c, p)).sum();
+        let predicted: usize = (0..self.classes).map(|t| self.count(t, c)).sum();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+        let (precision, recall) = (ratio(hits, predicted), ratio(hits, support));
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        ClassScore {
+            precision,
+            recall,
+            f1,
+            support,
+        }
+    }
+}
+
 /// Writes one row per epoch: `epoch,train_loss,train_acc,test_loss,test_acc` (the test columns
 /// only when the history has test scores).
 pub fn write_csv(history: &[EpochMetrics], path: &Path) -> Result<()> {
@@ -93,6 +159,29 @@ mod tests {
             }
         );
         assert_eq!(Tally::default().score(), Score::default());
+    }
+
+    #[test]
+    fn class_scores_from_a_confusion_matrix() {
+        // 3 of class 0 (2 right, 1 taken for class 1), 2 of class 1 (both right), none of 2.
+        let mut m = Confusion::new(3);
+        for (t, p) in [(0, 0), (0, 0), (0, 1), (1, 1), (1, 1)] {
+            m.add(t, p);
+        }
+        assert_eq!(
+            m.rows().collect::<Vec<_>>(),
+            [[2, 1, 0], [0, 2, 0], [0, 0, 0]]
+        );
+        let c0 = m.class_score(0);
+        assert_eq!((c0.precision, c0.support), (1.0, 3));
+        assert!((c0.recall - 2.0 / 3.0).abs() < 1e-6 && (c0.f1 - 0.8).abs() < 1e-6);
+        let c1 = m.class_score(1);
+        assert!((c1.precision - 2.0 / 3.0).abs() < 1e-6 && c1.recall == 1.0);
+        let c2 = m.class_score(2);
+        assert_eq!(
+            (c2.precision, c2.recall, c2.f1, c2.support),
+            (0.0, 0.0, 0.0, 0)
+        );
     }
 
     #[test]

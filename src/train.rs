@@ -4,10 +4,12 @@
 //! every example is run forward, its gradient computed by backpropagation through time, clipped
 //! element-wise, and the weights updated before the next example.
 
+use std::time::Instant;
+
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
-use crate::optim::{self, Optimizer, Sgd};
+use crate::optim::{self, OptimizerKind};
 use crate::rng::Rng;
 use crate::rnn::{Batch, Network, Workspace};
 
@@ -21,7 +23,9 @@ pub const SHUFFLE_STREAM: u64 = 1;
 pub struct TrainConfig {
     /// Passes over the training data. 0 trains nothing (the metrics history is empty).
     pub epochs: usize,
-    /// Learning rate of the SGD update. Default 0.02.
+    /// The update rule. Default SGD.
+    pub optimizer: OptimizerKind,
+    /// Learning rate of the update. Default 0.02 (the seed's, for SGD).
     pub lr: f32,
     /// Gradients are clipped element-wise to `[-clip, clip]` before each update. Default 1.
     pub clip: f32,
@@ -37,6 +41,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 1000,
+            optimizer: OptimizerKind::Sgd,
             lr: 0.02,
             clip: 1.0,
             batch: 1,
@@ -70,8 +75,33 @@ pub enum Event<'a> {
         done: usize,
         total: usize,
     },
-    /// An epoch ended, with its metrics.
-    Epoch(&'a EpochMetrics),
+    /// An epoch ended, with its metrics and the network as it is now (to save a checkpoint).
+    Epoch {
+        metrics: &'a EpochMetrics,
+        network: &'a Network,
+    },
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainReport {
+    /// The metrics of every epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Seconds spent in training steps (forward, backward, update), without evaluation.
+    pub train_seconds: f64,
+    /// Tokens run through training steps (every epoch counted).
+    pub train_tokens: usize,
+}
+
+impl TrainReport {
+    /// Training throughput in tokens a second.
+    pub fn tokens_per_second(&self) -> f64 {
+        if self.train_seconds > 0.0 {
+            self.train_tokens as f64 / self.train_seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Sequences per forward pass when only evaluating (no updates, so any size gives the same
@@ -95,8 +125,8 @@ fn batch_of<'a>(examples: impl Iterator<Item = &'a Example> + Clone) -> Batch {
     Batch::new(&sequences, &targets)
 }
 
-/// Trains `net` on `train`, scoring `test` (if not empty) after every epoch, and returns the
-/// metrics of every epoch. `on_event` hears of every batch and every epoch.
+/// Trains `net` on `train`, scoring `test` (if not empty) after every epoch. `on_event` hears
+/// of every batch and every epoch.
 ///
 /// # Errors
 /// [`Error::Config`] for settings out of range or examples that do not fit the network;
@@ -108,19 +138,20 @@ pub fn train(
     test: &[Example],
     config: &TrainConfig,
     mut on_event: impl FnMut(Event<'_>),
-) -> Result<Vec<EpochMetrics>> {
+) -> Result<TrainReport> {
     config.validate()?;
     check_examples(net, train)?;
     check_examples(net, test)?;
-    let mut optimizer = Sgd { lr: config.lr };
+    let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
     let mut ws = Workspace::default();
     let mut grads = vec![0.0; net.params().len()];
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut last_good = net.params().to_vec();
-    let mut history = Vec::with_capacity(config.epochs);
+    let mut report = TrainReport::default();
 
     for epoch in 1..=config.epochs {
+        let start = Instant::now();
         if config.shuffle {
             rng.shuffle(&mut order);
         }
@@ -139,6 +170,7 @@ pub fn train(
                 });
             }
             tally.add(t.loss_sum, t.correct, t.count);
+            report.train_tokens += batch.token_count();
             grads.fill(0.0);
             net.backward(&batch, &mut ws, &mut grads);
             optim::clip(&mut grads, config.clip);
@@ -150,16 +182,20 @@ pub fn train(
                 total: train.len(),
             });
         }
+        report.train_seconds += start.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
             epoch,
             train: tally.score(),
             test: (!test.is_empty()).then(|| evaluate(net, test, &mut ws)),
         };
-        on_event(Event::Epoch(&metrics));
-        history.push(metrics);
+        on_event(Event::Epoch {
+            metrics: &metrics,
+            network: net,
+        });
+        report.history.push(metrics);
         last_good.copy_from_slice(net.params());
     }
-    Ok(history)
+    Ok(report)
 }
 
 /// Checks that every token and label indexes into the network.

@@ -31,7 +31,7 @@ fn a_diverging_run_stops_and_keeps_the_last_good_weights() {
     };
     let mut epochs_reported = 0;
     let err = train(&mut net, &data.train, &data.test, &explosive, |e| {
-        if let Event::Epoch(_) = e {
+        if let Event::Epoch { .. } = e {
             epochs_reported += 1
         }
     })
@@ -134,7 +134,8 @@ fn zero_epochs_train_nothing() {
         epochs: 0,
         ..TrainConfig::default()
     };
-    let history = train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
-    assert!(history.is_empty());
+    let report = train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    assert!(report.history.is_empty());
+    assert_eq!(report.train_tokens, 0);
     assert_eq!(net.params(), before.as_slice());
 }

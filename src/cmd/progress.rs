@@ -60,8 +60,10 @@ impl Progress {
                 // an atomic store: the bar redraws itself on its own thread (steady tick)
                 bar.set_position(((epoch - 1) * self.examples + done) as u64);
             }
-            (Event::Epoch(m), Some(bar)) => bar.set_message(self.line(m)),
-            (Event::Epoch(m), None) if m.epoch % self.log_every == 0 || m.epoch == self.epochs => {
+            (Event::Epoch { metrics: m, .. }, Some(bar)) => bar.set_message(self.line(m)),
+            (Event::Epoch { metrics: m, .. }, None)
+                if m.epoch % self.log_every == 0 || m.epoch == self.epochs =>
+            {
                 // a closed pipe is noticed (and reported quietly) when the summary is printed
                 let _ = writeln!(std::io::stdout(), "epoch {}", self.line(m));
             }

@@ -91,6 +91,13 @@ pub trait Cell: Send + Sync + fmt::Debug {
     /// The cell's parameter tensors, from offset 0.
     fn layout(&self) -> Layout;
 
+    /// Tensors PyTorch keeps that this cell folds into one of its own, as
+    /// `(PyTorch name, shape, name of the tensor it is added to)`. A model file writes them as
+    /// zeros and adds them in on loading, so files from PyTorch load too. Default: none.
+    fn folded_tensors(&self) -> Vec<(&'static str, Vec<usize>, &'static str)> {
+        Vec::new()
+    }
+
     /// Draws initial parameters into `p`.
     fn init(&self, p: &mut [f32], rng: &mut Rng);
 

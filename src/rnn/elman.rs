@@ -75,6 +75,11 @@ impl Cell for Elman {
         layout
     }
 
+    /// `h_t` depends only on `bias_ih + bias_hh`, so one bias is kept.
+    fn folded_tensors(&self) -> Vec<(&'static str, Vec<usize>, &'static str)> {
+        vec![("rnn.bias_hh_l0", vec![self.hidden], "rnn.bias_ih_l0")]
+    }
+
     /// Every parameter uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.RNN`.
     fn init(&self, p: &mut [f32], rng: &mut Rng) {
         let a = 1.0 / (self.hidden as f64).sqrt();

@@ -1,0 +1,753 @@
+//! Reading labelled text files: TSV and CSV with a header row, and fastText's format.
+//!
+//! - **TSV** (`.tsv`): a header row, then one example per line, fields separated by tabs. There
+//!   is no quoting: a `"` is an ordinary character (reviews are full of them), so a field can
+//!   hold neither a tab nor a newline.
+//! - **CSV** (`.csv`): a header row, fields separated by commas, with RFC 4180 quoting: a field
+//!   in double quotes can hold commas, newlines and doubled quotes (`"he said ""hi"""`).
+//! - **fastText** (any other extension): one example per line, `__label__NAME the text`.
+//!
+//! In TSV and CSV the header names the columns; the text and label columns are picked by name
+//! ([`Columns`], `--text-col` and `--label-col` on the command line), in any order, and the other
+//! columns are ignored. Windows line endings and a UTF-8 byte order mark are accepted everywhere.
+//!
+//! **Errors.** Every malformed row is an error naming the file and the line (a wrong number of
+//! fields, invalid UTF-8, an empty text or label, a missing or repeated fastText label): nothing
+//! is skipped silently except blank lines. A file without a single example is an error too.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, ErrorKind, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Which columns of a TSV/CSV file hold the text and the label (by default `text` and `label`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Columns {
+    /// The name of the text column in the header.
+    pub text: String,
+    /// The name of the label column in the header.
+    pub label: String,
+}
+
+impl Default for Columns {
+    /// The columns `text` and `label`.
+    fn default() -> Self {
+        Columns {
+            text: "text".to_string(),
+            label: "label".to_string(),
+        }
+    }
+}
+
+/// One labelled row of a data file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The 1-based line where the row starts (a quoted CSV field can span several lines).
+    pub line: usize,
+    /// The text, as it is in the file (tokenisation happens later); never blank.
+    pub text: String,
+    /// The label, without surrounding white space; never empty.
+    pub label: String,
+}
+
+/// The file formats, chosen by extension: `.tsv` is [`Format::Tsv`], `.csv` is [`Format::Csv`],
+/// anything else (`.txt`, `.train`, no extension) is [`Format::FastText`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Tab-separated, a header row, no quoting.
+    Tsv,
+    /// Comma-separated, a header row, RFC 4180 quoting.
+    Csv,
+    /// One `__label__NAME text` per line.
+    FastText,
+}
+
+impl Format {
+    /// The format of `path`, by its extension (compared case-insensitively).
+    pub fn of(path: &Path) -> Format {
+        let ext = path.extension().and_then(OsStr::to_str).unwrap_or("");
+        if ext.eq_ignore_ascii_case("tsv") {
+            Format::Tsv
+        } else if ext.eq_ignore_ascii_case("csv") {
+            Format::Csv
+        } else {
+            Format::FastText
+        }
+    }
+}
+
+/// Reads every labelled row of `path`, in the format its extension names ([`Format::of`]).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened or read; [`Error::Data`] for the first
+/// malformed row (with its line), a header without the wanted columns, or a file without
+/// examples.
+pub fn read_rows(path: &Path, columns: &Columns) -> Result<Vec<Row>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    parse_rows(file, Format::of(path), path, columns)
+}
+
+/// Reads every labelled row from `reader` (a file, standard input, bytes in a test), in
+/// `format`; `path` only names the source in error messages. `columns` is ignored for fastText.
+///
+/// # Errors
+/// As [`read_rows`].
+pub fn parse_rows(
+    reader: impl Read,
+    format: Format,
+    path: &Path,
+    columns: &Columns,
+) -> Result<Vec<Row>> {
+    let (reader, empty) = skip_bom(reader).map_err(|e| Error::io(path, e))?;
+    if empty {
+        return Err(Error::data(path, None, "no examples (the file is empty)"));
+    }
+    match format {
+        Format::Tsv => parse_delimited(reader, b'\t', false, path, columns),
+        Format::Csv => parse_delimited(reader, b',', true, path, columns),
+        Format::FastText => parse_fasttext(BufReader::new(reader), path),
+    }
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+const ONLY_BLANK: &str = "no examples (the file has only blank lines)";
+const INVALID_UTF8: &str = "invalid UTF-8";
+
+/// `reader` without a leading UTF-8 byte order mark, and whether it is empty (but for the mark).
+fn skip_bom<R: Read>(mut reader: R) -> std::io::Result<(impl Read, bool)> {
+    let mut start = Vec::with_capacity(BOM.len());
+    fill(&mut reader, &mut start, BOM.len())?;
+    if start == BOM {
+        start.clear();
+        fill(&mut reader, &mut start, 1)?;
+    }
+    let empty = start.is_empty();
+    Ok((Cursor::new(start).chain(reader), empty))
+}
+
+/// Reads from `reader` until `buf` holds `n` bytes or the reader ends.
+fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> std::io::Result<()> {
+    let mut byte = [0];
+    while buf.len() < n {
+        match reader.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// TSV (`quoting` false) or CSV: the header, then every row.
+fn parse_delimited(
+    reader: impl Read,
+    delimiter: u8,
+    quoting: bool,
+    path: &Path,
+    columns: &Columns,
+) -> Result<Vec<Row>> {
+    if columns.text == columns.label {
+        return Err(Error::Config(format!(
+            "--text-col and --label-col both name the column {:?}",
+            columns.text
+        )));
+    }
+    // Records end at '\n' only (a lone '\r' is data; a '\r' before the '\n' is cut off the last
+    // field), and one more '\n' at the end makes every record, the last one too, end with a
+    // '\n'. Then the line where a record starts is exact (see `next_record`).
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quoting(quoting)
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(reader.chain(&b"\n"[..]));
+    let mut record = csv::ByteRecord::new();
+
+    let Some(header_line) = next_record(&mut csv, &mut record, path)? else {
+        return Err(Error::data(path, None, ONLY_BLANK));
+    };
+    let mut names = Vec::with_capacity(record.len());
+    for i in 0..record.len() {
+        let name = field(&record, i, path, header_line)?;
+        let name = if i == 0 {
+            name.strip_prefix('\u{feff}').unwrap_or(name)
+        } else {
+            name
+        };
+        names.push(name.trim().to_string());
+    }
+    let column = |name: &str, flag: &str| -> Result<usize> {
+        let mut found = names.iter().enumerate().filter(|(_, n)| *n == name);
+        match (found.next(), found.next()) {
+            (Some((i, _)), None) => Ok(i),
+            (None, _) => Err(Error::data(
+                path,
+                Some(header_line),
+                format!(
+                    "the header has no {name:?} column (it has: {}); pick one with {flag}",
+                    names.join(", ")
+                ),
+            )),
+            (Some(_), Some(_)) => Err(Error::data(
+                path,
+                Some(header_line),
+                format!("the header has several {name:?} columns"),
+            )),
+        }
+    };
+    let text_col = column(&columns.text, "--text-col")?;
+    let label_col = column(&columns.label, "--label-col")?;
+
+    let width = names.len();
+    let mut rows = Vec::new();
+    while let Some(line) = next_record(&mut csv, &mut record, path)? {
+        if record.len() != width {
+            return Err(Error::data(
+                path,
+                Some(line),
+                format!("expected {width} fields, found {}", record.len()),
+            ));
+        }
+        let text = field(&record, text_col, path, line)?;
+        let label = field(&record, label_col, path, line)?.trim();
+        rows.push(row(line, text, label).map_err(|m| Error::data(path, Some(line), m))?);
+    }
+    if rows.is_empty() {
+        return Err(Error::data(path, None, "no examples after the header"));
+    }
+    Ok(rows)
+}
+
+/// Reads the next record that is not a blank line into `record`, checks that all its fields are
+/// UTF-8, and returns the line where it starts; `None` at the end.
+fn next_record<R: Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    path: &Path,
+) -> Result<Option<usize>> {
+    loop {
+        if !csv
+            .read_byte_record(record)
+            .map_err(|e| csv_error(path, e))?
+        {
+            return Ok(None);
+        }
+        // The reader's line counts every '\n' read so far, the record's own terminator included
+        // (every record ends with one). The '\n's inside the record are in its fields: quoted
+        // fields keep them. Blank lines skipped before the record do not matter.
+        let newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count();
+        let line = (csv.position().line() as usize).saturating_sub(1 + newlines);
+        for i in 0..record.len() {
+            field(record, i, path, line)?;
+        }
+        // csv skips empty lines itself, but not "\r" or spaces.
+        if record.len() == 1 && field(record, 0, path, line)?.trim().is_empty() {
+            continue;
+        }
+        return Ok(Some(line));
+    }
+}
+
+/// Field `i` of `record` as text; the last field without the '\r' of a "\r\n".
+fn field<'r>(record: &'r csv::ByteRecord, i: usize, path: &Path, line: usize) -> Result<&'r str> {
+    let bytes = &record[i];
+    let bytes = if i + 1 == record.len() {
+        bytes.strip_suffix(b"\r").unwrap_or(bytes)
+    } else {
+        bytes
+    };
+    std::str::from_utf8(bytes).map_err(|_| Error::data(path, Some(line), INVALID_UTF8))
+}
+
+/// A csv error: [`Error::Io`] when reading failed. (With byte records and `flexible`, csv reports
+/// nothing else, but keep whatever it says.)
+fn csv_error(path: &Path, err: csv::Error) -> Error {
+    let line = err.position().map(|p| p.line() as usize);
+    let message = err.to_string();
+    match err.into_kind() {
+        csv::ErrorKind::Io(e) => Error::io(path, e),
+        _ => Error::data(path, line, message),
+    }
+}
+
+/// A checked row: the text must not be blank, the (trimmed) label not empty.
+fn row(line: usize, text: &str, label: &str) -> Result<Row, &'static str> {
+    if text.trim().is_empty() {
+        return Err("empty text");
+    }
+    if label.is_empty() {
+        return Err("empty label");
+    }
+    Ok(Row {
+        line,
+        text: text.to_string(),
+        label: label.to_string(),
+    })
+}
+
+/// fastText's format: one `__label__NAME text` per line.
+fn parse_fasttext(mut reader: impl BufRead, path: &Path) -> Result<Vec<Row>> {
+    let mut buf = Vec::new();
+    let mut rows = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(path, e))?
+            == 0
+        {
+            break;
+        }
+        line += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| Error::data(path, Some(line), INVALID_UTF8))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let row = fasttext_row(line, text).map_err(|m| Error::data(path, Some(line), m))?;
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(Error::data(path, None, ONLY_BLANK));
+    }
+    Ok(rows)
+}
+
+/// One non-blank fastText line: the leading `__label__` tokens are labels (exactly one is
+/// allowed), the rest is the text. A `__label__` later in the line is text.
+fn fasttext_row(line: usize, s: &str) -> Result<Row, &'static str> {
+    const PREFIX: &str = "__label__";
+    let mut rest = s.trim_start();
+    let mut label = None;
+    while let Some(after) = rest.strip_prefix(PREFIX) {
+        if label.is_some() {
+            return Err("several labels on one line (multi-label data is not supported)");
+        }
+        let end = after.find(char::is_whitespace).unwrap_or(after.len());
+        label = Some(&after[..end]);
+        rest = after[end..].trim_start();
+    }
+    let label = label.ok_or("no __label__ at the start of the line")?;
+    row(line, rest.trim_end(), label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(format: Format, name: &str, data: &[u8]) -> Result<Vec<Row>> {
+        parse_rows(data, format, Path::new(name), &Columns::default())
+    }
+
+    fn tsv(data: &str) -> Result<Vec<Row>> {
+        parse(Format::Tsv, "data.tsv", data.as_bytes())
+    }
+
+    fn csv(data: &str) -> Result<Vec<Row>> {
+        parse(Format::Csv, "data.csv", data.as_bytes())
+    }
+
+    fn fasttext(data: &str) -> Result<Vec<Row>> {
+        parse(Format::FastText, "data.txt", data.as_bytes())
+    }
+
+    fn r(line: usize, text: &str, label: &str) -> Row {
+        Row {
+            line,
+            text: text.to_string(),
+            label: label.to_string(),
+        }
+    }
+
+    /// The Display of the error, or a panic naming the rows that were read instead.
+    fn err(result: Result<Vec<Row>>) -> String {
+        match result {
+            Ok(rows) => panic!("expected an error, read {rows:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn format_follows_the_extension_in_any_case() {
+        assert_eq!(Format::of(Path::new("a/data.TSV")), Format::Tsv);
+        assert_eq!(Format::of(Path::new("data.tsv")), Format::Tsv);
+        assert_eq!(Format::of(Path::new("data.csv")), Format::Csv);
+        assert_eq!(Format::of(Path::new("data.Csv")), Format::Csv);
+        assert_eq!(Format::of(Path::new("data.txt")), Format::FastText);
+        assert_eq!(Format::of(Path::new("data")), Format::FastText);
+        assert_eq!(Format::of(Path::new("data.tsv.gz")), Format::FastText);
+        assert_eq!(Format::of(Path::new(".tsv")), Format::FastText);
+    }
+
+    #[test]
+    fn columns_default_to_text_and_label() {
+        let columns = Columns::default();
+        assert_eq!(
+            (columns.text.as_str(), columns.label.as_str()),
+            ("text", "label")
+        );
+    }
+
+    #[test]
+    fn tsv_columns_in_any_order_and_extra_columns_ignored() {
+        let rows = tsv("id\tlabel\ttext\n1\tpos\tgood film\n2\t neg \t  not good \n").unwrap();
+        assert_eq!(rows, [r(2, "good film", "pos"), r(3, "  not good ", "neg")]);
+    }
+
+    #[test]
+    fn tsv_quotes_are_ordinary_characters() {
+        let rows =
+            tsv("text\tlabel\n\"great\" film\tpos\nhe said \"meh\tneg\n\"\"\tneu\n").unwrap();
+        assert_eq!(
+            rows,
+            [
+                r(2, "\"great\" film", "pos"),
+                r(3, "he said \"meh", "neg"),
+                r(4, "\"\"", "neu"),
+            ]
+        );
+    }
+
+    #[test]
+    fn tsv_blank_lines_are_skipped_and_lines_stay_physical() {
+        let rows = tsv("\n\ntext\tlabel\n\na\tx\n\r\n   \n\nb\ty\n\n").unwrap();
+        assert_eq!(rows, [r(5, "a", "x"), r(9, "b", "y")]);
+        // Line numbers after blank lines are right in errors too.
+        assert_eq!(
+            err(tsv("text\tlabel\n\n\na\tx\n\n\nshort\n")),
+            "data.tsv line 7: expected 2 fields, found 1"
+        );
+    }
+
+    #[test]
+    fn tsv_without_a_final_newline() {
+        assert_eq!(tsv("text\tlabel\na\tx").unwrap(), [r(2, "a", "x")]);
+        assert_eq!(
+            err(tsv("text\tlabel\na\tx\nb\t")),
+            "data.tsv line 3: empty label"
+        );
+    }
+
+    #[test]
+    fn crlf_line_endings_leave_no_carriage_return() {
+        let rows = tsv("text\tlabel\r\ngood\tpos\r\n\r\nbad\tneg\r\n").unwrap();
+        assert_eq!(rows, [r(2, "good", "pos"), r(4, "bad", "neg")]);
+        // The label is the last column: its '\r' must go even though the text keeps its spaces.
+        let rows = tsv("label\ttext\r\npos\tgood \r\n").unwrap();
+        assert_eq!(rows, [r(2, "good ", "pos")]);
+        let rows = csv("text,label\r\n\"a,b\",pos\r\n\"c\",\"neg\"\r\n").unwrap();
+        assert_eq!(rows, [r(2, "a,b", "pos"), r(3, "c", "neg")]);
+    }
+
+    #[test]
+    fn csv_quoting_commas_doubled_quotes_and_newlines() {
+        let data = "label,text\n\
+                    pos,\"good, really\"\n\
+                    neg,\"he said \"\"bad\"\"\"\n\
+                    pos,\"line one\nline two\n\nline four\"\n\
+                    neg,plain\n";
+        assert_eq!(
+            csv(data).unwrap(),
+            [
+                r(2, "good, really", "pos"),
+                r(3, "he said \"bad\"", "neg"),
+                r(4, "line one\nline two\n\nline four", "pos"),
+                r(8, "plain", "neg"),
+            ]
+        );
+        // An error after a multi-line field names the right line.
+        let data = "text,label\n\"a\nb\nc\",x\nd\n";
+        assert_eq!(
+            err(csv(data)),
+            "data.csv line 5: expected 2 fields, found 1"
+        );
+    }
+
+    #[test]
+    fn custom_column_names() {
+        let columns = Columns {
+            text: "review".to_string(),
+            label: "sentiment".to_string(),
+        };
+        let data = b"sentiment,id,review\npos,1,nice\n";
+        let rows = parse_rows(&data[..], Format::Csv, Path::new("d.csv"), &columns).unwrap();
+        assert_eq!(rows, [r(2, "nice", "pos")]);
+    }
+
+    #[test]
+    fn header_names_are_trimmed_and_a_bom_is_dropped() {
+        assert_eq!(
+            tsv("\u{feff}text\t label \nhi\tx\n").unwrap(),
+            [r(2, "hi", "x")]
+        );
+        assert_eq!(
+            csv("\u{feff}\"label\",text\nx,hi\n").unwrap(),
+            [r(2, "hi", "x")]
+        );
+        // A BOM before a blank first line still counts lines right.
+        assert_eq!(
+            tsv("\u{feff}\ntext\tlabel\nhi\tx\n").unwrap(),
+            [r(3, "hi", "x")]
+        );
+    }
+
+    #[test]
+    fn a_missing_column_names_the_flag_and_lists_the_header() {
+        assert_eq!(
+            err(tsv("id\ttext\tsentiment\n1\thi\tpos\n")),
+            "data.tsv line 1: the header has no \"label\" column (it has: id, text, sentiment); \
+             pick one with --label-col"
+        );
+        assert_eq!(
+            err(csv("review,label\nhi,pos\n")),
+            "data.csv line 1: the header has no \"text\" column (it has: review, label); \
+             pick one with --text-col"
+        );
+        // A header on a later line (after blank lines) is named by that line.
+        assert_eq!(
+            err(tsv("\ntext\n")),
+            "data.tsv line 2: the header has no \"label\" column (it has: text); \
+             pick one with --label-col"
+        );
+    }
+
+    #[test]
+    fn ambiguous_columns_are_errors() {
+        assert_eq!(
+            err(tsv("text\tlabel\ttext\na\tb\tc\n")),
+            "data.tsv line 1: the header has several \"text\" columns"
+        );
+        let same = Columns {
+            text: "x".to_string(),
+            label: "x".to_string(),
+        };
+        let e = parse_rows(&b"x\ny\n"[..], Format::Tsv, Path::new("d.tsv"), &same).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--text-col and --label-col both name the column \"x\""
+        );
+    }
+
+    #[test]
+    fn a_row_with_the_wrong_number_of_fields_names_its_line() {
+        assert_eq!(
+            err(tsv("id\ttext\tlabel\n1\ta\tx\n2\tb\n")),
+            "data.tsv line 3: expected 3 fields, found 2"
+        );
+        assert_eq!(
+            err(tsv("id\ttext\tlabel\n1\ta\tx\textra\n")),
+            "data.tsv line 2: expected 3 fields, found 4"
+        );
+        assert_eq!(
+            err(csv("text,label\na,b,c\n")),
+            "data.csv line 2: expected 2 fields, found 3"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let data = b"text\tlabel\ngood\tpos\nbad \xff\tneg\n";
+        assert_eq!(
+            err(parse(Format::Tsv, "data.tsv", data)),
+            "data.tsv line 3: invalid UTF-8"
+        );
+        // In a column that is not used, too.
+        let data = b"id\ttext\tlabel\n1\tgood\tpos\n\xc3\tbad\tneg\n";
+        assert_eq!(
+            err(parse(Format::Tsv, "data.tsv", data)),
+            "data.tsv line 3: invalid UTF-8"
+        );
+        let data = b"text,label\n\"a\nb\xe2\x82\",neg\n";
+        assert_eq!(
+            err(parse(Format::Csv, "data.csv", data)),
+            "data.csv line 2: invalid UTF-8"
+        );
+        let data = b"te\xffxt\tlabel\n";
+        assert_eq!(
+            err(parse(Format::Tsv, "data.tsv", data)),
+            "data.tsv line 1: invalid UTF-8"
+        );
+    }
+
+    #[test]
+    fn empty_text_and_empty_label_are_errors() {
+        assert_eq!(
+            err(tsv("text\tlabel\na\tx\n  \ty\n")),
+            "data.tsv line 3: empty text"
+        );
+        assert_eq!(
+            err(tsv("text\tlabel\na\t \n")),
+            "data.tsv line 2: empty label"
+        );
+        assert_eq!(
+            err(csv("text,label\n\"\",x\n")),
+            "data.csv line 2: empty text"
+        );
+    }
+
+    #[test]
+    fn files_without_examples() {
+        assert_eq!(err(tsv("")), "data.tsv: no examples (the file is empty)");
+        assert_eq!(
+            err(csv("\u{feff}")),
+            "data.csv: no examples (the file is empty)"
+        );
+        assert_eq!(
+            err(fasttext("")),
+            "data.txt: no examples (the file is empty)"
+        );
+        assert_eq!(
+            err(tsv("text\tlabel\n")),
+            "data.tsv: no examples after the header"
+        );
+        assert_eq!(
+            err(csv("text,label\r\n\r\n\n")),
+            "data.csv: no examples after the header"
+        );
+        assert_eq!(
+            err(tsv("\n \n")),
+            "data.tsv: no examples (the file has only blank lines)"
+        );
+        assert_eq!(
+            err(fasttext("\n\r\n  \n")),
+            "data.txt: no examples (the file has only blank lines)"
+        );
+    }
+
+    #[test]
+    fn fasttext_one_label_per_line() {
+        let rows = fasttext(
+            "__label__pos  good film \n__label__neg\tbad\r\n  __label__neg not __label__x at all\n",
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            [
+                r(1, "good film", "pos"),
+                r(2, "bad", "neg"),
+                r(3, "not __label__x at all", "neg"),
+            ]
+        );
+    }
+
+    #[test]
+    fn fasttext_blank_lines_are_skipped_and_lines_stay_physical() {
+        let rows = fasttext("\n__label__a x\n\r\n   \n__label__b y").unwrap();
+        assert_eq!(rows, [r(2, "x", "a"), r(5, "y", "b")]);
+        let rows = parse(Format::FastText, "data.txt", b"\xEF\xBB\xBF__label__a x\n").unwrap();
+        assert_eq!(rows, [r(1, "x", "a")]);
+    }
+
+    #[test]
+    fn fasttext_malformed_lines() {
+        assert_eq!(
+            err(fasttext("__label__a x\n\n__label__a __label__b y\n")),
+            "data.txt line 3: several labels on one line (multi-label data is not supported)"
+        );
+        assert_eq!(
+            err(fasttext("__label__a x\nno label here\n")),
+            "data.txt line 2: no __label__ at the start of the line"
+        );
+        assert_eq!(
+            err(fasttext("x __label__a\n")),
+            "data.txt line 1: no __label__ at the start of the line"
+        );
+        assert_eq!(
+            err(fasttext("__label__ x\n")),
+            "data.txt line 1: empty label"
+        );
+        assert_eq!(
+            err(fasttext("__label__a   \n")),
+            "data.txt line 1: empty text"
+        );
+        assert_eq!(
+            err(parse(
+                Format::FastText,
+                "data.txt",
+                b"__label__a x\n__label__b \xc3(\n"
+            )),
+            "data.txt line 2: invalid UTF-8"
+        );
+    }
+
+    #[test]
+    fn read_rows_reads_a_file_by_its_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.CSV");
+        std::fs::write(&path, "label,text\npos,\"a, b\"\nneg,c\n").unwrap();
+        assert_eq!(
+            read_rows(&path, &Columns::default()).unwrap(),
+            [r(2, "a, b", "pos"), r(3, "c", "neg")]
+        );
+        let path = dir.path().join("data.train");
+        std::fs::write(&path, "__label__pos a, b\n").unwrap();
+        assert_eq!(
+            read_rows(&path, &Columns::default()).unwrap(),
+            [r(1, "a, b", "pos")]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_io_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.tsv");
+        let e = read_rows(&path, &Columns::default()).unwrap_err();
+        assert!(
+            matches!(&e, Error::Io { path: p, .. } if *p == path),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("{}: No such file or directory (os error 2)", path.display())
+        );
+        // A directory opens but cannot be read.
+        let e = read_rows(dir.path(), &Columns::default()).unwrap_err();
+        assert!(matches!(&e, Error::Io { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn read_errors_while_reading_rows_are_io_errors() {
+        /// Gives `data`, then fails.
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("disk on fire"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let cases: [(Format, &[u8]); 3] = [
+            (Format::Tsv, b"text\tlabel\na\tb\n"),
+            (Format::Csv, b"text,label\na,b\n"),
+            (Format::FastText, b"__label__a b\n"),
+        ];
+        for (format, data) in cases {
+            let reader = Failing(data);
+            let e = parse_rows(reader, format, Path::new("d"), &Columns::default()).unwrap_err();
+            assert!(matches!(&e, Error::Io { .. }), "{format:?}: {e:?}");
+            assert_eq!(e.to_string(), "d: disk on fire");
+        }
+    }
+
+    #[test]
+    fn a_long_file_is_read_in_one_pass() {
+        let mut data = String::from("text\tlabel\n");
+        for i in 0..20_000 {
+            data.push_str(&format!("word {i} \"quoted\"\t{}\n", i % 3));
+        }
+        let rows = tsv(&data).unwrap();
+        assert_eq!(rows.len(), 20_000);
+        assert_eq!(rows[19_999], r(20_001, "word 19999 \"quoted\"", "1"));
+    }
+}

@@ -1,0 +1,196 @@
+//! The vocabulary: every token the model knows, by index.
+//!
+//! **One-hot encoding.** Token `i` of a vocabulary of `V` tokens is the vector of `V` zeros with
+//! a 1 at position `i`. The network only ever multiplies it by `Wxh`, and `Wxh · onehot(i)` is
+//! column `i` of `Wxh`, so a text is kept as its token indices and the product is a column
+//! look-up ([`Vocab::one_hot`] builds the vector itself, to show the idea; nothing else needs it).
+
+use std::collections::HashMap;
+
+use super::tokens::Tokens;
+
+/// The token that stands for every token the vocabulary does not have.
+pub const UNK: &str = "<unk>";
+
+/// Tokens by index and the way back; optionally with [`UNK`] for unknown tokens.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vocab {
+    tokens: Vec<String>,
+    index: HashMap<String, u32>,
+    unk: Option<u32>,
+}
+
+impl Vocab {
+    /// Every distinct word of `texts`, numbered in order of first appearance, without
+    /// [`UNK`] (the seed's vocabulary: every test word must be known).
+    pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut vocab = Vocab::default();
+        for text in texts {
+            Tokens::Word.for_each(text, |t| {
+                vocab.insert(t);
+            });
+        }
+        vocab
+    }
+
+    /// [`UNK`] at index 0, then every token of `texts` seen at least `min_count` times, in
+    /// order of first appearance. Rarer tokens are left to [`UNK`].
+    pub fn build<'a>(
+        texts: impl IntoIterator<Item = &'a str>,
+        tokens: Tokens,
+        min_count: usize,
+    ) -> Self {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for text in texts {
+            tokens.for_each(text, |t| match seen.get(t) {
+                Some(&i) => counts[i].1 += 1,
+                None => {
+                    seen.insert(t.to_string(), counts.len());
+                    counts.push((t.to_string(), 1));
+                }
+            });
+        }
+        let mut vocab = Vocab::default();
+        vocab.insert(UNK);
+        vocab.unk = Some(0);
+        for (token, count) in counts {
+            if count >= min_count.max(1) {
+                vocab.insert(&token);
+            }
+        }
+        vocab
+    }
+
+    /// A vocabulary from its tokens by index (as a model file lists them); [`UNK`], if among
+    /// them, takes the unknown tokens.
+    ///
+    /// # Errors
+    /// The first token that appears twice.
+    pub fn from_tokens(tokens: Vec<String>) -> Result<Self, String> {
+        let mut vocab = Vocab::default();
+        for token in tokens {
+            let before = vocab.len();
+            if vocab.insert(&token) as usize != before {
+                return Err(format!("the token {token:?} appears twice"));
+            }
+        }
+        vocab.unk = vocab.index(UNK);
+        Ok(vocab)
+    }
+
+    /// Adds `token` at the end unless it is already there; returns its index.
+    pub fn insert(&mut self, token: &str) -> u32 {
+        if let Some(&i) = self.index.get(token) {
+            return i;
+        }
+        let i = self.tokens.len() as u32;
+        self.index.insert(token.to_string(), i);
+        self.tokens.push(token.to_string());
+        i
+    }
+
+    /// `V`, the number of tokens.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The index of `token`, if it is in the vocabulary.
+    pub fn index(&self, token: &str) -> Option<u32> {
+        self.index.get(token).copied()
+    }
+
+    /// The index of [`UNK`], if the vocabulary has it.
+    pub fn unk(&self) -> Option<u32> {
+        self.unk
+    }
+
+    /// The token with index `i`.
+    pub fn token(&self, i: u32) -> &str {
+        &self.tokens[i as usize]
+    }
+
+    /// All tokens, by index.
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
+    /// The one-hot vector of `token`: `V` zeros with a 1 at the token's index.
+    pub fn one_hot(&self, token: &str) -> Option<Vec<f32>> {
+        let i = self.index(token)? as usize;
+        let mut x = vec![0.0; self.len()];
+        x[i] = 1.0;
+        Some(x)
+    }
+
+    /// The indices of the tokens of `text`, unknown ones as [`UNK`]; without [`UNK`], the first
+    /// unknown token is the error.
+    pub fn encode_with(&self, tokens: Tokens, text: &str) -> Result<Vec<u32>, String> {
+        let mut ids = Vec::new();
+        let mut unknown = None;
+        tokens.for_each(text, |t| match self.index(t).or(self.unk) {
+            Some(i) => ids.push(i),
+            None => {
+                unknown.get_or_insert_with(|| t.to_string());
+            }
+        });
+        match unknown {
+            Some(t) => Err(t),
+            None => Ok(ids),
+        }
+    }
+
+    /// [`Vocab::encode_with`] for words.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.encode_with(Tokens::Word, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_vocabulary_numbers_words_in_order_of_first_appearance() {
+        let vocab = Vocab::from_texts(["Not bad", "not GOOD at all"]);
+        assert_eq!(vocab.tokens(), ["not", "bad", "good", "at", "all"]);
+        assert_eq!(vocab.index("good"), Some(2));
+        assert_eq!(vocab.index("great"), None);
+        assert_eq!(vocab.unk(), None);
+        assert_eq!(vocab.encode("all  not\tgood"), Ok(vec![4, 0, 2]));
+        assert_eq!(vocab.encode("not great"), Err("great".to_string()));
+    }
+
+    #[test]
+    fn a_one_hot_vector_has_a_single_one_at_the_word_index() {
+        let vocab = Vocab::from_texts(["a b c"]);
+        assert_eq!(vocab.one_hot("b"), Some(vec![0.0, 1.0, 0.0]));
+        assert_eq!(vocab.one_hot("d"), None);
+    }
+
+    #[test]
+    fn a_built_vocabulary_starts_with_unk_and_drops_rare_tokens() {
+        let texts = ["b a b", "c b a"];
+        let all = Vocab::build(texts, Tokens::Word, 1);
+        assert_eq!(all.tokens(), [UNK, "b", "a", "c"]);
+        let common = Vocab::build(texts, Tokens::Word, 2);
+        assert_eq!(common.tokens(), [UNK, "b", "a"]);
+        assert_eq!(common.encode("c a zzz"), Ok(vec![0, 2, 0]));
+        let chars = Vocab::build(["ab", "ba"], Tokens::Char, 1);
+        assert_eq!(chars.encode_with(Tokens::Char, "abc"), Ok(vec![1, 2, 0]));
+    }
+
+    #[test]
+    fn a_listed_vocabulary_finds_unk_and_rejects_duplicates() {
+        let vocab = Vocab::from_tokens(vec!["x".into(), UNK.into(), "y".into()]).unwrap();
+        assert_eq!(vocab.unk(), Some(1));
+        assert_eq!(vocab.encode("y q"), Ok(vec![2, 1]));
+        let err = Vocab::from_tokens(vec!["x".into(), "x".into()]).unwrap_err();
+        assert!(err.contains("\"x\" appears twice"), "{err}");
+    }
+}

@@ -1,0 +1,278 @@
+//! A classifier: a trained [`Network`] with what turns text into its input (the token rule,
+//! the vocabulary, the length limit) and its output into label names. This is what a model file
+//! holds and what `rnn train`, `eval`, `predict` and `explain` work with.
+
+use std::path::Path;
+
+use crate::data::files::Row;
+use crate::data::{Example, Tokens, UNK, Vocab};
+use crate::error::{Error, Result};
+use crate::metrics::{Confusion, Tally};
+use crate::rng::Rng;
+use crate::rnn::{Batch, CellKind, Network, Workspace, argmax};
+use crate::train::{self, Event, INIT_STREAM, TrainConfig, TrainReport};
+
+/// Sequences per forward pass when predicting or evaluating.
+const BATCH: usize = 256;
+
+/// A text classifier.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub network: Network,
+    pub vocab: Vocab,
+    /// Class names, by index.
+    pub labels: Vec<String>,
+    /// How texts are split into tokens.
+    pub tokens: Tokens,
+    /// Texts are cut to their first `max_len` tokens, when set.
+    pub max_len: Option<usize>,
+}
+
+/// How to build a new model from training data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub cell: CellKind,
+    /// Hidden units. Default 64.
+    pub hidden: usize,
+    pub tokens: Tokens,
+    /// Tokens seen fewer times in training go to `<unk>`. Default 1 (keep every token).
+    pub min_count: usize,
+    pub max_len: Option<usize>,
+    /// Seeds the initial weights.
+    pub seed: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            cell: CellKind::Rnn,
+            hidden: 64,
+            tokens: Tokens::Word,
+            min_count: 1,
+            max_len: None,
+            seed: 0,
+        }
+    }
+}
+
+/// A prediction for one text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The index of the most likely label.
+    pub label: usize,
+    /// The probability of every label, by index.
+    pub probs: Vec<f32>,
+}
+
+impl Prediction {
+    /// The `k` most likely labels, most likely first, with their probabilities.
+    pub fn top(&self, k: usize) -> Vec<(usize, f32)> {
+        let mut ranked: Vec<(usize, f32)> = self.probs.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(k);
+        ranked
+    }
+}
+
+/// How a prediction evolves while the network reads a text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation {
+    /// The tokens as the model sees them (unknown ones as `<unk>`).
+    pub tokens: Vec<String>,
+    /// After each token, the probability of every label if the text stopped there.
+    pub probs: Vec<Vec<f32>>,
+}
+
+/// Loss, accuracy and confusion matrix of a model on labelled examples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub n: usize,
+    pub loss: f32,
+    pub accuracy: f32,
+    pub confusion: Confusion,
+}
+
+impl Model {
+    /// A new, untrained model for labelled texts: the vocabulary from the texts (with `<unk>`
+    /// and `min_count`), the labels sorted by name, weights drawn from the seed.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if there are fewer than two labels or a size is 0.
+    pub fn for_data<'a>(
+        data: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+        config: &ModelConfig,
+    ) -> Result<Self> {
+        let vocab = Vocab::build(
+            data.clone().into_iter().map(|(text, _)| text),
+            config.tokens,
+            config.min_count,
+        );
+        let mut labels: Vec<String> = data.into_iter().map(|(_, l)| l.to_string()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        if labels.len() < 2 {
+            return Err(Error::Config(format!(
+                "a classifier needs at least two labels; the training data has {}",
+                match labels.first() {
+                    Some(l) => format!("only {l:?}"),
+                    None => "none".to_string(),
+                }
+            )));
+        }
+        if config.max_len == Some(0) {
+            return Err(Error::Config(
+                "the maximum length must be at least 1".into(),
+            ));
+        }
+        let mut rng = Rng::with_stream(config.seed, INIT_STREAM);
+        let network = Network::new(
+            config.cell,
+            vocab.len(),
+            config.hidden,
+            labels.len(),
+            &mut rng,
+        )?;
+        Ok(Model {
+            network,
+            vocab,
+            labels,
+            tokens: config.tokens,
+            max_len: config.max_len,
+        })
+    }
+
+    /// Reads a model file (see [`crate::model_file`]).
+    pub fn load(path: &Path) -> Result<Self> {
+        crate::model_file::load(path)
+    }
+
+    /// Writes a model file atomically (see [`crate::model_file`]).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::model_file::save(self, path)
+    }
+
+    /// The token indices of `text`: split by the model's rule, unknown tokens as `<unk>`, cut
+    /// to `max_len`.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let unk = self.vocab.unk();
+        let limit = self.max_len.unwrap_or(usize::MAX);
+        let mut ids = Vec::new();
+        self.tokens.for_each(text, |t| {
+            if ids.len() < limit {
+                // a vocabulary without <unk> (loaded from elsewhere) drops unknown tokens
+                if let Some(i) = self.vocab.index(t).or(unk) {
+                    ids.push(i);
+                }
+            }
+        });
+        ids
+    }
+
+    /// The index of `label`, if the model has it.
+    pub fn label_index(&self, label: &str) -> Option<u32> {
+        self.labels
+            .iter()
+            .position(|l| l == label)
+            .map(|i| i as u32)
+    }
+
+    /// Encodes rows read from `path` into examples.
+    ///
+    /// # Errors
+    /// [`Error::Data`] naming the file and line of the first row whose label the model does
+    /// not have.
+    pub fn examples(&self, rows: &[Row], path: &Path) -> Result<Vec<Example>> {
+        rows.iter()
+            .map(|row| {
+                let label = self.label_index(&row.label).ok_or_else(|| {
+                    Error::data(
+                        path,
+                        Some(row.line),
+                        format!(
+                            "the label {:?} is not one the model knows ({})",
+                            row.label,
+                            self.labels.join(", ")
+                        ),
+                    )
+                })?;
+                Ok(Example {
+                    tokens: self.encode(&row.text),
+                    label,
+                })
+            })
+            .collect()
+    }
+
+    /// Predicts every text, in order.
+    pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
+        let mut ws = Workspace::default();
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(BATCH) {
+            let encoded: Vec<Vec<u32>> = chunk.iter().map(|t| self.encode(t)).collect();
+            let refs: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
+            out.extend(
+                self.network
+                    .predict(&refs, &mut ws)
+                    .into_iter()
+                    .map(|probs| Prediction {
+                        label: argmax(&probs),
+                        probs,
+                    }),
+            );
+        }
+        out
+    }
+
+    /// The class probabilities after every token of `text`.
+    pub fn explain(&self, text: &str) -> Explanation {
+        let ids = self.encode(text);
+        let tokens = ids
+            .iter()
+            .map(|&i| {
+                if Some(i) == self.vocab.unk() {
+                    UNK.to_string()
+                } else {
+                    self.vocab.token(i).to_string()
+                }
+            })
+            .collect();
+        let probs = self.network.trace(&ids, &mut Workspace::default());
+        Explanation { tokens, probs }
+    }
+
+    /// Loss, accuracy and confusion matrix on `examples`.
+    pub fn evaluate(&self, examples: &[Example]) -> Evaluation {
+        let classes = self.labels.len();
+        let mut ws = Workspace::default();
+        let mut tally = Tally::default();
+        let mut confusion = Confusion::new(classes);
+        for chunk in examples.chunks(BATCH) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
+            let targets: Vec<u32> = chunk.iter().map(|e| e.label).collect();
+            let batch = Batch::new(&seqs, &targets);
+            let t = self.network.forward(&batch, &mut ws);
+            tally.add(t.loss_sum, t.correct, t.count);
+            for (r, &truth) in batch.targets().iter().enumerate() {
+                confusion.add(truth as usize, argmax(ws.probabilities(r, classes)));
+            }
+        }
+        let score = tally.score();
+        Evaluation {
+            n: tally.count,
+            loss: score.loss,
+            accuracy: score.accuracy,
+            confusion,
+        }
+    }
+
+    /// Trains the network on `train` (scoring `test` after every epoch); see [`train::train`].
+    pub fn train(
+        &mut self,
+        train: &[Example],
+        test: &[Example],
+        config: &TrainConfig,
+        on_event: impl FnMut(Event<'_>),
+    ) -> Result<TrainReport> {
+        train::train(&mut self.network, train, test, config, on_event)
+    }
+}

@@ -1,0 +1,270 @@
+//! Model files: one `.safetensors` file that PyTorch reads as the state dict of
+//!
+//! ```python
+//! rnn = torch.nn.RNN(V, H)          # rnn.weight_ih_l0 [H,V], rnn.weight_hh_l0 [H,H],
+//!                                   # rnn.bias_ih_l0 [H], rnn.bias_hh_l0 [H]
+//! fc = torch.nn.Linear(H, C)        # fc.weight [C,H], fc.bias [C]
+//! ```
+//!
+//! All tensors are `f32`, row-major, with PyTorch's names and shapes. PyTorch's second bias
+//! `rnn.bias_hh_l0` is written as zeros and, on loading, added to `rnn.bias_ih_l0` (see
+//! [`crate::rnn::Cell::folded_tensors`]), so a model trained in PyTorch loads too.
+//!
+//! The safetensors metadata (a map of strings) holds what turns text into input and output
+//! into labels: `vocab` (JSON array of tokens by index, `<unk>` included), `labels` (JSON
+//! array), `tokens` (`word` or `char`), `cell` (`rnn`), `max_len` (when set) and
+//! `format_version` ([`FORMAT_VERSION`]).
+//!
+//! Files are written atomically; loading checks every name, shape, dtype and metadata entry
+//! and says exactly what is wrong.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::data::{Tokens, Vocab};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::model::Model;
+use crate::rnn::{CellKind, Network, Tensor};
+
+/// The version of the layout and metadata described above.
+pub const FORMAT_VERSION: &str = "1";
+
+/// The tensor whose second dimension is `H` in every cell.
+const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
+
+/// Writes `model` to `path` (atomically: a temporary file in the same folder, then a rename).
+pub fn save(model: &Model, path: &Path) -> Result<()> {
+    let net = &model.network;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for t in net.layout().tensors() {
+        tensors.push((
+            t.name.to_string(),
+            t.shape.clone(),
+            row_major_bytes(t, net.params()),
+        ));
+    }
+    for (name, shape, _) in net.cell().folded_tensors() {
+        let zeros = vec![0u8; 4 * shape.iter().product::<usize>()];
+        tensors.push((name.to_string(), shape, zeros));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes match");
+            (name.as_str(), view)
+        })
+        .collect::<Vec<_>>();
+    let bytes = safetensors::serialize(views, Some(metadata(model)))
+        .map_err(|e| model_error(path, format!("cannot encode the model: {e}")))?;
+    write_atomic(path, |out| std::io::Write::write_all(out, &bytes))
+}
+
+fn metadata(model: &Model) -> HashMap<String, String> {
+    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialise");
+    let mut meta = HashMap::from([
+        ("format_version".to_string(), FORMAT_VERSION.to_string()),
+        (
+            "cell".to_string(),
+            model.network.cell().kind().name().to_string(),
+        ),
+        ("tokens".to_string(), model.tokens.name().to_string()),
+        ("vocab".to_string(), json(model.vocab.tokens())),
+        ("labels".to_string(), json(&model.labels)),
+    ]);
+    if let Some(n) = model.max_len {
+        meta.insert("max_len".to_string(), n.to_string());
+    }
+    meta
+}
+
+/// The tensor `t` of `params` as PyTorch lays it out: row-major little-endian `f32`.
+fn row_major_bytes(t: &Tensor, params: &[f32]) -> Vec<u8> {
+    let data = &params[t.range()];
+    let mut out = Vec::with_capacity(4 * data.len());
+    if t.column_major {
+        let (rows, cols) = (t.shape[0], t.shape[1]);
+        for r in 0..rows {
+            for c in 0..cols {
+                out.extend_from_slice(&data[c * rows + r].to_le_bytes());
+            }
+        }
+    } else {
+        for x in data {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn model_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Model {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads a model written by [`save`] (or by PyTorch with the same names and metadata).
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be read; [`Error::Model`] naming the first problem: not a
+/// safetensors file, missing or malformed metadata, a missing, unexpected, mis-shaped or
+/// non-`f32` tensor.
+pub fn load(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let err = |message: String| model_error(path, message);
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
+    let empty = HashMap::new();
+    let meta = header.metadata().as_ref().unwrap_or(&empty);
+    let get = |key: &str| {
+        meta.get(key).ok_or_else(|| {
+            err(format!(
+                "no {key:?} in the metadata: not a model written by `rnn train`"
+            ))
+        })
+    };
+    let version = get("format_version")?;
+    if version != FORMAT_VERSION {
+        return Err(err(format!(
+            "format_version {version:?} is not supported (this build reads {FORMAT_VERSION:?})"
+        )));
+    }
+    let cell: CellKind = get("cell")?
+        .parse()
+        .map_err(|e| err(format!("metadata: {e}")))?;
+    let tokens: Tokens = get("tokens")?
+        .parse()
+        .map_err(|e| err(format!("metadata: {e}")))?;
+    let list = |key: &str| -> Result<Vec<String>> {
+        serde_json::from_str(get(key)?).map_err(|e| {
+            err(format!(
+                "metadata {key:?} is not a JSON array of strings ({e})"
+            ))
+        })
+    };
+    let vocab =
+        Vocab::from_tokens(list("vocab")?).map_err(|e| err(format!("metadata vocab: {e}")))?;
+    let labels = list("labels")?;
+    if labels.is_empty() || vocab.is_empty() {
+        return Err(err("the vocabulary and the labels must not be empty".into()));
+    }
+    if let Some(dup) = first_duplicate(&labels) {
+        return Err(err(format!(
+            "metadata labels: the label {dup:?} appears twice"
+        )));
+    }
+    let max_len = match meta.get("max_len") {
+        None => None,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(err(format!(
+                    "metadata max_len {s:?} is not a positive number"
+                )));
+            }
+        },
+    };
+
+    let hidden_tensor = file
+        .tensor(HIDDEN_FROM)
+        .map_err(|_| err(format!("no tensor {HIDDEN_FROM}")))?;
+    let hidden = match hidden_tensor.shape() {
+        [_, h] if *h > 0 => *h,
+        shape => return Err(err(format!("tensor {HIDDEN_FROM} has shape {shape:?}"))),
+    };
+    let mut network = Network::zeros(cell, vocab.len(), hidden, labels.len())?;
+    let sizes = format!(
+        "H = {hidden} from {HIDDEN_FROM}, V = {} tokens in the vocabulary, C = {} labels",
+        vocab.len(),
+        labels.len()
+    );
+    let mut expected: BTreeSet<&str> = BTreeSet::new();
+    let layout = network.layout().clone();
+    for t in layout.tensors() {
+        expected.insert(t.name);
+        let data = tensor_data(&file, t.name, &t.shape, &sizes).map_err(err)?;
+        let params = &mut network.params_mut()[t.range()];
+        if t.column_major {
+            let (rows, cols) = (t.shape[0], t.shape[1]);
+            for r in 0..rows {
+                for c in 0..cols {
+                    params[c * rows + r] = data[r * cols + c];
+                }
+            }
+        } else {
+            params.copy_from_slice(&data);
+        }
+    }
+    for (name, shape, into) in network.cell().folded_tensors() {
+        expected.insert(name);
+        if file.names().contains(&name) {
+            let data = tensor_data(&file, name, &shape, &sizes).map_err(err)?;
+            let target = layout
+                .get(into)
+                .expect("folded into a tensor of the cell")
+                .range();
+            for (p, x) in network.params_mut()[target].iter_mut().zip(data) {
+                *p += x;
+            }
+        }
+    }
+    let mut unexpected: Vec<&str> = file
+        .names()
+        .into_iter()
+        .filter(|n| !expected.contains(n))
+        .collect();
+    unexpected.sort_unstable();
+    if let Some(name) = unexpected.first() {
+        return Err(err(format!(
+            "unexpected tensor {name} (a {cell} model has: {})",
+            expected.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(Model {
+        network,
+        vocab,
+        labels,
+        tokens,
+        max_len,
+    })
+}
+
+/// The data of tensor `name`, checked to be `f32` of `shape`.
+fn tensor_data(
+    file: &SafeTensors<'_>,
+    name: &str,
+    shape: &[usize],
+    sizes: &str,
+) -> std::result::Result<Vec<f32>, String> {
+    let view = file.tensor(name).map_err(|_| format!("no tensor {name}"))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(format!(
+            "tensor {name} is {:?}; only F32 is supported",
+            view.dtype()
+        ));
+    }
+    if view.shape() != shape {
+        return Err(format!(
+            "tensor {name} has shape {:?}, expected {shape:?} ({sizes})",
+            view.shape()
+        ));
+    }
+    Ok(view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+fn first_duplicate(items: &[String]) -> Option<&str> {
+    let mut seen = BTreeSet::new();
+    items
+        .iter()
+        .find(|s| !seen.insert(s.as_str()))
+        .map(String::as_str)
+}
