@@ -21,7 +21,7 @@ fn temporary_path(path: &Path) -> PathBuf {
 
 /// Checks that the folder `path` would be written into exists, so that the error names the
 /// folder rather than a temporary file.
-fn check_parent(path: &Path) -> Result<()> {
+pub fn check_parent(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::io(
             path,

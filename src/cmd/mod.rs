@@ -1,7 +1,11 @@
 //! The subcommands, one file each, and what they share: flag parsers and output helpers.
 
 pub mod demo;
+pub mod eval;
+pub mod explain;
+pub mod predict;
 pub mod progress;
+pub mod train;
 
 /// Parses a whole number that must be at least 1 (`--hidden`, `--epochs`).
 pub fn at_least_one(s: &str) -> Result<usize, String> {

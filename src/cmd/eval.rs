@@ -1,0 +1,140 @@
+//! `rnn eval`: score a model on labelled data: loss, accuracy, per-class precision, recall and
+//! F1, and the confusion matrix.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use rnn::data::files::{self, Columns};
+use rnn::model::Model;
+
+use super::{json_number, percent};
+
+/// Score a model on a labelled TSV, CSV or fastText file.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled data, in the same forms `rnn train` reads.
+    #[arg(long)]
+    data: PathBuf,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// The header name of the text column.
+    #[arg(long, default_value = "text")]
+    text_col: String,
+    /// The header name of the label column.
+    #[arg(long, default_value = "label")]
+    label_col: String,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let columns = Columns {
+        text: args.text_col,
+        label: args.label_col,
+    };
+    let rows = files::read_rows(&args.data, &columns)?;
+    let examples = model.examples(&rows, &args.data)?;
+    let eval = model.evaluate(&examples);
+    let labels = &model.labels;
+    let scores: Vec<_> = (0..labels.len())
+        .map(|c| eval.confusion.class_score(c))
+        .collect();
+    let mut out = std::io::stdout().lock();
+
+    if args.json {
+        let classes: Vec<_> = labels
+            .iter()
+            .zip(&scores)
+            .map(|(label, s)| {
+                json!({
+                    "label": label,
+                    "precision": json_number(s.precision),
+                    "recall": json_number(s.recall),
+                    "f1": json_number(s.f1),
+                    "support": s.support,
+                })
+            })
+            .collect();
+        let matrix: Vec<&[usize]> = eval.confusion.rows().collect();
+        let summary = json!({
+            "n": eval.n,
+            "loss": json_number(eval.loss),
+            "accuracy": json_number(eval.accuracy),
+            "classes": classes,
+            "confusion": { "labels": labels, "matrix": matrix },
+        });
+        writeln!(out, "{summary}")?;
+        return Ok(());
+    }
+
+    writeln!(
+        out,
+        "{}: {} examples, loss {:.4}, accuracy {}",
+        args.data.display(),
+        eval.n,
+        eval.loss,
+        percent(eval.accuracy)
+    )?;
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<width$}  precision  recall      f1  support",
+        "label"
+    )?;
+    for (label, s) in labels.iter().zip(&scores) {
+        writeln!(
+            out,
+            "{label:<width$}  {:>9.3}  {:>6.3}  {:>6.3}  {:>7}",
+            s.precision, s.recall, s.f1, s.support
+        )?;
+    }
+    let macro_avg = |f: fn(&rnn::metrics::ClassScore) -> f32| {
+        scores.iter().map(f).sum::<f32>() / scores.len() as f32
+    };
+    writeln!(
+        out,
+        "{:<width$}  {:>9.3}  {:>6.3}  {:>6.3}  {:>7}",
+        "macro avg",
+        macro_avg(|s| s.precision),
+        macro_avg(|s| s.recall),
+        macro_avg(|s| s.f1),
+        eval.n
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "confusion matrix (rows: true label, columns: predicted)"
+    )?;
+    let cell = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    write!(out, "{:<width$}", "")?;
+    for label in labels {
+        write!(out, "  {label:>cell$}")?;
+    }
+    writeln!(out)?;
+    for (label, row) in labels.iter().zip(eval.confusion.rows()) {
+        write!(out, "{label:<width$}")?;
+        for n in row {
+            write!(out, "  {n:>cell$}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

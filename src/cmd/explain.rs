@@ -1,0 +1,108 @@
+//! `rnn explain`: how the prediction evolves while the network reads a text, token by token.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use rnn::model::Model;
+use rnn::rnn::argmax;
+
+/// Show the class probabilities after every token of a text, as if it stopped there.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The text (several words may be given as separate arguments).
+    #[arg(required = true)]
+    text: Vec<String>,
+    /// Print one JSON object: {"tokens": [...], "labels": [...], "probs": [[...], ...]}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// At most this many label columns; with more labels, the ones most likely at the end.
+const MAX_COLUMNS: usize = 6;
+/// The width of the bar that shows the finally predicted label's probability.
+const BAR: usize = 20;
+
+pub fn run(args: ExplainArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let text = args.text.join(" ");
+    let explanation = model.explain(&text);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let probs: Vec<Vec<f64>> = explanation
+            .probs
+            .iter()
+            .map(|p| p.iter().map(|&x| super::json_number(x)).collect())
+            .collect();
+        let summary = json!({
+            "tokens": explanation.tokens,
+            "labels": model.labels,
+            "probs": probs,
+        });
+        writeln!(out, "{summary}")?;
+        return Ok(());
+    }
+    let Some(last) = explanation.probs.last() else {
+        anyhow::bail!("the text has no tokens to read");
+    };
+    let winner = argmax(last);
+    let mut columns: Vec<usize> = (0..model.labels.len()).collect();
+    columns.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
+    columns.truncate(MAX_COLUMNS);
+    columns.sort_unstable();
+
+    let token_width = explanation
+        .tokens
+        .iter()
+        .map(|t| shown(t).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|&c| model.labels[c].chars().count().max(6))
+        .collect();
+    write!(out, "{:<token_width$}", "token")?;
+    for (&c, w) in columns.iter().zip(&widths) {
+        write!(out, "  {:>w$}", model.labels[c])?;
+    }
+    writeln!(out, "  {}", model.labels[winner])?;
+    for (token, probs) in explanation.tokens.iter().zip(&explanation.probs) {
+        write!(out, "{:<token_width$}", shown(token))?;
+        for (&c, w) in columns.iter().zip(&widths) {
+            write!(out, "  {:>w$.3}", probs[c])?;
+        }
+        let filled = (probs[winner] * BAR as f32).round() as usize;
+        writeln!(
+            out,
+            "  {}{}",
+            "█".repeat(filled),
+            "·".repeat(BAR - filled.min(BAR))
+        )?;
+    }
+    writeln!(
+        out,
+        "prediction: {} ({:.3})",
+        model.labels[winner], last[winner]
+    )?;
+    Ok(())
+}
+
+/// A token as printed: white space made visible (character models read spaces too).
+fn shown(token: &str) -> String {
+    token
+        .chars()
+        .map(|c| match c {
+            ' ' => '␣',
+            '\t' => '→',
+            c if c.is_control() => '�',
+            c => c,
+        })
+        .collect()
+}

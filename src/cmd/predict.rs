@@ -1,0 +1,120 @@
+//! `rnn predict`: label texts, one a line, from a file or a pipe, as they arrive.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::{Map, json};
+
+use rnn::model::{Model, Prediction};
+
+/// Predict the label of every line of a file or of standard input.
+///
+/// Prints `label<TAB>probability` a line. Lines in fastText's format have their `__label__`
+/// tokens removed first, so a labelled file can be predicted as it is.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Text file, one text a line; `-` or nothing for standard input.
+    input: Option<PathBuf>,
+    /// Print the K most likely labels, each followed by its probability.
+    #[arg(short = 'k', long = "top", default_value_t = 1, value_parser = super::at_least_one)]
+    k: usize,
+    /// Print one JSON object a line: {"label": ..., "probs": {label: probability, ...}}.
+    #[arg(long, conflicts_with = "k")]
+    probs: bool,
+}
+
+/// Lines predicted together at most; fewer when no more input is waiting, so that a pipe gets
+/// each answer as soon as its line arrives.
+const MAX_BATCH: usize = 256;
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let (reader, name): (Box<dyn Read>, String) = match &args.input {
+        None => (Box::new(std::io::stdin()), "stdin".into()),
+        Some(p) if p == Path::new("-") => (Box::new(std::io::stdin()), "stdin".into()),
+        Some(p) => {
+            let file = File::open(p).with_context(|| p.display().to_string())?;
+            (Box::new(file), p.display().to_string())
+        }
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut out = std::io::stdout().lock();
+    let mut texts: Vec<String> = Vec::new();
+    let mut line_number = 0;
+    let mut bytes = Vec::new();
+    loop {
+        // Read one line (waiting for it), then every further line already buffered.
+        texts.clear();
+        loop {
+            bytes.clear();
+            if reader.read_until(b'\n', &mut bytes)? == 0 {
+                break;
+            }
+            line_number += 1;
+            let Ok(line) = std::str::from_utf8(&bytes) else {
+                bail!("{name} line {line_number}: invalid UTF-8");
+            };
+            texts.push(strip_labels(line.trim_end_matches(['\n', '\r'])).to_string());
+            if texts.len() == MAX_BATCH || !reader.buffer().contains(&b'\n') {
+                break;
+            }
+        }
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        for p in model.predict(&refs) {
+            writeln!(out, "{}", format_prediction(&model, &p, args.k, args.probs))?;
+        }
+        out.flush()?;
+    }
+}
+
+/// The text of a fastText line: without the `__label__…` tokens it starts with.
+fn strip_labels(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    while rest.starts_with("__label__") {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[end..].trim_start();
+    }
+    rest
+}
+
+fn format_prediction(model: &Model, p: &Prediction, k: usize, probs: bool) -> String {
+    if probs {
+        let map: Map<String, serde_json::Value> = model
+            .labels
+            .iter()
+            .zip(&p.probs)
+            .map(|(l, &x)| (l.clone(), json!(super::json_number(x))))
+            .collect();
+        return json!({ "label": model.labels[p.label], "probs": map }).to_string();
+    }
+    p.top(k)
+        .iter()
+        .map(|&(c, x)| format!("{}\t{x:.6}", model.labels[c]))
+        .collect::<Vec<_>>()
+        .join("\t")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_labels;
+
+    #[test]
+    fn fasttext_labels_are_stripped() {
+        assert_eq!(strip_labels("__label__pos  very good"), "very good");
+        assert_eq!(
+            strip_labels("__label__a __label__b x __label__c"),
+            "x __label__c"
+        );
+        assert_eq!(strip_labels("  plain text "), "plain text ");
+        assert_eq!(strip_labels("__label__only"), "");
+    }
+}

@@ -1,0 +1,282 @@
+//! `rnn train`: train a classifier on a data file and save it as a model file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use rnn::data::Tokens;
+use rnn::data::files::{self, Columns};
+use rnn::error::Error;
+use rnn::fsutil::check_parent;
+use rnn::metrics::{self, Score};
+use rnn::model::{Model, ModelConfig};
+use rnn::optim::OptimizerKind;
+use rnn::plot;
+use rnn::rnn::CellKind;
+use rnn::train::{Event, TrainConfig};
+
+use super::progress::Progress;
+use super::{at_least_one, json_number, percent, positive_number};
+
+/// Train a classifier on a TSV, CSV or fastText file and save it as a .safetensors model.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: .tsv or .csv with a header (text and label columns), or fastText lines.
+    #[arg(long)]
+    train: PathBuf,
+    /// Test data in the same form, scored after every epoch.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Where to save the model (.safetensors, loadable by PyTorch).
+    #[arg(long)]
+    model: PathBuf,
+    /// How text becomes tokens: word (lowercased, split on white space) or char.
+    #[arg(long, conflicts_with = "init")]
+    tokens: Option<Tokens>,
+    /// Hidden units (H). Default 64.
+    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    hidden: Option<usize>,
+    /// Tokens seen fewer times in training become <unk>. Default 1.
+    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    min_count: Option<usize>,
+    /// Passes over the training data (0 saves the initial model).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Sequences per update; the gradient is the batch mean.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    batch: usize,
+    /// Update rule.
+    #[arg(long, default_value = "sgd")]
+    optimizer: OptimizerKind,
+    /// Learning rate [default: 0.02 for sgd, 0.001 for adam].
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
+    lr: Option<f32>,
+    /// Gradients are clipped element-wise to [-clip, clip].
+    #[arg(long, default_value_t = 1.0, value_parser = positive_number, allow_negative_numbers = true)]
+    clip: f32,
+    /// Keep only the first N tokens of every text (stored in the model).
+    #[arg(long, value_parser = at_least_one)]
+    max_len: Option<usize>,
+    /// Seed of the initial weights and of the shuffling.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    seed: u64,
+    /// Start from this model's weights, vocabulary, labels and token rule.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Visit the examples in file order instead of shuffling every epoch.
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Write the metrics of every epoch to this CSV file.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// Draw the loss and accuracy curves into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Print one JSON object with the results as the last line.
+    #[arg(long)]
+    json: bool,
+    /// No progress and no summary (errors, and the JSON line if asked, still appear).
+    #[arg(long)]
+    quiet: bool,
+    /// The header name of the text column.
+    #[arg(long, default_value = "text")]
+    text_col: String,
+    /// The header name of the label column.
+    #[arg(long, default_value = "label")]
+    label_col: String,
+}
+
+/// How often a long run saves its model at the end of an epoch, so that little is lost if it
+/// is stopped.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    // Fail before any work if an output could not be written.
+    for path in [Some(&args.model), args.metrics.as_ref(), args.plot.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        check_parent(path)?;
+    }
+    let columns = Columns {
+        text: args.text_col.clone(),
+        label: args.label_col.clone(),
+    };
+    let rows = files::read_rows(&args.train, &columns)?;
+    let mut model = match &args.init {
+        Some(init) => {
+            let mut model = Model::load(init)?;
+            if args.max_len.is_some() {
+                model.max_len = args.max_len;
+            }
+            model
+        }
+        None => {
+            let config = ModelConfig {
+                cell: CellKind::Rnn,
+                hidden: args.hidden.unwrap_or(64),
+                tokens: args.tokens.unwrap_or_default(),
+                min_count: args.min_count.unwrap_or(1),
+                max_len: args.max_len,
+                seed: args.seed,
+            };
+            let pairs = rows.iter().map(|r| (r.text.as_str(), r.label.as_str()));
+            Model::for_data(pairs, &config).with_context(|| format!("{}", args.train.display()))?
+        }
+    };
+    let train = model.examples(&rows, &args.train)?;
+    let test = match &args.test {
+        Some(path) => model.examples(&files::read_rows(path, &columns)?, path)?,
+        None => Vec::new(),
+    };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        optimizer: args.optimizer,
+        lr: args.lr.unwrap_or(args.optimizer.default_lr()),
+        clip: args.clip,
+        batch: args.batch,
+        seed: args.seed,
+        shuffle: !args.no_shuffle,
+    };
+    let show = !args.quiet;
+    let mut out = std::io::stdout().lock();
+    if show {
+        let tokens: usize = train.iter().map(|e| e.tokens.len()).sum();
+        writeln!(
+            out,
+            "Training the {} cell (V = {} tokens, H = {}, C = {} labels) on {} examples ({tokens} tokens){}.",
+            model.network.cell().kind(),
+            model.vocab.len(),
+            model.network.hidden(),
+            model.labels.len(),
+            train.len(),
+            if test.is_empty() {
+                String::new()
+            } else {
+                format!(", testing on {}", test.len())
+            },
+        )?;
+    }
+    drop(out);
+
+    let mut progress = Progress::new(args.epochs, train.len(), args.quiet);
+    let mut last_save = Instant::now();
+    let mut checkpoint_error = None;
+    let started = Instant::now();
+    let result = {
+        let (vocab, labels, tokens, max_len) =
+            (&model.vocab, &model.labels, model.tokens, model.max_len);
+        let path = &args.model;
+        rnn::train::train(&mut model.network, &train, &test, &config, |event| {
+            if let Event::Epoch { network, .. } = event
+                && last_save.elapsed() >= CHECKPOINT_EVERY
+            {
+                let snapshot = Model {
+                    network: network.clone(),
+                    vocab: vocab.clone(),
+                    labels: labels.clone(),
+                    tokens,
+                    max_len,
+                };
+                if let Err(e) = snapshot.save(path) {
+                    checkpoint_error.get_or_insert(e);
+                }
+                last_save = Instant::now();
+            }
+            progress.on_event(event);
+        })
+    };
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(e) = checkpoint_error {
+        return Err(e.into());
+    }
+    let report = match result {
+        Ok(report) => report,
+        Err(e @ Error::Diverged { .. }) => {
+            // The network holds the last good epoch's weights: keep them.
+            model.save(&args.model)?;
+            return Err(anyhow::Error::new(e).context(format!(
+                "the last good model was saved to {}",
+                args.model.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    model.save(&args.model)?;
+    if let Some(path) = &args.metrics {
+        metrics::write_csv(&report.history, path)?;
+    }
+    if let Some(path) = &args.plot {
+        if report.history.is_empty() {
+            anyhow::bail!("{}: nothing to plot after 0 epochs", path.display());
+        }
+        let title = format!(
+            "{}: {} network, H = {}, {} lr = {}, batch {}",
+            file_name(&args.train),
+            model.network.cell().kind(),
+            model.network.hidden(),
+            config.optimizer.name(),
+            config.lr,
+            config.batch
+        );
+        plot::plot_curves(&report.history, &title, path)?;
+    }
+
+    // Final scores with the final weights (the history's train scores are running means).
+    let final_train = model.evaluate(&train);
+    let final_test = (!test.is_empty()).then(|| model.evaluate(&test));
+    let score = |e: &rnn::model::Evaluation| Score {
+        loss: e.loss,
+        accuracy: e.accuracy,
+    };
+    let mut out = std::io::stdout().lock();
+    if show {
+        writeln!(
+            out,
+            "Trained for {} epochs in {seconds:.2} s ({:.0} tokens/s in training steps).",
+            args.epochs,
+            report.tokens_per_second()
+        )?;
+        writeln!(out, "           loss  accuracy")?;
+        let mut rows = vec![("train", score(&final_train))];
+        rows.extend(final_test.as_ref().map(|e| ("test", score(e))));
+        for (name, s) in rows {
+            writeln!(
+                out,
+                "  {name:<5} {:>8.4}  {:>8}",
+                s.loss,
+                percent(s.accuracy)
+            )?;
+        }
+        writeln!(out, "Saved the model to {}", args.model.display())?;
+        for path in [&args.metrics, &args.plot].into_iter().flatten() {
+            writeln!(out, "Wrote {}", path.display())?;
+        }
+    }
+    if args.json {
+        let mut summary = json!({
+            "epochs": args.epochs,
+            "seconds": seconds,
+            "train_tokens_per_s": report.tokens_per_second(),
+            "train_loss": json_number(final_train.loss),
+            "train_acc": json_number(final_train.accuracy),
+        });
+        if let Some(t) = &final_test {
+            summary["test_loss"] = json!(json_number(t.loss));
+            summary["test_acc"] = json!(json_number(t.accuracy));
+        }
+        writeln!(out, "{summary}")?;
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
