@@ -1,6 +1,42 @@
 //! A classifier: a trained [`Network`] with what turns text into its input (the token rule,
 //! the vocabulary, the length limit) and its output into label names. This is what a model file
 //! holds and what `rnn train`, `eval`, `predict` and `explain` work with.
+//!
+//! ```
+//! use rnn::data::files::Row;
+//! use rnn::model::{Model, ModelConfig};
+//! use rnn::optim::OptimizerKind;
+//! use rnn::train::TrainConfig;
+//!
+//! // Examples in memory (a file read with `rnn::data::files::read_rows` gives the same rows).
+//! let data = [
+//!     ("good", "pos"), ("bad", "neg"), ("very good", "pos"),
+//!     ("very bad", "neg"), ("not good", "neg"), ("not bad", "pos"),
+//! ];
+//! let rows: Vec<Row> = data
+//!     .iter()
+//!     .enumerate()
+//!     .map(|(i, (text, label))| Row { line: i + 1, text: text.to_string(), label: label.to_string() })
+//!     .collect();
+//! let mut model = Model::for_data(data, &ModelConfig { hidden: 16, ..ModelConfig::default() })?;
+//! let examples = model.examples(&rows, "memory".as_ref())?;
+//! let config = TrainConfig {
+//!     epochs: 100,
+//!     optimizer: OptimizerKind::Adam,
+//!     lr: 0.01,
+//!     ..TrainConfig::default()
+//! };
+//! model.train(&examples, &[], &config, |_| {})?;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("model.safetensors");
+//! model.save(&path)?;
+//! let model = Model::load(&path)?;
+//! let prediction = &model.predict(&["not bad"])[0];
+//! assert_eq!(model.labels[prediction.label], "pos");
+//! assert!(prediction.probs[prediction.label] > 0.5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::Path;
 

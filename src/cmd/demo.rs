@@ -13,7 +13,7 @@ use rnn::rnn::Workspace;
 use rnn::train::TrainConfig;
 
 use super::progress::Progress;
-use super::{at_least_one, json_number, percent, positive_number};
+use super::{at_least_one, json_number, positive_number, write_scores};
 
 /// Train the seed model on the built-in sample sentences and chart its learning.
 #[derive(Args, Debug)]
@@ -82,15 +82,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         args.epochs,
         report.seconds
     )?;
-    writeln!(out, "           loss  accuracy")?;
-    for (name, s) in [("train", report.train), ("test", report.test)] {
-        writeln!(
-            out,
-            "  {name:<5} {:>8.4}  {:>8}",
-            s.loss,
-            percent(s.accuracy)
-        )?;
-    }
+    write_scores(&mut out, &[("train", report.train), ("test", report.test)])?;
     writeln!(
         out,
         "Some test sentences, and the probability the network gives each class:"

@@ -72,7 +72,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     for (&c, w) in columns.iter().zip(&widths) {
         write!(out, "  {:>w$}", model.labels[c])?;
     }
-    writeln!(out, "  {}", model.labels[winner])?;
+    writeln!(out, "  p({})", model.labels[winner])?;
     for (token, probs) in explanation.tokens.iter().zip(&explanation.probs) {
         write!(out, "{:<token_width$}", shown(token))?;
         for (&c, w) in columns.iter().zip(&widths) {

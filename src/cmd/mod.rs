@@ -25,6 +25,23 @@ pub fn positive_number(s: &str) -> Result<f32, String> {
     }
 }
 
+/// Prints the summary table: loss and accuracy of each named set.
+pub fn write_scores(
+    out: &mut impl std::io::Write,
+    scores: &[(&str, rnn::metrics::Score)],
+) -> std::io::Result<()> {
+    writeln!(out, "           loss  accuracy")?;
+    for (name, s) in scores {
+        writeln!(
+            out,
+            "  {name:<5} {:>8.4}  {:>8}",
+            s.loss,
+            percent(s.accuracy)
+        )?;
+    }
+    Ok(())
+}
+
 /// A percentage with one decimal, for accuracies given as fractions.
 pub fn percent(fraction: f32) -> String {
     format!("{:.1}%", 100.0 * fraction)

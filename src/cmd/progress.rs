@@ -17,6 +17,7 @@ pub struct Progress {
     epochs: usize,
     examples: usize,
     log_every: usize,
+    quiet: bool,
 }
 
 impl Progress {
@@ -40,16 +41,12 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        let log_every = if quiet {
-            usize::MAX
-        } else {
-            epochs.div_ceil(20).max(1)
-        };
         Progress {
             bar,
             epochs,
             examples,
-            log_every,
+            log_every: epochs.div_ceil(20).max(1),
+            quiet,
         }
     }
 
@@ -62,7 +59,7 @@ impl Progress {
             }
             (Event::Epoch { metrics: m, .. }, Some(bar)) => bar.set_message(self.line(m)),
             (Event::Epoch { metrics: m, .. }, None)
-                if m.epoch % self.log_every == 0 || m.epoch == self.epochs =>
+                if !self.quiet && (m.epoch % self.log_every == 0 || m.epoch == self.epochs) =>
             {
                 // a closed pipe is noticed (and reported quietly) when the summary is printed
                 let _ = writeln!(std::io::stdout(), "epoch {}", self.line(m));

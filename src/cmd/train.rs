@@ -20,7 +20,7 @@ use rnn::rnn::CellKind;
 use rnn::train::{Event, TrainConfig};
 
 use super::progress::Progress;
-use super::{at_least_one, json_number, percent, positive_number};
+use super::{at_least_one, json_number, positive_number, write_scores};
 
 /// Train a classifier on a TSV, CSV or fastText file and save it as a .safetensors model.
 #[derive(Args, Debug)]
@@ -242,17 +242,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             args.epochs,
             report.tokens_per_second()
         )?;
-        writeln!(out, "           loss  accuracy")?;
         let mut rows = vec![("train", score(&final_train))];
         rows.extend(final_test.as_ref().map(|e| ("test", score(e))));
-        for (name, s) in rows {
-            writeln!(
-                out,
-                "  {name:<5} {:>8.4}  {:>8}",
-                s.loss,
-                percent(s.accuracy)
-            )?;
-        }
+        write_scores(&mut out, &rows)?;
         writeln!(out, "Saved the model to {}", args.model.display())?;
         for path in [&args.metrics, &args.plot].into_iter().flatten() {
             writeln!(out, "Wrote {}", path.display())?;

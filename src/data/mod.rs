@@ -93,6 +93,22 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_files_hold_the_built_in_sample() {
+        // data/sample/*.tsv are the tutorial's data; they must not drift from the demo's.
+        for (file, pairs) in [("train.tsv", sample::TRAIN), ("test.tsv", sample::TEST)] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("data/sample")
+                .join(file);
+            let rows = files::read_rows(&path, &files::Columns::default()).unwrap();
+            let read: Vec<(&str, &str)> = rows
+                .iter()
+                .map(|r| (r.text.as_str(), r.label.as_str()))
+                .collect();
+            assert_eq!(read, pairs, "{file}");
+        }
+    }
+
+    #[test]
     fn an_unknown_test_word_is_reported() {
         let err = Dataset::from_pairs(&[("good", "pos")], &[("great", "pos")]).unwrap_err();
         assert!(err.contains("\"great\""), "{err}");
