@@ -6,12 +6,12 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read, written or renamed.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be read, written or renamed. (The cause is part of the message, not a
+    /// separate `source()`, so that printing the error chain does not say it twice.)
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A data file is malformed. `line` is 1-based, when the problem is on one line.
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
@@ -31,8 +31,9 @@ pub enum Error {
     Config(String),
     /// The loss became NaN or infinite; the parameters were restored to the end of `last_good`.
     #[error(
-        "training diverged in epoch {epoch}: the loss became {loss}. The model was kept as it was \
-         after epoch {last_good}. Try a smaller learning rate (it was {lr})."
+        "training diverged in epoch {epoch}: the loss became {loss}. The model keeps {}. Try a \
+         smaller learning rate (it was {lr:?}).",
+        if *last_good == 0 { "its initial weights".to_string() } else { format!("its weights after epoch {last_good}") }
     )]
     Diverged {
         epoch: usize,
@@ -59,7 +60,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

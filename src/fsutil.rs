@@ -34,6 +34,22 @@ pub fn check_parent(path: &Path) -> Result<()> {
     }
 }
 
+/// Checks, before any work, that a file could be written at `path`: its folder exists and
+/// `path` is not itself a folder.
+pub fn check_output(path: &Path) -> Result<()> {
+    check_parent(path)?;
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "this is a folder, not a file",
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Lets `write` create the file at a temporary path, syncs it to disk, then renames it to
 /// `path`. On any error the temporary file is removed and `path` is left untouched.
 pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {

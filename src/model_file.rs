@@ -21,7 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
@@ -38,44 +38,63 @@ const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
 /// Writes `model` to `path` (atomically: a temporary file in the same folder, then a rename).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let net = &model.network;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = Vec::new();
     for t in net.layout().tensors() {
-        tensors.push((
-            t.name.to_string(),
-            t.shape.clone(),
-            row_major_bytes(t, net.params()),
-        ));
+        tensors.push((t.name, t.shape.clone(), row_major_bytes(t, net.params())));
     }
     for (name, shape, _) in net.cell().folded_tensors() {
         let zeros = vec![0u8; 4 * shape.iter().product::<usize>()];
-        tensors.push((name.to_string(), shape, zeros));
+        tensors.push((name, shape, zeros));
     }
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes match");
-            (name.as_str(), view)
-        })
-        .collect::<Vec<_>>();
-    let bytes = safetensors::serialize(views, Some(metadata(model)))
-        .map_err(|e| model_error(path, format!("cannot encode the model: {e}")))?;
+    let bytes = encode(tensors, metadata(model));
     write_atomic(path, |out| std::io::Write::write_all(out, &bytes))
 }
 
-fn metadata(model: &Model) -> HashMap<String, String> {
+/// The safetensors encoding: an 8-byte little-endian header length, the JSON header (tensor
+/// names, dtypes, shapes and byte offsets, and `__metadata__`) padded with spaces to a multiple
+/// of 8 bytes, then the tensors' bytes. Tensors are sorted by name and JSON keys are sorted,
+/// so the same model always gives the same bytes.
+fn encode(
+    mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> Vec<u8> {
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), metadata.into());
+    let mut offset = 0;
+    for (name, shape, bytes) in &tensors {
+        let info = serde_json::json!({
+            "dtype": "F32",
+            "shape": shape,
+            "data_offsets": [offset, offset + bytes.len()],
+        });
+        header.insert(name.to_string(), info);
+        offset += bytes.len();
+    }
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for (_, _, bytes) in &tensors {
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+fn metadata(model: &Model) -> serde_json::Map<String, serde_json::Value> {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialise");
-    let mut meta = HashMap::from([
-        ("format_version".to_string(), FORMAT_VERSION.to_string()),
-        (
-            "cell".to_string(),
-            model.network.cell().kind().name().to_string(),
-        ),
-        ("tokens".to_string(), model.tokens.name().to_string()),
-        ("vocab".to_string(), json(model.vocab.tokens())),
-        ("labels".to_string(), json(&model.labels)),
-    ]);
+    let mut meta = serde_json::Map::new();
+    let mut put = |key: &str, value: String| {
+        meta.insert(key.to_string(), value.into());
+    };
+    put("format_version", FORMAT_VERSION.to_string());
+    put("cell", model.network.cell().kind().name().to_string());
+    put("tokens", model.tokens.name().to_string());
+    put("vocab", json(model.vocab.tokens()));
+    put("labels", json(&model.labels));
     if let Some(n) = model.max_len {
-        meta.insert("max_len".to_string(), n.to_string());
+        put("max_len", n.to_string());
     }
     meta
 }

@@ -1,5 +1,15 @@
 //! Gradient clipping and the update rules. Parameters and gradients are flat slices with the
 //! same layout (see [`crate::rnn::Layout`]), so each is one loop.
+//!
+//! **Sparse updates.** A batch's gradient is zero outside a few index ranges: every column of
+//! `Wxh` but those of the batch's tokens is untouched (see [`crate::train`]). Updates take the
+//! list of ranges to touch. For SGD this is exact: a zero gradient changes nothing. For Adam it
+//! is the *lazy* variant (PyTorch's `SparseAdam`, TensorFlow's `LazyAdam`): the moments of an
+//! input column are updated only in steps whose batch contains its token, where dense Adam would
+//! keep moving every column by its decaying momentum at every step. Both use the global step
+//! count for the bias correction.
+
+use std::ops::Range;
 
 use crate::error::{Error, Result};
 
@@ -24,8 +34,9 @@ pub fn check_positive(what: &str, value: f32) -> Result<()> {
 
 /// An update rule: changes the parameters given their (clipped) gradient.
 pub trait Optimizer {
-    /// One update of `params` with the gradient `grads` (same layout).
-    fn step(&mut self, params: &mut [f32], grads: &[f32]);
+    /// One update of `params` with the gradient `grads` (same layout), at the indices in
+    /// `ranges` only (pass `&[0..params.len()]` for a dense update).
+    fn step(&mut self, params: &mut [f32], grads: &[f32], ranges: &[Range<usize>]);
 
     /// The learning rate.
     fn learning_rate(&self) -> f32;
@@ -38,9 +49,11 @@ pub struct Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn step(&mut self, params: &mut [f32], grads: &[f32]) {
-        for (w, g) in params.iter_mut().zip(grads) {
-            *w -= self.lr * g;
+    fn step(&mut self, params: &mut [f32], grads: &[f32], ranges: &[Range<usize>]) {
+        for r in ranges {
+            for (w, g) in params[r.clone()].iter_mut().zip(&grads[r.clone()]) {
+                *w -= self.lr * g;
+            }
         }
     }
 
@@ -84,18 +97,21 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+    fn step(&mut self, params: &mut [f32], grads: &[f32], ranges: &[Range<usize>]) {
         self.t = self.t.saturating_add(1);
         let (b1, b2) = (self.beta1, self.beta2);
         let correction1 = 1.0 - b1.powi(self.t);
         let correction2 = 1.0 - b2.powi(self.t);
-        let state = self.m.iter_mut().zip(self.v.iter_mut());
-        for ((w, &g), (m, v)) in params.iter_mut().zip(grads).zip(state) {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let m_hat = *m / correction1;
-            let v_hat = *v / correction2;
-            *w -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
+        for r in ranges {
+            let state = self.m[r.clone()].iter_mut().zip(&mut self.v[r.clone()]);
+            let pairs = params[r.clone()].iter_mut().zip(&grads[r.clone()]);
+            for ((w, &g), (m, v)) in pairs.zip(state) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let m_hat = *m / correction1;
+                let v_hat = *v / correction2;
+                *w -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
+            }
         }
     }
 
@@ -154,6 +170,7 @@ impl std::str::FromStr for OptimizerKind {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // one range of indices, not a range turned into a Vec
 mod tests {
     use super::*;
 
@@ -170,7 +187,7 @@ mod tests {
     #[test]
     fn sgd_steps_against_the_gradient() {
         let mut w = [1.0, 2.0];
-        Sgd { lr: 0.5 }.step(&mut w, &[0.5, -1.0]);
+        Sgd { lr: 0.5 }.step(&mut w, &[0.5, -1.0], &[0..2]);
         assert_eq!(w, [0.75, 2.5]);
     }
 
@@ -179,7 +196,7 @@ mod tests {
         // After one step m̂ = g and v̂ = g², so the step is lr · g / (|g| + ε).
         let mut w = [1.0, 1.0, 1.0];
         let mut adam = Adam::new(3, 0.1);
-        adam.step(&mut w, &[0.5, -2.0, 0.0]);
+        adam.step(&mut w, &[0.5, -2.0, 0.0], &[0..3]);
         assert!(
             (w[0] - 0.9).abs() < 1e-6 && (w[1] - 1.1).abs() < 1e-6,
             "{w:?}"
@@ -192,8 +209,8 @@ mod tests {
         // Two steps, g = 1 then g = 0.5, against the formulas evaluated in f64.
         let mut w = [0.0f32];
         let mut adam = Adam::new(1, 0.01);
-        adam.step(&mut w, &[1.0]);
-        adam.step(&mut w, &[0.5]);
+        adam.step(&mut w, &[1.0], &[0..1]);
+        adam.step(&mut w, &[0.5], &[0..1]);
         let (b1, b2, lr) = (0.9f64, 0.999f64, 0.01f64);
         let m = (1.0 - b1) * (b1 * 1.0 + 0.5);
         let v = (1.0 - b2) * (b2 * 1.0 + 0.25);
@@ -204,6 +221,21 @@ mod tests {
             "{} vs {expected}",
             w[0]
         );
+    }
+
+    #[test]
+    fn only_the_given_ranges_are_updated() {
+        let mut w = [1.0; 4];
+        Sgd { lr: 1.0 }.step(&mut w, &[1.0; 4], &[0..1, 2..4]);
+        assert_eq!(w, [0.0, 1.0, 0.0, 0.0]);
+        let mut adam = Adam::new(4, 0.1);
+        let mut w = [1.0; 4];
+        adam.step(&mut w, &[1.0; 4], &[1..2]);
+        assert_eq!(w[0], 1.0);
+        assert!((w[1] - 0.9).abs() < 1e-6);
+        // Lazy: a later step that skips index 1 leaves it (and its moments) alone.
+        adam.step(&mut w, &[1.0; 4], &[0..1]);
+        assert!((w[1] - 0.9).abs() < 1e-6 && w[0] < 1.0);
     }
 
     #[test]

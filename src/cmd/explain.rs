@@ -33,6 +33,9 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     let text = args.text.join(" ");
     let explanation = model.explain(&text);
+    let Some(last) = explanation.probs.last() else {
+        anyhow::bail!("the text has no tokens to read");
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let probs: Vec<Vec<f64>> = explanation
@@ -48,9 +51,6 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         writeln!(out, "{summary}")?;
         return Ok(());
     }
-    let Some(last) = explanation.probs.last() else {
-        anyhow::bail!("the text has no tokens to read");
-    };
     let winner = argmax(last);
     let mut columns: Vec<usize> = (0..model.labels.len()).collect();
     columns.sort_by(|&a, &b| last[b].total_cmp(&last[a]));

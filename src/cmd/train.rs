@@ -11,7 +11,7 @@ use serde_json::json;
 use rnn::data::Tokens;
 use rnn::data::files::{self, Columns};
 use rnn::error::Error;
-use rnn::fsutil::check_parent;
+use rnn::fsutil::check_output;
 use rnn::metrics::{self, Score};
 use rnn::model::{Model, ModelConfig};
 use rnn::optim::OptimizerKind;
@@ -100,7 +100,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .into_iter()
         .flatten()
     {
-        check_parent(path)?;
+        check_output(path)?;
+    }
+    if let (Some(path), 0) = (&args.plot, args.epochs) {
+        anyhow::bail!(
+            "{}: there is nothing to plot after 0 epochs",
+            path.display()
+        );
     }
     let columns = Columns {
         text: args.text_col.clone(),
@@ -200,21 +206,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Err(e @ Error::Diverged { .. }) => {
             // The network holds the last good epoch's weights: keep them.
             model.save(&args.model)?;
-            return Err(anyhow::Error::new(e).context(format!(
-                "the last good model was saved to {}",
-                args.model.display()
-            )));
+            anyhow::bail!("{e} Its weights were saved to {}.", args.model.display());
         }
         Err(e) => return Err(e.into()),
     };
-    model.save(&args.model)?;
     if let Some(path) = &args.metrics {
         metrics::write_csv(&report.history, path)?;
     }
     if let Some(path) = &args.plot {
-        if report.history.is_empty() {
-            anyhow::bail!("{}: nothing to plot after 0 epochs", path.display());
-        }
         let title = format!(
             "{}: {} network, H = {}, {} lr = {}, batch {}",
             file_name(&args.train),
@@ -226,6 +225,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         plot::plot_curves(&report.history, &title, path)?;
     }
+    model.save(&args.model)?;
 
     // Final scores with the final weights (the history's train scores are running means).
     let final_train = model.evaluate(&train);

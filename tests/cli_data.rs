@@ -1,0 +1,1504 @@
+//! `rnn train`, `eval`, `predict` and `explain` on data files, driven as a user drives them:
+//! the values they print and write, and how every kind of bad input fails (exit code, one clear
+//! line on stderr naming the file and line or the flag, no panic, nothing written).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use rnn::data::sample::{TEST, TRAIN};
+use safetensors::SafeTensors;
+use safetensors::tensor::TensorView;
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+
+fn rnn(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs the binary with `input` on a piped standard input, closed after writing.
+fn rnn_with_stdin(args: &[&str], cwd: &Path, input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs the binary and checks that it succeeded without a word on stderr about a panic.
+fn ok(args: &[&str], cwd: &Path) -> Output {
+    let out = rnn(args, cwd);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    out
+}
+
+/// The last line of stdout, as JSON.
+fn last_json(out: &Output) -> Value {
+    let text = stdout(out);
+    let last = text.lines().last().expect("some output");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"))
+}
+
+fn f64_of(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {v}"))
+}
+
+/// Every name in `dir` (hidden ones too), sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs a command that must fail with exit `code`: stderr starts with `error: ` and holds every
+/// one of `needles`; a runtime error (code 1) is that one line (clap's flag errors, code 2, add
+/// a usage hint); nobody panicked; nothing was written into `dir` (no model, no temporary
+/// file). Returns the output.
+fn fails(dir: &Path, args: &[&str], code: i32, needles: &[&str]) -> Output {
+    let before = listing(dir);
+    let out = rnn(args, dir);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{args:?}: {err}");
+    if code == 1 {
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
+    }
+    for needle in needles {
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+    }
+    let after = listing(dir);
+    assert_eq!(after, before, "{args:?} wrote files");
+    assert!(
+        !after.iter().any(|n| n.starts_with(".tmp-")),
+        "{args:?} left a temporary file: {after:?}"
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+const NEGATIVE: &str = "negative";
+const POSITIVE: &str = "positive";
+/// A sentence whose words are all known, and its words.
+const SENTENCE: &str = "it was good at first but bad now";
+const SENTENCE_WORDS: [&str; 8] = ["it", "was", "good", "at", "first", "but", "bad", "now"];
+
+fn tsv(rows: &[(&str, &str)]) -> String {
+    let mut s = String::from("text\tlabel\n");
+    for (text, label) in rows {
+        s.push_str(&format!("{text}\t{label}\n"));
+    }
+    s
+}
+
+/// A temporary folder with the sample as `train.tsv` (50 rows) and `test.tsv` (25 rows).
+fn sample_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("train.tsv"), tsv(TRAIN)).unwrap();
+    fs::write(dir.path().join("test.tsv"), tsv(TEST)).unwrap();
+    dir
+}
+
+/// Trains `name` on `train.tsv` well enough to be worth asking (a few hundredths of a second).
+fn train_good_model(dir: &Path, name: &str) -> Value {
+    let out = ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--test",
+            "test.tsv",
+            "--model",
+            name,
+            "--epochs",
+            "100",
+            "--hidden",
+            "8",
+            "--lr",
+            "0.05",
+            "--quiet",
+            "--json",
+        ],
+        dir,
+    );
+    last_json(&out)
+}
+
+/// A quick, barely trained model.
+fn train_quick_model(dir: &Path, name: &str) {
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            name,
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--quiet",
+        ],
+        dir,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model files, read back with the safetensors crate
+
+/// What a model file holds: its metadata and its tensors (shape and bytes), in sorted maps.
+#[derive(Debug, PartialEq)]
+struct Contents {
+    meta: BTreeMap<String, String>,
+    tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)>,
+}
+
+fn contents(path: &Path) -> Contents {
+    let bytes = fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let tensors = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, (view.shape().to_vec(), view.data().to_vec())))
+        .collect();
+    Contents { meta, tensors }
+}
+
+fn vocab_of(path: &Path) -> Vec<String> {
+    serde_json::from_str(&contents(path).meta["vocab"]).unwrap()
+}
+
+/// Writes to `bad` the model `good` with one more token in its `vocab` metadata than its
+/// tensors have columns.
+fn write_with_extra_token(good: &Path, bad: &Path) {
+    let bytes = fs::read(good).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    let mut vocab: Vec<String> = serde_json::from_str(&meta["vocab"]).unwrap();
+    vocab.push("extra".into());
+    meta.insert("vocab".into(), serde_json::to_string(&vocab).unwrap());
+    let views: Vec<(String, TensorView<'_>)> = file.tensors();
+    fs::write(bad, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// train
+
+#[test]
+fn train_writes_the_model_metrics_and_plot_and_a_json_summary() {
+    let dir = sample_dir();
+    let out = ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--test",
+            "test.tsv",
+            "--model",
+            "m.safetensors",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--json",
+            "--metrics",
+            "m.csv",
+            "--plot",
+            "m.png",
+        ],
+        dir.path(),
+    );
+    let json = last_json(&out);
+    assert_eq!(json["epochs"], 3, "{json}");
+    assert!(f64_of(&json, "seconds") >= 0.0, "{json}");
+    assert!(f64_of(&json, "train_tokens_per_s") > 0.0, "{json}");
+    for key in ["train_loss", "test_loss"] {
+        let loss = f64_of(&json, key);
+        assert!(loss.is_finite() && loss > 0.0, "{key}: {json}");
+    }
+    for key in ["train_acc", "test_acc"] {
+        let acc = f64_of(&json, key);
+        assert!((0.0..=1.0).contains(&acc), "{key}: {json}");
+    }
+    // The banner names the sizes: 50 training examples, 25 test examples, 2 labels, H = 8.
+    let text = stdout(&out);
+    assert!(
+        text.contains("H = 8, C = 2 labels) on 50 examples") && text.contains("testing on 25"),
+        "{text}"
+    );
+
+    let csv = fs::read_to_string(dir.path().join("m.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,train_loss,train_acc,test_loss,test_acc");
+    assert_eq!(lines.len(), 4, "header and 3 rows: {csv}");
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert!(line.starts_with(&format!("{},", i + 1)), "{csv}");
+    }
+    // The test scores after the last epoch are the final weights' test scores.
+    let last: Vec<f64> = lines[3].split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(last[3], f64_of(&json, "test_loss"), "{csv} / {json}");
+    assert_eq!(last[4], f64_of(&json, "test_acc"), "{csv} / {json}");
+
+    let png = fs::read(dir.path().join("m.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let model = contents(&dir.path().join("m.safetensors"));
+    assert_eq!(model.meta["labels"], r#"["negative","positive"]"#);
+    assert_eq!(model.tensors["rnn.weight_hh_l0"].0, [8, 8]);
+
+    assert_eq!(
+        listing(dir.path()),
+        ["m.csv", "m.png", "m.safetensors", "test.tsv", "train.tsv"],
+        "no other (temporary) files"
+    );
+}
+
+#[test]
+fn tsv_csv_and_fasttext_files_of_the_same_rows_train_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<(&str, &str)> = TRAIN.to_vec();
+    rows.push(("it was good, really", POSITIVE));
+    rows.push(("he said \"bad\"", NEGATIVE));
+
+    fs::write(dir.path().join("a.tsv"), tsv(&rows)).unwrap();
+    // Columns in another order, an extra column, every text quoted (commas, doubled quotes).
+    let mut csv = String::from("label,id,text\n");
+    for (i, (text, label)) in rows.iter().enumerate() {
+        csv.push_str(&format!("{label},{i},\"{}\"\n", text.replace('"', "\"\"")));
+    }
+    fs::write(dir.path().join("b.csv"), csv).unwrap();
+    let mut fasttext = String::new();
+    for (text, label) in &rows {
+        fasttext.push_str(&format!("__label__{label} {text}\n"));
+    }
+    fs::write(dir.path().join("c.txt"), fasttext).unwrap();
+    // Custom header names, picked with --text-col and --label-col.
+    let mut custom = String::from("review,extra,sentiment\n");
+    for (text, label) in &rows {
+        custom.push_str(&format!("\"{}\",x,{label}\n", text.replace('"', "\"\"")));
+    }
+    fs::write(dir.path().join("d.csv"), custom).unwrap();
+
+    let common = ["--epochs", "4", "--hidden", "8", "--seed", "3", "--quiet"];
+    let mut summaries = Vec::new();
+    for (data, extra) in [
+        ("a.tsv", &[][..]),
+        ("b.csv", &[][..]),
+        ("c.txt", &[][..]),
+        (
+            "d.csv",
+            &["--text-col", "review", "--label-col", "sentiment"][..],
+        ),
+    ] {
+        let model = format!("{data}.safetensors");
+        let mut args = vec!["train", "--train", data, "--model", &model, "--json"];
+        args.extend(common);
+        args.extend(extra);
+        summaries.push(last_json(&ok(&args, dir.path())));
+    }
+    let reference = contents(&dir.path().join("a.tsv.safetensors"));
+    let vocab: Vec<String> = serde_json::from_str(&reference.meta["vocab"]).unwrap();
+    assert!(
+        vocab.iter().any(|t| t == "good,") && vocab.iter().any(|t| t == "\"bad\""),
+        "{vocab:?}"
+    );
+    for data in ["b.csv", "c.txt", "d.csv"] {
+        let other = contents(&dir.path().join(format!("{data}.safetensors")));
+        assert!(
+            other == reference,
+            "{data} trained another model than a.tsv"
+        );
+    }
+    for s in &summaries[1..] {
+        assert_eq!(s["train_loss"], summaries[0]["train_loss"], "{s}");
+        assert_eq!(s["train_acc"], summaries[0]["train_acc"], "{s}");
+    }
+
+    // eval reads the custom columns too: all 52 rows.
+    let out = ok(
+        &[
+            "eval",
+            "--model",
+            "d.csv.safetensors",
+            "--data",
+            "d.csv",
+            "--json",
+            "--text-col",
+            "review",
+            "--label-col",
+            "sentiment",
+        ],
+        dir.path(),
+    );
+    let eval = last_json(&out);
+    assert_eq!(eval["n"], 52, "{eval}");
+    assert_eq!(eval["accuracy"], summaries[0]["train_acc"], "{eval}");
+}
+
+#[test]
+fn the_same_seed_trains_the_same_weights_and_another_seed_other_weights() {
+    let dir = sample_dir();
+    let train = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            name,
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--quiet",
+        ];
+        args.extend(extra);
+        ok(&args, dir.path());
+        contents(&dir.path().join(name))
+    };
+    let a = train("a.safetensors", &["--seed", "7"]);
+    let b = train("b.safetensors", &["--seed", "7"]);
+    let c = train("c.safetensors", &["--seed", "8"]);
+    assert!(a == b, "same seed, different models");
+    assert_eq!(a.meta, c.meta);
+    assert_ne!(a.tensors, c.tensors, "another seed, same weights");
+    let d = train("d.safetensors", &["--no-shuffle"]);
+    let e = train("e.safetensors", &["--no-shuffle"]);
+    assert!(d == e, "--no-shuffle twice, different models");
+}
+
+#[test]
+
+fn the_same_seed_writes_byte_identical_model_files() {
+    let dir = sample_dir();
+    for (name, extra) in [
+        ("a.safetensors", &["--seed", "7"][..]),
+        ("b.safetensors", &["--seed", "7"][..]),
+        ("c.safetensors", &["--seed", "8"][..]),
+        ("d.safetensors", &["--no-shuffle"][..]),
+        ("e.safetensors", &["--no-shuffle"][..]),
+    ] {
+        let mut args = vec![
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            name,
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--quiet",
+        ];
+        args.extend(extra);
+        ok(&args, dir.path());
+    }
+    let bytes = |name: &str| fs::read(dir.path().join(name)).unwrap();
+    assert!(
+        bytes("a.safetensors") == bytes("b.safetensors"),
+        "same seed"
+    );
+    assert!(
+        bytes("a.safetensors") != bytes("c.safetensors"),
+        "other seed"
+    );
+    assert!(
+        bytes("d.safetensors") == bytes("e.safetensors"),
+        "no shuffle"
+    );
+}
+
+#[test]
+fn zero_epochs_writes_the_initial_model_which_eval_reads() {
+    let dir = sample_dir();
+    let out = ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "m0.safetensors",
+            "--epochs",
+            "0",
+            "--hidden",
+            "8",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let json = last_json(&out);
+    assert_eq!(json["epochs"], 0, "{json}");
+    let acc = f64_of(&json, "train_acc");
+    assert!((0.0..=1.0).contains(&acc), "{json}");
+    let out = ok(
+        &[
+            "eval",
+            "--model",
+            "m0.safetensors",
+            "--data",
+            "train.tsv",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let eval = last_json(&out);
+    assert_eq!(eval["n"], 50);
+    assert_eq!(eval["accuracy"], json["train_acc"], "{eval} / {json}");
+    assert_eq!(eval["loss"], json["train_loss"], "{eval} / {json}");
+    // 0 epochs from seed 0 and 0 epochs from seed 1 are different initial weights.
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "m1.safetensors",
+            "--epochs",
+            "0",
+            "--hidden",
+            "8",
+            "--seed",
+            "1",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_ne!(
+        contents(&dir.path().join("m0.safetensors")).tensors,
+        contents(&dir.path().join("m1.safetensors")).tensors
+    );
+}
+
+#[test]
+fn init_continues_training_from_a_model() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "a.safetensors");
+    let a = contents(&dir.path().join("a.safetensors"));
+    // 0 more epochs: the same model.
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--init",
+            "a.safetensors",
+            "--model",
+            "same.safetensors",
+            "--epochs",
+            "0",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(contents(&dir.path().join("same.safetensors")) == a);
+    // 2 more epochs: same vocabulary, labels and sizes, other weights.
+    let out = ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--test",
+            "test.tsv",
+            "--init",
+            "a.safetensors",
+            "--model",
+            "b.safetensors",
+            "--epochs",
+            "2",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(stdout(&out).contains("H = 8"), "{}", stdout(&out));
+    let json = last_json(&out);
+    assert!(f64_of(&json, "test_loss").is_finite(), "{json}");
+    let b = contents(&dir.path().join("b.safetensors"));
+    assert_eq!(a.meta, b.meta);
+    for (name, (shape, data)) in &a.tensors {
+        assert_eq!(&b.tensors[name].0, shape, "{name}");
+        if name != "rnn.bias_hh_l0" {
+            assert_ne!(&b.tensors[name].1, data, "{name} did not change");
+        }
+    }
+}
+
+#[test]
+fn init_rejects_a_label_the_model_does_not_know_and_flags_that_the_model_fixes() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "a.safetensors");
+    fs::write(
+        dir.path().join("new.tsv"),
+        "text\tlabel\nit was good\tpositive\n\nit was meh\tneutral\n",
+    )
+    .unwrap();
+    fails(
+        dir.path(),
+        &[
+            "train",
+            "--train",
+            "new.tsv",
+            "--init",
+            "a.safetensors",
+            "--model",
+            "b.safetensors",
+            "--epochs",
+            "1",
+        ],
+        1,
+        &["new.tsv line 4", "\"neutral\"", "negative, positive"],
+    );
+    for flag in [
+        ["--hidden", "8"],
+        ["--tokens", "char"],
+        ["--min-count", "2"],
+    ] {
+        fails(
+            dir.path(),
+            &[
+                "train",
+                "--train",
+                "train.tsv",
+                "--init",
+                "a.safetensors",
+                "--model",
+                "b.safetensors",
+                flag[0],
+                flag[1],
+            ],
+            2,
+            &["--init", flag[0]],
+        );
+    }
+}
+
+#[test]
+fn char_tokens_read_every_character_spaces_included() {
+    let dir = sample_dir();
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "c.safetensors",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--tokens",
+            "char",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        contents(&dir.path().join("c.safetensors")).meta["tokens"],
+        "char"
+    );
+    let out = ok(
+        &["explain", "--model", "c.safetensors", "--json", "it was"],
+        dir.path(),
+    );
+    let json = last_json(&out);
+    assert_eq!(
+        json["tokens"],
+        serde_json::json!(["i", "t", " ", "w", "a", "s"])
+    );
+    assert_eq!(json["probs"].as_array().unwrap().len(), 6);
+    // The table shows the space as a visible character.
+    let out = ok(
+        &["explain", "--model", "c.safetensors", "it was"],
+        dir.path(),
+    );
+    let table = stdout(&out);
+    let first_column: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .take(6)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(first_column, ["i", "t", "␣", "w", "a", "s"], "{table}");
+}
+
+#[test]
+fn batches_and_adam_train() {
+    let dir = sample_dir();
+    let out = ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--test",
+            "test.tsv",
+            "--model",
+            "m.safetensors",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--batch",
+            "4",
+            "--optimizer",
+            "adam",
+            "--json",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    let json = last_json(&out);
+    assert_eq!(json["epochs"], 3);
+    for key in ["train_loss", "test_loss"] {
+        let loss = f64_of(&json, key);
+        assert!(loss.is_finite() && loss > 0.0, "{key}: {json}");
+    }
+    for key in ["train_acc", "test_acc"] {
+        assert!((0.0..=1.0).contains(&f64_of(&json, key)), "{json}");
+    }
+    assert!(dir.path().join("m.safetensors").is_file());
+}
+
+#[test]
+fn max_len_cuts_every_text() {
+    let dir = sample_dir();
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "m.safetensors",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--max-len",
+            "3",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        contents(&dir.path().join("m.safetensors")).meta["max_len"],
+        "3"
+    );
+    for (text, tokens) in [
+        (SENTENCE, &SENTENCE_WORDS[..3]),
+        ("it was", &["it", "was"][..]),
+    ] {
+        let out = ok(
+            &["explain", "--model", "m.safetensors", "--json", text],
+            dir.path(),
+        );
+        let json = last_json(&out);
+        assert_eq!(json["tokens"], serde_json::json!(tokens), "{text}");
+        assert_eq!(json["probs"].as_array().unwrap().len(), tokens.len());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// eval
+
+#[test]
+fn eval_prints_scores_a_per_class_table_and_a_confusion_matrix() {
+    let dir = sample_dir();
+    let trained = train_good_model(dir.path(), "m.safetensors");
+    let out = ok(
+        &[
+            "eval",
+            "--model",
+            "m.safetensors",
+            "--data",
+            "test.tsv",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let json = last_json(&out);
+    assert_eq!(json["n"], 25, "{json}");
+    // Same model, same data: the same numbers as train's final test scores.
+    assert_eq!(json["accuracy"], trained["test_acc"], "{json} / {trained}");
+    assert_eq!(json["loss"], trained["test_loss"], "{json} / {trained}");
+    let classes = json["classes"].as_array().unwrap();
+    let labels: Vec<&str> = classes
+        .iter()
+        .map(|c| c["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, [NEGATIVE, POSITIVE]);
+    let expected_support = |label: &str| TEST.iter().filter(|(_, l)| *l == label).count() as u64;
+    for c in classes {
+        assert_eq!(
+            c["support"].as_u64(),
+            Some(expected_support(c["label"].as_str().unwrap())),
+            "{c}"
+        );
+        for key in ["precision", "recall", "f1"] {
+            assert!((0.0..=1.0).contains(&f64_of(c, key)), "{c}");
+        }
+    }
+    assert_eq!(json["confusion"]["labels"], serde_json::json!(labels));
+    let matrix: Vec<Vec<u64>> = json["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(matrix.len(), 2);
+    assert!(matrix.iter().all(|row| row.len() == 2));
+    assert_eq!(matrix.iter().flatten().sum::<u64>(), 25);
+    for (row, c) in matrix.iter().zip(classes) {
+        assert_eq!(row.iter().sum::<u64>(), c["support"].as_u64().unwrap());
+    }
+    let diagonal = (matrix[0][0] + matrix[1][1]) as f64;
+    assert!((diagonal / 25.0 - f64_of(&json, "accuracy")).abs() < 1e-6);
+
+    // The same in tables.
+    let out = ok(
+        &["eval", "--model", "m.safetensors", "--data", "test.tsv"],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let head = lines[0]
+        .strip_prefix("test.tsv: 25 examples, loss ")
+        .unwrap_or_else(|| panic!("{text}"));
+    let (loss, accuracy) = head.split_once(", accuracy ").unwrap();
+    let loss: f64 = loss.parse().unwrap();
+    let percent: f64 = accuracy.strip_suffix('%').unwrap().parse().unwrap();
+    assert!(
+        (loss - f64_of(&json, "loss")).abs() <= 5e-5 + 1e-9,
+        "{text}"
+    );
+    assert!(
+        (percent - 100.0 * f64_of(&json, "accuracy")).abs() <= 0.05 + 1e-9,
+        "{text}"
+    );
+
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("label") && l.contains("precision"))
+        .unwrap_or_else(|| panic!("no per-class table: {text}"));
+    for (i, c) in classes.iter().enumerate() {
+        let cells: Vec<&str> = lines[header + 1 + i].split_whitespace().collect();
+        assert_eq!(cells[0], c["label"].as_str().unwrap(), "{text}");
+        assert_eq!(
+            cells[4].parse::<u64>().ok(),
+            c["support"].as_u64(),
+            "{text}"
+        );
+    }
+    let macro_row: Vec<&str> = lines[header + 3].split_whitespace().collect();
+    assert_eq!(&macro_row[..2], ["macro", "avg"], "{text}");
+    assert_eq!(macro_row[5], "25", "{text}");
+
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("confusion matrix"))
+        .unwrap_or_else(|| panic!("no confusion matrix: {text}"));
+    let column_labels: Vec<&str> = lines[at + 1].split_whitespace().collect();
+    assert_eq!(column_labels, [NEGATIVE, POSITIVE], "{text}");
+    let mut total = 0;
+    for (i, label) in [NEGATIVE, POSITIVE].iter().enumerate() {
+        let cells: Vec<&str> = lines[at + 2 + i].split_whitespace().collect();
+        assert_eq!(cells[0], *label, "{text}");
+        let counts: Vec<u64> = cells[1..].iter().map(|n| n.parse().unwrap()).collect();
+        assert_eq!(counts, matrix[i], "{text}");
+        total += counts.iter().sum::<u64>();
+    }
+    assert_eq!(total, 25, "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// predict
+
+/// `label<TAB>probability<TAB>label<TAB>probability...` as pairs.
+fn pairs(line: &str) -> Vec<(String, f64)> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(fields.len() % 2, 0, "{line:?}");
+    fields
+        .chunks(2)
+        .map(|p| (p[0].to_string(), p[1].parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn predict_labels_every_line_in_order() {
+    let dir = sample_dir();
+    train_good_model(dir.path(), "m.safetensors");
+    let texts: Vec<&str> = TEST.iter().map(|(t, _)| *t).collect();
+    let input = texts.join("\n") + "\n";
+
+    let out = rnn_with_stdin(
+        &["predict", "--model", "m.safetensors"],
+        dir.path(),
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), texts.len(), "{text}");
+    let mut right = 0;
+    for (line, (_, truth)) in lines.iter().zip(TEST) {
+        let p = pairs(line);
+        assert_eq!(p.len(), 1, "{line:?}");
+        let (label, prob) = &p[0];
+        assert!(label == NEGATIVE || label == POSITIVE, "{line:?}");
+        assert!((0.5..=1.0).contains(prob), "{line:?}");
+        right += usize::from(label == truth);
+    }
+    // In order: the right answers are as many as eval counts.
+    let eval = last_json(&ok(
+        &[
+            "eval",
+            "--model",
+            "m.safetensors",
+            "--data",
+            "test.tsv",
+            "--json",
+        ],
+        dir.path(),
+    ));
+    assert!(
+        (right as f64 / 25.0 - f64_of(&eval, "accuracy")).abs() < 1e-6,
+        "{right} right, {eval}"
+    );
+
+    // The same from a file and from `-`.
+    fs::write(dir.path().join("texts.txt"), &input).unwrap();
+    let from_file = ok(
+        &["predict", "--model", "m.safetensors", "texts.txt"],
+        dir.path(),
+    );
+    assert_eq!(stdout(&from_file), text);
+    let from_dash = rnn_with_stdin(
+        &["predict", "--model", "m.safetensors", "-"],
+        dir.path(),
+        input.as_bytes(),
+    );
+    assert!(from_dash.status.success(), "{}", stderr(&from_dash));
+    assert_eq!(stdout(&from_dash), text);
+
+    // A fastText label in front of a text changes nothing.
+    let out = rnn_with_stdin(
+        &["predict", "--model", "m.safetensors"],
+        dir.path(),
+        b"__label__negative it was bad\nit was bad\n",
+    );
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], lines[1]);
+}
+
+#[test]
+fn predict_top_k_and_probs() {
+    let dir = sample_dir();
+    train_good_model(dir.path(), "m.safetensors");
+    let input = "it was good\nit was bad\nthis is not at all bad\nzorg blub\n";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["predict", "--model", "m.safetensors"];
+        args.extend(extra);
+        let out = rnn_with_stdin(&args, dir.path(), input.as_bytes());
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let top1 = run(&[]);
+    let top2 = run(&["-k", "2"]);
+    let top2_long = run(&["--top", "2"]);
+    assert_eq!(top2, top2_long);
+    let probs = run(&["--probs"]);
+    let (top1, top2, probs): (Vec<&str>, Vec<&str>, Vec<&str>) = (
+        top1.lines().collect(),
+        top2.lines().collect(),
+        probs.lines().collect(),
+    );
+    assert_eq!((top1.len(), top2.len(), probs.len()), (4, 4, 4));
+    for i in 0..4 {
+        let one = pairs(top1[i]);
+        let two = pairs(top2[i]);
+        assert_eq!(two.len(), 2, "{}", top2[i]);
+        assert_eq!(two[0], one[0], "the first of -k 2 is the -k 1 answer");
+        assert_ne!(two[0].0, two[1].0);
+        assert!(two[0].1 >= two[1].1, "{}", top2[i]);
+        assert!((two[0].1 + two[1].1 - 1.0).abs() < 2e-6, "{}", top2[i]);
+
+        let json: Value = serde_json::from_str(probs[i]).unwrap();
+        let map = json["probs"].as_object().unwrap();
+        assert_eq!(map.len(), 2, "{json}");
+        let sum: f64 = map.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{json}");
+        let argmax = map
+            .iter()
+            .max_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap()))
+            .unwrap()
+            .0;
+        assert_eq!(json["label"].as_str(), Some(argmax.as_str()), "{json}");
+        assert_eq!(argmax, &one[0].0, "{json}");
+        assert!(
+            (map[argmax].as_f64().unwrap() - one[0].1).abs() < 1e-6,
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn predict_agrees_with_the_last_step_of_explain() {
+    let dir = sample_dir();
+    train_good_model(dir.path(), "m.safetensors");
+    for text in [
+        SENTENCE,
+        "it was bad at first but good now",
+        "the food",
+        "zorg good",
+    ] {
+        let out = rnn_with_stdin(
+            &["predict", "--model", "m.safetensors", "--probs"],
+            dir.path(),
+            format!("{text}\n").as_bytes(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let predicted = last_json(&out);
+        let explained = last_json(&ok(
+            &["explain", "--model", "m.safetensors", "--json", text],
+            dir.path(),
+        ));
+        let labels = explained["labels"].as_array().unwrap();
+        let last = explained["probs"].as_array().unwrap().last().unwrap();
+        for (label, p) in labels.iter().zip(last.as_array().unwrap()) {
+            let from_predict = predicted["probs"][label.as_str().unwrap()]
+                .as_f64()
+                .unwrap();
+            assert!(
+                (from_predict - p.as_f64().unwrap()).abs() <= 1e-6,
+                "{text}: {predicted} / {explained}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// explain
+
+#[test]
+fn explain_shows_the_probabilities_after_every_token() {
+    let dir = sample_dir();
+    train_good_model(dir.path(), "m.safetensors");
+    let json = last_json(&ok(
+        &["explain", "--model", "m.safetensors", "--json", SENTENCE],
+        dir.path(),
+    ));
+    assert_eq!(json["tokens"], serde_json::json!(SENTENCE_WORDS));
+    assert_eq!(json["labels"], serde_json::json!([NEGATIVE, POSITIVE]));
+    let probs: Vec<Vec<f64>> = json["probs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(probs.len(), SENTENCE_WORDS.len());
+    for row in &probs {
+        assert_eq!(row.len(), 2);
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{row:?}");
+    }
+
+    // The words may come as separate arguments; the table lists the tokens in order.
+    let mut args = vec!["explain", "--model", "m.safetensors"];
+    args.extend(SENTENCE_WORDS);
+    let text = stdout(&ok(&args, dir.path()));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), SENTENCE_WORDS.len() + 2, "{text}");
+    assert!(lines[0].starts_with("token"), "{text}");
+    for (i, word) in SENTENCE_WORDS.iter().enumerate() {
+        let cells: Vec<&str> = lines[1 + i].split_whitespace().collect();
+        assert_eq!(cells[0], *word, "{text}");
+        for (c, p) in probs[i].iter().enumerate() {
+            let shown: f64 = cells[1 + c].parse().unwrap();
+            assert!((shown - p).abs() <= 5e-4 + 1e-9, "{text}");
+        }
+    }
+    let last = probs.last().unwrap();
+    let winner = usize::from(last[1] > last[0]);
+    let expected = format!(
+        "prediction: {} ({:.3})",
+        [NEGATIVE, POSITIVE][winner],
+        last[winner]
+    );
+    assert_eq!(lines.last().copied(), Some(expected.as_str()), "{text}");
+
+    // An unknown word is <unk>.
+    let json = last_json(&ok(
+        &[
+            "explain",
+            "--model",
+            "m.safetensors",
+            "--json",
+            "it was zorg",
+        ],
+        dir.path(),
+    ));
+    assert_eq!(json["tokens"], serde_json::json!(["it", "was", "<unk>"]));
+    let text = stdout(&ok(
+        &["explain", "--model", "m.safetensors", "it was zorg"],
+        dir.path(),
+    ));
+    assert!(text.lines().nth(3).unwrap().starts_with("<unk>"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad data files
+
+/// Train arguments with `data` as training file and `o.safetensors` as output.
+fn train_args(data: &str) -> Vec<&str> {
+    vec![
+        "train",
+        "--train",
+        data,
+        "--model",
+        "o.safetensors",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+    ]
+}
+
+#[test]
+fn a_missing_train_file_is_named() {
+    let dir = sample_dir();
+    fails(
+        dir.path(),
+        &train_args("missing.tsv"),
+        1,
+        &["missing.tsv", "No such file"],
+    );
+    let mut args = train_args("train.tsv");
+    args.extend(["--test", "missing-test.tsv"]);
+    fails(dir.path(), &args, 1, &["missing-test.tsv", "No such file"]);
+}
+
+#[test]
+
+fn io_errors_print_their_cause_once() {
+    let dir = sample_dir();
+    let err = stderr(&fails(
+        dir.path(),
+        &train_args("missing.tsv"),
+        1,
+        &["missing.tsv"],
+    ));
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let err = stderr(&fails(
+        dir.path(),
+        &["eval", "--model", "nope.safetensors", "--data", "test.tsv"],
+        1,
+        &["nope.safetensors"],
+    ));
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let mut args = train_args("train.tsv");
+    args[4] = "nodir/o.safetensors";
+    let err = stderr(&fails(dir.path(), &args, 1, &["nodir"]));
+    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+}
+
+#[test]
+fn malformed_data_files_name_the_file_and_line() {
+    let dir = sample_dir();
+    let cases: [(&str, &[u8], &[&str]); 9] = [
+        ("empty.tsv", b"", &["empty.tsv", "no examples"]),
+        ("blank.tsv", b"\n  \n", &["blank.tsv", "no examples"]),
+        (
+            "header.tsv",
+            b"text\tlabel\n",
+            &["header.tsv", "no examples"],
+        ),
+        (
+            "notext.tsv",
+            b"review\tlabel\nit was good\tpositive\n",
+            &["notext.tsv line 1", "no \"text\" column", "--text-col"],
+        ),
+        (
+            "nolabel.csv",
+            b"text,sentiment\nit was good,positive\n",
+            &["nolabel.csv line 1", "no \"label\" column", "--label-col"],
+        ),
+        (
+            "short.tsv",
+            b"text\tlabel\nit was good\tpositive\n\nit was bad\n",
+            &["short.tsv line 4", "expected 2 fields, found 1"],
+        ),
+        (
+            "utf8.tsv",
+            b"text\tlabel\nit was good\tpositive\nit was \xff bad\tnegative\n",
+            &["utf8.tsv line 3: invalid UTF-8"],
+        ),
+        (
+            "emptytext.tsv",
+            b"text\tlabel\nit was good\tpositive\n  \tnegative\n",
+            &["emptytext.tsv line 3: empty text"],
+        ),
+        (
+            "nolabel.txt",
+            b"__label__positive it was good\nit was bad\n",
+            &["nolabel.txt line 2", "no __label__"],
+        ),
+    ];
+    train_quick_model(dir.path(), "m.safetensors");
+    for (name, data, needles) in cases {
+        fs::write(dir.path().join(name), data).unwrap();
+        fails(dir.path(), &train_args(name), 1, needles);
+        // As eval data, the same message.
+        fails(
+            dir.path(),
+            &["eval", "--model", "m.safetensors", "--data", name],
+            1,
+            needles,
+        );
+    }
+}
+
+#[test]
+fn a_test_label_that_training_never_saw_is_named_with_its_line() {
+    let dir = sample_dir();
+    fs::write(
+        dir.path().join("new.tsv"),
+        "text\tlabel\nit was good\tpositive\nit was meh\tneutral\n",
+    )
+    .unwrap();
+    let mut args = train_args("train.tsv");
+    args.extend(["--test", "new.tsv"]);
+    fails(
+        dir.path(),
+        &args,
+        1,
+        &["new.tsv line 3", "\"neutral\"", "negative, positive"],
+    );
+    train_quick_model(dir.path(), "m.safetensors");
+    fails(
+        dir.path(),
+        &["eval", "--model", "m.safetensors", "--data", "new.tsv"],
+        1,
+        &["new.tsv line 3", "\"neutral\""],
+    );
+}
+
+#[test]
+fn training_data_with_a_single_label_is_rejected() {
+    let dir = sample_dir();
+    fs::write(
+        dir.path().join("one.tsv"),
+        "text\tlabel\nit was good\tpositive\nit was great\tpositive\n",
+    )
+    .unwrap();
+    fails(
+        dir.path(),
+        &train_args("one.tsv"),
+        1,
+        &["one.tsv", "at least two labels", "\"positive\""],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad model files
+
+/// Every command that reads a model, given `model`.
+fn commands_reading(model: &str) -> Vec<Vec<&str>> {
+    vec![
+        vec!["eval", "--model", model, "--data", "test.tsv"],
+        vec!["predict", "--model", model, "texts.txt"],
+        vec!["explain", "--model", model, "it was good"],
+        vec![
+            "train",
+            "--train",
+            "train.tsv",
+            "--init",
+            model,
+            "--model",
+            "o.safetensors",
+            "--epochs",
+            "1",
+        ],
+    ]
+}
+
+#[test]
+fn truncated_and_foreign_model_files_are_rejected() {
+    let dir = sample_dir();
+    fs::write(dir.path().join("texts.txt"), "it was good\n").unwrap();
+    train_quick_model(dir.path(), "good.safetensors");
+    let good = fs::read(dir.path().join("good.safetensors")).unwrap();
+    fs::write(dir.path().join("cut.safetensors"), &good[..good.len() - 10]).unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend([0u8; 64]);
+    fs::write(dir.path().join("png.safetensors"), png).unwrap();
+    // Random bytes from a fixed linear congruential generator.
+    let mut x: u64 = 12345;
+    let noise: Vec<u8> = (0..3000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    fs::write(dir.path().join("noise.safetensors"), noise).unwrap();
+    fs::write(dir.path().join("tiny.safetensors"), b"abc").unwrap();
+    for model in [
+        "cut.safetensors",
+        "png.safetensors",
+        "noise.safetensors",
+        "tiny.safetensors",
+    ] {
+        for args in commands_reading(model) {
+            fails(
+                dir.path(),
+                &args,
+                1,
+                &[&format!("{model}: not a valid safetensors file")],
+            );
+        }
+    }
+    for args in commands_reading("nope.safetensors") {
+        fails(dir.path(), &args, 1, &["nope.safetensors", "No such file"]);
+    }
+}
+
+#[test]
+fn a_model_whose_shapes_do_not_match_its_vocabulary_is_rejected() {
+    let dir = sample_dir();
+    fs::write(dir.path().join("texts.txt"), "it was good\n").unwrap();
+    train_quick_model(dir.path(), "good.safetensors");
+    let v = vocab_of(&dir.path().join("good.safetensors")).len();
+    write_with_extra_token(
+        &dir.path().join("good.safetensors"),
+        &dir.path().join("bad.safetensors"),
+    );
+    assert_eq!(vocab_of(&dir.path().join("bad.safetensors")).len(), v + 1);
+    let shapes = format!(
+        "bad.safetensors: tensor rnn.weight_ih_l0 has shape [8, {v}], expected [8, {}]",
+        v + 1
+    );
+    for args in commands_reading("bad.safetensors") {
+        fails(dir.path(), &args, 1, &[&shapes]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad flags and outputs
+
+#[test]
+fn bad_train_flags_are_clap_errors_naming_the_flag() {
+    let dir = sample_dir();
+    for (flag, value) in [
+        ("--hidden", "0"),
+        ("--lr", "-1"),
+        ("--lr", "nan"),
+        ("--lr", "inf"),
+        ("--clip", "0"),
+        ("--clip", "-1"),
+        ("--batch", "0"),
+        ("--epochs", "x"),
+        ("--max-len", "0"),
+        ("--min-count", "0"),
+        ("--optimizer", "rmsprop"),
+        ("--tokens", "bytes"),
+    ] {
+        let mut args = vec!["train", "--train", "train.tsv", "--model", "o.safetensors"];
+        args.extend([flag, value]);
+        fails(dir.path(), &args, 2, &[flag, value]);
+    }
+    train_quick_model(dir.path(), "m.safetensors");
+    fails(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "-k", "0"],
+        2,
+        &["--top"],
+    );
+    fails(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "-k", "2", "--probs"],
+        2,
+        &["--probs"],
+    );
+    fails(
+        dir.path(),
+        &["explain", "--model", "m.safetensors"],
+        2,
+        &["<TEXT>"],
+    );
+}
+
+#[test]
+fn outputs_in_a_missing_folder_fail_before_training() {
+    let dir = sample_dir();
+    for (flag, path) in [
+        ("--model", "nodir/o.safetensors"),
+        ("--metrics", "nodir/m.csv"),
+        ("--plot", "nodir/m.png"),
+    ] {
+        let mut args = train_args("train.tsv");
+        args.extend(["--test", "test.tsv"]);
+        if flag == "--model" {
+            args[4] = path;
+        } else {
+            args.extend([flag, path]);
+        }
+        // Many epochs: were they run before the check, the banner would show on stdout.
+        args[6] = "1000";
+        let out = fails(
+            dir.path(),
+            &args,
+            1,
+            &[path, "the folder nodir does not exist"],
+        );
+        assert_eq!(stdout(&out), "", "{flag}: work started before the check");
+        assert!(!dir.path().join("o.safetensors").exists(), "{flag}");
+        assert!(!dir.path().join("nodir").exists());
+    }
+}
+
+#[test]
+
+fn a_failing_metrics_or_plot_output_leaves_no_model_behind() {
+    let dir = sample_dir();
+    // --plot after 0 epochs: the error comes after the model and the metrics were saved.
+    let mut args = train_args("train.tsv");
+    args[6] = "0";
+    args.extend(["--plot", "p.png", "--metrics", "m.csv"]);
+    fails(dir.path(), &args, 1, &["p.png", "0 epochs"]);
+    // --metrics naming a folder: the error comes after the model was saved.
+    fs::create_dir(dir.path().join("folder")).unwrap();
+    let mut args = train_args("train.tsv");
+    args.extend(["--metrics", "folder"]);
+    fails(dir.path(), &args, 1, &["folder"]);
+}
+
+#[test]
+fn predict_on_a_missing_file_names_it() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    let err = stderr(&fails(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "missing.txt"],
+        1,
+        &["missing.txt", "No such file"],
+    ));
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    // Invalid UTF-8 on standard input names the line, after the lines before it.
+    let out = rnn_with_stdin(
+        &["predict", "--model", "m.safetensors"],
+        dir.path(),
+        b"it was good\nit was \xff\n",
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err, "error: stdin line 2: invalid UTF-8\n");
+}
+
+#[test]
+fn explaining_a_text_without_words_is_an_error() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    for text in ["   ", " \t "] {
+        fails(
+            dir.path(),
+            &["explain", "--model", "m.safetensors", text],
+            1,
+            &["no tokens"],
+        );
+    }
+}
+
+#[test]
+
+fn explaining_a_text_without_words_is_an_error_in_json_too() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    fails(
+        dir.path(),
+        &["explain", "--model", "m.safetensors", "--json", "   "],
+        1,
+        &["no tokens"],
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_and_saves_the_last_good_model() {
+    let dir = sample_dir();
+    let out = rnn(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "m.safetensors",
+            "--lr",
+            "1e38",
+            "--epochs",
+            "3",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("diverged in epoch 1") && err.contains("smaller learning rate"),
+        "{err}"
+    );
+    assert!(
+        err.contains("saved to m.safetensors") && !err.contains("panicked"),
+        "{err}"
+    );
+    // The saved model is the last good one: it loads, and its weights are finite.
+    let model = rnn::model::Model::load(&dir.path().join("m.safetensors")).unwrap();
+    assert!(model.network.params().iter().all(|w| w.is_finite()));
+}
