@@ -4,12 +4,18 @@
 //! step the sequences still running are the first rows: step `t` works on rows `0..active(t)`,
 //! and no padded position is ever computed. A sequence that has ended simply stops being
 //! updated, so its result is the same alone or in any batch.
+//!
+//! Tokens are stored *packed*: step 0's tokens (one a running row), then step 1's, and so on,
+//! with no padding. A packed position is the row of a matrix with one row a token, the layout
+//! in which per-token results of all steps (for the weight gradients) are kept.
 
 /// Sequences (and, for training, their labels) sorted by length for the unroll.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// Tokens by step, then row: `tokens[t * rows + r]`; zero where row `r` has ended.
+    /// Tokens by step, then row, packed: step `t`'s are `tokens[offsets[t]..offsets[t + 1]]`.
     tokens: Vec<u32>,
+    /// Where each step starts in `tokens`; one more entry than steps.
+    offsets: Vec<usize>,
     /// The length of every row, longest first.
     lengths: Vec<usize>,
     /// `active[t]`: how many rows are still running at step `t`.
@@ -35,17 +41,19 @@ impl Batch {
         );
         let mut order: Vec<usize> = (0..sequences.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(sequences[i].len())); // stable: ties keep their order
-        let rows = order.len();
         let lengths: Vec<usize> = order.iter().map(|&i| sequences[i].len()).collect();
         let steps = lengths.first().copied().unwrap_or(0);
-        let mut tokens = vec![0; steps * rows];
-        let mut active = vec![0; steps];
-        for (r, &i) in order.iter().enumerate() {
-            for (t, &token) in sequences[i].iter().enumerate() {
-                tokens[t * rows + r] = token;
-                active[t] = r + 1;
-            }
+        // lengths fall, so the rows running at step t are those longer than t
+        let active: Vec<usize> = (0..steps)
+            .map(|t| lengths.partition_point(|&len| len > t))
+            .collect();
+        let mut offsets = Vec::with_capacity(steps + 1);
+        let mut tokens = Vec::with_capacity(lengths.iter().sum());
+        for (t, &n) in active.iter().enumerate() {
+            offsets.push(tokens.len());
+            tokens.extend(order[..n].iter().map(|&i| sequences[i][t]));
         }
+        offsets.push(tokens.len());
         let targets = if targets.is_empty() {
             Vec::new()
         } else {
@@ -53,6 +61,7 @@ impl Batch {
         };
         Batch {
             tokens,
+            offsets,
             lengths,
             active,
             targets,
@@ -72,12 +81,22 @@ impl Batch {
 
     /// The number of tokens in the batch (padding not counted).
     pub fn token_count(&self) -> usize {
-        self.lengths.iter().sum()
+        self.tokens.len()
     }
 
     /// The tokens of the rows still running at step `t` (0-based).
     pub fn step_tokens(&self, t: usize) -> &[u32] {
-        &self.tokens[t * self.rows()..][..self.active[t]]
+        &self.tokens[self.offsets[t]..self.offsets[t + 1]]
+    }
+
+    /// Where step `t`'s tokens start among all tokens, packed (see [`Batch::tokens`]).
+    pub fn step_offset(&self, t: usize) -> usize {
+        self.offsets[t]
+    }
+
+    /// All tokens, packed: step 0's (one a running row), then step 1's, and so on.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
     }
 
     /// The length of every row, longest first.
@@ -112,6 +131,8 @@ mod tests {
         assert_eq!(batch.step_tokens(1), [4, 2, 7]);
         assert_eq!(batch.step_tokens(2), [5]);
         assert_eq!(batch.token_count(), 7);
+        assert_eq!(batch.tokens(), [3, 1, 6, 4, 2, 7, 5]);
+        assert_eq!((batch.step_offset(1), batch.step_offset(2)), (3, 6));
     }
 
     #[test]

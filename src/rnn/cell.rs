@@ -67,7 +67,14 @@ impl FromStr for CellKind {
 ///
 /// Parameters arrive as the cell's own part of the flat buffer (`p`, laid out as
 /// [`Cell::layout`] says) and gradients as the matching part of the gradient buffer (`g`).
-/// Backward steps **accumulate** into `g`; zeroing it is the caller's job.
+///
+/// Backward runs in two parts. [`Cell::backward_step`], once a step from the last to the
+/// first, carries the state gradient back and keeps the step's *pre-activation* gradients
+/// (`G` floats a sequence: for the Elman cell `da_t`, the gradient at the input of `tanh`).
+/// [`Cell::backward_weights`], once a batch, turns the pre-activation gradients of all steps
+/// into parameter gradients. Every weight gradient is a sum over steps (`dWhh = Σ_t da_t ·
+/// h_{t-1}ᵀ`), so computing it once, as one matrix product over all tokens, replaces one small
+/// product a step with one large one.
 pub trait Cell: Send + Sync + fmt::Debug {
     /// Which kind of cell this is.
     fn kind(&self) -> CellKind;
@@ -88,6 +95,11 @@ pub trait Cell: Send + Sync + fmt::Debug {
         0
     }
 
+    /// `G`, floats a sequence a step of pre-activation gradient.
+    fn pre_size(&self) -> usize {
+        self.hidden()
+    }
+
     /// The cell's parameter tensors, from offset 0.
     fn layout(&self) -> Layout;
 
@@ -106,20 +118,23 @@ pub trait Cell: Send + Sync + fmt::Debug {
     fn forward_step(&self, p: &[f32], x: &[u32], s_prev: &[f32], s: &mut [f32], cache: &mut [f32]);
 
     /// One step backward. On entry `ds` (n×S) holds `∂L/∂s_t`; on return it holds `∂L/∂s_{t-1}`,
-    /// and the step's parameter gradients have been added to `g`. `scratch` is working memory
-    /// that the cell may resize.
+    /// and `dpre` (n×G) holds the step's pre-activation gradients.
     #[allow(clippy::too_many_arguments)]
     fn backward_step(
         &self,
         p: &[f32],
-        g: &mut [f32],
         x: &[u32],
         s_prev: &[f32],
         s: &[f32],
         cache: &[f32],
         ds: &mut [f32],
-        scratch: &mut Vec<f32>,
+        dpre: &mut [f32],
     );
+
+    /// **Adds** the parameter gradients of a whole batch to `g`, from every token `x` (N, all
+    /// steps packed), the hidden state before it `h_prev` (N×H) and the pre-activation
+    /// gradients of its step `dpre` (N×G).
+    fn backward_weights(&self, p: &[f32], g: &mut [f32], x: &[u32], h_prev: &[f32], dpre: &[f32]);
 
     /// A boxed copy (so that a network holding a `Box<dyn Cell>` can be cloned).
     fn clone_box(&self) -> Box<dyn Cell>;

@@ -18,7 +18,7 @@
 
 use super::cell::{Cell, CellKind};
 use super::params::Layout;
-use crate::kernels::{matmul_nn, matmul_nt, matmul_tn};
+use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, tanh_backward, tanh_in_place};
 use crate::rng::Rng;
 
 /// The Elman (tanh) cell for `vocab` tokens and `hidden` units.
@@ -108,43 +108,40 @@ impl Cell for Elman {
         // a += Whh·h_{t-1}, for every sequence: A += H_prev · Whhᵀ
         matmul_nt(s, s_prev, whh, n, h, h);
         // h_t = tanh(a)
-        for v in s.iter_mut() {
-            *v = v.tanh();
-        }
+        tanh_in_place(s);
     }
 
     fn backward_step(
         &self,
         p: &[f32],
-        g: &mut [f32],
-        x: &[u32],
-        s_prev: &[f32],
+        _x: &[u32],
+        _s_prev: &[f32],
         s: &[f32],
         _cache: &[f32],
         ds: &mut [f32],
-        scratch: &mut Vec<f32>,
+        da: &mut [f32],
     ) {
-        let (h, n, o) = (self.hidden, x.len(), self.offsets());
+        let (h, n, o) = (self.hidden, ds.len() / self.hidden, self.offsets());
         let whh = &p[o.whh..o.bh];
         // forward: h_t = tanh(a)  =>  da = (1 - h_t²) ⊙ dh_t
-        scratch.clear();
-        scratch.extend(ds.iter().zip(s).map(|(&dh, &ht)| (1.0 - ht * ht) * dh));
-        let da = &scratch[..];
+        tanh_backward(da, ds, s);
+        // forward: a = ... + Whh·h_{t-1}  =>  dh_{t-1} = Whhᵀ·da; row by row, DH_prev = DA · Whh
+        // (the transpose matters)
+        ds.fill(0.0);
+        matmul_nn(ds, da, whh, n, h, h);
+    }
+
+    fn backward_weights(&self, _p: &[f32], g: &mut [f32], x: &[u32], h_prev: &[f32], da: &[f32]) {
+        let (h, n, o) = (self.hidden, x.len(), self.offsets());
         let (dwxh, rest) = g[..o.end].split_at_mut(o.whh);
         let (dwhh, dbh) = rest.split_at_mut(o.bh - o.whh);
         for (da_row, &token) in da.chunks_exact(h).zip(x) {
             // forward: a = bh + column x of Wxh + ...  =>  dbh += da, column x of dWxh += da
-            let dcolumn = &mut dwxh[token as usize * h..][..h];
-            for ((dc, db), &d) in dcolumn.iter_mut().zip(dbh.iter_mut()).zip(da_row) {
-                *dc += d;
-                *db += d;
-            }
+            add_into(dbh, da_row);
+            add_into(&mut dwxh[token as usize * h..][..h], da_row);
         }
-        // forward: a += Whh·h_{t-1}  =>  dWhh += da·h_{t-1}ᵀ, summed over the sequences
-        matmul_tn(dwhh, da, s_prev, n, h, h);
-        // ... and dh_{t-1} = Whhᵀ·da: row by row, DH_prev = DA · Whh (the transpose matters)
-        ds.fill(0.0);
-        matmul_nn(ds, da, whh, n, h, h);
+        // forward: a += Whh·h_{t-1}  =>  dWhh += Σ_t da_t·h_{t-1}ᵀ: one product over all tokens
+        matmul_tn(dwhh, da, h_prev, n, h, h);
     }
 
     fn clone_box(&self) -> Box<dyn Cell> {

@@ -62,7 +62,10 @@ pub struct Workspace {
     dlogits: Vec<f32>,
     dlast: Vec<f32>,
     dstate: Vec<f32>,
-    scratch: Vec<f32>,
+    /// Pre-activation gradients of every token, packed (tokens × G).
+    dpre: Vec<f32>,
+    /// The hidden state before every token, packed (tokens × H).
+    h_prev: Vec<f32>,
 }
 
 impl Workspace {
@@ -271,17 +274,33 @@ impl Network {
         {
             ds[..h].copy_from_slice(dh);
         }
-        // back through time: a row's gradient waits, untouched, until the steps reach its end
+        // back through time: a row's gradient waits, untouched, until the steps reach its end;
+        // each step leaves its pre-activation gradients at its tokens' packed positions
+        let g_size = self.cell.pre_size();
+        let tokens = batch.token_count();
+        ws.dpre.resize(tokens * g_size, 0.0);
+        ws.h_prev.resize(tokens * h, 0.0);
         for t in (0..steps).rev() {
             let x = batch.step_tokens(t);
-            let n = x.len();
+            let (n, at) = (x.len(), batch.step_offset(t));
             let s_prev = &ws.states[t * rows * s_size..][..n * s_size];
             let s = &ws.states[(t + 1) * rows * s_size..][..n * s_size];
             let cache = &ws.caches[t * rows * k_size..][..n * k_size];
             let ds = &mut ws.dstate[..n * s_size];
+            let dpre = &mut ws.dpre[at * g_size..][..n * g_size];
             self.cell
-                .backward_step(cell_p, g_cell, x, s_prev, s, cache, ds, &mut ws.scratch);
+                .backward_step(cell_p, x, s_prev, s, cache, ds, dpre);
+            // h_{t-1} of the same rows, packed beside their dpre, for the weight gradients
+            for (dst, src) in ws.h_prev[at * h..][..n * h]
+                .chunks_exact_mut(h)
+                .zip(s_prev.chunks_exact(s_size))
+            {
+                dst.copy_from_slice(&src[..h]);
+            }
         }
+        // the weight gradients: sums over all steps, each one product over all tokens
+        self.cell
+            .backward_weights(cell_p, g_cell, batch.tokens(), &ws.h_prev, &ws.dpre);
     }
 
     /// The class probabilities of every sequence, in the order given.

@@ -1,14 +1,10 @@
-//! Matrix products on row-major `f32` slices: the only arithmetic loops of the model that are
-//! not element-wise. Every matrix is a slice plus its sizes; `out` is always accumulated into
-//! (`+=`), so a caller zeroes it first when it wants a plain product.
-//!
-//! Names tell which operand is transposed: `nt` is `A·Bᵀ`, `nn` is `A·B`, `tn` is `Aᵀ·B`.
-//! These are the plain versions, written for clarity and auto-vectorisation; faster kernels
-//! must match them (tests compare against them).
+//! The plain kernels: simple loops, written for clarity. They are the reference that the
+//! dispatched versions in [`super`] are tested against, and they are also what those versions
+//! compile: the same bodies, built once more for each instruction set.
 
 /// `a · b` for equal-length slices, with eight independent partial sums so that the compiler
 /// can keep them in vector registers.
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut sums = [0.0f32; 8];
@@ -24,7 +20,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `y += alpha · x`.
-#[inline]
+#[inline(always)]
 pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
     debug_assert_eq!(y.len(), x.len());
     for (yi, xi) in y.iter_mut().zip(x) {
@@ -33,6 +29,7 @@ pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
 }
 
 /// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`: every output is a dot product of two rows.
+#[inline(always)]
 pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     debug_assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
     for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
@@ -43,6 +40,7 @@ pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 }
 
 /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`: every output row is a sum of rows of `b`.
+#[inline(always)]
 pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     debug_assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
     for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
@@ -54,12 +52,63 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 
 /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`: a sum of `n` outer products,
 /// the shape of every weight gradient (`dW += dyᵀ · x`).
+#[inline(always)]
 pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     debug_assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
     for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
         for (out_row, &a_ip) in out.chunks_exact_mut(m).zip(a_row) {
             axpy(out_row, a_ip, b_row);
         }
+    }
+}
+
+/// `tanh(x)` to within 4e-7 (3e-7 of approximation, the rest `f32` rounding), as a rational function: `x · P(x²) / Q(x²)` with `P` of degree 6
+/// and `Q` of degree 3 in `x²`, on `x` clamped to `[-7.905, 7.905]` (beyond which `tanh` is 1 in
+/// `f32` arithmetic). These are the coefficients of Eigen's fast `tanh`. Unlike the C library's
+/// `tanhf`, it has no branches and no calls, so a loop of it runs in vector registers.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const P: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_5e-16,
+    ];
+    const Q: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let p = P[6];
+    let p = p.mul_add(x2, P[5]).mul_add(x2, P[4]).mul_add(x2, P[3]);
+    let p = p.mul_add(x2, P[2]).mul_add(x2, P[1]).mul_add(x2, P[0]);
+    let q = Q[3].mul_add(x2, Q[2]).mul_add(x2, Q[1]).mul_add(x2, Q[0]);
+    x * p / q
+}
+
+/// `y += x`, element by element.
+#[inline(always)]
+pub fn add_into(y: &mut [f32], x: &[f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += xi;
+    }
+}
+
+/// `x = tanh(x)` for every element.
+#[inline(always)]
+pub fn tanh_in_place(xs: &mut [f32]) {
+    for x in xs {
+        *x = tanh(*x);
+    }
+}
+
+/// The backward step of `h = tanh(a)`: `da = (1 - h²) ⊙ dh`.
+#[inline(always)]
+pub fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) {
+    for ((d, &g), &y) in da.iter_mut().zip(dh).zip(h) {
+        *d = (1.0 - y * y) * g;
     }
 }
 
@@ -70,6 +119,20 @@ mod tests {
     /// `A` is 2×3, `B` is 3×2: small enough to multiply by hand.
     const A: [f32; 6] = [1., 2., 3., 4., 5., 6.];
     const B: [f32; 6] = [7., 8., 9., 10., 11., 12.];
+
+    #[test]
+    fn tanh_is_within_4e_7_of_the_exact_value_and_never_beyond_1() {
+        let mut worst = 0.0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4; // -20 to 20
+            let t = tanh(x);
+            assert!(t.abs() <= 1.0, "tanh({x}) = {t}");
+            worst = worst.max((f64::from(t) - f64::from(x).tanh()).abs());
+        }
+        assert!(worst < 4e-7, "worst error {worst}");
+        assert_eq!(tanh(0.0), 0.0);
+        assert_eq!(tanh(-2.0), -tanh(2.0));
+    }
 
     #[test]
     fn dot_handles_lengths_that_are_not_multiples_of_eight() {
