@@ -12,6 +12,8 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::kernels;
+use crate::rnn::Gradients;
 
 /// Clips every gradient element to `[-limit, limit]` (element-wise, as the seed does; not by
 /// the norm of the whole gradient). A NaN stays NaN, so that divergence is still noticed.
@@ -34,9 +36,22 @@ pub fn check_positive(what: &str, value: f32) -> Result<()> {
 
 /// An update rule: changes the parameters given their (clipped) gradient.
 pub trait Optimizer {
-    /// One update of `params` with the gradient `grads` (same layout), at the indices in
-    /// `ranges` only (pass `&[0..params.len()]` for a dense update).
-    fn step(&mut self, params: &mut [f32], grads: &[f32], ranges: &[Range<usize>]);
+    /// One update of `params` from a batch's gradient: each gradient element is clipped to
+    /// `[-clip, clip]`, its parameter updated, and the element reset to zero for the next
+    /// batch, all in one pass over the parts of the gradient the batch has (see
+    /// [`Gradients`]); then the gradient forgets its tokens.
+    fn step(&mut self, params: &mut [f32], grads: &mut Gradients, clip: f32) {
+        self.begin_step();
+        grads.for_each_part(|range, g| self.update(&mut params[range.clone()], g, range, clip));
+        grads.clear();
+    }
+
+    /// Updates the parameters `w`, at `range` of the parameter buffer, from their gradient
+    /// `g`: clip, update, reset `g` to zero.
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32);
+
+    /// Starts a step (Adam counts them).
+    fn begin_step(&mut self) {}
 
     /// The learning rate.
     fn learning_rate(&self) -> f32;
@@ -49,12 +64,8 @@ pub struct Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn step(&mut self, params: &mut [f32], grads: &[f32], ranges: &[Range<usize>]) {
-        for r in ranges {
-            for (w, g) in params[r.clone()].iter_mut().zip(&grads[r.clone()]) {
-                *w -= self.lr * g;
-            }
-        }
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], _range: Range<usize>, clip: f32) {
+        kernels::sgd_step(w, g, self.lr, clip);
     }
 
     fn learning_rate(&self) -> f32 {
@@ -97,22 +108,22 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn step(&mut self, params: &mut [f32], grads: &[f32], ranges: &[Range<usize>]) {
+    fn begin_step(&mut self) {
         self.t = self.t.saturating_add(1);
-        let (b1, b2) = (self.beta1, self.beta2);
-        let correction1 = 1.0 - b1.powi(self.t);
-        let correction2 = 1.0 - b2.powi(self.t);
-        for r in ranges {
-            let state = self.m[r.clone()].iter_mut().zip(&mut self.v[r.clone()]);
-            let pairs = params[r.clone()].iter_mut().zip(&grads[r.clone()]);
-            for ((w, &g), (m, v)) in pairs.zip(state) {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                let m_hat = *m / correction1;
-                let v_hat = *v / correction2;
-                *w -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
-            }
-        }
+    }
+
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
+        let rule = kernels::AdamRule {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            correction1: 1.0 - self.beta1.powi(self.t),
+            correction2: 1.0 - self.beta2.powi(self.t),
+            clip,
+        };
+        let (m, v) = (&mut self.m[range.clone()], &mut self.v[range]);
+        kernels::adam_step(w, g, m, v, &rule);
     }
 
     fn learning_rate(&self) -> f32 {
@@ -174,6 +185,20 @@ impl std::str::FromStr for OptimizerKind {
 mod tests {
     use super::*;
 
+    /// One step over the given ranges of a plain gradient buffer.
+    fn step_on(
+        opt: &mut dyn Optimizer,
+        w: &mut [f32],
+        g: &mut [f32],
+        ranges: &[Range<usize>],
+        clip: f32,
+    ) {
+        opt.begin_step();
+        for r in ranges {
+            opt.update(&mut w[r.clone()], &mut g[r.clone()], r.clone(), clip);
+        }
+    }
+
     #[test]
     fn clipping_is_element_wise() {
         let mut g = [-3.0, -0.5, 0.0, 0.25, 7.0];
@@ -187,8 +212,10 @@ mod tests {
     #[test]
     fn sgd_steps_against_the_gradient() {
         let mut w = [1.0, 2.0];
-        Sgd { lr: 0.5 }.step(&mut w, &[0.5, -1.0], &[0..2]);
-        assert_eq!(w, [0.75, 2.5]);
+        let mut g = [0.5, -3.0];
+        step_on(&mut Sgd { lr: 0.5 }, &mut w, &mut g, &[0..2], 1.0);
+        assert_eq!(w, [0.75, 2.5], "the second gradient is clipped to -1");
+        assert_eq!(g, [0.0, 0.0], "and the gradient is reset");
     }
 
     #[test]
@@ -196,7 +223,7 @@ mod tests {
         // After one step m̂ = g and v̂ = g², so the step is lr · g / (|g| + ε).
         let mut w = [1.0, 1.0, 1.0];
         let mut adam = Adam::new(3, 0.1);
-        adam.step(&mut w, &[0.5, -2.0, 0.0], &[0..3]);
+        step_on(&mut adam, &mut w, &mut [0.5, -2.0, 0.0], &[0..3], 10.0);
         assert!(
             (w[0] - 0.9).abs() < 1e-6 && (w[1] - 1.1).abs() < 1e-6,
             "{w:?}"
@@ -209,8 +236,8 @@ mod tests {
         // Two steps, g = 1 then g = 0.5, against the formulas evaluated in f64.
         let mut w = [0.0f32];
         let mut adam = Adam::new(1, 0.01);
-        adam.step(&mut w, &[1.0], &[0..1]);
-        adam.step(&mut w, &[0.5], &[0..1]);
+        step_on(&mut adam, &mut w, &mut [1.0], &[0..1], 10.0);
+        step_on(&mut adam, &mut w, &mut [0.5], &[0..1], 10.0);
         let (b1, b2, lr) = (0.9f64, 0.999f64, 0.01f64);
         let m = (1.0 - b1) * (b1 * 1.0 + 0.5);
         let v = (1.0 - b2) * (b2 * 1.0 + 0.25);
@@ -226,15 +253,21 @@ mod tests {
     #[test]
     fn only_the_given_ranges_are_updated() {
         let mut w = [1.0; 4];
-        Sgd { lr: 1.0 }.step(&mut w, &[1.0; 4], &[0..1, 2..4]);
+        let mut g = [1.0; 4];
+        step_on(&mut Sgd { lr: 1.0 }, &mut w, &mut g, &[0..1, 2..4], 5.0);
         assert_eq!(w, [0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            g,
+            [0.0, 1.0, 0.0, 0.0],
+            "only the updated gradients are reset"
+        );
         let mut adam = Adam::new(4, 0.1);
         let mut w = [1.0; 4];
-        adam.step(&mut w, &[1.0; 4], &[1..2]);
+        step_on(&mut adam, &mut w, &mut [1.0; 4], &[1..2], 5.0);
         assert_eq!(w[0], 1.0);
         assert!((w[1] - 0.9).abs() < 1e-6);
         // Lazy: a later step that skips index 1 leaves it (and its moments) alone.
-        adam.step(&mut w, &[1.0; 4], &[0..1]);
+        step_on(&mut adam, &mut w, &mut [1.0; 4], &[0..1], 5.0);
         assert!((w[1] - 0.9).abs() < 1e-6 && w[0] < 1.0);
     }
 

@@ -4,7 +4,6 @@
 //! every example is run forward, its gradient computed by backpropagation through time, clipped
 //! element-wise, and the weights updated before the next example.
 
-use std::ops::Range;
 use std::time::Instant;
 
 use crate::data::Example;
@@ -12,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
 use crate::optim::{self, OptimizerKind};
 use crate::rng::Rng;
-use crate::rnn::{Batch, Network, Workspace};
+use crate::rnn::{Batch, Gradients, Network, Workspace};
 
 /// The random stream used to initialise weights, for a given seed (see [`Rng::with_stream`]).
 pub const INIT_STREAM: u64 = 0;
@@ -146,8 +145,7 @@ pub fn train(
     let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
     let mut ws = Workspace::default();
-    let mut grads = vec![0.0; net.params().len()];
-    let mut touched = Touched::new(net);
+    let mut grads = Gradients::new(net);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut last_good = net.params().to_vec();
     let mut report = TrainReport::default();
@@ -173,16 +171,9 @@ pub fn train(
             }
             tally.add(t.loss_sum, t.correct, t.count);
             report.train_tokens += batch.token_count();
-            // `grads` is zero here, and backward writes only inside `ranges`.
             net.backward(&batch, &mut ws, &mut grads);
-            let ranges = touched.ranges(&batch);
-            for r in ranges {
-                optim::clip(&mut grads[r.clone()], config.clip);
-            }
-            optimizer.step(net.params_mut(), &grads, ranges);
-            for r in ranges {
-                grads[r.clone()].fill(0.0);
-            }
+            // clip, update, and reset the gradient for the next batch
+            optimizer.step(net.params_mut(), &mut grads, config.clip);
             let done = (i * config.batch + indices.len()).min(train.len());
             on_event(Event::Step {
                 epoch,
@@ -206,70 +197,6 @@ pub fn train(
     Ok(report)
 }
 
-/// The index ranges of the parameters that a batch's gradient can touch: every tensor in full,
-/// except the column-major input weights `Wxh`, of which only the columns of the batch's
-/// tokens (a one-hot input reaches no other column). Clipping, the update and the zeroing of
-/// the gradient visit only these, so a step costs in proportion to the batch, not to `V`.
-struct Touched {
-    /// Every tensor but the input weights, as ranges.
-    dense: Vec<Range<usize>>,
-    /// Where the input weights start, and the length of one column (`H`).
-    input: Option<(usize, usize)>,
-    /// `stamp[token]`: the number of the last batch that contained `token`.
-    stamp: Vec<u32>,
-    batch_number: u32,
-    ranges: Vec<Range<usize>>,
-}
-
-impl Touched {
-    fn new(net: &Network) -> Self {
-        let mut dense: Vec<Range<usize>> = Vec::new();
-        let mut input = None;
-        for t in net.layout().tensors() {
-            if t.column_major {
-                input = Some((t.offset, t.shape[0]));
-            } else {
-                match dense.last_mut() {
-                    Some(last) if last.end == t.offset => last.end = t.range().end,
-                    _ => dense.push(t.range()),
-                }
-            }
-        }
-        Touched {
-            dense,
-            input,
-            stamp: vec![0; net.vocab()],
-            batch_number: 0,
-            ranges: Vec::new(),
-        }
-    }
-
-    /// The ranges for `batch` (valid until the next call).
-    fn ranges(&mut self, batch: &Batch) -> &[Range<usize>] {
-        self.ranges.clone_from(&self.dense);
-        let Some((offset, h)) = self.input else {
-            return &self.ranges;
-        };
-        self.batch_number = self.batch_number.wrapping_add(1);
-        if self.batch_number == 0 {
-            // after 2³² batches the stamps wrap around: start them afresh
-            self.stamp.fill(0);
-            self.batch_number = 1;
-        }
-        for t in 0..batch.steps() {
-            for &token in batch.step_tokens(t) {
-                let stamp = &mut self.stamp[token as usize];
-                if *stamp != self.batch_number {
-                    *stamp = self.batch_number;
-                    let start = offset + token as usize * h;
-                    self.ranges.push(start..start + h);
-                }
-            }
-        }
-        &self.ranges
-    }
-}
-
 /// Checks that every token and label indexes into the network.
 fn check_examples(net: &Network, examples: &[Example]) -> Result<()> {
     for (i, e) in examples.iter().enumerate() {
@@ -288,42 +215,4 @@ fn check_examples(net: &Network, examples: &[Example]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rnn::CellKind;
-
-    #[test]
-    fn a_batch_gradient_is_zero_outside_its_touched_ranges() {
-        let mut rng = Rng::new(1);
-        let mut net = Network::new(CellKind::Rnn, 10, 4, 3, &mut rng).unwrap();
-        for w in net.params_mut() {
-            *w = rng.symmetric(0.5) as f32;
-        }
-        let batch = Batch::new(&[&[1, 7, 1], &[3]], &[0, 2]);
-        let mut ws = Workspace::default();
-        let mut grads = vec![0.0; net.params().len()];
-        net.forward(&batch, &mut ws);
-        net.backward(&batch, &mut ws, &mut grads);
-        let mut touched = Touched::new(&net);
-        let ranges = touched.ranges(&batch).to_vec();
-        let inside = |i: usize| ranges.iter().any(|r| r.contains(&i));
-        for (i, g) in grads.iter().enumerate() {
-            assert!(
-                inside(i) || *g == 0.0,
-                "gradient {g} at {i} is outside {ranges:?}"
-            );
-        }
-        // Wxh's columns of tokens 1, 3 and 7 (each H = 4 long, column-major at offset 0) in the
-        // order the steps meet them, once each, and the rest of the buffer after Wxh.
-        let columns: Vec<_> = ranges.iter().filter(|r| r.end <= 40).cloned().collect();
-        assert_eq!(columns, [4..8, 12..16, 28..32]);
-        assert!(ranges.contains(&(40..net.params().len())));
-        assert!(
-            grads[4..8].iter().any(|&g| g != 0.0),
-            "the column of token 1 has a gradient"
-        );
-    }
 }

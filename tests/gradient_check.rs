@@ -9,7 +9,7 @@
 
 use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
-use rnn::rnn::{Batch, Cell, CellKind, Elman, Layout, Network, Workspace};
+use rnn::rnn::{Batch, Cell, CellKind, Elman, Gradients, Layout, Network, Workspace};
 
 const EPS: f32 = 1e-2;
 const ATOL: f32 = 2e-4;
@@ -54,10 +54,10 @@ fn mean_loss(net: &Network, batch: &Batch, ws: &mut Workspace) -> f32 {
 
 fn analytic_gradient(net: &Network, batch: &Batch) -> Vec<f32> {
     let mut ws = Workspace::default();
-    let mut grads = vec![0.0; net.params().len()];
+    let mut grads = Gradients::new(net);
     net.forward(batch, &mut ws);
     net.backward(batch, &mut ws, &mut grads);
-    grads
+    grads.to_dense()
 }
 
 /// Returns, for every tensor, the worst `|a - n| / (ATOL + RTOL·max(|a|,|n|))` (a failure is > 1).
@@ -182,8 +182,16 @@ impl Cell for ElmanWithoutTranspose {
         ds.fill(0.0);
         matmul_nt(ds, da, whh, n, h, h); // the bug: Whh·da instead of Whhᵀ·da
     }
-    fn backward_weights(&self, p: &[f32], g: &mut [f32], x: &[u32], h_prev: &[f32], da: &[f32]) {
-        self.0.backward_weights(p, g, x, h_prev, da)
+    fn backward_weights(
+        &self,
+        p: &[f32],
+        g_columns: &mut [f32],
+        g_rest: &mut [f32],
+        x: &[u32],
+        h_prev: &[f32],
+        da: &[f32],
+    ) {
+        self.0.backward_weights(p, g_columns, g_rest, x, h_prev, da)
     }
     fn clone_box(&self) -> Box<dyn Cell> {
         Box::new(self.clone())

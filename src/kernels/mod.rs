@@ -4,14 +4,17 @@
 //! `out` (`+=`), so a caller zeroes it first when it wants a plain product. Names tell which
 //! operand is transposed: `nt` is `A·Bᵀ`, `nn` is `A·B`, `tn` is `Aᵀ·B`.
 //!
-//! **One body, several instruction sets.** The loops are written once, plainly, in
-//! [`reference`]. A default build may only assume the x86-64 baseline (SSE2), which leaves most
-//! of a modern core idle, so each function here compiles the same body again with AVX2+FMA and
-//! with AVX-512 enabled, and picks the best one the CPU has at run time ([`isa`]). The binary
-//! runs on any x86-64 machine and uses what it finds. Tests compare every dispatched function
-//! with its reference.
+//! **Plain and fast.** [`reference`] has every loop written plainly; it is the definition.
+//! [`tiled`] has the matrix products arranged so that the compiler keeps partial sums in
+//! vector registers; tests compare every function here with its reference.
+//!
+//! **One body, several instruction sets.** A default build may only assume the x86-64
+//! baseline (SSE2), which leaves most of a modern core idle, so each function here compiles
+//! its body again with AVX2+FMA and with AVX-512 enabled, and picks the best one the CPU has
+//! at run time ([`isa`]). The binary runs on any x86-64 machine and uses what it finds.
 
 pub mod reference;
+pub mod tiled;
 
 use std::sync::OnceLock;
 
@@ -51,18 +54,18 @@ pub fn isa() -> Isa {
 
 /// Defines a public function that runs the reference body compiled for the best [`isa`].
 macro_rules! dispatch {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $module:ident) => {
         $(#[$doc])*
         pub fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    reference::$name($($arg),*)
+                    $module::$name($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    reference::$name($($arg),*)
+                    $module::$name($($arg),*)
                 }
                 match isa() {
                     // SAFETY: `isa` returns these only when the CPU has the features.
@@ -71,40 +74,52 @@ macro_rules! dispatch {
                     Isa::Baseline => {}
                 }
             }
-            reference::$name($($arg),*)
+            $module::$name($($arg),*)
         }
     };
 }
 
 dispatch! {
     /// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`.
-    fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize)
+    fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled
 }
 
 dispatch! {
     /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`.
-    fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize)
+    fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled
 }
 
 dispatch! {
     /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`.
-    fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize)
+    fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled
 }
 
 dispatch! {
     /// `y += x`, element by element.
-    fn add_into(y: &mut [f32], x: &[f32])
+    fn add_into(y: &mut [f32], x: &[f32]) = reference
 }
 
 dispatch! {
     /// `x = tanh(x)` for every element (see [`reference::tanh`]).
-    fn tanh_in_place(xs: &mut [f32])
+    fn tanh_in_place(xs: &mut [f32]) = reference
 }
 
 dispatch! {
     /// `da = (1 - h²) ⊙ dh`, the backward step of `h = tanh(a)`.
-    fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32])
+    fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) = reference
 }
+
+dispatch! {
+    /// `w -= lr · clamp(g, ±clip); g = 0`, element by element.
+    fn sgd_step(w: &mut [f32], g: &mut [f32], lr: f32, clip: f32) = reference
+}
+
+dispatch! {
+    /// One Adam update with clipping, resetting the gradient (see [`crate::optim::Adam`]).
+    fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rule: &AdamRule) = reference
+}
+
+pub use reference::AdamRule;
 
 #[cfg(test)]
 mod tests {
@@ -124,7 +139,14 @@ mod tests {
     #[test]
     fn dispatched_products_match_the_reference_at_odd_sizes() {
         let mut rng = Rng::new(5);
-        for (n, k, m) in [(1, 64, 64), (3, 17, 5), (7, 128, 33), (1, 1, 1)] {
+        for (n, k, m) in [
+            (1, 64, 64),
+            (3, 17, 5),
+            (7, 128, 33),
+            (1, 1, 1),
+            (40, 64, 96),
+            (2, 9, 70),
+        ] {
             let (a, b) = (random(n * k, &mut rng), random(m * k, &mut rng));
             let start = random(n * m, &mut rng);
             let (mut fast, mut slow) = (start.clone(), start.clone());

@@ -112,6 +112,51 @@ pub fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) {
     }
 }
 
+/// One SGD update with clipping, resetting the gradient: `w -= lr · clamp(g, ±clip); g = 0`.
+#[inline(always)]
+pub fn sgd_step(w: &mut [f32], g: &mut [f32], lr: f32, clip: f32) {
+    for (wi, gi) in w.iter_mut().zip(g.iter_mut()) {
+        *wi -= lr * gi.clamp(-clip, clip);
+        *gi = 0.0;
+    }
+}
+
+/// The constants of one Adam step (see [`crate::optim::Adam`]).
+#[derive(Clone, Copy, Debug)]
+pub struct AdamRule {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// `1 - β1ᵗ` and `1 - β2ᵗ`, the bias corrections of step `t`.
+    pub correction1: f32,
+    pub correction2: f32,
+    pub clip: f32,
+}
+
+/// One Adam update with clipping, resetting the gradient.
+#[inline(always)]
+pub fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rule: &AdamRule) {
+    let AdamRule {
+        lr,
+        beta1: b1,
+        beta2: b2,
+        eps,
+        correction1,
+        correction2,
+        clip,
+    } = *rule;
+    for (((wi, gi), mi), vi) in w.iter_mut().zip(g.iter_mut()).zip(m).zip(v) {
+        let g = gi.clamp(-clip, clip);
+        *mi = b1 * *mi + (1.0 - b1) * g;
+        *vi = b2 * *vi + (1.0 - b2) * g * g;
+        let m_hat = *mi / correction1;
+        let v_hat = *vi / correction2;
+        *wi -= lr * m_hat / (v_hat.sqrt() + eps);
+        *gi = 0.0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,7 +100,9 @@ pub trait Cell: Send + Sync + fmt::Debug {
         self.hidden()
     }
 
-    /// The cell's parameter tensors, from offset 0.
+    /// The cell's parameter tensors, from offset 0. The first is the input weights, stored
+    /// column by column (`column_major`): column `v` is what token `v` adds, so a one-hot
+    /// input is a column look-up and its gradient touches only that column.
     fn layout(&self) -> Layout;
 
     /// Tensors PyTorch keeps that this cell folds into one of its own, as
@@ -131,10 +133,22 @@ pub trait Cell: Send + Sync + fmt::Debug {
         dpre: &mut [f32],
     );
 
-    /// **Adds** the parameter gradients of a whole batch to `g`, from every token `x` (N, all
-    /// steps packed), the hidden state before it `h_prev` (N×H) and the pre-activation
-    /// gradients of its step `dpre` (N×G).
-    fn backward_weights(&self, p: &[f32], g: &mut [f32], x: &[u32], h_prev: &[f32], dpre: &[f32]);
+    /// **Adds** the parameter gradients of a whole batch, from every token (N, all steps
+    /// packed), the hidden state before it `h_prev` (N×H) and the pre-activation gradients of
+    /// its step `dpre` (N×G). The input weights' gradient goes to `g_columns`, one column per
+    /// distinct token: `x` holds each token's column index there, not the token itself (see
+    /// [`super::Gradients`]). The other tensors' gradients go to `g_rest`, laid out as the
+    /// cell's tensors after the first.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_weights(
+        &self,
+        p: &[f32],
+        g_columns: &mut [f32],
+        g_rest: &mut [f32],
+        x: &[u32],
+        h_prev: &[f32],
+        dpre: &[f32],
+    );
 
     /// A boxed copy (so that a network holding a `Box<dyn Cell>` can be cloned).
     fn clone_box(&self) -> Box<dyn Cell>;

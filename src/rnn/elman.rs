@@ -131,14 +131,21 @@ impl Cell for Elman {
         matmul_nn(ds, da, whh, n, h, h);
     }
 
-    fn backward_weights(&self, _p: &[f32], g: &mut [f32], x: &[u32], h_prev: &[f32], da: &[f32]) {
-        let (h, n, o) = (self.hidden, x.len(), self.offsets());
-        let (dwxh, rest) = g[..o.end].split_at_mut(o.whh);
-        let (dwhh, dbh) = rest.split_at_mut(o.bh - o.whh);
-        for (da_row, &token) in da.chunks_exact(h).zip(x) {
+    fn backward_weights(
+        &self,
+        _p: &[f32],
+        dwxh: &mut [f32],
+        g_rest: &mut [f32],
+        x: &[u32],
+        h_prev: &[f32],
+        da: &[f32],
+    ) {
+        let (h, n) = (self.hidden, x.len());
+        let (dwhh, dbh) = g_rest.split_at_mut(h * h);
+        for (da_row, &column) in da.chunks_exact(h).zip(x) {
             // forward: a = bh + column x of Wxh + ...  =>  dbh += da, column x of dWxh += da
             add_into(dbh, da_row);
-            add_into(&mut dwxh[token as usize * h..][..h], da_row);
+            add_into(&mut dwxh[column as usize * h..][..h], da_row);
         }
         // forward: a += Whh·h_{t-1}  =>  dWhh += Σ_t da_t·h_{t-1}ᵀ: one product over all tokens
         matmul_tn(dwhh, da, h_prev, n, h, h);

@@ -19,12 +19,14 @@
 mod batch;
 mod cell;
 mod elman;
+mod grads;
 mod params;
 mod softmax;
 
 pub use batch::Batch;
 pub use cell::{Cell, CellKind};
 pub use elman::Elman;
+pub use grads::Gradients;
 pub use params::{Layout, Tensor};
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
 
@@ -62,6 +64,8 @@ pub struct Workspace {
     dlogits: Vec<f32>,
     dlast: Vec<f32>,
     dstate: Vec<f32>,
+    /// Every token's column in the gradient of the input weights, packed.
+    local_tokens: Vec<u32>,
     /// Pre-activation gradients of every token, packed (tokens × G).
     dpre: Vec<f32>,
     /// The hidden state before every token, packed (tokens × H).
@@ -124,6 +128,10 @@ impl Network {
         positive("the number of classes", classes)?;
         let hidden = cell.hidden();
         let mut layout = cell.layout();
+        assert!(
+            layout.tensors().first().is_some_and(|t| t.column_major),
+            "a cell's first tensor is its input weights, column by column"
+        );
         let head = layout.len();
         layout.push("fc.weight", &[classes, hidden], false);
         layout.push("fc.bias", &[classes], false);
@@ -155,6 +163,13 @@ impl Network {
     /// `C`, the number of classes.
     pub fn classes(&self) -> usize {
         self.classes
+    }
+
+    /// The input weights: how many floats they take at the start of the parameters, and how
+    /// many a column (the column of token `v` starts at `v` times that).
+    pub fn input_weights(&self) -> (usize, usize) {
+        let input = &self.layout.tensors()[0];
+        (input.len(), input.shape[0])
     }
 
     /// The names, shapes and places of all parameter tensors.
@@ -225,13 +240,23 @@ impl Network {
     }
 
     /// Backpropagation through time for the batch last run by [`Network::forward`] with this
-    /// workspace: **adds** the gradient of the batch's mean loss to `grads` (laid out like the
-    /// parameters).
+    /// workspace: **adds** the gradient of the batch's mean loss to `grads`.
     ///
     /// # Panics
-    /// If the batch has no targets, or `grads` is not as long as the parameters.
-    pub fn backward(&self, batch: &Batch, ws: &mut Workspace, grads: &mut [f32]) {
-        assert_eq!(grads.len(), self.params.len(), "gradient buffer size");
+    /// If the batch has no targets.
+    pub fn backward(&self, batch: &Batch, ws: &mut Workspace, grads: &mut Gradients) {
+        self.backward_weighted(batch, ws, grads, 1.0 / batch.rows() as f32);
+    }
+
+    /// As [`Network::backward`], for the loss `weight · Σ` of the batch's losses (a part of a
+    /// larger batch is weighted by one over the size of the whole).
+    pub fn backward_weighted(
+        &self,
+        batch: &Batch,
+        ws: &mut Workspace,
+        grads: &mut Gradients,
+        weight: f32,
+    ) {
         assert_eq!(
             batch.targets().len(),
             batch.rows(),
@@ -242,11 +267,14 @@ impl Network {
         let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
         let (cell_p, head_p) = self.params.split_at(self.head);
         let why = &head_p[..c * h];
-        let (g_cell, g_head) = grads.split_at_mut(self.head);
+        let (input_len, _) = self.input_weights();
+        grads.localize(batch.tokens(), &mut ws.local_tokens);
+        let (g_columns, g_rest) = grads.parts();
+        let (g_cell_rest, g_head) = g_rest.split_at_mut(self.head - input_len);
         let (dwhy, dby) = g_head.split_at_mut(c * h);
 
-        // backprop into y: dy = (p - onehot(target)) / rows, for the mean over the batch
-        let scale = 1.0 / rows as f32;
+        // backprop into y: dy = (p - onehot(target)) · weight (1/rows for the batch mean)
+        let scale = weight;
         ws.dlogits.clone_from(&ws.probs);
         for (dy, &target) in ws.dlogits.chunks_exact_mut(c).zip(batch.targets()) {
             dy[target as usize] -= 1.0;
@@ -299,8 +327,14 @@ impl Network {
             }
         }
         // the weight gradients: sums over all steps, each one product over all tokens
-        self.cell
-            .backward_weights(cell_p, g_cell, batch.tokens(), &ws.h_prev, &ws.dpre);
+        self.cell.backward_weights(
+            cell_p,
+            g_columns,
+            g_cell_rest,
+            &ws.local_tokens,
+            &ws.h_prev,
+            &ws.dpre,
+        );
     }
 
     /// The class probabilities of every sequence, in the order given.

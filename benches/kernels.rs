@@ -1,0 +1,79 @@
+//! Micro-benchmarks of the matrix products at the model's shapes: the dispatched kernels
+//! against the plain reference loops, run in the same process.
+//!
+//! `cargo bench --bench kernels`; divan prints the time per call, from which
+//! GFLOP/s = 2·n·k·m / time.
+
+use divan::{Bencher, black_box};
+use rnn::kernels::{self, reference};
+use rnn::rng::Rng;
+
+fn main() {
+    println!("kernels dispatched for: {:?}", kernels::isa());
+    divan::main();
+}
+
+fn random(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..len).map(|_| rng.symmetric(1.0) as f32).collect()
+}
+
+/// (n, k, m): one sequence at H = 64; batches of 32 and 64 at H = 128; a weight gradient over
+/// 640 tokens at H = 128.
+const SHAPES: [(usize, usize, usize); 4] =
+    [(1, 64, 64), (32, 128, 128), (64, 128, 128), (640, 128, 128)];
+
+type Kernel = fn(&mut [f32], &[f32], &[f32], usize, usize, usize);
+
+fn run(bencher: Bencher, (n, k, m): (usize, usize, usize), kernel: Kernel, transposed_a: bool) {
+    let a = random(n * k, 1);
+    let b = random(k * m, 2);
+    let mut out = if transposed_a {
+        random(k * m, 3)
+    } else {
+        random(n * m, 3)
+    };
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * n * k * m))
+        .bench_local(|| kernel(black_box(&mut out), black_box(&a), black_box(&b), n, k, m));
+}
+
+#[divan::bench(args = SHAPES)]
+fn nt_fast(bencher: Bencher, shape: (usize, usize, usize)) {
+    run(bencher, shape, kernels::matmul_nt, false);
+}
+
+#[divan::bench(args = SHAPES)]
+fn nt_reference(bencher: Bencher, shape: (usize, usize, usize)) {
+    run(bencher, shape, reference::matmul_nt, false);
+}
+
+#[divan::bench(args = SHAPES)]
+fn nn_fast(bencher: Bencher, shape: (usize, usize, usize)) {
+    run(bencher, shape, kernels::matmul_nn, false);
+}
+
+#[divan::bench(args = SHAPES)]
+fn nn_reference(bencher: Bencher, shape: (usize, usize, usize)) {
+    run(bencher, shape, reference::matmul_nn, false);
+}
+
+/// For `tn`, `a` is n×k and `b` is n×m: (n, k, m) = (tokens, H, H).
+fn run_tn(bencher: Bencher, (n, k, m): (usize, usize, usize), kernel: Kernel) {
+    let a = random(n * k, 1);
+    let b = random(n * m, 2);
+    let mut out = random(k * m, 3);
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * n * k * m))
+        .bench_local(|| kernel(black_box(&mut out), black_box(&a), black_box(&b), n, k, m));
+}
+
+#[divan::bench(args = SHAPES)]
+fn tn_fast(bencher: Bencher, shape: (usize, usize, usize)) {
+    run_tn(bencher, shape, kernels::matmul_tn);
+}
+
+#[divan::bench(args = SHAPES)]
+fn tn_reference(bencher: Bencher, shape: (usize, usize, usize)) {
+    run_tn(bencher, shape, reference::matmul_tn);
+}
