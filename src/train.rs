@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
 use crate::optim::{self, OptimizerKind};
 use crate::rng::Rng;
+use rayon::prelude::*;
+
 use crate::rnn::{Batch, Gradients, Network, Workspace};
 
 /// The random stream used to initialise weights, for a given seed (see [`Rng::with_stream`]).
@@ -35,6 +37,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Visit the examples in a new random order every epoch (default), or in the given order.
     pub shuffle: bool,
+    /// Threads that share each batch (0: one per core). Results are the same for the same
+    /// seed, number of threads and machine.
+    pub threads: usize,
 }
 
 impl Default for TrainConfig {
@@ -47,11 +52,20 @@ impl Default for TrainConfig {
             batch: 1,
             seed: 0,
             shuffle: true,
+            threads: 0,
         }
     }
 }
 
 impl TrainConfig {
+    /// The number of threads to use: [`TrainConfig::threads`], or one per core for 0.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
     /// Checks every setting.
     ///
     /// # Errors
@@ -142,10 +156,14 @@ pub fn train(
     config.validate()?;
     check_examples(net, train)?;
     check_examples(net, test)?;
+    let threads = config.threads();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
     let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
-    let mut ws = Workspace::default();
-    let mut grads = Gradients::new(net);
+    let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(net)).collect();
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut last_good = net.params().to_vec();
     let mut report = TrainReport::default();
@@ -155,10 +173,32 @@ pub fn train(
         if config.shuffle {
             rng.shuffle(&mut order);
         }
+        let batches = batches(&order, train, config, &mut rng);
         let mut tally = Tally::default();
-        for (i, indices) in order.chunks(config.batch).enumerate() {
-            let batch = batch_of(indices.iter().map(|&k| &train[k]));
-            let t = net.forward(&batch, &mut ws);
+        let mut done = 0;
+        for indices in batches {
+            // Split the batch among the workers, each computing its part's gradient (weighted
+            // by one over the whole batch, so that the parts add up to the batch mean).
+            let parts = threads.min(indices.len());
+            let weight = 1.0 / indices.len() as f32;
+            let net_ref: &Network = net;
+            let run = |(p, worker): (usize, &mut Worker)| {
+                let part = indices.iter().skip(p).step_by(parts).map(|&k| &train[k]);
+                worker.run(net_ref, part, weight);
+            };
+            if parts == 1 {
+                run((0, &mut workers[0]));
+            } else {
+                pool.install(|| workers[..parts].par_iter_mut().enumerate().for_each(run));
+            }
+            let (first, others) = workers.split_at_mut(1);
+            let main = &mut first[0];
+            for other in &mut others[..parts - 1] {
+                main.tally
+                    .add(other.tally.loss_sum, other.tally.correct, other.tally.count);
+                main.grads.absorb(&mut other.grads);
+            }
+            let t = std::mem::take(&mut main.tally);
             let loss = (t.loss_sum / t.count as f64) as f32;
             if !loss.is_finite() {
                 net.params_mut().copy_from_slice(&last_good);
@@ -170,11 +210,13 @@ pub fn train(
                 });
             }
             tally.add(t.loss_sum, t.correct, t.count);
-            report.train_tokens += batch.token_count();
-            net.backward(&batch, &mut ws, &mut grads);
+            report.train_tokens += indices
+                .iter()
+                .map(|&k| train[k].tokens.len())
+                .sum::<usize>();
             // clip, update, and reset the gradient for the next batch
-            optimizer.step(net.params_mut(), &mut grads, config.clip);
-            let done = (i * config.batch + indices.len()).min(train.len());
+            optimizer.step(net.params_mut(), &mut main.grads, config.clip);
+            done += indices.len();
             on_event(Event::Step {
                 epoch,
                 done,
@@ -185,7 +227,7 @@ pub fn train(
         let metrics = EpochMetrics {
             epoch,
             train: tally.score(),
-            test: (!test.is_empty()).then(|| evaluate(net, test, &mut ws)),
+            test: (!test.is_empty()).then(|| evaluate(net, test, &mut workers[0].ws)),
         };
         on_event(Event::Epoch {
             metrics: &metrics,
@@ -195,6 +237,69 @@ pub fn train(
         last_good.copy_from_slice(net.params());
     }
     Ok(report)
+}
+
+/// What one thread keeps from batch to batch.
+struct Worker {
+    ws: Workspace,
+    grads: Gradients,
+    batch: Batch,
+    tally: Tally,
+}
+
+impl Worker {
+    fn new(net: &Network) -> Self {
+        Worker {
+            ws: Workspace::default(),
+            grads: Gradients::new(net),
+            batch: Batch::default(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Forward and backward over `examples`, adding `weight` times the gradient of their summed
+    /// loss to this worker's gradient, and their loss to its tally.
+    fn run<'a>(
+        &mut self,
+        net: &Network,
+        examples: impl Iterator<Item = &'a Example> + Clone,
+        weight: f32,
+    ) {
+        self.batch = batch_of(examples);
+        let t = net.forward(&self.batch, &mut self.ws);
+        self.tally.add(t.loss_sum, t.correct, t.count);
+        net.backward_weighted(&self.batch, &mut self.ws, &mut self.grads, weight);
+    }
+}
+
+/// Sequences per bucket, in batches: examples are sorted by length within windows of this
+/// many batches, so that a batch holds sequences of similar lengths.
+const BUCKET_BATCHES: usize = 32;
+
+/// The epoch's batches, as indices into `train`, from the epoch's `order`.
+///
+/// With a batch size of 1, or without shuffling, the batches are `order` cut in pieces. With
+/// larger shuffled batches, the order is cut into windows of [`BUCKET_BATCHES`] batches, each
+/// window sorted by length and cut into batches, and the batches are shuffled: a batch then
+/// holds sequences of similar lengths, so few of its rows sit idle while its longest sequence
+/// runs, and the order stays random and fixed by the seed.
+fn batches(
+    order: &[usize],
+    train: &[Example],
+    config: &TrainConfig,
+    rng: &mut Rng,
+) -> Vec<Vec<usize>> {
+    if config.batch == 1 || !config.shuffle {
+        return order.chunks(config.batch).map(<[usize]>::to_vec).collect();
+    }
+    let mut batches = Vec::with_capacity(order.len().div_ceil(config.batch));
+    for window in order.chunks(config.batch * BUCKET_BATCHES) {
+        let mut window = window.to_vec();
+        window.sort_by_key(|&k| train[k].tokens.len());
+        batches.extend(window.chunks(config.batch).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
 }
 
 /// Checks that every token and label indexes into the network.

@@ -139,3 +139,36 @@ fn zero_epochs_train_nothing() {
     assert_eq!(report.train_tokens, 0);
     assert_eq!(net.params(), before.as_slice());
 }
+
+fn trained(threads: usize, seed: u64) -> Vec<f32> {
+    let data = Dataset::sample();
+    let mut net = network(&data);
+    let config = TrainConfig {
+        epochs: 3,
+        batch: 8,
+        seed,
+        threads,
+        ..TrainConfig::default()
+    };
+    train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    net.params().to_vec()
+}
+
+#[test]
+fn threads_share_a_batch_without_changing_what_it_computes() {
+    // The same seed and thread count give the same weights, bit for bit.
+    assert_eq!(trained(2, 9), trained(2, 9));
+    // Two threads sum the same gradient in another order: equal up to rounding.
+    let (one, two) = (trained(1, 9), trained(2, 9));
+    let worst = one
+        .iter()
+        .zip(&two)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-4, "one and two threads differ by {worst}");
+    assert_ne!(
+        trained(2, 9),
+        trained(2, 10),
+        "another seed, another shuffle"
+    );
+}

@@ -67,6 +67,10 @@ pub struct TrainArgs {
     /// Start from this model's weights, vocabulary, labels and token rule.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Threads that share each batch [default: one per core]. The same seed and number of
+    /// threads give the same model.
+    #[arg(long, value_parser = at_least_one)]
+    threads: Option<usize>,
     /// Visit the examples in file order instead of shuffling every epoch.
     #[arg(long)]
     no_shuffle: bool,
@@ -147,6 +151,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         batch: args.batch,
         seed: args.seed,
         shuffle: !args.no_shuffle,
+        threads: args.threads.unwrap_or(0),
     };
     let show = !args.quiet;
     let mut out = std::io::stdout().lock();

@@ -8,6 +8,9 @@
 //! [`tiled`] has the matrix products arranged so that the compiler keeps partial sums in
 //! vector registers; tests compare every function here with its reference.
 //!
+//! **Large products** (a batch of rows, or a weight gradient summed over every token of a
+//! batch) go to the `gemm` crate, which detects the CPU's vector width at run time too.
+//!
 //! **One body, several instruction sets.** A default build may only assume the x86-64
 //! baseline (SSE2), which leaves most of a modern core idle, so each function here compiles
 //! its body again with AVX2+FMA and with AVX-512 enabled, and picks the best one the CPU has
@@ -54,18 +57,18 @@ pub fn isa() -> Isa {
 
 /// Defines a public function that runs the reference body compiled for the best [`isa`].
 macro_rules! dispatch {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $module:ident) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $body:path) => {
         $(#[$doc])*
-        pub fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    $module::$name($($arg),*)
+                    $body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    $module::$name($($arg),*)
+                    $body($($arg),*)
                 }
                 match isa() {
                     // SAFETY: `isa` returns these only when the CPU has the features.
@@ -74,49 +77,156 @@ macro_rules! dispatch {
                     Isa::Baseline => {}
                 }
             }
-            $module::$name($($arg),*)
+            $body($($arg),*)
         }
     };
 }
 
 dispatch! {
-    /// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`.
-    fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled
+    /// `out (n×m) += a (n×k) · bᵀ` for few rows (see [`matmul_nt`]).
+    fn tiled_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled::matmul_nt
 }
 
 dispatch! {
-    /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`.
-    fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled
+    /// `out (n×m) += a (n×k) · b` for few rows (see [`matmul_nn`]).
+    fn tiled_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled::matmul_nn
 }
 
 dispatch! {
-    /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`.
-    fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled
+    /// `out (k×m) += aᵀ · b` for a short sum (see [`matmul_tn`]).
+    fn tiled_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled::matmul_tn
+}
+
+/// From this many rows (or terms, for `tn`) on, a product goes to the `gemm` crate, whose
+/// packed, cache-blocked micro-kernels run about twice as fast as [`tiled`] at batch shapes
+/// (`cargo bench --bench kernels`); below it, packing costs more than it saves.
+const GEMM_FROM: usize = 8;
+
+/// `out = out + lhs · rhs` by the `gemm` crate, each matrix given by its pointer and its row
+/// and column strides in floats.
+///
+/// # Safety
+/// Every element the strides reach (`rows × depth` of `lhs`, `depth × cols` of `rhs`,
+/// `rows × cols` of `out`) must lie inside the slice behind the pointer.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_acc(
+    (rows, depth, cols): (usize, usize, usize),
+    out: *mut f32,
+    (out_rs, out_cs): (usize, usize),
+    lhs: *const f32,
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: *const f32,
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    // SAFETY: the caller guarantees the strides stay inside the slices.
+    unsafe {
+        gemm::gemm(
+            rows,
+            cols,
+            depth,
+            out,
+            out_cs as isize,
+            out_rs as isize,
+            true,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`.
+pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
+    if n < GEMM_FROM {
+        return tiled_nt(out, a, b, n, k, m);
+    }
+    // SAFETY: out is n×m (row stride m), a is n×k (k), bᵀ is k×m with b[j][p] at j·k + p.
+    unsafe {
+        gemm_acc(
+            (n, k, m),
+            out.as_mut_ptr(),
+            (m, 1),
+            a.as_ptr(),
+            (k, 1),
+            b.as_ptr(),
+            (1, k),
+        )
+    }
+}
+
+/// `out (n×m) += a (n×k) · b`, where `b` is `k×m`.
+pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
+    if n < GEMM_FROM {
+        return tiled_nn(out, a, b, n, k, m);
+    }
+    // SAFETY: out is n×m, a is n×k, b is k×m, all row-major.
+    unsafe {
+        gemm_acc(
+            (n, k, m),
+            out.as_mut_ptr(),
+            (m, 1),
+            a.as_ptr(),
+            (k, 1),
+            b.as_ptr(),
+            (m, 1),
+        )
+    }
+}
+
+/// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`.
+pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
+    if n < GEMM_FROM {
+        return tiled_tn(out, a, b, n, k, m);
+    }
+    // SAFETY: out is k×m; aᵀ is k×n with a[i][p] at i·k + p; b is n×m row-major.
+    unsafe {
+        gemm_acc(
+            (k, n, m),
+            out.as_mut_ptr(),
+            (m, 1),
+            a.as_ptr(),
+            (1, k),
+            b.as_ptr(),
+            (m, 1),
+        )
+    }
 }
 
 dispatch! {
     /// `y += x`, element by element.
-    fn add_into(y: &mut [f32], x: &[f32]) = reference
+    pub fn add_into(y: &mut [f32], x: &[f32]) = reference::add_into
 }
 
 dispatch! {
     /// `x = tanh(x)` for every element (see [`reference::tanh`]).
-    fn tanh_in_place(xs: &mut [f32]) = reference
+    pub fn tanh_in_place(xs: &mut [f32]) = reference::tanh_in_place
 }
 
 dispatch! {
     /// `da = (1 - h²) ⊙ dh`, the backward step of `h = tanh(a)`.
-    fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) = reference
+    pub fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) = reference::tanh_backward
 }
 
 dispatch! {
     /// `w -= lr · clamp(g, ±clip); g = 0`, element by element.
-    fn sgd_step(w: &mut [f32], g: &mut [f32], lr: f32, clip: f32) = reference
+    pub fn sgd_step(w: &mut [f32], g: &mut [f32], lr: f32, clip: f32) = reference::sgd_step
 }
 
 dispatch! {
     /// One Adam update with clipping, resetting the gradient (see [`crate::optim::Adam`]).
-    fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rule: &AdamRule) = reference
+    pub fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rule: &AdamRule) = reference::adam_step
 }
 
 pub use reference::AdamRule;
