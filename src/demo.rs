@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, EpochMetrics, Score};
 use crate::plot;
 use crate::rng::Rng;
-use crate::rnn::{CellKind, Network, Workspace};
+use crate::rnn::{CellKind, InputInit, Network, Workspace};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig};
 
 /// The demo's settings: the network's size and how to train it.
@@ -59,6 +59,7 @@ pub fn train_sample(config: &DemoConfig, on_event: impl FnMut(Event<'_>)) -> Res
         dataset.vocab.len(),
         config.hidden,
         labels,
+        InputInit::LikeRnn,
         &mut rng,
     )?;
     let start = Instant::now();

@@ -45,11 +45,11 @@ use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::{Confusion, Tally};
 use crate::rng::Rng;
-use crate::rnn::{Batch, CellKind, Network, Workspace, argmax};
+use crate::rnn::{Batch, CellKind, InputInit, Network, Workspace, argmax};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
-const BATCH: usize = 256;
+const BATCH: usize = 64;
 
 /// A text classifier.
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ pub struct Model {
 }
 
 /// How to build a new model from training data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub cell: CellKind,
     /// Hidden units. Default 64.
@@ -74,6 +74,9 @@ pub struct ModelConfig {
     /// Tokens seen fewer times in training go to `<unk>`. Default 1 (keep every token).
     pub min_count: usize,
     pub max_len: Option<usize>,
+    /// The input weights start uniform in `[-input_init, input_init]`. Default 1 (see
+    /// [`InputInit::Uniform`]).
+    pub input_init: f32,
     /// Seeds the initial weights.
     pub seed: u64,
 }
@@ -86,6 +89,7 @@ impl Default for ModelConfig {
             tokens: Tokens::Word,
             min_count: 1,
             max_len: None,
+            input_init: 1.0,
             seed: 0,
         }
     }
@@ -142,6 +146,7 @@ impl Model {
             data.clone().into_iter().map(|(text, _)| text),
             config.tokens,
             config.min_count,
+            config.max_len,
         );
         let mut labels: Vec<String> = data.into_iter().map(|(_, l)| l.to_string()).collect();
         labels.sort_unstable();
@@ -166,6 +171,7 @@ impl Model {
             vocab.len(),
             config.hidden,
             labels.len(),
+            InputInit::Uniform(config.input_init),
             &mut rng,
         )?;
         Ok(Model {
@@ -286,7 +292,7 @@ impl Model {
             let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
             let targets: Vec<u32> = chunk.iter().map(|e| e.label).collect();
             let batch = Batch::new(&seqs, &targets);
-            let t = self.network.forward(&batch, &mut ws);
+            let t = self.network.forward_only(&batch, &mut ws);
             tally.add(t.loss_sum, t.correct, t.count);
             for (r, &truth) in batch.targets().iter().enumerate() {
                 confusion.add(truth as usize, argmax(ws.probabilities(r, classes)));

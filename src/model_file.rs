@@ -19,6 +19,7 @@
 //! and says exactly what is wrong.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -36,50 +37,92 @@ pub const FORMAT_VERSION: &str = "1";
 const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
 
 /// Writes `model` to `path` (atomically: a temporary file in the same folder, then a rename).
+///
+/// The tensors are streamed to the file, so saving needs no second copy of the weights.
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let net = &model.network;
-    let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors: Vec<(&str, Vec<usize>, Option<&Tensor>)> = Vec::new();
     for t in net.layout().tensors() {
-        tensors.push((t.name, t.shape.clone(), row_major_bytes(t, net.params())));
+        tensors.push((t.name, t.shape.clone(), Some(t)));
     }
     for (name, shape, _) in net.cell().folded_tensors() {
-        let zeros = vec![0u8; 4 * shape.iter().product::<usize>()];
-        tensors.push((name, shape, zeros));
+        tensors.push((name, shape, None)); // written as zeros
     }
-    let bytes = encode(tensors, metadata(model));
-    write_atomic(path, |out| std::io::Write::write_all(out, &bytes))
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    let shapes: Vec<(&str, &[usize])> =
+        tensors.iter().map(|(n, s, _)| (*n, s.as_slice())).collect();
+    let header = header(&shapes, metadata(model));
+    write_atomic(path, |out| {
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(&header)?;
+        for (_, shape, tensor) in &tensors {
+            match tensor {
+                Some(t) => write_tensor(out, t, net.params())?,
+                None => out.write_all(&vec![0u8; 4 * shape.iter().product::<usize>()])?,
+            }
+        }
+        Ok(())
+    })
 }
 
-/// The safetensors encoding: an 8-byte little-endian header length, the JSON header (tensor
-/// names, dtypes, shapes and byte offsets, and `__metadata__`) padded with spaces to a multiple
-/// of 8 bytes, then the tensors' bytes. Tensors are sorted by name and JSON keys are sorted,
-/// so the same model always gives the same bytes.
-fn encode(
-    mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)>,
+/// The safetensors header: JSON with every tensor's dtype, shape and byte offsets (in the
+/// order given, back to back after the header) and `__metadata__`, padded with spaces to a
+/// multiple of 8 bytes. The file is then the header's length (8 bytes, little-endian), the
+/// header, and the tensors' bytes. JSON keys are sorted, so a model always gives the same bytes.
+fn header(
+    tensors: &[(&str, &[usize])],
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Vec<u8> {
-    tensors.sort_by(|a, b| a.0.cmp(b.0));
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), metadata.into());
     let mut offset = 0;
-    for (name, shape, bytes) in &tensors {
+    for (name, shape) in tensors {
+        let bytes = 4 * shape.iter().product::<usize>();
         let info = serde_json::json!({
             "dtype": "F32",
             "shape": shape,
-            "data_offsets": [offset, offset + bytes.len()],
+            "data_offsets": [offset, offset + bytes],
         });
         header.insert(name.to_string(), info);
-        offset += bytes.len();
+        offset += bytes;
     }
     let mut json = serde_json::Value::Object(header).to_string().into_bytes();
     json.resize(json.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + json.len() + offset);
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    out.extend_from_slice(&json);
-    for (_, _, bytes) in &tensors {
-        out.extend_from_slice(bytes);
+    json
+}
+
+/// Rows of a column-major tensor transposed at a time: a band of this many rows is a few
+/// cache lines of every column, read in order, and small enough to buffer.
+const BAND: usize = 16;
+
+/// Writes tensor `t` of `params` as PyTorch lays it out: row-major little-endian `f32`.
+/// A column-major tensor is transposed a band of rows at a time.
+fn write_tensor(out: &mut impl Write, t: &Tensor, params: &[f32]) -> std::io::Result<()> {
+    let data = &params[t.range()];
+    if !t.column_major {
+        let mut bytes = Vec::with_capacity(4 * data.len().min(1 << 16));
+        for chunk in data.chunks(1 << 16) {
+            bytes.clear();
+            bytes.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+            out.write_all(&bytes)?;
+        }
+        return Ok(());
     }
-    out
+    let (rows, cols) = (t.shape[0], t.shape[1]);
+    let mut band = vec![0.0f32; BAND * cols];
+    let mut bytes = Vec::with_capacity(4 * band.len());
+    for r0 in (0..rows).step_by(BAND) {
+        let height = BAND.min(rows - r0);
+        for (c, column) in data.chunks_exact(rows).enumerate() {
+            for (i, &x) in column[r0..r0 + height].iter().enumerate() {
+                band[i * cols + c] = x;
+            }
+        }
+        bytes.clear();
+        bytes.extend(band[..height * cols].iter().flat_map(|x| x.to_le_bytes()));
+        out.write_all(&bytes)?;
+    }
+    Ok(())
 }
 
 fn metadata(model: &Model) -> serde_json::Map<String, serde_json::Value> {
@@ -97,25 +140,6 @@ fn metadata(model: &Model) -> serde_json::Map<String, serde_json::Value> {
         put("max_len", n.to_string());
     }
     meta
-}
-
-/// The tensor `t` of `params` as PyTorch lays it out: row-major little-endian `f32`.
-fn row_major_bytes(t: &Tensor, params: &[f32]) -> Vec<u8> {
-    let data = &params[t.range()];
-    let mut out = Vec::with_capacity(4 * data.len());
-    if t.column_major {
-        let (rows, cols) = (t.shape[0], t.shape[1]);
-        for r in 0..rows {
-            for c in 0..cols {
-                out.extend_from_slice(&data[c * rows + r].to_le_bytes());
-            }
-        }
-    } else {
-        for x in data {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    out
 }
 
 fn model_error(path: &Path, message: impl Into<String>) -> Error {
@@ -209,10 +233,14 @@ pub fn load(path: &Path) -> Result<Model> {
         let data = tensor_data(&file, t.name, &t.shape, &sizes).map_err(err)?;
         let params = &mut network.params_mut()[t.range()];
         if t.column_major {
+            // a band of rows at a time, so that every column is written a cache line at once
             let (rows, cols) = (t.shape[0], t.shape[1]);
-            for r in 0..rows {
-                for c in 0..cols {
-                    params[c * rows + r] = data[r * cols + c];
+            for r0 in (0..rows).step_by(BAND) {
+                let height = BAND.min(rows - r0);
+                for (c, column) in params.chunks_exact_mut(rows).enumerate() {
+                    for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
+                        *x = data[(r0 + i) * cols + c];
+                    }
                 }
             }
         } else {

@@ -119,15 +119,15 @@ impl TrainReport {
 }
 
 /// Sequences per forward pass when only evaluating (no updates, so any size gives the same
-/// result; this one amortises the per-step overhead).
-const EVAL_BATCH: usize = 256;
+/// result; this one keeps the matrix products large).
+const EVAL_BATCH: usize = 64;
 
 /// The mean loss and accuracy of `net` on `examples`.
 pub fn evaluate(net: &Network, examples: &[Example], ws: &mut Workspace) -> Score {
     let mut tally = Tally::default();
     for chunk in examples.chunks(EVAL_BATCH) {
         let batch = batch_of(chunk.iter());
-        let t = net.forward(&batch, ws);
+        let t = net.forward_only(&batch, ws);
         tally.add(t.loss_sum, t.correct, t.count);
     }
     tally.score()
@@ -194,8 +194,8 @@ pub fn train(
             let (first, others) = workers.split_at_mut(1);
             let main = &mut first[0];
             for other in &mut others[..parts - 1] {
-                main.tally
-                    .add(other.tally.loss_sum, other.tally.correct, other.tally.count);
+                let t = std::mem::take(&mut other.tally);
+                main.tally.add(t.loss_sum, t.correct, t.count);
                 main.grads.absorb(&mut other.grads);
             }
             let t = std::mem::take(&mut main.tally);

@@ -9,7 +9,7 @@
 
 use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
-use rnn::rnn::{Batch, Cell, CellKind, Elman, Gradients, Layout, Network, Workspace};
+use rnn::rnn::{Batch, Cell, CellKind, Elman, Gradients, InputInit, Layout, Network, Workspace};
 
 const EPS: f32 = 1e-2;
 const ATOL: f32 = 2e-4;
@@ -24,7 +24,7 @@ fn random_network(
     seed: u64,
 ) -> Network {
     let mut rng = Rng::new(seed);
-    let mut net = Network::new(kind, vocab, hidden, classes, &mut rng).unwrap();
+    let mut net = Network::new(kind, vocab, hidden, classes, InputInit::LikeRnn, &mut rng).unwrap();
     for w in net.params_mut() {
         *w = rng.symmetric(0.8) as f32;
     }
@@ -157,8 +157,8 @@ impl Cell for ElmanWithoutTranspose {
     fn layout(&self) -> Layout {
         self.0.layout()
     }
-    fn init(&self, p: &mut [f32], rng: &mut Rng) {
-        self.0.init(p, rng)
+    fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
+        self.0.init(p, input, rng)
     }
     fn forward_step(&self, p: &[f32], x: &[u32], s_prev: &[f32], s: &mut [f32], cache: &mut [f32]) {
         self.0.forward_step(p, x, s_prev, s, cache)

@@ -58,6 +58,10 @@ pub struct TrainArgs {
     /// Gradients are clipped element-wise to [-clip, clip].
     #[arg(long, default_value_t = 1.0, value_parser = positive_number, allow_negative_numbers = true)]
     clip: f32,
+    /// The input weights (one vector per token) start uniform in [-A, A]: 1 is as large as an
+    /// embedding in PyTorch's usual Embedding -> RNN; 1/sqrt(H) is nn.RNN's own default.
+    #[arg(long, default_value_t = 1.0, value_parser = positive_number, conflicts_with = "init")]
+    input_init: f32,
     /// Keep only the first N tokens of every text (stored in the model).
     #[arg(long, value_parser = at_least_one)]
     max_len: Option<usize>,
@@ -132,6 +136,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 tokens: args.tokens.unwrap_or_default(),
                 min_count: args.min_count.unwrap_or(1),
                 max_len: args.max_len,
+                input_init: args.input_init,
                 seed: args.seed,
             };
             let pairs = rows.iter().map(|r| (r.text.as_str(), r.label.as_str()));
@@ -139,6 +144,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let train = model.examples(&rows, &args.train)?;
+    drop(rows); // the texts are encoded: free them before training
     let test = match &args.test {
         Some(path) => model.examples(&files::read_rows(path, &columns)?, path)?,
         None => Vec::new(),

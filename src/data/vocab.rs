@@ -34,20 +34,30 @@ impl Vocab {
     }
 
     /// [`UNK`] at index 0, then every token of `texts` seen at least `min_count` times, in
-    /// order of first appearance. Rarer tokens are left to [`UNK`].
+    /// order of first appearance. Rarer tokens are left to [`UNK`]. With `max_len`, only the
+    /// first `max_len` tokens of a text count: the model never reads the others.
     pub fn build<'a>(
         texts: impl IntoIterator<Item = &'a str>,
         tokens: Tokens,
         min_count: usize,
+        max_len: Option<usize>,
     ) -> Self {
+        let limit = max_len.unwrap_or(usize::MAX);
         let mut counts: Vec<(String, usize)> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for text in texts {
-            tokens.for_each(text, |t| match seen.get(t) {
-                Some(&i) => counts[i].1 += 1,
-                None => {
-                    seen.insert(t.to_string(), counts.len());
-                    counts.push((t.to_string(), 1));
+            let mut n = 0;
+            tokens.for_each(text, |t| {
+                n += 1;
+                if n > limit {
+                    return;
+                }
+                match seen.get(t) {
+                    Some(&i) => counts[i].1 += 1,
+                    None => {
+                        seen.insert(t.to_string(), counts.len());
+                        counts.push((t.to_string(), 1));
+                    }
                 }
             });
         }
@@ -176,12 +186,16 @@ mod tests {
     #[test]
     fn a_built_vocabulary_starts_with_unk_and_drops_rare_tokens() {
         let texts = ["b a b", "c b a"];
-        let all = Vocab::build(texts, Tokens::Word, 1);
+        let all = Vocab::build(texts, Tokens::Word, 1, None);
         assert_eq!(all.tokens(), [UNK, "b", "a", "c"]);
-        let common = Vocab::build(texts, Tokens::Word, 2);
+        let first_two = Vocab::build(texts, Tokens::Word, 1, Some(2));
+        assert_eq!(first_two.tokens(), [UNK, "b", "a", "c"]);
+        let first_one = Vocab::build(texts, Tokens::Word, 1, Some(1));
+        assert_eq!(first_one.tokens(), [UNK, "b", "c"]);
+        let common = Vocab::build(texts, Tokens::Word, 2, None);
         assert_eq!(common.tokens(), [UNK, "b", "a"]);
         assert_eq!(common.encode("c a zzz"), Ok(vec![0, 2, 0]));
-        let chars = Vocab::build(["ab", "ba"], Tokens::Char, 1);
+        let chars = Vocab::build(["ab", "ba"], Tokens::Char, 1, None);
         assert_eq!(chars.encode_with(Tokens::Char, "abc"), Ok(vec![1, 2, 0]));
     }
 

@@ -112,8 +112,9 @@ pub trait Cell: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
-    /// Draws initial parameters into `p`.
-    fn init(&self, p: &mut [f32], rng: &mut Rng);
+    /// Draws initial parameters into `p`: the input weights (the first tensor) uniform in
+    /// `[-input, input]`, the others as the cell's PyTorch counterpart draws them.
+    fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng);
 
     /// One step forward for `n = x.len()` sequences: from `s_prev` (n×S) and the tokens `x` to
     /// `s` (n×S), leaving what the backward step needs in `cache` (n×K).

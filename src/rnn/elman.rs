@@ -80,10 +80,15 @@ impl Cell for Elman {
         vec![("rnn.bias_hh_l0", vec![self.hidden], "rnn.bias_ih_l0")]
     }
 
-    /// Every parameter uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.RNN`.
-    fn init(&self, p: &mut [f32], rng: &mut Rng) {
+    /// `Whh` and `bh` uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.RNN`; `Wxh` in
+    /// `[-input, input]`.
+    fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
         let a = 1.0 / (self.hidden as f64).sqrt();
-        for w in &mut p[..self.offsets().end] {
+        let o = self.offsets();
+        for w in &mut p[o.wxh..o.whh] {
+            *w = rng.symmetric(f64::from(input)) as f32;
+        }
+        for w in &mut p[o.whh..o.end] {
             *w = rng.symmetric(a) as f32;
         }
     }

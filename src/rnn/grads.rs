@@ -143,11 +143,11 @@ impl Gradients {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-    use crate::rnn::{Batch, CellKind, Workspace};
+    use crate::rnn::{Batch, CellKind, InputInit, Workspace};
 
     fn network() -> Network {
         let mut rng = Rng::new(1);
-        let mut net = Network::new(CellKind::Rnn, 10, 4, 3, &mut rng).unwrap();
+        let mut net = Network::new(CellKind::Rnn, 10, 4, 3, InputInit::LikeRnn, &mut rng).unwrap();
         for w in net.params_mut() {
             *w = rng.symmetric(0.5) as f32;
         }
