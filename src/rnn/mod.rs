@@ -269,8 +269,8 @@ impl Network {
             } else {
                 0
             };
-            for r in still..running {
-                debug_assert_eq!(lengths[r], t);
+            for (r, &len) in lengths.iter().enumerate().take(running).skip(still) {
+                debug_assert_eq!(len, t);
                 let state = &ws.states[(current * rows + r) * s_size..][..h];
                 ws.last[r * h..][..h].copy_from_slice(state);
             }
