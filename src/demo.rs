@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, EpochMetrics, Score};
 use crate::plot;
 use crate::rng::Rng;
-use crate::rnn::{CellKind, InputInit, Network, Workspace};
+use crate::rnn::{CellKind, InputInit, Network};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig};
 
 /// The demo's settings: the network's size and how to train it.
@@ -72,9 +72,8 @@ pub fn train_sample(config: &DemoConfig, on_event: impl FnMut(Event<'_>)) -> Res
     )?
     .history;
     let seconds = start.elapsed().as_secs_f64();
-    let mut ws = Workspace::default();
-    let train = train::evaluate(&network, &dataset.train, &mut ws);
-    let test = train::evaluate(&network, &dataset.test, &mut ws);
+    let train = train::evaluate(&network, &dataset.train);
+    let test = train::evaluate(&network, &dataset.test);
     Ok(DemoReport {
         dataset,
         network,

@@ -40,6 +40,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::data::files::Row;
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
@@ -246,23 +248,31 @@ impl Model {
     }
 
     /// Predicts every text, in order.
+    ///
+    /// Batches of texts run in parallel on rayon's pool (one thread per core unless the caller
+    /// installs another pool); a text's prediction does not depend on the others.
     pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
-        let mut ws = Workspace::default();
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            let encoded: Vec<Vec<u32>> = chunk.iter().map(|t| self.encode(t)).collect();
-            let refs: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
-            out.extend(
-                self.network
-                    .predict(&refs, &mut ws)
-                    .into_iter()
-                    .map(|probs| Prediction {
-                        label: argmax(&probs),
-                        probs,
-                    }),
-            );
+        let encoded: Vec<Vec<u32>> = texts.par_iter().map(|t| self.encode(t)).collect();
+        // Batches of texts of similar lengths keep the matrix products full at every step.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+        let batches: Vec<Vec<Vec<f32>>> = order
+            .par_chunks(BATCH)
+            .map_init(Workspace::default, |ws, chunk| {
+                let refs: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
+                self.network.predict(&refs, ws)
+            })
+            .collect();
+        let mut out = vec![None; texts.len()];
+        for (&i, probs) in order.iter().zip(batches.into_iter().flatten()) {
+            out[i] = Some(Prediction {
+                label: argmax(&probs),
+                probs,
+            });
         }
-        out
+        out.into_iter()
+            .map(|p| p.expect("every text is predicted"))
+            .collect()
     }
 
     /// The class probabilities after every token of `text`.
@@ -285,17 +295,30 @@ impl Model {
     /// Loss, accuracy and confusion matrix on `examples`.
     pub fn evaluate(&self, examples: &[Example]) -> Evaluation {
         let classes = self.labels.len();
-        let mut ws = Workspace::default();
+        // batches in parallel, each giving its loss and its (truth, predicted) pairs; summed
+        // in order afterwards, so the result does not depend on the threads
+        let parts: Vec<(Tally, Vec<(usize, usize)>)> = examples
+            .par_chunks(BATCH)
+            .map_init(Workspace::default, |ws, chunk| {
+                let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
+                let targets: Vec<u32> = chunk.iter().map(|e| e.label).collect();
+                let batch = Batch::new(&seqs, &targets);
+                let tally = self.network.forward_only(&batch, ws);
+                let pairs = batch
+                    .targets()
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &truth)| (truth as usize, argmax(ws.probabilities(r, classes))))
+                    .collect();
+                (tally, pairs)
+            })
+            .collect();
         let mut tally = Tally::default();
         let mut confusion = Confusion::new(classes);
-        for chunk in examples.chunks(BATCH) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
-            let targets: Vec<u32> = chunk.iter().map(|e| e.label).collect();
-            let batch = Batch::new(&seqs, &targets);
-            let t = self.network.forward_only(&batch, &mut ws);
+        for (t, pairs) in parts {
             tally.add(t.loss_sum, t.correct, t.count);
-            for (r, &truth) in batch.targets().iter().enumerate() {
-                confusion.add(truth as usize, argmax(ws.probabilities(r, classes)));
+            for (truth, predicted) in pairs {
+                confusion.add(truth, predicted);
             }
         }
         let score = tally.score();

@@ -239,12 +239,14 @@ pub fn load(path: &Path) -> Result<Model> {
                 let height = BAND.min(rows - r0);
                 for (c, column) in params.chunks_exact_mut(rows).enumerate() {
                     for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
-                        *x = data[(r0 + i) * cols + c];
+                        *x = data.get((r0 + i) * cols + c);
                     }
                 }
             }
         } else {
-            params.copy_from_slice(&data);
+            for (p, x) in params.iter_mut().zip(data.iter()) {
+                *p = x;
+            }
         }
     }
     for (name, shape, into) in network.cell().folded_tensors() {
@@ -255,7 +257,7 @@ pub fn load(path: &Path) -> Result<Model> {
                 .get(into)
                 .expect("folded into a tensor of the cell")
                 .range();
-            for (p, x) in network.params_mut()[target].iter_mut().zip(data) {
+            for (p, x) in network.params_mut()[target].iter_mut().zip(data.iter()) {
                 *p += x;
             }
         }
@@ -282,12 +284,12 @@ pub fn load(path: &Path) -> Result<Model> {
 }
 
 /// The data of tensor `name`, checked to be `f32` of `shape`.
-fn tensor_data(
-    file: &SafeTensors<'_>,
+fn tensor_data<'a>(
+    file: &SafeTensors<'a>,
     name: &str,
     shape: &[usize],
     sizes: &str,
-) -> std::result::Result<Vec<f32>, String> {
+) -> std::result::Result<F32s<'a>, String> {
     let view = file.tensor(name).map_err(|_| format!("no tensor {name}"))?;
     if view.dtype() != Dtype::F32 {
         return Err(format!(
@@ -301,11 +303,23 @@ fn tensor_data(
             view.shape()
         ));
     }
-    Ok(view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    Ok(F32s(view.data()))
+}
+
+/// Little-endian `f32`s in a byte slice, read in place.
+struct F32s<'a>(&'a [u8]);
+
+impl F32s<'_> {
+    fn get(&self, i: usize) -> f32 {
+        let b = &self.0[4 * i..4 * i + 4];
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = f32> + '_ {
+        self.0
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
 }
 
 fn first_duplicate(items: &[String]) -> Option<&str> {

@@ -123,11 +123,18 @@ impl TrainReport {
 const EVAL_BATCH: usize = 64;
 
 /// The mean loss and accuracy of `net` on `examples`.
-pub fn evaluate(net: &Network, examples: &[Example], ws: &mut Workspace) -> Score {
+///
+/// Batches run in parallel on the current rayon pool; their sums are added in order, so the
+/// result does not depend on the number of threads.
+pub fn evaluate(net: &Network, examples: &[Example]) -> Score {
+    let parts: Vec<Tally> = examples
+        .par_chunks(EVAL_BATCH)
+        .map_init(Workspace::default, |ws, chunk| {
+            net.forward_only(&batch_of(chunk.iter()), ws)
+        })
+        .collect();
     let mut tally = Tally::default();
-    for chunk in examples.chunks(EVAL_BATCH) {
-        let batch = batch_of(chunk.iter());
-        let t = net.forward_only(&batch, ws);
+    for t in parts {
         tally.add(t.loss_sum, t.correct, t.count);
     }
     tally.score()
@@ -227,7 +234,7 @@ pub fn train(
         let metrics = EpochMetrics {
             epoch,
             train: tally.score(),
-            test: (!test.is_empty()).then(|| evaluate(net, test, &mut workers[0].ws)),
+            test: (!test.is_empty()).then(|| pool.install(|| evaluate(net, test))),
         };
         on_event(Event::Epoch {
             metrics: &metrics,
