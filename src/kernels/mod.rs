@@ -16,6 +16,8 @@
 //! its body again with AVX2+FMA and with AVX-512 enabled, and picks the best one the CPU has
 //! at run time ([`isa`]). The binary runs on any x86-64 machine and uses what it finds.
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
 pub mod reference;
 pub mod tiled;
 
@@ -55,20 +57,25 @@ pub fn isa() -> Isa {
     })
 }
 
-/// Defines a public function that runs the reference body compiled for the best [`isa`].
+/// Defines a function that runs a body compiled for the best [`isa`]: `= body` for all three,
+/// or `= fused, separate` to give the builds with FMA (AVX2, AVX-512) one body and the
+/// baseline build another (see [`tiled::MulAdd`]).
 macro_rules! dispatch {
     ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $body:path) => {
+        dispatch! { $(#[$doc])* $vis fn $name($($arg: $ty),*) = $body, $body }
+    };
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $fused:path, $plain:path) => {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    $body($($arg),*)
+                    $fused($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    $body($($arg),*)
+                    $fused($($arg),*)
                 }
                 match isa() {
                     // SAFETY: `isa` returns these only when the CPU has the features.
@@ -77,24 +84,27 @@ macro_rules! dispatch {
                     Isa::Baseline => {}
                 }
             }
-            $body($($arg),*)
+            $plain($($arg),*)
         }
     };
 }
 
 dispatch! {
     /// `out (n×m) += a (n×k) · bᵀ` for few rows (see [`matmul_nt`]).
-    fn tiled_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled::matmul_nt
+    fn tiled_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize)
+        = tiled::matmul_nt::<tiled::Fused>, tiled::matmul_nt::<tiled::Separate>
 }
 
 dispatch! {
     /// `out (n×m) += a (n×k) · b` for few rows (see [`matmul_nn`]).
-    fn tiled_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled::matmul_nn
+    fn tiled_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize)
+        = tiled::matmul_nn::<tiled::Fused>, tiled::matmul_nn::<tiled::Separate>
 }
 
 dispatch! {
     /// `out (k×m) += aᵀ · b` for a short sum (see [`matmul_tn`]).
-    fn tiled_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) = tiled::matmul_tn
+    fn tiled_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize)
+        = tiled::matmul_tn::<tiled::Fused>, tiled::matmul_tn::<tiled::Separate>
 }
 
 /// From this many rows (or terms, for `tn`) on, a product goes to the `gemm` crate, whose
@@ -148,6 +158,11 @@ unsafe fn gemm_acc(
 pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
     if n < GEMM_FROM {
+        #[cfg(target_arch = "x86_64")]
+        if isa() != Isa::Baseline {
+            // SAFETY: `isa` found AVX2 and FMA (AVX-512 CPUs have them too).
+            return unsafe { avx2::matmul_nt(out, a, b, n, k, m) };
+        }
         return tiled_nt(out, a, b, n, k, m);
     }
     // SAFETY: out is n×m (row stride m), a is n×k (k), bᵀ is k×m with b[j][p] at j·k + p.

@@ -1,38 +1,66 @@
 //! Matrix products arranged for the vector units, in portable Rust: the same sums as
-//! [`super::reference`], in the same order for every output, but with the outputs that are
-//! being summed held in registers (a *tile*) while the inputs stream past, instead of being
-//! loaded and stored once per term.
+//! [`super::reference`], but with the outputs that are being summed held in registers (a
+//! *tile*) while the inputs stream past, instead of being loaded and stored once per term.
 //!
-//! A tile is [`TILE`] floats: four AVX2 registers or two AVX-512 ones. `[f32; TILE]` locals
+//! A tile is [`TILE`] floats: eight AVX2 registers or four AVX-512 ones. `[f32; TILE]` locals
 //! with fixed-length loops are what the compiler turns into those registers; the remainder of
 //! a row that is not a whole tile falls back to the plain loops.
+//!
+//! Every kernel takes its multiply-add as a type ([`MulAdd`]): the builds for CPUs with FMA
+//! use the fused instruction (one rounding, one instruction), the baseline build a multiply
+//! and an add (Rust never fuses them on its own, and a software `fma` would be slow).
 
 use super::reference::{axpy, dot};
 
 /// Output floats held in registers at a time.
-const TILE: usize = 32;
+const TILE: usize = 64;
+
+/// How `a · b + c` is computed.
+pub trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// With the fused multiply-add instruction (for builds that have it).
+pub struct Fused;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+/// A multiply, then an add.
+pub struct Separate;
+
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
 
 /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`: for each row, a tile of `out` gathers
 /// `Σ_p a[i][p] · b[p][tile]` over all `p` before it is stored.
 #[inline(always)]
-pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+pub fn matmul_nn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     debug_assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
     let whole = m / TILE * TILE;
     for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
         for j in (0..whole).step_by(TILE) {
-            let mut acc = [0.0f32; TILE];
-            acc.copy_from_slice(&out_row[j..j + TILE]);
-            for (p, &a_ip) in a_row.iter().enumerate() {
-                let b_tile: &[f32; TILE] = b[p * m + j..][..TILE].try_into().unwrap();
+            let acc: &mut [f32; TILE] = (&mut out_row[j..j + TILE]).try_into().unwrap();
+            let mut tile = *acc;
+            for (&a_ip, b_row) in a_row.iter().zip(b.chunks_exact(m)) {
+                let b_tile: &[f32; TILE] = b_row[j..j + TILE].try_into().unwrap();
                 for q in 0..TILE {
-                    acc[q] += a_ip * b_tile[q];
+                    tile[q] = M::mul_add(a_ip, b_tile[q], tile[q]);
                 }
             }
-            out_row[j..j + TILE].copy_from_slice(&acc);
+            *acc = tile;
         }
         if whole < m {
-            for (p, &a_ip) in a_row.iter().enumerate() {
-                axpy(&mut out_row[whole..], a_ip, &b[p * m + whole..(p + 1) * m]);
+            for (&a_ip, b_row) in a_row.iter().zip(b.chunks_exact(m)) {
+                axpy(&mut out_row[whole..], a_ip, &b_row[whole..]);
             }
         }
     }
@@ -42,29 +70,25 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 /// gathers `Σ_i a[i][p] · b[i][tile]` over all `n` rows before it is stored, so a long sum
 /// (a weight gradient over every token of a batch) touches `out` once.
 #[inline(always)]
-pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+pub fn matmul_tn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     debug_assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
     let whole = m / TILE * TILE;
     for (p, out_row) in out.chunks_exact_mut(m).enumerate() {
         for j in (0..whole).step_by(TILE) {
-            let mut acc = [0.0f32; TILE];
-            acc.copy_from_slice(&out_row[j..j + TILE]);
-            for i in 0..n {
-                let a_ip = a[i * k + p];
-                let b_tile: &[f32; TILE] = b[i * m + j..][..TILE].try_into().unwrap();
+            let acc: &mut [f32; TILE] = (&mut out_row[j..j + TILE]).try_into().unwrap();
+            let mut tile = *acc;
+            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)).take(n) {
+                let a_ip = a_row[p];
+                let b_tile: &[f32; TILE] = b_row[j..j + TILE].try_into().unwrap();
                 for q in 0..TILE {
-                    acc[q] += a_ip * b_tile[q];
+                    tile[q] = M::mul_add(a_ip, b_tile[q], tile[q]);
                 }
             }
-            out_row[j..j + TILE].copy_from_slice(&acc);
+            *acc = tile;
         }
         if whole < m {
-            for i in 0..n {
-                axpy(
-                    &mut out_row[whole..],
-                    a[i * k + p],
-                    &b[i * m + whole..(i + 1) * m],
-                );
+            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)).take(n) {
+                axpy(&mut out_row[whole..], a_row[p], &b_row[whole..]);
             }
         }
     }
@@ -74,40 +98,48 @@ pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 /// four independent sums keep the multiply-add units busy (one dot product alone waits on
 /// its own previous addition at every step) and each load of `a` serves four of them.
 #[inline(always)]
-pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+pub fn matmul_nt<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     debug_assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
     let whole = m / 4 * 4;
     for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
-        for j in (0..whole).step_by(4) {
-            let sums = dot4(a_row, [0, 1, 2, 3].map(|q| &b[(j + q) * k..][..k]));
+        let (out_whole, out_rest) = out_row.split_at_mut(whole);
+        for (o, rows) in out_whole.chunks_exact_mut(4).zip(b.chunks_exact(4 * k)) {
+            let sums = dot4::<M>(a_row, rows, k);
             for q in 0..4 {
-                out_row[j + q] += sums[q];
+                o[q] += sums[q];
             }
         }
-        for j in whole..m {
-            out_row[j] += dot(a_row, &b[j * k..][..k]);
+        for (o, b_row) in out_rest.iter_mut().zip(b[whole * k..].chunks_exact(k)) {
+            *o += dot(a_row, b_row);
         }
     }
 }
 
-/// Four dot products of `x` with the rows `ys`, each summed exactly as [`dot`] sums it.
+/// Four dot products of `x` (length `k`) with the four rows of `ys` (4×k).
 #[inline(always)]
-fn dot4(x: &[f32], ys: [&[f32]; 4]) -> [f32; 4] {
-    let len = x.len() / 8 * 8;
+fn dot4<M: MulAdd>(x: &[f32], ys: &[f32], k: usize) -> [f32; 4] {
+    let (y0, rest) = ys.split_at(k);
+    let (y1, rest) = rest.split_at(k);
+    let (y2, y3) = rest.split_at(k);
     let mut sums = [[0.0f32; 8]; 4];
-    for c in (0..len).step_by(8) {
-        let xc: &[f32; 8] = x[c..c + 8].try_into().unwrap();
-        for (s, y) in sums.iter_mut().zip(ys) {
-            let yc: &[f32; 8] = y[c..c + 8].try_into().unwrap();
-            for l in 0..8 {
-                s[l] += xc[l] * yc[l];
-            }
+    let chunks = x.chunks_exact(8).zip(y0.chunks_exact(8)).zip(
+        y1.chunks_exact(8)
+            .zip(y2.chunks_exact(8))
+            .zip(y3.chunks_exact(8)),
+    );
+    for ((xc, c0), ((c1, c2), c3)) in chunks {
+        for l in 0..8 {
+            sums[0][l] = M::mul_add(xc[l], c0[l], sums[0][l]);
+            sums[1][l] = M::mul_add(xc[l], c1[l], sums[1][l]);
+            sums[2][l] = M::mul_add(xc[l], c2[l], sums[2][l]);
+            sums[3][l] = M::mul_add(xc[l], c3[l], sums[3][l]);
         }
     }
+    let tail = k / 8 * 8;
     let mut out = [0.0; 4];
-    for q in 0..4 {
-        let tail: f32 = x[len..].iter().zip(&ys[q][len..]).map(|(a, b)| a * b).sum();
-        out[q] = sums[q].iter().sum::<f32>() + tail;
+    for (q, y) in [y0, y1, y2, y3].into_iter().enumerate() {
+        let rest: f32 = x[tail..].iter().zip(&y[tail..]).map(|(a, b)| a * b).sum();
+        out[q] = sums[q].iter().sum::<f32>() + rest;
     }
     out
 }
