@@ -40,7 +40,26 @@ const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
 ///
 /// The tensors are streamed to the file, so saving needs no second copy of the weights.
 pub fn save(model: &Model, path: &Path) -> Result<()> {
-    let net = &model.network;
+    let Model {
+        network,
+        vocab,
+        labels,
+        tokens,
+        max_len,
+    } = model;
+    save_parts(path, network, vocab, labels, *tokens, *max_len)
+}
+
+/// [`save`] for a model whose parts are not (yet) together in a [`Model`], such as a network
+/// in training: no copy of the weights is made.
+pub fn save_parts(
+    path: &Path,
+    net: &Network,
+    vocab: &Vocab,
+    labels: &[String],
+    tokens: Tokens,
+    max_len: Option<usize>,
+) -> Result<()> {
     let mut tensors: Vec<(&str, Vec<usize>, Option<&Tensor>)> = Vec::new();
     for t in net.layout().tensors() {
         tensors.push((t.name, t.shape.clone(), Some(t)));
@@ -51,7 +70,7 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
     tensors.sort_by(|a, b| a.0.cmp(b.0));
     let shapes: Vec<(&str, &[usize])> =
         tensors.iter().map(|(n, s, _)| (*n, s.as_slice())).collect();
-    let header = header(&shapes, metadata(model));
+    let header = header(&shapes, metadata(net, vocab, labels, tokens, max_len));
     write_atomic(path, |out| {
         out.write_all(&(header.len() as u64).to_le_bytes())?;
         out.write_all(&header)?;
@@ -125,18 +144,24 @@ fn write_tensor(out: &mut impl Write, t: &Tensor, params: &[f32]) -> std::io::Re
     Ok(())
 }
 
-fn metadata(model: &Model) -> serde_json::Map<String, serde_json::Value> {
+fn metadata(
+    net: &Network,
+    vocab: &Vocab,
+    labels: &[String],
+    tokens: Tokens,
+    max_len: Option<usize>,
+) -> serde_json::Map<String, serde_json::Value> {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialise");
     let mut meta = serde_json::Map::new();
     let mut put = |key: &str, value: String| {
         meta.insert(key.to_string(), value.into());
     };
     put("format_version", FORMAT_VERSION.to_string());
-    put("cell", model.network.cell().kind().name().to_string());
-    put("tokens", model.tokens.name().to_string());
-    put("vocab", json(model.vocab.tokens()));
-    put("labels", json(&model.labels));
-    if let Some(n) = model.max_len {
+    put("cell", net.cell().kind().name().to_string());
+    put("tokens", tokens.name().to_string());
+    put("vocab", json(vocab.tokens()));
+    put("labels", json(labels));
+    if let Some(n) = max_len {
         put("max_len", n.to_string());
     }
     meta

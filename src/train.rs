@@ -37,6 +37,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Visit the examples in a new random order every epoch (default), or in the given order.
     pub shuffle: bool,
+    /// Keep a copy of the parameters at the end of every epoch, and restore it if the loss
+    /// becomes NaN or infinite (default). Without it, a diverged network is left as it was
+    /// when the loss went bad, and the copy's memory (one more set of weights) is saved; the
+    /// command line does that and keeps its last good model in the model file instead.
+    pub keep_last_good: bool,
     /// Threads that share each batch (0: one per core). Results are the same for the same
     /// seed, number of threads and machine.
     pub threads: usize,
@@ -52,6 +57,7 @@ impl Default for TrainConfig {
             batch: 1,
             seed: 0,
             shuffle: true,
+            keep_last_good: true,
             threads: 0,
         }
     }
@@ -152,7 +158,7 @@ fn batch_of<'a>(examples: impl Iterator<Item = &'a Example> + Clone) -> Batch {
 /// # Errors
 /// [`Error::Config`] for settings out of range or examples that do not fit the network;
 /// [`Error::Diverged`] if the loss becomes NaN or infinite, in which case `net` is restored to
-/// its parameters at the end of the last complete epoch.
+/// its parameters at the end of the last complete epoch (with [`TrainConfig::keep_last_good`]).
 pub fn train(
     net: &mut Network,
     train: &[Example],
@@ -172,7 +178,11 @@ pub fn train(
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
     let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(net)).collect();
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut last_good = net.params().to_vec();
+    let mut last_good = if config.keep_last_good {
+        net.params().to_vec()
+    } else {
+        Vec::new()
+    };
     let mut report = TrainReport::default();
 
     for epoch in 1..=config.epochs {
@@ -208,7 +218,9 @@ pub fn train(
             let t = std::mem::take(&mut main.tally);
             let loss = (t.loss_sum / t.count as f64) as f32;
             if !loss.is_finite() {
-                net.params_mut().copy_from_slice(&last_good);
+                if config.keep_last_good {
+                    net.params_mut().copy_from_slice(&last_good);
+                }
                 return Err(Error::Diverged {
                     epoch,
                     loss,
@@ -241,7 +253,9 @@ pub fn train(
             network: net,
         });
         report.history.push(metrics);
-        last_good.copy_from_slice(net.params());
+        if config.keep_last_good {
+            last_good.copy_from_slice(net.params());
+        }
     }
     Ok(report)
 }

@@ -1495,10 +1495,25 @@ fn a_diverging_run_stops_and_saves_the_last_good_model() {
         "{err}"
     );
     assert!(
-        err.contains("saved to m.safetensors") && !err.contains("panicked"),
+        err.contains("m.safetensors keeps the initial model") && !err.contains("panicked"),
         "{err}"
     );
-    // The saved model is the last good one: it loads, and its weights are finite.
+    // The model file holds the last good model, here the initial one: it loads, its weights
+    // are finite, and they are those of an untrained run with the same seed.
     let model = rnn::model::Model::load(&dir.path().join("m.safetensors")).unwrap();
     assert!(model.network.params().iter().all(|w| w.is_finite()));
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "zero.safetensors",
+            "--epochs",
+            "0",
+        ],
+        dir.path(),
+    );
+    let initial = rnn::model::Model::load(&dir.path().join("zero.safetensors")).unwrap();
+    assert_eq!(model.network.params(), initial.network.params());
 }

@@ -14,6 +14,7 @@ use rnn::error::Error;
 use rnn::fsutil::check_output;
 use rnn::metrics::{self, Score};
 use rnn::model::{Model, ModelConfig};
+use rnn::model_file;
 use rnn::optim::OptimizerKind;
 use rnn::plot;
 use rnn::rnn::CellKind;
@@ -98,9 +99,10 @@ pub struct TrainArgs {
     label_col: String,
 }
 
-/// How often a long run saves its model at the end of an epoch, so that little is lost if it
-/// is stopped.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+/// How often a run saves its model at the end of an epoch. The model file always holds a good
+/// model (the initial one, then the latest saved), so a run that is stopped or diverges loses
+/// at most this much work, and no second copy of the weights is kept in memory.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 pub fn run(args: TrainArgs) -> Result<()> {
     // Fail before any work if an output could not be written.
@@ -157,8 +159,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         batch: args.batch,
         seed: args.seed,
         shuffle: !args.no_shuffle,
+        // the model file keeps the last good model instead (see CHECKPOINT_EVERY)
+        keep_last_good: false,
         threads: args.threads.unwrap_or(0),
     };
+    config.validate()?;
     let show = !args.quiet;
     let mut out = std::io::stdout().lock();
     if show {
@@ -180,6 +185,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     drop(out);
 
+    // The initial model first: from here on the model file always holds a usable model.
+    model.save(&args.model)?;
+    let mut saved_after = 0; // the epoch whose model the file holds
     let mut progress = Progress::new(args.epochs, train.len(), args.quiet);
     let mut last_save = Instant::now();
     let mut checkpoint_error = None;
@@ -189,18 +197,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             (&model.vocab, &model.labels, model.tokens, model.max_len);
         let path = &args.model;
         rnn::train::train(&mut model.network, &train, &test, &config, |event| {
-            if let Event::Epoch { network, .. } = event
+            if let Event::Epoch { network, metrics } = event
                 && last_save.elapsed() >= CHECKPOINT_EVERY
             {
-                let snapshot = Model {
-                    network: network.clone(),
-                    vocab: vocab.clone(),
-                    labels: labels.clone(),
-                    tokens,
-                    max_len,
-                };
-                if let Err(e) = snapshot.save(path) {
-                    checkpoint_error.get_or_insert(e);
+                match model_file::save_parts(path, network, vocab, labels, tokens, max_len) {
+                    Ok(()) => saved_after = metrics.epoch,
+                    Err(e) => {
+                        checkpoint_error.get_or_insert(e);
+                    }
                 }
                 last_save = Instant::now();
             }
@@ -214,10 +218,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let report = match result {
         Ok(report) => report,
-        Err(e @ Error::Diverged { .. }) => {
-            // The network holds the last good epoch's weights: keep them.
-            model.save(&args.model)?;
-            anyhow::bail!("{e} Its weights were saved to {}.", args.model.display());
+        Err(Error::Diverged {
+            epoch, loss, lr, ..
+        }) => {
+            // The model file holds the last model saved; the network in memory is not good.
+            let kept = match saved_after {
+                0 => "the initial model".to_string(),
+                n => format!("the model after epoch {n}"),
+            };
+            anyhow::bail!(
+                "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {kept}. \
+                 Try a smaller learning rate (it was {lr:?}).",
+                args.model.display()
+            );
         }
         Err(e) => return Err(e.into()),
     };

@@ -202,7 +202,9 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`.
 pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
-    if n < GEMM_FROM {
+    // The tiled loop touches `out` once however long the sum, so it holds up to longer sums
+    // (a sentence's tokens) than the other products.
+    if n < 4 * GEMM_FROM {
         return tiled_tn(out, a, b, n, k, m);
     }
     // SAFETY: out is k×m; aᵀ is k×n with a[i][p] at i·k + p; b is n×m row-major.

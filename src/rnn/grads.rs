@@ -58,7 +58,11 @@ impl Gradients {
             }
             local.push(*slot - 1);
         }
-        self.columns.resize(self.tokens.len() * self.column, 0.0);
+        let len = self.tokens.len() * self.column;
+        if len > self.columns.capacity() {
+            self.columns.reserve_exact(len - self.columns.len());
+        }
+        self.columns.resize(len, 0.0);
     }
 
     /// The input-weight columns and the rest, to be written by a backward pass.

@@ -95,6 +95,16 @@ impl Workspace {
     }
 }
 
+/// Sets `v`'s length to `len` (new elements zero), growing its allocation to exactly `len`
+/// when it must grow. `Vec::resize` would double it, and these buffers are the largest a batch
+/// needs (all steps' states and gradients), so doubling could cost as much as the buffers.
+fn fit(v: &mut Vec<f32>, len: usize) {
+    if len > v.capacity() {
+        v.reserve_exact(len - v.len());
+    }
+    v.resize(len, 0.0);
+}
+
 /// Checks a size given by a user.
 fn positive(what: &str, n: usize) -> Result<()> {
     if n == 0 {
@@ -223,9 +233,9 @@ impl Network {
         let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
         let cell_p = &self.params[..self.head];
 
-        ws.states.resize((steps + 1) * rows * s_size, 0.0);
+        fit(&mut ws.states, (steps + 1) * rows * s_size);
         ws.states[..rows * s_size].fill(0.0); // h_0 = 0
-        ws.caches.resize(steps * rows * k_size, 0.0);
+        fit(&mut ws.caches, steps * rows * k_size);
         for t in 0..steps {
             // step t+1 reads states[t] and writes states[t+1], for the rows still running
             let x = batch.step_tokens(t);
@@ -238,7 +248,7 @@ impl Network {
         }
 
         // h_T of every row: its state after its own last token
-        ws.last.resize(rows * h, 0.0);
+        fit(&mut ws.last, rows * h);
         for (r, &len) in batch.lengths().iter().enumerate() {
             let state = &ws.states[(len * rows + r) * s_size..][..h];
             ws.last[r * h..][..h].copy_from_slice(state);
@@ -255,10 +265,10 @@ impl Network {
         let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
         let cell_p = &self.params[..self.head];
         // two state buffers, read one, write the other: rows × S each
-        ws.states.resize(2 * rows * s_size, 0.0);
+        fit(&mut ws.states, 2 * rows * s_size);
         ws.states[..rows * s_size].fill(0.0); // h_0 = 0
-        ws.caches.resize(rows * k_size, 0.0);
-        ws.last.resize(rows * h, 0.0);
+        fit(&mut ws.caches, rows * k_size);
+        fit(&mut ws.last, rows * h);
         let lengths = batch.lengths();
         let mut running = rows; // rows whose sequence is longer than the steps so far
         let mut current = 0; // which half of `states` holds the latest step
@@ -391,8 +401,8 @@ impl Network {
         // each step leaves its pre-activation gradients at its tokens' packed positions
         let g_size = self.cell.pre_size();
         let tokens = batch.token_count();
-        ws.dpre.resize(tokens * g_size, 0.0);
-        ws.h_prev.resize(tokens * h, 0.0);
+        fit(&mut ws.dpre, tokens * g_size);
+        fit(&mut ws.h_prev, tokens * h);
         for t in (0..steps).rev() {
             let x = batch.step_tokens(t);
             let (n, at) = (x.len(), batch.step_offset(t));
