@@ -160,14 +160,21 @@ impl Cell for ElmanWithoutTranspose {
     fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
         self.0.init(p, input, rng)
     }
-    fn forward_step(&self, p: &[f32], x: &[u32], s_prev: &[f32], s: &mut [f32], cache: &mut [f32]) {
+    fn forward_step(
+        &self,
+        p: &[f32],
+        x: &[u32],
+        s_prev: Option<&[f32]>,
+        s: &mut [f32],
+        cache: &mut [f32],
+    ) {
         self.0.forward_step(p, x, s_prev, s, cache)
     }
     fn backward_step(
         &self,
         p: &[f32],
         _x: &[u32],
-        _s_prev: &[f32],
+        s_prev: Option<&[f32]>,
         s: &[f32],
         _cache: &[f32],
         ds: &mut [f32],
@@ -179,8 +186,10 @@ impl Cell for ElmanWithoutTranspose {
         for ((d, &g), &y) in da.iter_mut().zip(ds.iter()).zip(s) {
             *d = (1.0 - y * y) * g;
         }
-        ds.fill(0.0);
-        matmul_nt(ds, da, whh, n, h, h); // the bug: Whh·da instead of Whhᵀ·da
+        if s_prev.is_some() {
+            ds.fill(0.0);
+            matmul_nt(ds, da, whh, n, h, h); // the bug: Whh·da instead of Whhᵀ·da
+        }
     }
     fn backward_weights(
         &self,

@@ -117,17 +117,26 @@ pub trait Cell: Send + Sync + fmt::Debug {
     fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng);
 
     /// One step forward for `n = x.len()` sequences: from `s_prev` (n×S) and the tokens `x` to
-    /// `s` (n×S), leaving what the backward step needs in `cache` (n×K).
-    fn forward_step(&self, p: &[f32], x: &[u32], s_prev: &[f32], s: &mut [f32], cache: &mut [f32]);
+    /// `s` (n×S), leaving what the backward step needs in `cache` (n×K). At the first step
+    /// `s_prev` is `None`: the initial state is zero, and products with it can be skipped.
+    fn forward_step(
+        &self,
+        p: &[f32],
+        x: &[u32],
+        s_prev: Option<&[f32]>,
+        s: &mut [f32],
+        cache: &mut [f32],
+    );
 
     /// One step backward. On entry `ds` (n×S) holds `∂L/∂s_t`; on return it holds `∂L/∂s_{t-1}`,
-    /// and `dpre` (n×G) holds the step's pre-activation gradients.
+    /// and `dpre` (n×G) holds the step's pre-activation gradients. At the first step
+    /// (`s_prev` is `None`) nothing comes before, and `ds` need not be carried back.
     #[allow(clippy::too_many_arguments)]
     fn backward_step(
         &self,
         p: &[f32],
         x: &[u32],
-        s_prev: &[f32],
+        s_prev: Option<&[f32]>,
         s: &[f32],
         cache: &[f32],
         ds: &mut [f32],
@@ -135,9 +144,11 @@ pub trait Cell: Send + Sync + fmt::Debug {
     );
 
     /// **Adds** the parameter gradients of a whole batch, from every token (N, all steps
-    /// packed), the hidden state before it `h_prev` (N×H) and the pre-activation gradients of
-    /// its step `dpre` (N×G). The input weights' gradient goes to `g_columns`, one column per
-    /// distinct token: `x` holds each token's column index there, not the token itself (see
+    /// packed) and the pre-activation gradients of its step `dpre` (N×G), and the hidden state
+    /// before every token *after the first step's*: `h_prev` is (N − N₀)×H, where the first N₀
+    /// tokens, read from the zero initial state, contribute nothing to the recurrent weights.
+    /// The input weights' gradient goes to `g_columns`, one column per distinct token: `x`
+    /// holds each token's column index there, not the token itself (see
     /// [`super::Gradients`]). The other tensors' gradients go to `g_rest`, laid out as the
     /// cell's tensors after the first.
     #[allow(clippy::too_many_arguments)]

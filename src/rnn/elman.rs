@@ -97,7 +97,7 @@ impl Cell for Elman {
         &self,
         p: &[f32],
         x: &[u32],
-        s_prev: &[f32],
+        s_prev: Option<&[f32]>,
         s: &mut [f32],
         _cache: &mut [f32],
     ) {
@@ -110,8 +110,10 @@ impl Cell for Elman {
                 *ai = bi + wi;
             }
         }
-        // a += Whh·h_{t-1}, for every sequence: A += H_prev · Whhᵀ
-        matmul_nt(s, s_prev, whh, n, h, h);
+        // a += Whh·h_{t-1}, for every sequence: A += H_prev · Whhᵀ (nothing when h_{t-1} = h_0 = 0)
+        if let Some(s_prev) = s_prev {
+            matmul_nt(s, s_prev, whh, n, h, h);
+        }
         // h_t = tanh(a)
         tanh_in_place(s);
     }
@@ -120,7 +122,7 @@ impl Cell for Elman {
         &self,
         p: &[f32],
         _x: &[u32],
-        _s_prev: &[f32],
+        s_prev: Option<&[f32]>,
         s: &[f32],
         _cache: &[f32],
         ds: &mut [f32],
@@ -132,8 +134,10 @@ impl Cell for Elman {
         tanh_backward(da, ds, s);
         // forward: a = ... + Whh·h_{t-1}  =>  dh_{t-1} = Whhᵀ·da; row by row, DH_prev = DA · Whh
         // (the transpose matters)
-        ds.fill(0.0);
-        matmul_nn(ds, da, whh, n, h, h);
+        if s_prev.is_some() {
+            ds.fill(0.0);
+            matmul_nn(ds, da, whh, n, h, h);
+        }
     }
 
     fn backward_weights(
@@ -145,15 +149,17 @@ impl Cell for Elman {
         h_prev: &[f32],
         da: &[f32],
     ) {
-        let (h, n) = (self.hidden, x.len());
+        let h = self.hidden;
         let (dwhh, dbh) = g_rest.split_at_mut(h * h);
         for (da_row, &column) in da.chunks_exact(h).zip(x) {
             // forward: a = bh + column x of Wxh + ...  =>  dbh += da, column x of dWxh += da
             add_into(dbh, da_row);
             add_into(&mut dwxh[column as usize * h..][..h], da_row);
         }
-        // forward: a += Whh·h_{t-1}  =>  dWhh += Σ_t da_t·h_{t-1}ᵀ: one product over all tokens
-        matmul_tn(dwhh, da, h_prev, n, h, h);
+        // forward: a += Whh·h_{t-1}  =>  dWhh += Σ_t da_t·h_{t-1}ᵀ: one product over all
+        // tokens but the first step's, whose h_{t-1} = h_0 = 0
+        let n = h_prev.len() / h;
+        matmul_tn(dwhh, &da[da.len() - n * h..], h_prev, n, h, h);
     }
 
     fn clone_box(&self) -> Box<dyn Cell> {

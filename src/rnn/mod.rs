@@ -241,7 +241,7 @@ impl Network {
             let x = batch.step_tokens(t);
             let n = x.len();
             let (before, after) = ws.states.split_at_mut((t + 1) * rows * s_size);
-            let s_prev = &before[t * rows * s_size..][..n * s_size];
+            let s_prev = (t > 0).then(|| &before[t * rows * s_size..][..n * s_size]);
             let s = &mut after[..n * s_size];
             let cache = &mut ws.caches[t * rows * k_size..][..n * k_size];
             self.cell.forward_step(cell_p, x, s_prev, s, cache);
@@ -297,13 +297,9 @@ impl Network {
                 (&*second, first)
             };
             let cache = &mut ws.caches[..n * k_size];
-            self.cell.forward_step(
-                cell_p,
-                x,
-                &s_prev[..n * s_size],
-                &mut s[..n * s_size],
-                cache,
-            );
+            let s_prev = (t > 0).then(|| &s_prev[..n * s_size]);
+            self.cell
+                .forward_step(cell_p, x, s_prev, &mut s[..n * s_size], cache);
             current = 1 - current;
         }
         self.head_forward(batch, ws)
@@ -401,12 +397,14 @@ impl Network {
         // each step leaves its pre-activation gradients at its tokens' packed positions
         let g_size = self.cell.pre_size();
         let tokens = batch.token_count();
+        // h_prev holds h_{t-1} of every token after the first step's (whose h_0 is zero)
+        let first = batch.step_tokens(0).len();
         fit(&mut ws.dpre, tokens * g_size);
-        fit(&mut ws.h_prev, tokens * h);
+        fit(&mut ws.h_prev, (tokens - first) * h);
         for t in (0..steps).rev() {
             let x = batch.step_tokens(t);
             let (n, at) = (x.len(), batch.step_offset(t));
-            let s_prev = &ws.states[t * rows * s_size..][..n * s_size];
+            let s_prev = (t > 0).then(|| &ws.states[t * rows * s_size..][..n * s_size]);
             let s = &ws.states[(t + 1) * rows * s_size..][..n * s_size];
             let cache = &ws.caches[t * rows * k_size..][..n * k_size];
             let ds = &mut ws.dstate[..n * s_size];
@@ -414,11 +412,13 @@ impl Network {
             self.cell
                 .backward_step(cell_p, x, s_prev, s, cache, ds, dpre);
             // h_{t-1} of the same rows, packed beside their dpre, for the weight gradients
-            for (dst, src) in ws.h_prev[at * h..][..n * h]
-                .chunks_exact_mut(h)
-                .zip(s_prev.chunks_exact(s_size))
-            {
-                dst.copy_from_slice(&src[..h]);
+            if let Some(s_prev) = s_prev {
+                for (dst, src) in ws.h_prev[(at - first) * h..][..n * h]
+                    .chunks_exact_mut(h)
+                    .zip(s_prev.chunks_exact(s_size))
+                {
+                    dst.copy_from_slice(&src[..h]);
+                }
             }
         }
         // the weight gradients: sums over all steps, each one product over all tokens
