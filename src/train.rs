@@ -286,7 +286,9 @@ impl Worker {
         examples: impl Iterator<Item = &'a Example> + Clone,
         weight: f32,
     ) {
-        self.batch = batch_of(examples);
+        let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
+        let targets: Vec<u32> = examples.map(|e| e.label).collect();
+        self.batch.refill(&sequences, &targets);
         let t = net.forward(&self.batch, &mut self.ws);
         self.tally.add(t.loss_sum, t.correct, t.count);
         net.backward_weighted(&self.batch, &mut self.ws, &mut self.grads, weight);

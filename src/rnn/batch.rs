@@ -33,39 +33,48 @@ impl Batch {
     /// # Panics
     /// If `targets` is neither empty nor as long as `sequences`.
     pub fn new(sequences: &[&[u32]], targets: &[u32]) -> Self {
+        let mut batch = Batch::default();
+        batch.refill(sequences, targets);
+        batch
+    }
+
+    /// Makes this batch hold `sequences` and `targets` (as [`Batch::new`] does), reusing its
+    /// memory: a training loop refills one batch instead of allocating one per step.
+    ///
+    /// # Panics
+    /// If `targets` is neither empty nor as long as `sequences`.
+    pub fn refill(&mut self, sequences: &[&[u32]], targets: &[u32]) {
         assert!(
             targets.is_empty() || targets.len() == sequences.len(),
             "Batch::new: {} targets for {} sequences",
             targets.len(),
             sequences.len()
         );
-        let mut order: Vec<usize> = (0..sequences.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(sequences[i].len())); // stable: ties keep their order
-        let lengths: Vec<usize> = order.iter().map(|&i| sequences[i].len()).collect();
-        let steps = lengths.first().copied().unwrap_or(0);
+        self.order.clear();
+        self.order.extend(0..sequences.len());
+        // stable: ties keep their order
+        self.order
+            .sort_by_key(|&i| std::cmp::Reverse(sequences[i].len()));
+        self.lengths.clear();
+        self.lengths
+            .extend(self.order.iter().map(|&i| sequences[i].len()));
+        let steps = self.lengths.first().copied().unwrap_or(0);
         // lengths fall, so the rows running at step t are those longer than t
-        let active: Vec<usize> = (0..steps)
-            .map(|t| lengths.partition_point(|&len| len > t))
-            .collect();
-        let mut offsets = Vec::with_capacity(steps + 1);
-        let mut tokens = Vec::with_capacity(lengths.iter().sum());
-        for (t, &n) in active.iter().enumerate() {
-            offsets.push(tokens.len());
-            tokens.extend(order[..n].iter().map(|&i| sequences[i][t]));
+        self.active.clear();
+        let lengths = &self.lengths;
+        self.active
+            .extend((0..steps).map(|t| lengths.partition_point(|&len| len > t)));
+        self.offsets.clear();
+        self.tokens.clear();
+        for (t, &n) in self.active.iter().enumerate() {
+            self.offsets.push(self.tokens.len());
+            self.tokens
+                .extend(self.order[..n].iter().map(|&i| sequences[i][t]));
         }
-        offsets.push(tokens.len());
-        let targets = if targets.is_empty() {
-            Vec::new()
-        } else {
-            order.iter().map(|&i| targets[i]).collect()
-        };
-        Batch {
-            tokens,
-            offsets,
-            lengths,
-            active,
-            targets,
-            order,
+        self.offsets.push(self.tokens.len());
+        self.targets.clear();
+        if !targets.is_empty() {
+            self.targets.extend(self.order.iter().map(|&i| targets[i]));
         }
     }
 
