@@ -174,3 +174,16 @@ fn nn_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
 fn tn_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
     run_tn(bencher, shape, gemm_tn);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[divan::bench(args = SHAPES)]
+fn nt_avx2(bencher: Bencher, shape: (usize, usize, usize)) {
+    if kernels::isa() == kernels::Isa::Baseline {
+        return;
+    }
+    fn kernel(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        unsafe { kernels::avx2::matmul_nt(out, a, b, n, k, m) }
+    }
+    run(bencher, shape, kernel, false);
+}

@@ -51,7 +51,7 @@ use crate::rnn::{Batch, CellKind, InputInit, Network, Workspace, argmax};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
-const BATCH: usize = 64;
+const BATCH: usize = 32;
 
 /// A text classifier.
 #[derive(Clone, Debug)]

@@ -258,13 +258,19 @@ pub fn load(path: &Path) -> Result<Model> {
         let data = tensor_data(&file, t.name, &t.shape, &sizes).map_err(err)?;
         let params = &mut network.params_mut()[t.range()];
         if t.column_major {
-            // a band of rows at a time, so that every column is written a cache line at once
+            // a band of rows at a time: decoded into `band` in one pass, then written column
+            // by column, so that every column gets a whole cache line at once
             let (rows, cols) = (t.shape[0], t.shape[1]);
+            let mut band = vec![0.0f32; BAND * cols];
             for r0 in (0..rows).step_by(BAND) {
                 let height = BAND.min(rows - r0);
+                let bytes = &data.0[4 * r0 * cols..4 * (r0 + height) * cols];
+                for (x, b) in band.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
                 for (c, column) in params.chunks_exact_mut(rows).enumerate() {
                     for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
-                        *x = data.get((r0 + i) * cols + c);
+                        *x = band[i * cols + c];
                     }
                 }
             }
@@ -335,11 +341,6 @@ fn tensor_data<'a>(
 struct F32s<'a>(&'a [u8]);
 
 impl F32s<'_> {
-    fn get(&self, i: usize) -> f32 {
-        let b = &self.0[4 * i..4 * i + 4];
-        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-
     fn iter(&self) -> impl Iterator<Item = f32> + '_ {
         self.0
             .chunks_exact(4)

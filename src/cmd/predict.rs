@@ -29,21 +29,23 @@ pub struct PredictArgs {
     probs: bool,
 }
 
-/// Lines predicted together at most; fewer when no more input is waiting, so that a pipe gets
-/// each answer as soon as its line arrives.
-const MAX_BATCH: usize = 256;
+/// Lines predicted together at most (in parallel batches); from stdin, fewer when no more
+/// input is waiting, so that a pipe gets each answer as soon as its line arrives.
+const MAX_BATCH: usize = 1024;
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
-    let (reader, name): (Box<dyn Read>, String) = match &args.input {
-        None => (Box::new(std::io::stdin()), "stdin".into()),
-        Some(p) if p == Path::new("-") => (Box::new(std::io::stdin()), "stdin".into()),
+    // From a file, whole batches are read before predicting; from stdin (perhaps a person
+    // typing, or a program waiting for each answer), whatever has arrived is predicted at once.
+    let (reader, name, from_file): (Box<dyn Read>, String, bool) = match &args.input {
+        None => (Box::new(std::io::stdin()), "stdin".into(), false),
+        Some(p) if p == Path::new("-") => (Box::new(std::io::stdin()), "stdin".into(), false),
         Some(p) => {
             let file = File::open(p).with_context(|| p.display().to_string())?;
-            (Box::new(file), p.display().to_string())
+            (Box::new(file), p.display().to_string(), true)
         }
     };
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut out = std::io::stdout().lock();
     let mut texts: Vec<String> = Vec::new();
     let mut line_number = 0;
@@ -61,7 +63,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 bail!("{name} line {line_number}: invalid UTF-8");
             };
             texts.push(strip_labels(line.trim_end_matches(['\n', '\r'])).to_string());
-            if texts.len() == MAX_BATCH || !reader.buffer().contains(&b'\n') {
+            let waiting = reader.buffer().contains(&b'\n');
+            if texts.len() == MAX_BATCH || (!from_file && !waiting) {
                 break;
             }
         }

@@ -111,15 +111,14 @@ impl Vocab {
     /// # Errors
     /// The first token that appears twice.
     pub fn from_tokens(tokens: Vec<String>) -> Result<Self, String> {
-        let mut vocab = Vocab::default();
-        for token in tokens {
-            let before = vocab.len();
-            if vocab.insert(&token) as usize != before {
+        let mut index = TokenMap::with_capacity_and_hasher(tokens.len(), Default::default());
+        for (i, token) in tokens.iter().enumerate() {
+            if index.insert(token.clone(), i as u32).is_some() {
                 return Err(format!("the token {token:?} appears twice"));
             }
         }
-        vocab.unk = vocab.index(UNK);
-        Ok(vocab)
+        let unk = index.get(UNK).copied();
+        Ok(Vocab { tokens, index, unk })
     }
 
     /// Adds `token` at the end unless it is already there; returns its index.
