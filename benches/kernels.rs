@@ -78,101 +78,19 @@ fn tn_reference(bencher: Bencher, shape: (usize, usize, usize)) {
     run_tn(bencher, shape, reference::matmul_tn);
 }
 
-/// The `gemm` crate at the same products, for comparison: `dst = dst + lhs · rhs` with strides.
-fn gemm_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    // SAFETY: the strides describe `out` (n×m), `a` (n×k) and `bᵀ` (k×m) inside their slices.
-    unsafe {
-        gemm::gemm(
-            n,
-            m,
-            k,
-            out.as_mut_ptr(),
-            1,
-            m as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
-fn gemm_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    // SAFETY: as above, with `b` (k×m) row-major.
-    unsafe {
-        gemm::gemm(
-            n,
-            m,
-            k,
-            out.as_mut_ptr(),
-            1,
-            m as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            m as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
-fn gemm_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    // SAFETY: `out` is k×m, `aᵀ` is k×n (a is n×k row-major), `b` is n×m.
-    unsafe {
-        gemm::gemm(
-            k,
-            m,
-            n,
-            out.as_mut_ptr(),
-            1,
-            m as isize,
-            true,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            1,
-            m as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
 #[divan::bench(args = SHAPES)]
 fn nt_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
-    run(bencher, shape, gemm_nt, false);
+    run(bencher, shape, kernels::gemm_nt, false);
 }
 
 #[divan::bench(args = SHAPES)]
 fn nn_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
-    run(bencher, shape, gemm_nn, false);
+    run(bencher, shape, kernels::gemm_nn, false);
 }
 
 #[divan::bench(args = SHAPES)]
 fn tn_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
-    run_tn(bencher, shape, gemm_tn);
+    run_tn(bencher, shape, kernels::gemm_tn);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -156,69 +156,57 @@ unsafe fn gemm_acc(
 
 /// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`.
 pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
-    if n < GEMM_FROM {
-        #[cfg(target_arch = "x86_64")]
-        if isa() != Isa::Baseline {
-            // SAFETY: `isa` found AVX2 and FMA (AVX-512 CPUs have them too).
-            return unsafe { avx2::matmul_nt(out, a, b, n, k, m) };
-        }
-        return tiled_nt(out, a, b, n, k, m);
+    if n >= GEMM_FROM {
+        return gemm_nt(out, a, b, n, k, m);
     }
-    // SAFETY: out is n×m (row stride m), a is n×k (k), bᵀ is k×m with b[j][p] at j·k + p.
-    unsafe {
-        gemm_acc(
-            (n, k, m),
-            out.as_mut_ptr(),
-            (m, 1),
-            a.as_ptr(),
-            (k, 1),
-            b.as_ptr(),
-            (1, k),
-        )
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY: `isa` found AVX2 and FMA (AVX-512 CPUs have them too).
+        return unsafe { avx2::matmul_nt(out, a, b, n, k, m) };
     }
+    tiled_nt(out, a, b, n, k, m)
 }
 
 /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`.
 pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
-    if n < GEMM_FROM {
-        return tiled_nn(out, a, b, n, k, m);
+    if n >= GEMM_FROM {
+        return gemm_nn(out, a, b, n, k, m);
     }
-    // SAFETY: out is n×m, a is n×k, b is k×m, all row-major.
-    unsafe {
-        gemm_acc(
-            (n, k, m),
-            out.as_mut_ptr(),
-            (m, 1),
-            a.as_ptr(),
-            (k, 1),
-            b.as_ptr(),
-            (m, 1),
-        )
-    }
+    tiled_nn(out, a, b, n, k, m)
 }
 
 /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`.
 pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
     // The tiled loop touches `out` once however long the sum, so it holds up to longer sums
     // (a sentence's tokens) than the other products.
-    if n < 4 * GEMM_FROM {
-        return tiled_tn(out, a, b, n, k, m);
+    if n >= 4 * GEMM_FROM {
+        return gemm_tn(out, a, b, n, k, m);
     }
+    tiled_tn(out, a, b, n, k, m)
+}
+
+/// [`matmul_nt`] by the `gemm` crate, whatever the size.
+pub fn gemm_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
+    let (out, a, b) = (out.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+    // SAFETY: out is n×m (row stride m), a is n×k (k), bᵀ is k×m with b[j][p] at j·k + p.
+    unsafe { gemm_acc((n, k, m), out, (m, 1), a, (k, 1), b, (1, k)) }
+}
+
+/// [`matmul_nn`] by the `gemm` crate, whatever the size.
+pub fn gemm_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
+    let (out, a, b) = (out.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+    // SAFETY: out is n×m, a is n×k, b is k×m, all row-major.
+    unsafe { gemm_acc((n, k, m), out, (m, 1), a, (k, 1), b, (m, 1)) }
+}
+
+/// [`matmul_tn`] by the `gemm` crate, whatever the size.
+pub fn gemm_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
+    let (out, a, b) = (out.as_mut_ptr(), a.as_ptr(), b.as_ptr());
     // SAFETY: out is k×m; aᵀ is k×n with a[i][p] at i·k + p; b is n×m row-major.
-    unsafe {
-        gemm_acc(
-            (k, n, m),
-            out.as_mut_ptr(),
-            (m, 1),
-            a.as_ptr(),
-            (1, k),
-            b.as_ptr(),
-            (m, 1),
-        )
-    }
+    unsafe { gemm_acc((k, n, m), out, (m, 1), a, (1, k), b, (m, 1)) }
 }
 
 dispatch! {

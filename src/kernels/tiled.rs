@@ -44,7 +44,7 @@ impl MulAdd for Separate {
 /// `Σ_p a[i][p] · b[p][tile]` over all `p` before it is stored.
 #[inline(always)]
 pub fn matmul_nn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    debug_assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
+    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, k * m));
     let whole = m / TILE * TILE;
     for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
         for j in (0..whole).step_by(TILE) {
@@ -71,7 +71,7 @@ pub fn matmul_nn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: 
 /// (a weight gradient over every token of a batch) touches `out` once.
 #[inline(always)]
 pub fn matmul_tn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    debug_assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
+    assert_eq!((out.len(), a.len(), b.len()), (k * m, n * k, n * m));
     let whole = m / TILE * TILE;
     for (p, out_row) in out.chunks_exact_mut(m).enumerate() {
         for j in (0..whole).step_by(TILE) {
@@ -99,7 +99,7 @@ pub fn matmul_tn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: 
 /// its own previous addition at every step) and each load of `a` serves four of them.
 #[inline(always)]
 pub fn matmul_nt<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
-    debug_assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
+    assert_eq!((out.len(), a.len(), b.len()), (n * m, n * k, m * k));
     let whole = m / 4 * 4;
     for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
         let (out_whole, out_rest) = out_row.split_at_mut(whole);
