@@ -53,17 +53,21 @@ pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
                     }
                 }
             }
-            let mut totals = [0.0f32; 8];
-            // SAFETY: `totals` holds eight floats.
-            unsafe { _mm256_storeu_ps(totals.as_mut_ptr(), sum_each(acc)) };
-            for (r, total) in totals.iter().enumerate() {
-                let row = &rows[r * k..(r + 1) * k];
-                let tail: f32 = a_row[whole..]
-                    .iter()
-                    .zip(&row[whole..])
-                    .map(|(x, y)| x * y)
-                    .sum();
-                out_row[j + r] += total + tail;
+            // SAFETY: out_row[j..j + 8] is inside the row, since j + 8 <= m.
+            unsafe {
+                let o = out_row.as_mut_ptr().add(j);
+                _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), sum_each(acc)));
+            }
+            if whole < k {
+                for (r, o) in out_row[j..j + 8].iter_mut().enumerate() {
+                    let row = &rows[r * k..(r + 1) * k];
+                    let tail: f32 = a_row[whole..]
+                        .iter()
+                        .zip(&row[whole..])
+                        .map(|(x, y)| x * y)
+                        .sum();
+                    *o += tail;
+                }
             }
             j += 8;
         }
