@@ -47,7 +47,7 @@ use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::{Confusion, Tally};
 use crate::rng::Rng;
-use crate::rnn::{Batch, CellKind, InputInit, Network, Workspace, argmax};
+use crate::rnn::{Batch, CellKind, Flow, InputInit, Network, Workspace, argmax};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
@@ -290,6 +290,33 @@ impl Model {
             .collect();
         let probs = self.network.trace(&ids, &mut Workspace::default());
         Explanation { tokens, probs }
+    }
+
+    /// What flows through the network as it reads `text`: hidden states, probabilities, and
+    /// the gradient reaching each step for the loss against `label` (the predicted label if
+    /// `None`). Returns the tokens as the model sees them, the label's index, and the flow.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the label is not one of the model's, or the text has no tokens.
+    pub fn flow(&self, text: &str, label: Option<&str>) -> Result<(Explanation, usize, Flow)> {
+        let explanation = self.explain(text);
+        let Some(last) = explanation.probs.last() else {
+            return Err(Error::Config("the text has no tokens to read".into()));
+        };
+        let target = match label {
+            None => argmax(last),
+            Some(l) => self.label_index(l).ok_or_else(|| {
+                Error::Config(format!(
+                    "the label {l:?} is not one the model knows ({})",
+                    self.labels.join(", ")
+                ))
+            })? as usize,
+        };
+        let ids = self.encode(text);
+        let flow = self
+            .network
+            .flow(&ids, target as u32, &mut Workspace::default());
+        Ok((explanation, target, flow))
     }
 
     /// Loss, accuracy and confusion matrix on `examples`.

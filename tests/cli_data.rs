@@ -1093,6 +1093,88 @@ fn explain_shows_the_probabilities_after_every_token() {
     assert!(text.lines().nth(3).unwrap().starts_with("<unk>"), "{text}");
 }
 
+/// Decodes a PNG: its width, height and RGB(A) pixels as bytes of `channels` each.
+fn decode_png(path: &Path) -> (u32, u32, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    pixels.truncate(info.buffer_size());
+    (info.width, info.height, info.color_type.samples(), pixels)
+}
+
+#[test]
+fn explain_plot_draws_the_flow_of_a_text_for_the_chosen_label() {
+    let dir = sample_dir();
+    train_good_model(dir.path(), "m.safetensors");
+    for (label, file) in [(None, "predicted.png"), (Some(NEGATIVE), "negative.png")] {
+        let mut args = vec!["explain", "--model", "m.safetensors", "--plot", file];
+        if let Some(label) = label {
+            args.extend(["--label", label]);
+        }
+        args.push(SENTENCE);
+        // the table is printed as without --plot
+        let text = stdout(&ok(&args, dir.path()));
+        assert_eq!(text.lines().count(), SENTENCE_WORDS.len() + 2, "{text}");
+
+        let (width, height, channels, pixels) = decode_png(&dir.path().join(file));
+        assert_eq!((width, height), rnn::plot::flow_size(SENTENCE_WORDS.len()));
+        // not blank: a good share of the pixels is drawn, in many colours (the heatmap)
+        let colours: std::collections::HashSet<&[u8]> = pixels.chunks(channels).collect();
+        let drawn = pixels
+            .chunks(channels)
+            .filter(|p| p[..3] != [255, 255, 255])
+            .count();
+        let share = drawn as f64 / (width * height) as f64;
+        assert!(share > 0.15, "{file}: only {share:.3} of the pixels drawn");
+        assert!(colours.len() > 100, "{file}: {} colours", colours.len());
+    }
+    // the plot for another label differs only in the gradient panel, so the files differ
+    let predicted = fs::read(dir.path().join("predicted.png")).unwrap();
+    let negative = fs::read(dir.path().join("negative.png")).unwrap();
+    let json = last_json(&ok(
+        &["explain", "--model", "m.safetensors", "--json", SENTENCE],
+        dir.path(),
+    ));
+    let last = json["probs"].as_array().unwrap().last().unwrap().clone();
+    let predicted_negative = last[0].as_f64() > last[1].as_f64();
+    assert_eq!(predicted == negative, predicted_negative);
+}
+
+#[test]
+fn explain_plot_rejects_an_unknown_label_a_bad_path_and_a_label_without_plot() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    let base = ["explain", "--model", "m.safetensors"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        args.push("it was good");
+        args
+    };
+    fails(
+        dir.path(),
+        &with(&["--plot", "p.png", "--label", "neutral"]),
+        1,
+        &["\"neutral\"", "not one the model knows", NEGATIVE, POSITIVE],
+    );
+    fails(dir.path(), &with(&["--plot", "nodir/p.png"]), 1, &["nodir"]);
+    fails(dir.path(), &with(&["--label", NEGATIVE]), 2, &["--plot"]);
+    fails(
+        dir.path(),
+        &[
+            "explain",
+            "--model",
+            "m.safetensors",
+            "--plot",
+            "p.png",
+            "   ",
+        ],
+        1,
+        &["no tokens"],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad data files
 

@@ -22,6 +22,13 @@ pub struct ExplainArgs {
     /// Print one JSON object: {"tokens": [...], "labels": [...], "probs": [[...], ...]}.
     #[arg(long)]
     json: bool,
+    /// Also draw the hidden states, the probabilities and the gradient reaching each token
+    /// into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// With --plot: the label whose loss the gradient is for [default: the predicted one].
+    #[arg(long, requires = "plot")]
+    label: Option<String>,
 }
 
 /// At most this many label columns; with more labels, the ones most likely at the end.
@@ -30,8 +37,28 @@ const MAX_COLUMNS: usize = 6;
 const BAR: usize = 20;
 
 pub fn run(args: ExplainArgs) -> Result<()> {
+    if let Some(path) = &args.plot {
+        rnn::fsutil::check_output(path)?;
+    }
     let model = Model::load(&args.model)?;
     let text = args.text.join(" ");
+    if let Some(path) = &args.plot {
+        let (explanation, target, flow) = model.flow(&text, args.label.as_deref())?;
+        let title = format!(
+            "{} reading {} tokens; gradient of the loss for \"{}\"",
+            args.model.file_name().unwrap_or_default().to_string_lossy(),
+            explanation.tokens.len(),
+            model.labels[target]
+        );
+        rnn::plot::plot_flow(
+            &explanation.tokens,
+            &model.labels,
+            target,
+            &flow,
+            &title,
+            path,
+        )?;
+    }
     let explanation = model.explain(&text);
     let Some(last) = explanation.probs.last() else {
         anyhow::bail!("the text has no tokens to read");

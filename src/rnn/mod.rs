@@ -31,7 +31,7 @@ pub use params::{Layout, Tensor};
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
 
 use crate::error::{Error, Result};
-use crate::kernels::{matmul_nn, matmul_nt, matmul_tn};
+use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn};
 use crate::metrics::Tally;
 use crate::rng::Rng;
 
@@ -45,6 +45,17 @@ pub struct Network {
     /// Where `fc.weight` starts; the cell's parameters are everything before.
     head: usize,
     params: Vec<f32>,
+}
+
+/// What flows through one sequence (see [`Network::flow`]); each list has one entry a token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    /// `h_t`, H floats each.
+    pub states: Vec<Vec<f32>>,
+    /// The class probabilities if the sequence stopped after token `t`.
+    pub probs: Vec<Vec<f32>>,
+    /// `‖∂L/∂h_t‖`, the size of the loss's gradient with respect to each hidden state.
+    pub gradient_norms: Vec<f32>,
 }
 
 /// How the input weights (`Wxh`) are drawn at first.
@@ -348,42 +359,53 @@ impl Network {
         grads: &mut Gradients,
         weight: f32,
     ) {
-        assert_eq!(
-            batch.targets().len(),
-            batch.rows(),
-            "backward needs targets"
-        );
-        let (rows, steps) = (batch.rows(), batch.steps());
-        let (h, c) = (self.hidden(), self.classes);
-        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
-        let (cell_p, head_p) = self.params.split_at(self.head);
-        let why = &head_p[..c * h];
+        let (rows, h, c) = (batch.rows(), self.hidden(), self.classes);
+        self.output_gradient(batch, ws, weight);
         let (input_len, _) = self.input_weights();
         grads.localize(batch.tokens(), &mut ws.local_tokens);
         let (g_columns, g_rest) = grads.parts();
         let (g_cell_rest, g_head) = g_rest.split_at_mut(self.head - input_len);
         let (dwhy, dby) = g_head.split_at_mut(c * h);
+        // forward: y = Why h_T + by  =>  dby += dy, dWhy += dy h_Tᵀ
+        for dy in ws.dlogits.chunks_exact(c) {
+            add_into(dby, dy);
+        }
+        matmul_tn(dwhy, &ws.dlogits, &ws.last, rows, c, h);
+        self.through_time(batch, ws, |_, _| {});
+        // the weight gradients: sums over all steps, each one product over all tokens
+        self.cell.backward_weights(
+            &self.params[..self.head],
+            g_columns,
+            g_cell_rest,
+            &ws.local_tokens,
+            &ws.h_prev,
+            &ws.dpre,
+        );
+    }
 
-        // backprop into y: dy = (p - onehot(target)) · weight (1/rows for the batch mean)
-        let scale = weight;
+    /// Backprop into the logits and the last states: `dy = (p - onehot(target)) · weight` into
+    /// `ws.dlogits`, and `dh_T = Whyᵀ dy` into the first `H` floats of every row of `ws.dstate`
+    /// (the rest of the state gets no gradient from the output).
+    fn output_gradient(&self, batch: &Batch, ws: &mut Workspace, weight: f32) {
+        assert_eq!(
+            batch.targets().len(),
+            batch.rows(),
+            "backward needs targets"
+        );
+        let (rows, h, c) = (batch.rows(), self.hidden(), self.classes);
+        let s_size = self.cell.state_size();
+        let why = &self.params[self.head..][..c * h];
         ws.dlogits.clone_from(&ws.probs);
         for (dy, &target) in ws.dlogits.chunks_exact_mut(c).zip(batch.targets()) {
             dy[target as usize] -= 1.0;
             for v in dy.iter_mut() {
-                *v *= scale;
-            }
-            // forward: y = Why h_T + by  =>  dby += dy
-            for (db, &d) in dby.iter_mut().zip(dy.iter()) {
-                *db += d;
+                *v *= weight;
             }
         }
-        // ... dWhy += dy h_Tᵀ, and dh_T = Whyᵀ dy (row by row: DH = DY · Why)
-        matmul_tn(dwhy, &ws.dlogits, &ws.last, rows, c, h);
+        // dh_T = Whyᵀ dy, row by row: DH = DY · Why
         ws.dlast.clear();
         ws.dlast.resize(rows * h, 0.0);
         matmul_nn(&mut ws.dlast, &ws.dlogits, why, rows, c, h);
-
-        // into the states: dh_T enters each row at its own last step; the rest of S is zero
         ws.dstate.clear();
         ws.dstate.resize(rows * s_size, 0.0);
         for (ds, dh) in ws
@@ -393,17 +415,36 @@ impl Network {
         {
             ds[..h].copy_from_slice(dh);
         }
-        // back through time: a row's gradient waits, untouched, until the steps reach its end;
-        // each step leaves its pre-activation gradients at its tokens' packed positions
+    }
+
+    /// Back through time from `ws.dstate` (set by [`Network::output_gradient`]): every step
+    /// leaves its pre-activation gradients at its tokens' packed positions in `ws.dpre`, and
+    /// the state before it in `ws.h_prev`. Before step `t` (0-based) is undone, `on_step(t, ds)`
+    /// sees `ds` = `∂L/∂s` after that step for the rows still running.
+    fn through_time(
+        &self,
+        batch: &Batch,
+        ws: &mut Workspace,
+        mut on_step: impl FnMut(usize, &[f32]),
+    ) {
+        let (rows, steps, h) = (batch.rows(), batch.steps(), self.hidden());
+        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
+        let cell_p = &self.params[..self.head];
         let g_size = self.cell.pre_size();
         let tokens = batch.token_count();
-        // h_prev holds h_{t-1} of every token after the first step's (whose h_0 is zero)
-        let first = batch.step_tokens(0).len();
+        // a row's gradient waits, untouched, until the steps reach its end; h_prev holds
+        // h_{t-1} of every token after the first step's (whose h_0 is zero)
+        let first = if steps > 0 {
+            batch.step_tokens(0).len()
+        } else {
+            0
+        };
         fit(&mut ws.dpre, tokens * g_size);
         fit(&mut ws.h_prev, (tokens - first) * h);
         for t in (0..steps).rev() {
             let x = batch.step_tokens(t);
             let (n, at) = (x.len(), batch.step_offset(t));
+            on_step(t, &ws.dstate[..n * s_size]);
             let s_prev = (t > 0).then(|| &ws.states[t * rows * s_size..][..n * s_size]);
             let s = &ws.states[(t + 1) * rows * s_size..][..n * s_size];
             let cache = &ws.caches[t * rows * k_size..][..n * k_size];
@@ -421,15 +462,29 @@ impl Network {
                 }
             }
         }
-        // the weight gradients: sums over all steps, each one product over all tokens
-        self.cell.backward_weights(
-            cell_p,
-            g_columns,
-            g_cell_rest,
-            &ws.local_tokens,
-            &ws.h_prev,
-            &ws.dpre,
-        );
+    }
+
+    /// What flows through one sequence, for pictures of it: the hidden state after each token,
+    /// the class probabilities after each token (as in [`Network::trace`]), and the size of the
+    /// gradient of the loss against `target` that reaches each hidden state, `‖∂L/∂h_t‖`.
+    pub fn flow(&self, tokens: &[u32], target: u32, ws: &mut Workspace) -> Flow {
+        let batch = Batch::new(&[tokens], &[target]);
+        let probs = self.trace(tokens, ws);
+        self.forward(&batch, ws);
+        let (h, s_size) = (self.hidden(), self.cell.state_size());
+        let states = (1..=tokens.len())
+            .map(|t| ws.states[t * s_size..][..h].to_vec())
+            .collect();
+        self.output_gradient(&batch, ws, 1.0);
+        let mut gradient_norms = vec![0.0; tokens.len()];
+        self.through_time(&batch, ws, |t, ds| {
+            gradient_norms[t] = ds[..h].iter().map(|g| g * g).sum::<f32>().sqrt();
+        });
+        Flow {
+            states,
+            probs,
+            gradient_norms,
+        }
     }
 
     /// The class probabilities of every sequence, in the order given.

@@ -1,4 +1,6 @@
-//! Charts: the training curves (loss and accuracy per epoch, train and test).
+//! Charts: the training curves (loss and accuracy per epoch, train and test) here, and in
+//! [`flow`] the flow of one text through the network (hidden states, class probabilities and
+//! gradient norms per token).
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -10,6 +12,9 @@ use plotters::style::{FontStyle, register_font};
 use crate::error::{Error, Result};
 use crate::fsutil::replace_with;
 use crate::metrics::{EpochMetrics, Score};
+
+mod flow;
+pub use flow::{flow_size, plot_flow};
 
 /// Width and height of the image in pixels.
 const SIZE: (u32, u32) = (1200, 500);
@@ -42,7 +47,7 @@ pub fn plot_curves(history: &[EpochMetrics], title: &str, path: &Path) -> Result
 fn register_font_once() {
     static REGISTERED: OnceLock<()> = OnceLock::new();
     REGISTERED.get_or_init(|| {
-        let bytes = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+        let bytes = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
         if register_font(FONT, FontStyle::Normal, bytes).is_err() {
             panic!("the embedded DejaVu Sans font is not a valid font");
         }
@@ -193,7 +198,7 @@ mod tests {
     }
 
     /// A fresh, empty folder for one test.
-    fn scratch_dir(name: &str) -> PathBuf {
+    pub(super) fn scratch_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("rnn-plot-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
@@ -202,7 +207,7 @@ mod tests {
 
     /// The width and height from a PNG's IHDR chunk (no decoder is reachable without a new
     /// dependency).
-    fn png_size(bytes: &[u8]) -> (u32, u32) {
+    pub(super) fn png_size(bytes: &[u8]) -> (u32, u32) {
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
         assert_eq!(&bytes[12..16], b"IHDR");
         let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
