@@ -47,6 +47,7 @@
 //!   softmax and cross-entropy, backpropagation through time.
 //! - [`optim`]: clipping and SGD. [`train`]: the training loop and evaluation.
 //! - [`metrics`], [`plot`]: per-epoch scores, their CSV and chart. [`demo`]: the seed experiment.
+//! - [`walkthrough`]: one training step of a tiny network with every number, for the docs.
 //! - [`kernels`]: the matrix products. [`rng`]: the seeded random stream. [`fsutil`]: atomic
 //!   file writes. [`error`]: the error type.
 
@@ -63,3 +64,4 @@ pub mod plot;
 pub mod rng;
 pub mod rnn;
 pub mod train;
+pub mod walkthrough;
