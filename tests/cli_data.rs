@@ -1175,6 +1175,88 @@ fn explain_plot_rejects_an_unknown_label_a_bad_path_and_a_label_without_plot() {
     );
 }
 
+#[test]
+fn gru_and_lstm_train_and_every_command_reads_them() {
+    let dir = sample_dir();
+    for cell in ["gru", "lstm"] {
+        let model = format!("{cell}.safetensors");
+        let out = ok(
+            &[
+                "train",
+                "--cell",
+                cell,
+                "--train",
+                "train.tsv",
+                "--test",
+                "test.tsv",
+                "--model",
+                &model,
+                "--epochs",
+                "60",
+                "--hidden",
+                "8",
+                "--lr",
+                "0.1",
+                "--json",
+            ],
+            dir.path(),
+        );
+        assert!(
+            stdout(&out).starts_with(&format!("Training the {cell} cell")),
+            "{}",
+            stdout(&out)
+        );
+        let json = last_json(&out);
+        assert!(f64_of(&json, "train_acc") >= 0.9, "{cell}: {json}");
+        assert_eq!(contents(&dir.path().join(&model)).meta["cell"], cell);
+
+        let eval = last_json(&ok(
+            &["eval", "--model", &model, "--data", "test.tsv", "--json"],
+            dir.path(),
+        ));
+        assert_eq!(
+            eval["accuracy"], json["test_acc"],
+            "{cell}: {eval} / {json}"
+        );
+        let out = rnn_with_stdin(
+            &["predict", "--model", &model],
+            dir.path(),
+            b"it was good\nit was bad\n",
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let predicted = stdout(&out);
+        assert_eq!(predicted.lines().count(), 2, "{predicted}");
+        let explained = last_json(&ok(
+            &["explain", "--model", &model, "--json", SENTENCE],
+            dir.path(),
+        ));
+        assert_eq!(explained["tokens"], serde_json::json!(SENTENCE_WORDS));
+        ok(
+            &["explain", "--model", &model, "--plot", "flow.png", SENTENCE],
+            dir.path(),
+        );
+        let (width, height, _, _) = decode_png(&dir.path().join("flow.png"));
+        assert_eq!((width, height), rnn::plot::flow_size(SENTENCE_WORDS.len()));
+    }
+    // the cell comes from the model when training continues from one
+    fails(
+        dir.path(),
+        &[
+            "train",
+            "--cell",
+            "gru",
+            "--init",
+            "gru.safetensors",
+            "--train",
+            "train.tsv",
+            "--model",
+            "o.safetensors",
+        ],
+        2,
+        &["--cell", "--init"],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad data files
 
@@ -1432,6 +1514,7 @@ fn bad_train_flags_are_clap_errors_naming_the_flag() {
         ("--min-count", "0"),
         ("--optimizer", "rmsprop"),
         ("--tokens", "bytes"),
+        ("--cell", "transformer"),
     ] {
         let mut args = vec!["train", "--train", "train.tsv", "--model", "o.safetensors"];
         args.extend([flag, value]);

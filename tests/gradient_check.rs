@@ -96,30 +96,56 @@ fn assert_passes(report: &[(&str, f32, usize)]) {
     }
 }
 
+/// The tensors of each kind of cell, in its layout's order, then the output layer's.
+fn tensor_names(kind: CellKind) -> Vec<&'static str> {
+    let mut names = match kind {
+        CellKind::Rnn => vec!["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0"],
+        CellKind::Gru | CellKind::Lstm => vec![
+            "rnn.weight_ih_l0",
+            "rnn.weight_hh_l0",
+            "rnn.bias_ih_l0",
+            "rnn.bias_hh_l0",
+        ],
+    };
+    names.extend(["fc.weight", "fc.bias"]);
+    names
+}
+
 #[test]
 fn every_gradient_matches_finite_differences_for_one_sequence() {
-    for seed in 0..3 {
-        let mut net = random_network(CellKind::Rnn, 5, 4, 3, seed);
-        let (seqs, targets) = random_batch(5, 3, &[6], seed + 100);
-        let batch = Batch::new(&[&seqs[0]], &targets);
-        let report = check(&mut net, &batch);
-        assert_eq!(report.len(), 5, "Wxh, Whh, bh, Why, by");
-        assert_passes(&report);
+    for kind in CellKind::ALL {
+        for seed in 0..3 {
+            let mut net = random_network(kind, 5, 4, 3, seed);
+            let (seqs, targets) = random_batch(5, 3, &[6], seed + 100);
+            let batch = Batch::new(&[&seqs[0]], &targets);
+            let report = check(&mut net, &batch);
+            let names: Vec<&str> = report.iter().map(|r| r.0).collect();
+            assert_eq!(names, tensor_names(kind), "{kind}");
+            assert_passes(&report);
+        }
     }
 }
 
 #[test]
 fn every_gradient_matches_finite_differences_for_a_batch_of_different_lengths() {
-    let mut net = random_network(CellKind::Rnn, 6, 5, 3, 7);
-    let (seqs, targets) = random_batch(6, 3, &[3, 7, 1, 5, 7], 8);
-    let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-    let batch = Batch::new(&refs, &targets);
-    assert_passes(&check(&mut net, &batch));
+    for kind in CellKind::ALL {
+        let mut net = random_network(kind, 6, 5, 3, 7);
+        let (seqs, targets) = random_batch(6, 3, &[3, 7, 1, 5, 7], 8);
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let batch = Batch::new(&refs, &targets);
+        assert_passes(&check(&mut net, &batch));
+    }
 }
 
 #[test]
 fn a_sequence_gets_the_same_gradient_alone_or_in_a_batch() {
-    let net = random_network(CellKind::Rnn, 6, 5, 3, 11);
+    for kind in CellKind::ALL {
+        same_gradient_alone_or_in_a_batch(kind);
+    }
+}
+
+fn same_gradient_alone_or_in_a_batch(kind: CellKind) {
+    let net = random_network(kind, 6, 5, 3, 11);
     let (seqs, targets) = random_batch(6, 3, &[4, 9, 2], 12);
     let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
     let together = analytic_gradient(&net, &Batch::new(&refs, &targets));
@@ -133,7 +159,7 @@ fn a_sequence_gets_the_same_gradient_alone_or_in_a_batch() {
     for (i, (a, b)) in together.iter().zip(&mean_of_alone).enumerate() {
         assert!(
             (a - b).abs() <= 1e-6 + 1e-5 * b.abs(),
-            "parameter {i}: {a} in a batch, {b} alone"
+            "{kind} parameter {i}: {a} in a batch, {b} alone"
         );
     }
 }
@@ -237,10 +263,11 @@ fn loss_from_state(net: &Network, tokens: &[u32], target: u32, t: usize, h: &[f3
     let (hidden, classes) = (net.hidden(), net.classes());
     let cell_params = &net.params()[..net.layout().get("fc.weight").unwrap().offset];
     let mut state = h.to_vec();
+    let mut cache = vec![0.0; net.cell().cache_size()];
     for &token in &tokens[t + 1..] {
         let mut next = vec![0.0; hidden];
         net.cell()
-            .forward_step(cell_params, &[token], Some(&state), &mut next, &mut []);
+            .forward_step(cell_params, &[token], Some(&state), &mut next, &mut cache);
         state = next;
     }
     let head = net.layout().get("fc.weight").unwrap().offset;
@@ -260,9 +287,17 @@ fn loss_from_state(net: &Network, tokens: &[u32], target: u32, t: usize, h: &[f3
     log_sum - (logits[target as usize] - m)
 }
 
+/// For the cells whose whole state is `h_t` (an LSTM's also holds `c_t`, which the flow does
+/// not keep).
 #[test]
 fn the_gradient_reaching_each_hidden_state_matches_finite_differences() {
-    let net = random_network(CellKind::Rnn, 5, 4, 3, 21);
+    for kind in [CellKind::Rnn, CellKind::Gru] {
+        gradient_reaching_each_hidden_state(kind);
+    }
+}
+
+fn gradient_reaching_each_hidden_state(kind: CellKind) {
+    let net = random_network(kind, 5, 4, 3, 21);
     let (seqs, targets) = random_batch(5, 3, &[7], 22);
     let (tokens, target) = (&seqs[0], targets[0]);
     let flow = net.flow(tokens, target, &mut Workspace::default());
@@ -282,7 +317,7 @@ fn the_gradient_reaching_each_hidden_state_matches_finite_differences() {
         let analytic = flow.gradient_norms[t];
         assert!(
             (analytic - norm).abs() <= ATOL + RTOL * norm,
-            "step {t}: ‖∂L/∂h‖ {analytic} by backprop, {norm} by finite differences"
+            "{kind} step {t}: ‖∂L/∂h‖ {analytic} by backprop, {norm} by finite differences"
         );
     }
     // The last step's state is the one the output reads: its gradient is never zero here.

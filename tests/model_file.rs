@@ -7,6 +7,7 @@ use std::path::Path;
 use rnn::data::Tokens;
 use rnn::error::Error;
 use rnn::model::{Model, ModelConfig};
+use rnn::rnn::CellKind;
 use safetensors::tensor::{Dtype, TensorView};
 
 const DATA: [(&str, &str); 4] = [
@@ -17,7 +18,12 @@ const DATA: [(&str, &str); 4] = [
 ];
 
 fn model(tokens: Tokens) -> Model {
+    model_of(CellKind::Rnn, tokens)
+}
+
+fn model_of(cell: CellKind, tokens: Tokens) -> Model {
     let config = ModelConfig {
+        cell,
         hidden: 5,
         tokens,
         max_len: Some(7),
@@ -46,6 +52,44 @@ fn a_saved_model_loads_with_the_same_weights_and_predictions() {
         2,
         "no temporary files left"
     );
+}
+
+#[test]
+fn gru_and_lstm_models_round_trip_with_pytorchs_shapes_and_both_biases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (cell, gates) in [(CellKind::Gru, 3), (CellKind::Lstm, 4)] {
+        let original = model_of(cell, Tokens::Word);
+        let path = dir.path().join(format!("{cell}.safetensors"));
+        original.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (v, h) = (original.vocab.len(), 5);
+        let shapes: HashMap<String, Vec<usize>> = file
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.shape().to_vec()))
+            .collect();
+        let expected: HashMap<String, Vec<usize>> = [
+            ("rnn.weight_ih_l0", vec![gates * h, v]),
+            ("rnn.weight_hh_l0", vec![gates * h, h]),
+            ("rnn.bias_ih_l0", vec![gates * h]),
+            ("rnn.bias_hh_l0", vec![gates * h]),
+            ("fc.weight", vec![2, h]),
+            ("fc.bias", vec![2]),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+        assert_eq!(shapes, expected, "{cell}");
+        // the hidden-side bias is a real parameter of a gated cell, not zeros
+        let bias_hh = file.tensor("rnn.bias_hh_l0").unwrap();
+        assert!(bias_hh.data().iter().any(|&b| b != 0), "{cell}");
+        let loaded = Model::load(&path).unwrap();
+        assert_eq!(loaded.network.cell().kind(), cell);
+        assert_eq!(loaded.network.params(), original.network.params());
+        let texts = ["good", "not bad at all", "never seen"];
+        assert_eq!(loaded.predict(&texts), original.predict(&texts));
+    }
 }
 
 /// An alteration of a good file.

@@ -35,6 +35,10 @@ pub struct TrainArgs {
     /// Where to save the model (.safetensors, loadable by PyTorch).
     #[arg(long)]
     model: PathBuf,
+    /// The recurrent cell: rnn (Elman, tanh), gru or lstm, as PyTorch's nn.RNN, nn.GRU and
+    /// nn.LSTM. Default rnn.
+    #[arg(long, conflicts_with = "init")]
+    cell: Option<CellKind>,
     /// How text becomes tokens: word (lowercased, split on white space) or char.
     #[arg(long, conflicts_with = "init")]
     tokens: Option<Tokens>,
@@ -133,7 +137,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => {
             let config = ModelConfig {
-                cell: CellKind::Rnn,
+                cell: args.cell.unwrap_or_default(),
                 hidden: args.hidden.unwrap_or(64),
                 tokens: args.tokens.unwrap_or_default(),
                 min_count: args.min_count.unwrap_or(1),

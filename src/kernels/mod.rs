@@ -220,6 +220,11 @@ dispatch! {
 }
 
 dispatch! {
+    /// `x = σ(x)` for every element, the gates of GRU and LSTM (see [`reference::sigmoid`]).
+    pub fn sigmoid_in_place(xs: &mut [f32]) = reference::sigmoid_in_place
+}
+
+dispatch! {
     /// `da = (1 - h²) ⊙ dh`, the backward step of `h = tanh(a)`.
     pub fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) = reference::tanh_backward
 }
@@ -298,5 +303,22 @@ mod tests {
         for i in 0..100 {
             assert!((da[i] - (1.0 - h[i] * h[i]) * dh[i]).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn dispatched_sigmoid_is_the_logistic_function() {
+        let mut rng = Rng::new(7);
+        let xs: Vec<f32> = (0..2000).map(|_| rng.symmetric(30.0) as f32).collect();
+        let mut fast = xs.clone();
+        sigmoid_in_place(&mut fast);
+        for (&x, &y) in xs.iter().zip(&fast) {
+            let exact = 1.0 / (1.0 + (-f64::from(x)).exp());
+            assert!(
+                (f64::from(y) - exact).abs() < 4e-7,
+                "σ({x}) = {y}, not {exact}"
+            );
+            assert!((0.0..=1.0).contains(&y));
+        }
+        assert_eq!(reference::sigmoid(0.0), 0.5);
     }
 }

@@ -88,6 +88,22 @@ pub fn tanh(x: f32) -> f32 {
     x * p / q
 }
 
+/// The logistic function `σ(x) = 1 / (1 + e^{-x})`, computed as `(1 + tanh(x/2)) / 2` (the
+/// same function) with the branch-free [`tanh`], so that it vectorises too. Absolute error
+/// below 3e-7; beyond |x| ≈ 15.8 it is exactly 0 or 1, where σ is within 1.4e-7 of them.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    0.5f32.mul_add(tanh(0.5 * x), 0.5)
+}
+
+/// `x = σ(x)` for every element.
+#[inline(always)]
+pub fn sigmoid_in_place(xs: &mut [f32]) {
+    for x in xs {
+        *x = sigmoid(*x);
+    }
+}
+
 /// `y += x`, element by element.
 #[inline(always)]
 pub fn add_into(y: &mut [f32], x: &[f32]) {

@@ -22,16 +22,22 @@ pub enum CellKind {
     /// The Elman cell, `h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`: PyTorch's `nn.RNN`.
     #[default]
     Rnn,
+    /// The gated recurrent unit: PyTorch's `nn.GRU` (see [`super::Gru`]).
+    Gru,
+    /// Long short-term memory: PyTorch's `nn.LSTM` (see [`super::Lstm`]).
+    Lstm,
 }
 
 impl CellKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [CellKind; 1] = [CellKind::Rnn];
+    pub const ALL: [CellKind; 3] = [CellKind::Rnn, CellKind::Gru, CellKind::Lstm];
 
     /// The name on the command line and in model files.
     pub fn name(self) -> &'static str {
         match self {
             CellKind::Rnn => "rnn",
+            CellKind::Gru => "gru",
+            CellKind::Lstm => "lstm",
         }
     }
 
@@ -39,6 +45,8 @@ impl CellKind {
     pub fn build(self, vocab: usize, hidden: usize) -> Box<dyn Cell> {
         match self {
             CellKind::Rnn => Box::new(super::elman::Elman::new(vocab, hidden)),
+            CellKind::Gru => Box::new(super::gru::Gru::new(vocab, hidden)),
+            CellKind::Lstm => Box::new(super::lstm::Lstm::new(vocab, hidden)),
         }
     }
 }

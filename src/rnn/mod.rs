@@ -20,6 +20,8 @@ mod batch;
 mod cell;
 mod elman;
 mod grads;
+mod gru;
+mod lstm;
 mod params;
 mod softmax;
 
@@ -27,6 +29,8 @@ pub use batch::Batch;
 pub use cell::{Cell, CellKind};
 pub use elman::Elman;
 pub use grads::Gradients;
+pub use gru::Gru;
+pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
 

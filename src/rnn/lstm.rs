@@ -1,0 +1,297 @@
+//! The long short-term memory cell, PyTorch's `nn.LSTM`, with its equations and gate order
+//! (i, f, g, o):
+//!
+//! ```text
+//! i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)      input gate
+//! f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)      forget gate
+//! g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)   candidate
+//! o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)      output gate
+//! c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+//! h_t = o_t ⊙ tanh(c_t)
+//! ```
+//!
+//! The state of a sequence is `[h_t, c_t]` (2H floats). The memory `c` is carried forward by a
+//! sum, not through a matrix and a `tanh`: where `f ≈ 1` the gradient reaches `c_{t-1}`
+//! undiminished (`∂c_t/∂c_{t-1} = f_t`), which is why an LSTM learns from tokens far back.
+//!
+//! | parameter | shape | PyTorch name        | holds                          |
+//! |-----------|-------|---------------------|--------------------------------|
+//! | `W_i`     | 4H×V  | `rnn.weight_ih_l0`  | `W_ii; W_if; W_ig; W_io`, stored column by column |
+//! | `W_h`     | 4H×H  | `rnn.weight_hh_l0`  | `W_hi; W_hf; W_hg; W_ho`       |
+//! | `b_i`     | 4H    | `rnn.bias_ih_l0`    | `b_ii; b_if; b_ig; b_io`       |
+//! | `b_h`     | 4H    | `rnn.bias_hh_l0`    | `b_hi; b_hf; b_hg; b_ho`       |
+//!
+//! Both biases are kept, as PyTorch keeps them (they always appear summed, so their
+//! gradients are equal).
+//!
+//! **Backward**, one step, from `dh = ∂L/∂h_t` and `dc = ∂L/∂c_t` (element by element):
+//!
+//! ```text
+//! dc  += dh ⊙ o ⊙ (1 - tanh²(c_t))        the path through h_t = o ⊙ tanh(c_t)
+//! da_i = dc ⊙ g ⊙ i ⊙ (1 - i)             da_f = dc ⊙ c_{t-1} ⊙ f ⊙ (1 - f)
+//! da_g = dc ⊙ i ⊙ (1 - g²)                da_o = dh ⊙ tanh(c_t) ⊙ o ⊙ (1 - o)
+//! dc_{t-1} = dc ⊙ f                       dh_{t-1} = W_hᵀ [da_i, da_f, da_g, da_o]
+//! ```
+//!
+//! and over a batch, with `da = [da_i, da_f, da_g, da_o]`: `dW_i[:, x_t] += da`,
+//! `db_i += da`, `db_h += da`, `dW_h += da · h_{t-1}ᵀ`.
+
+use std::cell::RefCell;
+
+use super::cell::{Cell, CellKind};
+use super::params::Layout;
+use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, sigmoid_in_place, tanh_in_place};
+use crate::rng::Rng;
+
+/// An LSTM cell for `vocab` tokens and `hidden` units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lstm {
+    vocab: usize,
+    hidden: usize,
+}
+
+/// Where the four tensors start in the cell's part of the buffer.
+struct Offsets {
+    wi: usize,
+    wh: usize,
+    bi: usize,
+    bh: usize,
+    end: usize,
+}
+
+impl Lstm {
+    /// A cell for `vocab` input tokens and `hidden` units.
+    pub fn new(vocab: usize, hidden: usize) -> Self {
+        Lstm { vocab, hidden }
+    }
+
+    fn offsets(&self) -> Offsets {
+        let (v, g) = (self.vocab, 4 * self.hidden);
+        let wh = g * v;
+        let bi = wh + g * self.hidden;
+        Offsets {
+            wi: 0,
+            wh,
+            bi,
+            bh: bi + g,
+            end: bi + 2 * g,
+        }
+    }
+}
+
+thread_local! {
+    /// Scratch space of the backward step (`dh_{t-1}` before it is spread into the state rows),
+    /// reused from step to step on each thread.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Cell for Lstm {
+    fn kind(&self) -> CellKind {
+        CellKind::Lstm
+    }
+
+    fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// `[h_t, c_t]`.
+    fn state_size(&self) -> usize {
+        2 * self.hidden
+    }
+
+    /// Per sequence and step: the four gates after their activations, `tanh(c_t)`, and
+    /// `h_{t-1}` (a contiguous copy, for the product with `W_h`).
+    fn cache_size(&self) -> usize {
+        6 * self.hidden
+    }
+
+    /// `[da_i, da_f, da_g, da_o]`.
+    fn pre_size(&self) -> usize {
+        4 * self.hidden
+    }
+
+    fn layout(&self) -> Layout {
+        let (v, h) = (self.vocab, self.hidden);
+        let mut layout = Layout::default();
+        layout.push("rnn.weight_ih_l0", &[4 * h, v], true);
+        layout.push("rnn.weight_hh_l0", &[4 * h, h], false);
+        layout.push("rnn.bias_ih_l0", &[4 * h], false);
+        layout.push("rnn.bias_hh_l0", &[4 * h], false);
+        layout
+    }
+
+    /// Everything but the input weights uniform in `[-1/√H, 1/√H]`, as PyTorch initialises
+    /// `nn.LSTM`; the input weights in `[-input, input]`.
+    fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
+        let a = 1.0 / (self.hidden as f64).sqrt();
+        let o = self.offsets();
+        for w in &mut p[o.wi..o.wh] {
+            *w = rng.symmetric(f64::from(input)) as f32;
+        }
+        for w in &mut p[o.wh..o.end] {
+            *w = rng.symmetric(a) as f32;
+        }
+    }
+
+    /// The cache of the step is laid out as three blocks: `n×4H` gates, `n×H` `tanh(c_t)`,
+    /// `n×H` `h_{t-1}`.
+    fn forward_step(
+        &self,
+        p: &[f32],
+        x: &[u32],
+        s_prev: Option<&[f32]>,
+        s: &mut [f32],
+        cache: &mut [f32],
+    ) {
+        let (h, n, o) = (self.hidden, x.len(), self.offsets());
+        let (wi, wh) = (&p[o.wi..o.wh], &p[o.wh..o.bi]);
+        let (bi, bh) = (&p[o.bi..o.bh], &p[o.bh..o.end]);
+        let (gates, rest) = cache[..6 * h * n].split_at_mut(4 * h * n);
+        let (tanh_c, h_prev) = rest.split_at_mut(h * n);
+        // a = column x of W_i + b_i + b_h (+ W_h h_{t-1} below)
+        for (row, &token) in gates.chunks_exact_mut(4 * h).zip(x) {
+            let column = &wi[token as usize * 4 * h..][..4 * h];
+            for (((a, &w), &b1), &b2) in row.iter_mut().zip(column).zip(bi).zip(bh) {
+                *a = w + b1 + b2;
+            }
+        }
+        if let Some(s_prev) = s_prev {
+            for (dst, src) in h_prev.chunks_exact_mut(h).zip(s_prev.chunks_exact(2 * h)) {
+                dst.copy_from_slice(&src[..h]);
+            }
+            matmul_nt(gates, h_prev, wh, n, h, 4 * h);
+        }
+        for row in gates.chunks_exact_mut(4 * h) {
+            sigmoid_in_place(&mut row[..2 * h]); // i, f
+            tanh_in_place(&mut row[2 * h..3 * h]); // g
+            sigmoid_in_place(&mut row[3 * h..]); // o
+        }
+        // c = f ⊙ c_{t-1} + i ⊙ g, kept in the state; tanh(c) in the cache
+        for (r, (state, row)) in s
+            .chunks_exact_mut(2 * h)
+            .zip(gates.chunks_exact(4 * h))
+            .enumerate()
+        {
+            let (i, f, g) = (&row[..h], &row[h..2 * h], &row[2 * h..3 * h]);
+            let c = &mut state[h..];
+            match s_prev {
+                Some(prev) => {
+                    let c_prev = &prev[r * 2 * h + h..][..h];
+                    for j in 0..h {
+                        c[j] = f[j].mul_add(c_prev[j], i[j] * g[j]);
+                    }
+                }
+                None => {
+                    for j in 0..h {
+                        c[j] = i[j] * g[j];
+                    }
+                }
+            }
+        }
+        for (t, state) in tanh_c.chunks_exact_mut(h).zip(s.chunks_exact(2 * h)) {
+            t.copy_from_slice(&state[h..]);
+        }
+        tanh_in_place(tanh_c);
+        // h = o ⊙ tanh(c)
+        for ((state, row), t) in s
+            .chunks_exact_mut(2 * h)
+            .zip(gates.chunks_exact(4 * h))
+            .zip(tanh_c.chunks_exact(h))
+        {
+            for ((hi, &oi), &ti) in state[..h].iter_mut().zip(&row[3 * h..]).zip(t) {
+                *hi = oi * ti;
+            }
+        }
+    }
+
+    fn backward_step(
+        &self,
+        p: &[f32],
+        _x: &[u32],
+        s_prev: Option<&[f32]>,
+        _s: &[f32],
+        cache: &[f32],
+        ds: &mut [f32],
+        dpre: &mut [f32],
+    ) {
+        let (h, o) = (self.hidden, self.offsets());
+        let n = ds.len() / (2 * h);
+        let wh = &p[o.wh..o.bi];
+        let (gates, rest) = cache[..6 * h * n].split_at(4 * h * n);
+        let tanh_c = &rest[..h * n];
+        for (r, ((state_grad, d), (row, t))) in ds
+            .chunks_exact_mut(2 * h)
+            .zip(dpre.chunks_exact_mut(4 * h))
+            .zip(gates.chunks_exact(4 * h).zip(tanh_c.chunks_exact(h)))
+            .enumerate()
+        {
+            let c_prev = s_prev.map(|sp| &sp[r * 2 * h + h..][..h]);
+            let (i, f, g, og) = (&row[..h], &row[h..2 * h], &row[2 * h..3 * h], &row[3 * h..]);
+            let (dh, dc) = state_grad.split_at_mut(h);
+            let (da_i, rest) = d.split_at_mut(h);
+            let (da_f, rest) = rest.split_at_mut(h);
+            let (da_g, da_o) = rest.split_at_mut(h);
+            for j in 0..h {
+                let (ij, fj, gj, oj, tj) = (i[j], f[j], g[j], og[j], t[j]);
+                let dcj = dc[j] + dh[j] * oj * (1.0 - tj * tj);
+                let cp = c_prev.map_or(0.0, |c| c[j]);
+                da_i[j] = dcj * gj * ij * (1.0 - ij);
+                da_f[j] = dcj * cp * fj * (1.0 - fj);
+                da_g[j] = dcj * ij * (1.0 - gj * gj);
+                da_o[j] = dh[j] * tj * oj * (1.0 - oj);
+                // c_t = f ⊙ c_{t-1} + ...  =>  dc_{t-1} = dc ⊙ f
+                dc[j] = dcj * fj;
+            }
+        }
+        // dh_{t-1} = W_hᵀ da; row by row DH = DA · W_h, computed contiguous, then spread into
+        // the state rows
+        if s_prev.is_some() {
+            SCRATCH.with_borrow_mut(|dh_prev| {
+                dh_prev.clear();
+                dh_prev.resize(n * h, 0.0);
+                matmul_nn(dh_prev, dpre, wh, n, 4 * h, h);
+                for (state_grad, src) in ds.chunks_exact_mut(2 * h).zip(dh_prev.chunks_exact(h)) {
+                    state_grad[..h].copy_from_slice(src);
+                }
+            });
+        }
+    }
+
+    fn backward_weights(
+        &self,
+        _p: &[f32],
+        dwi: &mut [f32],
+        g_rest: &mut [f32],
+        x: &[u32],
+        h_prev: &[f32],
+        dpre: &[f32],
+    ) {
+        let h = self.hidden;
+        let (dwh, biases) = g_rest.split_at_mut(4 * h * h);
+        let (dbi, dbh) = biases.split_at_mut(4 * h);
+        for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {
+            // both biases appear summed, so their gradients are equal
+            add_into(dbi, d);
+            add_into(dbh, d);
+            add_into(&mut dwi[column as usize * 4 * h..][..4 * h], d);
+        }
+        // dW_h += Σ_t da_t · h_{t-1}ᵀ over the tokens after the first step
+        let tokens = h_prev.len() / h;
+        matmul_tn(
+            dwh,
+            &dpre[dpre.len() - tokens * 4 * h..],
+            h_prev,
+            tokens,
+            4 * h,
+            h,
+        );
+    }
+
+    fn clone_box(&self) -> Box<dyn Cell> {
+        Box::new(*self)
+    }
+}
