@@ -3,7 +3,7 @@
 
     python3 bench/run.py                  # everything: data, venv, build, three tasks (~7 min)
     python3 bench/run.py --quick          # fewer epochs and rows, for a fast look
-    python3 bench/run.py --tasks words    # some of sentences,words,spam
+    python3 bench/run.py --tasks words    # some of sentences,words,spam,spam-gru,spam-lstm
     python3 bench/run.py --smoke          # only our binary on tiny generated data; no network
 
 For every task it trains each system with the same settings, records training throughput
@@ -85,6 +85,9 @@ TASKS = {
         "numpy": False,
     },
 }
+# The spam task again with the gated cells (same data, same settings, `--cell` for both systems).
+for _cell in ("gru", "lstm"):
+    TASKS[f"spam-{_cell}"] = dict(TASKS["spam"], cell=_cell, data="spam")
 
 # --quick: epochs of every system, and training rows (None: all).
 QUICK = {
@@ -92,6 +95,12 @@ QUICK = {
     "words": {"epochs": 1, "torch_epochs": None, "train_rows": 20_000},
     "spam": {"epochs": 1, "torch_epochs": None, "train_rows": 1_500},
 }
+QUICK["spam-gru"] = QUICK["spam-lstm"] = QUICK["spam"]
+
+
+def data_name(task):
+    """The data set a task reads (the gated-cell tasks share the spam files)."""
+    return TASKS[task].get("data", task)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +305,8 @@ def count_tokens(text, tokens, max_len):
 
 def describe(settings, epochs):
     """Short text of a task's settings for the table."""
-    parts = [settings["tokens"], f"H {settings['hidden']}", f"batch {settings['batch']}"]
+    parts = [settings.get("cell", "rnn"), settings["tokens"], f"H {settings['hidden']}"]
+    parts.append(f"batch {settings['batch']}")
     parts.append(f"{settings['optimizer']} {settings['lr']:g}")
     parts.append(f"clip {settings['clip']:g}")
     if settings["max_len"]:
@@ -308,6 +318,7 @@ def describe(settings, epochs):
 def our_train_argv(train, test, model, settings, epochs, threads):
     """The `rnn train` command line for a task."""
     argv = [RNN_BIN, "train", "--train", train, "--test", test, "--model", model, "--quiet", "--json"]
+    argv += ["--cell", settings.get("cell", "rnn")]
     argv += ["--tokens", settings["tokens"], "--hidden", str(settings["hidden"])]
     argv += ["--batch", str(settings["batch"]), "--optimizer", settings["optimizer"]]
     argv += ["--lr", str(settings["lr"]), "--clip", str(settings["clip"]), "--epochs", str(epochs)]
@@ -380,6 +391,7 @@ def run_torch(python, train, test, settings, epochs, threads, max_wait):
     argv = [train, test, "--epochs", str(epochs), "--hidden", str(settings["hidden"])]
     argv += ["--batch", str(settings["batch"]), "--lr", str(settings["lr"]), "--clip", str(settings["clip"])]
     argv += ["--threads", str(threads), "--eval-repeat", str(inference_repeat(test, settings))]
+    argv += ["--cell", settings.get("cell", "rnn")]
     if settings["optimizer"] == "adam":
         argv.append("--adam")
     if settings["tokens"] == "char":
@@ -503,8 +515,8 @@ def table(results):
 
 def task_files(task, quick, workdir):
     """(train, test) paths for a task; with --quick the training file may be a prefix of rows."""
-    train = os.path.join(DATA_DIR, f"{task}_train.tsv")
-    test = os.path.join(DATA_DIR, f"{task}_test.tsv")
+    train = os.path.join(DATA_DIR, f"{data_name(task)}_train.tsv")
+    test = os.path.join(DATA_DIR, f"{data_name(task)}_test.tsv")
     rows = QUICK[task]["train_rows"] if quick else None
     if rows:
         subset = os.path.join(workdir, f"{task}_train_quick.tsv")
@@ -517,7 +529,8 @@ def benchmark(args):
     """Data, venv, build, then every task; prints the report and writes results.json."""
     tasks = args.tasks
     # A subprocess rather than an import, so that no __pycache__ appears in bench/.
-    fetch = [sys.executable, os.path.join(BENCH_DIR, "fetch_data.py"), "--tasks", ",".join(tasks)]
+    data = sorted({data_name(t) for t in tasks})
+    fetch = [sys.executable, os.path.join(BENCH_DIR, "fetch_data.py"), "--tasks", ",".join(data)]
     subprocess.run(fetch, check=True, stdout=sys.stderr)
     python = ensure_venv()
     build_binary()
@@ -652,11 +665,11 @@ def smoke(args):
             write_tsv(train, rows[:30])
             write_tsv(test, rows[30:])
             data[name] = (train, test)
-        for name in ("sentences", "words", "spam"):
+        for name in TASKS:
             settings = dict(TASKS[name], hidden=8)
             if settings["max_len"]:
                 settings["max_len"] = 10
-            train, test = data[name]
+            train, test = data[data_name(name)]
             model = os.path.join(workdir, f"{name}.safetensors")
             argv = our_train_argv(train, test, model, settings, 1, threads)
             texts = os.path.join(workdir, f"{name}_texts.txt")
@@ -676,7 +689,7 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="fewer epochs and training rows, for a fast look")
     p.add_argument("--smoke", action="store_true", help="only our binary on tiny generated data (no network)")
     p.add_argument("--threads", type=int, default=cpu_count(), help="threads for PyTorch (and rnn if it has --threads)")
-    p.add_argument("--tasks", default="sentences,words,spam", help="comma-separated subset of sentences,words,spam")
+    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
     p.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine before each run (0: never wait)")
     p.add_argument("--retries", type=int, default=1, help="reruns of a measurement disturbed by other processes")
     p.add_argument("--no-build", action="store_true", help="with --smoke: use target/release/rnn as it is")

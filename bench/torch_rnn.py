@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The same Elman RNN classifier in PyTorch on the CPU: the tool a user would reach for instead.
+"""The same RNN classifier in PyTorch on the CPU: the tool a user would reach for instead.
 
-nn.Embedding(V, H) -> nn.RNN(H, H) (tanh) -> nn.Linear(H, C) on the hidden state after the last
-real token of each sequence. Batches of variable-length sequences are padded and packed
+nn.Embedding(V, H) -> nn.RNN(H, H) (tanh; or nn.GRU, nn.LSTM with --cell) -> nn.Linear(H, C) on
+the hidden state after the last real token of each sequence. Batches of variable-length sequences are padded and packed
 (pack_padded_sequence, enforce_sorted=False), so padding costs no computation. Softmax
 cross-entropy, gradients clipped element-wise (nn.utils.clip_grad_value_), then SGD or Adam with
 PyTorch's defaults (weights initialised by PyTorch's defaults too). Batches are drawn in a new
@@ -69,19 +69,24 @@ def encode(tokens, vocab):
     return torch.tensor([vocab.get(t, 0) for t in tokens] or [0], dtype=torch.long)
 
 
-class Net(nn.Module):
-    """Embedding -> tanh RNN -> Linear on the last real step."""
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
-    def __init__(self, vocab_size, hidden, classes):
+
+class Net(nn.Module):
+    """Embedding -> tanh RNN (or GRU, LSTM) -> Linear on the last real step."""
+
+    def __init__(self, vocab_size, hidden, classes, cell="rnn"):
         super().__init__()
         self.emb = nn.Embedding(vocab_size, hidden)
-        self.rnn = nn.RNN(hidden, hidden, batch_first=True)
+        self.rnn = CELLS[cell](hidden, hidden, batch_first=True)
         self.out = nn.Linear(hidden, classes)
 
     def forward(self, ids, lengths):
         """Logits of a padded batch `ids` (B x T) whose real lengths are `lengths`."""
         packed = pack_padded_sequence(self.emb(ids), lengths, batch_first=True, enforce_sorted=False)
         _, h_last = self.rnn(packed)
+        if isinstance(h_last, tuple):  # an LSTM returns (h, c)
+            h_last = h_last[0]
         return self.out(h_last[-1])
 
 
@@ -139,6 +144,7 @@ def parse_args():
     p.add_argument("--clip", type=float, default=1.0, help="element-wise gradient clipping limit")
     p.add_argument("--adam", action="store_true", help="Adam instead of SGD")
     p.add_argument("--char", action="store_true", help="character tokens instead of words")
+    p.add_argument("--cell", choices=sorted(CELLS), default="rnn", help="the recurrent layer")
     p.add_argument("--max-len", type=int, default=0, help="keep the first N tokens (0: all)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
@@ -162,7 +168,7 @@ def main():
     train = [(encode(t, vocab), labels[label]) for t, (_, label) in zip(train_tokens, train_rows)]
     test = [(encode(t, vocab), labels[label]) for t, (_, label) in zip(test_tokens, test_rows)]
 
-    net = Net(len(vocab), args.hidden, len(labels))
+    net = Net(len(vocab), args.hidden, len(labels), args.cell)
     if args.adam:
         optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     else:
