@@ -3,7 +3,7 @@
 
     python3 bench/run.py                  # everything: data, venv, build, three tasks (~7 min)
     python3 bench/run.py --quick          # fewer epochs and rows, for a fast look
-    python3 bench/run.py --tasks words    # some of sentences,words,spam,spam-gru,spam-lstm
+    python3 bench/run.py --tasks words    # some of sentences,words,spam,words-gru,...,spam-lstm
     python3 bench/run.py --smoke          # only our binary on tiny generated data; no network
 
 For every task it trains each system with the same settings, records training throughput
@@ -85,9 +85,11 @@ TASKS = {
         "numpy": False,
     },
 }
-# The spam task again with the gated cells (same data, same settings, `--cell` for both systems).
-for _cell in ("gru", "lstm"):
-    TASKS[f"spam-{_cell}"] = dict(TASKS["spam"], cell=_cell, data="spam")
+# The words and spam tasks again with the gated cells (same data, same settings, `--cell` for
+# both systems).
+for _task in ("words", "spam"):
+    for _cell in ("gru", "lstm"):
+        TASKS[f"{_task}-{_cell}"] = dict(TASKS[_task], cell=_cell, data=_task)
 
 # --quick: epochs of every system, and training rows (None: all).
 QUICK = {
@@ -95,7 +97,8 @@ QUICK = {
     "words": {"epochs": 1, "torch_epochs": None, "train_rows": 20_000},
     "spam": {"epochs": 1, "torch_epochs": None, "train_rows": 1_500},
 }
-QUICK["spam-gru"] = QUICK["spam-lstm"] = QUICK["spam"]
+for _task in ("words", "spam"):
+    QUICK[f"{_task}-gru"] = QUICK[f"{_task}-lstm"] = QUICK[_task]
 
 
 def data_name(task):
