@@ -99,10 +99,11 @@ pub fn serve(
             name: config.name.clone(),
             batcher,
             metrics,
+            max_body: config.max_body,
             max_instances: config.max_instances,
             in_progress: Semaphore::new(config.max_pending),
         });
-        let app = routes::router(state, config.max_body);
+        let app = routes::router(state);
         on_ready(listener.local_addr()?);
 
         let mut stopped = stopping.clone();

@@ -30,6 +30,8 @@ pub struct AppState {
     pub name: String,
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
+    /// Bytes in a request body at most.
+    pub max_body: usize,
     /// Texts in one request at most.
     pub max_instances: usize,
     /// Permits for model requests in progress, their bodies included; when none is left, a
@@ -38,9 +40,10 @@ pub struct AppState {
 }
 
 /// The router: the protocol's routes, the page, health and metrics, a JSON error for every
-/// unknown path and wrong method, a body limit of `max_body` bytes, and the metrics layer.
-pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+/// unknown path and wrong method, the body limit, and the metrics layer.
+pub fn router(state: Arc<AppState>) -> Router {
     let metrics = Arc::clone(&state.metrics);
+    let max_body = state.max_body;
     let model_routes = Router::new()
         .route("/v1/models/{target}", get(model_status).post(model_call))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), admit));
@@ -67,12 +70,27 @@ async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
 }
 
 /// Lets a model request in only while fewer than the limit are in progress, before its body
-/// is read, so that waiting requests cannot hold memory without bound.
+/// is read, so that waiting requests cannot hold memory without bound; refuses a body whose
+/// declared length is over the limit before reading any of it.
 async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body as u64) {
+        return too_large().into_response();
+    }
     match state.in_progress.try_acquire() {
         Ok(_permit) => next.run(request).await,
         Err(_) => busy().into_response(),
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the body is larger than the server's limit (--max-body)",
+    )
 }
 
 fn busy() -> ApiError {
@@ -149,10 +167,7 @@ async fn model_call(
         }
     };
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the body is larger than the server's limit (--max-body)",
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         status => ApiError::new(status, e.body_text()),
     })?;
     let texts = api::read_instances(&body, state.max_instances)?;
