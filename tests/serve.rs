@@ -600,22 +600,31 @@ fn thirty_two_concurrent_clients_get_correct_answers_and_no_errors() {
 #[test]
 fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     let dir = model_dir();
-    // A batch waits 700 ms for company, so the request is surely in flight at the signal.
-    let mut server = Server::start(dir.path(), &["--max-wait-ms", "700"]);
+    let mut server = Server::start(dir.path(), &[]);
     let address = server.address;
+    // A client that sends half its request, and the rest only after the signal.
+    let body = br#"{"instances": ["the food was good", "the food was bad"]}"#;
     let in_flight = std::thread::spawn(move || {
-        request(
-            address,
-            "POST",
-            "/v1/models/sample:predict",
-            Some(br#"{"instances": ["the food was good"]}"#),
-        )
+        let mut stream = TcpStream::connect(address).unwrap();
+        let head = format!(
+            "POST /v1/models/sample:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body[..20]).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        stream.write_all(&body[20..]).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
     });
     std::thread::sleep(Duration::from_millis(250));
     let out = server.terminate();
-    let reply = in_flight.join().unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json()["predictions"].as_array().unwrap().len(), 1);
+    let answer = in_flight.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["predictions"].as_array().unwrap().len(), 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {err}", out.status);
     assert!(err.contains("SIGTERM"), "{err}");

@@ -6,13 +6,18 @@
 //! [`Model::predict`] once over all the texts (inside one rayon pool of `threads` threads, built
 //! once), and send each job its share of the answers. The async runtime only waits on the reply
 //! channels, so it is never blocked by a forward pass, and no thread is started per request.
+//!
+//! A batch waits for more texts only while another request is on its way to the queue (an
+//! [`Arrival`] is alive: its body is being parsed). With none, it runs at once, so that a lone
+//! client does not pay `max_wait` on every request; under load the queue itself fills batches.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use rayon::prelude::*;
 use tokio::sync::oneshot;
 
@@ -48,6 +53,9 @@ pub enum Refusal {
     Unavailable,
 }
 
+/// How often a waiting batch checks whether any request is still on its way.
+const RECHECK: Duration = Duration::from_micros(200);
+
 /// One request's texts, waiting for a compute thread.
 struct Job {
     texts: Vec<String>,
@@ -61,6 +69,20 @@ struct Job {
 pub struct Batcher {
     queue: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
+    /// Requests on their way to the queue.
+    arriving: Arc<AtomicUsize>,
+}
+
+/// A request on its way to the queue: while one is alive, a batch being gathered waits for it
+/// (up to `max_wait`). Made by [`Batcher::arrival`], ended by [`Batcher::run`] or by dropping it.
+pub struct Arrival {
+    arriving: Arc<AtomicUsize>,
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        self.arriving.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Batcher {
@@ -81,6 +103,7 @@ impl Batcher {
             .map_err(std::io::Error::other)?;
         let pool = Arc::new(pool);
         let (sender, receiver) = crossbeam_channel::bounded(config.queue.max(1));
+        let arriving = Arc::new(AtomicUsize::new(0));
         let workers = (0..threads)
             .map(|i| {
                 let worker = Worker {
@@ -89,6 +112,7 @@ impl Batcher {
                     pool: Arc::clone(&pool),
                     config: config.clone(),
                     metrics: Arc::clone(&metrics),
+                    arriving: Arc::clone(&arriving),
                 };
                 std::thread::Builder::new()
                     .name(format!("rnn-batcher-{i}"))
@@ -98,15 +122,29 @@ impl Batcher {
         Ok(Batcher {
             queue: Some(sender),
             workers,
+            arriving,
         })
     }
 
-    /// Queues `texts` and waits (without blocking the async runtime) for their predictions and,
-    /// if `explain`, their traces.
+    /// Announces a request whose texts will be queued soon, so that batches wait for it.
+    pub fn arrival(&self) -> Arrival {
+        self.arriving.fetch_add(1, Ordering::SeqCst);
+        Arrival {
+            arriving: Arc::clone(&self.arriving),
+        }
+    }
+
+    /// Queues `texts` (ending their `arrival`) and waits, without blocking the async runtime,
+    /// for their predictions and, if `explain`, their traces.
     ///
     /// # Errors
     /// [`Refusal::Busy`] at once when the queue is full.
-    pub async fn run(&self, texts: Vec<String>, explain: bool) -> Result<Answer, Refusal> {
+    pub async fn run(
+        &self,
+        texts: Vec<String>,
+        explain: bool,
+        arrival: Arrival,
+    ) -> Result<Answer, Refusal> {
         let queue = self.queue.as_ref().ok_or(Refusal::Unavailable)?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -119,6 +157,7 @@ impl Batcher {
             TrySendError::Full(_) => Refusal::Busy,
             TrySendError::Disconnected(_) => Refusal::Unavailable,
         })?;
+        drop(arrival); // after the job is queued, so that a gathering batch never misses it
         answer.await.map_err(|_| Refusal::Unavailable)
     }
 }
@@ -140,6 +179,7 @@ struct Worker {
     pool: Arc<rayon::ThreadPool>,
     config: BatchConfig,
     metrics: Arc<Metrics>,
+    arriving: Arc<AtomicUsize>,
 }
 
 impl Worker {
@@ -158,8 +198,8 @@ impl Worker {
             let mut texts = first.texts.len();
             let mut jobs = vec![first];
             while texts < self.config.max_batch {
-                let Ok(job) = self.queue.recv_deadline(deadline) else {
-                    break; // the wait is over, or the queue closed
+                let Some(job) = self.next_job(deadline) else {
+                    break;
                 };
                 if texts + job.texts.len() > self.config.max_batch {
                     carried = Some(job);
@@ -189,6 +229,29 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// The next job for the batch being gathered: one already queued, or one that arrives
+    /// before `deadline` while some request is on its way; `None` when the batch should run.
+    fn next_job(&self, deadline: Instant) -> Option<Job> {
+        loop {
+            match self.queue.try_recv() {
+                Ok(job) => return Some(job),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline || self.arriving.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            match self.queue.recv_deadline(deadline.min(now + RECHECK)) {
+                Ok(job) => return Some(job),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
 /// One forward pass over the texts of all `jobs`, split back into one answer a job.
 fn answer(model: &Model, jobs: &[Job]) -> Vec<Answer> {
     let texts: Vec<&str> = jobs
@@ -204,4 +267,80 @@ fn answer(model: &Model, jobs: &[Job]) -> Vec<Answer> {
                 .then(|| job.texts.par_iter().map(|t| model.explain(t)).collect()),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+
+    fn batcher(max_wait_ms: u64) -> (Batcher, Arc<Metrics>, Arc<Model>) {
+        let data = [("good", "pos"), ("bad", "neg"), ("not good", "neg")];
+        let config = ModelConfig {
+            hidden: 4,
+            ..ModelConfig::default()
+        };
+        let model = Arc::new(Model::for_data(data, &config).unwrap());
+        let metrics = Arc::new(Metrics::default());
+        let config = BatchConfig {
+            threads: 1,
+            max_batch: 8,
+            max_wait: Duration::from_millis(max_wait_ms),
+            queue: 16,
+        };
+        let batcher = Batcher::start(Arc::clone(&model), config, Arc::clone(&metrics)).unwrap();
+        (batcher, metrics, model)
+    }
+
+    fn passes(metrics: &Metrics) -> String {
+        let text = metrics.render();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("rnn_batch_texts_count"));
+        line.unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_lone_request_does_not_wait_for_company() {
+        let (batcher, _, model) = batcher(2_000);
+        let start = Instant::now();
+        let answer = batcher
+            .run(vec!["good".into()], false, batcher.arrival())
+            .await
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_millis(1_000));
+        assert_eq!(answer.predictions, model.predict(&["good"]));
+        assert!(answer.explanations.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_request_on_its_way_joins_the_batch_and_answers_go_back_in_order() {
+        let (batcher, metrics, model) = batcher(2_000);
+        let batcher = Arc::new(batcher);
+        let on_its_way = batcher.arrival();
+        let first = {
+            let batcher = Arc::clone(&batcher);
+            tokio::spawn(async move {
+                let arrival = batcher.arrival();
+                batcher
+                    .run(vec!["good".into(), "bad".into()], false, arrival)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = batcher
+            .run(vec!["not good".into()], true, on_its_way)
+            .await
+            .unwrap();
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(
+            passes(&metrics),
+            "rnn_batch_texts_count 1",
+            "one pass for both"
+        );
+        assert_eq!(first.predictions, model.predict(&["good", "bad"]));
+        assert_eq!(second.predictions, model.predict(&["not good"]));
+        let explanation = &second.explanations.unwrap()[0];
+        assert_eq!(explanation.tokens, ["not", "good"]);
+    }
 }

@@ -151,6 +151,7 @@ async fn model_call(
     target: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let arrival = state.batcher.arrival();
     let Path(target) = target.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let Some((name, verb)) = target.rsplit_once(':') else {
         return Err(method_not_allowed().await);
@@ -172,17 +173,18 @@ async fn model_call(
     })?;
     let texts = api::read_instances(&body, state.max_instances)?;
     drop(body);
-    let answer = state
-        .batcher
-        .run(texts, explain)
-        .await
-        .map_err(|refusal| match refusal {
-            Refusal::Busy => busy(),
-            Refusal::Unavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the model could not answer (the server is stopping)",
-            ),
-        })?;
+    let answer =
+        state
+            .batcher
+            .run(texts, explain, arrival)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Busy => busy(),
+                Refusal::Unavailable => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the model could not answer (the server is stopping)",
+                ),
+            })?;
     let json = api::Predictions::new(
         &state.model,
         &answer.predictions,
