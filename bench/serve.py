@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing run.py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (bench/run.py: logging, quiet-machine wait, venv, build, data paths)
 

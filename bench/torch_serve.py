@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing torch_rnn.py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_rnn import Net, collate  # noqa: E402
 
