@@ -1,6 +1,6 @@
 //! Dynamic batching: the texts of requests that arrive together go through one forward pass.
 //!
-//! Requests put a [`Job`] (their texts and a one-shot reply channel) on a bounded queue. A fixed
+//! Requests put a job (their texts and a one-shot reply channel) on a bounded queue. A fixed
 //! number of compute threads each take a first job, then gather more until the batch holds
 //! `max_batch` texts or `max_wait` has passed since the first job arrived, run
 //! [`Model::predict`] once over all the texts (inside one rayon pool of `threads` threads, built
