@@ -50,6 +50,7 @@
 //! - [`walkthrough`]: one training step of a tiny network with every number, for the docs.
 //! - [`kernels`]: the matrix products. [`rng`]: the seeded random stream. [`fsutil`]: atomic
 //!   file writes. [`error`]: the error type.
+//! - [`serve`]: the model server behind `rnn serve`: HTTP routes, dynamic batching, metrics.
 
 pub mod data;
 pub mod demo;
@@ -63,5 +64,6 @@ pub mod optim;
 pub mod plot;
 pub mod rng;
 pub mod rnn;
+pub mod serve;
 pub mod train;
 pub mod walkthrough;

@@ -23,6 +23,7 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     Predict(cmd::predict::PredictArgs),
     Explain(cmd::explain::ExplainArgs),
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Some(Command::Eval(args)) => cmd::eval::run(args),
         Some(Command::Predict(args)) => cmd::predict::run(args),
         Some(Command::Explain(args)) => cmd::explain::run(args),
+        Some(Command::Serve(args)) => cmd::serve::run(args),
         None => cmd::demo::run(cmd::demo::DemoArgs::default()),
     };
     match result {

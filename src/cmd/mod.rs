@@ -5,6 +5,7 @@ pub mod eval;
 pub mod explain;
 pub mod predict;
 pub mod progress;
+pub mod serve;
 pub mod train;
 
 /// Parses a whole number that must be at least 1 (`--hidden`, `--epochs`).

@@ -1,0 +1,118 @@
+//! `rnn serve`: answer predictions over HTTP, with a page to try the model in a browser.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use rnn::model::Model;
+use rnn::serve::{ServeConfig, serve};
+
+/// Serve a model over HTTP (the KServe V1 / TensorFlow Serving REST protocol).
+///
+/// Routes: GET / (a page to try the model), GET /healthz, GET /metrics, GET /v1/models,
+/// GET /v1/models/NAME, POST /v1/models/NAME:predict and POST /v1/models/NAME:explain with
+/// {"instances": ["text", ...]}. SIGINT or SIGTERM stops it after the requests in flight.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The name in the URLs [default: the model file's name without its extension].
+    #[arg(long)]
+    name: Option<String>,
+    /// The address to listen on; the default keeps the server to this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port; 0 picks a free one (the start-up line says which).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Compute threads [default: one per core].
+    #[arg(long, value_parser = super::at_least_one)]
+    threads: Option<usize>,
+    /// Texts in one forward pass at most.
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
+    max_batch: usize,
+    /// Milliseconds a batch waits for more texts after its first request arrived.
+    #[arg(long, default_value_t = 2)]
+    max_wait_ms: u64,
+    /// Bytes in a request body at most.
+    #[arg(long, default_value_t = 1 << 20, value_parser = super::at_least_one)]
+    max_body: usize,
+    /// Texts in one request at most.
+    #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
+    max_instances: usize,
+}
+
+/// Model requests in progress at most; more are answered 503 at once. With the default body
+/// limit, this bounds the memory held by request bodies to 256 MiB.
+const MAX_PENDING: usize = 256;
+
+/// Labels named in the start-up line at most.
+const SHOWN_LABELS: usize = 8;
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let name = match args.name {
+        Some(name) => name,
+        None => args
+            .model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into()),
+    };
+    if name.is_empty()
+        || name.contains(['/', ':', '?', '#', '%'])
+        || name.contains(char::is_whitespace)
+    {
+        bail!("--name {name:?}: a model name must be non-empty, without / : ? # % or spaces");
+    }
+    let model = Model::load(&args.model)?;
+    let summary = format!(
+        "cell {}, H = {}, V = {}, labels {}",
+        model.network.cell().kind().name(),
+        model.network.hidden(),
+        model.vocab.len(),
+        label_list(&model.labels)
+    );
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let config = ServeConfig {
+        name: name.clone(),
+        host: args.host.clone(),
+        port: args.port,
+        threads,
+        max_batch: args.max_batch,
+        max_wait: Duration::from_millis(args.max_wait_ms),
+        max_body: args.max_body,
+        max_instances: args.max_instances,
+        max_pending: MAX_PENDING,
+    };
+    let path = args.model.display().to_string();
+    serve(model, config, |address| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Serving {path} as {name:?} ({summary}) on http://{address}"
+        );
+        let _ = out.flush();
+    })
+    .with_context(|| format!("cannot serve on {}:{}", args.host, args.port))
+}
+
+/// The labels, comma-separated, the first few only when there are many.
+fn label_list(labels: &[String]) -> String {
+    if labels.len() <= SHOWN_LABELS {
+        labels.join(", ")
+    } else {
+        format!(
+            "{}, ... ({} labels)",
+            labels[..SHOWN_LABELS].join(", "),
+            labels.len()
+        )
+    }
+}

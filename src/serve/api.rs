@@ -1,0 +1,236 @@
+//! The JSON of the KServe V1 / TensorFlow Serving REST protocol: reading a request's
+//! `instances`, writing predictions and explanations, and the `{"error": ...}` of a bad request.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
+
+use crate::model::{Explanation, Model, Prediction};
+
+/// A request the server will not answer, with the status and the sentence that say why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+/// The texts of a predict or explain request body, `{"instances": ["text", ...]}`.
+///
+/// # Errors
+/// 400 for a body that is not JSON, not an object with an `instances` array, an empty array,
+/// an instance that is not a string or is empty; 413 for more than `max_instances` texts.
+pub fn read_instances(body: &[u8], max_instances: usize) -> Result<Vec<String>, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let Some(instances) = value.get("instances") else {
+        return Err(ApiError::bad_request(
+            r#"the body needs "instances": a list of texts, as in {"instances": ["some text"]}"#,
+        ));
+    };
+    let Value::Array(instances) = instances else {
+        return Err(ApiError::bad_request(
+            r#""instances" must be a list of texts"#,
+        ));
+    };
+    if instances.is_empty() {
+        return Err(ApiError::bad_request(r#""instances" is empty"#));
+    }
+    if instances.len() > max_instances {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} instances; a request may have at most {max_instances}",
+                instances.len()
+            ),
+        ));
+    }
+    instances
+        .iter()
+        .enumerate()
+        .map(|(i, instance)| match instance {
+            Value::String(text) if text.is_empty() => Err(ApiError::bad_request(format!(
+                "instances[{i}] is an empty string"
+            ))),
+            Value::String(text) => Ok(text.clone()),
+            other => Err(ApiError::bad_request(format!(
+                "instances[{i}] is not a string but {}",
+                kind(other)
+            ))),
+        })
+        .collect()
+}
+
+/// What a JSON value is, in words.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The answer to a predict request (`explanations` only for explain requests).
+#[derive(Serialize)]
+pub struct Predictions<'a> {
+    predictions: Vec<PredictionJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanations: Option<Vec<Vec<Step<'a>>>>,
+}
+
+impl<'a> Predictions<'a> {
+    /// The JSON of `predictions` and, when given, `explanations`, one a text.
+    pub fn new(
+        model: &'a Model,
+        predictions: &'a [Prediction],
+        explanations: Option<&'a [Explanation]>,
+    ) -> Self {
+        let labels = &model.labels;
+        Predictions {
+            predictions: predictions
+                .iter()
+                .map(|p| PredictionJson {
+                    label: &labels[p.label],
+                    probs: Probs {
+                        labels,
+                        probs: &p.probs,
+                    },
+                })
+                .collect(),
+            explanations: explanations.map(|all| {
+                all.iter()
+                    .map(|e| {
+                        e.tokens
+                            .iter()
+                            .zip(&e.probs)
+                            .map(|(token, probs)| Step {
+                                token,
+                                probs: Probs { labels, probs },
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// `{"label": L, "probs": {class: p, ...}}`.
+#[derive(Serialize)]
+struct PredictionJson<'a> {
+    label: &'a str,
+    probs: Probs<'a>,
+}
+
+/// One token of an explanation: `{"token": t, "probs": {class: p, ...}}`, the probabilities
+/// after the network has read it.
+#[derive(Serialize)]
+struct Step<'a> {
+    token: &'a str,
+    probs: Probs<'a>,
+}
+
+/// Probabilities as an object from label to probability, in the model's label order. Each is
+/// written as the shortest decimal that reads back as the same `f32`, as `rnn predict --probs`
+/// writes it.
+struct Probs<'a> {
+    labels: &'a [String],
+    probs: &'a [f32],
+}
+
+impl Serialize for Probs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.labels.len()))?;
+        for (label, p) in self.labels.iter().zip(self.probs) {
+            map.serialize_entry(label, p)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> (u16, String) {
+        let e = read_instances(body.as_bytes(), 3).unwrap_err();
+        (e.status.as_u16(), e.message)
+    }
+
+    #[test]
+    fn instances_are_read_in_order() {
+        let texts = read_instances(br#"{"instances": ["a b", "c"], "x": 1}"#, 3).unwrap();
+        assert_eq!(texts, ["a b", "c"]);
+    }
+
+    #[test]
+    fn every_bad_body_gets_a_sentence_that_says_what_is_wrong() {
+        assert!(message("{").1.starts_with("the body is not valid JSON"));
+        assert!(
+            message(r#"{"inputs": []}"#)
+                .1
+                .contains("needs \"instances\"")
+        );
+        assert!(
+            message(r#"{"instances": "a"}"#)
+                .1
+                .contains("must be a list")
+        );
+        assert!(message(r#"{"instances": []}"#).1.contains("is empty"));
+        assert_eq!(
+            message(r#"{"instances": ["a", 7]}"#),
+            (400, "instances[1] is not a string but a number".into())
+        );
+        assert_eq!(
+            message(r#"{"instances": ["a", ""]}"#),
+            (400, "instances[1] is an empty string".into())
+        );
+        assert_eq!(
+            message(r#"{"instances": ["a", "b", "c", "d"]}"#),
+            (413, "4 instances; a request may have at most 3".into())
+        );
+    }
+
+    #[test]
+    fn probabilities_are_written_as_the_shortest_f32_decimals() {
+        let labels = ["neg".to_string(), "pos".to_string()];
+        let probs = Probs {
+            labels: &labels,
+            probs: &[0.1, 0.9],
+        };
+        assert_eq!(
+            serde_json::to_string(&probs).unwrap(),
+            r#"{"neg":0.1,"pos":0.9}"#
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! A model server: the KServe V1 / TensorFlow Serving REST protocol over HTTP/1.1, a page to
+//! try the model in a browser, health and Prometheus metrics, with dynamic batching.
+//!
+//! ```text
+//! GET  /                          the page: type a sentence, see the label and every token's probabilities
+//! GET  /healthz                   {"status": "ok"}
+//! GET  /metrics                   requests and errors by route, latency, batch sizes
+//! GET  /v1/models                 {"models": [NAME]}
+//! GET  /v1/models/NAME            {"name": NAME, "ready": true, "cell", "hidden", "vocabulary", "labels", ...}
+//! POST /v1/models/NAME:predict    {"instances": ["text", ...]} -> {"predictions": [{"label", "probs"}, ...]}
+//! POST /v1/models/NAME:explain    the same, plus "explanations": one [{"token", "probs"}, ...] a text
+//! ```
+//!
+//! The server calls [`Model::predict`] and [`Model::explain`], the functions behind
+//! `rnn predict` and `rnn explain`; it has no forward pass of its own.
+//!
+//! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
+//! - [`routes`]: the HTTP handlers and limits. [`api`]: the protocol's JSON.
+//! - [`metrics`]: the counters behind `/metrics`.
+
+pub mod api;
+pub mod batcher;
+pub mod metrics;
+pub mod routes;
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+use crate::model::Model;
+use batcher::{BatchConfig, Batcher};
+use metrics::Metrics;
+use routes::AppState;
+
+/// How long, after SIGINT or SIGTERM, the server waits for requests in flight before it exits
+/// anyway.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Where and how to serve a model.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The name in the URLs (`/v1/models/NAME`).
+    pub name: String,
+    /// The address to listen on (`127.0.0.1` keeps the server to this machine).
+    pub host: String,
+    /// The port; 0 lets the system pick a free one.
+    pub port: u16,
+    /// Compute threads (and threads of their rayon pool).
+    pub threads: usize,
+    /// Texts in one forward pass at most.
+    pub max_batch: usize,
+    /// How long a batch waits for more texts.
+    pub max_wait: Duration,
+    /// Bytes in a request body at most.
+    pub max_body: usize,
+    /// Texts in one request at most.
+    pub max_instances: usize,
+    /// Model requests in progress at most (reading their bodies, queued or computing); more
+    /// are answered 503 at once.
+    pub max_pending: usize,
+}
+
+/// Serves `model` until SIGINT or SIGTERM, then stops accepting connections, finishes the
+/// requests in flight (waiting at most 10 s) and returns. `on_ready` is called with the address
+/// once the server listens, after the signal handlers are installed.
+///
+/// # Errors
+/// When the address cannot be bound, or threads cannot be started.
+pub fn serve(
+    model: Model,
+    config: ServeConfig,
+    on_ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.threads.max(1))
+        .thread_name("rnn-http")
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let stopping = stop_signals()?;
+        let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+        let metrics = Arc::new(Metrics::default());
+        let model = Arc::new(model);
+        let batcher = Batcher::start(
+            Arc::clone(&model),
+            BatchConfig {
+                threads: config.threads,
+                max_batch: config.max_batch,
+                max_wait: config.max_wait,
+                queue: config.max_pending,
+            },
+            Arc::clone(&metrics),
+        )?;
+        let state = Arc::new(AppState {
+            model,
+            name: config.name.clone(),
+            batcher,
+            metrics,
+            max_body: config.max_body,
+            max_instances: config.max_instances,
+            in_progress: Semaphore::new(config.max_pending),
+        });
+        let app = routes::router(state);
+        on_ready(listener.local_addr()?);
+
+        let mut stopped = stopping.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|&s| s).await;
+            })
+            .into_future();
+        let mut overdue = stopping;
+        let give_up = async move {
+            let _ = overdue.wait_for(|&s| s).await;
+            tokio::time::sleep(GRACE).await;
+        };
+        tokio::select! {
+            result = server => result,
+            () = give_up => {
+                eprintln!("gave up waiting for the requests in flight after {GRACE:?}");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// A flag that turns true on the first SIGINT or SIGTERM. The handlers are installed before it
+/// returns, so that a signal arriving right after start-up already stops the server cleanly.
+fn stop_signals() -> std::io::Result<watch::Receiver<bool>> {
+    let (flag, stopping) = watch::channel(false);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            eprintln!("{name}: no new connections; finishing the requests in flight");
+            let _ = flag.send(true);
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Ctrl-C: no new connections; finishing the requests in flight");
+            let _ = flag.send(true);
+        }
+    });
+    Ok(stopping)
+}

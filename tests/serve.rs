@@ -1,0 +1,653 @@
+//! `rnn serve`, driven as a client drives it: the real binary on a free loopback port, spoken to
+//! over raw HTTP/1.1. Every route; the same probabilities as `rnn predict --probs` and the same
+//! trace as `rnn explain --json`; every kind of bad request answered with a 4xx and a JSON error
+//! while the server keeps serving; 32 concurrent clients; a clean exit on SIGTERM with the
+//! request in flight answered. `browser.rs` drives the page in headless Chromium.
+
+#[path = "serve/browser.rs"]
+mod browser;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rnn::data::sample::{TEST, TRAIN};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// The server and a small HTTP client
+
+/// A running `rnn serve`, killed when dropped (unless a test already stopped it).
+struct Server {
+    child: Child,
+    address: SocketAddr,
+    /// The start-up line.
+    banner: String,
+}
+
+impl Server {
+    /// Starts `rnn serve --model m.safetensors --name sample --port 0` in `dir` with `extra`
+    /// flags, and reads the port from its start-up line.
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+            .args(["serve", "--model", "m.safetensors", "--name", "sample"])
+            .args(["--port", "0", "--threads", "2"])
+            .args(extra)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        let Some(url) = banner.trim_end().rsplit(' ').next() else {
+            panic!("no start-up line");
+        };
+        let Some(address) = url.strip_prefix("http://").and_then(|a| a.parse().ok()) else {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("start-up line {banner:?}, stderr {err}");
+        };
+        Server {
+            child,
+            address,
+            banner: banner.trim_end().to_string(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        request(self.address, "GET", path, None)
+    }
+
+    fn post(&self, path: &str, body: &str) -> Reply {
+        request(self.address, "POST", path, Some(body.as_bytes()))
+    }
+
+    fn predict(&self, texts: &[&str]) -> Vec<Value> {
+        let reply = self.post(
+            "/v1/models/sample:predict",
+            &json!({ "instances": texts }).to_string(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["predictions"].as_array().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (10 s at most) for the exit; its status and stderr.
+    fn terminate(&mut self) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                let mut stderr = self.child.stderr.take().unwrap();
+                stderr.read_to_string(&mut err).unwrap();
+                return (status, err);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "still running 10 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    /// Header lines, lowercased.
+    headers: Vec<String>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find_map(|h| h.strip_prefix(&format!("{name}: ")))
+    }
+
+    /// Checks a 4xx with `{"error": "... needle ..."}`.
+    fn is_error(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let error = self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(error.contains(needle), "{error:?} lacks {needle:?}");
+    }
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), read to the end.
+fn request(address: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.map_or(0, <[u8]>::len)
+    );
+    raw(
+        address,
+        &[head.as_bytes(), body.unwrap_or_default()].concat(),
+    )
+}
+
+/// Sends `bytes` as they are and reads the answer.
+fn raw(address: SocketAddr, bytes: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    Reply {
+        status,
+        headers: lines.map(str::to_lowercase).collect(),
+        body: body.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A model to serve
+
+/// A temporary folder with the sample as `train.tsv` and `test.tsv` and a model trained on it,
+/// `m.safetensors`, good enough to give different answers to different texts.
+fn model_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, rows) in [("train.tsv", TRAIN), ("test.tsv", TEST)] {
+        let mut tsv = String::from("text\tlabel\n");
+        for (text, label) in rows {
+            tsv.push_str(&format!("{text}\t{label}\n"));
+        }
+        fs::write(dir.path().join(name), tsv).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(["train", "--train", "train.tsv", "--model", "m.safetensors"])
+        .args([
+            "--epochs", "100", "--hidden", "8", "--lr", "0.05", "--quiet",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Texts to ask about: the sample's test sentences and two with words the model never saw.
+fn texts() -> Vec<&'static str> {
+    let mut texts: Vec<&str> = TEST.iter().map(|(text, _)| *text).collect();
+    texts.extend(["the zorg was blub", "qqq"]);
+    texts
+}
+
+/// Runs the binary to completion with `input` on standard input.
+fn run_rnn(dir: &Path, args: &[&str], input: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The largest difference between two `{"label", "probs"}` objects' probabilities, after
+/// checking that they have the same label and classes.
+fn difference(a: &Value, b: &Value) -> f64 {
+    assert_eq!(a["label"], b["label"], "{a} against {b}");
+    let (pa, pb) = (
+        a["probs"].as_object().unwrap(),
+        b["probs"].as_object().unwrap(),
+    );
+    assert_eq!(pa.keys().collect::<Vec<_>>(), pb.keys().collect::<Vec<_>>());
+    pa.iter()
+        .map(|(k, x)| (x.as_f64().unwrap() - pb[k].as_f64().unwrap()).abs())
+        .fold(0.0, f64::max)
+}
+
+/// How far a text's probabilities may move when it is batched with other texts: the matrix
+/// products of fewer than 8 rows use the project's own kernels and larger ones the `gemm`
+/// crate, which add in another order. Measured: at most 2e-8.
+const ROUNDING: f64 = 1e-6;
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+
+#[test]
+fn every_route_answers_and_the_start_up_line_describes_the_model() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &[]);
+    assert!(
+        server.banner.starts_with(
+            "Serving m.safetensors as \"sample\" (cell rnn, H = 8, V = 24, labels negative, \
+             positive) on http://127.0.0.1:"
+        ),
+        "{}",
+        server.banner
+    );
+
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("<textarea id=\"text\""), "the page");
+    assert!(
+        !page.body.contains("http://") && !page.body.contains("https://"),
+        "the page loads nothing from the network"
+    );
+
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+
+    assert_eq!(
+        server.get("/v1/models").json(),
+        json!({"models": ["sample"]})
+    );
+    let status = server.get("/v1/models/sample").json();
+    assert_eq!(
+        status,
+        json!({
+            "name": "sample", "ready": true, "cell": "rnn", "hidden": 8, "vocabulary": 24,
+            "labels": ["negative", "positive"], "tokens": "word", "max_len": null,
+        })
+    );
+
+    let predictions = server.predict(&["the food was good", "the food was not good"]);
+    assert_eq!(predictions.len(), 2);
+    for p in &predictions {
+        let probs = p["probs"].as_object().unwrap();
+        assert_eq!(probs.keys().collect::<Vec<_>>(), ["negative", "positive"]);
+        let sum: f64 = probs.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{p}");
+    }
+
+    let explained = server
+        .post(
+            "/v1/models/sample:explain",
+            r#"{"instances": ["the zorg was good", "bad"]}"#,
+        )
+        .json();
+    assert_eq!(explained["predictions"].as_array().unwrap().len(), 2);
+    let steps = explained["explanations"][0].as_array().unwrap();
+    let tokens: Vec<&str> = steps.iter().map(|s| s["token"].as_str().unwrap()).collect();
+    assert_eq!(tokens, ["the", "<unk>", "was", "good"]);
+    assert_eq!(explained["explanations"][1].as_array().unwrap().len(), 1);
+
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    for line in [
+        "rnn_http_requests_total{route=\"page\"} 1",
+        "rnn_http_requests_total{route=\"healthz\"} 1",
+        "rnn_http_requests_total{route=\"models\"} 1",
+        "rnn_http_requests_total{route=\"model\"} 1",
+        "rnn_http_requests_total{route=\"predict\"} 1",
+        "rnn_http_requests_total{route=\"explain\"} 1",
+        "rnn_http_request_duration_seconds_count{route=\"predict\"} 1",
+        "rnn_batch_texts_sum 4",
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "{line} is not in\n{}",
+            metrics.body
+        );
+    }
+}
+
+#[test]
+fn predictions_and_explanations_are_those_of_the_command_line() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &[]);
+    let texts = texts();
+    // One request with every text is batched as `rnn predict` batches the same lines: equal
+    // to the last bit.
+    let served = server.predict(&texts);
+    let printed = run_rnn(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "--probs"],
+        &(texts.join("\n") + "\n"),
+    );
+    let printed: Vec<Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(served, printed);
+
+    for text in ["the food was not at all awful", "the zorg was blub"] {
+        let cli = run_rnn(
+            dir.path(),
+            &["explain", "--model", "m.safetensors", "--json", text],
+            "",
+        );
+        let cli: Value = serde_json::from_str(&cli).unwrap();
+        let served = server
+            .post(
+                "/v1/models/sample:explain",
+                &json!({ "instances": [text] }).to_string(),
+            )
+            .json();
+        let steps = served["explanations"][0].as_array().unwrap();
+        assert_eq!(steps.len(), cli["tokens"].as_array().unwrap().len());
+        for (t, step) in steps.iter().enumerate() {
+            assert_eq!(step["token"], cli["tokens"][t]);
+            let probs: Vec<Value> = ["negative", "positive"]
+                .iter()
+                .map(|l| step["probs"][l].clone())
+                .collect();
+            assert_eq!(Value::from(probs), cli["probs"][t], "{text}, token {t}");
+        }
+    }
+}
+
+#[test]
+fn a_text_gets_the_same_answer_alone_as_batched_with_others() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &[]);
+    let texts = texts();
+    let together = server.predict(&texts);
+    let mut worst: f64 = 0.0;
+    for (text, batched) in texts.iter().zip(&together) {
+        let alone = &server.predict(&[text])[0];
+        worst = worst.max(difference(alone, batched));
+        // In a batch of fewer than 8 texts, the same kernels as alone: equal to the last bit.
+        let few = server.predict(&[text, "it was good", "bad"]);
+        assert_eq!(&few[0], alone, "{text}");
+    }
+    assert!(worst <= ROUNDING, "differs by {worst}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad requests
+
+#[test]
+fn every_bad_request_gets_a_4xx_with_a_json_error_and_the_server_keeps_serving() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-body", "1000", "--max-instances", "4"]);
+    let predict = "/v1/models/sample:predict";
+    server
+        .post(predict, "{\"instances\": [")
+        .is_error(400, "not valid JSON");
+    server.post(predict, "").is_error(400, "not valid JSON");
+    server
+        .post(predict, "[\"a\"]")
+        .is_error(400, "needs \"instances\"");
+    server
+        .post(predict, r#"{"inputs": ["a"]}"#)
+        .is_error(400, "needs \"instances\"");
+    server
+        .post(predict, r#"{"instances": "a"}"#)
+        .is_error(400, "must be a list");
+    server
+        .post(predict, r#"{"instances": []}"#)
+        .is_error(400, "is empty");
+    server
+        .post(predict, r#"{"instances": ["a", 3]}"#)
+        .is_error(400, "instances[1] is not a string but a number");
+    server
+        .post(predict, r#"{"instances": ["a", null]}"#)
+        .is_error(400, "instances[1] is not a string but null");
+    server
+        .post(predict, r#"{"instances": ["a", ""]}"#)
+        .is_error(400, "instances[1] is an empty string");
+    server
+        .post("/v1/models/sample:explain", r#"{"instances": [""]}"#)
+        .is_error(400, "instances[0] is an empty string");
+    // Nesting deeper than the JSON parser's recursion limit is an error, not a stack overflow.
+    let deep = format!("{{\"instances\": {}{}}}", "[".repeat(400), "]".repeat(400));
+    server.post(predict, &deep).is_error(400, "not valid JSON");
+    // Invalid UTF-8.
+    request(
+        server.address,
+        "POST",
+        predict,
+        Some(b"{\"instances\": [\"\xff\"]}"),
+    )
+    .is_error(400, "not valid JSON");
+
+    server
+        .post("/v1/models/other:predict", r#"{"instances": ["a"]}"#)
+        .is_error(404, "no model is named \"other\"");
+    server
+        .get("/v1/models/other")
+        .is_error(404, "no model is named");
+    server
+        .post("/v1/models/sample:classify", r#"{"instances": ["a"]}"#)
+        .is_error(404, "unknown verb");
+    server.get("/nothing/here").is_error(404, "no such route");
+
+    for (method, path) in [
+        ("PUT", predict),
+        ("DELETE", predict),
+        ("GET", predict),
+        ("POST", "/v1/models"),
+        ("POST", "/v1/models/sample"),
+        ("POST", "/healthz"),
+        ("DELETE", "/"),
+    ] {
+        request(server.address, method, path, Some(b"{}")).is_error(405, "method not allowed");
+    }
+
+    // Over --max-body: declared up front, refused before a byte of it is read ...
+    let head = format!(
+        "POST {predict} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5000000\r\n\r\n"
+    );
+    raw(server.address, head.as_bytes()).is_error(413, "larger than the server's limit");
+    // ... or sent, 1500 bytes of valid JSON.
+    let long = json!({ "instances": ["good ".repeat(295)] }).to_string();
+    assert!(long.len() > 1000 && long.len() < 2000);
+    server
+        .post(predict, &long)
+        .is_error(413, "larger than the server's limit");
+    // ... or chunked, with no length given.
+    let chunked = format!(
+        "POST {predict} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{long}\r\n0\r\n\r\n",
+        long.len()
+    );
+    raw(server.address, chunked.as_bytes()).is_error(413, "larger than the server's limit");
+
+    server
+        .post(predict, r#"{"instances": ["a", "b", "c", "d", "e"]}"#)
+        .is_error(413, "5 instances; a request may have at most 4");
+
+    // Still serving, and every error was counted.
+    assert_eq!(server.predict(&["a", "b", "c", "good"]).len(), 4);
+    let metrics = server.get("/metrics").body;
+    for line in [
+        "rnn_http_errors_total{route=\"predict\",code=\"400\"} 11",
+        "rnn_http_errors_total{route=\"predict\",code=\"413\"} 4",
+        "rnn_http_errors_total{route=\"predict\",code=\"405\"} 3",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load and shutdown
+
+#[test]
+fn thirty_two_concurrent_clients_get_correct_answers_and_no_errors() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-wait-ms", "5"]);
+    let texts = texts();
+    let expected = server.predict(&texts);
+    const CLIENTS: usize = 32;
+    const REQUESTS: usize = 20;
+    let address = server.address;
+    std::thread::scope(|scope| {
+        for client in 0..CLIENTS {
+            let (texts, expected) = (&texts, &expected);
+            scope.spawn(move || {
+                for r in 0..REQUESTS {
+                    // Single texts, and every fourth request a few, so that requests of
+                    // different sizes share batches.
+                    let n = if r % 4 == 0 { 3 } else { 1 };
+                    let which: Vec<usize> = (0..n)
+                        .map(|k| (client * 7 + r * 3 + k) % texts.len())
+                        .collect();
+                    let body =
+                        json!({ "instances": which.iter().map(|&i| texts[i]).collect::<Vec<_>>() });
+                    let reply = request(
+                        address,
+                        "POST",
+                        "/v1/models/sample:predict",
+                        Some(body.to_string().as_bytes()),
+                    );
+                    assert_eq!(reply.status, 200, "client {client}: {}", reply.body);
+                    let got = reply.json()["predictions"].as_array().unwrap().clone();
+                    assert_eq!(got.len(), n);
+                    for (&i, p) in which.iter().zip(&got) {
+                        assert!(difference(p, &expected[i]) <= ROUNDING, "{}: {p}", texts[i]);
+                    }
+                }
+            });
+        }
+    });
+    // Requests that arrived together were answered by shared forward passes.
+    let metrics = server.get("/metrics").body;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in\n{metrics}"))
+    };
+    let passes = value("rnn_batch_texts_count");
+    let texts_sent = value("rnn_batch_texts_sum");
+    assert_eq!(
+        texts_sent as usize,
+        texts.len() + CLIENTS * (REQUESTS + REQUESTS / 2)
+    );
+    assert!(
+        passes < (1 + CLIENTS * REQUESTS) as f64,
+        "{passes} forward passes for {} requests: no batching",
+        1 + CLIENTS * REQUESTS
+    );
+    assert_eq!(
+        value("rnn_http_requests_total{route=\"predict\"}") as usize,
+        1 + CLIENTS * REQUESTS
+    );
+    assert!(!metrics.contains("rnn_http_errors_total{"), "{metrics}");
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
+    let dir = model_dir();
+    let mut server = Server::start(dir.path(), &[]);
+    let address = server.address;
+    // A client that sends half its request, and the rest only after the signal.
+    let body = br#"{"instances": ["the food was good", "the food was bad"]}"#;
+    let in_flight = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        let head = format!(
+            "POST /v1/models/sample:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body[..20]).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        stream.write_all(&body[20..]).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    let (status, err) = server.terminate();
+    let answer = in_flight.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["predictions"].as_array().unwrap().len(), 2);
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(err.contains("SIGTERM"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The port is closed.
+    assert!(TcpStream::connect(address).is_err());
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_error() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &[]);
+    let port = server.address.port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(["serve", "--model", "m.safetensors", "--port", &port])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!("error: cannot serve on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
