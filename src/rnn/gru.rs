@@ -34,9 +34,8 @@
 //! and over a batch, `dW_i[:, x_t] += dgi`, `db_i += dgi`, `dW_h += dgh · h_{t-1}ᵀ`,
 //! `db_h += dgh`.
 
-use std::cell::RefCell;
-
 use super::cell::{Cell, CellKind};
+use super::gates::{Stacked, Tensors, with_scratch};
 use super::params::Layout;
 use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, sigmoid_in_place, tanh_in_place};
 use crate::rng::Rng;
@@ -44,51 +43,20 @@ use crate::rng::Rng;
 /// A GRU cell for `vocab` tokens and `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gru {
-    vocab: usize,
-    hidden: usize,
-}
-
-/// Where the four tensors start in the cell's part of the buffer.
-struct Offsets {
-    wi: usize,
-    wh: usize,
-    bi: usize,
-    bh: usize,
-    end: usize,
+    shape: Stacked,
 }
 
 impl Gru {
     /// A cell for `vocab` input tokens and `hidden` units.
     pub fn new(vocab: usize, hidden: usize) -> Self {
-        Gru { vocab, hidden }
-    }
-
-    fn offsets(&self) -> Offsets {
-        let (v, g) = (self.vocab, 3 * self.hidden);
-        let wh = g * v;
-        let bi = wh + g * self.hidden;
-        Offsets {
-            wi: 0,
-            wh,
-            bi,
-            bh: bi + g,
-            end: bi + 2 * g,
+        Gru {
+            shape: Stacked {
+                vocab,
+                hidden,
+                gates: 3,
+            },
         }
     }
-}
-
-thread_local! {
-    /// Scratch space of the backward pass, reused from step to step on each thread.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` on a zeroed scratch buffer of `len` floats, owned by the calling thread.
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with_borrow_mut(|buf| {
-        buf.clear();
-        buf.resize(len, 0.0);
-        f(buf)
-    })
 }
 
 impl Cell for Gru {
@@ -97,45 +65,32 @@ impl Cell for Gru {
     }
 
     fn vocab(&self) -> usize {
-        self.vocab
+        self.shape.vocab
     }
 
     fn hidden(&self) -> usize {
-        self.hidden
+        self.shape.hidden
     }
 
     /// Per sequence and step: `r`, `z`, `n` and `W_hn h_{t-1} + b_hn`.
     fn cache_size(&self) -> usize {
-        4 * self.hidden
+        4 * self.shape.hidden
     }
 
     /// `[da_r, da_z, da_n, r ⊙ da_n]`: `dgi` is the first three, `dgh` the first two and the
     /// last.
     fn pre_size(&self) -> usize {
-        4 * self.hidden
+        4 * self.shape.hidden
     }
 
     fn layout(&self) -> Layout {
-        let (v, h) = (self.vocab, self.hidden);
-        let mut layout = Layout::default();
-        layout.push("rnn.weight_ih_l0", &[3 * h, v], true);
-        layout.push("rnn.weight_hh_l0", &[3 * h, h], false);
-        layout.push("rnn.bias_ih_l0", &[3 * h], false);
-        layout.push("rnn.bias_hh_l0", &[3 * h], false);
-        layout
+        self.shape.layout()
     }
 
     /// Everything but the input weights uniform in `[-1/√H, 1/√H]`, as PyTorch initialises
     /// `nn.GRU`; the input weights in `[-input, input]`.
     fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
-        let a = 1.0 / (self.hidden as f64).sqrt();
-        let o = self.offsets();
-        for w in &mut p[o.wi..o.wh] {
-            *w = rng.symmetric(f64::from(input)) as f32;
-        }
-        for w in &mut p[o.wh..o.end] {
-            *w = rng.symmetric(a) as f32;
-        }
+        self.shape.init(p, input, rng);
     }
 
     /// The cache of the step is laid out as two blocks: `n×3H` holding `[r, z, W_hn h + b_hn]`
@@ -148,9 +103,8 @@ impl Cell for Gru {
         s: &mut [f32],
         cache: &mut [f32],
     ) {
-        let (h, n, o) = (self.hidden, x.len(), self.offsets());
-        let (wi, wh) = (&p[o.wi..o.wh], &p[o.wh..o.bi]);
-        let (bi, bh) = (&p[o.bi..o.bh], &p[o.bh..o.end]);
+        let (h, n) = (self.shape.hidden, x.len());
+        let Tensors { wi, wh, bi, bh } = self.shape.tensors(p);
         let (gates, candidate) = cache[..4 * h * n].split_at_mut(3 * h * n);
         // gh = W_h h_{t-1} + b_h for all three gates: GH = H_prev · W_hᵀ + b_h
         for row in gates.chunks_exact_mut(3 * h) {
@@ -216,9 +170,9 @@ impl Cell for Gru {
         ds: &mut [f32],
         dpre: &mut [f32],
     ) {
-        let (h, o) = (self.hidden, self.offsets());
+        let h = self.shape.hidden;
         let n = ds.len() / h;
-        let wh = &p[o.wh..o.bi];
+        let wh = self.shape.tensors(p).wh;
         let (gates, candidate) = cache[..4 * h * n].split_at(3 * h * n);
         for (i, ((dh, d), (row, cand))) in ds
             .chunks_exact_mut(h)
@@ -265,7 +219,7 @@ impl Cell for Gru {
         h_prev: &[f32],
         dpre: &[f32],
     ) {
-        let h = self.hidden;
+        let h = self.shape.hidden;
         let (dwh, biases) = g_rest.split_at_mut(3 * h * h);
         let (dbi, dbh) = biases.split_at_mut(3 * h);
         for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {

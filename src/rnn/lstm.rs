@@ -36,9 +36,8 @@
 //! and over a batch, with `da = [da_i, da_f, da_g, da_o]`: `dW_i[:, x_t] += da`,
 //! `db_i += da`, `db_h += da`, `dW_h += da · h_{t-1}ᵀ`.
 
-use std::cell::RefCell;
-
 use super::cell::{Cell, CellKind};
+use super::gates::{Stacked, Tensors, with_scratch};
 use super::params::Layout;
 use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, sigmoid_in_place, tanh_in_place};
 use crate::rng::Rng;
@@ -46,43 +45,20 @@ use crate::rng::Rng;
 /// An LSTM cell for `vocab` tokens and `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lstm {
-    vocab: usize,
-    hidden: usize,
-}
-
-/// Where the four tensors start in the cell's part of the buffer.
-struct Offsets {
-    wi: usize,
-    wh: usize,
-    bi: usize,
-    bh: usize,
-    end: usize,
+    shape: Stacked,
 }
 
 impl Lstm {
     /// A cell for `vocab` input tokens and `hidden` units.
     pub fn new(vocab: usize, hidden: usize) -> Self {
-        Lstm { vocab, hidden }
-    }
-
-    fn offsets(&self) -> Offsets {
-        let (v, g) = (self.vocab, 4 * self.hidden);
-        let wh = g * v;
-        let bi = wh + g * self.hidden;
-        Offsets {
-            wi: 0,
-            wh,
-            bi,
-            bh: bi + g,
-            end: bi + 2 * g,
+        Lstm {
+            shape: Stacked {
+                vocab,
+                hidden,
+                gates: 4,
+            },
         }
     }
-}
-
-thread_local! {
-    /// Scratch space of the backward step (`dh_{t-1}` before it is spread into the state rows),
-    /// reused from step to step on each thread.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Cell for Lstm {
@@ -91,50 +67,37 @@ impl Cell for Lstm {
     }
 
     fn vocab(&self) -> usize {
-        self.vocab
+        self.shape.vocab
     }
 
     fn hidden(&self) -> usize {
-        self.hidden
+        self.shape.hidden
     }
 
     /// `[h_t, c_t]`.
     fn state_size(&self) -> usize {
-        2 * self.hidden
+        2 * self.shape.hidden
     }
 
     /// Per sequence and step: the four gates after their activations, `tanh(c_t)`, and
     /// `h_{t-1}` (a contiguous copy, for the product with `W_h`).
     fn cache_size(&self) -> usize {
-        6 * self.hidden
+        6 * self.shape.hidden
     }
 
     /// `[da_i, da_f, da_g, da_o]`.
     fn pre_size(&self) -> usize {
-        4 * self.hidden
+        4 * self.shape.hidden
     }
 
     fn layout(&self) -> Layout {
-        let (v, h) = (self.vocab, self.hidden);
-        let mut layout = Layout::default();
-        layout.push("rnn.weight_ih_l0", &[4 * h, v], true);
-        layout.push("rnn.weight_hh_l0", &[4 * h, h], false);
-        layout.push("rnn.bias_ih_l0", &[4 * h], false);
-        layout.push("rnn.bias_hh_l0", &[4 * h], false);
-        layout
+        self.shape.layout()
     }
 
     /// Everything but the input weights uniform in `[-1/√H, 1/√H]`, as PyTorch initialises
     /// `nn.LSTM`; the input weights in `[-input, input]`.
     fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
-        let a = 1.0 / (self.hidden as f64).sqrt();
-        let o = self.offsets();
-        for w in &mut p[o.wi..o.wh] {
-            *w = rng.symmetric(f64::from(input)) as f32;
-        }
-        for w in &mut p[o.wh..o.end] {
-            *w = rng.symmetric(a) as f32;
-        }
+        self.shape.init(p, input, rng);
     }
 
     /// The cache of the step is laid out as three blocks: `n×4H` gates, `n×H` `tanh(c_t)`,
@@ -147,9 +110,8 @@ impl Cell for Lstm {
         s: &mut [f32],
         cache: &mut [f32],
     ) {
-        let (h, n, o) = (self.hidden, x.len(), self.offsets());
-        let (wi, wh) = (&p[o.wi..o.wh], &p[o.wh..o.bi]);
-        let (bi, bh) = (&p[o.bi..o.bh], &p[o.bh..o.end]);
+        let (h, n) = (self.shape.hidden, x.len());
+        let Tensors { wi, wh, bi, bh } = self.shape.tensors(p);
         let (gates, rest) = cache[..6 * h * n].split_at_mut(4 * h * n);
         let (tanh_c, h_prev) = rest.split_at_mut(h * n);
         // a = column x of W_i + b_i + b_h (+ W_h h_{t-1} below)
@@ -218,9 +180,9 @@ impl Cell for Lstm {
         ds: &mut [f32],
         dpre: &mut [f32],
     ) {
-        let (h, o) = (self.hidden, self.offsets());
+        let h = self.shape.hidden;
         let n = ds.len() / (2 * h);
-        let wh = &p[o.wh..o.bi];
+        let wh = self.shape.tensors(p).wh;
         let (gates, rest) = cache[..6 * h * n].split_at(4 * h * n);
         let tanh_c = &rest[..h * n];
         for (r, ((state_grad, d), (row, t))) in ds
@@ -250,9 +212,7 @@ impl Cell for Lstm {
         // dh_{t-1} = W_hᵀ da; row by row DH = DA · W_h, computed contiguous, then spread into
         // the state rows
         if s_prev.is_some() {
-            SCRATCH.with_borrow_mut(|dh_prev| {
-                dh_prev.clear();
-                dh_prev.resize(n * h, 0.0);
+            with_scratch(n * h, |dh_prev| {
                 matmul_nn(dh_prev, dpre, wh, n, 4 * h, h);
                 for (state_grad, src) in ds.chunks_exact_mut(2 * h).zip(dh_prev.chunks_exact(h)) {
                     state_grad[..h].copy_from_slice(src);
@@ -270,7 +230,7 @@ impl Cell for Lstm {
         h_prev: &[f32],
         dpre: &[f32],
     ) {
-        let h = self.hidden;
+        let h = self.shape.hidden;
         let (dwh, biases) = g_rest.split_at_mut(4 * h * h);
         let (dbi, dbh) = biases.split_at_mut(4 * h);
         for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {

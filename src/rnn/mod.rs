@@ -19,6 +19,7 @@
 mod batch;
 mod cell;
 mod elman;
+mod gates;
 mod grads;
 mod gru;
 mod lstm;
