@@ -16,7 +16,10 @@ run is bounded in time (--duration seconds) and in count (--max-requests a wrk t
 5 s timeout a request. Before the runs, both servers must agree on the labels of the first
 test e-mails, and a short warm-up run is discarded. The runner waits for a quiet machine before
 each run (bench/run.py's wait_for_quiet). Reported: requests/s, p50 and p99 latency as wrk
-measures them, and errors (connection errors, timeouts and non-2xx answers).
+measures them, and errors (connection errors, timeouts and non-2xx answers). Beside them, the
+compute limit: `rnn predict` over the same e-mails (repeated to COMPUTE_LIMIT_TEXTS lines), its
+start-up and model loading subtracted, in texts/s: what the library's batched `Model::predict`
+does with no HTTP, no JSON and no waiting for requests to arrive.
 """
 
 import argparse
@@ -40,6 +43,8 @@ PATH = f"/v1/models/{MODEL_NAME}:predict"
 # E-mails of the test set used as request bodies, in turn.
 BODIES = 400
 WARM_UP_S = 2
+# Lines of the input `rnn predict` reads to measure the compute limit.
+COMPUTE_LIMIT_TEXTS = 20_000
 
 
 def free_port():
@@ -184,7 +189,25 @@ def check_agreement(bases, texts):
             raise SystemExit(f"the servers disagree on {text[:80]!r}: {ours} against {theirs}")
 
 
-def table(results, clients):
+def compute_limit(model, texts, threads, workdir, max_wait):
+    """Texts/s of `rnn predict` over `texts` repeated, start-up and model loading subtracted."""
+    lines = os.path.join(workdir, "limit.txt")
+    repeat = -(-COMPUTE_LIMIT_TEXTS // len(texts))
+    with open(lines, "w", encoding="utf-8") as f:
+        for _ in range(repeat):
+            f.writelines(t + "\n" for t in texts)
+    empty = os.path.join(workdir, "empty.txt")
+    open(empty, "w").close()
+    predict = [run.RNN_BIN, "predict", "--model", model]
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    startup = min(run.run_measured(predict + [empty], stdout_path=os.devnull, env=env)["wall_s"] for _ in range(3))
+    done = run.run_measured(predict + [lines], stdout_path=os.devnull, env=env, max_wait=max_wait)
+    if done["returncode"] != 0:
+        raise SystemExit(f"rnn predict failed: {done['stderr']}")
+    return repeat * len(texts) / (done["wall_s"] - startup)
+
+
+def table(results, clients, limit):
     """The report: one row a system and client count, then the ratios."""
     lines = ["| clients | server | requests/s | p50 ms | p99 ms | errors |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
     for c in clients:
@@ -197,7 +220,9 @@ def table(results, clients):
         ours, theirs = results["rnn serve"][c], results["FastAPI + PyTorch"][c]
         ratio = ours["requests_per_s"] / theirs["requests_per_s"] if theirs["requests_per_s"] else float("inf")
         lines.append(f"{c} clients: rnn serve does {ratio:.1f}x the requests/s, p99 "
-                     f"{ours['p99_ms']:.2f} ms against {theirs['p99_ms']:.2f} ms")
+                     f"{ours['p99_ms']:.2f} ms against {theirs['p99_ms']:.2f} ms; rnn serve reaches "
+                     f"{100 * ours['requests_per_s'] / limit:.0f}% of the compute limit")
+    lines.append(f"compute limit (rnn predict over the same e-mails, batched, without start-up): {limit:,.0f} texts/s")
     return "\n".join(lines)
 
 
@@ -231,6 +256,8 @@ def main():
     bodies = [json.dumps({"instances": [t]}) for t in texts]
     results = {}
     with tempfile.TemporaryDirectory(prefix="rnn-bench-serve-") as workdir:
+        limit = compute_limit(model, texts, args.threads, workdir, args.max_wait)
+        run.log(f"compute limit: {limit:,.0f} texts/s")
         script = os.path.join(workdir, "load.lua")
         with open(script, "w", encoding="utf-8") as f:
             f.write(wrk_script(bodies, args.max_requests, PATH))
@@ -261,10 +288,11 @@ def main():
                 process.send_signal(signal.SIGCONT)
                 stop(process)
     print(f"{run.machine_description()}; {args.duration} s a run; {time.strftime('%Y-%m-%d')}")
-    print(table(results, clients))
+    print(table(results, clients, limit))
     with open(os.path.join(run.DATA_DIR, "serve_results.json"), "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d"), "machine": run.machine_description(),
-                   "threads": args.threads, "duration_s": args.duration, "results": results}, f, indent=1)
+                   "threads": args.threads, "duration_s": args.duration, "results": results,
+                   "compute_limit_texts_per_s": limit}, f, indent=1)
 
 
 if __name__ == "__main__":
