@@ -22,6 +22,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
+use rayon::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors};
 
 use crate::data::{Tokens, Vocab};
@@ -181,11 +182,12 @@ fn model_error(path: &Path, message: impl Into<String>) -> Error {
 /// safetensors file, missing or malformed metadata, a missing, unexpected, mis-shaped or
 /// non-`f32` tensor.
 pub fn load(path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mapped = map(path)?;
+    let bytes: &[u8] = &mapped;
     let err = |message: String| model_error(path, message);
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
     let empty = HashMap::new();
     let meta = header.metadata().as_ref().unwrap_or(&empty);
@@ -258,22 +260,7 @@ pub fn load(path: &Path) -> Result<Model> {
         let data = tensor_data(&file, t.name, &t.shape, &sizes).map_err(err)?;
         let params = &mut network.params_mut()[t.range()];
         if t.column_major {
-            // a band of rows at a time: decoded into `band` in one pass, then written column
-            // by column, so that every column gets a whole cache line at once
-            let (rows, cols) = (t.shape[0], t.shape[1]);
-            let mut band = vec![0.0f32; BAND * cols];
-            for r0 in (0..rows).step_by(BAND) {
-                let height = BAND.min(rows - r0);
-                let bytes = &data.0[4 * r0 * cols..4 * (r0 + height) * cols];
-                for (x, b) in band.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-                for (c, column) in params.chunks_exact_mut(rows).enumerate() {
-                    for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
-                        *x = band[i * cols + c];
-                    }
-                }
-            }
+            transpose_into(params, &data, t.shape[0], t.shape[1]);
         } else {
             for (p, x) in params.iter_mut().zip(data.iter()) {
                 *p = x;
@@ -335,6 +322,52 @@ fn tensor_data<'a>(
         ));
     }
     Ok(F32s(view.data()))
+}
+
+/// The file's bytes, mapped into memory rather than read: a model of a large vocabulary is tens
+/// of megabytes, which a read would copy once more into freshly zeroed pages. Model files are
+/// replaced by renaming a new file over them ([`write_atomic`]), never rewritten in place, so
+/// the mapped file does not change while it is read.
+fn map(path: &Path) -> Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !metadata.is_file() {
+        return Err(model_error(path, "not a file"));
+    }
+    // SAFETY: the mapping is read-only and the file is not modified in place (see above).
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))
+}
+
+/// Columns of a column-major tensor that one task transposes (see [`transpose_into`]).
+const TASK_COLUMNS: usize = 2048;
+
+/// Fills the column-major `params` (`rows×cols`) from `data`, the same tensor row-major.
+///
+/// Columns are split into tasks that run in parallel. Within a task, a band of [`BAND`] rows is
+/// decoded into a buffer in one pass over the file's rows, then written column by column, so
+/// that every column gets a whole cache line at once.
+fn transpose_into(params: &mut [f32], data: &F32s<'_>, rows: usize, cols: usize) {
+    params
+        .par_chunks_mut(rows * TASK_COLUMNS)
+        .enumerate()
+        .for_each(|(task, block)| {
+            let (c0, width) = (task * TASK_COLUMNS, block.len() / rows);
+            let mut band = vec![0.0f32; BAND * width];
+            for r0 in (0..rows).step_by(BAND) {
+                let height = BAND.min(rows - r0);
+                for (i, row) in band.chunks_exact_mut(width).take(height).enumerate() {
+                    let bytes = &data.0[4 * ((r0 + i) * cols + c0)..][..4 * width];
+                    for (x, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
+                        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    }
+                }
+                for (c, column) in block.chunks_exact_mut(rows).enumerate() {
+                    for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
+                        *x = band[i * width + c];
+                    }
+                }
+            }
+        });
 }
 
 /// Little-endian `f32`s in a byte slice, read in place.

@@ -263,4 +263,9 @@ fn truncated_and_foreign_files_are_not_models() {
     assert!(err.contains("not a valid safetensors file"), "{err}");
     let missing = Model::load(&dir.path().join("nope.safetensors")).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing}");
+    std::fs::write(&path, b"").unwrap();
+    let err = Model::load(&path).unwrap_err().to_string();
+    assert!(err.contains("not a valid safetensors file"), "{err}");
+    let err = Model::load(dir.path()).unwrap_err().to_string();
+    assert!(err.ends_with("not a file"), "{err}");
 }
