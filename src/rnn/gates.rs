@@ -1,5 +1,5 @@
 //! What the gated cells (GRU, LSTM) share: PyTorch's four tensors with the gates stacked, their
-//! initialisation, and per-thread scratch space for the backward step.
+//! initialisation, and per-thread scratch space for the steps.
 //!
 //! A cell with `G` gates (3 for a GRU, 4 for an LSTM) and `H` units has
 //!
@@ -76,7 +76,7 @@ impl Stacked {
 }
 
 thread_local! {
-    /// Scratch space of the backward pass, reused from step to step on each thread.
+    /// Scratch space of the steps, forward and backward, reused from step to step on each thread.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 

@@ -79,10 +79,9 @@ impl Cell for Lstm {
         2 * self.shape.hidden
     }
 
-    /// Per sequence and step: the four gates after their activations, `tanh(c_t)`, and
-    /// `h_{t-1}` (a contiguous copy, for the product with `W_h`).
+    /// Per sequence and step: the four gates after their activations, and `tanh(c_t)`.
     fn cache_size(&self) -> usize {
-        6 * self.shape.hidden
+        5 * self.shape.hidden
     }
 
     /// `[da_i, da_f, da_g, da_o]`.
@@ -100,8 +99,7 @@ impl Cell for Lstm {
         self.shape.init(p, input, rng);
     }
 
-    /// The cache of the step is laid out as three blocks: `n×4H` gates, `n×H` `tanh(c_t)`,
-    /// `n×H` `h_{t-1}`.
+    /// The cache of the step is laid out as two blocks: `n×4H` gates, `n×H` `tanh(c_t)`.
     fn forward_step(
         &self,
         p: &[f32],
@@ -112,8 +110,7 @@ impl Cell for Lstm {
     ) {
         let (h, n) = (self.shape.hidden, x.len());
         let Tensors { wi, wh, bi, bh } = self.shape.tensors(p);
-        let (gates, rest) = cache[..6 * h * n].split_at_mut(4 * h * n);
-        let (tanh_c, h_prev) = rest.split_at_mut(h * n);
+        let (gates, tanh_c) = cache[..5 * h * n].split_at_mut(4 * h * n);
         // a = column x of W_i + b_i + b_h (+ W_h h_{t-1} below)
         for (row, &token) in gates.chunks_exact_mut(4 * h).zip(x) {
             let column = &wi[token as usize * 4 * h..][..4 * h];
@@ -122,10 +119,13 @@ impl Cell for Lstm {
             }
         }
         if let Some(s_prev) = s_prev {
-            for (dst, src) in h_prev.chunks_exact_mut(h).zip(s_prev.chunks_exact(2 * h)) {
-                dst.copy_from_slice(&src[..h]);
-            }
-            matmul_nt(gates, h_prev, wh, n, h, 4 * h);
+            // the product needs the `h` halves of the state rows contiguous
+            with_scratch(n * h, |h_prev| {
+                for (dst, src) in h_prev.chunks_exact_mut(h).zip(s_prev.chunks_exact(2 * h)) {
+                    dst.copy_from_slice(&src[..h]);
+                }
+                matmul_nt(gates, h_prev, wh, n, h, 4 * h);
+            });
         }
         for row in gates.chunks_exact_mut(4 * h) {
             sigmoid_in_place(&mut row[..2 * h]); // i, f
@@ -183,8 +183,7 @@ impl Cell for Lstm {
         let h = self.shape.hidden;
         let n = ds.len() / (2 * h);
         let wh = self.shape.tensors(p).wh;
-        let (gates, rest) = cache[..6 * h * n].split_at(4 * h * n);
-        let tanh_c = &rest[..h * n];
+        let (gates, tanh_c) = cache[..5 * h * n].split_at(4 * h * n);
         for (r, ((state_grad, d), (row, t))) in ds
             .chunks_exact_mut(2 * h)
             .zip(dpre.chunks_exact_mut(4 * h))
