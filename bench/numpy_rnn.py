@@ -20,33 +20,15 @@ The last stdout line is one JSON object.
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import numpy as np
 
-
-def read_tsv(path):
-    """(text, label) rows of a TSV file with a header naming `text` and `label` columns."""
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        ti, li = header.index("text"), header.index("label")
-        rows = []
-        for line in f:
-            line = line.rstrip("\n")
-            if line:
-                fields = line.split("\t")
-                rows.append((fields[ti], fields[li]))
-    return rows
-
-
-def build_vocab(token_lists):
-    """{token: id}: `<unk>` is 0, then every token in order of first appearance."""
-    vocab = {"<unk>": 0}
-    for tokens in token_lists:
-        for t in tokens:
-            if t not in vocab:
-                vocab[t] = len(vocab)
-    return vocab
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing peer_data.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_data import build_vocab, read_tsv, tokenize  # noqa: E402
 
 
 class ElmanRNN:
@@ -143,12 +125,12 @@ def main():
     args = parse_args()
     rng = np.random.default_rng(args.seed)
     train_rows, test_rows = read_tsv(args.train), read_tsv(args.test)
-    train_tokens = [text.lower().split() for text, _ in train_rows]
+    train_tokens = [tokenize(text) for text, _ in train_rows]
     vocab = build_vocab(train_tokens)
     labels = {name: i for i, name in enumerate(sorted({label for _, label in train_rows}))}
 
     def ids_of(text):
-        return [vocab.get(t, 0) for t in text.lower().split()]
+        return [vocab.get(t, 0) for t in tokenize(text)]
 
     train = [([vocab[t] for t in tokens], labels[label]) for tokens, (_, label) in zip(train_tokens, train_rows)]
     test = [(ids_of(text), labels[label]) for text, label in test_rows]

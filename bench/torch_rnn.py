@@ -25,43 +25,19 @@ set R times (for test sets too small to time). The last stdout line is one JSON 
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing peer_data.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_data import build_vocab, read_tsv, tokenize  # noqa: E402
+
 EVAL_BATCH = 256
-
-
-def read_tsv(path):
-    """(text, label) rows of a TSV file with a header naming `text` and `label` columns."""
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        ti, li = header.index("text"), header.index("label")
-        rows = []
-        for line in f:
-            line = line.rstrip("\n")
-            if line:
-                fields = line.split("\t")
-                rows.append((fields[ti], fields[li]))
-    return rows
-
-
-def tokenize(text, char, max_len):
-    """The tokens of a text: characters, or lowercased white-space-separated words; first max_len."""
-    tokens = list(text) if char else text.lower().split()
-    return tokens[:max_len] if max_len else tokens
-
-
-def build_vocab(token_lists):
-    """{token: id}: `<unk>` is 0, then every token in order of first appearance."""
-    vocab = {"<unk>": 0}
-    for tokens in token_lists:
-        for t in tokens:
-            if t not in vocab:
-                vocab[t] = len(vocab)
-    return vocab
 
 
 def encode(tokens, vocab):
