@@ -278,8 +278,16 @@ impl Model {
     /// The class probabilities after every token of `text`.
     pub fn explain(&self, text: &str) -> Explanation {
         let ids = self.encode(text);
-        let tokens = ids
-            .iter()
+        let probs = self.network.trace(&ids, &mut Workspace::default());
+        Explanation {
+            tokens: self.shown_tokens(&ids),
+            probs,
+        }
+    }
+
+    /// The tokens of `ids` as the model sees them, unknown ones as `<unk>`.
+    fn shown_tokens(&self, ids: &[u32]) -> Vec<String> {
+        ids.iter()
             .map(|&i| {
                 if Some(i) == self.vocab.unk() {
                     UNK.to_string()
@@ -287,9 +295,7 @@ impl Model {
                     self.vocab.token(i).to_string()
                 }
             })
-            .collect();
-        let probs = self.network.trace(&ids, &mut Workspace::default());
-        Explanation { tokens, probs }
+            .collect()
     }
 
     /// What flows through the network as it reads `text`: hidden states, probabilities, and
@@ -299,12 +305,14 @@ impl Model {
     /// # Errors
     /// [`Error::Config`] if the label is not one of the model's, or the text has no tokens.
     pub fn flow(&self, text: &str, label: Option<&str>) -> Result<(Explanation, usize, Flow)> {
-        let explanation = self.explain(text);
-        let Some(last) = explanation.probs.last() else {
+        let ids = self.encode(text);
+        if ids.is_empty() {
             return Err(Error::Config("the text has no tokens to read".into()));
-        };
+        }
+        let mut ws = Workspace::default();
+        // the backward pass needs its target first: the given label, or the prediction
         let target = match label {
-            None => argmax(last),
+            None => argmax(&self.network.predict(&[&ids], &mut ws)[0]),
             Some(l) => self.label_index(l).ok_or_else(|| {
                 Error::Config(format!(
                     "the label {l:?} is not one the model knows ({})",
@@ -312,10 +320,11 @@ impl Model {
                 ))
             })? as usize,
         };
-        let ids = self.encode(text);
-        let flow = self
-            .network
-            .flow(&ids, target as u32, &mut Workspace::default());
+        let flow = self.network.flow(&ids, target as u32, &mut ws);
+        let explanation = Explanation {
+            tokens: self.shown_tokens(&ids),
+            probs: flow.probs.clone(),
+        };
         Ok((explanation, target, flow))
     }
 

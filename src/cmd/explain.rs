@@ -42,7 +42,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     }
     let model = Model::load(&args.model)?;
     let text = args.text.join(" ");
-    if let Some(path) = &args.plot {
+    let explanation = if let Some(path) = &args.plot {
         let (explanation, target, flow) = model.flow(&text, args.label.as_deref())?;
         let title = format!(
             "{} reading {} tokens; gradient of the loss for \"{}\"",
@@ -58,8 +58,10 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             &title,
             path,
         )?;
-    }
-    let explanation = model.explain(&text);
+        explanation
+    } else {
+        model.explain(&text)
+    };
     let Some(last) = explanation.probs.last() else {
         anyhow::bail!("the text has no tokens to read");
     };

@@ -474,8 +474,8 @@ impl Network {
     /// gradient of the loss against `target` that reaches each hidden state, `‖∂L/∂h_t‖`.
     pub fn flow(&self, tokens: &[u32], target: u32, ws: &mut Workspace) -> Flow {
         let batch = Batch::new(&[tokens], &[target]);
-        let probs = self.trace(tokens, ws);
         self.forward(&batch, ws);
+        let probs = self.probs_after_each_step(tokens.len(), ws);
         let (h, s_size) = (self.hidden(), self.cell.state_size());
         let states = (1..=tokens.len())
             .map(|t| ws.states[t * s_size..][..h].to_vec())
@@ -508,9 +508,15 @@ impl Network {
     pub fn trace(&self, tokens: &[u32], ws: &mut Workspace) -> Vec<Vec<f32>> {
         let batch = Batch::new(&[tokens], &[]);
         self.forward(&batch, ws);
+        self.probs_after_each_step(tokens.len(), ws)
+    }
+
+    /// `softmax(Why h_t + by)` for `t = 1..steps`, from the states that [`Network::forward`]
+    /// left in `ws` for a batch of one sequence of `steps` tokens.
+    fn probs_after_each_step(&self, steps: usize, ws: &Workspace) -> Vec<Vec<f32>> {
         let (h, c, s_size) = (self.hidden(), self.classes, self.cell.state_size());
         let (why, by) = self.params[self.head..].split_at(c * h);
-        (1..=tokens.len())
+        (1..=steps)
             .map(|t| {
                 let mut y = by.to_vec();
                 matmul_nt(&mut y, &ws.states[t * s_size..][..h], why, 1, h, c);
