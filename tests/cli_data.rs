@@ -1473,6 +1473,19 @@ fn truncated_and_foreign_model_files_are_rejected() {
     for args in commands_reading("nope.safetensors") {
         fails(dir.path(), &args, 1, &["nope.safetensors", "No such file"]);
     }
+    fs::write(dir.path().join("empty.safetensors"), b"").unwrap();
+    for args in commands_reading("empty.safetensors") {
+        fails(
+            dir.path(),
+            &args,
+            1,
+            &["empty.safetensors: not a valid safetensors file"],
+        );
+    }
+    fs::create_dir(dir.path().join("folder.safetensors")).unwrap();
+    for args in commands_reading("folder.safetensors") {
+        fails(dir.path(), &args, 1, &["folder.safetensors: not a file"]);
+    }
 }
 
 #[test]
