@@ -50,7 +50,10 @@ pub struct DemoReport {
 ///
 /// # Errors
 /// [`Error::Config`] for settings out of range, [`Error::Diverged`] if the loss blows up.
-pub fn train_sample(config: &DemoConfig, on_event: impl FnMut(Event<'_>)) -> Result<DemoReport> {
+pub fn train_sample(
+    config: &DemoConfig,
+    on_event: impl FnMut(Event<'_>) + Send,
+) -> Result<DemoReport> {
     let dataset = Dataset::sample();
     let mut rng = Rng::with_stream(config.train.seed, INIT_STREAM);
     let labels = dataset.labels.len();
@@ -90,7 +93,11 @@ pub fn train_sample(config: &DemoConfig, on_event: impl FnMut(Event<'_>)) -> Res
 ///
 /// # Errors
 /// As [`train_sample`], and [`Error::Io`] or [`Error::Plot`] if the files cannot be written.
-pub fn run(config: &DemoConfig, out: &Path, on_event: impl FnMut(Event<'_>)) -> Result<DemoReport> {
+pub fn run(
+    config: &DemoConfig,
+    out: &Path,
+    on_event: impl FnMut(Event<'_>) + Send,
+) -> Result<DemoReport> {
     if config.train.epochs == 0 {
         return Err(Error::Config("the demo needs at least one epoch".into()));
     }

@@ -372,7 +372,7 @@ impl Model {
         train: &[Example],
         test: &[Example],
         config: &TrainConfig,
-        on_event: impl FnMut(Event<'_>),
+        on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<TrainReport> {
         train::train(&mut self.network, train, test, config, on_event)
     }

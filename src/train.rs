@@ -164,7 +164,7 @@ pub fn train(
     train: &[Example],
     test: &[Example],
     config: &TrainConfig,
-    mut on_event: impl FnMut(Event<'_>),
+    on_event: impl FnMut(Event<'_>) + Send,
 ) -> Result<TrainReport> {
     config.validate()?;
     check_examples(net, train)?;
@@ -174,6 +174,22 @@ pub fn train(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+    // The loop runs on one of the pool's threads (this one waits): the pool's other threads
+    // then share its batches and evaluations, and while they wait for the next job they spin
+    // on cores of their own, not on the loop's (one thread per core, not one more).
+    pool.install(|| run_epochs(net, train, test, config, &pool, on_event))
+}
+
+/// The epochs of [`train`], on a thread of `pool`.
+fn run_epochs(
+    net: &mut Network,
+    train: &[Example],
+    test: &[Example],
+    config: &TrainConfig,
+    pool: &rayon::ThreadPool,
+    mut on_event: impl FnMut(Event<'_>) + Send,
+) -> Result<TrainReport> {
+    let threads = pool.current_num_threads();
     let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
     let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(net)).collect();
