@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::rnn::Gradients;
+use crate::rnn::{Gradients, Part, Product};
 
 /// Clips every gradient element to `[-limit, limit]` (element-wise, as the seed does; not by
 /// the norm of the whole gradient). A NaN stays NaN, so that divergence is still noticed.
@@ -42,13 +42,28 @@ pub trait Optimizer {
     /// [`Gradients`]); then the gradient forgets its tokens.
     fn step(&mut self, params: &mut [f32], grads: &mut Gradients, clip: f32) {
         self.begin_step();
-        grads.for_each_part(|range, g| self.update(&mut params[range.clone()], g, range, clip));
+        grads.for_each_part(|range, part| {
+            let w = &mut params[range.clone()];
+            match part {
+                Part::Dense(g) => self.update(w, g, range, clip),
+                Part::Product(product) => self.update_product(w, product, range, clip),
+            }
+        });
         grads.clear();
     }
 
     /// Updates the parameters `w`, at `range` of the parameter buffer, from their gradient
     /// `g`: clip, update, reset `g` to zero.
     fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32);
+
+    /// As [`Optimizer::update`], for a gradient kept as the factors of a product (see
+    /// [`Gradients`]). By default the product is formed, then used as any gradient.
+    fn update_product(&mut self, w: &mut [f32], product: &Product, range: Range<usize>, clip: f32) {
+        let ((a, b), (n, k, m)) = (product.factors(), product.shape());
+        let mut g = vec![0.0; k * m];
+        kernels::matmul_tn(&mut g, a, b, n, k, m);
+        self.update(w, &mut g, range, clip);
+    }
 
     /// Starts a step (Adam counts them).
     fn begin_step(&mut self) {}
@@ -66,6 +81,12 @@ pub struct Sgd {
 impl Optimizer for Sgd {
     fn update(&mut self, w: &mut [f32], g: &mut [f32], _range: Range<usize>, clip: f32) {
         kernels::sgd_step(w, g, self.lr, clip);
+    }
+
+    /// Forms the product tile by tile in registers and applies it, without storing it.
+    fn update_product(&mut self, w: &mut [f32], product: &Product, _: Range<usize>, clip: f32) {
+        let ((a, b), (n, k, m)) = (product.factors(), product.shape());
+        kernels::sgd_product_step(w, a, b, n, k, m, self.lr, clip);
     }
 
     fn learning_rate(&self) -> f32 {
@@ -269,6 +290,40 @@ mod tests {
         // Lazy: a later step that skips index 1 leaves it (and its moments) alone.
         step_on(&mut adam, &mut w, &mut [1.0; 4], &[0..1], 5.0);
         assert!((w[1] - 0.9).abs() < 1e-6 && w[0] < 1.0);
+    }
+
+    #[test]
+    fn a_gradient_kept_as_a_product_steps_as_the_formed_gradient_does() {
+        use crate::rng::Rng;
+        use crate::rnn::{Batch, CellKind, InputInit, Network, Workspace};
+        let mut rng = Rng::new(4);
+        let net = Network::new(CellKind::Rnn, 6, 8, 2, InputInit::LikeRnn, &mut rng).unwrap();
+        let batch = Batch::new(&[&[1, 2, 3, 4], &[5, 0]], &[0, 1]);
+        let mut ws = Workspace::default();
+        net.forward(&batch, &mut ws);
+        let mut kept = Gradients::new(&net);
+        net.backward(&batch, &mut ws, &mut kept);
+        let mut kinds = Vec::new();
+        kept.for_each_part(|_, part| kinds.push(matches!(part, Part::Product(_))));
+        assert_eq!(
+            kinds.iter().filter(|&&k| k).count(),
+            1,
+            "Whh's gradient is kept"
+        );
+        for kind in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+            // absorbing into a zero gradient forms the product
+            let (mut fused, mut formed) = (kept.clone(), Gradients::new(&net));
+            formed.absorb(&mut kept.clone());
+            let mut kinds = Vec::new();
+            formed.for_each_part(|_, part| kinds.push(matches!(part, Part::Product(_))));
+            assert!(kinds.iter().all(|&k| !k));
+            let (mut w1, mut w2) = (net.params().to_vec(), net.params().to_vec());
+            // a clip of 0.05 clips some of Whh's gradient
+            kind.build(w1.len(), 0.1).step(&mut w1, &mut fused, 0.05);
+            kind.build(w2.len(), 0.1).step(&mut w2, &mut formed, 0.05);
+            assert_eq!(w1, w2, "{kind:?}");
+            assert_ne!(w1, net.params(), "{kind:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 
 use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
-use rnn::rnn::{Batch, Cell, CellKind, Elman, Gradients, InputInit, Layout, Network, Workspace};
+use rnn::rnn::{
+    Batch, Cell, CellGradient, CellKind, Elman, Gradients, InputInit, Layout, Network, Workspace,
+};
 
 const EPS: f32 = 1e-2;
 const ATOL: f32 = 2e-4;
@@ -220,13 +222,12 @@ impl Cell for ElmanWithoutTranspose {
     fn backward_weights(
         &self,
         p: &[f32],
-        g_columns: &mut [f32],
-        g_rest: &mut [f32],
+        g: &mut CellGradient<'_>,
         x: &[u32],
         h_prev: &[f32],
         da: &[f32],
     ) {
-        self.0.backward_weights(p, g_columns, g_rest, x, h_prev, da)
+        self.0.backward_weights(p, g, x, h_prev, da)
     }
     fn clone_box(&self) -> Box<dyn Cell> {
         Box::new(self.clone())

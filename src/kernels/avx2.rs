@@ -42,14 +42,19 @@ pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
         let mut j = 0;
         while j + 8 <= m {
             let rows = &b[j * k..(j + 8) * k];
+            // One pointer a row, each in its own register. Left to itself, the compiler finds
+            // that row r starts k floats after row r - 1 and recomputes the eight addresses
+            // from one another at every step, a chain of dependent additions that takes
+            // longer than the eight multiply-adds it feeds; `black_box` hides the relation.
+            let starts: [*const f32; 8] =
+                std::hint::black_box(std::array::from_fn(|r| rows[r * k..].as_ptr()));
             let mut acc = [_mm256_setzero_ps(); 8];
             for p in (0..whole).step_by(8) {
                 // SAFETY: p + 8 <= whole <= k, so every load is inside a row of `a` or `b`.
                 unsafe {
                     let x = _mm256_loadu_ps(a_row.as_ptr().add(p));
-                    for (r, sum) in acc.iter_mut().enumerate() {
-                        let y = _mm256_loadu_ps(rows.as_ptr().add(r * k + p));
-                        *sum = _mm256_fmadd_ps(x, y, *sum);
+                    for (sum, start) in acc.iter_mut().zip(starts) {
+                        *sum = _mm256_fmadd_ps(x, _mm256_loadu_ps(start.add(p)), *sum);
                     }
                 }
             }

@@ -69,10 +69,12 @@ macro_rules! dispatch {
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
                     $fused($($arg),*)
                 }
+                #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
                     $fused($($arg),*)
@@ -235,6 +237,15 @@ dispatch! {
 }
 
 dispatch! {
+    /// `w -= lr · clamp(aᵀ · b, ±clip)` element by element, for a gradient `aᵀ · b` (`a` n×k,
+    /// `b` n×m) that is never stored: [`matmul_tn`] into zeros then [`sgd_step`], in one pass
+    /// over `w` (the same result, bit for bit, for fewer than 32 rows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgd_product_step(w: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize, lr: f32, clip: f32)
+        = tiled::sgd_product_step::<tiled::Fused>, tiled::sgd_product_step::<tiled::Separate>
+}
+
+dispatch! {
     /// One Adam update with clipping, resetting the gradient (see [`crate::optim::Adam`]).
     pub fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rule: &AdamRule) = reference::adam_step
 }
@@ -286,6 +297,44 @@ mod tests {
             matmul_tn(&mut fast, &a, &b, n, k, m);
             reference::matmul_tn(&mut slow, &a, &b, n, k, m);
             close(&fast, &slow);
+        }
+    }
+
+    #[test]
+    fn an_sgd_step_on_a_product_is_the_step_on_the_formed_product() {
+        let mut rng = Rng::new(8);
+        for (n, k, m) in [
+            (1, 64, 64),
+            (6, 64, 64),
+            (31, 16, 70),
+            (3, 5, 9),
+            (2, 128, 128),
+        ] {
+            let (a, b) = (random(n * k, &mut rng), random(n * m, &mut rng));
+            let w = random(k * m, &mut rng);
+            // clip 0.5 clips some of the sums, not all
+            let (lr, clip) = (0.1, 0.5);
+            let mut fused = w.clone();
+            sgd_product_step(&mut fused, &a, &b, n, k, m, lr, clip);
+            let (mut formed, mut g) = (w.clone(), vec![0.0; k * m]);
+            matmul_tn(&mut g, &a, &b, n, k, m);
+            sgd_step(&mut formed, &mut g, lr, clip);
+            assert_eq!(fused, formed, "({n}, {k}, {m})");
+            let mut slow = w.clone();
+            reference::sgd_product_step(&mut slow, &a, &b, n, k, m, lr, clip);
+            close(&fused, &slow);
+            assert!(
+                fused
+                    .iter()
+                    .zip(&w)
+                    .all(|(x, y)| (x - y).abs() <= lr * clip * 1.0001)
+            );
+            assert!(
+                fused
+                    .iter()
+                    .zip(&w)
+                    .any(|(x, y)| (x - y).abs() >= lr * clip * 0.9999)
+            );
         }
     }
 

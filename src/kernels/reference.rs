@@ -137,6 +137,32 @@ pub fn sgd_step(w: &mut [f32], g: &mut [f32], lr: f32, clip: f32) {
     }
 }
 
+/// [`sgd_step`] on a gradient given as a product, `g = aᵀ · b` (`a` is n×k, `b` is n×m, `w`
+/// is k×m), without storing it: `w[p][j] -= lr · clamp(Σ_i a[i][p] · b[i][j], ±clip)`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_product_step(
+    w: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    n: usize,
+    k: usize,
+    m: usize,
+    lr: f32,
+    clip: f32,
+) {
+    debug_assert_eq!((w.len(), a.len(), b.len()), (k * m, n * k, n * m));
+    for (p, w_row) in w.chunks_exact_mut(m).enumerate() {
+        for (j, wj) in w_row.iter_mut().enumerate() {
+            let mut g = 0.0;
+            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
+                g += a_row[p] * b_row[j];
+            }
+            *wj -= lr * g.clamp(-clip, clip);
+        }
+    }
+}
+
 /// The constants of one Adam step (see [`crate::optim::Adam`]).
 #[derive(Clone, Copy, Debug)]
 pub struct AdamRule {

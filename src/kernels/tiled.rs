@@ -94,6 +94,51 @@ pub fn matmul_tn<M: MulAdd>(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: 
     }
 }
 
+/// One SGD step on a gradient given as a product, `w -= lr · clamp(aᵀ · b, ±clip)` (see
+/// [`super::reference::sgd_product_step`]): a tile of the gradient is summed in registers, as
+/// [`matmul_tn`] sums it, clipped and applied, and never stored. The sums run in the same
+/// order as [`matmul_tn`]'s on a zeroed `out`, and the update is [`super::reference::sgd_step`]'s,
+/// so the result is the same, bit for bit, as forming the gradient and then stepping.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_product_step<M: MulAdd>(
+    w: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    n: usize,
+    k: usize,
+    m: usize,
+    lr: f32,
+    clip: f32,
+) {
+    assert_eq!((w.len(), a.len(), b.len()), (k * m, n * k, n * m));
+    let whole = m / TILE * TILE;
+    for (p, w_row) in w.chunks_exact_mut(m).enumerate() {
+        for j in (0..whole).step_by(TILE) {
+            let mut tile = [0.0f32; TILE];
+            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
+                let a_ip = a_row[p];
+                let b_tile: &[f32; TILE] = b_row[j..j + TILE].try_into().unwrap();
+                for q in 0..TILE {
+                    tile[q] = M::mul_add(a_ip, b_tile[q], tile[q]);
+                }
+            }
+            let w_tile: &mut [f32; TILE] = (&mut w_row[j..j + TILE]).try_into().unwrap();
+            for q in 0..TILE {
+                w_tile[q] -= lr * tile[q].clamp(-clip, clip);
+            }
+        }
+        for (j, wj) in w_row.iter_mut().enumerate().skip(whole) {
+            // as matmul_tn's remainder (axpy): a multiply, then an add
+            let mut g = 0.0;
+            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
+                g += a_row[p] * b_row[j];
+            }
+            *wj -= lr * g.clamp(-clip, clip);
+        }
+    }
+}
+
 /// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`: four dot products at a time, so that
 /// four independent sums keep the multiply-add units busy (one dot product alone waits on
 /// its own previous addition at every step) and each load of `a` serves four of them.

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::grads::CellGradient;
 use super::params::Layout;
 use crate::rng::Rng;
 
@@ -155,16 +156,16 @@ pub trait Cell: Send + Sync + fmt::Debug {
     /// packed) and the pre-activation gradients of its step `dpre` (N×G), and the hidden state
     /// before every token *after the first step's*: `h_prev` is (N − N₀)×H, where the first N₀
     /// tokens, read from the zero initial state, contribute nothing to the recurrent weights.
-    /// The input weights' gradient goes to `g_columns`, one column per distinct token: `x`
+    /// The input weights' gradient goes to `g.columns`, one column per distinct token: `x`
     /// holds each token's column index there, not the token itself (see
-    /// [`super::Gradients`]). The other tensors' gradients go to `g_rest`, laid out as the
-    /// cell's tensors after the first.
-    #[allow(clippy::too_many_arguments)]
+    /// [`super::Gradients`]). The other tensors' gradients go to `g.rest`, laid out as the
+    /// cell's tensors after the first; a weight gradient that is one product over all tokens
+    /// may instead be handed to [`CellGradient::add_product`], which may keep it as its
+    /// factors until the update.
     fn backward_weights(
         &self,
         p: &[f32],
-        g_columns: &mut [f32],
-        g_rest: &mut [f32],
+        g: &mut CellGradient<'_>,
         x: &[u32],
         h_prev: &[f32],
         dpre: &[f32],

@@ -17,8 +17,9 @@
 //! is the same model, so the cell keeps one and the model file writes the other as zeros.
 
 use super::cell::{Cell, CellKind};
+use super::grads::CellGradient;
 use super::params::Layout;
-use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, tanh_backward, tanh_in_place};
+use crate::kernels::{add_into, matmul_nn, matmul_nt, tanh_backward, tanh_in_place};
 use crate::rng::Rng;
 
 /// The Elman (tanh) cell for `vocab` tokens and `hidden` units.
@@ -143,23 +144,23 @@ impl Cell for Elman {
     fn backward_weights(
         &self,
         _p: &[f32],
-        dwxh: &mut [f32],
-        g_rest: &mut [f32],
+        g: &mut CellGradient<'_>,
         x: &[u32],
         h_prev: &[f32],
         da: &[f32],
     ) {
         let h = self.hidden;
-        let (dwhh, dbh) = g_rest.split_at_mut(h * h);
+        let dbh = &mut g.rest[h * h..][..h];
         for (da_row, &column) in da.chunks_exact(h).zip(x) {
             // forward: a = bh + column x of Wxh + ...  =>  dbh += da, column x of dWxh += da
             add_into(dbh, da_row);
-            add_into(&mut dwxh[column as usize * h..][..h], da_row);
+            add_into(&mut g.columns[column as usize * h..][..h], da_row);
         }
-        // forward: a += Whh·h_{t-1}  =>  dWhh += Σ_t da_t·h_{t-1}ᵀ: one product over all
-        // tokens but the first step's, whose h_{t-1} = h_0 = 0
+        // forward: a += Whh·h_{t-1}  =>  dWhh += Σ_t da_t·h_{t-1}ᵀ = DAᵀ·H_prev: one product
+        // over all tokens but the first step's, whose h_{t-1} = h_0 = 0. dWhh comes first
+        // in `g.rest`.
         let n = h_prev.len() / h;
-        matmul_tn(dwhh, &da[da.len() - n * h..], h_prev, n, h, h);
+        g.add_product(0, &da[da.len() - n * h..], h_prev, h, h);
     }
 
     fn clone_box(&self) -> Box<dyn Cell> {

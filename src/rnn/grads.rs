@@ -7,13 +7,142 @@
 //! and a batch that holds a few thousand of them, this saves the memory of a second copy of
 //! the input weights, and the time of clearing, clipping and updating it at every step.
 //!
+//! **Products kept as factors.** The recurrent weights' gradient is a sum over tokens,
+//! `dWhh = Σ_t da_t · h_{t-1}ᵀ = Aᵀ·B`. For one short sentence (the seed's per-example SGD)
+//! forming it costs more than using it: the 64×64 matrix is written, read back by the update,
+//! and zeroed again, for a sum of five or six terms. So a cell hands such a gradient over as
+//! its two factors ([`CellGradient::add_product`]), and while they have at most
+//! [`DEFER_ROWS`] rows they are kept as they are; the update forms the sum tile by tile in
+//! registers and applies it at once ([`crate::kernels::sgd_product_step`]). Beyond that many
+//! rows, or when another gradient is added in, the product is formed into the dense part.
+//!
 //! Invariant: outside a backward pass and an optimiser step, every float here is zero. The
 //! optimiser's step resets what it reads ([`crate::optim::Optimizer::step`]), and
-//! [`Gradients::clear`] then forgets which tokens had columns.
+//! [`Gradients::clear`] then forgets which tokens had columns and every kept product.
 
 use std::ops::Range;
 
 use super::Network;
+use crate::kernels::matmul_tn;
+
+/// Rows a product's factors may gather before the product is formed: up to here, forming it
+/// inside the update is cheaper than storing it; from here on, one product over all rows (by
+/// the `gemm` crate, see [`crate::kernels::matmul_tn`]) is the faster way.
+pub const DEFER_ROWS: usize = 32;
+
+/// A weight gradient `Aᵀ·B` (k×m), kept as its factors `A` (n×k) and `B` (n×m) (see the
+/// module's documentation).
+#[derive(Clone, Debug, Default)]
+pub struct Product {
+    /// Where the weights start among the parameters after the input weights.
+    at: usize,
+    k: usize,
+    m: usize,
+    /// The rows of `A` and `B` added since the last step.
+    a: Vec<f32>,
+    b: Vec<f32>,
+    /// Whether the product has been formed into the dense part (then it is added there as it
+    /// comes, until the next step).
+    formed: bool,
+}
+
+impl Product {
+    /// `(n, k, m)`: the number of rows of the factors, and the shape of the product.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.a.len() / self.k.max(1), self.k, self.m)
+    }
+
+    /// `A` (n×k) and `B` (n×m), row-major.
+    pub fn factors(&self) -> (&[f32], &[f32]) {
+        (&self.a, &self.b)
+    }
+
+    /// Whether this product waits, unformed, for the update.
+    fn is_kept(&self) -> bool {
+        !self.formed && !self.a.is_empty()
+    }
+
+    /// Adds the kept factors' product into `rest` and keeps nothing more from now on.
+    fn form(&mut self, rest: &mut [f32]) {
+        let (n, k, m) = self.shape();
+        matmul_tn(&mut rest[self.at..][..k * m], &self.a, &self.b, n, k, m);
+        self.a.clear();
+        self.b.clear();
+        self.formed = true;
+    }
+}
+
+/// One part of a gradient, as an update reads it (see [`Gradients::for_each_part`]).
+#[derive(Debug)]
+pub enum Part<'a> {
+    /// The gradient itself, to be reset to zero by the update.
+    Dense(&'a mut [f32]),
+    /// A product kept as its factors: the gradient is `Aᵀ·B`.
+    Product(&'a Product),
+}
+
+/// Where a cell's backward pass writes its parameter gradients (see
+/// [`super::Cell::backward_weights`]).
+#[derive(Debug)]
+pub struct CellGradient<'a> {
+    /// The input weights' gradient, one column per distinct token of the batch.
+    pub columns: &'a mut [f32],
+    /// The other tensors' gradients, laid out as the cell's tensors after the first.
+    pub rest: &'a mut [f32],
+    products: &'a mut Vec<Product>,
+}
+
+impl<'a> CellGradient<'a> {
+    pub(crate) fn new(
+        columns: &'a mut [f32],
+        rest: &'a mut [f32],
+        products: &'a mut Vec<Product>,
+    ) -> Self {
+        CellGradient {
+            columns,
+            rest,
+            products,
+        }
+    }
+
+    /// Adds `aᵀ · b` (`a` n×k, `b` n×m) to the k×m gradient at `rest[at..]`: formed now, or
+    /// kept as its factors for the update to form (see the module's documentation). All of
+    /// a tensor's products must go through here, none straight into `rest`.
+    pub fn add_product(&mut self, at: usize, a: &[f32], b: &[f32], k: usize, m: usize) {
+        let n = a.len() / k.max(1);
+        assert_eq!((a.len(), b.len()), (n * k, n * m), "factors of {k}×{m}");
+        assert!(
+            at + k * m <= self.rest.len(),
+            "a product outside the gradient"
+        );
+        if n == 0 {
+            return;
+        }
+        let i = match self.products.iter().position(|p| p.at == at) {
+            Some(i) => i,
+            None => {
+                self.products.push(Product {
+                    at,
+                    k,
+                    m,
+                    ..Product::default()
+                });
+                self.products.len() - 1
+            }
+        };
+        let product = &mut self.products[i];
+        assert_eq!((product.k, product.m), (k, m), "one shape at one place");
+        if !product.formed && product.shape().0 + n <= DEFER_ROWS {
+            product.a.extend_from_slice(a);
+            product.b.extend_from_slice(b);
+            return;
+        }
+        if !product.formed {
+            product.form(self.rest);
+        }
+        matmul_tn(&mut self.rest[at..][..k * m], a, b, n, k, m);
+    }
+}
 
 /// The gradient of a batch's loss with respect to every parameter of a [`Network`].
 #[derive(Clone, Debug)]
@@ -28,8 +157,11 @@ pub struct Gradients {
     slot: Vec<u32>,
     /// One column per entry of `tokens`, back to back.
     columns: Vec<f32>,
-    /// The gradient of every parameter after the input weights, in the same layout.
+    /// The gradient of every parameter after the input weights, in the same layout, but for
+    /// the kept products, which are zero here.
     rest: Vec<f32>,
+    /// Weight gradients kept as factors (or, once formed, the record that they were).
+    products: Vec<Product>,
 }
 
 impl Gradients {
@@ -43,6 +175,7 @@ impl Gradients {
             slot: vec![0; net.vocab()],
             columns: Vec::new(),
             rest: vec![0.0; net.params().len() - input_len],
+            products: Vec::new(),
         }
     }
 
@@ -65,9 +198,19 @@ impl Gradients {
         self.columns.resize(len, 0.0);
     }
 
-    /// The input-weight columns and the rest, to be written by a backward pass.
-    pub(crate) fn parts(&mut self) -> (&mut [f32], &mut [f32]) {
-        (&mut self.columns, &mut self.rest)
+    /// The input-weight columns, the rest, and the kept products, to be written by a
+    /// backward pass.
+    pub(crate) fn parts(&mut self) -> (&mut [f32], &mut [f32], &mut Vec<Product>) {
+        (&mut self.columns, &mut self.rest, &mut self.products)
+    }
+
+    /// Forms every kept product into the dense part.
+    fn form_products(&mut self) {
+        for product in &mut self.products {
+            if product.is_kept() {
+                product.form(&mut self.rest);
+            }
+        }
     }
 
     /// The tokens that have a column, in order.
@@ -75,14 +218,10 @@ impl Gradients {
         &self.tokens
     }
 
-    /// The gradient of every parameter after the input weights.
-    pub fn rest(&self) -> &[f32] {
-        &self.rest
-    }
-
     /// Calls `f` with every part of the gradient and the range of the parameters it belongs
-    /// to: each column, then the rest. The order is fixed, so a step is reproducible.
-    pub fn for_each_part(&mut self, mut f: impl FnMut(Range<usize>, &mut [f32])) {
+    /// to: each column, then the rest in order, cut around the kept products, which come as
+    /// [`Part::Product`]. The order is fixed, so a step is reproducible.
+    pub fn for_each_part(&mut self, mut f: impl FnMut(Range<usize>, Part<'_>)) {
         let column = self.column;
         for (&token, g) in self
             .tokens
@@ -90,23 +229,45 @@ impl Gradients {
             .zip(self.columns.chunks_exact_mut(column.max(1)))
         {
             let start = token as usize * column;
-            f(start..start + column, g);
+            f(start..start + column, Part::Dense(g));
         }
-        let end = self.input_len + self.rest.len();
-        f(self.input_len..end, &mut self.rest);
+        let base = self.input_len;
+        let mut kept: Vec<&Product> = self.products.iter().filter(|p| p.is_kept()).collect();
+        kept.sort_by_key(|p| p.at);
+        let mut rest = &mut self.rest[..];
+        let mut done = 0; // floats of `rest` passed so far
+        for product in kept {
+            let (_, k, m) = product.shape();
+            let (before, after) = rest.split_at_mut(product.at - done);
+            if !before.is_empty() {
+                f(base + done..base + product.at, Part::Dense(before));
+            }
+            let start = base + product.at;
+            f(start..start + k * m, Part::Product(product));
+            rest = &mut after[k * m..];
+            done = product.at + k * m;
+        }
+        if !rest.is_empty() {
+            f(base + done..base + done + rest.len(), Part::Dense(rest));
+        }
     }
 
-    /// Forgets which tokens have columns. Call it after an optimiser step (which leaves every
-    /// float zero); use [`Gradients::zero`] otherwise.
+    /// Forgets which tokens have columns, and every kept product. Call it after an optimiser
+    /// step (which leaves every float zero); use [`Gradients::zero`] otherwise.
     pub fn clear(&mut self) {
         debug_assert!(self.columns.iter().chain(&self.rest).all(|&g| g == 0.0));
         for &token in &self.tokens {
             self.slot[token as usize] = 0;
         }
         self.tokens.clear();
+        for product in &mut self.products {
+            product.a.clear();
+            product.b.clear();
+            product.formed = false;
+        }
     }
 
-    /// Sets every float to zero and forgets the tokens.
+    /// Sets every float to zero and forgets the tokens and the kept products.
     pub fn zero(&mut self) {
         self.columns.fill(0.0);
         self.rest.fill(0.0);
@@ -116,6 +277,8 @@ impl Gradients {
     /// Adds `other` (the gradient of another part of the same batch) to this one and zeroes
     /// it. Columns are matched by token.
     pub fn absorb(&mut self, other: &mut Gradients) {
+        self.form_products();
+        other.form_products();
         let column = self.column;
         let mut local = Vec::with_capacity(other.tokens.len());
         self.localize(&other.tokens, &mut local);
@@ -138,7 +301,11 @@ impl Gradients {
         {
             dense[token as usize * self.column..][..self.column].copy_from_slice(g);
         }
-        dense[self.input_len..].copy_from_slice(&self.rest);
+        let rest = &mut dense[self.input_len..];
+        rest.copy_from_slice(&self.rest);
+        for product in self.products.iter().filter(|p| p.is_kept()) {
+            product.clone().form(rest);
+        }
         dense
     }
 }
@@ -176,18 +343,64 @@ mod tests {
             let seen = [1, 3, 7].contains(&token);
             assert_eq!(column.iter().any(|&g| g != 0.0), seen, "column {token}");
         }
-        assert_eq!(&dense[40..], grads.rest());
+        // the columns, then Whh's gradient as a product of 2 rows (the tokens after the
+        // first step), then the rest of the cell and the output layer
         let mut parts = Vec::new();
-        grads.for_each_part(|range, g| parts.push((range, g.len())));
+        grads.for_each_part(|range, part| {
+            parts.push(match part {
+                Part::Dense(g) => (range, g.len(), "dense"),
+                Part::Product(p) => {
+                    assert_eq!(p.shape(), (2, 4, 4));
+                    (range, p.factors().0.len(), "product")
+                }
+            })
+        });
         assert_eq!(
             parts,
             [
-                (4..8, 4),
-                (12..16, 4),
-                (28..32, 4),
-                (40..dense.len(), dense.len() - 40)
+                (4..8, 4, "dense"),
+                (12..16, 4, "dense"),
+                (28..32, 4, "dense"),
+                (40..56, 8, "product"),
+                (56..dense.len(), dense.len() - 56, "dense")
             ]
         );
+    }
+
+    /// Adds `n` random rows of factors of a 3×5 product at `rest[2..17]`, and returns them.
+    fn add_rows(g: &mut CellGradient<'_>, n: usize, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+        let a: Vec<f32> = (0..n * 3).map(|_| rng.symmetric(1.0) as f32).collect();
+        let b: Vec<f32> = (0..n * 5).map(|_| rng.symmetric(1.0) as f32).collect();
+        g.add_product(2, &a, &b, 3, 5);
+        (a, b)
+    }
+
+    #[test]
+    fn a_product_is_kept_up_to_the_row_limit_then_formed() {
+        let mut rng = Rng::new(2);
+        let (mut columns, mut rest, mut products) = (vec![], vec![0.0; 20], vec![]);
+        let mut g = CellGradient::new(&mut columns, &mut rest, &mut products);
+        let (a1, b1) = add_rows(&mut g, DEFER_ROWS - 1, &mut rng);
+        let (a2, b2) = add_rows(&mut g, 1, &mut rng);
+        assert!(rest.iter().all(|&x| x == 0.0), "kept, not formed");
+        assert_eq!(products.len(), 1);
+        assert_eq!(products[0].shape(), (DEFER_ROWS, 3, 5));
+        assert_eq!(products[0].factors().0, [&a1[..], &a2].concat());
+        assert_eq!(products[0].factors().1, [&b1[..], &b2].concat());
+
+        let mut g = CellGradient::new(&mut columns, &mut rest, &mut products);
+        let (a3, b3) = add_rows(&mut g, 1, &mut rng);
+        let (a4, b4) = add_rows(&mut g, 2, &mut rng);
+        assert!(!products[0].is_kept(), "one row too many: formed");
+        assert!(products[0].factors().0.is_empty() && products[0].factors().1.is_empty());
+        // rest[2..17] now holds the whole sum, and nothing is left outside it
+        let (a, b) = ([a1, a2, a3, a4].concat(), [b1, b2, b3, b4].concat());
+        let mut expected = vec![0.0; 15];
+        crate::kernels::reference::matmul_tn(&mut expected, &a, &b, DEFER_ROWS + 3, 3, 5);
+        for (x, y) in rest[2..17].iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+        assert!(rest[..2].iter().chain(&rest[17..]).all(|&x| x == 0.0));
     }
 
     #[test]

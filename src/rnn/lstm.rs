@@ -38,6 +38,7 @@
 
 use super::cell::{Cell, CellKind};
 use super::gates::{Stacked, Tensors, with_scratch};
+use super::grads::CellGradient;
 use super::params::Layout;
 use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, sigmoid_in_place, tanh_in_place};
 use crate::rng::Rng;
@@ -223,12 +224,12 @@ impl Cell for Lstm {
     fn backward_weights(
         &self,
         _p: &[f32],
-        dwi: &mut [f32],
-        g_rest: &mut [f32],
+        g: &mut CellGradient<'_>,
         x: &[u32],
         h_prev: &[f32],
         dpre: &[f32],
     ) {
+        let (dwi, g_rest) = (&mut *g.columns, &mut *g.rest);
         let h = self.shape.hidden;
         let (dwh, biases) = g_rest.split_at_mut(4 * h * h);
         let (dbi, dbh) = biases.split_at_mut(4 * h);

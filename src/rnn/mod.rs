@@ -29,7 +29,7 @@ mod softmax;
 pub use batch::Batch;
 pub use cell::{Cell, CellKind};
 pub use elman::Elman;
-pub use grads::Gradients;
+pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product};
 pub use gru::Gru;
 pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
@@ -368,7 +368,7 @@ impl Network {
         self.output_gradient(batch, ws, weight);
         let (input_len, _) = self.input_weights();
         grads.localize(batch.tokens(), &mut ws.local_tokens);
-        let (g_columns, g_rest) = grads.parts();
+        let (g_columns, g_rest, products) = grads.parts();
         let (g_cell_rest, g_head) = g_rest.split_at_mut(self.head - input_len);
         let (dwhy, dby) = g_head.split_at_mut(c * h);
         // forward: y = Why h_T + by  =>  dby += dy, dWhy += dy h_Tᵀ
@@ -380,8 +380,7 @@ impl Network {
         // the weight gradients: sums over all steps, each one product over all tokens
         self.cell.backward_weights(
             &self.params[..self.head],
-            g_columns,
-            g_cell_rest,
+            &mut CellGradient::new(g_columns, g_cell_rest, products),
             &ws.local_tokens,
             &ws.h_prev,
             &ws.dpre,
