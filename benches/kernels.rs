@@ -105,3 +105,38 @@ fn nt_avx2(bencher: Bencher, shape: (usize, usize, usize)) {
     }
     run(bencher, shape, kernel, false);
 }
+
+/// One sentence's SGD update of `Whh` (H = 64) from its gradient's factors (6 tokens after the
+/// first): formed and stored, then applied, against formed in registers and applied at once.
+const UPDATE_ROWS: [usize; 2] = [6, 24];
+
+#[divan::bench(args = UPDATE_ROWS)]
+fn sgd_formed_then_stepped(bencher: Bencher, n: usize) {
+    let (a, b, mut w, mut g) = (
+        random(n * 64, 1),
+        random(n * 64, 2),
+        random(64 * 64, 3),
+        vec![0.0; 64 * 64],
+    );
+    bencher.bench_local(|| {
+        kernels::matmul_tn(black_box(&mut g), black_box(&a), black_box(&b), n, 64, 64);
+        kernels::sgd_step(black_box(&mut w), &mut g, 1e-9, 1.0);
+    });
+}
+
+#[divan::bench(args = UPDATE_ROWS)]
+fn sgd_product_step(bencher: Bencher, n: usize) {
+    let (a, b, mut w) = (random(n * 64, 1), random(n * 64, 2), random(64 * 64, 3));
+    bencher.bench_local(|| {
+        kernels::sgd_product_step(
+            black_box(&mut w),
+            black_box(&a),
+            black_box(&b),
+            n,
+            64,
+            64,
+            1e-9,
+            1.0,
+        )
+    });
+}

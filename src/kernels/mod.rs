@@ -237,12 +237,32 @@ dispatch! {
 }
 
 dispatch! {
-    /// `w -= lr · clamp(aᵀ · b, ±clip)` element by element, for a gradient `aᵀ · b` (`a` n×k,
-    /// `b` n×m) that is never stored: [`matmul_tn`] into zeros then [`sgd_step`], in one pass
-    /// over `w` (the same result, bit for bit, for fewer than 32 rows).
+    /// [`sgd_product_step`] without the hand-written AVX2 kernel.
     #[allow(clippy::too_many_arguments)]
-    pub fn sgd_product_step(w: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize, lr: f32, clip: f32)
+    fn tiled_sgd_product_step(w: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize, lr: f32, clip: f32)
         = tiled::sgd_product_step::<tiled::Fused>, tiled::sgd_product_step::<tiled::Separate>
+}
+
+/// `w -= lr · clamp(aᵀ · b, ±clip)` element by element, for a gradient `aᵀ · b` (`a` n×k, `b`
+/// n×m) that is never stored: [`matmul_tn`] into zeros then [`sgd_step`], in one pass over `w`
+/// (the same result, bit for bit, for fewer than 32 rows).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_product_step(
+    w: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    n: usize,
+    k: usize,
+    m: usize,
+    lr: f32,
+    clip: f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY: `isa` found AVX2 and FMA (AVX-512 CPUs have them too).
+        return unsafe { avx2::sgd_product_step(w, a, b, n, k, m, lr, clip) };
+    }
+    tiled_sgd_product_step(w, a, b, n, k, m, lr, clip)
 }
 
 dispatch! {
@@ -277,6 +297,9 @@ mod tests {
             (1, 1, 1),
             (40, 64, 96),
             (2, 9, 70),
+            // the copies of the one-row kernel for k = 64 and 128
+            (2, 128, 20),
+            (1, 64, 11),
         ] {
             let (a, b) = (random(n * k, &mut rng), random(m * k, &mut rng));
             let start = random(n * m, &mut rng);
@@ -303,12 +326,14 @@ mod tests {
     #[test]
     fn an_sgd_step_on_a_product_is_the_step_on_the_formed_product() {
         let mut rng = Rng::new(8);
+        // blocks of 4 rows and 16 columns, with rows and columns left over, and tails after
+        // the portable version's column tiles of 64
         for (n, k, m) in [
             (1, 64, 64),
             (6, 64, 64),
-            (31, 16, 70),
+            (31, 18, 70),
             (3, 5, 9),
-            (2, 128, 128),
+            (2, 130, 128),
         ] {
             let (a, b) = (random(n * k, &mut rng), random(n * m, &mut rng));
             let w = random(k * m, &mut rng);
@@ -320,6 +345,9 @@ mod tests {
             matmul_tn(&mut g, &a, &b, n, k, m);
             sgd_step(&mut formed, &mut g, lr, clip);
             assert_eq!(fused, formed, "({n}, {k}, {m})");
+            let mut portable = w.clone();
+            tiled_sgd_product_step(&mut portable, &a, &b, n, k, m, lr, clip);
+            assert_eq!(fused, portable, "({n}, {k}, {m})");
             let mut slow = w.clone();
             reference::sgd_product_step(&mut slow, &a, &b, n, k, m, lr, clip);
             close(&fused, &slow);

@@ -13,7 +13,7 @@
 use super::reference::{axpy, dot};
 
 /// Output floats held in registers at a time.
-const TILE: usize = 64;
+pub(super) const TILE: usize = 64;
 
 /// How `a · b + c` is computed.
 pub trait MulAdd {
