@@ -4,6 +4,7 @@
 //! every example is run forward, its gradient computed by backpropagation through time, clipped
 //! element-wise, and the weights updated before the next example.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use crate::data::Example;
@@ -181,9 +182,9 @@ pub fn train(
 }
 
 /// The epochs of [`train`], on a thread of `pool`.
-fn run_epochs(
+fn run_epochs<'a>(
     net: &mut Network,
-    train: &[Example],
+    train: &'a [Example],
     test: &[Example],
     config: &TrainConfig,
     pool: &rayon::ThreadPool,
@@ -192,7 +193,8 @@ fn run_epochs(
     let threads = pool.current_num_threads();
     let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
-    let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(net)).collect();
+    let mut workers: Vec<Worker<'a>> = (0..threads).map(|_| Worker::new(net)).collect();
+    let mut schedule = Schedule::default();
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut last_good = if config.keep_last_good {
         net.params().to_vec()
@@ -206,16 +208,17 @@ fn run_epochs(
         if config.shuffle {
             rng.shuffle(&mut order);
         }
-        let batches = batches(&order, train, config, &mut rng);
+        schedule.refill(&order, train, config, &mut rng);
         let mut tally = Tally::default();
         let mut done = 0;
-        for indices in batches {
+        for span in &schedule.spans {
+            let indices = &schedule.indices[span.clone()];
             // Split the batch among the workers, each computing its part's gradient (weighted
             // by one over the whole batch, so that the parts add up to the batch mean).
             let parts = threads.min(indices.len());
             let weight = 1.0 / indices.len() as f32;
             let net_ref: &Network = net;
-            let run = |(p, worker): (usize, &mut Worker)| {
+            let run = |(p, worker): (usize, &mut Worker<'a>)| {
                 let part = indices.iter().skip(p).step_by(parts).map(|&k| &train[k]);
                 worker.run(net_ref, part, weight);
             };
@@ -277,34 +280,38 @@ fn run_epochs(
 }
 
 /// What one thread keeps from batch to batch.
-struct Worker {
+struct Worker<'a> {
     ws: Workspace,
     grads: Gradients,
     batch: Batch,
     tally: Tally,
+    /// The sequences and labels of its part of the batch (kept to reuse their memory).
+    sequences: Vec<&'a [u32]>,
+    targets: Vec<u32>,
 }
 
-impl Worker {
+impl<'a> Worker<'a> {
     fn new(net: &Network) -> Self {
         Worker {
             ws: Workspace::default(),
             grads: Gradients::new(net),
             batch: Batch::default(),
             tally: Tally::default(),
+            sequences: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
     /// Forward and backward over `examples`, adding `weight` times the gradient of their summed
     /// loss to this worker's gradient, and their loss to its tally.
-    fn run<'a>(
-        &mut self,
-        net: &Network,
-        examples: impl Iterator<Item = &'a Example> + Clone,
-        weight: f32,
-    ) {
-        let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
-        let targets: Vec<u32> = examples.map(|e| e.label).collect();
-        self.batch.refill(&sequences, &targets);
+    fn run(&mut self, net: &Network, examples: impl Iterator<Item = &'a Example>, weight: f32) {
+        self.sequences.clear();
+        self.targets.clear();
+        for e in examples {
+            self.sequences.push(&e.tokens);
+            self.targets.push(e.label);
+        }
+        self.batch.refill(&self.sequences, &self.targets);
         let t = net.forward(&self.batch, &mut self.ws);
         self.tally.add(t.loss_sum, t.correct, t.count);
         net.backward_weighted(&self.batch, &mut self.ws, &mut self.grads, weight);
@@ -315,30 +322,41 @@ impl Worker {
 /// many batches, so that a batch holds sequences of similar lengths.
 const BUCKET_BATCHES: usize = 32;
 
-/// The epoch's batches, as indices into `train`, from the epoch's `order`.
-///
-/// With a batch size of 1, or without shuffling, the batches are `order` cut in pieces. With
-/// larger shuffled batches, the order is cut into windows of [`BUCKET_BATCHES`] batches, each
-/// window sorted by length and cut into batches, and the batches are shuffled: a batch then
-/// holds sequences of similar lengths, so few of its rows sit idle while its longest sequence
-/// runs, and the order stays random and fixed by the seed.
-fn batches(
-    order: &[usize],
-    train: &[Example],
-    config: &TrainConfig,
-    rng: &mut Rng,
-) -> Vec<Vec<usize>> {
-    if config.batch == 1 || !config.shuffle {
-        return order.chunks(config.batch).map(<[usize]>::to_vec).collect();
+/// The epoch's batches: `indices` into `train`, and the `spans` of it that are the batches, in
+/// the order they are trained. Both are refilled every epoch, reusing their memory.
+#[derive(Default)]
+struct Schedule {
+    indices: Vec<usize>,
+    spans: Vec<Range<usize>>,
+}
+
+impl Schedule {
+    /// The batches of an epoch from its `order`.
+    ///
+    /// With a batch size of 1, or without shuffling, the batches are `order` cut in pieces.
+    /// With larger shuffled batches, the order is cut into windows of [`BUCKET_BATCHES`]
+    /// batches, each window sorted by length and cut into batches, and the batches are
+    /// shuffled: a batch then holds sequences of similar lengths, so few of its rows sit idle
+    /// while its longest sequence runs, and the order stays random and fixed by the seed.
+    fn refill(&mut self, order: &[usize], train: &[Example], config: &TrainConfig, rng: &mut Rng) {
+        self.indices.clear();
+        self.indices.extend_from_slice(order);
+        let bucketed = config.batch > 1 && config.shuffle;
+        if bucketed {
+            for window in self.indices.chunks_mut(config.batch * BUCKET_BATCHES) {
+                window.sort_by_key(|&k| train[k].tokens.len());
+            }
+        }
+        self.spans.clear();
+        self.spans.extend(
+            (0..order.len())
+                .step_by(config.batch)
+                .map(|start| start..order.len().min(start + config.batch)),
+        );
+        if bucketed {
+            rng.shuffle(&mut self.spans);
+        }
     }
-    let mut batches = Vec::with_capacity(order.len().div_ceil(config.batch));
-    for window in order.chunks(config.batch * BUCKET_BATCHES) {
-        let mut window = window.to_vec();
-        window.sort_by_key(|&k| train[k].tokens.len());
-        batches.extend(window.chunks(config.batch).map(<[usize]>::to_vec));
-    }
-    rng.shuffle(&mut batches);
-    batches
 }
 
 /// Checks that every token and label indexes into the network.

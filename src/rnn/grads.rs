@@ -118,18 +118,17 @@ impl<'a> CellGradient<'a> {
         if n == 0 {
             return;
         }
-        let i = match self.products.iter().position(|p| p.at == at) {
-            Some(i) => i,
-            None => {
-                self.products.push(Product {
-                    at,
-                    k,
-                    m,
-                    ..Product::default()
-                });
-                self.products.len() - 1
-            }
-        };
+        // the products stay sorted by place, so that an update visits them in order
+        let i = self.products.partition_point(|p| p.at < at);
+        if self.products.get(i).is_none_or(|p| p.at != at) {
+            let product = Product {
+                at,
+                k,
+                m,
+                ..Product::default()
+            };
+            self.products.insert(i, product);
+        }
         let product = &mut self.products[i];
         assert_eq!((product.k, product.m), (k, m), "one shape at one place");
         if !product.formed && product.shape().0 + n <= DEFER_ROWS {
@@ -160,7 +159,8 @@ pub struct Gradients {
     /// The gradient of every parameter after the input weights, in the same layout, but for
     /// the kept products, which are zero here.
     rest: Vec<f32>,
-    /// Weight gradients kept as factors (or, once formed, the record that they were).
+    /// Weight gradients kept as factors (or, once formed, the record that they were), sorted
+    /// by place.
     products: Vec<Product>,
 }
 
@@ -232,11 +232,9 @@ impl Gradients {
             f(start..start + column, Part::Dense(g));
         }
         let base = self.input_len;
-        let mut kept: Vec<&Product> = self.products.iter().filter(|p| p.is_kept()).collect();
-        kept.sort_by_key(|p| p.at);
         let mut rest = &mut self.rest[..];
         let mut done = 0; // floats of `rest` passed so far
-        for product in kept {
+        for product in self.products.iter().filter(|p| p.is_kept()) {
             let (_, k, m) = product.shape();
             let (before, after) = rest.split_at_mut(product.at - done);
             if !before.is_empty() {

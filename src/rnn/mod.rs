@@ -377,12 +377,17 @@ impl Network {
         }
         matmul_tn(dwhy, &ws.dlogits, &ws.last, rows, c, h);
         self.through_time(batch, ws, |_, _| {});
+        let h_prev = match self.states_are_packed(batch) {
+            // h_{t-1} of the tokens after the first step: states 1 to T-1, as they lie
+            true => &ws.states[rows * h..batch.steps().max(1) * rows * h],
+            false => &ws.h_prev,
+        };
         // the weight gradients: sums over all steps, each one product over all tokens
         self.cell.backward_weights(
             &self.params[..self.head],
             &mut CellGradient::new(g_columns, g_cell_rest, products),
             &ws.local_tokens,
-            &ws.h_prev,
+            h_prev,
             &ws.dpre,
         );
     }
@@ -444,7 +449,8 @@ impl Network {
             0
         };
         fit(&mut ws.dpre, tokens * g_size);
-        fit(&mut ws.h_prev, (tokens - first) * h);
+        let packed = self.states_are_packed(batch);
+        fit(&mut ws.h_prev, if packed { 0 } else { tokens - first } * h);
         for t in (0..steps).rev() {
             let x = batch.step_tokens(t);
             let (n, at) = (x.len(), batch.step_offset(t));
@@ -457,7 +463,8 @@ impl Network {
             self.cell
                 .backward_step(cell_p, x, s_prev, s, cache, ds, dpre);
             // h_{t-1} of the same rows, packed beside their dpre, for the weight gradients
-            if let Some(s_prev) = s_prev {
+            // (unless the states already lie that way)
+            if let Some(s_prev) = s_prev.filter(|_| !packed) {
                 for (dst, src) in ws.h_prev[(at - first) * h..][..n * h]
                     .chunks_exact_mut(h)
                     .zip(s_prev.chunks_exact(s_size))
@@ -466,6 +473,14 @@ impl Network {
                 }
             }
         }
+    }
+
+    /// Whether the states that [`Network::forward`] keeps are, from step 1 on, the hidden
+    /// states before every token after the first step, packed: when every row runs every step
+    /// (one sequence, or sequences of one length) and the state is `h` alone.
+    fn states_are_packed(&self, batch: &Batch) -> bool {
+        self.cell.state_size() == self.hidden()
+            && batch.lengths().iter().all(|&len| len == batch.steps())
     }
 
     /// What flows through one sequence, for pictures of it: the hidden state after each token,
