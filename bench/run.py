@@ -59,6 +59,7 @@ TASKS = {
         "max_len": None,
         "torch_epochs": 30,
         "numpy": True,
+        "rounds": 3,
     },
     "words": {
         "tokens": "char",
@@ -90,6 +91,11 @@ TASKS = {
 for _task in ("words", "spam"):
     for _cell in ("gru", "lstm"):
         TASKS[f"{_task}-{_cell}"] = dict(TASKS[_task], cell=_cell, data=_task)
+
+# `rounds` (default 1): how many times ours and numpy run, alternating, on a task; the table shows
+# each system's median run. A per-example run takes about a second for us and half a minute for
+# numpy, and this machine's speed drifts from minute to minute, so one run of each can compare a
+# fast minute with a slow one; alternating rounds give both the same mix of minutes.
 
 # --quick: epochs of every system, and training rows (None: all).
 QUICK = {
@@ -428,6 +434,19 @@ def with_retries(run, retries):
     return result
 
 
+def median_run(runs):
+    """The run with the median training speed (the first failed run, if any failed), with every
+    run's training speed in `round_train_tokens_per_s` when there was more than one."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["train_tokens_per_s"])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    if len(runs) > 1:
+        median["round_train_tokens_per_s"] = [r["train_tokens_per_s"] for r in runs]
+    return median
+
+
 # ---------------------------------------------------------------------------------------------
 # the report
 
@@ -503,7 +522,14 @@ def table(results):
                 f"pytorch/ours peak memory {fmt_ratio(torch_r['peak_mb'], ours['peak_mb'])}",
             ]
         if numpy_r and "error" not in numpy_r and "error" not in ours:
-            parts.append(f"ours/numpy train speed {fmt_ratio(ours['train_tokens_per_s'], numpy_r['train_tokens_per_s'])}")
+            ratio = f"ours/numpy train speed {fmt_ratio(ours['train_tokens_per_s'], numpy_r['train_tokens_per_s'])}"
+            rounds = [r.get("round_train_tokens_per_s") for r in (ours, numpy_r)]
+            if all(rounds):
+                each = "; ".join(
+                    f"{name} " + ", ".join(fmt_int(x) for x in xs) for name, xs in zip(("ours", "numpy"), rounds)
+                )
+                ratio += f" (median runs of {len(rounds[0])} alternating rounds, tokens/s by round: {each})"
+            parts.append(ratio)
             parts.append(
                 f"ours/numpy inference speed {fmt_ratio(ours.get('eval_tokens_per_s'), numpy_r.get('eval_tokens_per_s'))}"
             )
@@ -559,14 +585,24 @@ def benchmark(args):
             n_train = len(read_tsv(train))
             log(f"{task}: {n_train} training rows")
             w = args.max_wait
-            systems = {
-                "ours": with_retries(lambda: run_ours(train, test, settings, epochs, ours_threads, workdir, w), args.retries)
-            }
+            rounds = 1 if args.quick else settings.get("rounds", 1)
+            runs = {"ours": [], "numpy": []}
+            for r in range(rounds):
+                if rounds > 1:
+                    log(f"  round {r + 1} of {rounds}")
+                runs["ours"].append(
+                    with_retries(lambda: run_ours(train, test, settings, epochs, ours_threads, workdir, w), args.retries)
+                )
+                if settings["numpy"]:
+                    runs["numpy"].append(
+                        with_retries(lambda: run_numpy(python, train, test, settings, epochs, w), args.retries)
+                    )
+            systems = {"ours": median_run(runs["ours"])}
             systems["pytorch"] = with_retries(
                 lambda: run_torch(python, train, test, settings, torch_epochs, args.threads, w), args.retries
             )
             if settings["numpy"]:
-                systems["numpy"] = with_retries(lambda: run_numpy(python, train, test, settings, epochs, w), args.retries)
+                systems["numpy"] = median_run(runs["numpy"])
             by_system = {s: describe(settings, torch_epochs if s == "pytorch" else epochs) for s in systems}
             if args.quick:
                 by_system = {s: d + f", {n_train} train rows" for s, d in by_system.items()}

@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::kernels;
+use crate::kernels::{self, AlignedVec};
 use crate::rnn::{Gradients, Part, Product};
 
 /// Clips every gradient element to `[-limit, limit]` (element-wise, as the seed does; not by
@@ -109,8 +109,8 @@ pub struct Adam {
     /// Steps taken so far.
     t: i32,
     /// First and second moment estimates, laid out like the parameters.
-    m: Vec<f32>,
-    v: Vec<f32>,
+    m: AlignedVec,
+    v: AlignedVec,
 }
 
 impl Adam {
@@ -122,8 +122,8 @@ impl Adam {
             beta2: 0.999,
             eps: 1e-8,
             t: 0,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
+            m: AlignedVec::zeros(n),
+            v: AlignedVec::zeros(n),
         }
     }
 }

@@ -16,12 +16,15 @@
 //! its body again with AVX2+FMA and with AVX-512 enabled, and picks the best one the CPU has
 //! at run time ([`isa`]). The binary runs on any x86-64 machine and uses what it finds.
 
+pub mod aligned;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 pub mod reference;
 pub mod tiled;
 
 use std::sync::OnceLock;
+
+pub use aligned::AlignedVec;
 
 /// The instruction sets the kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

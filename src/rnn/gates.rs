@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 
 use super::params::Layout;
+use crate::kernels::AlignedVec;
 use crate::rng::Rng;
 
 /// The parameter shape of a gated cell: `gates` blocks of `hidden` units over `vocab` tokens.
@@ -77,7 +78,7 @@ impl Stacked {
 
 thread_local! {
     /// Scratch space of the steps, forward and backward, reused from step to step on each thread.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<AlignedVec> = const { RefCell::new(AlignedVec::new()) };
 }
 
 /// Runs `f` on a zeroed scratch buffer of `len` floats, owned by the calling thread (calls do

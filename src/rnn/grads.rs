@@ -23,7 +23,7 @@
 use std::ops::Range;
 
 use super::Network;
-use crate::kernels::matmul_tn;
+use crate::kernels::{AlignedVec, matmul_tn};
 
 /// Rows a product's factors may gather before the product is formed: up to here, forming it
 /// inside the update is cheaper than storing it; from here on, one product over all rows (by
@@ -39,8 +39,8 @@ pub struct Product {
     k: usize,
     m: usize,
     /// The rows of `A` and `B` added since the last step.
-    a: Vec<f32>,
-    b: Vec<f32>,
+    a: AlignedVec,
+    b: AlignedVec,
     /// Whether the product has been formed into the dense part (then it is added there as it
     /// comes, until the next step).
     formed: bool,
@@ -155,10 +155,10 @@ pub struct Gradients {
     /// `slot[token]`: one more than the token's position in `tokens`, or 0 for none.
     slot: Vec<u32>,
     /// One column per entry of `tokens`, back to back.
-    columns: Vec<f32>,
+    columns: AlignedVec,
     /// The gradient of every parameter after the input weights, in the same layout, but for
     /// the kept products, which are zero here.
-    rest: Vec<f32>,
+    rest: AlignedVec,
     /// Weight gradients kept as factors (or, once formed, the record that they were), sorted
     /// by place.
     products: Vec<Product>,
@@ -173,8 +173,8 @@ impl Gradients {
             input_len,
             tokens: Vec::new(),
             slot: vec![0; net.vocab()],
-            columns: Vec::new(),
-            rest: vec![0.0; net.params().len() - input_len],
+            columns: AlignedVec::new(),
+            rest: AlignedVec::zeros(net.params().len() - input_len),
             products: Vec::new(),
         }
     }
@@ -192,9 +192,6 @@ impl Gradients {
             local.push(*slot - 1);
         }
         let len = self.tokens.len() * self.column;
-        if len > self.columns.capacity() {
-            self.columns.reserve_exact(len - self.columns.len());
-        }
         self.columns.resize(len, 0.0);
     }
 

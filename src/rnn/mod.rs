@@ -36,7 +36,7 @@ pub use params::{Layout, Tensor};
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
 
 use crate::error::{Error, Result};
-use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn};
+use crate::kernels::{AlignedVec, add_into, matmul_nn, matmul_nt, matmul_tn};
 use crate::metrics::Tally;
 use crate::rng::Rng;
 
@@ -49,7 +49,7 @@ pub struct Network {
     layout: Layout,
     /// Where `fc.weight` starts; the cell's parameters are everything before.
     head: usize,
-    params: Vec<f32>,
+    params: AlignedVec,
 }
 
 /// What flows through one sequence (see [`Network::flow`]); each list has one entry a token.
@@ -83,11 +83,11 @@ pub enum InputInit {
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
     /// States by step, then row: `(T+1) × rows × S`; step 0 is the zero initial state.
-    states: Vec<f32>,
+    states: AlignedVec,
     /// The cell's caches by step, then row: `T × rows × K`.
-    caches: Vec<f32>,
+    caches: AlignedVec,
     /// `h_T` of every row (rows × H).
-    last: Vec<f32>,
+    last: AlignedVec,
     /// The logits of every row (rows × C).
     logits: Vec<f32>,
     /// The probabilities of every row (rows × C).
@@ -95,13 +95,13 @@ pub struct Workspace {
     /// Gradient buffers of the backward pass.
     dlogits: Vec<f32>,
     dlast: Vec<f32>,
-    dstate: Vec<f32>,
+    dstate: AlignedVec,
     /// Every token's column in the gradient of the input weights, packed.
     local_tokens: Vec<u32>,
     /// Pre-activation gradients of every token, packed (tokens × G).
-    dpre: Vec<f32>,
+    dpre: AlignedVec,
     /// The hidden state before every token, packed (tokens × H).
-    h_prev: Vec<f32>,
+    h_prev: AlignedVec,
 }
 
 impl Workspace {
@@ -111,13 +111,9 @@ impl Workspace {
     }
 }
 
-/// Sets `v`'s length to `len` (new elements zero), growing its allocation to exactly `len`
-/// when it must grow. `Vec::resize` would double it, and these buffers are the largest a batch
-/// needs (all steps' states and gradients), so doubling could cost as much as the buffers.
-fn fit(v: &mut Vec<f32>, len: usize) {
-    if len > v.capacity() {
-        v.reserve_exact(len - v.len());
-    }
+/// Sets `v`'s length to `len`, new elements zero (growing to exactly `len`, see
+/// [`AlignedVec::resize`]).
+fn fit(v: &mut AlignedVec, len: usize) {
     v.resize(len, 0.0);
 }
 
@@ -188,7 +184,7 @@ impl Network {
         let head = layout.len();
         layout.push("fc.weight", &[classes, hidden], false);
         layout.push("fc.bias", &[classes], false);
-        let params = vec![0.0; layout.len()];
+        let params = AlignedVec::zeros(layout.len());
         Ok(Network {
             cell,
             classes,
