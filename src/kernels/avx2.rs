@@ -1,9 +1,15 @@
-//! Hand-written AVX2 kernels, for the one product that portable code does not vectorise well:
-//! few rows times a transposed matrix, `out += a · bᵀ`, whose every output is a dot product.
-//! The compiler vectorises a dot product across its terms only with one accumulator, which
-//! waits on itself at every step; here eight dot products run at once, each in its own
-//! register, and their eight totals are formed together at the end by a tree of horizontal
-//! additions. [`super::reference::matmul_nt`] is the definition; tests compare the two.
+//! Hand-written AVX2 kernels, for two loops that portable code does not run well.
+//!
+//! - [`matmul_nt`]: few rows times a transposed matrix, `out += a · bᵀ`, whose every output is
+//!   a dot product. The compiler vectorises a dot product across its terms only with one
+//!   accumulator, which waits on itself at every step; here eight dot products run at once,
+//!   each in its own register, and their eight totals are formed together at the end by a tree
+//!   of horizontal additions. [`super::reference::matmul_nt`] is the definition.
+//! - [`sgd_product_step`]: the SGD update from a gradient kept as two factors, with blocks of
+//!   four rows so that each load of the second factor serves four of them.
+//!   [`super::reference::sgd_product_step`] is the definition.
+//!
+//! Tests compare each with its definition and with the portable version.
 
 use std::arch::x86_64::*;
 
