@@ -100,7 +100,8 @@ pub struct Workspace {
     local_tokens: Vec<u32>,
     /// Pre-activation gradients of every token, packed (tokens × G).
     dpre: AlignedVec,
-    /// The hidden state before every token, packed (tokens × H).
+    /// The hidden state before every token after the first step's, packed (tokens × H); empty
+    /// when `states` already holds them so (see `Network::states_are_packed`).
     h_prev: AlignedVec,
 }
 
@@ -373,10 +374,11 @@ impl Network {
         }
         matmul_tn(dwhy, &ws.dlogits, &ws.last, rows, c, h);
         self.through_time(batch, ws, |_, _| {});
-        let h_prev = match self.states_are_packed(batch) {
+        let h_prev = if self.states_are_packed(batch) {
             // h_{t-1} of the tokens after the first step: states 1 to T-1, as they lie
-            true => &ws.states[rows * h..batch.steps().max(1) * rows * h],
-            false => &ws.h_prev,
+            &ws.states[rows * h..batch.steps().max(1) * rows * h]
+        } else {
+            &ws.h_prev
         };
         // the weight gradients: sums over all steps, each one product over all tokens
         self.cell.backward_weights(
