@@ -13,6 +13,8 @@
 
 use std::arch::x86_64::*;
 
+use super::reference;
+
 /// The sums of each of eight registers, as the eight lanes of one.
 ///
 /// # Safety
@@ -104,7 +106,7 @@ fn nt_rows<const K: usize>(out: &mut [f32], a: &[f32], b: &[f32], k: usize, m: u
             j += 8;
         }
         for (o, row) in out_row[j..].iter_mut().zip(b[j * k..].chunks_exact(k)) {
-            *o += super::reference::dot(a_row, row);
+            *o += reference::dot(a_row, row);
         }
     }
 }
@@ -178,16 +180,12 @@ pub fn sgd_product_step(
     for p in 0..k {
         let columns = if p < rows4 { fused..m } else { 0..m };
         for j in columns {
-            let mut g = 0.0f32;
-            for i in 0..n {
-                let (x, y) = (a[i * k + p], b[i * m + j]);
-                g = if j < fused {
-                    x.mul_add(y, g)
-                } else {
-                    g + x * y
-                };
-            }
-            w[p * m + j] -= lr * g.clamp(-clip, clip);
+            let g = if j < fused {
+                (0..n).fold(0.0f32, |g, i| a[i * k + p].mul_add(b[i * m + j], g))
+            } else {
+                reference::product_entry(a, b, k, m, p, j)
+            };
+            w[p * m + j] = reference::sgd_update(w[p * m + j], g, lr, clip);
         }
     }
 }

@@ -128,13 +128,31 @@ pub fn tanh_backward(da: &mut [f32], dh: &[f32], h: &[f32]) {
     }
 }
 
+/// The SGD rule for one weight, with clipping: `w - lr · clamp(g, ±clip)`. Every SGD kernel
+/// applies it in this form (a multiply, then a subtraction), so that they agree bit for bit.
+#[inline(always)]
+pub fn sgd_update(w: f32, g: f32, lr: f32, clip: f32) -> f32 {
+    w - lr * g.clamp(-clip, clip)
+}
+
 /// One SGD update with clipping, resetting the gradient: `w -= lr · clamp(g, ±clip); g = 0`.
 #[inline(always)]
 pub fn sgd_step(w: &mut [f32], g: &mut [f32], lr: f32, clip: f32) {
     for (wi, gi) in w.iter_mut().zip(g.iter_mut()) {
-        *wi -= lr * gi.clamp(-clip, clip);
+        *wi = sgd_update(*wi, *gi, lr, clip);
         *gi = 0.0;
     }
+}
+
+/// Element `(p, j)` of `aᵀ · b` (`a` n×k, `b` n×m): `Σ_i a[i][p] · b[i][j]`, summed over the
+/// rows in order, each term a multiply and then an add (as [`matmul_tn`] sums it).
+#[inline(always)]
+pub fn product_entry(a: &[f32], b: &[f32], k: usize, m: usize, p: usize, j: usize) -> f32 {
+    let mut sum = 0.0;
+    for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
+        sum += a_row[p] * b_row[j];
+    }
+    sum
 }
 
 /// [`sgd_step`] on a gradient given as a product, `g = aᵀ · b` (`a` is n×k, `b` is n×m, `w`
@@ -154,11 +172,7 @@ pub fn sgd_product_step(
     debug_assert_eq!((w.len(), a.len(), b.len()), (k * m, n * k, n * m));
     for (p, w_row) in w.chunks_exact_mut(m).enumerate() {
         for (j, wj) in w_row.iter_mut().enumerate() {
-            let mut g = 0.0;
-            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
-                g += a_row[p] * b_row[j];
-            }
-            *wj -= lr * g.clamp(-clip, clip);
+            *wj = sgd_update(*wj, product_entry(a, b, k, m, p, j), lr, clip);
         }
     }
 }

@@ -10,7 +10,7 @@
 //! use the fused instruction (one rounding, one instruction), the baseline build a multiply
 //! and an add (Rust never fuses them on its own, and a software `fma` would be slow).
 
-use super::reference::{axpy, dot};
+use super::reference::{axpy, dot, product_entry, sgd_update};
 
 /// Output floats held in registers at a time.
 pub(super) const TILE: usize = 64;
@@ -125,16 +125,12 @@ pub fn sgd_product_step<M: MulAdd>(
             }
             let w_tile: &mut [f32; TILE] = (&mut w_row[j..j + TILE]).try_into().unwrap();
             for q in 0..TILE {
-                w_tile[q] -= lr * tile[q].clamp(-clip, clip);
+                w_tile[q] = sgd_update(w_tile[q], tile[q], lr, clip);
             }
         }
         for (j, wj) in w_row.iter_mut().enumerate().skip(whole) {
             // as matmul_tn's remainder (axpy): a multiply, then an add
-            let mut g = 0.0;
-            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(m)) {
-                g += a_row[p] * b_row[j];
-            }
-            *wj -= lr * g.clamp(-clip, clip);
+            *wj = sgd_update(*wj, product_entry(a, b, k, m, p, j), lr, clip);
         }
     }
 }
