@@ -38,7 +38,7 @@ use super::cell::{Cell, CellKind};
 use super::gates::{Stacked, Tensors, with_scratch};
 use super::grads::CellGradient;
 use super::params::Layout;
-use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{add_into, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
 use crate::rng::Rng;
 
 /// A GRU cell for `vocab` tokens and `hidden` units.
@@ -219,26 +219,29 @@ impl Cell for Gru {
         h_prev: &[f32],
         dpre: &[f32],
     ) {
-        let (dwi, g_rest) = (&mut *g.columns, &mut *g.rest);
         let h = self.shape.hidden;
-        let (dwh, biases) = g_rest.split_at_mut(3 * h * h);
-        let (dbi, dbh) = biases.split_at_mut(3 * h);
+        let (dbi, dbh) = g.rest[3 * h * h..][..6 * h].split_at_mut(3 * h);
         for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {
             // dgi = d[..3H] goes to b_i and to column x of W_i
             add_into(dbi, &d[..3 * h]);
-            add_into(&mut dwi[column as usize * 3 * h..][..3 * h], &d[..3 * h]);
+            add_into(
+                &mut g.columns[column as usize * 3 * h..][..3 * h],
+                &d[..3 * h],
+            );
             // dgh = [d[..2H], d[3H..]] goes to b_h
             add_into(&mut dbh[..2 * h], &d[..2 * h]);
             add_into(&mut dbh[2 * h..], &d[3 * h..]);
         }
-        // dW_h += Σ_t dgh_t · h_{t-1}ᵀ over the tokens after the first step: one product of
-        // all four blocks of dpre (4H×H), of which the r, z and r ⊙ da_n rows are dW_h's
+        // dW_h += Σ_t dgh_t · h_{t-1}ᵀ = DGHᵀ·H_prev over the tokens after the first step,
+        // with the tokens' dgh gathered into rows of 3H. dW_h comes first in `g.rest`.
         let tokens = h_prev.len() / h;
         let tail = &dpre[dpre.len() - tokens * 4 * h..];
-        with_scratch(4 * h * h, |product| {
-            matmul_tn(product, tail, h_prev, tokens, 4 * h, h);
-            add_into(&mut dwh[..2 * h * h], &product[..2 * h * h]);
-            add_into(&mut dwh[2 * h * h..], &product[3 * h * h..]);
+        with_scratch(tokens * 3 * h, |dgh| {
+            for (row, d) in dgh.chunks_exact_mut(3 * h).zip(tail.chunks_exact(4 * h)) {
+                row[..2 * h].copy_from_slice(&d[..2 * h]);
+                row[2 * h..].copy_from_slice(&d[3 * h..]);
+            }
+            g.add_product(0, dgh, h_prev, 3 * h, h);
         });
     }
 

@@ -40,7 +40,7 @@ use super::cell::{Cell, CellKind};
 use super::gates::{Stacked, Tensors, with_scratch};
 use super::grads::CellGradient;
 use super::params::Layout;
-use crate::kernels::{add_into, matmul_nn, matmul_nt, matmul_tn, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{add_into, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
 use crate::rng::Rng;
 
 /// An LSTM cell for `vocab` tokens and `hidden` units.
@@ -229,26 +229,18 @@ impl Cell for Lstm {
         h_prev: &[f32],
         dpre: &[f32],
     ) {
-        let (dwi, g_rest) = (&mut *g.columns, &mut *g.rest);
         let h = self.shape.hidden;
-        let (dwh, biases) = g_rest.split_at_mut(4 * h * h);
-        let (dbi, dbh) = biases.split_at_mut(4 * h);
+        let (dbi, dbh) = g.rest[4 * h * h..][..8 * h].split_at_mut(4 * h);
         for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {
             // both biases appear summed, so their gradients are equal
             add_into(dbi, d);
             add_into(dbh, d);
-            add_into(&mut dwi[column as usize * 4 * h..][..4 * h], d);
+            add_into(&mut g.columns[column as usize * 4 * h..][..4 * h], d);
         }
-        // dW_h += Σ_t da_t · h_{t-1}ᵀ over the tokens after the first step
+        // dW_h += Σ_t da_t · h_{t-1}ᵀ = DAᵀ·H_prev over the tokens after the first step.
+        // dW_h comes first in `g.rest`.
         let tokens = h_prev.len() / h;
-        matmul_tn(
-            dwh,
-            &dpre[dpre.len() - tokens * 4 * h..],
-            h_prev,
-            tokens,
-            4 * h,
-            h,
-        );
+        g.add_product(0, &dpre[dpre.len() - tokens * 4 * h..], h_prev, 4 * h, h);
     }
 
     fn clone_box(&self) -> Box<dyn Cell> {
