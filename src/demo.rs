@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, EpochMetrics, Score};
 use crate::plot;
 use crate::rng::Rng;
-use crate::rnn::{CellKind, InputInit, Network};
+use crate::rnn::{Architecture, CellKind, InputInit, Network};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig};
 
 /// The demo's settings: the network's size and how to train it.
@@ -57,14 +57,8 @@ pub fn train_sample(
     let dataset = Dataset::sample();
     let mut rng = Rng::with_stream(config.train.seed, INIT_STREAM);
     let labels = dataset.labels.len();
-    let mut network = Network::new(
-        CellKind::Rnn,
-        dataset.vocab.len(),
-        config.hidden,
-        labels,
-        InputInit::LikeRnn,
-        &mut rng,
-    )?;
+    let arch = Architecture::new(CellKind::Rnn, dataset.vocab.len(), config.hidden, labels);
+    let mut network = Network::new(&arch, InputInit::LikeRnn, &mut rng)?;
     let start = Instant::now();
     let history = train::train(
         &mut network,

@@ -19,7 +19,7 @@
 //! ```
 //! use rnn::data::Dataset;
 //! use rnn::rng::Rng;
-//! use rnn::rnn::{CellKind, InputInit, Network, Workspace};
+//! use rnn::rnn::{Architecture, CellKind, InputInit, Network, Workspace};
 //! use rnn::train::{train, TrainConfig, INIT_STREAM};
 //!
 //! let train_pairs = [
@@ -29,7 +29,8 @@
 //! let data = Dataset::from_pairs(&train_pairs, &[])?;
 //! let mut rng = Rng::with_stream(0, INIT_STREAM);
 //! let (v, c) = (data.vocab.len(), data.labels.len());
-//! let mut net = Network::new(CellKind::Rnn, v, 16, c, InputInit::LikeRnn, &mut rng)?;
+//! let arch = Architecture::new(CellKind::Rnn, v, 16, c);
+//! let mut net = Network::new(&arch, InputInit::LikeRnn, &mut rng)?;
 //! let config = TrainConfig { epochs: 300, lr: 0.1, ..TrainConfig::default() };
 //! let report = train(&mut net, &data.train, &[], &config, |_| {})?;
 //! assert_eq!(report.history.last().unwrap().train.accuracy, 1.0);

@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Demo(cmd::demo::DemoArgs),
-    Train(cmd::train::TrainArgs),
+    Train(Box<cmd::train::TrainArgs>),
     Eval(cmd::eval::EvalArgs),
     Predict(cmd::predict::PredictArgs),
     Explain(cmd::explain::ExplainArgs),
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Demo(args)) => cmd::demo::run(args),
-        Some(Command::Train(args)) => cmd::train::run(args),
+        Some(Command::Train(args)) => cmd::train::run(*args),
         Some(Command::Eval(args)) => cmd::eval::run(args),
         Some(Command::Predict(args)) => cmd::predict::run(args),
         Some(Command::Explain(args)) => cmd::explain::run(args),

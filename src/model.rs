@@ -46,8 +46,11 @@ use crate::data::files::Row;
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::{Confusion, Tally};
+use crate::model_file::{self, Contents, ContentsRef};
 use crate::rng::Rng;
-use crate::rnn::{Batch, CellKind, Flow, InputInit, Network, Workspace, argmax};
+use crate::rnn::{
+    Architecture, Batch, CellKind, Flow, InputInit, Network, Pool, Workspace, argmax,
+};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
@@ -66,12 +69,23 @@ pub struct Model {
     pub max_len: Option<usize>,
 }
 
-/// How to build a new model from training data.
+/// How to build a new model from training data. The network's shape is that of
+/// [`Architecture`], whose documentation says what each field means.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub cell: CellKind,
     /// Hidden units. Default 64.
     pub hidden: usize,
+    /// Stacked layers. Default 1.
+    pub layers: usize,
+    /// Read both ways. Default no.
+    pub bidirectional: bool,
+    /// A learnt embedding of this width in front of the first layer. Default none (one-hot).
+    pub embed: Option<usize>,
+    /// Pooling over time. Default the last state.
+    pub pool: Pool,
+    /// Dropout between layers and before the output layer, in training. Default 0.
+    pub dropout: f32,
     pub tokens: Tokens,
     /// Tokens seen fewer times in training go to `<unk>`. Default 1 (keep every token).
     pub min_count: usize,
@@ -88,6 +102,11 @@ impl Default for ModelConfig {
         ModelConfig {
             cell: CellKind::Rnn,
             hidden: 64,
+            layers: 1,
+            bidirectional: false,
+            embed: None,
+            pool: Pool::Last,
+            dropout: 0.0,
             tokens: Tokens::Word,
             min_count: 1,
             max_len: None,
@@ -167,15 +186,16 @@ impl Model {
                 "the maximum length must be at least 1".into(),
             ));
         }
+        let arch = Architecture {
+            layers: config.layers,
+            bidirectional: config.bidirectional,
+            embed: config.embed,
+            pool: config.pool,
+            dropout: config.dropout,
+            ..Architecture::new(config.cell, vocab.len(), config.hidden, labels.len())
+        };
         let mut rng = Rng::with_stream(config.seed, INIT_STREAM);
-        let network = Network::new(
-            config.cell,
-            vocab.len(),
-            config.hidden,
-            labels.len(),
-            InputInit::Uniform(config.input_init),
-            &mut rng,
-        )?;
+        let network = Network::new(&arch, InputInit::Uniform(config.input_init), &mut rng)?;
         Ok(Model {
             network,
             vocab,
@@ -187,12 +207,36 @@ impl Model {
 
     /// Reads a model file (see [`crate::model_file`]).
     pub fn load(path: &Path) -> Result<Self> {
-        crate::model_file::load(path)
+        let Contents {
+            network,
+            vocab,
+            labels,
+            tokens,
+            max_len,
+        } = model_file::load(path)?;
+        Ok(Model {
+            network,
+            vocab,
+            labels,
+            tokens,
+            max_len,
+        })
     }
 
     /// Writes a model file atomically (see [`crate::model_file`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::model_file::save(self, path)
+        model_file::save(self.contents(), path)
+    }
+
+    /// The model as a model file holds it.
+    pub fn contents(&self) -> ContentsRef<'_> {
+        ContentsRef {
+            network: &self.network,
+            vocab: &self.vocab,
+            labels: &self.labels,
+            tokens: self.tokens,
+            max_len: self.max_len,
+        }
     }
 
     /// The token indices of `text`: split by the model's rule, unknown tokens as `<unk>`, cut

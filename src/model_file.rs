@@ -1,22 +1,32 @@
 //! Model files: one `.safetensors` file that PyTorch reads as the state dict of
 //!
 //! ```python
-//! rnn = torch.nn.RNN(V, H)          # rnn.weight_ih_l0 [H,V], rnn.weight_hh_l0 [H,H],
-//!                                   # rnn.bias_ih_l0 [H], rnn.bias_hh_l0 [H]
-//! fc = torch.nn.Linear(H, C)        # fc.weight [C,H], fc.bias [C]
+//! embedding = torch.nn.Embedding(V, E)   # embedding.weight [V,E]; only with an embedding
+//! rnn = torch.nn.RNN(E or V, H, num_layers=L, bidirectional=B)   # or nn.GRU, nn.LSTM:
+//!     # rnn.weight_ih_l{k}[_reverse] [G·H, in], rnn.weight_hh_l{k}[_reverse] [G·H, H],
+//!     # rnn.bias_ih_l{k}[_reverse] [G·H], rnn.bias_hh_l{k}[_reverse] [G·H]
+//! fc = torch.nn.Linear(D·H, C)           # fc.weight [C, D·H], fc.bias [C]
 //! ```
 //!
-//! All tensors are `f32`, row-major, with PyTorch's names and shapes. PyTorch's second bias
-//! `rnn.bias_hh_l0` is written as zeros and, on loading, added to `rnn.bias_ih_l0` (see
-//! [`crate::rnn::Cell::folded_tensors`]), so a model trained in PyTorch loads too.
+//! All tensors are `f32`, row-major, with PyTorch's names and shapes. The plain cell's second
+//! bias `rnn.bias_hh_l{k}` is written as zeros and, on loading, added to `rnn.bias_ih_l{k}`
+//! (see [`crate::rnn::Cell::folded_tensors`]), so a model trained in PyTorch loads too.
 //!
 //! The safetensors metadata (a map of strings) holds what turns text into input and output
-//! into labels: `vocab` (JSON array of tokens by index, `<unk>` included), `labels` (JSON
-//! array), `tokens` (`word` or `char`), `cell` (`rnn`), `max_len` (when set) and
-//! `format_version` ([`FORMAT_VERSION`]).
+//! into labels, and what the network is: `vocab` (JSON array of tokens by index, `<unk>`
+//! included), `labels` (JSON array), `tokens` (`word` or `char`), `max_len` (when set), `cell`
+//! (`rnn`, `gru` or `lstm`), `layers`, `bidirectional` (`true` or `false`), `embed` (E, when
+//! there is an embedding), `pool` (`last`, `mean` or `max`), `dropout` (the training
+//! setting; nothing is dropped outside training), and `format_version` ([`FORMAT_VERSION`]).
+//! Files of format 1 (one layer, one direction, one-hot input, the last state, no
+//! architecture keys) load as that network.
 //!
-//! Files are written atomically; loading checks every name, shape, dtype and metadata entry
-//! and says exactly what is wrong.
+//! Files are written atomically; loading checks every name, shape, dtype, value and metadata
+//! entry, and every size against the data the file holds before anything is allocated, and
+//! says exactly what is wrong.
+//!
+//! This module knows networks and vocabularies, not [`crate::model::Model`]: a model reads and
+//! writes itself through [`Contents`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -28,50 +38,57 @@ use safetensors::tensor::{Dtype, SafeTensors};
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::Model;
-use crate::rnn::{CellKind, Network, Tensor};
+use crate::rnn::{Architecture, CellKind, Network, Pool, Tensor};
 
 /// The version of the layout and metadata described above.
-pub const FORMAT_VERSION: &str = "1";
+pub const FORMAT_VERSION: &str = "2";
 
-/// The tensor whose second dimension is `H` in every cell.
+/// The versions this build reads.
+const READS: [&str; 2] = ["1", "2"];
+
+/// The tensor whose second dimension is `H` in every network.
 const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
 
-/// Writes `model` to `path` (atomically: a temporary file in the same folder, then a rename).
-///
-/// The tensors are streamed to the file, so saving needs no second copy of the weights.
-pub fn save(model: &Model, path: &Path) -> Result<()> {
-    let Model {
-        network,
-        vocab,
-        labels,
-        tokens,
-        max_len,
-    } = model;
-    save_parts(path, network, vocab, labels, *tokens, *max_len)
+/// What a model file holds: a network, and what turns text into its input and its output into
+/// labels.
+#[derive(Clone, Debug)]
+pub struct Contents {
+    pub network: Network,
+    pub vocab: Vocab,
+    pub labels: Vec<String>,
+    pub tokens: Tokens,
+    pub max_len: Option<usize>,
 }
 
-/// [`save`] for a model whose parts are not (yet) together in a [`Model`], such as a network
-/// in training: no copy of the weights is made.
-pub fn save_parts(
-    path: &Path,
-    net: &Network,
-    vocab: &Vocab,
-    labels: &[String],
-    tokens: Tokens,
-    max_len: Option<usize>,
-) -> Result<()> {
-    let mut tensors: Vec<(&str, Vec<usize>, Option<&Tensor>)> = Vec::new();
+/// [`Contents`] borrowed, to be written: a model, or a network in training with its text rules.
+#[derive(Clone, Copy, Debug)]
+pub struct ContentsRef<'a> {
+    pub network: &'a Network,
+    pub vocab: &'a Vocab,
+    pub labels: &'a [String],
+    pub tokens: Tokens,
+    pub max_len: Option<usize>,
+}
+
+/// Writes `contents` to `path` (atomically: a temporary file in the same folder, then a
+/// rename).
+///
+/// The tensors are streamed to the file, so saving needs no second copy of the weights.
+pub fn save(contents: ContentsRef<'_>, path: &Path) -> Result<()> {
+    let net = contents.network;
+    let mut tensors: Vec<(String, Vec<usize>, Option<&Tensor>)> = Vec::new();
     for t in net.layout().tensors() {
-        tensors.push((t.name, t.shape.clone(), Some(t)));
+        tensors.push((t.name.clone(), t.shape.clone(), Some(t)));
     }
-    for (name, shape, _) in net.cell().folded_tensors() {
+    for (name, shape, _) in net.folded_tensors() {
         tensors.push((name, shape, None)); // written as zeros
     }
-    tensors.sort_by(|a, b| a.0.cmp(b.0));
-    let shapes: Vec<(&str, &[usize])> =
-        tensors.iter().map(|(n, s, _)| (*n, s.as_slice())).collect();
-    let header = header(&shapes, metadata(net, vocab, labels, tokens, max_len));
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let shapes: Vec<(&str, &[usize])> = tensors
+        .iter()
+        .map(|(n, s, _)| (n.as_str(), s.as_slice()))
+        .collect();
+    let header = header(&shapes, metadata(&contents));
     write_atomic(path, |out| {
         out.write_all(&(header.len() as u64).to_le_bytes())?;
         out.write_all(&header)?;
@@ -145,24 +162,26 @@ fn write_tensor(out: &mut impl Write, t: &Tensor, params: &[f32]) -> std::io::Re
     Ok(())
 }
 
-fn metadata(
-    net: &Network,
-    vocab: &Vocab,
-    labels: &[String],
-    tokens: Tokens,
-    max_len: Option<usize>,
-) -> serde_json::Map<String, serde_json::Value> {
+fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::Value> {
     let json = |v: &[String]| serde_json::to_string(v).expect("strings serialise");
+    let arch = contents.network.arch();
     let mut meta = serde_json::Map::new();
     let mut put = |key: &str, value: String| {
         meta.insert(key.to_string(), value.into());
     };
     put("format_version", FORMAT_VERSION.to_string());
-    put("cell", net.cell().kind().name().to_string());
-    put("tokens", tokens.name().to_string());
-    put("vocab", json(vocab.tokens()));
-    put("labels", json(labels));
-    if let Some(n) = max_len {
+    put("cell", arch.cell.name().to_string());
+    put("layers", arch.layers.to_string());
+    put("bidirectional", arch.bidirectional.to_string());
+    if let Some(e) = arch.embed {
+        put("embed", e.to_string());
+    }
+    put("pool", arch.pool.name().to_string());
+    put("dropout", arch.dropout.to_string());
+    put("tokens", contents.tokens.name().to_string());
+    put("vocab", json(contents.vocab.tokens()));
+    put("labels", json(contents.labels));
+    if let Some(n) = contents.max_len {
         put("max_len", n.to_string());
     }
     meta
@@ -175,13 +194,13 @@ fn model_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a model written by [`save`] (or by PyTorch with the same names and metadata).
+/// Reads a model file written by [`save`] (or by PyTorch with the same names and metadata).
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Model`] naming the first problem: not a
 /// safetensors file, missing or malformed metadata, a missing, unexpected, mis-shaped or
-/// non-`f32` tensor.
-pub fn load(path: &Path) -> Result<Model> {
+/// non-`f32` tensor, a NaN or infinite weight, or sizes larger than the data the file holds.
+pub fn load(path: &Path) -> Result<Contents> {
     let mapped = map(path)?;
     let bytes: &[u8] = &mapped;
     let err = |message: String| model_error(path, message);
@@ -199,14 +218,12 @@ pub fn load(path: &Path) -> Result<Model> {
         })
     };
     let version = get("format_version")?;
-    if version != FORMAT_VERSION {
+    if !READS.contains(&version.as_str()) {
         return Err(err(format!(
-            "format_version {version:?} is not supported (this build reads {FORMAT_VERSION:?})"
+            "format_version {version:?} is not supported (this build reads {})",
+            READS.map(|v| format!("{v:?}")).join(" and ")
         )));
     }
-    let cell: CellKind = get("cell")?
-        .parse()
-        .map_err(|e| err(format!("metadata: {e}")))?;
     let tokens: Tokens = get("tokens")?
         .parse()
         .map_err(|e| err(format!("metadata: {e}")))?;
@@ -228,17 +245,8 @@ pub fn load(path: &Path) -> Result<Model> {
             "metadata labels: the label {dup:?} appears twice"
         )));
     }
-    let max_len = match meta.get("max_len") {
-        None => None,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                return Err(err(format!(
-                    "metadata max_len {s:?} is not a positive number"
-                )));
-            }
-        },
-    };
+    let max_len =
+        optional_number::<usize>(meta, "max_len", |&n| n > 0, "a positive number").map_err(err)?;
 
     let hidden_tensor = file
         .tensor(HIDDEN_FROM)
@@ -247,58 +255,130 @@ pub fn load(path: &Path) -> Result<Model> {
         [_, h] if *h > 0 => *h,
         shape => return Err(err(format!("tensor {HIDDEN_FROM} has shape {shape:?}"))),
     };
-    let mut network = Network::zeros(cell, vocab.len(), hidden, labels.len())?;
+    let arch =
+        architecture(meta, version == "1", vocab.len(), hidden, labels.len()).map_err(err)?;
+    // Every size so far came from the file: the layout is checked against the tensors the
+    // file holds (each of which holds its data) before the parameters are allocated.
+    let mut network = Network::unallocated(&arch).map_err(|e| err(e.to_string()))?;
     let sizes = format!(
         "H = {hidden} from {HIDDEN_FROM}, V = {} tokens in the vocabulary, C = {} labels",
         vocab.len(),
         labels.len()
     );
-    let mut expected: BTreeSet<&str> = BTreeSet::new();
     let layout = network.layout().clone();
+    let mut data = Vec::with_capacity(layout.tensors().len());
     for t in layout.tensors() {
-        expected.insert(t.name);
-        let data = tensor_data(&file, t.name, &t.shape, &sizes).map_err(err)?;
+        data.push(tensor_data(&file, &t.name, &t.shape, &sizes).map_err(err)?);
+    }
+    network.allocate();
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for (t, data) in layout.tensors().iter().zip(&data) {
+        expected.insert(t.name.clone());
         let params = &mut network.params_mut()[t.range()];
         if t.column_major {
-            transpose_into(params, &data, t.shape[0], t.shape[1]);
+            transpose_into(params, data, t.shape[0], t.shape[1]);
         } else {
             for (p, x) in params.iter_mut().zip(data.iter()) {
                 *p = x;
             }
         }
+        if let Some(x) = params.iter().find(|x| !x.is_finite()) {
+            return Err(err(format!(
+                "tensor {} holds {x}; a model's weights must be finite numbers",
+                t.name
+            )));
+        }
     }
-    for (name, shape, into) in network.cell().folded_tensors() {
-        expected.insert(name);
-        if file.names().contains(&name) {
-            let data = tensor_data(&file, name, &shape, &sizes).map_err(err)?;
-            let target = layout
-                .get(into)
-                .expect("folded into a tensor of the cell")
-                .range();
+    for (name, shape, into) in network.folded_tensors() {
+        if file.names().contains(&name.as_str()) {
+            let data = tensor_data(&file, &name, &shape, &sizes).map_err(err)?;
+            if data.iter().any(|x| !x.is_finite()) {
+                return Err(err(format!(
+                    "tensor {name} holds a NaN or infinite value; a model's weights must be \
+                     finite numbers"
+                )));
+            }
+            let target = layout.get(&into).expect("folded into a tensor").range();
             for (p, x) in network.params_mut()[target].iter_mut().zip(data.iter()) {
                 *p += x;
             }
         }
+        expected.insert(name);
     }
     let mut unexpected: Vec<&str> = file
         .names()
         .into_iter()
-        .filter(|n| !expected.contains(n))
+        .filter(|n| !expected.contains(*n))
         .collect();
     unexpected.sort_unstable();
     if let Some(name) = unexpected.first() {
         return Err(err(format!(
-            "unexpected tensor {name} (a {cell} model has: {})",
+            "unexpected tensor {name} (a {arch} model has: {})",
             expected.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    Ok(Model {
+    Ok(Contents {
         network,
         vocab,
         labels,
         tokens,
         max_len,
     })
+}
+
+/// The architecture the metadata describes (format 1 files have one: the seed's), with the
+/// sizes that come from elsewhere in the file.
+fn architecture(
+    meta: &HashMap<String, String>,
+    format_1: bool,
+    vocab: usize,
+    hidden: usize,
+    classes: usize,
+) -> std::result::Result<Architecture, String> {
+    let cell: CellKind = meta
+        .get("cell")
+        .ok_or("no \"cell\" in the metadata: not a model written by `rnn train`")?
+        .parse()
+        .map_err(|e| format!("metadata: {e}"))?;
+    let mut arch = Architecture::new(cell, vocab, hidden, classes);
+    if format_1 {
+        return Ok(arch);
+    }
+    let required = |key: &str| {
+        meta.get(key)
+            .ok_or(format!("no {key:?} in the metadata of a format 2 model"))
+    };
+    arch.layers = required("layers")?
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or("metadata layers is not a positive number")?;
+    arch.bidirectional = required("bidirectional")?
+        .parse()
+        .map_err(|_| "metadata bidirectional is neither \"true\" nor \"false\"")?;
+    arch.pool = required("pool")?
+        .parse::<Pool>()
+        .map_err(|e| format!("metadata: {e}"))?;
+    arch.embed = optional_number(meta, "embed", |&e| e > 0, "a positive number")?;
+    arch.dropout =
+        optional_number(meta, "dropout", |p| (0.0..1.0).contains(p), "in [0, 1)")?.unwrap_or(0.0);
+    Ok(arch)
+}
+
+/// The number under `key` in the metadata, if there is one, which `ok` must accept.
+fn optional_number<T: std::str::FromStr>(
+    meta: &HashMap<String, String>,
+    key: &str,
+    ok: impl Fn(&T) -> bool,
+    what: &str,
+) -> std::result::Result<Option<T>, String> {
+    match meta.get(key) {
+        None => Ok(None),
+        Some(s) => match s.parse::<T>() {
+            Ok(n) if ok(&n) => Ok(Some(n)),
+            _ => Err(format!("metadata {key} {s:?} is not {what}")),
+        },
+    }
 }
 
 /// The data of tensor `name`, checked to be `f32` of `shape`.

@@ -295,12 +295,13 @@ mod tests {
     #[test]
     fn a_gradient_kept_as_a_product_steps_as_the_formed_gradient_does() {
         use crate::rng::Rng;
-        use crate::rnn::{Batch, CellKind, InputInit, Network, Workspace};
+        use crate::rnn::{Architecture, Batch, CellKind, InputInit, Network, Workspace};
         let mut rng = Rng::new(4);
-        let net = Network::new(CellKind::Rnn, 6, 8, 2, InputInit::LikeRnn, &mut rng).unwrap();
+        let arch = Architecture::new(CellKind::Rnn, 6, 8, 2);
+        let net = Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap();
         let batch = Batch::new(&[&[1, 2, 3, 4], &[5, 0]], &[0, 1]);
         let mut ws = Workspace::default();
-        net.forward(&batch, &mut ws);
+        net.forward(&batch, &mut ws, None);
         let mut kept = Gradients::new(&net);
         net.backward(&batch, &mut ws, &mut kept);
         let mut kinds = Vec::new();

@@ -26,6 +26,14 @@ impl Rng {
         Rng(ChaCha8Rng::from_seed(key))
     }
 
+    /// The `index`-th of many independent generators for one purpose (one a training step, say):
+    /// the key of [`Rng::with_stream`], and ChaCha's own 64-bit stream number set to `index`.
+    pub fn with_substream(seed: u64, stream: u64, index: u64) -> Self {
+        let mut rng = Self::with_stream(seed, stream);
+        rng.0.set_stream(index);
+        rng
+    }
+
     /// A uniform draw from [0, 1), with the 53 bits an f64 holds.
     pub fn uniform(&mut self) -> f64 {
         (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
@@ -89,6 +97,14 @@ mod tests {
         assert_ne!(draw(7), draw(8));
         let mut other_stream = Rng::with_stream(7, 1);
         assert_ne!(draw(7)[0], other_stream.uniform());
+    }
+
+    #[test]
+    fn substreams_differ_from_each_other_and_repeat_for_the_same_index() {
+        let draw = |index| Rng::with_substream(7, 2, index).uniform();
+        assert_eq!(draw(5), draw(5));
+        assert_ne!(draw(5), draw(6));
+        assert_ne!(draw(0), Rng::with_stream(7, 3).uniform());
     }
 
     #[test]

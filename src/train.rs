@@ -20,6 +20,9 @@ use crate::rnn::{Batch, Gradients, Network, Workspace};
 pub const INIT_STREAM: u64 = 0;
 /// The random stream used to shuffle the examples every epoch.
 pub const SHUFFLE_STREAM: u64 = 1;
+/// The random stream of the dropout masks: one substream a batch and thread (see
+/// [`Rng::with_substream`]), so that a batch's masks do not depend on what ran before it.
+pub const DROPOUT_STREAM: u64 = 2;
 
 /// How to train. `Default` gives the seed's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -202,6 +205,8 @@ fn run_epochs<'a>(
         Vec::new()
     };
     let mut report = TrainReport::default();
+    let dropout = net.arch().dropout > 0.0;
+    let mut step: u64 = 0;
 
     for epoch in 1..=config.epochs {
         let start = Instant::now();
@@ -220,7 +225,11 @@ fn run_epochs<'a>(
             let net_ref: &Network = net;
             let run = |(p, worker): (usize, &mut Worker<'a>)| {
                 let part = indices.iter().skip(p).step_by(parts).map(|&k| &train[k]);
-                worker.run(net_ref, part, weight);
+                // the masks of this batch's part p
+                let mut masks = dropout.then(|| {
+                    Rng::with_substream(config.seed, DROPOUT_STREAM, (step << 16) | p as u64)
+                });
+                worker.run(net_ref, part, weight, masks.as_mut());
             };
             if parts == 1 {
                 run((0, &mut workers[0]));
@@ -254,6 +263,7 @@ fn run_epochs<'a>(
                 .sum::<usize>();
             // clip, update, and reset the gradient for the next batch
             optimizer.step(net.params_mut(), &mut main.grads, config.clip);
+            step += 1;
             done += indices.len();
             on_event(Event::Step {
                 epoch,
@@ -303,8 +313,15 @@ impl<'a> Worker<'a> {
     }
 
     /// Forward and backward over `examples`, adding `weight` times the gradient of their summed
-    /// loss to this worker's gradient, and their loss to its tally.
-    fn run(&mut self, net: &Network, examples: impl Iterator<Item = &'a Example>, weight: f32) {
+    /// loss to this worker's gradient, and their loss to its tally; `masks` is the dropout's
+    /// stream.
+    fn run(
+        &mut self,
+        net: &Network,
+        examples: impl Iterator<Item = &'a Example>,
+        weight: f32,
+        masks: Option<&mut Rng>,
+    ) {
         self.sequences.clear();
         self.targets.clear();
         for e in examples {
@@ -312,7 +329,7 @@ impl<'a> Worker<'a> {
             self.targets.push(e.label);
         }
         self.batch.refill(&self.sequences, &self.targets);
-        let t = net.forward(&self.batch, &mut self.ws);
+        let t = net.forward(&self.batch, &mut self.ws, masks);
         self.tally.add(t.loss_sum, t.correct, t.count);
         net.backward_weighted(&self.batch, &mut self.ws, &mut self.grads, weight);
     }

@@ -12,7 +12,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::optim::{Optimizer, Sgd};
-use crate::rnn::{Batch, CellKind, Gradients, Network, Workspace};
+use crate::rnn::{Architecture, Batch, CellKind, Gradients, Network, Workspace};
 
 const H: usize = 2;
 const WORDS: [&str; 3] = ["not", "good", "bad"];
@@ -52,7 +52,8 @@ fn matrix(m: &[[f32; H]]) -> String {
 
 /// The network of [`START`], in the library's own types.
 fn network() -> Network {
-    let mut net = Network::zeros(CellKind::Rnn, 3, H, 2).expect("sizes are positive");
+    let arch = Architecture::new(CellKind::Rnn, 3, H, 2);
+    let mut net = Network::zeros(&arch).expect("sizes are positive");
     let layout = net.layout().clone();
     let params = net.params_mut();
     let put = |params: &mut [f32], name: &str, at: (usize, usize), value: f32| {
@@ -238,18 +239,26 @@ pub fn report() -> String {
     let mut net = network();
     let batch = Batch::new(&[&[0, 1]], &[TARGET as u32]);
     let mut ws = Workspace::default();
-    let tally = net.forward(&batch, &mut ws);
+    let tally = net.forward(&batch, &mut ws, None);
     let mut grads = Gradients::new(&net);
     net.backward(&batch, &mut ws, &mut grads);
     let dense = grads.to_dense();
+    // the hand-computed gradients laid out as the library lays out its parameters
     let mut expected = Vec::new();
-    for word in 0..3 {
-        expected.extend((0..H).map(|i| dwxh[i][word])); // Wxh, column by column
+    for tensor in net.layout().tensors() {
+        match tensor.name.as_str() {
+            "rnn.weight_ih_l0" => {
+                for word in 0..3 {
+                    expected.extend((0..H).map(|i| dwxh[i][word])); // column by column
+                }
+            }
+            "rnn.weight_hh_l0" => expected.extend(dwhh.iter().flatten()),
+            "rnn.bias_ih_l0" => expected.extend(dbh),
+            "fc.weight" => expected.extend(dwhy.iter().flatten()),
+            "fc.bias" => expected.extend(dby),
+            other => unreachable!("the Elman network has no tensor {other}"),
+        }
     }
-    expected.extend(dwhh.iter().flatten());
-    expected.extend(dbh);
-    expected.extend(dwhy.iter().flatten());
-    expected.extend(dby);
     assert_eq!(dense.len(), expected.len());
     for (i, (a, b)) in dense.iter().zip(&expected).enumerate() {
         assert!(
@@ -266,34 +275,35 @@ pub fn report() -> String {
         ),
     );
     Sgd { lr: LR }.step(net.params_mut(), &mut grads, CLIP);
-    let after = net.forward(&batch, &mut ws).loss_sum as f32;
+    let after = net.forward(&batch, &mut ws, None).loss_sum as f32;
     let params = net.params();
-    let col = |v: usize| [params[v * H], params[v * H + 1]];
+    let tensor = |name: &str| &params[net.layout().get(name).expect("a tensor").range()];
+    let col = |v: usize| &tensor("rnn.weight_ih_l0")[v * H..][..H];
     line(
         o,
         format!(
             "  Wxh columns: not {}  good {}  bad {}",
-            vector(&col(0)),
-            vector(&col(1)),
-            vector(&col(2))
+            vector(col(0)),
+            vector(col(1)),
+            vector(col(2))
         ),
     );
     line(
         o,
         format!(
             "  Whh = [{}, {}]   bh = {}",
-            vector(&params[6..8]),
-            vector(&params[8..10]),
-            vector(&params[10..12])
+            vector(&tensor("rnn.weight_hh_l0")[..H]),
+            vector(&tensor("rnn.weight_hh_l0")[H..]),
+            vector(tensor("rnn.bias_ih_l0"))
         ),
     );
     line(
         o,
         format!(
             "  Why = [{}, {}]   by = {}",
-            vector(&params[12..14]),
-            vector(&params[14..16]),
-            vector(&params[16..18])
+            vector(&tensor("fc.weight")[..H]),
+            vector(&tensor("fc.weight")[H..]),
+            vector(tensor("fc.bias"))
         ),
     );
     line(o, format!("  L before {loss:.5}, after {after:.5}"));

@@ -264,7 +264,8 @@ fn train_writes_the_model_metrics_and_plot_and_a_json_summary() {
     // The banner names the sizes: 50 training examples, 25 test examples, 2 labels, H = 8.
     let text = stdout(&out);
     assert!(
-        text.contains("H = 8, C = 2 labels) on 50 examples") && text.contains("testing on 25"),
+        text.contains("H = 8; V = 24 tokens, C = 2 labels) on 50 examples")
+            && text.contains("testing on 25"),
         "{text}"
     );
 
@@ -1202,7 +1203,7 @@ fn gru_and_lstm_train_and_every_command_reads_them() {
             dir.path(),
         );
         assert!(
-            stdout(&out).starts_with(&format!("Training the {cell} cell")),
+            stdout(&out).starts_with(&format!("Training the network ({cell}, H = 8;")),
             "{}",
             stdout(&out)
         );

@@ -85,7 +85,7 @@ fn gru_and_lstm_models_round_trip_with_pytorchs_shapes_and_both_biases() {
         let bias_hh = file.tensor("rnn.bias_hh_l0").unwrap();
         assert!(bias_hh.data().iter().any(|&b| b != 0), "{cell}");
         let loaded = Model::load(&path).unwrap();
-        assert_eq!(loaded.network.cell().kind(), cell);
+        assert_eq!(loaded.network.arch().cell, cell);
         assert_eq!(loaded.network.params(), original.network.params());
         let texts = ["good", "not bad at all", "never seen"];
         assert_eq!(loaded.predict(&texts), original.predict(&texts));

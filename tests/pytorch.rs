@@ -73,6 +73,6 @@ fn the_fixtures_hold_the_cell_they_are_named_for() {
         ("torch_made_lstm.safetensors", "lstm"),
     ] {
         let model = Model::load(&fixture(file)).unwrap();
-        assert_eq!(model.network.cell().kind().name(), cell, "{file}");
+        assert_eq!(model.network.arch().cell.name(), cell, "{file}");
     }
 }

@@ -274,7 +274,7 @@ fn every_route_answers_and_the_start_up_line_describes_the_model() {
     let server = Server::start(dir.path(), &[]);
     assert!(
         server.banner.starts_with(
-            "Serving m.safetensors as \"sample\" (cell rnn, H = 8, V = 24, labels negative, \
+            "Serving m.safetensors as \"sample\" (rnn, H = 8, V = 24, labels negative, \
              positive) on http://127.0.0.1:"
         ),
         "{}",
@@ -308,7 +308,8 @@ fn every_route_answers_and_the_start_up_line_describes_the_model() {
     assert_eq!(
         status,
         json!({
-            "name": "sample", "ready": true, "cell": "rnn", "hidden": 8, "vocabulary": 24,
+            "name": "sample", "ready": true, "cell": "rnn", "hidden": 8, "layers": 1,
+            "bidirectional": false, "embed": null, "pool": "last", "vocabulary": 24,
             "labels": ["negative", "positive"], "tokens": "word", "max_len": null,
         })
     );

@@ -4,20 +4,13 @@
 use rnn::data::{Dataset, Example};
 use rnn::error::Error;
 use rnn::rng::Rng;
-use rnn::rnn::{CellKind, InputInit, Network};
+use rnn::rnn::{Architecture, CellKind, InputInit, Network};
 use rnn::train::{Event, TrainConfig, train};
 
 fn network(data: &Dataset) -> Network {
     let mut rng = Rng::new(0);
-    Network::new(
-        CellKind::Rnn,
-        data.vocab.len(),
-        8,
-        2,
-        InputInit::LikeRnn,
-        &mut rng,
-    )
-    .unwrap()
+    let arch = Architecture::new(CellKind::Rnn, data.vocab.len(), 8, 2);
+    Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap()
 }
 
 #[test]

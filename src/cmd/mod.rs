@@ -26,6 +26,15 @@ pub fn positive_number(s: &str) -> Result<f32, String> {
     }
 }
 
+/// Parses a dropout probability: at least 0 and less than 1 (`--dropout`).
+pub fn dropout_probability(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        Ok(_) => Err("must be at least 0 and less than 1".into()),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
 /// Prints the summary table: loss and accuracy of each named set.
 pub fn write_scores(
     out: &mut impl std::io::Write,

@@ -70,9 +70,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     let model = Model::load(&args.model)?;
     let summary = format!(
-        "cell {}, H = {}, V = {}, labels {}",
-        model.network.cell().kind().name(),
-        model.network.hidden(),
+        "{}, V = {}, labels {}",
+        model.network.arch(),
         model.vocab.len(),
         label_list(&model.labels)
     );

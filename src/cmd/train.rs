@@ -14,14 +14,14 @@ use rnn::error::Error;
 use rnn::fsutil::check_output;
 use rnn::metrics::{self, Score};
 use rnn::model::{Model, ModelConfig};
-use rnn::model_file;
+use rnn::model_file::{self, ContentsRef};
 use rnn::optim::OptimizerKind;
 use rnn::plot;
-use rnn::rnn::CellKind;
+use rnn::rnn::{CellKind, Pool};
 use rnn::train::{Event, TrainConfig};
 
 use super::progress::Progress;
-use super::{at_least_one, json_number, positive_number, write_scores};
+use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
 
 /// Train a classifier on a TSV, CSV or fastText file and save it as a .safetensors model.
 #[derive(Args, Debug)]
@@ -42,9 +42,30 @@ pub struct TrainArgs {
     /// How text becomes tokens: word (lowercased, split on white space) or char.
     #[arg(long, conflicts_with = "init")]
     tokens: Option<Tokens>,
-    /// Hidden units (H). Default 64.
+    /// Hidden units (H) of every layer and direction. Default 64.
     #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
     hidden: Option<usize>,
+    /// Stacked recurrent layers (L); each reads the outputs of the one below. Default 1.
+    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    layers: Option<usize>,
+    /// Every layer reads the text both ways, forwards and backwards, and its output at each
+    /// token is both directions' states side by side (2·H).
+    #[arg(long, conflicts_with = "init")]
+    bidirectional: bool,
+    /// A learnt embedding of E floats a token in front of the first layer, as
+    /// nn.Embedding(V, E); without it the input is one-hot and the first layer's input weights
+    /// are the table of token vectors.
+    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    embed: Option<usize>,
+    /// How the top layer's outputs over the text become the features the output layer reads:
+    /// last (each direction's final state, PyTorch's h_n), mean or max (over the text's
+    /// tokens). Default last.
+    #[arg(long, conflicts_with = "init")]
+    pool: Option<Pool>,
+    /// Dropout probability in training, between layers and before the output layer
+    /// (inverted dropout, as PyTorch's; nothing is dropped outside training). Default 0.
+    #[arg(long, value_parser = dropout_probability, conflicts_with = "init")]
+    dropout: Option<f32>,
     /// Tokens seen fewer times in training become <unk>. Default 1.
     #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
     min_count: Option<usize>,
@@ -139,6 +160,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let config = ModelConfig {
                 cell: args.cell.unwrap_or_default(),
                 hidden: args.hidden.unwrap_or(64),
+                layers: args.layers.unwrap_or(1),
+                bidirectional: args.bidirectional,
+                embed: args.embed,
+                pool: args.pool.unwrap_or_default(),
+                dropout: args.dropout.unwrap_or(0.0),
                 tokens: args.tokens.unwrap_or_default(),
                 min_count: args.min_count.unwrap_or(1),
                 max_len: args.max_len,
@@ -174,10 +200,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let tokens: usize = train.iter().map(|e| e.tokens.len()).sum();
         writeln!(
             out,
-            "Training the {} cell (V = {} tokens, H = {}, C = {} labels) on {} examples ({tokens} tokens){}.",
-            model.network.cell().kind(),
+            "Training the network ({}; V = {} tokens, C = {} labels) on {} examples ({tokens} tokens){}.",
+            model.network.arch(),
             model.vocab.len(),
-            model.network.hidden(),
             model.labels.len(),
             train.len(),
             if test.is_empty() {
@@ -204,7 +229,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             if let Event::Epoch { network, metrics } = event
                 && last_save.elapsed() >= CHECKPOINT_EVERY
             {
-                match model_file::save_parts(path, network, vocab, labels, tokens, max_len) {
+                let contents = ContentsRef {
+                    network,
+                    vocab,
+                    labels,
+                    tokens,
+                    max_len,
+                };
+                match model_file::save(contents, path) {
                     Ok(()) => saved_after = metrics.epoch,
                     Err(e) => {
                         checkpoint_error.get_or_insert(e);
@@ -238,22 +270,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    // The trained model first: a metrics file or chart that cannot be written must not cost
+    // the training.
+    model.save(&args.model)?;
     if let Some(path) = &args.metrics {
         metrics::write_csv(&report.history, path)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(
-            "{}: {} network, H = {}, {} lr = {}, batch {}",
+            "{}: {}, {} lr = {}, batch {}",
             file_name(&args.train),
-            model.network.cell().kind(),
-            model.network.hidden(),
+            model.network.arch(),
             config.optimizer.name(),
             config.lr,
             config.batch
         );
         plot::plot_curves(&report.history, &title, path)?;
     }
-    model.save(&args.model)?;
 
     // Final scores with the final weights (the history's train scores are running means).
     let final_train = model.evaluate(&train);

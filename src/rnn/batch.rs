@@ -8,6 +8,11 @@
 //! Tokens are stored *packed*: step 0's tokens (one a running row), then step 1's, and so on,
 //! with no padding. A packed position is the row of a matrix with one row a token, the layout
 //! in which per-token results of all steps (for the weight gradients) are kept.
+//!
+//! **Reading backwards.** A direction that reads each sequence from its end runs the same
+//! steps over the same rows: at its step `t`, row `r` reads token `len_r - 1 - t`. Its packed
+//! positions are therefore the forward ones reordered, and [`Batch::reversed_positions`] gives
+//! the map; a sequence's reversal never mixes it with another's.
 
 /// Sequences (and, for training, their labels) sorted by length for the unroll.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,6 +103,26 @@ impl Batch {
         &self.tokens[self.offsets[t]..self.offsets[t + 1]]
     }
 
+    /// How many rows are still running at step `t`: those longer than `t`.
+    pub fn active(&self, t: usize) -> usize {
+        self.active[t]
+    }
+
+    /// For a direction that reads every sequence from its end: `out[i]` is the forward packed
+    /// position of the token that such a direction reads at its packed position `i` (step `t`,
+    /// row `r` at `i = offset(t) + r` reads the token at step `len_r - 1 - t`, row `r`).
+    pub fn reversed_positions(&self, out: &mut Vec<u32>) {
+        out.clear();
+        for (t, &n) in self.active.iter().enumerate() {
+            out.extend(
+                self.lengths[..n]
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &len)| (self.offsets[len - 1 - t] + r) as u32),
+            );
+        }
+    }
+
     /// Where step `t`'s tokens start among all tokens, packed (see [`Batch::tokens`]).
     pub fn step_offset(&self, t: usize) -> usize {
         self.offsets[t]
@@ -142,6 +167,24 @@ mod tests {
         assert_eq!(batch.token_count(), 7);
         assert_eq!(batch.tokens(), [3, 1, 6, 4, 2, 7, 5]);
         assert_eq!((batch.step_offset(1), batch.step_offset(2)), (3, 6));
+        assert_eq!((batch.active(0), batch.active(2)), (3, 1));
+    }
+
+    #[test]
+    fn reading_backwards_visits_each_sequence_from_its_end() {
+        let batch = Batch::new(&[&[1, 2], &[3, 4, 5], &[], &[6, 7]], &[]);
+        let mut positions = Vec::new();
+        batch.reversed_positions(&mut positions);
+        let read: Vec<u32> = positions
+            .iter()
+            .map(|&i| batch.tokens()[i as usize])
+            .collect();
+        // step 0: the last token of every row; step 1: the first of the two-token rows and the
+        // middle of the long one; step 2: the long one's first
+        assert_eq!(read, [5, 2, 7, 4, 1, 6, 3]);
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..7).collect::<Vec<u32>>(), "a permutation");
     }
 
     #[test]

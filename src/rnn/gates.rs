@@ -1,39 +1,25 @@
-//! What the gated cells (GRU, LSTM) share: PyTorch's four tensors with the gates stacked, their
-//! initialisation, and per-thread scratch space for the steps.
+//! What the gated cells (GRU, LSTM) share: PyTorch's recurrent tensors with the gates stacked,
+//! and per-thread scratch space for the steps.
 //!
 //! A cell with `G` gates (3 for a GRU, 4 for an LSTM) and `H` units has
 //!
-//! | tensor              | shape  | stored                                     |
-//! |---------------------|--------|--------------------------------------------|
-//! | `rnn.weight_ih_l0`  | G·H×V  | column by column: a token's column is `G·H` floats |
-//! | `rnn.weight_hh_l0`  | G·H×H  | row by row                                  |
-//! | `rnn.bias_ih_l0`    | G·H    |                                             |
-//! | `rnn.bias_hh_l0`    | G·H    |                                             |
+//! | tensor      | shape  | stored     |
+//! |-------------|--------|------------|
+//! | `weight_hh` | G·H×H  | row by row |
+//! | `bias_hh`   | G·H    |            |
 //!
-//! with the gates' blocks of `H` rows in PyTorch's order.
+//! with the gates' blocks of `H` rows in PyTorch's order. The input side (`weight_ih`,
+//! `bias_ih`) belongs to the layer, which hands the cell `pre_t = W_ih x_t + b_ih`.
 
 use std::cell::RefCell;
 
-use super::params::Layout;
 use crate::kernels::AlignedVec;
-use crate::rng::Rng;
 
-/// The parameter shape of a gated cell: `gates` blocks of `hidden` units over `vocab` tokens.
+/// The parameter shape of a gated cell: `gates` blocks of `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Stacked {
-    pub vocab: usize,
     pub hidden: usize,
     pub gates: usize,
-}
-
-/// The four tensors of a gated cell, as slices of its part of the parameter buffer.
-pub(super) struct Tensors<'a> {
-    /// `W_i`, column by column.
-    pub wi: &'a [f32],
-    /// `W_h`, row by row.
-    pub wh: &'a [f32],
-    pub bi: &'a [f32],
-    pub bh: &'a [f32],
 }
 
 impl Stacked {
@@ -42,37 +28,17 @@ impl Stacked {
         self.gates * self.hidden
     }
 
-    /// The layout, with PyTorch's names and shapes.
-    pub fn layout(&self) -> Layout {
-        let (v, h, g) = (self.vocab, self.hidden, self.rows());
-        let mut layout = Layout::default();
-        layout.push("rnn.weight_ih_l0", &[g, v], true);
-        layout.push("rnn.weight_hh_l0", &[g, h], false);
-        layout.push("rnn.bias_ih_l0", &[g], false);
-        layout.push("rnn.bias_hh_l0", &[g], false);
-        layout
+    /// PyTorch's names (without prefix and suffix) and shapes.
+    pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let (h, g) = (self.hidden, self.rows());
+        vec![("weight_hh", vec![g, h]), ("bias_hh", vec![g])]
     }
 
-    /// Splits the cell's parameters `p` into its four tensors.
-    pub fn tensors<'a>(&self, p: &'a [f32]) -> Tensors<'a> {
+    /// Splits the cell's parameters `p` into `W_h` (row by row) and `b_h`.
+    pub fn split<'a>(&self, p: &'a [f32]) -> (&'a [f32], &'a [f32]) {
         let g = self.rows();
-        let (wi, rest) = p.split_at(g * self.vocab);
-        let (wh, rest) = rest.split_at(g * self.hidden);
-        let (bi, bh) = rest[..2 * g].split_at(g);
-        Tensors { wi, wh, bi, bh }
-    }
-
-    /// Everything but the input weights uniform in `[-1/√H, 1/√H]`, as PyTorch initialises
-    /// `nn.GRU` and `nn.LSTM`; the input weights in `[-input, input]`.
-    pub fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
-        let a = 1.0 / (self.hidden as f64).sqrt();
-        let (wi, rest) = p.split_at_mut(self.rows() * self.vocab);
-        for w in wi {
-            *w = rng.symmetric(f64::from(input)) as f32;
-        }
-        for w in &mut rest[..self.rows() * (self.hidden + 2)] {
-            *w = rng.symmetric(a) as f32;
-        }
+        let (wh, bh) = p.split_at(g * self.hidden);
+        (wh, &bh[..g])
     }
 }
 

@@ -1,11 +1,12 @@
 //! The gradient of a batch, kept in proportion to the batch rather than to the vocabulary.
 //!
-//! A one-hot input reaches only one column of the input weights (`Wxh` for the Elman cell), so
-//! a batch's gradient of those weights is zero except in the columns of its own tokens. These
-//! are kept as a short list of columns, one for each distinct token of the batch; every other
-//! parameter gets its gradient in full ([`Gradients::rest`]). With a vocabulary of 60,000 words
-//! and a batch that holds a few thousand of them, this saves the memory of a second copy of
-//! the input weights, and the time of clearing, clipping and updating it at every step.
+//! A token reaches only its own vector of a token table: its column of the first layer's
+//! input weights under one-hot input (one table a direction), or its row of the embedding. So
+//! a batch's gradient of a table is zero except at its own tokens. These are kept as a short
+//! list, one entry for each distinct token of the batch holding its vector of every table;
+//! every other parameter gets its gradient in full ([`Gradients::rest`]). With a vocabulary of
+//! 60,000 words and a batch that holds a few thousand of them, this saves the memory of a
+//! second copy of the tables, and the time of clearing, clipping and updating it at every step.
 //!
 //! **Products kept as factors.** The recurrent weights' gradient is a sum over tokens,
 //! `dWhh = Σ_t da_t · h_{t-1}ᵀ = Aᵀ·B`. For one short sentence (the seed's per-example SGD)
@@ -81,40 +82,55 @@ pub enum Part<'a> {
     Product(&'a Product),
 }
 
-/// Where a cell's backward pass writes its parameter gradients (see
-/// [`super::Cell::backward_weights`]).
+/// A table of token vectors at the start of the parameters (see the module's documentation):
+/// token `v`'s vector is `width` floats at `offset + v·width`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub offset: usize,
+    pub width: usize,
+}
+
+/// Where a backward pass writes the gradients of a run of tensors of the dense part (a cell's,
+/// see [`super::Cell::backward_weights`], or a layer's input weights).
 #[derive(Debug)]
 pub struct CellGradient<'a> {
-    /// The input weights' gradient, one column per distinct token of the batch.
-    pub columns: &'a mut [f32],
-    /// The other tensors' gradients, laid out as the cell's tensors after the first.
-    pub rest: &'a mut [f32],
+    /// Every dense gradient; this one's tensors are `rest[base..base + len]`.
+    rest: &'a mut [f32],
+    base: usize,
+    len: usize,
     products: &'a mut Vec<Product>,
 }
 
 impl<'a> CellGradient<'a> {
     pub(crate) fn new(
-        columns: &'a mut [f32],
         rest: &'a mut [f32],
+        base: usize,
+        len: usize,
         products: &'a mut Vec<Product>,
     ) -> Self {
+        assert!(base + len <= rest.len(), "tensors outside the gradient");
         CellGradient {
-            columns,
             rest,
+            base,
+            len,
             products,
         }
     }
 
-    /// Adds `aᵀ · b` (`a` n×k, `b` n×m) to the k×m gradient at `rest[at..]`: formed now, or
-    /// kept as its factors for the update to form (see the module's documentation). All of
-    /// a tensor's products must go through here, none straight into `rest`.
+    /// The gradients of the tensors, laid out as they are (but for products, which go through
+    /// [`CellGradient::add_product`]).
+    pub fn tensors(&mut self) -> &mut [f32] {
+        &mut self.rest[self.base..][..self.len]
+    }
+
+    /// Adds `aᵀ · b` (`a` n×k, `b` n×m) to the k×m gradient at `at` among the tensors: formed
+    /// now, or kept as its factors for the update to form (see the module's documentation).
+    /// All of a tensor's products must go through here, none straight into the tensors.
     pub fn add_product(&mut self, at: usize, a: &[f32], b: &[f32], k: usize, m: usize) {
         let n = a.len() / k.max(1);
         assert_eq!((a.len(), b.len()), (n * k, n * m), "factors of {k}×{m}");
-        assert!(
-            at + k * m <= self.rest.len(),
-            "a product outside the gradient"
-        );
+        assert!(at + k * m <= self.len, "a product outside the tensors");
+        let at = self.base + at;
         if n == 0 {
             return;
         }
@@ -146,7 +162,9 @@ impl<'a> CellGradient<'a> {
 /// The gradient of a batch's loss with respect to every parameter of a [`Network`].
 #[derive(Clone, Debug)]
 pub struct Gradients {
-    /// Floats in one column of the input weights.
+    /// The token tables, back to back from the start of the parameters.
+    tables: Vec<Table>,
+    /// Floats a token in `columns`: the sum of the tables' widths.
     column: usize,
     /// Where the other parameters start in the parameter buffer.
     input_len: usize,
@@ -154,7 +172,8 @@ pub struct Gradients {
     tokens: Vec<u32>,
     /// `slot[token]`: one more than the token's position in `tokens`, or 0 for none.
     slot: Vec<u32>,
-    /// One column per entry of `tokens`, back to back.
+    /// One entry per entry of `tokens`, back to back: the token's vector of every table, in
+    /// the tables' order.
     columns: AlignedVec,
     /// The gradient of every parameter after the input weights, in the same layout, but for
     /// the kept products, which are zero here.
@@ -167,9 +186,17 @@ pub struct Gradients {
 impl Gradients {
     /// An all-zero gradient for `net`.
     pub fn new(net: &Network) -> Self {
-        let (input_len, column) = net.input_weights();
+        let tables = net.tables().to_vec();
+        let input_len = tables.iter().map(|t| t.width).sum::<usize>() * net.vocab();
+        debug_assert!(
+            tables
+                .iter()
+                .all(|t| t.offset + t.width * net.vocab() <= input_len),
+            "the tables come first"
+        );
         Gradients {
-            column,
+            column: tables.iter().map(|t| t.width).sum(),
+            tables,
             input_len,
             tokens: Vec::new(),
             slot: vec![0; net.vocab()],
@@ -195,10 +222,15 @@ impl Gradients {
         self.columns.resize(len, 0.0);
     }
 
-    /// The input-weight columns, the rest, and the kept products, to be written by a
-    /// backward pass.
+    /// The tokens' entries (see [`Gradients::column_width`]), the rest, and the kept products,
+    /// to be written by a backward pass.
     pub(crate) fn parts(&mut self) -> (&mut [f32], &mut [f32], &mut Vec<Product>) {
         (&mut self.columns, &mut self.rest, &mut self.products)
+    }
+
+    /// Floats a token's entry holds: its vector of every table, in order.
+    pub(crate) fn column_width(&self) -> usize {
+        self.column
     }
 
     /// Forms every kept product into the dense part.
@@ -216,17 +248,23 @@ impl Gradients {
     }
 
     /// Calls `f` with every part of the gradient and the range of the parameters it belongs
-    /// to: each column, then the rest in order, cut around the kept products, which come as
-    /// [`Part::Product`]. The order is fixed, so a step is reproducible.
+    /// to: each token's vector of each table, then the rest in order, cut around the kept
+    /// products, which come as [`Part::Product`]. The order is fixed, so a step is
+    /// reproducible.
     pub fn for_each_part(&mut self, mut f: impl FnMut(Range<usize>, Part<'_>)) {
         let column = self.column;
-        for (&token, g) in self
+        for (&token, entry) in self
             .tokens
             .iter()
             .zip(self.columns.chunks_exact_mut(column.max(1)))
         {
-            let start = token as usize * column;
-            f(start..start + column, Part::Dense(g));
+            let mut entry = entry;
+            for table in &self.tables {
+                let (g, after) = entry.split_at_mut(table.width);
+                let start = table.offset + token as usize * table.width;
+                f(start..start + table.width, Part::Dense(g));
+                entry = after;
+            }
         }
         let base = self.input_len;
         let mut rest = &mut self.rest[..];
@@ -270,7 +308,7 @@ impl Gradients {
     }
 
     /// Adds `other` (the gradient of another part of the same batch) to this one and zeroes
-    /// it. Columns are matched by token.
+    /// it. Tokens' entries are matched by token.
     pub fn absorb(&mut self, other: &mut Gradients) {
         self.form_products();
         other.form_products();
@@ -285,16 +323,22 @@ impl Gradients {
         other.zero();
     }
 
-    /// The whole gradient laid out like the parameters (zeros in the columns of the tokens
+    /// The whole gradient laid out like the parameters (zeros in the vectors of the tokens
     /// the batch did not have): what a dense backward pass would give.
     pub fn to_dense(&self) -> Vec<f32> {
         let mut dense = vec![0.0; self.input_len + self.rest.len()];
-        for (&token, g) in self
+        for (&token, entry) in self
             .tokens
             .iter()
             .zip(self.columns.chunks_exact(self.column.max(1)))
         {
-            dense[token as usize * self.column..][..self.column].copy_from_slice(g);
+            let mut entry = entry;
+            for table in &self.tables {
+                let (g, after) = entry.split_at(table.width);
+                dense[table.offset + token as usize * table.width..][..table.width]
+                    .copy_from_slice(g);
+                entry = after;
+            }
         }
         let rest = &mut dense[self.input_len..];
         rest.copy_from_slice(&self.rest);
@@ -309,11 +353,12 @@ impl Gradients {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-    use crate::rnn::{Batch, CellKind, InputInit, Workspace};
+    use crate::rnn::{Architecture, Batch, CellKind, InputInit, Workspace};
 
     fn network() -> Network {
         let mut rng = Rng::new(1);
-        let mut net = Network::new(CellKind::Rnn, 10, 4, 3, InputInit::LikeRnn, &mut rng).unwrap();
+        let arch = Architecture::new(CellKind::Rnn, 10, 4, 3);
+        let mut net = Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap();
         for w in net.params_mut() {
             *w = rng.symmetric(0.5) as f32;
         }
@@ -326,20 +371,26 @@ mod tests {
         let batch = Batch::new(&[&[1, 7, 1], &[3]], &[0, 2]);
         let mut ws = Workspace::default();
         let mut grads = Gradients::new(&net);
-        net.forward(&batch, &mut ws);
+        net.forward(&batch, &mut ws, None);
         net.backward(&batch, &mut ws, &mut grads);
         // In the order the steps meet them: step 0 has tokens 1 and 3, step 1 token 7.
         assert_eq!(grads.tokens(), [1, 3, 7]);
         let dense = grads.to_dense();
-        let (input_len, h) = net.input_weights();
-        assert_eq!((input_len, h), (40, 4));
+        assert_eq!(
+            net.tables(),
+            [Table {
+                offset: 0,
+                width: 4
+            }]
+        );
+        let h = 4;
         for token in 0..10 {
             let column = &dense[token * h..][..h];
             let seen = [1, 3, 7].contains(&token);
             assert_eq!(column.iter().any(|&g| g != 0.0), seen, "column {token}");
         }
-        // the columns, then Whh's gradient as a product of 2 rows (the tokens after the
-        // first step), then the rest of the cell and the output layer
+        // the columns, then the input bias, Whh's gradient as a product of 2 rows (the tokens
+        // after the first step), and the output layer
         let mut parts = Vec::new();
         grads.for_each_part(|range, part| {
             parts.push(match part {
@@ -356,8 +407,9 @@ mod tests {
                 (4..8, 4, "dense"),
                 (12..16, 4, "dense"),
                 (28..32, 4, "dense"),
-                (40..56, 8, "product"),
-                (56..dense.len(), dense.len() - 56, "dense")
+                (40..44, 4, "dense"),
+                (44..60, 8, "product"),
+                (60..dense.len(), dense.len() - 60, "dense")
             ]
         );
     }
@@ -373,8 +425,8 @@ mod tests {
     #[test]
     fn a_product_is_kept_up_to_the_row_limit_then_formed() {
         let mut rng = Rng::new(2);
-        let (mut columns, mut rest, mut products) = (vec![], vec![0.0; 20], vec![]);
-        let mut g = CellGradient::new(&mut columns, &mut rest, &mut products);
+        let (mut rest, mut products) = (vec![0.0; 20], vec![]);
+        let mut g = CellGradient::new(&mut rest, 0, 20, &mut products);
         let (a1, b1) = add_rows(&mut g, DEFER_ROWS - 1, &mut rng);
         let (a2, b2) = add_rows(&mut g, 1, &mut rng);
         assert!(rest.iter().all(|&x| x == 0.0), "kept, not formed");
@@ -383,7 +435,7 @@ mod tests {
         assert_eq!(products[0].factors().0, [&a1[..], &a2].concat());
         assert_eq!(products[0].factors().1, [&b1[..], &b2].concat());
 
-        let mut g = CellGradient::new(&mut columns, &mut rest, &mut products);
+        let mut g = CellGradient::new(&mut rest, 0, 20, &mut products);
         let (a3, b3) = add_rows(&mut g, 1, &mut rng);
         let (a4, b4) = add_rows(&mut g, 2, &mut rng);
         assert!(!products[0].is_kept(), "one row too many: formed");
@@ -405,13 +457,13 @@ mod tests {
         let whole = Batch::new(&[&[1, 2], &[2, 5]], &[0, 1]);
         let (first, second) = (Batch::new(&[&[1, 2]], &[0]), Batch::new(&[&[2, 5]], &[1]));
         let mut together = Gradients::new(&net);
-        net.forward(&whole, &mut ws);
+        net.forward(&whole, &mut ws, None);
         net.backward(&whole, &mut ws, &mut together);
         // Two halves, each weighted by one over the whole batch, then merged.
         let (mut a, mut b) = (Gradients::new(&net), Gradients::new(&net));
-        net.forward(&first, &mut ws);
+        net.forward(&first, &mut ws, None);
         net.backward_weighted(&first, &mut ws, &mut a, 0.5);
-        net.forward(&second, &mut ws);
+        net.forward(&second, &mut ws, None);
         net.backward_weighted(&second, &mut ws, &mut b, 0.5);
         a.absorb(&mut b);
         for (x, y) in a.to_dense().iter().zip(together.to_dense()) {

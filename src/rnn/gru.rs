@@ -13,12 +13,13 @@
 //!
 //! | parameter | shape | PyTorch name        | holds                                   |
 //! |-----------|-------|---------------------|-----------------------------------------|
-//! | `W_i`     | 3H×V  | `rnn.weight_ih_l0`  | `W_ir; W_iz; W_in`, stored column by column |
+//! | `W_i`     | 3H×I  | `rnn.weight_ih_l0`  | `W_ir; W_iz; W_in` (the layer's)        |
+//! | `b_i`     | 3H    | `rnn.bias_ih_l0`    | `b_ir; b_iz; b_in` (the layer's)        |
 //! | `W_h`     | 3H×H  | `rnn.weight_hh_l0`  | `W_hr; W_hz; W_hn`                      |
-//! | `b_i`     | 3H    | `rnn.bias_ih_l0`    | `b_ir; b_iz; b_in`                      |
 //! | `b_h`     | 3H    | `rnn.bias_hh_l0`    | `b_hr; b_hz; b_hn`                      |
 //!
-//! Both biases are kept: `b_hn` sits inside `r ⊙ (…)`, so it cannot be folded into `b_in`.
+//! The layer hands the cell `pre_t = W_i x_t + b_i` (3H a sequence); the cell holds `W_h` and
+//! `b_h`. Both biases are kept: `b_hn` sits inside `r ⊙ (…)`, so it cannot be folded into `b_in`.
 //!
 //! **Backward**, one step, from `dh = ∂L/∂h_t` (every product element by element):
 //!
@@ -31,46 +32,36 @@
 //! dh_{t-1} = dh ⊙ z + W_hᵀ dgh
 //! ```
 //!
-//! and over a batch, `dW_i[:, x_t] += dgi`, `db_i += dgi`, `dW_h += dgh · h_{t-1}ᵀ`,
-//! `db_h += dgh`.
+//! and over a batch, `dW_h += dgh · h_{t-1}ᵀ`, `db_h += dgh`; `dgi` is `∂L/∂pre_t`, which the
+//! layer turns into `dW_i` and `db_i`.
 
-use super::cell::{Cell, CellKind};
-use super::gates::{Stacked, Tensors, with_scratch};
+use super::cell::Cell;
+use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use super::params::Layout;
 use crate::kernels::{add_into, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
-use crate::rng::Rng;
 
-/// A GRU cell for `vocab` tokens and `hidden` units.
+/// A GRU cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gru {
     shape: Stacked,
 }
 
 impl Gru {
-    /// A cell for `vocab` input tokens and `hidden` units.
-    pub fn new(vocab: usize, hidden: usize) -> Self {
+    /// A cell with `hidden` units.
+    pub fn new(hidden: usize) -> Self {
         Gru {
-            shape: Stacked {
-                vocab,
-                hidden,
-                gates: 3,
-            },
+            shape: Stacked { hidden, gates: 3 },
         }
     }
 }
 
 impl Cell for Gru {
-    fn kind(&self) -> CellKind {
-        CellKind::Gru
-    }
-
-    fn vocab(&self) -> usize {
-        self.shape.vocab
-    }
-
     fn hidden(&self) -> usize {
         self.shape.hidden
+    }
+
+    fn gates(&self) -> usize {
+        3
     }
 
     /// Per sequence and step: `r`, `z`, `n` and `W_hn h_{t-1} + b_hn`.
@@ -84,14 +75,8 @@ impl Cell for Gru {
         4 * self.shape.hidden
     }
 
-    fn layout(&self) -> Layout {
-        self.shape.layout()
-    }
-
-    /// Everything but the input weights uniform in `[-1/√H, 1/√H]`, as PyTorch initialises
-    /// `nn.GRU`; the input weights in `[-input, input]`.
-    fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
-        self.shape.init(p, input, rng);
+    fn tensors(&self) -> Vec<(&'static str, Vec<usize>)> {
+        self.shape.tensors()
     }
 
     /// The cache of the step is laid out as two blocks: `n×3H` holding `[r, z, W_hn h + b_hn]`
@@ -99,13 +84,14 @@ impl Cell for Gru {
     fn forward_step(
         &self,
         p: &[f32],
-        x: &[u32],
+        pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
         cache: &mut [f32],
     ) {
-        let (h, n) = (self.shape.hidden, x.len());
-        let Tensors { wi, wh, bi, bh } = self.shape.tensors(p);
+        let h = self.shape.hidden;
+        let n = pre.len() / (3 * h);
+        let (wh, bh) = self.shape.split(p);
         let (gates, candidate) = cache[..4 * h * n].split_at_mut(3 * h * n);
         // gh = W_h h_{t-1} + b_h for all three gates: GH = H_prev · W_hᵀ + b_h
         for row in gates.chunks_exact_mut(3 * h) {
@@ -114,27 +100,18 @@ impl Cell for Gru {
         if let Some(s_prev) = s_prev {
             matmul_nt(gates, s_prev, wh, n, h, 3 * h);
         }
-        for ((row, cand), &token) in gates
+        for ((row, cand), gi) in gates
             .chunks_exact_mut(3 * h)
             .zip(candidate.chunks_exact_mut(h))
-            .zip(x)
+            .zip(pre.chunks_exact(3 * h))
         {
-            // gi = column x of W_i + b_i
-            let column = &wi[token as usize * 3 * h..][..3 * h];
-            // r, z = σ(gi + gh) for the first two gates
-            for ((g, &w), &b) in row[..2 * h].iter_mut().zip(column).zip(bi) {
-                *g += w + b;
-            }
+            // r, z = σ(gi + gh) for the first two gates, with gi = W_i x + b_i
+            add_into(&mut row[..2 * h], &gi[..2 * h]);
             sigmoid_in_place(&mut row[..2 * h]);
             // n = tanh(gi_n + r ⊙ gh_n); gh_n stays in the row for the backward step
             let (r, ghn) = (&row[..h], &row[2 * h..]);
-            for (((c, &w), &b), (&ri, &g)) in cand
-                .iter_mut()
-                .zip(&column[2 * h..])
-                .zip(&bi[2 * h..])
-                .zip(r.iter().zip(ghn))
-            {
-                *c = w + b + ri * g;
+            for ((c, &gin), (&ri, &g)) in cand.iter_mut().zip(&gi[2 * h..]).zip(r.iter().zip(ghn)) {
+                *c = gin + ri * g;
             }
         }
         tanh_in_place(candidate);
@@ -164,7 +141,6 @@ impl Cell for Gru {
     fn backward_step(
         &self,
         p: &[f32],
-        _x: &[u32],
         s_prev: Option<&[f32]>,
         _s: &[f32],
         cache: &[f32],
@@ -173,7 +149,7 @@ impl Cell for Gru {
     ) {
         let h = self.shape.hidden;
         let n = ds.len() / h;
-        let wh = self.shape.tensors(p).wh;
+        let (wh, _) = self.shape.split(p);
         let (gates, candidate) = cache[..4 * h * n].split_at(3 * h * n);
         for (i, ((dh, d), (row, cand))) in ds
             .chunks_exact_mut(h)
@@ -211,29 +187,16 @@ impl Cell for Gru {
         }
     }
 
-    fn backward_weights(
-        &self,
-        _p: &[f32],
-        g: &mut CellGradient<'_>,
-        x: &[u32],
-        h_prev: &[f32],
-        dpre: &[f32],
-    ) {
+    fn backward_weights(&self, _p: &[f32], g: &mut CellGradient<'_>, h_prev: &[f32], dpre: &[f32]) {
         let h = self.shape.hidden;
-        let (dbi, dbh) = g.rest[3 * h * h..][..6 * h].split_at_mut(3 * h);
-        for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {
-            // dgi = d[..3H] goes to b_i and to column x of W_i
-            add_into(dbi, &d[..3 * h]);
-            add_into(
-                &mut g.columns[column as usize * 3 * h..][..3 * h],
-                &d[..3 * h],
-            );
+        let dbh = &mut g.tensors()[3 * h * h..][..3 * h];
+        for d in dpre.chunks_exact(4 * h) {
             // dgh = [d[..2H], d[3H..]] goes to b_h
             add_into(&mut dbh[..2 * h], &d[..2 * h]);
             add_into(&mut dbh[2 * h..], &d[3 * h..]);
         }
         // dW_h += Σ_t dgh_t · h_{t-1}ᵀ = DGHᵀ·H_prev over the tokens after the first step,
-        // with the tokens' dgh gathered into rows of 3H. dW_h comes first in `g.rest`.
+        // with the tokens' dgh gathered into rows of 3H. dW_h comes first.
         let tokens = h_prev.len() / h;
         let tail = &dpre[dpre.len() - tokens * 4 * h..];
         with_scratch(tokens * 3 * h, |dgh| {

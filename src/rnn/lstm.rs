@@ -16,12 +16,13 @@
 //!
 //! | parameter | shape | PyTorch name        | holds                          |
 //! |-----------|-------|---------------------|--------------------------------|
-//! | `W_i`     | 4H×V  | `rnn.weight_ih_l0`  | `W_ii; W_if; W_ig; W_io`, stored column by column |
+//! | `W_i`     | 4H×I  | `rnn.weight_ih_l0`  | `W_ii; W_if; W_ig; W_io` (the layer's) |
+//! | `b_i`     | 4H    | `rnn.bias_ih_l0`    | `b_ii; b_if; b_ig; b_io` (the layer's) |
 //! | `W_h`     | 4H×H  | `rnn.weight_hh_l0`  | `W_hi; W_hf; W_hg; W_ho`       |
-//! | `b_i`     | 4H    | `rnn.bias_ih_l0`    | `b_ii; b_if; b_ig; b_io`       |
 //! | `b_h`     | 4H    | `rnn.bias_hh_l0`    | `b_hi; b_hf; b_hg; b_ho`       |
 //!
-//! Both biases are kept, as PyTorch keeps them (they always appear summed, so their
+//! The layer hands the cell `pre_t = W_i x_t + b_i` (4H a sequence); the cell holds `W_h` and
+//! `b_h`. Both biases are kept, as PyTorch keeps them (they always appear summed, so their
 //! gradients are equal).
 //!
 //! **Backward**, one step, from `dh = ∂L/∂h_t` and `dc = ∂L/∂c_t` (element by element):
@@ -33,46 +34,36 @@
 //! dc_{t-1} = dc ⊙ f                       dh_{t-1} = W_hᵀ [da_i, da_f, da_g, da_o]
 //! ```
 //!
-//! and over a batch, with `da = [da_i, da_f, da_g, da_o]`: `dW_i[:, x_t] += da`,
-//! `db_i += da`, `db_h += da`, `dW_h += da · h_{t-1}ᵀ`.
+//! and over a batch, with `da = [da_i, da_f, da_g, da_o]`: `db_h += da`, `dW_h += da · h_{t-1}ᵀ`;
+//! `da` is also `∂L/∂pre_t`, which the layer turns into `dW_i` and `db_i`.
 
-use super::cell::{Cell, CellKind};
-use super::gates::{Stacked, Tensors, with_scratch};
+use super::cell::Cell;
+use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use super::params::Layout;
 use crate::kernels::{add_into, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
-use crate::rng::Rng;
 
-/// An LSTM cell for `vocab` tokens and `hidden` units.
+/// An LSTM cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lstm {
     shape: Stacked,
 }
 
 impl Lstm {
-    /// A cell for `vocab` input tokens and `hidden` units.
-    pub fn new(vocab: usize, hidden: usize) -> Self {
+    /// A cell with `hidden` units.
+    pub fn new(hidden: usize) -> Self {
         Lstm {
-            shape: Stacked {
-                vocab,
-                hidden,
-                gates: 4,
-            },
+            shape: Stacked { hidden, gates: 4 },
         }
     }
 }
 
 impl Cell for Lstm {
-    fn kind(&self) -> CellKind {
-        CellKind::Lstm
-    }
-
-    fn vocab(&self) -> usize {
-        self.shape.vocab
-    }
-
     fn hidden(&self) -> usize {
         self.shape.hidden
+    }
+
+    fn gates(&self) -> usize {
+        4
     }
 
     /// `[h_t, c_t]`.
@@ -90,33 +81,27 @@ impl Cell for Lstm {
         4 * self.shape.hidden
     }
 
-    fn layout(&self) -> Layout {
-        self.shape.layout()
-    }
-
-    /// Everything but the input weights uniform in `[-1/√H, 1/√H]`, as PyTorch initialises
-    /// `nn.LSTM`; the input weights in `[-input, input]`.
-    fn init(&self, p: &mut [f32], input: f32, rng: &mut Rng) {
-        self.shape.init(p, input, rng);
+    fn tensors(&self) -> Vec<(&'static str, Vec<usize>)> {
+        self.shape.tensors()
     }
 
     /// The cache of the step is laid out as two blocks: `n×4H` gates, `n×H` `tanh(c_t)`.
     fn forward_step(
         &self,
         p: &[f32],
-        x: &[u32],
+        pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
         cache: &mut [f32],
     ) {
-        let (h, n) = (self.shape.hidden, x.len());
-        let Tensors { wi, wh, bi, bh } = self.shape.tensors(p);
+        let h = self.shape.hidden;
+        let n = pre.len() / (4 * h);
+        let (wh, bh) = self.shape.split(p);
         let (gates, tanh_c) = cache[..5 * h * n].split_at_mut(4 * h * n);
-        // a = column x of W_i + b_i + b_h (+ W_h h_{t-1} below)
-        for (row, &token) in gates.chunks_exact_mut(4 * h).zip(x) {
-            let column = &wi[token as usize * 4 * h..][..4 * h];
-            for (((a, &w), &b1), &b2) in row.iter_mut().zip(column).zip(bi).zip(bh) {
-                *a = w + b1 + b2;
+        // a = pre + b_h (+ W_h h_{t-1} below), with pre = W_i x + b_i
+        for (row, gi) in gates.chunks_exact_mut(4 * h).zip(pre.chunks_exact(4 * h)) {
+            for ((a, &g), &b) in row.iter_mut().zip(gi).zip(bh) {
+                *a = g + b;
             }
         }
         if let Some(s_prev) = s_prev {
@@ -174,7 +159,6 @@ impl Cell for Lstm {
     fn backward_step(
         &self,
         p: &[f32],
-        _x: &[u32],
         s_prev: Option<&[f32]>,
         _s: &[f32],
         cache: &[f32],
@@ -183,7 +167,7 @@ impl Cell for Lstm {
     ) {
         let h = self.shape.hidden;
         let n = ds.len() / (2 * h);
-        let wh = self.shape.tensors(p).wh;
+        let (wh, _) = self.shape.split(p);
         let (gates, tanh_c) = cache[..5 * h * n].split_at(4 * h * n);
         for (r, ((state_grad, d), (row, t))) in ds
             .chunks_exact_mut(2 * h)
@@ -221,24 +205,15 @@ impl Cell for Lstm {
         }
     }
 
-    fn backward_weights(
-        &self,
-        _p: &[f32],
-        g: &mut CellGradient<'_>,
-        x: &[u32],
-        h_prev: &[f32],
-        dpre: &[f32],
-    ) {
+    fn backward_weights(&self, _p: &[f32], g: &mut CellGradient<'_>, h_prev: &[f32], dpre: &[f32]) {
         let h = self.shape.hidden;
-        let (dbi, dbh) = g.rest[4 * h * h..][..8 * h].split_at_mut(4 * h);
-        for (d, &column) in dpre.chunks_exact(4 * h).zip(x) {
-            // both biases appear summed, so their gradients are equal
-            add_into(dbi, d);
+        let dbh = &mut g.tensors()[4 * h * h..][..4 * h];
+        for d in dpre.chunks_exact(4 * h) {
+            // b_h appears summed with b_i, so its gradient is da, as b_i's is
             add_into(dbh, d);
-            add_into(&mut g.columns[column as usize * 4 * h..][..4 * h], d);
         }
         // dW_h += Σ_t da_t · h_{t-1}ᵀ = DAᵀ·H_prev over the tokens after the first step.
-        // dW_h comes first in `g.rest`.
+        // dW_h comes first.
         let tokens = h_prev.len() / h;
         g.add_product(0, &dpre[dpre.len() - tokens * 4 * h..], h_prev, 4 * h, h);
     }

@@ -1,69 +1,83 @@
-//! The recurrent network: a cell unrolled over a sequence, an output layer on the last hidden
-//! state, softmax and cross-entropy, and backpropagation through time.
+//! The recurrent network: an optional embedding, stacked layers of cells that read forwards or
+//! both ways, pooling over time, an output layer, softmax and cross-entropy, and
+//! backpropagation through all of it.
 //!
 //! ```text
-//! h_0 = 0
-//! h_t = cell(x_t, h_{t-1})        t = 1..T   (Elman: tanh(Wxh x_t + Whh h_{t-1} + bh))
-//! y   = Why h_T + by              (C logits; PyTorch's fc = nn.Linear(H, C))
-//! p   = softmax(y),   L = -ln p_target
+//! x_t   = onehot(w_t)  or  E[w_t]                       (one-hot, or `embedding.weight` E: V×E)
+//! layer l = 1..L, direction d:  h_{l,d,t} = cell(W_ih x_{l,t} + b_ih, h_{l,d,t∓1})
+//! x_{l+1,t} = dropout([h_{l,0,t}, h_{l,1,t}])          (D·H, the next layer's input)
+//! f     = dropout(pool_t(h_{L,·,t}))                    (last | mean | max, D·H)
+//! y     = W_fc f + b_fc,   p = softmax(y),   L = -ln p_target
 //! ```
 //!
-//! Backward, with `dy = p - onehot(target)`:
-//! `dWhy = dy h_Tᵀ`, `dby = dy`, `dh_T = Whyᵀ dy`, then the cell's backward step from `T` down to
-//! 1 carries `dh_t` to `dh_{t-1}` and adds each step's parameter gradients. For a batch the loss
-//! is the mean over its sequences, so every `dy` is divided by the batch size.
+//! The pieces, one file each: [`cell`] (one step of one direction; [`Elman`], [`Gru`],
+//! [`Lstm`]), [`unroll`] (one direction over time, written once for every cell), [`layer`] (the
+//! input projection and the directions), [`pool`] (pooling over time), [`dropout`], [`head`]
+//! (the output layer and the loss), and [`inspect`] (what flows through one text, for
+//! `explain`). This file builds a network from an [`Architecture`] and runs the pieces in
+//! order, forward and back. The trainer, the model file and the server see only [`Network`].
 //!
 //! One forward pass serves everything: training, evaluation, prediction and the step-by-step
-//! trace behind `explain`.
+//! trace behind `explain`. With an architecture's defaults (one layer, one direction, one-hot
+//! input, the last state) it is the seed's network.
 
+mod arch;
 mod batch;
 mod cell;
+mod dropout;
 mod elman;
 mod gates;
 mod grads;
 mod gru;
+mod head;
+mod inspect;
+mod layer;
 mod lstm;
 mod params;
+mod pool;
 mod softmax;
+mod unroll;
 
+pub use arch::{Architecture, CellKind, Pool};
 pub use batch::Batch;
-pub use cell::{Cell, CellKind};
+pub use cell::Cell;
 pub use elman::Elman;
-pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product};
+pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product, Table};
 pub use gru::Gru;
+pub use inspect::Flow;
 pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
 
 use crate::error::{Error, Result};
-use crate::kernels::{AlignedVec, add_into, matmul_nn, matmul_nt, matmul_tn};
+use crate::kernels::{AlignedVec, add_into};
 use crate::metrics::Tally;
 use crate::rng::Rng;
+use head::Fc;
+use layer::{Above, Direction, FromNextLayer, Input, Layer, LayerGrads, LayerInput, LayerWork};
+use pool::Pooling;
+use unroll::fit;
 
-/// A recurrent cell and an output layer, with all their parameters in one buffer: the cell's
-/// tensors first, then `fc.weight` (`Why`, C×H) and `fc.bias` (`by`, C).
+/// A network: its architecture, its layers, and all its parameters in one buffer.
+///
+/// The buffer holds the token tables first (the embedding, or the first layer's input weights
+/// under one-hot input, one a direction: see [`Gradients`]), then every layer's tensors, layer
+/// by layer and direction by direction, then `fc.weight` and `fc.bias`.
 #[derive(Clone, Debug)]
 pub struct Network {
-    cell: Box<dyn Cell>,
-    classes: usize,
+    arch: Architecture,
+    layers: Vec<Layer>,
+    /// Where `embedding.weight` (V×E, a row a token) starts, when there is one.
+    embedding: Option<usize>,
+    tables: Vec<Table>,
+    /// Where `fc.weight` starts; `fc.bias` follows it.
+    fc: usize,
     layout: Layout,
-    /// Where `fc.weight` starts; the cell's parameters are everything before.
-    head: usize,
     params: AlignedVec,
 }
 
-/// What flows through one sequence (see [`Network::flow`]); each list has one entry a token.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Flow {
-    /// `h_t`, H floats each.
-    pub states: Vec<Vec<f32>>,
-    /// The class probabilities if the sequence stopped after token `t`.
-    pub probs: Vec<Vec<f32>>,
-    /// `‖∂L/∂h_t‖`, the size of the loss's gradient with respect to each hidden state.
-    pub gradient_norms: Vec<f32>,
-}
-
-/// How the input weights (`Wxh`) are drawn at first.
+/// How the one-hot input weights (`Wxh`, the first layer's `weight_ih` without an embedding)
+/// are drawn at first.
 ///
 /// A one-hot input makes `Wxh` a table of token vectors, an embedding. How large those vectors
 /// start matters: small ones let a network read the order of a few words from a tiny dataset
@@ -82,27 +96,28 @@ pub enum InputInit {
 /// Buffers reused from one batch to the next, so that a training run allocates once.
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
-    /// States by step, then row: `(T+1) × rows × S`; step 0 is the zero initial state.
-    states: AlignedVec,
-    /// The cell's caches by step, then row: `T × rows × K`.
-    caches: AlignedVec,
-    /// `h_T` of every row (rows × H).
-    last: AlignedVec,
-    /// The logits of every row (rows × C).
+    layers: Vec<LayerWork>,
+    /// For a backward direction: where each of its packed positions reads (see
+    /// [`Batch::reversed_positions`]).
+    positions: Vec<u32>,
+    /// The embedded tokens, N × E in forward packed order (the first layer's input).
+    embedded: AlignedVec,
+    pooling: Pooling,
+    /// The dropout mask of the features (empty when none was applied).
+    feature_mask: Vec<f32>,
+    /// The logits and probabilities of every row (rows × C).
     logits: Vec<f32>,
-    /// The probabilities of every row (rows × C).
     probs: Vec<f32>,
     /// Gradient buffers of the backward pass.
     dlogits: Vec<f32>,
-    dlast: Vec<f32>,
-    dstate: AlignedVec,
-    /// Every token's column in the gradient of the input weights, packed.
+    dfeatures: Vec<f32>,
+    d_last: Vec<Vec<f32>>,
+    /// The gradient on the input of the layer being undone, and on the outputs of the one
+    /// below (N × width each).
+    d_in: AlignedVec,
+    d_out: AlignedVec,
+    /// Every token as the index of its entry in the gradient's token tables.
     local_tokens: Vec<u32>,
-    /// Pre-activation gradients of every token, packed (tokens × G).
-    dpre: AlignedVec,
-    /// The hidden state before every token after the first step's, packed (tokens × H); empty
-    /// when `states` already holds them so (see `Network::states_are_packed`).
-    h_prev: AlignedVec,
 }
 
 impl Workspace {
@@ -112,38 +127,38 @@ impl Workspace {
     }
 }
 
-/// Sets `v`'s length to `len`, new elements zero (growing to exactly `len`, see
-/// [`AlignedVec::resize`]).
-fn fit(v: &mut AlignedVec, len: usize) {
-    v.resize(len, 0.0);
+/// The tensor names of layer `l`'s direction `d`, PyTorch's way: `rnn.weight_ih_l1_reverse`.
+fn rnn_name(base: &str, layer: usize, reverse: bool) -> String {
+    let suffix = if reverse { "_reverse" } else { "" };
+    format!("rnn.{base}_l{layer}{suffix}")
 }
 
-/// Checks a size given by a user.
-fn positive(what: &str, n: usize) -> Result<()> {
-    if n == 0 {
-        return Err(Error::Config(format!("{what} must be at least 1")));
-    }
-    Ok(())
+/// The order in which PyTorch registers, and so initialises, a direction's tensors.
+fn pytorch_rank(name: &str) -> usize {
+    [
+        "rnn.weight_ih",
+        "rnn.weight_hh",
+        "rnn.bias_ih",
+        "rnn.bias_hh",
+    ]
+    .iter()
+    .position(|p| name.starts_with(p))
+    .unwrap_or(4)
 }
 
 impl Network {
-    /// A network with freshly initialised parameters: the cell's own initialisation with input
-    /// weights as `init` says, and the output layer uniform in `[-1/√H, 1/√H]`, as PyTorch
-    /// initialises `nn.Linear(H, C)`.
+    /// A network with freshly initialised parameters, drawn in PyTorch's order of tensors: the
+    /// embedding N(0, 1); then, layer by layer and direction by direction, every tensor uniform
+    /// in `[-1/√H, 1/√H]` (PyTorch's `nn.RNN/GRU/LSTM`), but for one-hot input weights, drawn as
+    /// `init` says; then the output layer uniform in `[-1/√(D·H), 1/√(D·H)]` (`nn.Linear`).
     ///
     /// # Errors
-    /// [`Error::Config`] if a size is 0 or the input scale is not a positive number.
-    pub fn new(
-        kind: CellKind,
-        vocab: usize,
-        hidden: usize,
-        classes: usize,
-        init: InputInit,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        let mut net = Self::zeros(kind, vocab, hidden, classes)?;
+    /// [`Error::Config`] if a size is 0, the dropout is out of range, or the input scale is
+    /// not a positive number.
+    pub fn new(arch: &Architecture, init: InputInit, rng: &mut Rng) -> Result<Self> {
+        let mut net = Self::zeros(arch)?;
         let input = match init {
-            InputInit::LikeRnn => 1.0 / (hidden as f32).sqrt(),
+            InputInit::LikeRnn => 1.0 / (arch.hidden as f32).sqrt(),
             InputInit::Uniform(a) if a.is_finite() && a > 0.0 => a,
             InputInit::Uniform(a) => {
                 return Err(Error::Config(format!(
@@ -151,11 +166,45 @@ impl Network {
                 )));
             }
         };
-        let head = net.head;
-        net.cell.init(&mut net.params[..head], input, rng);
-        let a = 1.0 / (hidden as f64).sqrt();
-        for w in &mut net.params[head..] {
-            *w = rng.symmetric(a) as f32;
+        let recurrent = 1.0 / (arch.hidden as f64).sqrt();
+        let mut order: Vec<&Tensor> = net.layout.tensors().iter().collect();
+        // embedding, then layer by layer and direction by direction (the suffix), each in
+        // PyTorch's order, then fc
+        let key = |t: &Tensor| {
+            let group = if t.name.starts_with("embedding") {
+                (0, 0, false)
+            } else if let Some(rest) = t.name.strip_prefix("rnn.") {
+                let (_, layer) = rest.rsplit_once("_l").expect("rnn tensors end in _lN");
+                let reverse = layer.ends_with("_reverse");
+                let l: usize = layer.trim_end_matches("_reverse").parse().expect("a layer");
+                (1, l, reverse)
+            } else {
+                (2, 0, false)
+            };
+            (group, pytorch_rank(&t.name))
+        };
+        order.sort_by_key(|t| key(t));
+        let ranges: Vec<(String, std::ops::Range<usize>)> =
+            order.iter().map(|t| (t.name.clone(), t.range())).collect();
+        let features = (arch.features() as f64).sqrt().recip();
+        for (name, range) in ranges {
+            let params = &mut net.params[range];
+            if name == "embedding.weight" {
+                params.iter_mut().for_each(|w| *w = rng.normal() as f32);
+            } else if name == "rnn.weight_ih_l0" && arch.embed.is_none()
+                || name == "rnn.weight_ih_l0_reverse" && arch.embed.is_none()
+            {
+                let a = f64::from(input);
+                params.iter_mut().for_each(|w| *w = rng.symmetric(a) as f32);
+            } else if name.starts_with("fc.") {
+                params
+                    .iter_mut()
+                    .for_each(|w| *w = rng.symmetric(features) as f32);
+            } else {
+                params
+                    .iter_mut()
+                    .for_each(|w| *w = rng.symmetric(recurrent) as f32);
+            }
         }
         Ok(net)
     }
@@ -163,63 +212,164 @@ impl Network {
     /// A network whose parameters are all zero (to be filled, e.g. from a model file).
     ///
     /// # Errors
-    /// [`Error::Config`] if a size is 0.
-    pub fn zeros(kind: CellKind, vocab: usize, hidden: usize, classes: usize) -> Result<Self> {
-        positive("the vocabulary size", vocab)?;
-        positive("the hidden size", hidden)?;
-        Self::with_cell(kind.build(vocab, hidden), classes)
+    /// [`Error::Config`] if a size is 0 or the dropout is out of range.
+    pub fn zeros(arch: &Architecture) -> Result<Self> {
+        Self::with_cells(arch, |_, _| arch.cell.build(arch.hidden))
     }
 
-    /// A network around any cell (one of [`CellKind`]'s or your own), all parameters zero.
+    /// [`Network::zeros`] without the parameters yet (`params()` is empty until
+    /// [`Network::allocate`]): its layout can be checked against what a file holds before
+    /// memory is spent on it.
     ///
     /// # Errors
-    /// [`Error::Config`] if a size is 0.
-    pub fn with_cell(cell: Box<dyn Cell>, classes: usize) -> Result<Self> {
-        positive("the number of classes", classes)?;
-        let hidden = cell.hidden();
-        let mut layout = cell.layout();
-        assert!(
-            layout.tensors().first().is_some_and(|t| t.column_major),
-            "a cell's first tensor is its input weights, column by column"
-        );
-        let head = layout.len();
-        layout.push("fc.weight", &[classes, hidden], false);
-        layout.push("fc.bias", &[classes], false);
-        let params = AlignedVec::zeros(layout.len());
+    /// [`Error::Config`] if a size is 0, the dropout is out of range, or the parameters would
+    /// not fit in memory's address space.
+    pub(crate) fn unallocated(arch: &Architecture) -> Result<Self> {
+        if arch.parameter_count().is_none() {
+            return Err(Error::Config(format!(
+                "a {arch} network with V = {} tokens and C = {} classes has more than 2^64 \
+                 parameters",
+                arch.vocab, arch.classes
+            )));
+        }
+        Self::build(arch, |_, _| arch.cell.build(arch.hidden))
+    }
+
+    /// Gives an [`Network::unallocated`] network its parameters, all zero.
+    pub(crate) fn allocate(&mut self) {
+        self.params = AlignedVec::zeros(self.layout.len());
+    }
+
+    /// A network of `arch`'s shape whose cells `cell(layer, reverse)` makes (one of
+    /// [`CellKind`]'s, or your own, of `arch.hidden` units), all parameters zero.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a size is 0 or the dropout is out of range.
+    ///
+    /// # Panics
+    /// If a cell has another number of hidden units than `arch.hidden`.
+    pub fn with_cells(
+        arch: &Architecture,
+        cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
+    ) -> Result<Self> {
+        let mut net = Self::build(arch, cell)?;
+        net.allocate();
+        Ok(net)
+    }
+
+    /// The network's structure and layout, without parameters.
+    fn build(
+        arch: &Architecture,
+        mut cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
+    ) -> Result<Self> {
+        arch.validate()?;
+        let (v, h) = (arch.vocab, arch.hidden);
+        let mut cells: Vec<Vec<Box<dyn Cell>>> = (0..arch.layers)
+            .map(|l| {
+                (0..arch.directions())
+                    .map(|d| {
+                        let c = cell(l, d == 1);
+                        assert_eq!(c.hidden(), h, "a cell of the architecture's size");
+                        c
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut layout = Layout::default();
+        // the token tables first: the embedding, or every direction's one-hot input weights
+        let mut tables = Vec::new();
+        let embedding = arch.embed.map(|e| {
+            let offset = layout.push("embedding.weight", &[v, e], false);
+            tables.push(Table { offset, width: e });
+            offset
+        });
+        let mut table_w_ih = Vec::new();
+        if embedding.is_none() {
+            let mut entry_at = 0;
+            for (d, c) in cells[0].iter().enumerate() {
+                let g = c.gates() * h;
+                let name = rnn_name("weight_ih", 0, d == 1);
+                let offset = layout.push(name, &[g, v], true);
+                tables.push(Table { offset, width: g });
+                table_w_ih.push((offset, entry_at));
+                entry_at += g;
+            }
+        }
+        let mut layers = Vec::new();
+        for (l, layer_cells) in cells.iter_mut().enumerate() {
+            let input = match (l, arch.embed) {
+                (0, None) => Input::Tokens,
+                _ => Input::Dense(arch.input_width(l)),
+            };
+            let mut dirs = Vec::new();
+            for (d, c) in layer_cells.drain(..).enumerate() {
+                let reverse = d == 1;
+                let g = c.gates() * h;
+                let (w_ih, entry_at) = match input {
+                    Input::Tokens => table_w_ih[d],
+                    Input::Dense(width) => {
+                        let name = rnn_name("weight_ih", l, reverse);
+                        (layout.push(name, &[g, width], false), 0)
+                    }
+                };
+                let b_ih = layout.push(rnn_name("bias_ih", l, reverse), &[g], false);
+                let cell_at = layout.len();
+                for (base, shape) in c.tensors() {
+                    layout.push(rnn_name(base, l, reverse), &shape, false);
+                }
+                dirs.push(Direction {
+                    cell_len: layout.len() - cell_at,
+                    cell: c,
+                    reverse,
+                    w_ih,
+                    b_ih,
+                    cell_at,
+                    entry_at,
+                });
+            }
+            layers.push(Layer { input, dirs });
+        }
+        let fc = layout.push("fc.weight", &[arch.classes, arch.features()], false);
+        layout.push("fc.bias", &[arch.classes], false);
         Ok(Network {
-            cell,
-            classes,
+            arch: arch.clone(),
+            layers,
+            embedding,
+            tables,
+            fc,
             layout,
-            head,
-            params,
+            params: AlignedVec::new(),
         })
     }
 
-    /// The recurrent cell.
-    pub fn cell(&self) -> &dyn Cell {
-        &*self.cell
+    /// The architecture.
+    pub fn arch(&self) -> &Architecture {
+        &self.arch
     }
 
     /// `V`, the number of input tokens.
     pub fn vocab(&self) -> usize {
-        self.cell.vocab()
+        self.arch.vocab
     }
 
-    /// `H`, the number of hidden units.
+    /// `H`, the number of hidden units of every layer and direction.
     pub fn hidden(&self) -> usize {
-        self.cell.hidden()
+        self.arch.hidden
     }
 
     /// `C`, the number of classes.
     pub fn classes(&self) -> usize {
-        self.classes
+        self.arch.classes
     }
 
-    /// The input weights: how many floats they take at the start of the parameters, and how
-    /// many a column (the column of token `v` starts at `v` times that).
-    pub fn input_weights(&self) -> (usize, usize) {
-        let input = &self.layout.tensors()[0];
-        (input.len(), input.shape[0])
+    /// The cell of layer `layer`, direction `d` (0 forward, 1 backward).
+    pub fn cell(&self, layer: usize, d: usize) -> &dyn Cell {
+        &*self.layers[layer].dirs[d].cell
+    }
+
+    /// The token tables at the start of the parameters (see [`Gradients`]).
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
     }
 
     /// The names, shapes and places of all parameter tensors.
@@ -237,114 +387,116 @@ impl Network {
         &mut self.params
     }
 
-    /// Runs `batch` forward, leaving every state in `ws` for [`Network::backward`] and the
-    /// probabilities of every row in `ws`. Returns the summed loss and the number of correct
-    /// predictions when the batch has targets (otherwise only the count).
-    pub fn forward(&self, batch: &Batch, ws: &mut Workspace) -> Tally {
-        let (rows, steps) = (batch.rows(), batch.steps());
-        let h = self.hidden();
-        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
-        let cell_p = &self.params[..self.head];
-
-        fit(&mut ws.states, (steps + 1) * rows * s_size);
-        ws.states[..rows * s_size].fill(0.0); // h_0 = 0
-        fit(&mut ws.caches, steps * rows * k_size);
-        for t in 0..steps {
-            // step t+1 reads states[t] and writes states[t+1], for the rows still running
-            let x = batch.step_tokens(t);
-            let n = x.len();
-            let (before, after) = ws.states.split_at_mut((t + 1) * rows * s_size);
-            let s_prev = (t > 0).then(|| &before[t * rows * s_size..][..n * s_size]);
-            let s = &mut after[..n * s_size];
-            let cache = &mut ws.caches[t * rows * k_size..][..n * k_size];
-            self.cell.forward_step(cell_p, x, s_prev, s, cache);
+    /// The tensors PyTorch keeps that the cells fold into their layer's input bias, as
+    /// `(name, shape, name of the tensor it is added to)`; see [`Cell::folded_tensors`].
+    pub fn folded_tensors(&self) -> Vec<(String, Vec<usize>, String)> {
+        let mut out = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            for dir in &layer.dirs {
+                for (base, shape) in dir.cell.folded_tensors() {
+                    let into = rnn_name("bias_ih", l, dir.reverse);
+                    out.push((rnn_name(base, l, dir.reverse), shape, into));
+                }
+            }
         }
-
-        // h_T of every row: its state after its own last token
-        fit(&mut ws.last, rows * h);
-        for (r, &len) in batch.lengths().iter().enumerate() {
-            let state = &ws.states[(len * rows + r) * s_size..][..h];
-            ws.last[r * h..][..h].copy_from_slice(state);
-        }
-        self.head_forward(batch, ws)
+        out
     }
 
-    /// [`Network::forward`] for prediction only: keeps the current step's states, not every
-    /// step's, so its memory does not grow with the length of the sequences (and stays in
-    /// cache). Leaves the probabilities in `ws` but nothing for [`Network::backward`].
+    /// Where the dense parameters start: after the token tables.
+    fn dense_start(&self) -> usize {
+        self.tables.iter().map(|t| t.width).sum::<usize>() * self.arch.vocab
+    }
+
+    fn fc(&self) -> Fc<'_> {
+        let (c, f) = (self.arch.classes, self.arch.features());
+        let (w, b) = self.params[self.fc..].split_at(c * f);
+        Fc { w, b: &b[..c] }
+    }
+
+    /// Runs `batch` forward in training mode, leaving everything [`Network::backward`] needs in
+    /// `ws`, and the probabilities of every row. With `dropout`, the architecture's dropout
+    /// draws its masks from that stream; without, nothing is dropped (as in evaluation).
+    /// Returns the summed loss and the number of correct predictions when the batch has
+    /// targets (otherwise only the count).
+    pub fn forward(&self, batch: &Batch, ws: &mut Workspace, dropout: Option<&mut Rng>) -> Tally {
+        self.run(batch, ws, true, dropout)
+    }
+
+    /// [`Network::forward`] for prediction only, without dropout: keeps the current step's
+    /// states, not every step's, so its memory does not grow with the length of the sequences
+    /// (and stays in cache). Leaves the probabilities in `ws` but nothing for
+    /// [`Network::backward`].
     pub fn forward_only(&self, batch: &Batch, ws: &mut Workspace) -> Tally {
-        let (rows, steps) = (batch.rows(), batch.steps());
-        let h = self.hidden();
-        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
-        let cell_p = &self.params[..self.head];
-        // two state buffers, read one, write the other: rows × S each
-        fit(&mut ws.states, 2 * rows * s_size);
-        ws.states[..rows * s_size].fill(0.0); // h_0 = 0
-        fit(&mut ws.caches, rows * k_size);
-        fit(&mut ws.last, rows * h);
-        let lengths = batch.lengths();
-        let mut running = rows; // rows whose sequence is longer than the steps so far
-        let mut current = 0; // which half of `states` holds the latest step
-        for t in 0..=steps {
-            // rows that end at step t (length t) keep the state the last step left them
-            let still = if t < steps {
-                batch.step_tokens(t).len()
-            } else {
-                0
-            };
-            for (r, &len) in lengths.iter().enumerate().take(running).skip(still) {
-                debug_assert_eq!(len, t);
-                let state = &ws.states[(current * rows + r) * s_size..][..h];
-                ws.last[r * h..][..h].copy_from_slice(state);
-            }
-            running = still;
-            if t == steps {
-                break;
-            }
-            let x = batch.step_tokens(t);
-            let n = x.len();
-            let (first, second) = ws.states.split_at_mut(rows * s_size);
-            let (s_prev, s) = if current == 0 {
-                (&*first, second)
-            } else {
-                (&*second, first)
-            };
-            let cache = &mut ws.caches[..n * k_size];
-            let s_prev = (t > 0).then(|| &s_prev[..n * s_size]);
-            self.cell
-                .forward_step(cell_p, x, s_prev, &mut s[..n * s_size], cache);
-            current = 1 - current;
-        }
-        self.head_forward(batch, ws)
+        self.run(batch, ws, false, None)
     }
 
-    /// The output layer on `ws.last`: `y = Why h_T + by`, `p = softmax(y)`, and the loss
-    /// `-ln p_target` and accuracy when the batch has targets.
-    fn head_forward(&self, batch: &Batch, ws: &mut Workspace) -> Tally {
-        let (rows, h, c) = (batch.rows(), self.hidden(), self.classes);
-        let (why, by) = self.params[self.head..].split_at(c * h);
-        ws.logits.clear();
-        for _ in 0..rows {
-            ws.logits.extend_from_slice(by);
+    fn run(&self, batch: &Batch, ws: &mut Workspace, keep: bool, rng: Option<&mut Rng>) -> Tally {
+        let arch = &self.arch;
+        let mut rng = rng.filter(|_| arch.dropout > 0.0);
+        if arch.bidirectional {
+            batch.reversed_positions(&mut ws.positions);
         }
-        matmul_nt(&mut ws.logits, &ws.last, why, rows, h, c);
-        ws.probs.clone_from(&ws.logits);
-        let mut tally = Tally::default();
-        for (r, p) in ws.probs.chunks_exact_mut(c).enumerate() {
-            let norm = softmax_in_place(p);
-            if let Some(&target) = batch.targets().get(r) {
-                let loss = cross_entropy(ws.logits[r * c + target as usize], norm);
-                let correct = argmax(p) == target as usize;
-                tally.add(f64::from(loss), usize::from(correct), 1);
-            } else {
-                tally.add(0.0, 0, 1);
+        if let Some(at) = self.embedding {
+            self.embed(at, batch.tokens(), &mut ws.embedded);
+        }
+        ws.layers.resize_with(self.layers.len(), LayerWork::default);
+        ws.pooling.begin(arch.pool, batch.rows(), arch.features());
+        let top = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (below, this) = ws.layers.split_at_mut(l);
+            let input = layer_input(layer, batch, &ws.embedded, below.last());
+            let work = &mut this[0];
+            let pooling = &mut ws.pooling;
+            let (h, pool) = (arch.hidden, arch.pool);
+            layer.forward(
+                &self.params,
+                batch,
+                input,
+                &ws.positions,
+                work,
+                keep,
+                l < top,
+                |d, t, s| {
+                    if l == top {
+                        let s_size = s.len() / batch.active(t).max(1);
+                        pooling.step(pool, batch, d, t, s, s_size, h);
+                    }
+                },
+            );
+            work.mask.clear();
+            if let Some(rng) = rng.as_deref_mut().filter(|_| l < top) {
+                // dropout between layers, on the next layer's input
+                dropout::draw(&mut work.mask, work.out.len(), arch.dropout, rng);
+                dropout::apply(&mut work.out, &work.mask);
             }
         }
-        tally
+        ws.pooling.finish(arch.pool, batch);
+        ws.feature_mask.clear();
+        if let Some(rng) = rng {
+            // dropout before the output layer
+            let features = &mut ws.pooling.features;
+            dropout::draw(&mut ws.feature_mask, features.len(), arch.dropout, rng);
+            dropout::apply(features, &ws.feature_mask);
+        }
+        self.fc().forward(
+            &ws.pooling.features,
+            batch.targets(),
+            &mut ws.logits,
+            &mut ws.probs,
+        )
     }
 
-    /// Backpropagation through time for the batch last run by [`Network::forward`] with this
-    /// workspace: **adds** the gradient of the batch's mean loss to `grads`.
+    /// The embedding of every token, packed (N × E): row `w` of the table for token `w`.
+    fn embed(&self, at: usize, tokens: &[u32], out: &mut AlignedVec) {
+        let e = self.arch.embed.expect("an embedding");
+        fit(out, tokens.len() * e);
+        for (row, &w) in out.chunks_exact_mut(e).zip(tokens) {
+            row.copy_from_slice(&self.params[at + w as usize * e..][..e]);
+        }
+    }
+
+    /// Backpropagation through the network for the batch last run by [`Network::forward`] with
+    /// this workspace: **adds** the gradient of the batch's mean loss to `grads`.
     ///
     /// # Panics
     /// If the batch has no targets.
@@ -361,205 +513,167 @@ impl Network {
         grads: &mut Gradients,
         weight: f32,
     ) {
-        let (rows, h, c) = (batch.rows(), self.hidden(), self.classes);
-        self.output_gradient(batch, ws, weight);
-        let (input_len, _) = self.input_weights();
-        grads.localize(batch.tokens(), &mut ws.local_tokens);
-        let (g_columns, g_rest, products) = grads.parts();
-        let (g_cell_rest, g_head) = g_rest.split_at_mut(self.head - input_len);
-        let (dwhy, dby) = g_head.split_at_mut(c * h);
-        // forward: y = Why h_T + by  =>  dby += dy, dWhy += dy h_Tᵀ
-        for dy in ws.dlogits.chunks_exact(c) {
-            add_into(dby, dy);
-        }
-        matmul_tn(dwhy, &ws.dlogits, &ws.last, rows, c, h);
-        self.through_time(batch, ws, |_, _| {});
-        let h_prev = if self.states_are_packed(batch) {
-            // h_{t-1} of the tokens after the first step: states 1 to T-1, as they lie
-            &ws.states[rows * h..batch.steps().max(1) * rows * h]
-        } else {
-            &ws.h_prev
-        };
-        // the weight gradients: sums over all steps, each one product over all tokens
-        self.cell.backward_weights(
-            &self.params[..self.head],
-            &mut CellGradient::new(g_columns, g_cell_rest, products),
-            &ws.local_tokens,
-            h_prev,
-            &ws.dpre,
-        );
+        self.backward_with(batch, ws, grads, weight, &mut |_, _, _| {});
     }
 
-    /// Backprop into the logits and the last states: `dy = (p - onehot(target)) · weight` into
-    /// `ws.dlogits`, and `dh_T = Whyᵀ dy` into the first `H` floats of every row of `ws.dstate`
-    /// (the rest of the state gets no gradient from the output).
-    fn output_gradient(&self, batch: &Batch, ws: &mut Workspace, weight: f32) {
-        assert_eq!(
-            batch.targets().len(),
-            batch.rows(),
-            "backward needs targets"
-        );
-        let (rows, h, c) = (batch.rows(), self.hidden(), self.classes);
-        let s_size = self.cell.state_size();
-        let why = &self.params[self.head..][..c * h];
-        ws.dlogits.clone_from(&ws.probs);
-        for (dy, &target) in ws.dlogits.chunks_exact_mut(c).zip(batch.targets()) {
-            dy[target as usize] -= 1.0;
-            for v in dy.iter_mut() {
-                *v *= weight;
-            }
-        }
-        // dh_T = Whyᵀ dy, row by row: DH = DY · Why
-        ws.dlast.clear();
-        ws.dlast.resize(rows * h, 0.0);
-        matmul_nn(&mut ws.dlast, &ws.dlogits, why, rows, c, h);
-        ws.dstate.clear();
-        ws.dstate.resize(rows * s_size, 0.0);
-        for (ds, dh) in ws
-            .dstate
-            .chunks_exact_mut(s_size)
-            .zip(ws.dlast.chunks_exact(h))
-        {
-            ds[..h].copy_from_slice(dh);
-        }
-    }
-
-    /// Back through time from `ws.dstate` (set by [`Network::output_gradient`]): every step
-    /// leaves its pre-activation gradients at its tokens' packed positions in `ws.dpre`, and
-    /// the state before it in `ws.h_prev`. Before step `t` (0-based) is undone, `on_step(t, ds)`
-    /// sees `ds` = `∂L/∂s` after that step for the rows still running.
-    fn through_time(
+    /// [`Network::backward_weighted`], letting `hook(d, t, ds)` see the gradient on the top
+    /// layer's direction `d` at its step `t` before that step is undone.
+    fn backward_with(
         &self,
         batch: &Batch,
         ws: &mut Workspace,
-        mut on_step: impl FnMut(usize, &[f32]),
+        grads: &mut Gradients,
+        weight: f32,
+        hook: &mut dyn FnMut(usize, usize, &[f32]),
     ) {
-        let (rows, steps, h) = (batch.rows(), batch.steps(), self.hidden());
-        let (s_size, k_size) = (self.cell.state_size(), self.cell.cache_size());
-        let cell_p = &self.params[..self.head];
-        let g_size = self.cell.pre_size();
-        let tokens = batch.token_count();
-        // a row's gradient waits, untouched, until the steps reach its end; h_prev holds
-        // h_{t-1} of every token after the first step's (whose h_0 is zero)
-        let first = if steps > 0 {
-            batch.step_tokens(0).len()
-        } else {
-            0
+        let arch = &self.arch;
+        let (c, f) = (arch.classes, arch.features());
+        let dense = self.dense_start();
+        if !self.tables.is_empty() {
+            grads.localize(batch.tokens(), &mut ws.local_tokens);
+        }
+        let entry = grads.column_width();
+        let (entries, rest, products) = grads.parts();
+        // the head: dy, dW_fc, db_fc, and df, the gradient on the features
+        {
+            let (dw, db) = rest[self.fc - dense..][..c * f + c].split_at_mut(c * f);
+            self.fc().backward(
+                &ws.pooling.features,
+                &ws.probs,
+                batch.targets(),
+                weight,
+                dw,
+                db,
+                &mut ws.dlogits,
+                &mut ws.dfeatures,
+            );
+        }
+        if !ws.feature_mask.is_empty() {
+            dropout::apply(&mut ws.dfeatures, &ws.feature_mask);
+        }
+        // the layers, from the top down; each hands the gradient on its input to the one below
+        let mut layer_grads = LayerGrads {
+            entries,
+            entry,
+            rest,
+            base: dense,
+            products,
         };
-        fit(&mut ws.dpre, tokens * g_size);
-        let packed = self.states_are_packed(batch);
-        fit(&mut ws.h_prev, if packed { 0 } else { tokens - first } * h);
-        for t in (0..steps).rev() {
-            let x = batch.step_tokens(t);
-            let (n, at) = (x.len(), batch.step_offset(t));
-            on_step(t, &ws.dstate[..n * s_size]);
-            let s_prev = (t > 0).then(|| &ws.states[t * rows * s_size..][..n * s_size]);
-            let s = &ws.states[(t + 1) * rows * s_size..][..n * s_size];
-            let cache = &ws.caches[t * rows * k_size..][..n * k_size];
-            let ds = &mut ws.dstate[..n * s_size];
-            let dpre = &mut ws.dpre[at * g_size..][..n * g_size];
-            self.cell
-                .backward_step(cell_p, x, s_prev, s, cache, ds, dpre);
-            // h_{t-1} of the same rows, packed beside their dpre, for the weight gradients
-            // (unless the states already lie that way)
-            if let Some(s_prev) = s_prev.filter(|_| !packed) {
-                for (dst, src) in ws.h_prev[(at - first) * h..][..n * h]
-                    .chunks_exact_mut(h)
-                    .zip(s_prev.chunks_exact(s_size))
-                {
-                    dst.copy_from_slice(&src[..h]);
+        ws.d_last.resize_with(arch.directions(), Vec::new);
+        for d in 0..arch.directions() {
+            Pooling::d_last(
+                arch.pool,
+                &ws.dfeatures,
+                batch.rows(),
+                d,
+                arch.hidden,
+                &mut ws.d_last[d],
+            );
+        }
+        let top = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate().rev() {
+            let (below, this) = ws.layers.split_at_mut(l);
+            let input = layer_input(layer, batch, &ws.embedded, below.last());
+            // the gradient on this layer's input is needed below it, or by the embedding
+            let wants_dx = l > 0 || self.embedding.is_some();
+            if wants_dx {
+                fit(&mut ws.d_in, batch.token_count() * arch.input_width(l));
+                ws.d_in.fill(0.0);
+            }
+            let dx = wants_dx.then_some(&mut ws.d_in[..]);
+            let from_head = FromHead {
+                pool: arch.pool,
+                pooling: &ws.pooling,
+                batch,
+                df: &ws.dfeatures,
+                d_last: &ws.d_last,
+                hidden: arch.hidden,
+            };
+            let from_next = FromNextLayer {
+                d_out: &ws.d_out,
+                batch,
+                positions: &ws.positions,
+                dirs: arch.directions(),
+                hidden: arch.hidden,
+            };
+            let above: &dyn Above = if l == top { &from_head } else { &from_next };
+            let mut no_hook = |_: usize, _: usize, _: &[f32]| {};
+            let layer_hook: &mut dyn FnMut(usize, usize, &[f32]) =
+                if l == top { hook } else { &mut no_hook };
+            layer.backward(
+                &self.params,
+                batch,
+                input,
+                &ws.positions,
+                &ws.local_tokens,
+                &mut this[0],
+                &mut layer_grads,
+                above,
+                dx,
+                layer_hook,
+            );
+            if l > 0 {
+                // back through the dropout between the layers: the gradient on the outputs
+                // of the layer below
+                let mask = &below[l - 1].mask;
+                if !mask.is_empty() {
+                    dropout::apply(&mut ws.d_in, mask);
                 }
+                std::mem::swap(&mut ws.d_in, &mut ws.d_out);
+            }
+        }
+        if self.embedding.is_some() {
+            // forward: x_t = E[w_t]  =>  row w_t of dE += dx_t, in the token's gradient entry
+            let e = arch.embed.expect("an embedding");
+            for (dx, &local) in ws.d_in.chunks_exact(e).zip(&ws.local_tokens) {
+                add_into(&mut layer_grads.entries[local as usize * entry..][..e], dx);
             }
         }
     }
+}
 
-    /// Whether the states that [`Network::forward`] keeps are, from step 1 on, the hidden
-    /// states before every token after the first step, packed: when every row runs every step
-    /// (one sequence, or sequences of one length) and the state is `h` alone.
-    fn states_are_packed(&self, batch: &Batch) -> bool {
-        self.cell.state_size() == self.hidden()
-            && batch.lengths().iter().all(|&len| len == batch.steps())
-    }
-
-    /// What flows through one sequence, for pictures of it: the hidden state after each token,
-    /// the class probabilities after each token (as in [`Network::trace`]), and the size of the
-    /// gradient of the loss against `target` that reaches each hidden state, `‖∂L/∂h_t‖`.
-    pub fn flow(&self, tokens: &[u32], target: u32, ws: &mut Workspace) -> Flow {
-        let batch = Batch::new(&[tokens], &[target]);
-        self.forward(&batch, ws);
-        let probs = self.probs_after_each_step(tokens.len(), ws);
-        let (h, s_size) = (self.hidden(), self.cell.state_size());
-        let states = (1..=tokens.len())
-            .map(|t| ws.states[t * s_size..][..h].to_vec())
-            .collect();
-        self.output_gradient(&batch, ws, 1.0);
-        let mut gradient_norms = vec![0.0; tokens.len()];
-        self.through_time(&batch, ws, |t, ds| {
-            gradient_norms[t] = ds[..h].iter().map(|g| g * g).sum::<f32>().sqrt();
-        });
-        Flow {
-            states,
-            probs,
-            gradient_norms,
-        }
-    }
-
-    /// The class probabilities of every sequence, in the order given.
-    pub fn predict(&self, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f32>> {
-        let batch = Batch::new(sequences, &[]);
-        self.forward_only(&batch, ws);
-        let mut out = vec![Vec::new(); sequences.len()];
-        for (r, &i) in batch.order().iter().enumerate() {
-            out[i] = ws.probabilities(r, self.classes).to_vec();
-        }
-        out
-    }
-
-    /// The class probabilities after each token of `tokens`, as if the sequence stopped there:
-    /// `softmax(Why h_t + by)` for `t = 1..T`. The last entry is the prediction for the whole.
-    pub fn trace(&self, tokens: &[u32], ws: &mut Workspace) -> Vec<Vec<f32>> {
-        let batch = Batch::new(&[tokens], &[]);
-        self.forward(&batch, ws);
-        self.probs_after_each_step(tokens.len(), ws)
-    }
-
-    /// `softmax(Why h_t + by)` for `t = 1..steps`, from the states that [`Network::forward`]
-    /// left in `ws` for a batch of one sequence of `steps` tokens.
-    fn probs_after_each_step(&self, steps: usize, ws: &Workspace) -> Vec<Vec<f32>> {
-        let (h, c, s_size) = (self.hidden(), self.classes, self.cell.state_size());
-        let (why, by) = self.params[self.head..].split_at(c * h);
-        (1..=steps)
-            .map(|t| {
-                let mut y = by.to_vec();
-                matmul_nt(&mut y, &ws.states[t * s_size..][..h], why, 1, h, c);
-                softmax_in_place(&mut y);
-                y
-            })
-            .collect()
+/// What `layer` reads: the batch's tokens, or the embedded tokens (the first layer), or the
+/// outputs of the layer `below`.
+fn layer_input<'a>(
+    layer: &Layer,
+    batch: &'a Batch,
+    embedded: &'a [f32],
+    below: Option<&'a LayerWork>,
+) -> LayerInput<'a> {
+    match (layer.input, below) {
+        (Input::Tokens, _) => LayerInput::Tokens(batch.tokens()),
+        (Input::Dense(_), None) => LayerInput::Dense(embedded),
+        (Input::Dense(_), Some(below)) => LayerInput::Dense(&below.out),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The gradient on the top layer's outputs, from the head through the pooling.
+struct FromHead<'a> {
+    pool: Pool,
+    pooling: &'a Pooling,
+    batch: &'a Batch,
+    /// The gradient on the features (rows × D·H).
+    df: &'a [f32],
+    /// For `last` pooling, the gradient on each direction's final states (rows × H).
+    d_last: &'a [Vec<f32>],
+    hidden: usize,
+}
 
-    #[test]
-    fn the_forward_pass_for_prediction_gives_what_the_full_one_gives() {
-        let mut rng = Rng::new(3);
-        let mut net = Network::new(CellKind::Rnn, 9, 6, 3, InputInit::LikeRnn, &mut rng).unwrap();
-        for w in net.params_mut() {
-            *w = rng.symmetric(0.7) as f32;
-        }
-        let seqs: [&[u32]; 5] = [&[1, 2, 3], &[], &[4, 5, 6, 7, 8], &[0], &[8, 8]];
-        let batch = Batch::new(&seqs, &[0, 1, 2, 0, 1]);
-        let (mut full, mut lean) = (Workspace::default(), Workspace::default());
-        let a = net.forward(&batch, &mut full);
-        let b = net.forward_only(&batch, &mut lean);
-        assert_eq!(
-            (a.loss_sum, a.correct, a.count),
-            (b.loss_sum, b.correct, b.count)
+impl Above for FromHead<'_> {
+    fn d_last(&self, d: usize) -> Option<&[f32]> {
+        (self.pool == Pool::Last).then(|| self.d_last[d].as_slice())
+    }
+
+    fn add(&self, d: usize, t: usize, ds: &mut [f32], s_size: usize) {
+        self.pooling.add_to_step(
+            self.pool,
+            self.batch,
+            self.df,
+            d,
+            t,
+            ds,
+            s_size,
+            self.hidden,
         );
-        assert_eq!(full.probs, lean.probs);
-        assert_eq!(lean.states.len(), 2 * 5 * 6, "two steps of states, not six");
     }
 }

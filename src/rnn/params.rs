@@ -6,13 +6,14 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tensor {
     /// PyTorch's name, e.g. `rnn.weight_hh_l0`.
-    pub name: &'static str,
+    pub name: String,
     /// PyTorch's shape: `[rows, columns]` for a matrix, `[len]` for a vector.
     pub shape: Vec<usize>,
     /// Index of the first element in the flat buffer.
     pub offset: usize,
     /// `false`: stored row by row, as PyTorch stores it. `true`: stored column by column; used
-    /// for the input weights, whose columns are what a one-hot input selects.
+    /// for the first layer's input weights under one-hot input, whose columns are what a
+    /// token selects.
     pub column_major: bool,
 }
 
@@ -42,10 +43,10 @@ pub struct Layout {
 
 impl Layout {
     /// Appends a tensor after the last one and returns its offset.
-    pub fn push(&mut self, name: &'static str, shape: &[usize], column_major: bool) -> usize {
+    pub fn push(&mut self, name: impl Into<String>, shape: &[usize], column_major: bool) -> usize {
         let offset = self.len;
         let tensor = Tensor {
-            name,
+            name: name.into(),
             shape: shape.to_vec(),
             offset,
             column_major,
@@ -58,7 +59,7 @@ impl Layout {
     /// Appends every tensor of `other`, shifted to start after the last one of `self`.
     pub fn extend(&mut self, other: &Layout) {
         for t in &other.tensors {
-            self.push(t.name, &t.shape, t.column_major);
+            self.push(t.name.clone(), &t.shape, t.column_major);
         }
     }
 

@@ -132,11 +132,16 @@ async fn model_status(
     }
     check_name(&state, &name)?;
     let model = &state.model;
+    let arch = model.network.arch();
     Ok(axum::Json(json!({
         "name": state.name,
         "ready": true,
-        "cell": model.network.cell().kind().name(),
-        "hidden": model.network.hidden(),
+        "cell": arch.cell.name(),
+        "hidden": arch.hidden,
+        "layers": arch.layers,
+        "bidirectional": arch.bidirectional,
+        "embed": arch.embed,
+        "pool": arch.pool.name(),
         "vocabulary": model.vocab.len(),
         "labels": model.labels,
         "tokens": model.tokens.name(),

@@ -1,0 +1,338 @@
+//! What a network is made of, by name: the cell, the layers, the directions, the input, the
+//! pooling over time and the dropout. One [`Architecture`] describes the PyTorch model
+//!
+//! ```python
+//! embedding = nn.Embedding(V, E)                 # only when `embed` is set; otherwise one-hot input
+//! rnn = nn.RNN|GRU|LSTM(E or V, H, num_layers=L, bidirectional=B, dropout=p, batch_first=True)
+//! features = last | mean | max over time of rnn's top-layer outputs   # D·H wide (D = 2 if B)
+//! fc = nn.Linear(D·H, C)                         # after dropout p
+//! ```
+//!
+//! and [`super::Network`] builds it. The default is the seed's network: one layer, one
+//! direction, one-hot input, the last state, no dropout.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::cell::Cell;
+use crate::error::{Error, Result};
+
+/// The kinds of cell, by the name used on the command line and in model files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CellKind {
+    /// The Elman cell, `h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`: PyTorch's `nn.RNN`.
+    #[default]
+    Rnn,
+    /// The gated recurrent unit: PyTorch's `nn.GRU` (see [`super::Gru`]).
+    Gru,
+    /// Long short-term memory: PyTorch's `nn.LSTM` (see [`super::Lstm`]).
+    Lstm,
+}
+
+impl CellKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [CellKind; 3] = [CellKind::Rnn, CellKind::Gru, CellKind::Lstm];
+
+    /// The name on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Rnn => "rnn",
+            CellKind::Gru => "gru",
+            CellKind::Lstm => "lstm",
+        }
+    }
+
+    /// A cell of this kind with `hidden` units.
+    pub fn build(self, hidden: usize) -> Box<dyn Cell> {
+        match self {
+            CellKind::Rnn => Box::new(super::elman::Elman::new(hidden)),
+            CellKind::Gru => Box::new(super::gru::Gru::new(hidden)),
+            CellKind::Lstm => Box::new(super::lstm::Lstm::new(hidden)),
+        }
+    }
+}
+
+/// How the top layer's outputs over time become one feature vector a sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Pool {
+    /// Each direction's state after it has read the whole sequence: for one direction `h_T`,
+    /// for two PyTorch's `cat(h_n[-2], h_n[-1])` (the forward direction after the last token,
+    /// the backward direction after the first).
+    #[default]
+    Last,
+    /// The mean over the sequence's own tokens of the outputs at every position.
+    Mean,
+    /// The maximum, unit by unit, over the sequence's own tokens.
+    Max,
+}
+
+impl Pool {
+    /// Every pooling, in the order the documentation lists them.
+    pub const ALL: [Pool; 3] = [Pool::Last, Pool::Mean, Pool::Max];
+
+    /// The name on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Last => "last",
+            Pool::Mean => "mean",
+            Pool::Max => "max",
+        }
+    }
+}
+
+/// Parses one of a list of named kinds, or says which names there are.
+fn parse_named<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, String> {
+    all.iter().copied().find(|&k| name(k) == s).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|&k| name(k)).collect();
+        format!(
+            "unknown {what} {s:?} (expected one of: {})",
+            names.join(", ")
+        )
+    })
+}
+
+impl FromStr for CellKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_named(s, &CellKind::ALL, CellKind::name, "cell")
+    }
+}
+
+impl FromStr for Pool {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_named(s, &Pool::ALL, Pool::name, "pooling")
+    }
+}
+
+impl fmt::Display for CellKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The shape of a network: every size and choice that PyTorch's modules take as arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Architecture {
+    pub cell: CellKind,
+    /// `V`, the number of input tokens.
+    pub vocab: usize,
+    /// `E`, the width of a learnt embedding (`nn.Embedding(V, E)`) in front of the first
+    /// layer; `None` for one-hot input, where the first layer's input weights are the table.
+    pub embed: Option<usize>,
+    /// `H`, hidden units of every layer and direction.
+    pub hidden: usize,
+    /// `L`, stacked layers: layer `l + 1` reads layer `l`'s outputs at every step.
+    pub layers: usize,
+    /// Whether every layer reads the sequence both ways (`D = 2`).
+    pub bidirectional: bool,
+    pub pool: Pool,
+    /// The probability of zeroing an input of the second and later layers, and a feature
+    /// before `fc`, in training (inverted dropout: the kept ones are scaled by `1/(1 - p)`).
+    pub dropout: f32,
+    /// `C`, the number of classes.
+    pub classes: usize,
+}
+
+impl Architecture {
+    /// The seed's network: one layer of `cell`, one direction, one-hot input, the last state.
+    pub fn new(cell: CellKind, vocab: usize, hidden: usize, classes: usize) -> Self {
+        Architecture {
+            cell,
+            vocab,
+            embed: None,
+            hidden,
+            layers: 1,
+            bidirectional: false,
+            pool: Pool::Last,
+            dropout: 0.0,
+            classes,
+        }
+    }
+
+    /// `D`: 2 for a bidirectional network, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// `D·H`, the width of a layer's output and of the features `fc` reads.
+    pub fn features(&self) -> usize {
+        self.directions() * self.hidden
+    }
+
+    /// The width of layer `l`'s input: `V` (one-hot) or `E` for the first, `D·H` above.
+    pub fn input_width(&self, layer: usize) -> usize {
+        match (layer, self.embed) {
+            (0, Some(e)) => e,
+            (0, None) => self.vocab,
+            _ => self.features(),
+        }
+    }
+
+    /// The number of parameters of a network of this shape, or `None` if it does not fit in a
+    /// `usize` (sizes read from a file are checked with this before anything is allocated).
+    pub fn parameter_count(&self) -> Option<usize> {
+        let (h, c) = (self.hidden, self.classes);
+        let f = self.directions().checked_mul(h)?;
+        // a cell of one unit, to ask its kind's number of gates and biases
+        let cell = self.cell.build(1);
+        let gates = cell.gates();
+        let mut total = match self.embed {
+            Some(e) => self.vocab.checked_mul(e)?,
+            None => 0,
+        };
+        for l in 0..self.layers {
+            let g = gates.checked_mul(h)?;
+            let input = match (l, self.embed) {
+                (0, Some(e)) => e,
+                (0, None) => self.vocab,
+                _ => f,
+            };
+            // weight_ih, bias_ih, weight_hh, and bias_hh unless the cell folds it
+            let mut layer = g.checked_mul(input.checked_add(h)?.checked_add(2)?)?;
+            if !cell.folded_tensors().is_empty() {
+                layer -= g;
+            }
+            total = total.checked_add(layer.checked_mul(self.directions())?)?;
+        }
+        total.checked_add(c.checked_mul(f.checked_add(1)?)?)
+    }
+
+    /// Checks every size and the dropout.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first size that is 0 or the dropout outside `[0, 1)`.
+    pub fn validate(&self) -> Result<()> {
+        for (what, n) in [
+            ("the vocabulary size", self.vocab),
+            ("the hidden size", self.hidden),
+            ("the number of layers", self.layers),
+            ("the number of classes", self.classes),
+            ("the embedding size", self.embed.unwrap_or(1)),
+        ] {
+            if n == 0 {
+                return Err(Error::Config(format!("{what} must be at least 1")));
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "the dropout must be at least 0 and less than 1, not {}",
+                self.dropout
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Architecture {
+    /// A short description, e.g. `2-layer bidirectional lstm, H = 64, embedding 32, max pooling`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.layers > 1 {
+            write!(f, "{}-layer ", self.layers)?;
+        }
+        if self.bidirectional {
+            f.write_str("bidirectional ")?;
+        }
+        write!(f, "{}, H = {}", self.cell, self.hidden)?;
+        if let Some(e) = self.embed {
+            write!(f, ", embedding {e}")?;
+        }
+        if self.pool != Pool::Last {
+            write!(f, ", {} pooling", self.pool)?;
+        }
+        if self.dropout > 0.0 {
+            write!(f, ", dropout {}", self.dropout)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_both_ways_and_unknown_ones_are_listed() {
+        for kind in CellKind::ALL {
+            assert_eq!(kind.name().parse::<CellKind>(), Ok(kind));
+        }
+        for pool in Pool::ALL {
+            assert_eq!(pool.name().parse::<Pool>(), Ok(pool));
+        }
+        assert_eq!(
+            "mode".parse::<Pool>().unwrap_err(),
+            "unknown pooling \"mode\" (expected one of: last, mean, max)"
+        );
+    }
+
+    #[test]
+    fn widths_follow_the_layers_and_directions() {
+        let mut arch = Architecture::new(CellKind::Lstm, 100, 8, 3);
+        assert_eq!((arch.input_width(0), arch.features()), (100, 8));
+        arch.bidirectional = true;
+        arch.embed = Some(5);
+        arch.layers = 2;
+        assert_eq!(
+            (arch.input_width(0), arch.input_width(1), arch.features()),
+            (5, 16, 16)
+        );
+        assert_eq!(
+            arch.to_string(),
+            "2-layer bidirectional lstm, H = 8, embedding 5"
+        );
+    }
+
+    #[test]
+    fn the_parameter_count_is_the_networks_and_overflow_is_none() {
+        for cell in CellKind::ALL {
+            for (layers, bidirectional, embed) in [(1, false, None), (2, true, Some(3))] {
+                let arch = Architecture {
+                    layers,
+                    bidirectional,
+                    embed,
+                    ..Architecture::new(cell, 11, 4, 3)
+                };
+                let net = crate::rnn::Network::zeros(&arch).unwrap();
+                assert_eq!(arch.parameter_count(), Some(net.params().len()), "{arch}");
+            }
+        }
+        let huge = Architecture::new(CellKind::Lstm, 10, 1 << 40, 2);
+        assert_eq!(huge.parameter_count(), None);
+        let huge = Architecture::new(CellKind::Rnn, usize::MAX, 2, 2);
+        assert_eq!(huge.parameter_count(), None);
+    }
+
+    #[test]
+    fn sizes_and_dropout_are_checked() {
+        let good = Architecture::new(CellKind::Rnn, 10, 4, 2);
+        assert!(good.validate().is_ok());
+        let bad = Architecture {
+            layers: 0,
+            ..good.clone()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "the number of layers must be at least 1"
+        );
+        for p in [1.0, -0.1, f32::NAN] {
+            let bad = Architecture {
+                dropout: p,
+                ..good.clone()
+            };
+            assert!(bad.validate().is_err(), "{p}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! One direction of one layer, unrolled over a batch: the loop over time, written once for
+//! every cell.
+//!
+//! ```text
+//! s_0 = 0
+//! s_t = cell(pre_t, s_{t-1})        t = 1..T, for the rows still running at step t
+//! ```
+//!
+//! `pre_t` is the step's projected input (`W_ih x_t + b_ih`, see [`super::layer`]), in this
+//! direction's packed order: a direction that reads backwards gets its inputs reordered (see
+//! [`Batch::reversed_positions`]) and otherwise runs exactly as a forward one, so nothing here
+//! knows which way it reads.
+//!
+//! Backward, from the last step to the first: before step `t` is undone, the gradient that
+//! reaches its output from above (the pooling, the output layer, the next layer) is added to
+//! `∂L/∂s_t`; the cell's backward step then leaves the step's pre-activation gradients and
+//! carries the rest to `s_{t-1}`. A row's gradient from its final state (the `last` pooling)
+//! waits, untouched, until the steps reach the row's end.
+
+use super::Batch;
+use super::cell::Cell;
+use super::grads::CellGradient;
+use crate::kernels::AlignedVec;
+
+/// What one direction keeps from its forward pass for its backward pass; reused from batch to
+/// batch.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Track {
+    /// The projected inputs `W_ih x_t + b_ih`, packed in this direction's order (N × G·H).
+    pub pre: AlignedVec,
+    /// States by step, then row: `(T+1) × rows × S`, step 0 being the zero initial state;
+    /// only `2 × rows × S` (the latest two steps) when the forward pass keeps no history.
+    pub states: AlignedVec,
+    /// The cell's caches by step, then row: `T × rows × K` (one step when no history is kept).
+    pub caches: AlignedVec,
+    /// `∂L/∂s` of every row during the backward pass (rows × S).
+    pub dstate: AlignedVec,
+    /// The pre-activation gradients of every token, packed (N × P).
+    pub dpre: AlignedVec,
+    /// The hidden state before every token after the first step's, packed (tokens × H);
+    /// empty when `states` already holds them so (see [`states_are_packed`]).
+    pub h_prev: AlignedVec,
+}
+
+/// Sets `v`'s length to `len`, new elements zero (growing to exactly `len`, see
+/// [`AlignedVec::resize`]).
+pub(super) fn fit(v: &mut AlignedVec, len: usize) {
+    v.resize(len, 0.0);
+}
+
+/// Runs the direction forward over `batch` from `track.pre`. With `keep`, every step's
+/// states and caches stay in `track` for [`backward`]; without, only the latest two steps'
+/// states do, so memory does not grow with the length of the sequences. After every step `t`
+/// (0-based), `on_step(t, s)` sees the new states `s` of the rows still running (n×S).
+pub(super) fn forward(
+    cell: &dyn Cell,
+    p: &[f32],
+    batch: &Batch,
+    track: &mut Track,
+    keep: bool,
+    mut on_step: impl FnMut(usize, &[f32]),
+) {
+    let (rows, steps) = (batch.rows(), batch.steps());
+    let (s_size, k_size, g_size) = (
+        cell.state_size(),
+        cell.cache_size(),
+        cell.gates() * cell.hidden(),
+    );
+    let kept_steps = if keep { steps } else { 1 };
+    fit(&mut track.states, (kept_steps + 1) * rows * s_size);
+    fit(&mut track.caches, kept_steps * rows * k_size);
+    for t in 0..steps {
+        let n = batch.active(t);
+        let pre = &track.pre[batch.step_offset(t) * g_size..][..n * g_size];
+        // with history, step t reads states[t] and writes states[t+1]; without, the two halves
+        // take turns
+        let (read, write) = if keep { (t, t + 1) } else { (t % 2, 1 - t % 2) };
+        let (s_prev, s) = split_pair(&mut track.states, read, write, rows * s_size);
+        let s_prev = (t > 0).then(|| &s_prev[..n * s_size]);
+        let s = &mut s[..n * s_size];
+        let cache = &mut track.caches[if keep { t } else { 0 } * rows * k_size..][..n * k_size];
+        cell.forward_step(p, pre, s_prev, s, cache);
+        on_step(t, s);
+    }
+}
+
+/// Block `read` and block `write` (different) of `len` floats each, of `v`.
+fn split_pair(v: &mut [f32], read: usize, write: usize, len: usize) -> (&[f32], &mut [f32]) {
+    if read < write {
+        let (a, b) = v.split_at_mut(write * len);
+        (&a[read * len..][..len], &mut b[..len])
+    } else {
+        let (a, b) = v.split_at_mut(read * len);
+        (&b[..len], &mut a[write * len..][..len])
+    }
+}
+
+/// Backpropagation through time for the batch last run by [`forward`] with `keep`: **adds** the
+/// gradients of the cell's parameters to `grad`, and leaves every token's pre-activation
+/// gradient in `track.dpre` (its first `G·H` floats a token are `∂L/∂pre_t`, for the layer).
+///
+/// The gradient enters in two ways: `d_last` (rows × H), on each row's final state, and
+/// `from_above(t, ds)`, which adds the gradient on step `t`'s outputs to `ds` (`∂L/∂s_t` of the
+/// rows running at step `t`, n×S). Before step `t` is undone, `on_step(t, ds)` sees `ds` complete.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(
+    cell: &dyn Cell,
+    p: &[f32],
+    batch: &Batch,
+    track: &mut Track,
+    grad: &mut CellGradient<'_>,
+    d_last: Option<&[f32]>,
+    mut from_above: impl FnMut(usize, &mut [f32]),
+    mut on_step: impl FnMut(usize, &[f32]),
+) {
+    let (rows, steps, h) = (batch.rows(), batch.steps(), cell.hidden());
+    let (s_size, k_size, p_size) = (cell.state_size(), cell.cache_size(), cell.pre_size());
+    fit(&mut track.dstate, rows * s_size);
+    track.dstate.fill(0.0);
+    if let Some(d_last) = d_last {
+        for (ds, dh) in track
+            .dstate
+            .chunks_exact_mut(s_size)
+            .zip(d_last.chunks_exact(h))
+        {
+            ds[..h].copy_from_slice(dh);
+        }
+    }
+    let tokens = batch.token_count();
+    let first = if steps > 0 { batch.active(0) } else { 0 };
+    fit(&mut track.dpre, tokens * p_size);
+    let packed = states_are_packed(cell, batch);
+    fit(
+        &mut track.h_prev,
+        if packed { 0 } else { tokens - first } * h,
+    );
+    for t in (0..steps).rev() {
+        let (n, at) = (batch.active(t), batch.step_offset(t));
+        let ds = &mut track.dstate[..n * s_size];
+        from_above(t, ds);
+        on_step(t, ds);
+        let s_prev = (t > 0).then(|| &track.states[t * rows * s_size..][..n * s_size]);
+        let s = &track.states[(t + 1) * rows * s_size..][..n * s_size];
+        let cache = &track.caches[t * rows * k_size..][..n * k_size];
+        let dpre = &mut track.dpre[at * p_size..][..n * p_size];
+        cell.backward_step(p, s_prev, s, cache, ds, dpre);
+        // h_{t-1} of the same rows, packed beside their dpre, for the weight gradients
+        // (unless the states already lie that way)
+        if let Some(s_prev) = s_prev.filter(|_| !packed) {
+            for (dst, src) in track.h_prev[(at - first) * h..][..n * h]
+                .chunks_exact_mut(h)
+                .zip(s_prev.chunks_exact(s_size))
+            {
+                dst.copy_from_slice(&src[..h]);
+            }
+        }
+    }
+    let h_prev = if packed {
+        // h_{t-1} of the tokens after the first step: states 1 to T-1, as they lie
+        &track.states[rows * h..steps.max(1) * rows * h]
+    } else {
+        &track.h_prev
+    };
+    // the weight gradients: sums over all steps, each one product over all tokens
+    cell.backward_weights(p, grad, h_prev, &track.dpre);
+}
+
+/// Whether the states that [`forward`] keeps are, from step 1 on, the hidden states before
+/// every token after the first step, packed: when every row runs every step (one sequence, or
+/// sequences of one length) and the state is `h` alone.
+fn states_are_packed(cell: &dyn Cell, batch: &Batch) -> bool {
+    cell.state_size() == cell.hidden() && batch.lengths().iter().all(|&len| len == batch.steps())
+}
