@@ -2,12 +2,16 @@
 //! (`tests/fixtures/pytorch/make_fixtures.py`, run by hand; CI needs no PyTorch):
 //! a model file written by `rnn train` gives in PyTorch the probabilities it gives here, and a
 //! model made in PyTorch (with both of its biases non-zero) loads here and gives PyTorch's; for
-//! `nn.RNN`, `nn.GRU` and `nn.LSTM`.
+//! `nn.RNN`, `nn.GRU` and `nn.LSTM` in format 1 files (one layer, one direction), and for three
+//! architectures of format 2 (layers, directions, an embedding, pooling), where one SGD step
+//! from the same start also gives PyTorch's weights.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rnn::model::Model;
+use rnn::optim::{Optimizer, Sgd};
+use rnn::rnn::{Batch, Gradients, Workspace};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,5 +78,104 @@ fn the_fixtures_hold_the_cell_they_are_named_for() {
     ] {
         let model = Model::load(&fixture(file)).unwrap();
         assert_eq!(model.network.arch().cell.name(), cell, "{file}");
+    }
+}
+
+/// The format 2 architectures of the fixtures (see `make_fixtures.py`).
+const ARCHITECTURES: [&str; 3] = ["lstm_2x_bi_max_embed", "gru_2x_mean", "rnn_bi_last"];
+
+#[test]
+fn every_architecture_trained_here_gives_pytorchs_probabilities() {
+    for name in ARCHITECTURES {
+        compare(
+            &format!("v2_{name}.safetensors"),
+            &format!("v2_{name}.torch.json"),
+        );
+    }
+}
+
+#[test]
+fn every_architecture_made_in_pytorch_loads_and_gives_its_probabilities() {
+    for name in ARCHITECTURES {
+        compare(
+            &format!("v2_torch_made_{name}.safetensors"),
+            &format!("v2_torch_made_{name}.json"),
+        );
+    }
+}
+
+#[test]
+fn the_fixtures_hold_the_architectures_they_are_named_for() {
+    for (name, shape) in [
+        (
+            "lstm_2x_bi_max_embed",
+            "2-layer bidirectional lstm, H = 6, embedding 5, max pooling",
+        ),
+        ("gru_2x_mean", "2-layer gru, H = 6, mean pooling"),
+        ("rnn_bi_last", "bidirectional rnn, H = 6"),
+    ] {
+        for file in [
+            format!("v2_{name}.safetensors"),
+            format!("v2_torch_made_{name}.safetensors"),
+        ] {
+            let model = Model::load(&fixture(&file)).unwrap();
+            assert_eq!(model.network.arch().to_string(), shape, "{file}");
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Step {
+    batch: Vec<(String, String)>,
+    lr: f32,
+    clip: f32,
+}
+
+#[test]
+fn one_sgd_step_gives_pytorchs_weights() {
+    let step: Step =
+        serde_json::from_str(&std::fs::read_to_string(fixture("v2_step.json")).unwrap()).unwrap();
+    for name in ARCHITECTURES {
+        let mut model =
+            Model::load(&fixture(&format!("v2_torch_made_{name}.safetensors"))).unwrap();
+        let torch =
+            Model::load(&fixture(&format!("v2_torch_made_{name}.step.safetensors"))).unwrap();
+        let encoded: Vec<Vec<u32>> = step.batch.iter().map(|(t, _)| model.encode(t)).collect();
+        let seqs: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
+        let targets: Vec<u32> = step
+            .batch
+            .iter()
+            .map(|(_, l)| model.label_index(l).unwrap())
+            .collect();
+        let batch = Batch::new(&seqs, &targets);
+        let (mut ws, mut grads) = (Workspace::default(), Gradients::new(&model.network));
+        model.network.forward(&batch, &mut ws, None);
+        model.network.backward(&batch, &mut ws, &mut grads);
+        let before = model.network.params().to_vec();
+        Sgd { lr: step.lr }.step(model.network.params_mut(), &mut grads, step.clip);
+        let moved = model
+            .network
+            .params()
+            .iter()
+            .zip(&before)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(
+            moved > model.network.params().len() / 2,
+            "{name}: the step moved {moved} weights"
+        );
+        for t in model.network.layout().tensors() {
+            let (ours, theirs) = (
+                &model.network.params()[t.range()],
+                &torch.network.params()[t.range()],
+            );
+            for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{name}: {} element {i}: ours {a}, PyTorch {b}",
+                    t.name
+                );
+            }
+        }
     }
 }

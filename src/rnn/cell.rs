@@ -18,12 +18,13 @@
 use std::fmt;
 
 use super::grads::CellGradient;
-use crate::rng::Rng;
 
 /// One recurrent step, forward and backward, for a batch of sequences.
 ///
 /// Parameters arrive as the cell's own part of the flat buffer (`p`, laid out as
-/// [`Cell::tensors`] says) and gradients through a [`CellGradient`] with the same layout.
+/// [`Cell::tensors`] says) and gradients through a [`CellGradient`] with the same layout. The
+/// network draws them as PyTorch does, uniform in `[-1/√H, 1/√H]`
+/// ([`super::Network::new`]).
 ///
 /// Backward runs in two parts. [`Cell::backward_step`], once a step from the last to the
 /// first, carries the state gradient back and keeps the step's *pre-activation* gradients.
@@ -62,14 +63,6 @@ pub trait Cell: Send + Sync + fmt::Debug {
     /// them to `bias_ih` on loading, so files from PyTorch load too. Default: none.
     fn folded_tensors(&self) -> Vec<(&'static str, Vec<usize>)> {
         Vec::new()
-    }
-
-    /// Draws the cell's parameters into `p` as PyTorch draws them: uniform in `[-1/√H, 1/√H]`.
-    fn init(&self, p: &mut [f32], rng: &mut Rng) {
-        let a = 1.0 / (self.hidden() as f64).sqrt();
-        for w in p {
-            *w = rng.symmetric(a) as f32;
-        }
     }
 
     /// One step forward for `n` sequences: from `s_prev` (n×S) and the projected input `pre`
