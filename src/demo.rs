@@ -2,13 +2,12 @@
 //! ([`crate::data::sample`]), score it on the training and test sentences, and write the
 //! metrics of every epoch (`metrics.csv`) and their chart (`curves.png`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
-use crate::metrics::{self, EpochMetrics, Score};
-use crate::plot;
+use crate::error::Result;
+use crate::metrics::{EpochMetrics, Score};
 use crate::rng::Rng;
 use crate::rnn::{Architecture, CellKind, InputInit, Network};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig};
@@ -83,28 +82,31 @@ pub fn train_sample(
 }
 
 /// The whole demo: [`train_sample`], then `metrics.csv` and `curves.png` in `out` (created if
-/// missing).
+/// missing). Needs the `plot` feature.
 ///
 /// # Errors
-/// As [`train_sample`], and [`Error::Io`] or [`Error::Plot`] if the files cannot be written.
+/// As [`train_sample`], and [`Error::Io`](crate::error::Error::Io) or
+/// [`Error::Plot`](crate::error::Error::Plot) if the files cannot be written.
+#[cfg(feature = "plot")]
 pub fn run(
     config: &DemoConfig,
-    out: &Path,
+    out: &std::path::Path,
     on_event: impl FnMut(Event<'_>) + Send,
 ) -> Result<DemoReport> {
+    use crate::error::Error;
     if config.train.epochs == 0 {
         return Err(Error::Config("the demo needs at least one epoch".into()));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut report = train_sample(config, on_event)?;
     let csv = out.join("metrics.csv");
-    metrics::write_csv(&report.history, &csv)?;
+    crate::metrics::write_csv(&report.history, &csv)?;
     let png = out.join("curves.png");
     let title = format!(
         "Elman RNN on the sample sentences: H = {}, lr = {}, seed {}",
         config.hidden, config.train.lr, config.train.seed
     );
-    plot::plot_curves(&report.history, &title, &png)?;
+    crate::plot::plot_curves(&report.history, &title, &png)?;
     report.files = vec![csv, png];
     Ok(report)
 }

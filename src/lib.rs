@@ -52,6 +52,10 @@
 //! - [`kernels`]: the matrix products. [`rng`]: the seeded random stream. [`fsutil`]: atomic
 //!   file writes. [`error`]: the error type.
 //! - [`serve`]: the model server behind `rnn serve`: HTTP routes, dynamic batching, metrics.
+//!
+//! ## Features
+//! `serve` (the model server: axum, tokio) and `plot` (the charts: plotters) are on by default;
+//! the binary needs both. `cargo build --no-default-features` builds the library without them.
 
 pub mod data;
 pub mod demo;
@@ -62,9 +66,11 @@ pub mod metrics;
 pub mod model;
 pub mod model_file;
 pub mod optim;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod rng;
 pub mod rnn;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod train;
 pub mod walkthrough;

@@ -1177,6 +1177,101 @@ fn explain_plot_rejects_an_unknown_label_a_bad_path_and_a_label_without_plot() {
 }
 
 #[test]
+fn every_architecture_trains_and_every_command_reads_it() {
+    let dir = sample_dir();
+    for (name, flags, meta) in [
+        (
+            "bilstm",
+            "--cell lstm --layers 2 --bidirectional --embed 6 --pool max --dropout 0.1",
+            [
+                ("layers", "2"),
+                ("bidirectional", "true"),
+                ("pool", "max"),
+                ("embed", "6"),
+            ],
+        ),
+        (
+            "gru2",
+            "--cell gru --layers 2 --pool mean",
+            [
+                ("layers", "2"),
+                ("bidirectional", "false"),
+                ("pool", "mean"),
+                ("cell", "gru"),
+            ],
+        ),
+        (
+            "birnn",
+            "--bidirectional",
+            [
+                ("layers", "1"),
+                ("bidirectional", "true"),
+                ("pool", "last"),
+                ("cell", "rnn"),
+            ],
+        ),
+    ] {
+        let model = format!("{name}.safetensors");
+        let mut args = vec!["train", "--train", "train.tsv", "--test", "test.tsv"];
+        args.extend(["--model", &model, "--epochs", "40", "--hidden", "8"]);
+        args.extend([
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.02",
+            "--batch",
+            "4",
+            "--json",
+        ]);
+        args.extend(flags.split(' '));
+        let json = last_json(&ok(&args, dir.path()));
+        assert!(f64_of(&json, "train_acc") >= 0.9, "{name}: {json}");
+        let file = contents(&dir.path().join(&model));
+        assert_eq!(file.meta["format_version"], "2");
+        for (key, value) in meta {
+            assert_eq!(file.meta[key], value, "{name}: {key}");
+        }
+
+        let eval = last_json(&ok(
+            &["eval", "--model", &model, "--data", "test.tsv", "--json"],
+            dir.path(),
+        ));
+        assert_eq!(eval["accuracy"], json["test_acc"], "{name}");
+        let out = rnn_with_stdin(
+            &["predict", "--model", &model, "--probs"],
+            dir.path(),
+            format!("{SENTENCE}\n").as_bytes(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let predicted: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        // explain: a row a token, and after the last one the prediction for the whole text
+        let explained = last_json(&ok(
+            &["explain", "--model", &model, "--json", SENTENCE],
+            dir.path(),
+        ));
+        assert_eq!(explained["tokens"], serde_json::json!(SENTENCE_WORDS));
+        let probs = explained["probs"].as_array().unwrap();
+        assert_eq!(probs.len(), SENTENCE_WORDS.len());
+        let labels = explained["labels"].as_array().unwrap();
+        for (label, p) in labels.iter().zip(probs.last().unwrap().as_array().unwrap()) {
+            let whole = f64_of(&predicted["probs"], label.as_str().unwrap());
+            assert!(
+                (whole - p.as_f64().unwrap()).abs() < 1e-6,
+                "{name}: {label}"
+            );
+        }
+        let table = stdout(&ok(&["explain", "--model", &model, SENTENCE], dir.path()));
+        assert!(table.contains("now"), "{name}: {table}");
+        ok(
+            &["explain", "--model", &model, "--plot", "flow.png", SENTENCE],
+            dir.path(),
+        );
+        let (width, height, _, _) = decode_png(&dir.path().join("flow.png"));
+        assert_eq!((width, height), rnn::plot::flow_size(SENTENCE_WORDS.len()));
+    }
+}
+
+#[test]
 fn gru_and_lstm_train_and_every_command_reads_them() {
     let dir = sample_dir();
     for cell in ["gru", "lstm"] {
@@ -1529,6 +1624,12 @@ fn bad_train_flags_are_clap_errors_naming_the_flag() {
         ("--optimizer", "rmsprop"),
         ("--tokens", "bytes"),
         ("--cell", "transformer"),
+        ("--layers", "0"),
+        ("--embed", "0"),
+        ("--pool", "attention"),
+        ("--dropout", "1"),
+        ("--dropout", "-0.1"),
+        ("--dropout", "x"),
     ] {
         let mut args = vec!["train", "--train", "train.tsv", "--model", "o.safetensors"];
         args.extend([flag, value]);

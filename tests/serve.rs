@@ -190,6 +190,11 @@ fn raw(address: SocketAddr, bytes: &[u8]) -> Reply {
 /// A temporary folder with the sample as `train.tsv` and `test.tsv` and a model trained on it,
 /// `m.safetensors`, good enough to give different answers to different texts.
 fn model_dir() -> tempfile::TempDir {
+    model_dir_with(&[])
+}
+
+/// [`model_dir`], trained with `flags` too.
+fn model_dir_with(flags: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, rows) in [("train.tsv", TRAIN), ("test.tsv", TEST)] {
         let mut tsv = String::from("text\tlabel\n");
@@ -203,6 +208,7 @@ fn model_dir() -> tempfile::TempDir {
         .args([
             "--epochs", "100", "--hidden", "8", "--lr", "0.05", "--quiet",
         ])
+        .args(flags)
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -403,6 +409,59 @@ fn predictions_and_explanations_are_those_of_the_command_line() {
                 .collect();
             assert_eq!(Value::from(probs), cli["probs"][t], "{text}, token {t}");
         }
+    }
+}
+
+#[test]
+fn a_stacked_bidirectional_model_serves_what_the_command_line_says() {
+    let flags = [
+        "--cell",
+        "gru",
+        "--layers",
+        "2",
+        "--bidirectional",
+        "--pool",
+        "mean",
+    ];
+    let dir = model_dir_with(&flags);
+    let server = Server::start(dir.path(), &[]);
+    let status = server.get("/v1/models/sample").json();
+    assert_eq!(
+        (&status["layers"], &status["bidirectional"], &status["pool"]),
+        (&json!(2), &json!(true), &json!("mean"))
+    );
+    let texts = texts();
+    let printed = run_rnn(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "--probs"],
+        &(texts.join("\n") + "\n"),
+    );
+    let printed: Vec<Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(server.predict(&texts), printed);
+    let text = "the food was not at all awful";
+    let cli = run_rnn(
+        dir.path(),
+        &["explain", "--model", "m.safetensors", "--json", text],
+        "",
+    );
+    let cli: Value = serde_json::from_str(&cli).unwrap();
+    let served = server
+        .post(
+            "/v1/models/sample:explain",
+            &json!({ "instances": [text] }).to_string(),
+        )
+        .json();
+    let steps = served["explanations"][0].as_array().unwrap();
+    assert_eq!(steps.len(), 7);
+    for (t, step) in steps.iter().enumerate() {
+        let probs: Vec<Value> = ["negative", "positive"]
+            .iter()
+            .map(|l| step["probs"][l].clone())
+            .collect();
+        assert_eq!(Value::from(probs), cli["probs"][t], "token {t}");
     }
 }
 

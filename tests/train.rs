@@ -8,8 +8,11 @@ use rnn::rnn::{Architecture, CellKind, InputInit, Network};
 use rnn::train::{Event, TrainConfig, train};
 
 fn network(data: &Dataset) -> Network {
+    network_of(Architecture::new(CellKind::Rnn, data.vocab.len(), 8, 2))
+}
+
+fn network_of(arch: Architecture) -> Network {
     let mut rng = Rng::new(0);
-    let arch = Architecture::new(CellKind::Rnn, data.vocab.len(), 8, 2);
     Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap()
 }
 
@@ -172,4 +175,66 @@ fn threads_share_a_batch_without_changing_what_it_computes() {
         trained(2, 10),
         "another seed, another shuffle"
     );
+}
+
+/// The weights after 3 epochs of a stacked bidirectional LSTM with the given dropout.
+fn trained_with_dropout(dropout: f32, threads: usize, seed: u64) -> Vec<f32> {
+    let data = Dataset::sample();
+    let arch = Architecture {
+        layers: 2,
+        bidirectional: true,
+        dropout,
+        ..Architecture::new(CellKind::Lstm, data.vocab.len(), 8, 2)
+    };
+    let mut net = network_of(arch);
+    let config = TrainConfig {
+        epochs: 3,
+        batch: 8,
+        seed,
+        threads,
+        ..TrainConfig::default()
+    };
+    train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    net.params().to_vec()
+}
+
+#[test]
+fn dropout_is_drawn_from_the_seed() {
+    // the same seed and threads give the same masks, so the same weights, bit for bit
+    assert_eq!(
+        trained_with_dropout(0.3, 2, 5),
+        trained_with_dropout(0.3, 2, 5)
+    );
+    assert_ne!(
+        trained_with_dropout(0.3, 2, 5),
+        trained_with_dropout(0.3, 2, 6)
+    );
+    // and dropping changes what is learnt
+    assert_ne!(
+        trained_with_dropout(0.3, 2, 5),
+        trained_with_dropout(0.0, 2, 5)
+    );
+}
+
+#[test]
+fn nothing_is_dropped_outside_training() {
+    let data = Dataset::sample();
+    let arch = Architecture {
+        layers: 2,
+        dropout: 0.5,
+        ..Architecture::new(CellKind::Gru, data.vocab.len(), 8, 2)
+    };
+    let net = network_of(arch);
+    let score = rnn::train::evaluate(&net, &data.test);
+    assert_eq!(score, rnn::train::evaluate(&net, &data.test));
+    let no_dropout = network_of(Architecture {
+        dropout: 0.0,
+        ..net.arch().clone()
+    });
+    assert_eq!(
+        no_dropout.params(),
+        net.params(),
+        "the same initial weights"
+    );
+    assert_eq!(score, rnn::train::evaluate(&no_dropout, &data.test));
 }

@@ -11,6 +11,11 @@ use rnn::model::Model;
 use rnn::rnn::argmax;
 
 /// Show the class probabilities after every token of a text, as if it stopped there.
+///
+/// After each token, the prediction is the model's prediction for the text up to and including
+/// that token. A network that reads forwards only gets all of them in one pass; a
+/// bidirectional one reads every such prefix again, both ways, so its time grows with the
+/// square of the length.
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
     /// The model file.
@@ -23,7 +28,9 @@ pub struct ExplainArgs {
     #[arg(long)]
     json: bool,
     /// Also draw the hidden states, the probabilities and the gradient reaching each token
-    /// into this PNG file.
+    /// into this PNG file. The states are the top layer's (for a bidirectional model the
+    /// forward direction's units, then the backward direction's, which has read the text from
+    /// its end back to the token); the gradient is the loss's with respect to them.
     #[arg(long)]
     plot: Option<PathBuf>,
     /// With --plot: the label whose loss the gradient is for [default: the predicted one].

@@ -64,7 +64,7 @@ pub struct TrainArgs {
     pool: Option<Pool>,
     /// Dropout probability in training, between layers and before the output layer
     /// (inverted dropout, as PyTorch's; nothing is dropped outside training). Default 0.
-    #[arg(long, value_parser = dropout_probability, conflicts_with = "init")]
+    #[arg(long, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with = "init")]
     dropout: Option<f32>,
     /// Tokens seen fewer times in training become <unk>. Default 1.
     #[arg(long, value_parser = at_least_one, conflicts_with = "init")]

@@ -66,7 +66,9 @@ const X_DESC_HEIGHT: u32 = 22;
 ///
 /// - Top, the hidden state `h_t` after each token as a heatmap: one column a token, one row a
 ///   hidden unit, blue for -1, white for 0, red for +1. A unit that switches colour at a token
-///   reacts to it; rows that keep their colour carry memory along the text.
+///   reacts to it; rows that keep their colour carry memory along the text. For a stacked
+///   network these are the top layer's states; for a bidirectional one, the forward
+///   direction's units come first, then the backward direction's (read from the end).
 /// - Middle, the probability of each class if the text stopped after each token (one line a
 ///   class, `target` thicker): where the network changes its mind. With more than
 ///   [`MAX_CLASS_LINES`] classes only the most probable at the end, and `target`, are drawn.
@@ -441,7 +443,13 @@ fn draw_states<DB: DrawingBackend>(
     let (left, side) = chart_and_side(area);
     let (n, hidden) = (chart.len(), chart.hidden);
     let per_column = tokens_per_column(n, hidden);
-    let mut caption = String::from("hidden state h_t after each token: -1 (blue) … +1 (red)");
+    let mut caption = if chart.flow.directions == 2 {
+        let h = hidden / 2;
+        format!("top layer's output after each token, units 1-{h} forwards, the rest backwards")
+    } else {
+        String::from("hidden state h_t after each token")
+    };
+    caption += ": -1 (blue) … +1 (red)";
     if per_column > 1 {
         caption += &format!(", {per_column} tokens averaged a column");
     }
@@ -703,6 +711,7 @@ mod tests {
             states,
             probs,
             gradient_norms,
+            directions: 1,
         }
     }
 

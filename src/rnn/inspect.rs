@@ -23,6 +23,8 @@ pub struct Flow {
     /// `‖∂L/∂y_t‖`: the size of the loss's gradient with respect to the top layer's output at
     /// each token (both directions' parts, each through everything that reads it).
     pub gradient_norms: Vec<f32>,
+    /// `D`: 2 when each state holds a forward and a backward half.
+    pub directions: usize,
 }
 
 /// Tokens a batch of prefixes may hold, so that a long text's prefixes run in pieces.
@@ -109,6 +111,7 @@ impl Network {
             states,
             probs,
             gradient_norms: squares.iter().map(|s| s.sqrt()).collect(),
+            directions: self.arch.directions(),
         }
     }
 }
