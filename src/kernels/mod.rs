@@ -220,6 +220,22 @@ dispatch! {
 }
 
 dispatch! {
+    /// `out = a + b`, element by element.
+    pub fn sum_into(out: &mut [f32], a: &[f32], b: &[f32]) = reference::sum_into
+}
+
+dispatch! {
+    /// `c = f ⊙ c_prev + i ⊙ g` (see [`reference::lstm_memory`]). A fused multiply-add is one
+    /// instruction where the CPU has FMA, and a slow library call where it is emulated.
+    pub fn lstm_memory(c: &mut [f32], f: &[f32], c_prev: &[f32], i: &[f32], g: &[f32]) = reference::lstm_memory
+}
+
+dispatch! {
+    /// `h = n + z ⊙ (h_prev - n)` (see [`reference::gru_mix`]).
+    pub fn gru_mix(h: &mut [f32], z: &[f32], h_prev: &[f32], n: &[f32]) = reference::gru_mix
+}
+
+dispatch! {
     /// `x = tanh(x)` for every element (see [`reference::tanh`]).
     pub fn tanh_in_place(xs: &mut [f32]) = reference::tanh_in_place
 }
@@ -366,6 +382,37 @@ mod tests {
                     .zip(&w)
                     .any(|(x, y)| (x - y).abs() >= lr * clip * 0.9999)
             );
+        }
+    }
+
+    #[test]
+    fn dispatched_gate_arithmetic_is_the_reference_to_the_bit() {
+        let mut rng = Rng::new(10);
+        let v =
+            |rng: &mut Rng| -> Vec<f32> { (0..77).map(|_| rng.symmetric(2.0) as f32).collect() };
+        let (a, b, c, d) = (v(&mut rng), v(&mut rng), v(&mut rng), v(&mut rng));
+        let (mut fast, mut plain) = (vec![0.0; 77], vec![0.0; 77]);
+        lstm_memory(&mut fast, &a, &b, &c, &d);
+        reference::lstm_memory(&mut plain, &a, &b, &c, &d);
+        assert_eq!(
+            fast, plain,
+            "a fused multiply-add is exact in hardware and emulated alike"
+        );
+        gru_mix(&mut fast, &a, &b, &c);
+        reference::gru_mix(&mut plain, &a, &b, &c);
+        assert_eq!(fast, plain);
+    }
+
+    #[test]
+    fn dispatched_sums_are_the_reference_sums() {
+        let mut rng = Rng::new(9);
+        for len in [0, 1, 7, 64, 77] {
+            let a: Vec<f32> = (0..len).map(|_| rng.symmetric(3.0) as f32).collect();
+            let b: Vec<f32> = (0..len).map(|_| rng.symmetric(3.0) as f32).collect();
+            let mut out = vec![0.0; len];
+            sum_into(&mut out, &a, &b);
+            let expected: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+            assert_eq!(out, expected);
         }
     }
 

@@ -112,6 +112,30 @@ pub fn add_into(y: &mut [f32], x: &[f32]) {
     }
 }
 
+/// `out = a + b`, element by element.
+#[inline(always)]
+pub fn sum_into(out: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = x + y;
+    }
+}
+
+/// The LSTM's memory: `c = f ⊙ c_prev + i ⊙ g`, the first product fused with the sum.
+#[inline(always)]
+pub fn lstm_memory(c: &mut [f32], f: &[f32], c_prev: &[f32], i: &[f32], g: &[f32]) {
+    for ((((c, &f), &cp), &i), &g) in c.iter_mut().zip(f).zip(c_prev).zip(i).zip(g) {
+        *c = f.mul_add(cp, i * g);
+    }
+}
+
+/// The GRU's mix: `h = (1 - z) ⊙ n + z ⊙ h_prev`, computed as `n + z ⊙ (h_prev - n)`, fused.
+#[inline(always)]
+pub fn gru_mix(h: &mut [f32], z: &[f32], h_prev: &[f32], n: &[f32]) {
+    for (((h, &z), &p), &n) in h.iter_mut().zip(z).zip(h_prev).zip(n) {
+        *h = z.mul_add(p - n, n);
+    }
+}
+
 /// `x = tanh(x)` for every element.
 #[inline(always)]
 pub fn tanh_in_place(xs: &mut [f32]) {

@@ -38,7 +38,7 @@
 use super::cell::Cell;
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{add_into, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{add_into, gru_mix, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
 
 /// A GRU cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,12 +123,7 @@ impl Cell for Gru {
         {
             let z = &row[h..2 * h];
             match s_prev {
-                Some(prev) => {
-                    let prev = &prev[i * h..][..h];
-                    for (((hi, &zi), &ni), &pi) in h_row.iter_mut().zip(z).zip(cand).zip(prev) {
-                        *hi = zi.mul_add(pi - ni, ni);
-                    }
-                }
+                Some(prev) => gru_mix(h_row, z, &prev[i * h..][..h], cand),
                 None => {
                     for ((hi, &zi), &ni) in h_row.iter_mut().zip(z).zip(cand) {
                         *hi = ni - zi * ni;

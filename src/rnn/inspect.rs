@@ -103,10 +103,11 @@ impl Network {
         let h = self.hidden();
         let mut squares = vec![0.0f32; steps];
         let mut grads = Gradients::new(self);
-        self.backward_with(&batch, ws, &mut grads, 1.0, &mut |d, t, ds| {
+        let mut norms = |d: usize, t: usize, ds: &[f32]| {
             let at = if d == 0 { t } else { steps - 1 - t };
             squares[at] += ds[..h].iter().map(|g| g * g).sum::<f32>();
-        });
+        };
+        self.backward_with(&batch, ws, &mut grads, 1.0, Some(&mut norms));
         Flow {
             states,
             probs,

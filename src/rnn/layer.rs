@@ -21,16 +21,26 @@
 use super::Batch;
 use super::cell::Cell;
 use super::grads::CellGradient;
-use super::unroll::{self, Track, fit};
+use super::unroll::{self, AtStep, Projection, Track, fit};
 use crate::kernels::{AlignedVec, add_into, matmul_nn, matmul_nt};
 
 /// What a layer reads at every step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Input {
-    /// Token ids: one-hot vectors, so the input weights are a table with a column a token.
-    Tokens,
+    /// Token ids of a vocabulary of this size: one-hot vectors, so the input weights are a
+    /// table with a column a token.
+    Tokens(usize),
     /// Dense vectors of this width: an embedding, or the layer below's outputs.
     Dense(usize),
+}
+
+impl Input {
+    /// The width of an input vector: the vocabulary's size for one-hot tokens.
+    pub fn width(self) -> usize {
+        match self {
+            Input::Tokens(v) | Input::Dense(v) => v,
+        }
+    }
 }
 
 /// One direction of a layer: its cell, which way it reads, and where its tensors lie in the
@@ -77,11 +87,17 @@ pub(super) enum LayerInput<'a> {
     Dense(&'a [f32]),
 }
 
+/// What looks at the gradient on a direction's states in the backward pass: `(d, t, ds)`.
+pub(super) type Hook<'a> = &'a mut dyn FnMut(usize, usize, &[f32]);
+
 /// The gradient that reaches a layer's outputs from above: from the pooling and the head, or
 /// from the next layer.
 pub(super) trait Above {
     /// The gradient on direction `d`'s final states (rows × H), if any reaches them directly.
     fn d_last(&self, d: usize) -> Option<&[f32]>;
+
+    /// Whether any gradient reaches the outputs of the steps (see [`Above::add`]).
+    fn reaches_steps(&self) -> bool;
 
     /// Adds the gradient on direction `d`'s outputs at its step `t` (0-based, in its own
     /// order) to `ds`, `∂L/∂s_t` of the rows running at that step (n×S).
@@ -100,6 +116,10 @@ pub(super) struct FromNextLayer<'a> {
 impl Above for FromNextLayer<'_> {
     fn d_last(&self, _: usize) -> Option<&[f32]> {
         None
+    }
+
+    fn reaches_steps(&self) -> bool {
+        true
     }
 
     fn add(&self, d: usize, t: usize, ds: &mut [f32], s_size: usize) {
@@ -135,6 +155,8 @@ pub(super) struct LayerGrads<'a> {
 pub(super) struct LayerWork {
     /// One track a direction.
     pub tracks: Vec<Track>,
+    /// A direction's projected inputs from dense ones, every token's (N × G·H).
+    pre: AlignedVec,
     /// The layer's outputs, N × D·H in forward order, after dropout: the next layer's input.
     /// Only layers below the top fill it.
     pub out: AlignedVec,
@@ -175,6 +197,7 @@ impl Layer {
         }
         let LayerWork {
             tracks,
+            pre,
             out,
             rev_tokens,
             rev_input,
@@ -182,35 +205,33 @@ impl Layer {
         } = work;
         for (d, (dir, track)) in self.dirs.iter().zip(tracks.iter_mut()).enumerate() {
             let g = dir.rows();
-            fit(&mut track.pre, n_tokens * g);
             let b_ih = &params[dir.b_ih..][..g];
-            match input {
-                LayerInput::Tokens(ids) => {
-                    let ids = in_order(ids, dir.reverse, positions, rev_tokens);
-                    // pre = b_ih + column x of W_ih, a look-up
-                    for (pre, &token) in track.pre.chunks_exact_mut(g).zip(ids) {
-                        let column = &params[dir.w_ih + token as usize * g..][..g];
-                        for ((p, &b), &w) in pre.iter_mut().zip(b_ih).zip(column) {
-                            *p = b + w;
-                        }
-                    }
-                }
+            let projection = match input {
+                // pre = b_ih + column x of W_ih, a look-up, step by step
+                LayerInput::Tokens(ids) => Projection::Columns {
+                    tokens: in_order(ids, dir.reverse, positions, rev_tokens),
+                    table: &params[dir.w_ih..][..g * self.input.width()],
+                    bias: b_ih,
+                },
                 LayerInput::Dense(x) => {
                     let i_width = x.len() / n_tokens.max(1);
                     let x = rows_in_order(x, i_width, dir.reverse, positions, rev_input);
                     // PRE = X · W_ihᵀ + b_ih, every token at once
-                    for pre in track.pre.chunks_exact_mut(g) {
-                        pre.copy_from_slice(b_ih);
+                    fit(pre, n_tokens * g);
+                    for row in pre.chunks_exact_mut(g) {
+                        row.copy_from_slice(b_ih);
                     }
                     let w = &params[dir.w_ih..][..g * i_width];
-                    matmul_nt(&mut track.pre, x, w, n_tokens, i_width, g);
+                    matmul_nt(pre, x, w, n_tokens, i_width, g);
+                    Projection::Rows(pre)
                 }
-            }
+            };
             let s_size = dir.cell.state_size();
             unroll::forward(
                 &*dir.cell,
                 dir.cell_params(params),
                 batch,
+                projection,
                 track,
                 keep,
                 |t, s| {
@@ -235,7 +256,8 @@ impl Layer {
     /// `keep`: **adds** the gradients of its parameters to `grads`, and, when `dx` is given,
     /// **adds** the gradient on its dense input (N × I, forward order) to `dx`. `local` holds
     /// the batch's tokens as their entries in `grads` (for one-hot input). Before a step is
-    /// undone, `hook(d, t, ds)` sees the gradient on direction `d`'s state at its step `t`.
+    /// undone, `hook(d, t, ds)`, if given, sees the gradient on direction `d`'s state at its
+    /// step `t`.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -248,7 +270,7 @@ impl Layer {
         grads: &mut LayerGrads<'_>,
         above: &dyn Above,
         mut dx: Option<&mut [f32]>,
-        hook: &mut dyn FnMut(usize, usize, &[f32]),
+        mut hook: Option<Hook<'_>>,
     ) {
         let n_tokens = batch.token_count();
         let LayerWork {
@@ -268,6 +290,16 @@ impl Layer {
                 dir.cell_len,
                 grads.products,
             );
+            let (reaches, hooked) = (above.reaches_steps(), hook.is_some());
+            let mut at_step = |t: usize, ds: &mut [f32]| {
+                if reaches {
+                    above.add(d, t, ds, s_size);
+                }
+                if let Some(hook) = hook.as_deref_mut() {
+                    hook(d, t, ds);
+                }
+            };
+            let at_step: Option<AtStep<'_>> = (reaches || hooked).then_some(&mut at_step);
             unroll::backward(
                 &*dir.cell,
                 dir.cell_params(params),
@@ -275,8 +307,7 @@ impl Layer {
                 track,
                 &mut cell_grad,
                 above.d_last(d),
-                |t, ds| above.add(d, t, ds, s_size),
-                |t, ds| hook(d, t, ds),
+                at_step,
             );
             // ∂L/∂pre of every token: the first G·H floats of its pre-activation gradient
             let p_size = dir.cell.pre_size();

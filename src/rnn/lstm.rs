@@ -40,7 +40,9 @@
 use super::cell::Cell;
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{add_into, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{
+    add_into, lstm_memory, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place,
+};
 
 /// An LSTM cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,12 +129,7 @@ impl Cell for Lstm {
             let (i, f, g) = (&row[..h], &row[h..2 * h], &row[2 * h..3 * h]);
             let c = &mut state[h..];
             match s_prev {
-                Some(prev) => {
-                    let c_prev = &prev[r * 2 * h + h..][..h];
-                    for j in 0..h {
-                        c[j] = f[j].mul_add(c_prev[j], i[j] * g[j]);
-                    }
-                }
+                Some(prev) => lstm_memory(c, f, &prev[r * 2 * h + h..][..h], i, g),
                 None => {
                     for j in 0..h {
                         c[j] = i[j] * g[j];

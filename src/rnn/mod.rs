@@ -54,7 +54,9 @@ use crate::kernels::{AlignedVec, add_into};
 use crate::metrics::Tally;
 use crate::rng::Rng;
 use head::Fc;
-use layer::{Above, Direction, FromNextLayer, Input, Layer, LayerGrads, LayerInput, LayerWork};
+use layer::{
+    Above, Direction, FromNextLayer, Hook, Input, Layer, LayerGrads, LayerInput, LayerWork,
+};
 use pool::Pooling;
 use unroll::fit;
 
@@ -298,7 +300,7 @@ impl Network {
         let mut layers = Vec::new();
         for (l, layer_cells) in cells.iter_mut().enumerate() {
             let input = match (l, arch.embed) {
-                (0, None) => Input::Tokens,
+                (0, None) => Input::Tokens(v),
                 _ => Input::Dense(arch.input_width(l)),
             };
             let mut dirs = Vec::new();
@@ -306,7 +308,7 @@ impl Network {
                 let reverse = d == 1;
                 let g = c.gates() * h;
                 let (w_ih, entry_at) = match input {
-                    Input::Tokens => table_w_ih[d],
+                    Input::Tokens(_) => table_w_ih[d],
                     Input::Dense(width) => {
                         let name = rnn_name("weight_ih", l, reverse);
                         (layout.push(name, &[g, width], false), 0)
@@ -448,6 +450,7 @@ impl Network {
             let work = &mut this[0];
             let pooling = &mut ws.pooling;
             let (h, pool) = (arch.hidden, arch.pool);
+            let s_size = layer.dirs[0].cell.state_size();
             layer.forward(
                 &self.params,
                 batch,
@@ -458,7 +461,6 @@ impl Network {
                 l < top,
                 |d, t, s| {
                     if l == top {
-                        let s_size = s.len() / batch.active(t).max(1);
                         pooling.step(pool, batch, d, t, s, s_size, h);
                     }
                 },
@@ -513,18 +515,18 @@ impl Network {
         grads: &mut Gradients,
         weight: f32,
     ) {
-        self.backward_with(batch, ws, grads, weight, &mut |_, _, _| {});
+        self.backward_with(batch, ws, grads, weight, None);
     }
 
-    /// [`Network::backward_weighted`], letting `hook(d, t, ds)` see the gradient on the top
-    /// layer's direction `d` at its step `t` before that step is undone.
+    /// [`Network::backward_weighted`], letting `hook(d, t, ds)`, if given, see the gradient on
+    /// the top layer's direction `d` at its step `t` before that step is undone.
     fn backward_with(
         &self,
         batch: &Batch,
         ws: &mut Workspace,
         grads: &mut Gradients,
         weight: f32,
-        hook: &mut dyn FnMut(usize, usize, &[f32]),
+        mut hook: Option<Hook<'_>>,
     ) {
         let arch = &self.arch;
         let (c, f) = (arch.classes, arch.features());
@@ -559,16 +561,12 @@ impl Network {
             base: dense,
             products,
         };
-        ws.d_last.resize_with(arch.directions(), Vec::new);
-        for d in 0..arch.directions() {
-            Pooling::d_last(
-                arch.pool,
-                &ws.dfeatures,
-                batch.rows(),
-                d,
-                arch.hidden,
-                &mut ws.d_last[d],
-            );
+        if arch.pool == Pool::Last && arch.bidirectional {
+            // each direction's part of the gradient on the features reaches its final states
+            ws.d_last.resize_with(2, Vec::new);
+            for (d, out) in ws.d_last.iter_mut().enumerate() {
+                Pooling::direction_block(&ws.dfeatures, batch.rows(), d, arch.hidden, out);
+            }
         }
         let top = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate().rev() {
@@ -586,7 +584,7 @@ impl Network {
                 pooling: &ws.pooling,
                 batch,
                 df: &ws.dfeatures,
-                d_last: &ws.d_last,
+                d_last: if arch.bidirectional { &ws.d_last } else { &[] },
                 hidden: arch.hidden,
             };
             let from_next = FromNextLayer {
@@ -597,9 +595,7 @@ impl Network {
                 hidden: arch.hidden,
             };
             let above: &dyn Above = if l == top { &from_head } else { &from_next };
-            let mut no_hook = |_: usize, _: usize, _: &[f32]| {};
-            let layer_hook: &mut dyn FnMut(usize, usize, &[f32]) =
-                if l == top { hook } else { &mut no_hook };
+            let layer_hook = if l == top { hook.take() } else { None };
             layer.backward(
                 &self.params,
                 batch,
@@ -641,7 +637,7 @@ fn layer_input<'a>(
     below: Option<&'a LayerWork>,
 ) -> LayerInput<'a> {
     match (layer.input, below) {
-        (Input::Tokens, _) => LayerInput::Tokens(batch.tokens()),
+        (Input::Tokens(_), _) => LayerInput::Tokens(batch.tokens()),
         (Input::Dense(_), None) => LayerInput::Dense(embedded),
         (Input::Dense(_), Some(below)) => LayerInput::Dense(&below.out),
     }
@@ -654,14 +650,23 @@ struct FromHead<'a> {
     batch: &'a Batch,
     /// The gradient on the features (rows × D·H).
     df: &'a [f32],
-    /// For `last` pooling, the gradient on each direction's final states (rows × H).
+    /// For `last` pooling of two directions, the gradient on each one's final states
+    /// (rows × H); with one direction, that is `df` itself.
     d_last: &'a [Vec<f32>],
     hidden: usize,
 }
 
 impl Above for FromHead<'_> {
+    fn reaches_steps(&self) -> bool {
+        self.pool != Pool::Last
+    }
+
     fn d_last(&self, d: usize) -> Option<&[f32]> {
-        (self.pool == Pool::Last).then(|| self.d_last[d].as_slice())
+        match (self.pool, self.d_last.get(d)) {
+            (Pool::Last, Some(block)) => Some(block),
+            (Pool::Last, None) => Some(self.df),
+            _ => None,
+        }
     }
 
     fn add(&self, d: usize, t: usize, ds: &mut [f32], s_size: usize) {

@@ -25,11 +25,14 @@ pub(super) struct Pooling {
     pub features: Vec<f32>,
     /// For max pooling, the step at which each feature took its value (rows × D·H).
     argmax: Vec<u32>,
+    /// `D·H`.
+    width: usize,
 }
 
 impl Pooling {
     /// Starts a batch of `rows` sequences with `width` (`D·H`) features each.
     pub fn begin(&mut self, pool: Pool, rows: usize, width: usize) {
+        self.width = width;
         self.features.clear();
         self.features.resize(rows * width, 0.0);
         if pool == Pool::Max {
@@ -52,8 +55,7 @@ impl Pooling {
         s_size: usize,
         h: usize,
     ) {
-        let width = self.features.len() / batch.rows().max(1);
-        let n = batch.active(t);
+        let width = self.width;
         match pool {
             Pool::Last => {
                 // the rows whose last step this is: those running now but not at step t + 1
@@ -62,7 +64,7 @@ impl Pooling {
                 } else {
                     0
                 };
-                for r in ending..n {
+                for r in ending..batch.active(t) {
                     self.features[r * width + d * h..][..h].copy_from_slice(&s[r * s_size..][..h]);
                 }
             }
@@ -106,26 +108,15 @@ impl Pooling {
         }
     }
 
-    /// The gradient on direction `d`'s final states for `last` pooling (rows × H, into
-    /// `out`), from `df`, the gradient on the features (rows × D·H); `false` for the other
-    /// poolings, whose gradient reaches every step instead (see [`Pooling::add_to_step`]).
-    pub fn d_last(
-        pool: Pool,
-        df: &[f32],
-        rows: usize,
-        d: usize,
-        h: usize,
-        out: &mut Vec<f32>,
-    ) -> bool {
-        if pool != Pool::Last {
-            return false;
-        }
+    /// Direction `d`'s block of every row of `df` (rows × D·H), the gradient on the features,
+    /// as rows × H into `out`: for `last` pooling, the gradient on that direction's final
+    /// states.
+    pub fn direction_block(df: &[f32], rows: usize, d: usize, h: usize, out: &mut Vec<f32>) {
         let width = df.len() / rows.max(1);
         out.clear();
         for row in df.chunks_exact(width.max(1)) {
             out.extend_from_slice(&row[d * h..][..h]);
         }
-        true
     }
 
     /// Adds the gradient that reaches direction `d`'s step `t` from the features to `ds`
@@ -142,6 +133,9 @@ impl Pooling {
         s_size: usize,
         h: usize,
     ) {
+        if pool == Pool::Last {
+            return; // the gradient reaches the final states only (see `d_last`)
+        }
         let width = df.len() / batch.rows().max(1);
         match pool {
             Pool::Last => {}

@@ -9,7 +9,8 @@
 //! `pre_t` is the step's projected input (`W_ih x_t + b_ih`, see [`super::layer`]), in this
 //! direction's packed order: a direction that reads backwards gets its inputs reordered (see
 //! [`Batch::reversed_positions`]) and otherwise runs exactly as a forward one, so nothing here
-//! knows which way it reads.
+//! knows which way it reads. For one-hot tokens the look-up is done step by step, into a
+//! buffer of one step's rows that stays in cache, rather than for every token at once.
 //!
 //! Backward, from the last step to the first: before step `t` is undone, the gradient that
 //! reaches its output from above (the pooling, the output layer, the next layer) is added to
@@ -20,14 +21,30 @@
 use super::Batch;
 use super::cell::Cell;
 use super::grads::CellGradient;
-use crate::kernels::AlignedVec;
+use crate::kernels::{AlignedVec, sum_into};
+
+/// The projected inputs `pre_t = W_ih x_t + b_ih` of a direction, in its packed order.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Projection<'a> {
+    /// Every token's, computed already (N × G·H).
+    Rows(&'a [f32]),
+    /// One-hot tokens: a token's is `bias` plus its column of `table` (G·H floats a column).
+    Columns {
+        tokens: &'a [u32],
+        table: &'a [f32],
+        bias: &'a [f32],
+    },
+}
+
+/// What the backward pass calls at every step: `(t, ds)`, see [`backward`].
+pub(super) type AtStep<'a> = &'a mut dyn FnMut(usize, &mut [f32]);
 
 /// What one direction keeps from its forward pass for its backward pass; reused from batch to
 /// batch.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Track {
-    /// The projected inputs `W_ih x_t + b_ih`, packed in this direction's order (N × G·H).
-    pub pre: AlignedVec,
+    /// One step's projected inputs, when they are looked up step by step (rows × G·H).
+    pub step_pre: AlignedVec,
     /// States by step, then row: `(T+1) × rows × S`, step 0 being the zero initial state;
     /// only `2 × rows × S` (the latest two steps) when the forward pass keeps no history.
     pub states: AlignedVec,
@@ -48,7 +65,7 @@ pub(super) fn fit(v: &mut AlignedVec, len: usize) {
     v.resize(len, 0.0);
 }
 
-/// Runs the direction forward over `batch` from `track.pre`. With `keep`, every step's
+/// Runs the direction forward over `batch` from its projected inputs. With `keep`, every step's
 /// states and caches stay in `track` for [`backward`]; without, only the latest two steps'
 /// states do, so memory does not grow with the length of the sequences. After every step `t`
 /// (0-based), `on_step(t, s)` sees the new states `s` of the rows still running (n×S).
@@ -56,6 +73,7 @@ pub(super) fn forward(
     cell: &dyn Cell,
     p: &[f32],
     batch: &Batch,
+    input: Projection<'_>,
     track: &mut Track,
     keep: bool,
     mut on_step: impl FnMut(usize, &[f32]),
@@ -69,9 +87,25 @@ pub(super) fn forward(
     let kept_steps = if keep { steps } else { 1 };
     fit(&mut track.states, (kept_steps + 1) * rows * s_size);
     fit(&mut track.caches, kept_steps * rows * k_size);
+    if let Projection::Columns { .. } = input {
+        fit(&mut track.step_pre, rows * g_size);
+    }
     for t in 0..steps {
-        let n = batch.active(t);
-        let pre = &track.pre[batch.step_offset(t) * g_size..][..n * g_size];
+        let (n, at) = (batch.active(t), batch.step_offset(t));
+        let pre: &[f32] = match input {
+            Projection::Rows(all) => &all[at * g_size..][..n * g_size],
+            Projection::Columns {
+                tokens,
+                table,
+                bias,
+            } => {
+                let pre = &mut track.step_pre[..n * g_size];
+                for (row, &token) in pre.chunks_exact_mut(g_size).zip(&tokens[at..at + n]) {
+                    sum_into(row, bias, &table[token as usize * g_size..][..g_size]);
+                }
+                pre
+            }
+        };
         // with history, step t reads states[t] and writes states[t+1]; without, the two halves
         // take turns
         let (read, write) = if keep { (t, t + 1) } else { (t % 2, 1 - t % 2) };
@@ -100,9 +134,8 @@ fn split_pair(v: &mut [f32], read: usize, write: usize, len: usize) -> (&[f32], 
 /// gradient in `track.dpre` (its first `G·H` floats a token are `∂L/∂pre_t`, for the layer).
 ///
 /// The gradient enters in two ways: `d_last` (rows × H), on each row's final state, and
-/// `from_above(t, ds)`, which adds the gradient on step `t`'s outputs to `ds` (`∂L/∂s_t` of the
-/// rows running at step `t`, n×S). Before step `t` is undone, `on_step(t, ds)` sees `ds` complete.
-#[allow(clippy::too_many_arguments)]
+/// `at_step(t, ds)`, which adds the gradient on step `t`'s outputs to `ds` (`∂L/∂s_t` of the
+/// rows running at step `t`, n×S) before the step is undone (and may look at it).
 pub(super) fn backward(
     cell: &dyn Cell,
     p: &[f32],
@@ -110,8 +143,7 @@ pub(super) fn backward(
     track: &mut Track,
     grad: &mut CellGradient<'_>,
     d_last: Option<&[f32]>,
-    mut from_above: impl FnMut(usize, &mut [f32]),
-    mut on_step: impl FnMut(usize, &[f32]),
+    mut at_step: Option<AtStep<'_>>,
 ) {
     let (rows, steps, h) = (batch.rows(), batch.steps(), cell.hidden());
     let (s_size, k_size, p_size) = (cell.state_size(), cell.cache_size(), cell.pre_size());
@@ -137,8 +169,9 @@ pub(super) fn backward(
     for t in (0..steps).rev() {
         let (n, at) = (batch.active(t), batch.step_offset(t));
         let ds = &mut track.dstate[..n * s_size];
-        from_above(t, ds);
-        on_step(t, ds);
+        if let Some(at_step) = at_step.as_deref_mut() {
+            at_step(t, ds);
+        }
         let s_prev = (t > 0).then(|| &track.states[t * rows * s_size..][..n * s_size]);
         let s = &track.states[(t + 1) * rows * s_size..][..n * s_size];
         let cache = &track.caches[t * rows * k_size..][..n * k_size];
