@@ -25,7 +25,7 @@ impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig {
             hidden: 64,
-            train: TrainConfig::default(),
+            train: TrainConfig::seed(),
         }
     }
 }
@@ -59,14 +59,12 @@ pub fn train_sample(
     let arch = Architecture::new(CellKind::Rnn, dataset.vocab.len(), config.hidden, labels);
     let mut network = Network::new(&arch, InputInit::LikeRnn, &mut rng)?;
     let start = Instant::now();
-    let history = train::train(
-        &mut network,
-        &dataset.train,
-        &dataset.test,
-        &config.train,
-        on_event,
-    )?
-    .history;
+    let data = train::Data {
+        train: &dataset.train,
+        valid: &[],
+        test: &dataset.test,
+    };
+    let history = train::train(&mut network, data, &config.train, on_event)?.history;
     let seconds = start.elapsed().as_secs_f64();
     let train = train::evaluate(&network, &dataset.train);
     let test = train::evaluate(&network, &dataset.test);
@@ -100,7 +98,7 @@ pub fn run(
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut report = train_sample(config, on_event)?;
     let csv = out.join("metrics.csv");
-    crate::metrics::write_csv(&report.history, &csv)?;
+    crate::metrics::write_csv(&report.history, &report.dataset.labels, &csv)?;
     let png = out.join("curves.png");
     let title = format!(
         "Elman RNN on the sample sentences: H = {}, lr = {}, seed {}",

@@ -20,7 +20,7 @@
 //! use rnn::data::Dataset;
 //! use rnn::rng::Rng;
 //! use rnn::rnn::{Architecture, CellKind, InputInit, Network, Workspace};
-//! use rnn::train::{train, TrainConfig, INIT_STREAM};
+//! use rnn::train::{train, Data, TrainConfig, INIT_STREAM};
 //!
 //! let train_pairs = [
 //!     ("good", "pos"), ("bad", "neg"), ("very good", "pos"),
@@ -31,8 +31,8 @@
 //! let (v, c) = (data.vocab.len(), data.labels.len());
 //! let arch = Architecture::new(CellKind::Rnn, v, 16, c);
 //! let mut net = Network::new(&arch, InputInit::LikeRnn, &mut rng)?;
-//! let config = TrainConfig { epochs: 300, lr: 0.1, ..TrainConfig::default() };
-//! let report = train(&mut net, &data.train, &[], &config, |_| {})?;
+//! let config = TrainConfig { epochs: 300, lr: 0.1, ..TrainConfig::seed() };
+//! let report = train(&mut net, Data { train: &data.train, ..Data::default() }, &config, |_| {})?;
 //! assert_eq!(report.history.last().unwrap().train.accuracy, 1.0);
 //!
 //! let tokens = data.vocab.encode("not bad")?;
@@ -57,6 +57,7 @@
 //! `serve` (the model server: axum, tokio) and `plot` (the charts: plotters) are on by default;
 //! the binary needs both. `cargo build --no-default-features` builds the library without them.
 
+pub mod checkpoint;
 pub mod data;
 pub mod demo;
 pub mod error;

@@ -3,27 +3,32 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::fsutil::write_atomic;
 
 /// Mean cross-entropy loss and accuracy (a fraction in 0..=1) over a set of examples.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub loss: f32,
     pub accuracy: f32,
 }
 
 /// The metrics of one epoch. `train` is averaged over the epoch's own forward passes (each
-/// example scored just before its update, as training loops usually report it); `test` is a
-/// separate evaluation after the epoch, when there is a test set.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// example scored just before its update, as training loops usually report it); `valid` and
+/// `test` are separate evaluations after the epoch, when there are such sets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1 for the first epoch.
     pub epoch: usize,
     pub train: Score,
+    pub valid: Option<Score>,
     pub test: Option<Score>,
+    /// The learning rate the epoch trained with.
+    pub lr: f32,
+    /// Precision, recall and F1 of every class on the validation set (empty without one).
+    pub valid_classes: Vec<ClassScore>,
 }
 
 /// Running sums of loss and correct predictions, turned into a [`Score`] at the end.
@@ -63,7 +68,7 @@ pub struct Confusion {
 }
 
 /// Precision, recall and F1 of one class, and how many examples truly have it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassScore {
     /// Of the examples predicted as this class, the fraction that are (0 when none are).
     pub precision: f32,
@@ -120,26 +125,61 @@ impl Confusion {
     }
 }
 
-/// Writes one row per epoch: `epoch,train_loss,train_acc,test_loss,test_acc` (the test columns
-/// only when the history has test scores).
-pub fn write_csv(history: &[EpochMetrics], path: &Path) -> Result<()> {
+/// Writes one row per epoch: `epoch,lr,train_loss,train_acc`, then `valid_loss,valid_acc` and
+/// `test_loss,test_acc` when the history has such scores, then, with validation scores,
+/// `valid_f1_LABEL` for every label in `labels` (the F1 of that class on the validation set).
+pub fn write_csv(history: &[EpochMetrics], labels: &[String], path: &Path) -> Result<()> {
+    let with_valid = history.iter().any(|m| m.valid.is_some());
     let with_test = history.iter().any(|m| m.test.is_some());
     write_atomic(path, |out| {
-        write!(out, "epoch,train_loss,train_acc")?;
+        write!(out, "epoch,lr,train_loss,train_acc")?;
+        if with_valid {
+            write!(out, ",valid_loss,valid_acc")?;
+        }
         if with_test {
             write!(out, ",test_loss,test_acc")?;
         }
+        if with_valid {
+            for label in labels {
+                write!(out, ",{}", csv_field(&format!("valid_f1_{label}")))?;
+            }
+        }
         writeln!(out)?;
         for m in history {
-            write!(out, "{},{},{}", m.epoch, m.train.loss, m.train.accuracy)?;
+            write!(
+                out,
+                "{},{},{},{}",
+                m.epoch, m.lr, m.train.loss, m.train.accuracy
+            )?;
+            let mut score = |s: Option<Score>| {
+                let s = s.unwrap_or_default();
+                write!(out, ",{},{}", s.loss, s.accuracy)
+            };
+            if with_valid {
+                score(m.valid)?;
+            }
             if with_test {
-                let test = m.test.unwrap_or_default();
-                write!(out, ",{},{}", test.loss, test.accuracy)?;
+                score(m.test)?;
+            }
+            if with_valid {
+                for c in 0..labels.len() {
+                    let f1 = m.valid_classes.get(c).map_or(0.0, |s| s.f1);
+                    write!(out, ",{f1}")?;
+                }
             }
             writeln!(out)?;
         }
         Ok(())
     })
+}
+
+/// A CSV field: quoted (with quotes doubled) when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -188,24 +228,40 @@ mod tests {
     fn the_csv_has_a_header_and_one_row_per_epoch() {
         let path = std::env::temp_dir().join(format!("rnn-metrics-{}.csv", std::process::id()));
         let score = |loss, accuracy| Score { loss, accuracy };
+        let class = |f1| ClassScore {
+            precision: f1,
+            recall: f1,
+            f1,
+            support: 1,
+        };
         let history = [
             EpochMetrics {
                 epoch: 1,
                 train: score(0.75, 0.5),
+                valid: Some(score(0.5, 0.75)),
                 test: Some(score(1.0, 0.25)),
+                lr: 0.5,
+                valid_classes: vec![class(0.5), class(1.0)],
             },
             EpochMetrics {
                 epoch: 2,
                 train: score(0.5, 1.0),
+                valid: Some(score(0.25, 1.0)),
                 test: Some(score(0.25, 1.0)),
+                lr: 0.25,
+                valid_classes: vec![class(1.0), class(1.0)],
             },
         ];
-        write_csv(&history, &path).unwrap();
+        let labels = ["neg".to_string(), "a,b".to_string()];
+        write_csv(&history, &labels, &path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             text,
-            "epoch,train_loss,train_acc,test_loss,test_acc\n1,0.75,0.5,1,0.25\n2,0.5,1,0.25,1\n"
+            "epoch,lr,train_loss,train_acc,valid_loss,valid_acc,test_loss,test_acc,\
+             valid_f1_neg,\"valid_f1_a,b\"\n\
+             1,0.5,0.75,0.5,0.5,0.75,1,0.25,0.5,1\n\
+             2,0.25,0.5,1,0.25,1,0.25,1,1,1\n"
         );
     }
 }

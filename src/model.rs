@@ -6,7 +6,7 @@
 //! use rnn::data::files::Row;
 //! use rnn::model::{Model, ModelConfig};
 //! use rnn::optim::OptimizerKind;
-//! use rnn::train::TrainConfig;
+//! use rnn::train::{Data, TrainConfig};
 //!
 //! // Examples in memory (a file read with `rnn::data::files::read_rows` gives the same rows).
 //! let data = [
@@ -26,7 +26,8 @@
 //!     lr: 0.01,
 //!     ..TrainConfig::default()
 //! };
-//! model.train(&examples, &[], &config, |_| {})?;
+//! let data = Data { train: &examples, ..Data::default() };
+//! model.train(data, &config, |_| {})?;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("model.safetensors");
@@ -45,13 +46,11 @@ use rayon::prelude::*;
 use crate::data::files::Row;
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
-use crate::metrics::{Confusion, Tally};
+use crate::metrics::Confusion;
 use crate::model_file::{self, Contents, ContentsRef};
 use crate::rng::Rng;
-use crate::rnn::{
-    Architecture, Batch, CellKind, Flow, InputInit, Network, Pool, Workspace, argmax,
-};
-use crate::train::{self, Event, INIT_STREAM, TrainConfig, TrainReport};
+use crate::rnn::{Architecture, CellKind, Flow, InputInit, Network, Pool, Workspace, argmax};
+use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
 const BATCH: usize = 32;
@@ -89,6 +88,8 @@ pub struct ModelConfig {
     pub tokens: Tokens,
     /// Tokens seen fewer times in training go to `<unk>`. Default 1 (keep every token).
     pub min_count: usize,
+    /// Keep only this many tokens, the most frequent in training. Default none (keep all).
+    pub max_vocab: Option<usize>,
     pub max_len: Option<usize>,
     /// The input weights start uniform in `[-input_init, input_init]`. Default 1 (see
     /// [`InputInit::Uniform`]).
@@ -109,6 +110,7 @@ impl Default for ModelConfig {
             dropout: 0.0,
             tokens: Tokens::Word,
             min_count: 1,
+            max_vocab: None,
             max_len: None,
             input_init: 1.0,
             seed: 0,
@@ -153,6 +155,18 @@ pub struct Evaluation {
     pub confusion: Confusion,
 }
 
+impl From<Contents> for Model {
+    fn from(c: Contents) -> Self {
+        Model {
+            network: c.network,
+            vocab: c.vocab,
+            labels: c.labels,
+            tokens: c.tokens,
+            max_len: c.max_len,
+        }
+    }
+}
+
 impl Model {
     /// A new, untrained model for labelled texts: the vocabulary from the texts (with `<unk>`
     /// and `min_count`), the labels sorted by name, weights drawn from the seed.
@@ -168,6 +182,7 @@ impl Model {
             config.tokens,
             config.min_count,
             config.max_len,
+            config.max_vocab,
         );
         let mut labels: Vec<String> = data.into_iter().map(|(_, l)| l.to_string()).collect();
         labels.sort_unstable();
@@ -207,20 +222,7 @@ impl Model {
 
     /// Reads a model file (see [`crate::model_file`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let Contents {
-            network,
-            vocab,
-            labels,
-            tokens,
-            max_len,
-        } = model_file::load(path)?;
-        Ok(Model {
-            network,
-            vocab,
-            labels,
-            tokens,
-            max_len,
-        })
+        model_file::load(path).map(Model::from)
     }
 
     /// Writes a model file atomically (see [`crate::model_file`]).
@@ -232,6 +234,7 @@ impl Model {
     pub fn contents(&self) -> ContentsRef<'_> {
         ContentsRef {
             network: &self.network,
+            params: self.network.params(),
             vocab: &self.vocab,
             labels: &self.labels,
             tokens: self.tokens,
@@ -374,50 +377,23 @@ impl Model {
 
     /// Loss, accuracy and confusion matrix on `examples`.
     pub fn evaluate(&self, examples: &[Example]) -> Evaluation {
-        let classes = self.labels.len();
-        // batches in parallel, each giving its loss and its (truth, predicted) pairs; summed
-        // in order afterwards, so the result does not depend on the threads
-        let parts: Vec<(Tally, Vec<(usize, usize)>)> = examples
-            .par_chunks(BATCH)
-            .map_init(Workspace::default, |ws, chunk| {
-                let seqs: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
-                let targets: Vec<u32> = chunk.iter().map(|e| e.label).collect();
-                let batch = Batch::new(&seqs, &targets);
-                let tally = self.network.forward_only(&batch, ws);
-                let pairs = batch
-                    .targets()
-                    .iter()
-                    .enumerate()
-                    .map(|(r, &truth)| (truth as usize, argmax(ws.probabilities(r, classes))))
-                    .collect();
-                (tally, pairs)
-            })
-            .collect();
-        let mut tally = Tally::default();
-        let mut confusion = Confusion::new(classes);
-        for (t, pairs) in parts {
-            tally.add(t.loss_sum, t.correct, t.count);
-            for (truth, predicted) in pairs {
-                confusion.add(truth, predicted);
-            }
-        }
-        let score = tally.score();
+        let (score, confusion) = train::evaluate_classes(&self.network, examples);
         Evaluation {
-            n: tally.count,
+            n: examples.len(),
             loss: score.loss,
             accuracy: score.accuracy,
             confusion,
         }
     }
 
-    /// Trains the network on `train` (scoring `test` after every epoch); see [`train::train`].
+    /// Trains the network on `data.train`, scoring `data.valid` and `data.test` after every
+    /// epoch; see [`train::train`].
     pub fn train(
         &mut self,
-        train: &[Example],
-        test: &[Example],
+        data: Data<'_>,
         config: &TrainConfig,
         on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<TrainReport> {
-        train::train(&mut self.network, train, test, config, on_event)
+        train::train(&mut self.network, data, config, on_event)
     }
 }

@@ -60,14 +60,38 @@ pub struct Contents {
     pub max_len: Option<usize>,
 }
 
-/// [`Contents`] borrowed, to be written: a model, or a network in training with its text rules.
+/// [`Contents`] borrowed, to be written: a model, or a network in training with its text
+/// rules. `params` are the weights written, laid out as the network's (its own, or another set
+/// of the same shape, such as a run's best epoch's).
 #[derive(Clone, Copy, Debug)]
 pub struct ContentsRef<'a> {
     pub network: &'a Network,
+    pub params: &'a [f32],
     pub vocab: &'a Vocab,
     pub labels: &'a [String],
     pub tokens: Tokens,
     pub max_len: Option<usize>,
+}
+
+/// The start of the names of data kept beside a model in the same file (a checkpoint's
+/// training state), tensors and metadata alike; a model's own names never start so.
+pub const EXTRA_PREFIX: &str = "train.";
+
+/// Data to keep beside a model's tensors in its file (see [`EXTRA_PREFIX`]): vectors of `f32`
+/// or `u32` and metadata entries, by name.
+#[derive(Clone, Debug, Default)]
+pub struct ExtrasRef<'a> {
+    pub f32s: Vec<(String, &'a [f32])>,
+    pub u32s: Vec<(String, &'a [u32])>,
+    pub meta: Vec<(String, String)>,
+}
+
+/// [`ExtrasRef`], read back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    pub f32s: HashMap<String, Vec<f32>>,
+    pub u32s: HashMap<String, Vec<u32>>,
+    pub meta: HashMap<String, String>,
 }
 
 /// Writes `contents` to `path` (atomically: a temporary file in the same folder, then a
@@ -75,31 +99,82 @@ pub struct ContentsRef<'a> {
 ///
 /// The tensors are streamed to the file, so saving needs no second copy of the weights.
 pub fn save(contents: ContentsRef<'_>, path: &Path) -> Result<()> {
+    save_with(contents, &ExtrasRef::default(), path)
+}
+
+/// A tensor to write: a model's (from the parameters), zeros (a folded tensor), or an extra.
+enum Source<'a> {
+    Model(&'a Tensor),
+    Zeros,
+    F32(&'a [f32]),
+    U32(&'a [u32]),
+}
+
+/// [`save`], with `extras` kept beside the model (names must start with [`EXTRA_PREFIX`]).
+pub fn save_with(contents: ContentsRef<'_>, extras: &ExtrasRef<'_>, path: &Path) -> Result<()> {
     let net = contents.network;
-    let mut tensors: Vec<(String, Vec<usize>, Option<&Tensor>)> = Vec::new();
+    assert_eq!(
+        contents.params.len(),
+        net.params().len(),
+        "the network's weights"
+    );
+    let mut tensors: Vec<(String, Vec<usize>, Source)> = Vec::new();
     for t in net.layout().tensors() {
-        tensors.push((t.name.clone(), t.shape.clone(), Some(t)));
+        tensors.push((t.name.clone(), t.shape.clone(), Source::Model(t)));
     }
     for (name, shape, _) in net.folded_tensors() {
-        tensors.push((name, shape, None)); // written as zeros
+        tensors.push((name, shape, Source::Zeros));
+    }
+    for (name, data) in &extras.f32s {
+        tensors.push((name.clone(), vec![data.len()], Source::F32(data)));
+    }
+    for (name, data) in &extras.u32s {
+        tensors.push((name.clone(), vec![data.len()], Source::U32(data)));
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let shapes: Vec<(&str, &[usize])> = tensors
+    let shapes: Vec<(&str, &[usize], &str)> = tensors
         .iter()
-        .map(|(n, s, _)| (n.as_str(), s.as_slice()))
+        .map(|(n, s, source)| {
+            let dtype = if matches!(source, Source::U32(_)) {
+                "U32"
+            } else {
+                "F32"
+            };
+            (n.as_str(), s.as_slice(), dtype)
+        })
         .collect();
-    let header = header(&shapes, metadata(&contents));
+    let mut meta = metadata(&contents);
+    for (key, value) in &extras.meta {
+        assert!(key.starts_with(EXTRA_PREFIX), "an extra's name");
+        meta.insert(key.clone(), value.clone().into());
+    }
+    let header = header(&shapes, meta);
     write_atomic(path, |out| {
         out.write_all(&(header.len() as u64).to_le_bytes())?;
         out.write_all(&header)?;
-        for (_, shape, tensor) in &tensors {
-            match tensor {
-                Some(t) => write_tensor(out, t, net.params())?,
-                None => out.write_all(&vec![0u8; 4 * shape.iter().product::<usize>()])?,
+        for (_, shape, source) in &tensors {
+            match source {
+                Source::Model(t) => write_tensor(out, t, contents.params)?,
+                Source::Zeros => out.write_all(&vec![0u8; 4 * shape.iter().product::<usize>()])?,
+                Source::F32(data) => write_le(out, data.iter().map(|x| x.to_le_bytes()))?,
+                Source::U32(data) => write_le(out, data.iter().map(|x| x.to_le_bytes()))?,
             }
         }
         Ok(())
     })
+}
+
+/// Writes 4-byte values, in chunks.
+fn write_le(out: &mut impl Write, values: impl Iterator<Item = [u8; 4]>) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(1 << 18);
+    for v in values {
+        bytes.extend_from_slice(&v);
+        if bytes.len() >= 1 << 18 {
+            out.write_all(&bytes)?;
+            bytes.clear();
+        }
+    }
+    out.write_all(&bytes)
 }
 
 /// The safetensors header: JSON with every tensor's dtype, shape and byte offsets (in the
@@ -107,16 +182,16 @@ pub fn save(contents: ContentsRef<'_>, path: &Path) -> Result<()> {
 /// multiple of 8 bytes. The file is then the header's length (8 bytes, little-endian), the
 /// header, and the tensors' bytes. JSON keys are sorted, so a model always gives the same bytes.
 fn header(
-    tensors: &[(&str, &[usize])],
+    tensors: &[(&str, &[usize], &str)],
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), metadata.into());
     let mut offset = 0;
-    for (name, shape) in tensors {
+    for (name, shape, dtype) in tensors {
         let bytes = 4 * shape.iter().product::<usize>();
         let info = serde_json::json!({
-            "dtype": "F32",
+            "dtype": dtype,
             "shape": shape,
             "data_offsets": [offset, offset + bytes],
         });
@@ -201,6 +276,20 @@ fn model_error(path: &Path, message: impl Into<String>) -> Error {
 /// safetensors file, missing or malformed metadata, a missing, unexpected, mis-shaped or
 /// non-`f32` tensor, a NaN or infinite weight, or sizes larger than the data the file holds.
 pub fn load(path: &Path) -> Result<Contents> {
+    Ok(read(path, false)?.0)
+}
+
+/// [`load`], and the data kept beside the model (see [`save_with`]).
+///
+/// # Errors
+/// As [`load`], and [`Error::Model`] for an extra tensor that is neither `f32` nor `u32`.
+pub fn load_with(path: &Path) -> Result<(Contents, Extras)> {
+    read(path, true)
+}
+
+/// Reads a model file, and with `extras`, what is kept beside the model (otherwise it is
+/// passed over: a checkpoint loads as the model it holds).
+fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
     let mapped = map(path)?;
     let bytes: &[u8] = &mapped;
     let err = |message: String| model_error(path, message);
@@ -305,6 +394,40 @@ pub fn load(path: &Path) -> Result<Contents> {
         }
         expected.insert(name);
     }
+    let mut kept = Extras::default();
+    for name in file.names() {
+        if name.starts_with(EXTRA_PREFIX) {
+            expected.insert(name.to_string());
+        }
+    }
+    if extras {
+        for name in file.names() {
+            if !name.starts_with(EXTRA_PREFIX) {
+                continue;
+            }
+            let view = file.tensor(name).map_err(|e| err(e.to_string()))?;
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| [b[0], b[1], b[2], b[3]]);
+            match view.dtype() {
+                Dtype::F32 => {
+                    kept.f32s
+                        .insert(name.to_string(), values.map(f32::from_le_bytes).collect());
+                }
+                Dtype::U32 => {
+                    kept.u32s
+                        .insert(name.to_string(), values.map(u32::from_le_bytes).collect());
+                }
+                other => return Err(err(format!("tensor {name} is {other:?}, not F32 or U32"))),
+            }
+        }
+        for (key, value) in meta {
+            if key.starts_with(EXTRA_PREFIX) {
+                kept.meta.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let mut unexpected: Vec<&str> = file
         .names()
         .into_iter()
@@ -317,13 +440,14 @@ pub fn load(path: &Path) -> Result<Contents> {
             expected.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    Ok(Contents {
+    let contents = Contents {
         network,
         vocab,
         labels,
         tokens,
         max_len,
-    })
+    };
+    Ok((contents, kept))
 }
 
 /// The architecture the metadata describes (format 1 files have one: the seed's), with the

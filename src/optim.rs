@@ -34,8 +34,16 @@ pub fn check_positive(what: &str, value: f32) -> Result<()> {
     }
 }
 
+/// What an optimiser carries from step to step, to be written into a checkpoint and read
+/// back: the steps taken and its buffers (laid out like the parameters), by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    pub steps: u64,
+    pub buffers: Vec<(String, Vec<f32>)>,
+}
+
 /// An update rule: changes the parameters given their (clipped) gradient.
-pub trait Optimizer {
+pub trait Optimizer: Send {
     /// One update of `params` from a batch's gradient: each gradient element is clipped to
     /// `[-clip, clip]`, its parameter updated, and the element reset to zero for the next
     /// batch, all in one pass over the parts of the gradient the batch has (see
@@ -70,6 +78,27 @@ pub trait Optimizer {
 
     /// The learning rate.
     fn learning_rate(&self) -> f32;
+
+    /// Changes the learning rate (a schedule does, between epochs).
+    fn set_learning_rate(&mut self, lr: f32);
+
+    /// Everything it carries from step to step.
+    fn save(&self) -> OptimizerState {
+        OptimizerState::default()
+    }
+
+    /// Takes back what [`Optimizer::save`] gave.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the state is another optimiser's, or of another size.
+    fn restore(&mut self, state: &OptimizerState) -> Result<()> {
+        match state.buffers.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Config(
+                "the checkpoint's optimiser state is not this optimiser's".into(),
+            )),
+        }
+    }
 }
 
 /// Plain stochastic gradient descent: `w -= lr · dw`.
@@ -91,6 +120,10 @@ impl Optimizer for Sgd {
 
     fn learning_rate(&self) -> f32 {
         self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
     }
 }
 
@@ -150,10 +183,46 @@ impl Optimizer for Adam {
     fn learning_rate(&self) -> f32 {
         self.lr
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    fn save(&self) -> OptimizerState {
+        OptimizerState {
+            steps: self.t as u64,
+            buffers: vec![
+                ("adam.m".to_string(), self.m.to_vec()),
+                ("adam.v".to_string(), self.v.to_vec()),
+            ],
+        }
+    }
+
+    fn restore(&mut self, state: &OptimizerState) -> Result<()> {
+        if state.buffers.is_empty() && state.steps == 0 {
+            return Ok(()); // a run that has not started
+        }
+        let fits = |name: &str, i: usize| {
+            state
+                .buffers
+                .get(i)
+                .is_some_and(|(n, b)| n == name && b.len() == self.m.len())
+        };
+        if !(fits("adam.m", 0) && fits("adam.v", 1)) || state.buffers.len() != 2 {
+            return Err(Error::Config(
+                "the checkpoint's optimiser state is not Adam's for this network".into(),
+            ));
+        }
+        self.t = i32::try_from(state.steps).unwrap_or(i32::MAX);
+        self.m.copy_from_slice(&state.buffers[0].1);
+        self.v.copy_from_slice(&state.buffers[1].1);
+        Ok(())
+    }
 }
 
 /// The update rules by name, for settings and the command line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// [`Sgd`], the seed's rule.
     #[default]
@@ -186,6 +255,12 @@ impl OptimizerKind {
             OptimizerKind::Sgd => Box::new(Sgd { lr }),
             OptimizerKind::Adam => Box::new(Adam::new(n, lr)),
         }
+    }
+}
+
+impl std::fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

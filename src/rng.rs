@@ -34,6 +34,17 @@ impl Rng {
         rng
     }
 
+    /// Where the stream stands: the number of 32-bit words drawn (to be saved in a checkpoint).
+    pub fn position(&self) -> u128 {
+        self.0.get_word_pos()
+    }
+
+    /// Moves the stream to `position` (as [`Rng::position`] gave), so that it goes on from
+    /// there.
+    pub fn set_position(&mut self, position: u128) {
+        self.0.set_word_pos(position);
+    }
+
     /// A uniform draw from [0, 1), with the 53 bits an f64 holds.
     pub fn uniform(&mut self) -> f64 {
         (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
@@ -105,6 +116,16 @@ mod tests {
         assert_eq!(draw(5), draw(5));
         assert_ne!(draw(5), draw(6));
         assert_ne!(draw(0), Rng::with_stream(7, 3).uniform());
+    }
+
+    #[test]
+    fn a_stream_goes_on_from_a_saved_position() {
+        let mut a = Rng::new(4);
+        a.below(10);
+        a.uniform();
+        let mut b = Rng::new(4);
+        b.set_position(a.position());
+        assert_eq!(a.uniform(), b.uniform());
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn json_is_the_last_line_and_files_go_to_out() {
     let csv = std::fs::read_to_string(dir.path().join("o/metrics.csv")).unwrap();
     assert_eq!(
         csv.lines().next(),
-        Some("epoch,train_loss,train_acc,test_loss,test_acc")
+        Some("epoch,lr,train_loss,train_acc,test_loss,test_acc")
     );
     assert_eq!(csv.lines().count(), 8);
     let png = std::fs::read(dir.path().join("o/curves.png")).unwrap();

@@ -15,7 +15,7 @@ fn the_default_demo_reaches_100_percent_on_train_and_test() {
         "{report:?}"
     );
     // It starts from chance: the first epoch is far from perfect.
-    let first = report.history[0];
+    let first = &report.history[0];
     assert!(
         first.train.accuracy < 0.7 && first.train.loss > 0.6,
         "{first:?}"
@@ -28,7 +28,7 @@ fn short(seed: u64) -> DemoConfig {
         train: TrainConfig {
             epochs: 20,
             seed,
-            ..TrainConfig::default()
+            ..TrainConfig::seed()
         },
     }
 }

@@ -5,7 +5,16 @@ use rnn::data::{Dataset, Example};
 use rnn::error::Error;
 use rnn::rng::Rng;
 use rnn::rnn::{Architecture, CellKind, InputInit, Network};
-use rnn::train::{Event, TrainConfig, train};
+use rnn::train::{Data, Event, TrainConfig, train};
+
+/// Training and test examples, no validation set.
+fn sets<'a>(train: &'a [Example], test: &'a [Example]) -> Data<'a> {
+    Data {
+        train,
+        valid: &[],
+        test,
+    }
+}
 
 fn network(data: &Dataset) -> Network {
     network_of(Architecture::new(CellKind::Rnn, data.vocab.len(), 8, 2))
@@ -22,19 +31,19 @@ fn a_diverging_run_stops_and_keeps_the_last_good_weights() {
     let mut net = network(&data);
     let two_epochs = TrainConfig {
         epochs: 2,
-        ..TrainConfig::default()
+        ..TrainConfig::seed()
     };
-    train(&mut net, &data.train, &data.test, &two_epochs, |_| {}).unwrap();
+    train(&mut net, sets(&data.train, &data.test), &two_epochs, |_| {}).unwrap();
     let good = net.params().to_vec();
 
     // A learning rate so large that the first updates overflow the weights to infinity.
     let explosive = TrainConfig {
         epochs: 5,
         lr: 1e38,
-        ..TrainConfig::default()
+        ..TrainConfig::seed()
     };
     let mut epochs_reported = 0;
-    let err = train(&mut net, &data.train, &data.test, &explosive, |e| {
+    let err = train(&mut net, sets(&data.train, &data.test), &explosive, |e| {
         if let Event::Epoch { .. } = e {
             epochs_reported += 1
         }
@@ -69,33 +78,33 @@ fn settings_out_of_range_are_rejected_before_training() {
         (
             TrainConfig {
                 lr: -0.1,
-                ..TrainConfig::default()
+                ..TrainConfig::seed()
             },
             "learning rate",
         ),
         (
             TrainConfig {
                 lr: f32::NAN,
-                ..TrainConfig::default()
+                ..TrainConfig::seed()
             },
             "learning rate",
         ),
         (
             TrainConfig {
                 clip: 0.0,
-                ..TrainConfig::default()
+                ..TrainConfig::seed()
             },
             "clipping",
         ),
         (
             TrainConfig {
                 batch: 0,
-                ..TrainConfig::default()
+                ..TrainConfig::seed()
             },
             "batch size",
         ),
     ] {
-        let err = train(&mut net, &data.train, &[], &config, |_| {}).unwrap_err();
+        let err = train(&mut net, sets(&data.train, &[]), &config, |_| {}).unwrap_err();
         assert!(
             matches!(err, Error::Config(_)) && err.to_string().contains(expected),
             "{err}"
@@ -112,7 +121,13 @@ fn examples_outside_the_network_are_rejected() {
         tokens: vec![999],
         label: 0,
     }];
-    let err = train(&mut net, &bad_token, &[], &TrainConfig::default(), |_| {}).unwrap_err();
+    let err = train(
+        &mut net,
+        sets(&bad_token, &[]),
+        &TrainConfig::seed(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("token 999"), "{err}");
     let bad_label = [Example {
         tokens: vec![0],
@@ -120,9 +135,8 @@ fn examples_outside_the_network_are_rejected() {
     }];
     let err = train(
         &mut net,
-        &data.train,
-        &bad_label,
-        &TrainConfig::default(),
+        sets(&data.train, &bad_label),
+        &TrainConfig::seed(),
         |_| {},
     )
     .unwrap_err();
@@ -136,9 +150,9 @@ fn zero_epochs_train_nothing() {
     let before = net.params().to_vec();
     let config = TrainConfig {
         epochs: 0,
-        ..TrainConfig::default()
+        ..TrainConfig::seed()
     };
-    let report = train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    let report = train(&mut net, sets(&data.train, &data.test), &config, |_| {}).unwrap();
     assert!(report.history.is_empty());
     assert_eq!(report.train_tokens, 0);
     assert_eq!(net.params(), before.as_slice());
@@ -152,9 +166,9 @@ fn trained(threads: usize, seed: u64) -> Vec<f32> {
         batch: 8,
         seed,
         threads,
-        ..TrainConfig::default()
+        ..TrainConfig::seed()
     };
-    train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    train(&mut net, sets(&data.train, &data.test), &config, |_| {}).unwrap();
     net.params().to_vec()
 }
 
@@ -192,9 +206,9 @@ fn trained_with_dropout(dropout: f32, threads: usize, seed: u64) -> Vec<f32> {
         batch: 8,
         seed,
         threads,
-        ..TrainConfig::default()
+        ..TrainConfig::seed()
     };
-    train(&mut net, &data.train, &data.test, &config, |_| {}).unwrap();
+    train(&mut net, sets(&data.train, &data.test), &config, |_| {}).unwrap();
     net.params().to_vec()
 }
 

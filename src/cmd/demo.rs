@@ -61,7 +61,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             lr: args.lr,
             clip: args.clip,
             seed: args.seed,
-            ..TrainConfig::default()
+            ..TrainConfig::seed()
         },
     };
     let examples = rnn::data::sample::TRAIN.len();

@@ -50,6 +50,14 @@ impl Progress {
         }
     }
 
+    /// Runs `f` (which prints a line) with the bar out of the way.
+    pub fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     /// Shows one event.
     pub fn on_event(&mut self, event: Event<'_>) {
         match (event, &self.bar) {
@@ -84,12 +92,10 @@ impl Progress {
             m.train.loss,
             percent(m.train.accuracy)
         );
-        if let Some(test) = m.test {
-            line += &format!(
-                "  test loss {:.4} acc {:>6}",
-                test.loss,
-                percent(test.accuracy)
-            );
+        for (name, score) in [("valid", m.valid), ("test", m.test)] {
+            if let Some(s) = score {
+                line += &format!("  {name} loss {:.4} acc {:>6}", s.loss, percent(s.accuracy));
+            }
         }
         line
     }

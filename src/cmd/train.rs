@@ -1,108 +1,154 @@
 //! `rnn train`: train a classifier on a data file and save it as a model file.
+//!
+//! The command reads the data, builds the model, and hands both to the library's trainer
+//! (`rnn::train`), which owns validation, early stopping, the schedule and the run's state.
+//! What stays here is what a command line adds: flags, files, the progress display, and
+//! writing the model and the checkpoint as the run goes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use rnn::data::Tokens;
-use rnn::data::files::{self, Columns};
+use rnn::checkpoint;
+use rnn::data::files::{self, Columns, Row};
+use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
 use rnn::fsutil::check_output;
 use rnn::metrics::{self, Score};
 use rnn::model::{Model, ModelConfig};
-use rnn::model_file::{self, ContentsRef};
+use rnn::model_file::ContentsRef;
 use rnn::optim::OptimizerKind;
 use rnn::plot;
 use rnn::rnn::{CellKind, Pool};
-use rnn::train::{Event, TrainConfig};
+use rnn::train::{self, Data, Event, LrSchedule, TrainConfig};
 
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
 
 /// Train a classifier on a TSV, CSV or fastText file and save it as a .safetensors model.
+///
+/// Part of the training file (--valid-split) is held out to pick the best epoch and to stop
+/// when it no longer improves (--patience); the model file holds the best epoch's weights.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Training data: .tsv or .csv with a header (text and label columns), or fastText lines.
     #[arg(long)]
     train: PathBuf,
-    /// Test data in the same form, scored after every epoch.
+    /// Validation data in the same form: scored after every epoch, it picks the best epoch
+    /// and decides early stopping [default: a part of --train, see --valid-split].
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Without --valid, the share of every label's training rows held out for validation,
+    /// drawn by the seed; 0 holds out nothing (then the last epoch is kept).
+    #[arg(long, default_value_t = DEFAULT_VALID_SPLIT, value_parser = fraction, allow_negative_numbers = true, conflicts_with = "valid")]
+    valid_split: f64,
+    /// Test data in the same form, scored after every epoch and only reported.
     #[arg(long)]
     test: Option<PathBuf>,
     /// Where to save the model (.safetensors, loadable by PyTorch).
     #[arg(long)]
     model: PathBuf,
     /// The recurrent cell: rnn (Elman, tanh), gru or lstm, as PyTorch's nn.RNN, nn.GRU and
-    /// nn.LSTM. Default rnn.
-    #[arg(long, conflicts_with = "init")]
+    /// nn.LSTM [default: rnn].
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
     cell: Option<CellKind>,
     /// How text becomes tokens: word (lowercased, split on white space) or char.
-    #[arg(long, conflicts_with = "init")]
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
     tokens: Option<Tokens>,
-    /// Hidden units (H) of every layer and direction. Default 64.
-    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    /// Hidden units (H) of every layer and direction [default: 64].
+    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     hidden: Option<usize>,
-    /// Stacked recurrent layers (L); each reads the outputs of the one below. Default 1.
-    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    /// Stacked recurrent layers (L); each reads the outputs of the one below [default: 1].
+    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     layers: Option<usize>,
     /// Every layer reads the text both ways, forwards and backwards, and its output at each
     /// token is both directions' states side by side (2·H).
-    #[arg(long, conflicts_with = "init")]
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
     bidirectional: bool,
     /// A learnt embedding of E floats a token in front of the first layer, as
     /// nn.Embedding(V, E); without it the input is one-hot and the first layer's input weights
     /// are the table of token vectors.
-    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     embed: Option<usize>,
     /// How the top layer's outputs over the text become the features the output layer reads:
     /// last (each direction's final state, PyTorch's h_n), mean or max (over the text's
-    /// tokens). Default last.
-    #[arg(long, conflicts_with = "init")]
+    /// tokens) [default: last].
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
     pool: Option<Pool>,
     /// Dropout probability in training, between layers and before the output layer
-    /// (inverted dropout, as PyTorch's; nothing is dropped outside training). Default 0.
-    #[arg(long, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with = "init")]
+    /// (inverted dropout, as PyTorch's; nothing is dropped outside training) [default: 0].
+    #[arg(long, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with_all = ["init", "resume"])]
     dropout: Option<f32>,
-    /// Tokens seen fewer times in training become <unk>. Default 1.
-    #[arg(long, value_parser = at_least_one, conflicts_with = "init")]
+    /// Tokens seen fewer times in training become <unk> [default: 1].
+    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     min_count: Option<usize>,
-    /// Passes over the training data (0 saves the initial model).
-    #[arg(long, default_value_t = 10)]
+    /// Keep only the N most frequent training tokens; the others become <unk>.
+    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
+    max_vocab: Option<usize>,
+    /// Passes over the training data, at most: --patience may stop the run sooner (0 saves the
+    /// initial model).
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
+    /// Stop after this many epochs in a row without a better validation score.
+    #[arg(long, value_parser = at_least_one, conflicts_with = "resume")]
+    patience: Option<usize>,
     /// Sequences per update; the gradient is the batch mean.
-    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    #[arg(long, default_value_t = TrainConfig::default().batch, value_parser = at_least_one)]
     batch: usize,
     /// Update rule.
-    #[arg(long, default_value = "sgd")]
+    #[arg(long, default_value_t = TrainConfig::default().optimizer)]
     optimizer: OptimizerKind,
-    /// Learning rate [default: 0.02 for sgd, 0.001 for adam].
+    /// Learning rate, the highest the schedule reaches [default: 0.02 for sgd, 0.001 for adam].
     #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     lr: Option<f32>,
+    /// How the learning rate changes: constant, or plateau (halved after 2 epochs without a
+    /// better validation score).
+    #[arg(long, default_value_t = TrainConfig::default().schedule)]
+    schedule: LrSchedule,
+    /// Weigh each class's loss: none, or balanced (every class weighs as much as the others
+    /// together, however few its examples; for imbalanced sets).
+    #[arg(long, default_value = "none")]
+    class_weight: ClassWeight,
     /// Gradients are clipped element-wise to [-clip, clip].
-    #[arg(long, default_value_t = 1.0, value_parser = positive_number, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = TrainConfig::default().clip, value_parser = positive_number, allow_negative_numbers = true)]
     clip: f32,
-    /// The input weights (one vector per token) start uniform in [-A, A]: 1 is as large as an
-    /// embedding in PyTorch's usual Embedding -> RNN; 1/sqrt(H) is nn.RNN's own default.
-    #[arg(long, default_value_t = 1.0, value_parser = positive_number, conflicts_with = "init")]
+    /// The one-hot input weights (one vector per token) start uniform in [-A, A]: 1 is as
+    /// large as an embedding in PyTorch's usual Embedding -> RNN; 1/sqrt(H) is nn.RNN's own
+    /// default.
+    #[arg(long, default_value_t = ModelConfig::default().input_init, value_parser = positive_number, conflicts_with_all = ["init", "resume"])]
     input_init: f32,
     /// Keep only the first N tokens of every text (stored in the model).
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(long, value_parser = at_least_one, conflicts_with = "resume")]
     max_len: Option<usize>,
-    /// Seed of the initial weights and of the shuffling.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    /// Seed of the initial weights, the validation split, the shuffling and the dropout.
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        conflicts_with = "resume"
+    )]
     seed: u64,
     /// Start from this model's weights, vocabulary, labels and token rule.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// Continue the run whose checkpoint this is (MODEL.ckpt), with its settings; give the
+    /// same data. --epochs may raise the limit.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Keep the checkpoint (MODEL.ckpt) after the run ends, to continue it later with
+    /// --resume; otherwise it is removed once the model is saved.
+    #[arg(long)]
+    keep_checkpoint: bool,
     /// Threads that share each batch [default: one per core]. The same seed and number of
     /// threads give the same model.
     #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
     /// Visit the examples in file order instead of shuffling every epoch.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     no_shuffle: bool,
     /// Write the metrics of every epoch to this CSV file.
     #[arg(long)]
@@ -113,7 +159,8 @@ pub struct TrainArgs {
     /// Print one JSON object with the results as the last line.
     #[arg(long)]
     json: bool,
-    /// No progress and no summary (errors, and the JSON line if asked, still appear).
+    /// No progress and no summary (errors, warnings, and the JSON line if asked, still
+    /// appear).
     #[arg(long)]
     quiet: bool,
     /// The header name of the text column.
@@ -124,12 +171,53 @@ pub struct TrainArgs {
     label_col: String,
 }
 
-/// How often a run saves its model at the end of an epoch. The model file always holds a good
-/// model (the initial one, then the latest saved), so a run that is stopped or diverges loses
-/// at most this much work, and no second copy of the weights is kept in memory.
+/// The share of the training rows held out for validation when no file is given.
+pub const DEFAULT_VALID_SPLIT: f64 = 0.1;
+
+/// `--class-weight`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+enum ClassWeight {
+    None,
+    Balanced,
+}
+
+/// Parses a fraction in `[0, 1)` (`--valid-split`).
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..1.0).contains(&f) => Ok(f),
+        Ok(_) => Err("must be at least 0 and less than 1".into()),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// How often a run writes its model and checkpoint at the end of an epoch. The model file
+/// always holds a usable model (the initial one, then the best so far), and the checkpoint
+/// lets `--resume` continue, so a run that is stopped loses at most this much work.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
+/// What the command keeps in a checkpoint beside the library's run state: how it made its
+/// data, so that a resumed run makes the same.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Notes {
+    valid_split: f64,
+    validation_file: bool,
+    class_weight: ClassWeight,
+    text_col: String,
+    label_col: String,
+}
+
+/// The checkpoint's path for a model: `MODEL.ckpt`, beside it.
+fn checkpoint_path(model: &Path) -> PathBuf {
+    let mut name = model.file_name().unwrap_or_default().to_os_string();
+    name.push(".ckpt");
+    model.with_file_name(name)
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
+    let ckpt_path = checkpoint_path(&args.model);
     // Fail before any work if an output could not be written.
     for path in [Some(&args.model), args.metrics.as_ref(), args.plot.as_ref()]
         .into_iter()
@@ -138,36 +226,71 @@ pub fn run(args: TrainArgs) -> Result<()> {
         check_output(path)?;
     }
     if let (Some(path), 0) = (&args.plot, args.epochs) {
-        anyhow::bail!(
+        bail!(
             "{}: there is nothing to plot after 0 epochs",
             path.display()
         );
     }
+    let resumed = args
+        .resume
+        .as_ref()
+        .map(|p| checkpoint::load(p))
+        .transpose()?;
+    let notes = match &resumed {
+        Some(ckpt) => serde_json::from_value(ckpt.notes.clone())
+            .context("the checkpoint was not written by rnn train")?,
+        None => Notes {
+            valid_split: args.valid_split,
+            validation_file: args.valid.is_some(),
+            class_weight: args.class_weight,
+            text_col: args.text_col.clone(),
+            label_col: args.label_col.clone(),
+        },
+    };
+    if resumed.is_some() && notes.validation_file != args.valid.is_some() {
+        bail!(
+            "the run was started {} --valid: give the same data to resume it",
+            if notes.validation_file {
+                "with"
+            } else {
+                "without"
+            }
+        );
+    }
     let columns = Columns {
-        text: args.text_col.clone(),
-        label: args.label_col.clone(),
+        text: notes.text_col.clone(),
+        label: notes.label_col.clone(),
     };
     let rows = files::read_rows(&args.train, &columns)?;
-    let mut model = match &args.init {
-        Some(init) => {
+    // the validation rows: a file, or a seeded, stratified part of the training rows
+    let seed = resumed.as_ref().map_or(args.seed, |c| c.config.seed);
+    let (rows, valid_rows) = match &args.valid {
+        Some(path) => (rows, files::read_rows(path, &columns)?),
+        None => hold_out(rows, notes.valid_split, seed),
+    };
+    let mut model = match (&resumed, &args.init) {
+        (Some(ckpt), _) => Model::from(ckpt.contents.clone()),
+        (None, Some(init)) => {
             let mut model = Model::load(init)?;
             if args.max_len.is_some() {
                 model.max_len = args.max_len;
             }
             model
         }
-        None => {
+        (None, None) => {
+            let defaults = ModelConfig::default();
             let config = ModelConfig {
-                cell: args.cell.unwrap_or_default(),
-                hidden: args.hidden.unwrap_or(64),
-                layers: args.layers.unwrap_or(1),
-                bidirectional: args.bidirectional,
-                embed: args.embed,
-                pool: args.pool.unwrap_or_default(),
-                dropout: args.dropout.unwrap_or(0.0),
-                tokens: args.tokens.unwrap_or_default(),
-                min_count: args.min_count.unwrap_or(1),
-                max_len: args.max_len,
+                cell: args.cell.unwrap_or(defaults.cell),
+                hidden: args.hidden.unwrap_or(defaults.hidden),
+                layers: args.layers.unwrap_or(defaults.layers),
+                bidirectional: args.bidirectional || defaults.bidirectional,
+                embed: args.embed.or(defaults.embed),
+                pool: args.pool.unwrap_or(defaults.pool),
+                dropout: args.dropout.unwrap_or(defaults.dropout),
+                tokens: args.tokens.unwrap_or(defaults.tokens),
+                min_count: args.min_count.unwrap_or(defaults.min_count),
+                max_vocab: args.max_vocab.or(defaults.max_vocab),
+                max_len: args.max_len.or(defaults.max_len),
                 input_init: args.input_init,
                 seed: args.seed,
             };
@@ -176,80 +299,116 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let train = model.examples(&rows, &args.train)?;
-    drop(rows); // the texts are encoded: free them before training
+    let valid_path = args.valid.as_deref().unwrap_or(&args.train);
+    let valid = model.examples(&valid_rows, valid_path)?;
+    drop((rows, valid_rows)); // the texts are encoded: free them before training
     let test = match &args.test {
         Some(path) => model.examples(&files::read_rows(path, &columns)?, path)?,
         None => Vec::new(),
     };
-    let config = TrainConfig {
-        epochs: args.epochs,
-        optimizer: args.optimizer,
-        lr: args.lr.unwrap_or(args.optimizer.default_lr()),
-        clip: args.clip,
-        batch: args.batch,
-        seed: args.seed,
-        shuffle: !args.no_shuffle,
-        // the model file keeps the last good model instead (see CHECKPOINT_EVERY)
-        keep_last_good: false,
-        threads: args.threads.unwrap_or(0),
+    let config = match &resumed {
+        Some(ckpt) => TrainConfig {
+            epochs: args.epochs,
+            threads: args.threads.unwrap_or(ckpt.config.threads),
+            ..ckpt.config.clone()
+        },
+        None => TrainConfig {
+            epochs: args.epochs,
+            optimizer: args.optimizer,
+            lr: args.lr.unwrap_or(args.optimizer.default_lr()),
+            clip: args.clip,
+            batch: args.batch,
+            seed: args.seed,
+            shuffle: !args.no_shuffle,
+            // the model file keeps the best model so far instead (see CHECKPOINT_EVERY)
+            keep_last_good: false,
+            threads: args.threads.unwrap_or(0),
+            patience: args.patience.or(TrainConfig::default().patience),
+            schedule: args.schedule,
+            class_weights: (notes.class_weight == ClassWeight::Balanced)
+                .then(|| train::balanced_class_weights(&train, model.labels.len())),
+        },
     };
     config.validate()?;
     let show = !args.quiet;
-    let mut out = std::io::stdout().lock();
     if show {
-        let tokens: usize = train.iter().map(|e| e.tokens.len()).sum();
-        writeln!(
-            out,
-            "Training the network ({}; V = {} tokens, C = {} labels) on {} examples ({tokens} tokens){}.",
-            model.network.arch(),
-            model.vocab.len(),
-            model.labels.len(),
-            train.len(),
-            if test.is_empty() {
-                String::new()
-            } else {
-                format!(", testing on {}", test.len())
-            },
-        )?;
+        print_banner(&model, &train, &valid, &test, &args)?;
     }
-    drop(out);
 
     // The initial model first: from here on the model file always holds a usable model.
-    model.save(&args.model)?;
-    let mut saved_after = 0; // the epoch whose model the file holds
-    let mut progress = Progress::new(args.epochs, train.len(), args.quiet);
+    if resumed.is_none() {
+        model.save(&args.model)?;
+    }
+    let data = Data {
+        train: &train,
+        valid: &valid,
+        test: &test,
+    };
+    let notes_json = serde_json::to_value(&notes).expect("plain data");
+    let mut saved = String::from("the initial model");
+    let mut progress = Progress::new(config.epochs, train.len(), args.quiet);
     let mut last_save = Instant::now();
-    let mut checkpoint_error = None;
+    let mut save_error = None;
     let started = Instant::now();
     let result = {
         let (vocab, labels, tokens, max_len) =
             (&model.vocab, &model.labels, model.tokens, model.max_len);
-        let path = &args.model;
-        rnn::train::train(&mut model.network, &train, &test, &config, |event| {
-            if let Event::Epoch { network, metrics } = event
-                && last_save.elapsed() >= CHECKPOINT_EVERY
-            {
-                let contents = ContentsRef {
-                    network,
-                    vocab,
-                    labels,
-                    tokens,
-                    max_len,
-                };
-                match model_file::save(contents, path) {
-                    Ok(()) => saved_after = metrics.epoch,
-                    Err(e) => {
-                        checkpoint_error.get_or_insert(e);
-                    }
+        let on_event = |event: Event<'_>| {
+            match event {
+                Event::Warning(warning) => {
+                    let text = warning.describe(labels);
+                    progress.suspend(|| eprintln!("warning: {text}"));
                 }
-                last_save = Instant::now();
+                Event::Epoch {
+                    network,
+                    state,
+                    metrics,
+                } if last_save.elapsed() >= CHECKPOINT_EVERY || metrics.epoch == config.epochs => {
+                    let current = ContentsRef {
+                        network,
+                        params: network.params(),
+                        vocab,
+                        labels,
+                        tokens,
+                        max_len,
+                    };
+                    // the model file: the best epoch so far, or the latest
+                    let best = ContentsRef {
+                        params: if state.best_params.is_empty() {
+                            network.params()
+                        } else {
+                            &state.best_params
+                        },
+                        ..current
+                    };
+                    let written = rnn::model_file::save(best, &args.model).and_then(|()| {
+                        checkpoint::save(&ckpt_path, current, &config, state, &notes_json)
+                    });
+                    match written {
+                        Ok(()) => {
+                            saved = state.monitor.best.map_or_else(
+                                || format!("the model after epoch {}", metrics.epoch),
+                                |(e, _)| format!("the best model so far (epoch {e})"),
+                            )
+                        }
+                        Err(e) => {
+                            save_error.get_or_insert(e);
+                        }
+                    }
+                    last_save = Instant::now();
+                }
+                _ => {}
             }
             progress.on_event(event);
-        })
+        };
+        match resumed {
+            Some(ckpt) => train::resume(&mut model.network, data, &config, ckpt.state, on_event),
+            None => train::train(&mut model.network, data, &config, on_event),
+        }
     };
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(e) = checkpoint_error {
+    if let Some(e) = save_error {
         return Err(e.into());
     }
     let report = match result {
@@ -257,15 +416,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Err(Error::Diverged {
             epoch, loss, lr, ..
         }) => {
-            // The model file holds the last model saved; the network in memory is not good.
-            let kept = match saved_after {
-                0 => "the initial model".to_string(),
-                n => format!("the model after epoch {n}"),
-            };
-            anyhow::bail!(
-                "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {kept}. \
-                 Try a smaller learning rate (it was {lr:?}).",
-                args.model.display()
+            bail!(
+                "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {saved}, \
+                 and {} lets --resume go on from there. Try a smaller learning rate (it was \
+                 {lr:?}).",
+                args.model.display(),
+                ckpt_path.display()
             );
         }
         Err(e) => return Err(e.into()),
@@ -273,8 +429,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // The trained model first: a metrics file or chart that cannot be written must not cost
     // the training.
     model.save(&args.model)?;
+    if !args.keep_checkpoint && ckpt_path.exists() {
+        std::fs::remove_file(&ckpt_path).map_err(|e| Error::io(&ckpt_path, e))?;
+    }
     if let Some(path) = &args.metrics {
-        metrics::write_csv(&report.history, path)?;
+        metrics::write_csv(&report.history, &model.labels, path)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(
@@ -287,38 +446,122 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         plot::plot_curves(&report.history, &title, path)?;
     }
+    print_summary(&model, &args, &report, seconds, &train, &valid, &test)
+}
 
+/// The training rows and the validation rows held out of them (see [`split::stratified`]).
+fn hold_out(rows: Vec<Row>, fraction: f64, seed: u64) -> (Vec<Row>, Vec<Row>) {
+    let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    let (_, held) = split::stratified(&labels, fraction, seed);
+    let mut is_held = vec![false; rows.len()];
+    for i in held {
+        is_held[i] = true;
+    }
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for (row, held) in rows.into_iter().zip(is_held) {
+        if held { &mut valid } else { &mut train }.push(row);
+    }
+    (train, valid)
+}
+
+fn print_banner(
+    model: &Model,
+    train: &[Example],
+    valid: &[Example],
+    test: &[Example],
+    args: &TrainArgs,
+) -> Result<()> {
+    let tokens: usize = train.iter().map(|e| e.tokens.len()).sum();
+    let mut sets = String::new();
+    if !valid.is_empty() {
+        let from = match &args.valid {
+            Some(path) => file_name(path),
+            None => "held out of the training file".to_string(),
+        };
+        sets += &format!(", validating on {} ({from})", valid.len());
+    }
+    if !test.is_empty() {
+        sets += &format!(", testing on {}", test.len());
+    }
+    writeln!(
+        std::io::stdout().lock(),
+        "Training the network ({}; V = {} tokens, C = {} labels) on {} examples ({tokens} tokens){sets}.",
+        model.network.arch(),
+        model.vocab.len(),
+        model.labels.len(),
+        train.len(),
+    )?;
+    Ok(())
+}
+
+fn print_summary(
+    model: &Model,
+    args: &TrainArgs,
+    report: &train::TrainReport,
+    seconds: f64,
+    train: &[Example],
+    valid: &[Example],
+    test: &[Example],
+) -> Result<()> {
     // Final scores with the final weights (the history's train scores are running means).
-    let final_train = model.evaluate(&train);
-    let final_test = (!test.is_empty()).then(|| model.evaluate(&test));
     let score = |e: &rnn::model::Evaluation| Score {
         loss: e.loss,
         accuracy: e.accuracy,
     };
+    let final_train = score(&model.evaluate(train));
+    let final_valid = (!valid.is_empty()).then(|| score(&model.evaluate(valid)));
+    let final_test = (!test.is_empty()).then(|| score(&model.evaluate(test)));
+    let epochs = report.history.last().map_or(0, |m| m.epoch);
     let mut out = std::io::stdout().lock();
-    if show {
+    if !args.quiet {
+        let stopped = if report.stopped_early {
+            " (stopped early: no better validation score)"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "Trained for {} epochs in {seconds:.2} s ({:.0} tokens/s in training steps).",
-            args.epochs,
+            "Trained for {epochs} epochs{stopped} in {seconds:.2} s ({:.0} tokens/s in training \
+             steps).",
             report.tokens_per_second()
         )?;
-        let mut rows = vec![("train", score(&final_train))];
-        rows.extend(final_test.as_ref().map(|e| ("test", score(e))));
+        if let Some(best) = report.best_epoch {
+            writeln!(
+                out,
+                "Kept the weights of epoch {best}, the best on the validation set."
+            )?;
+        }
+        let mut rows = vec![("train", final_train)];
+        rows.extend(final_valid.map(|s| ("valid", s)));
+        rows.extend(final_test.map(|s| ("test", s)));
         write_scores(&mut out, &rows)?;
         writeln!(out, "Saved the model to {}", args.model.display())?;
         for path in [&args.metrics, &args.plot].into_iter().flatten() {
             writeln!(out, "Wrote {}", path.display())?;
         }
+        if args.keep_checkpoint {
+            writeln!(
+                out,
+                "Kept the checkpoint {}",
+                checkpoint_path(&args.model).display()
+            )?;
+        }
     }
     if args.json {
         let mut summary = json!({
-            "epochs": args.epochs,
+            "epochs": epochs,
+            "best_epoch": report.best_epoch,
+            "stopped_early": report.stopped_early,
             "seconds": seconds,
             "train_tokens_per_s": report.tokens_per_second(),
             "train_loss": json_number(final_train.loss),
             "train_acc": json_number(final_train.accuracy),
+            "warnings": report.warnings.iter().map(|w| w.describe(&model.labels)).collect::<Vec<_>>(),
         });
+        if let Some(v) = &final_valid {
+            summary["valid_loss"] = json!(json_number(v.loss));
+            summary["valid_acc"] = json!(json_number(v.accuracy));
+        }
         if let Some(t) = &final_test {
             summary["test_loss"] = json!(json_number(t.loss));
             summary["test_acc"] = json!(json_number(t.accuracy));

@@ -12,8 +12,10 @@
 //! columns are ignored. Windows line endings and a UTF-8 byte order mark are accepted everywhere.
 //!
 //! **Errors.** Every malformed row is an error naming the file and the line (a wrong number of
-//! fields, invalid UTF-8, an empty text or label, a missing or repeated fastText label): nothing
-//! is skipped silently except blank lines. A file without a single example is an error too.
+//! fields, invalid UTF-8, an empty label, a missing or repeated fastText label): nothing is
+//! skipped silently except blank lines. A row with a label and an empty text is an example (of
+//! a text with no tokens, which a model can still be asked about). A file without a single
+//! example is an error too.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -46,7 +48,7 @@ impl Default for Columns {
 pub struct Row {
     /// The 1-based line where the row starts (a quoted CSV field can span several lines).
     pub line: usize,
-    /// The text, as it is in the file (tokenisation happens later); never blank.
+    /// The text, as it is in the file (tokenisation happens later); it may be empty.
     pub text: String,
     /// The label, without surrounding white space; never empty.
     pub label: String,
@@ -274,11 +276,8 @@ fn csv_error(path: &Path, err: csv::Error) -> Error {
     }
 }
 
-/// A checked row: the text must not be blank, the (trimmed) label not empty.
+/// A checked row: the (trimmed) label must not be empty; the text may be.
 fn row(line: usize, text: &str, label: &str) -> Result<Row, &'static str> {
-    if text.trim().is_empty() {
-        return Err("empty text");
-    }
     if label.is_empty() {
         return Err("empty label");
     }
@@ -577,19 +576,17 @@ mod tests {
     }
 
     #[test]
-    fn empty_text_and_empty_label_are_errors() {
+    fn an_empty_text_is_an_example_and_an_empty_label_an_error() {
+        let rows = tsv("text\tlabel\na\tx\n  \ty\n").unwrap();
         assert_eq!(
-            err(tsv("text\tlabel\na\tx\n  \ty\n")),
-            "data.tsv line 3: empty text"
+            (rows[1].line, rows[1].text.as_str(), rows[1].label.as_str()),
+            (3, "  ", "y")
         );
         assert_eq!(
             err(tsv("text\tlabel\na\t \n")),
             "data.tsv line 2: empty label"
         );
-        assert_eq!(
-            err(csv("text,label\n\"\",x\n")),
-            "data.csv line 2: empty text"
-        );
+        assert_eq!(csv("text,label\n\"\",x\n").unwrap()[0].text, "");
     }
 
     #[test]
@@ -663,10 +660,7 @@ mod tests {
             err(fasttext("__label__ x\n")),
             "data.txt line 1: empty label"
         );
-        assert_eq!(
-            err(fasttext("__label__a   \n")),
-            "data.txt line 1: empty text"
-        );
+        assert_eq!(fasttext("__label__a   \n").unwrap()[0].text, "");
         assert_eq!(
             err(parse(
                 Format::FastText,

@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod sample;
+pub mod split;
 pub mod tokens;
 pub mod vocab;
 

@@ -67,13 +67,15 @@ impl Vocab {
     }
 
     /// [`UNK`] at index 0, then every token of `texts` seen at least `min_count` times, in
-    /// order of first appearance. Rarer tokens are left to [`UNK`]. With `max_len`, only the
-    /// first `max_len` tokens of a text count: the model never reads the others.
+    /// order of first appearance; with `max_vocab`, only that many of them, the most frequent
+    /// (the earlier seen among equals). Other tokens are left to [`UNK`]. With `max_len`, only
+    /// the first `max_len` tokens of a text count: the model never reads the others.
     pub fn build<'a>(
         texts: impl IntoIterator<Item = &'a str>,
         tokens: Tokens,
         min_count: usize,
         max_len: Option<usize>,
+        max_vocab: Option<usize>,
     ) -> Self {
         let limit = max_len.unwrap_or(usize::MAX);
         let mut counts: Vec<(String, usize)> = Vec::new();
@@ -94,12 +96,21 @@ impl Vocab {
                 }
             });
         }
+        let mut kept: Vec<bool> = counts.iter().map(|(_, c)| *c >= min_count.max(1)).collect();
+        if let Some(limit) = max_vocab {
+            let mut ranked: Vec<usize> = (0..counts.len()).filter(|&i| kept[i]).collect();
+            // stable: among equal counts the earlier seen stays ahead
+            ranked.sort_by_key(|&i| std::cmp::Reverse(counts[i].1));
+            for &i in ranked.iter().skip(limit) {
+                kept[i] = false;
+            }
+        }
         let mut vocab = Vocab::default();
         vocab.insert(UNK);
         vocab.unk = Some(0);
-        for (token, count) in counts {
-            if count >= min_count.max(1) {
-                vocab.insert(&token);
+        for ((token, _), keep) in counts.iter().zip(kept) {
+            if keep {
+                vocab.insert(token);
             }
         }
         vocab
@@ -218,17 +229,21 @@ mod tests {
     #[test]
     fn a_built_vocabulary_starts_with_unk_and_drops_rare_tokens() {
         let texts = ["b a b", "c b a"];
-        let all = Vocab::build(texts, Tokens::Word, 1, None);
+        let all = Vocab::build(texts, Tokens::Word, 1, None, None);
         assert_eq!(all.tokens(), [UNK, "b", "a", "c"]);
-        let first_two = Vocab::build(texts, Tokens::Word, 1, Some(2));
+        let first_two = Vocab::build(texts, Tokens::Word, 1, Some(2), None);
         assert_eq!(first_two.tokens(), [UNK, "b", "a", "c"]);
-        let first_one = Vocab::build(texts, Tokens::Word, 1, Some(1));
+        let first_one = Vocab::build(texts, Tokens::Word, 1, Some(1), None);
         assert_eq!(first_one.tokens(), [UNK, "b", "c"]);
-        let common = Vocab::build(texts, Tokens::Word, 2, None);
+        let common = Vocab::build(texts, Tokens::Word, 2, None, None);
         assert_eq!(common.tokens(), [UNK, "b", "a"]);
         assert_eq!(common.encode("c a zzz"), Ok(vec![0, 2, 0]));
-        let chars = Vocab::build(["ab", "ba"], Tokens::Char, 1, None);
+        let chars = Vocab::build(["ab", "ba"], Tokens::Char, 1, None, None);
         assert_eq!(chars.encode_with(Tokens::Char, "abc"), Ok(vec![1, 2, 0]));
+        // the two most frequent, in order of first appearance: c (3), b (3); a (2) is dropped
+        let texts = ["a b c", "c b c", "b a"];
+        let top = Vocab::build(texts, Tokens::Word, 1, None, Some(2));
+        assert_eq!(top.tokens(), [UNK, "b", "c"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ const SIZE: (u32, u32) = (1200, 500);
 /// The font family every text uses; registered from the embedded DejaVu Sans.
 const FONT: &str = "sans-serif";
 const TRAIN_COLOUR: RGBColor = RGBColor(31, 119, 180);
+const VALID_COLOUR: RGBColor = RGBColor(44, 160, 44);
 const TEST_COLOUR: RGBColor = RGBColor(255, 127, 14);
 const MESH_COLOUR: RGBColor = RGBColor(220, 220, 220);
 /// Histories up to this many epochs get a marker on every point, so that a single epoch shows.
@@ -29,7 +30,8 @@ const MARKERS_UP_TO: usize = 40;
 /// Draws the training curves of `history` into a PNG at `path` (written atomically).
 ///
 /// Two panels side by side: the cross-entropy loss and the accuracy (in %) per epoch, each with
-/// a "train" curve and, when any epoch has test scores, a "test" curve. Non-finite values are left
+/// a "train" curve and, when epochs have validation or test scores, a "validation" and a "test"
+/// curve. Non-finite values are left
 /// out of the curves. The format follows the extension of `path` (`.png`).
 pub fn plot_curves(history: &[EpochMetrics], title: &str, path: &Path) -> Result<()> {
     let plot_error = |message: String| Error::Plot {
@@ -89,7 +91,7 @@ fn draw<DB: DrawingBackend>(
     let panels = root.split_evenly((1, 2));
     let max_loss = history
         .iter()
-        .flat_map(|m| [Some(m.train), m.test])
+        .flat_map(|m| [Some(m.train), m.valid, m.test])
         .flatten()
         .map(|s| f64::from(s.loss))
         .filter(|loss| loss.is_finite())
@@ -142,10 +144,12 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()?;
 
     let point_size = if history.len() <= MARKERS_UP_TO { 4 } else { 0 };
-    let with_test = history.iter().any(|m| m.test.is_some());
     let mut series: Vec<(&str, RGBColor, ScoreOf)> =
         vec![("train", TRAIN_COLOUR, |m| Some(m.train))];
-    if with_test {
+    if history.iter().any(|m| m.valid.is_some()) {
+        series.push(("validation", VALID_COLOUR, |m| m.valid));
+    }
+    if history.iter().any(|m| m.test.is_some()) {
         series.push(("test", TEST_COLOUR, |m| m.test));
     }
     for (label, colour, score) in series {
@@ -191,7 +195,10 @@ mod tests {
                 EpochMetrics {
                     epoch,
                     train,
+                    valid: None,
                     test: with_test.then_some(test),
+                    lr: 0.1,
+                    valid_classes: Vec::new(),
                 }
             })
             .collect()

@@ -59,8 +59,9 @@ impl Fc<'_> {
     }
 
     /// Backprop through softmax, cross-entropy and the linear layer for the loss
-    /// `weight · Σ_rows L`: `dy = (p - onehot(target)) · weight` into `dlogits`, **adds**
-    /// `dW += dyᵀ F` and `db += Σ dy`, and writes `df = dy · W` (rows × F).
+    /// `weight · Σ_rows w_target L`: `dy = (p - onehot(target)) · weight · w_target` into
+    /// `dlogits`, **adds** `dW += dyᵀ F` and `db += Σ dy`, and writes `df = dy · W` (rows × F).
+    /// The class weights `w` are 1 when `class_weights` is `None`.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -68,6 +69,7 @@ impl Fc<'_> {
         probs: &[f32],
         targets: &[u32],
         weight: f32,
+        class_weights: Option<&[f32]>,
         dw: &mut [f32],
         db: &mut [f32],
         dlogits: &mut Vec<f32>,
@@ -86,6 +88,7 @@ impl Fc<'_> {
         dlogits.extend_from_slice(probs);
         for (dy, &target) in dlogits.chunks_exact_mut(c).zip(targets) {
             dy[target as usize] -= 1.0;
+            let weight = class_weights.map_or(weight, |w| weight * w[target as usize]);
             for v in dy.iter_mut() {
                 *v *= weight;
             }

@@ -107,7 +107,7 @@ impl Network {
             let at = if d == 0 { t } else { steps - 1 - t };
             squares[at] += ds[..h].iter().map(|g| g * g).sum::<f32>();
         };
-        self.backward_with(&batch, ws, &mut grads, 1.0, Some(&mut norms));
+        self.backward_with(&batch, ws, &mut grads, 1.0, None, Some(&mut norms));
         Flow {
             states,
             probs,

@@ -515,17 +515,32 @@ impl Network {
         grads: &mut Gradients,
         weight: f32,
     ) {
-        self.backward_with(batch, ws, grads, weight, None);
+        self.backward_with(batch, ws, grads, weight, None, None);
     }
 
-    /// [`Network::backward_weighted`], letting `hook(d, t, ds)`, if given, see the gradient on
-    /// the top layer's direction `d` at its step `t` before that step is undone.
+    /// As [`Network::backward_weighted`], with every row's loss also weighted by its class's
+    /// weight: the loss `weight · Σ class_weights[target] · L`.
+    pub fn backward_class_weighted(
+        &self,
+        batch: &Batch,
+        ws: &mut Workspace,
+        grads: &mut Gradients,
+        weight: f32,
+        class_weights: &[f32],
+    ) {
+        assert_eq!(class_weights.len(), self.classes(), "a weight a class");
+        self.backward_with(batch, ws, grads, weight, Some(class_weights), None);
+    }
+
+    /// [`Network::backward_class_weighted`], letting `hook(d, t, ds)`, if given, see the
+    /// gradient on the top layer's direction `d` at its step `t` before that step is undone.
     fn backward_with(
         &self,
         batch: &Batch,
         ws: &mut Workspace,
         grads: &mut Gradients,
         weight: f32,
+        class_weights: Option<&[f32]>,
         mut hook: Option<Hook<'_>>,
     ) {
         let arch = &self.arch;
@@ -544,6 +559,7 @@ impl Network {
                 &ws.probs,
                 batch.targets(),
                 weight,
+                class_weights,
                 dw,
                 db,
                 &mut ws.dlogits,

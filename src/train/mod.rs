@@ -1,0 +1,679 @@
+//! The training loop: shuffle, batch, forward, backward, clip, update; scores every epoch; the
+//! best epoch kept and early stopping on a validation set; warnings a user needs.
+//!
+//! With a batch size of 1 this is exactly the seed's per-example stochastic gradient descent:
+//! every example is run forward, its gradient computed by backpropagation through time, clipped
+//! element-wise, and the weights updated before the next example.
+//!
+//! A run's state from one epoch to the next is a [`RunState`]: the epoch count, the optimiser's
+//! moments, the shuffling stream and order, the best epoch and its weights, the history. An
+//! epoch's event hands it out, so that a caller can write a checkpoint, and [`resume`] takes it
+//! back: a run stopped and resumed ends where the uninterrupted run would, to the bit.
+
+pub mod monitor;
+
+use std::ops::Range;
+use std::time::Instant;
+
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::metrics::{Confusion, EpochMetrics, Score, Tally};
+use crate::optim::{self, OptimizerKind, OptimizerState};
+use crate::rng::Rng;
+use rayon::prelude::*;
+
+use crate::rnn::{Batch, Gradients, Network, Workspace, argmax};
+pub use monitor::{LrSchedule, Monitor, Verdict, Warning};
+
+/// The random stream used to initialise weights, for a given seed (see [`Rng::with_stream`]).
+pub const INIT_STREAM: u64 = 0;
+/// The random stream used to shuffle the examples every epoch.
+pub const SHUFFLE_STREAM: u64 = 1;
+/// The random stream of the dropout masks: one substream a batch and thread (see
+/// [`Rng::with_substream`]), so that a batch's masks do not depend on what ran before it.
+pub const DROPOUT_STREAM: u64 = 2;
+
+/// How to train. `Default` gives `rnn train`'s defaults; [`TrainConfig::seed`] the seed's
+/// per-example SGD.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training data, at most (early stopping may end the run sooner). 0
+    /// trains nothing (the metrics history is empty).
+    pub epochs: usize,
+    /// The update rule. Default SGD.
+    pub optimizer: OptimizerKind,
+    /// Learning rate of the update (the highest it reaches, see `schedule`). Default 0.02 (the
+    /// seed's, for SGD).
+    pub lr: f32,
+    /// Gradients are clipped element-wise to `[-clip, clip]` before each update. Default 1.
+    pub clip: f32,
+    /// Sequences per update; the gradient is the mean over the batch. Default 1.
+    pub batch: usize,
+    /// Seeds the shuffling and the dropout (and, through [`INIT_STREAM`], the caller's
+    /// initialisation).
+    pub seed: u64,
+    /// Visit the examples in a new random order every epoch (default), or in the given order.
+    pub shuffle: bool,
+    /// Keep a copy of the parameters at the end of every epoch, and restore it if the loss
+    /// becomes NaN or infinite (default). Without it, a diverged network is left as it was
+    /// when the loss went bad, and the copy's memory (one more set of weights) is saved.
+    pub keep_last_good: bool,
+    /// Threads that share each batch (0: one per core). Results are the same for the same
+    /// seed, number of threads and machine.
+    pub threads: usize,
+    /// With a validation set: stop after this many epochs in a row without a better
+    /// validation score. Default none: run every epoch. Either way, with a validation set the
+    /// best epoch's weights are the ones a run ends with.
+    pub patience: Option<usize>,
+    /// How the learning rate changes. Default constant.
+    pub schedule: LrSchedule,
+    /// A weight for every class's loss (its mean over the training examples should be 1, as
+    /// [`balanced_class_weights`] gives), or none (all 1).
+    pub class_weights: Option<Vec<f32>>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            ..TrainConfig::seed()
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The seed's settings: per-example SGD at 0.02 with gradients clipped to ±1, for 1000
+    /// epochs, with nothing held out and nothing stopped early (what `rnn demo` runs).
+    pub fn seed() -> Self {
+        TrainConfig {
+            epochs: 1000,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.02,
+            clip: 1.0,
+            batch: 1,
+            seed: 0,
+            shuffle: true,
+            keep_last_good: true,
+            threads: 0,
+            patience: None,
+            schedule: LrSchedule::Constant,
+            class_weights: None,
+        }
+    }
+
+    /// The number of threads to use: [`TrainConfig::threads`], or one per core for 0.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        optim::check_positive("the learning rate", self.lr)?;
+        optim::check_positive("the clipping limit", self.clip)?;
+        if self.batch == 0 {
+            return Err(Error::Config("the batch size must be at least 1".into()));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::Config(
+                "the patience must be at least 1 epoch".into(),
+            ));
+        }
+        if let LrSchedule::Plateau { patience, factor } = self.schedule
+            && (patience == 0 || !(factor > 0.0 && factor < 1.0))
+        {
+            return Err(Error::Config(format!(
+                "a plateau schedule needs a patience of at least 1 and a factor in (0, 1), \
+                 not {patience} and {factor}"
+            )));
+        }
+        if let Some(w) = &self.class_weights
+            && let Some(bad) = w.iter().find(|w| !(w.is_finite() && **w >= 0.0))
+        {
+            return Err(Error::Config(format!(
+                "a class weight must be a finite number of at least 0, not {bad}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The examples of a run: what it trains on, what picks its best epoch, what is only reported.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Data<'a> {
+    pub train: &'a [Example],
+    /// Scored after every epoch; picks the best epoch and decides early stopping. May be empty.
+    pub valid: &'a [Example],
+    /// Scored after every epoch and only reported. May be empty.
+    pub test: &'a [Example],
+}
+
+/// `N / (C · n_c)` for every class `c` with `n_c` of the `N` examples (scikit-learn's
+/// "balanced"): the classes weigh the same in the loss, and the mean weight over the examples
+/// is 1, so the learning rate means what it meant. A class without examples gets 0.
+pub fn balanced_class_weights(examples: &[Example], classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    for e in examples {
+        counts[e.label as usize] += 1;
+    }
+    let n = examples.len() as f64;
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                (n / (classes as f64 * c as f64)) as f32
+            }
+        })
+        .collect()
+}
+
+/// What training reports as it goes, for progress bars, logs and checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A batch was trained: `done` of the epoch's `total` examples are through.
+    Step {
+        epoch: usize,
+        done: usize,
+        total: usize,
+    },
+    /// An epoch ended: its metrics, the network as it is now, and the run's state (to write a
+    /// checkpoint that [`resume`] can continue from).
+    Epoch {
+        metrics: &'a EpochMetrics,
+        network: &'a Network,
+        state: &'a RunState,
+    },
+    /// Something a user should know about the run (said once).
+    Warning(&'a Warning),
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainReport {
+    /// The metrics of every epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Seconds spent in training steps (forward, backward, update), without evaluation.
+    pub train_seconds: f64,
+    /// Tokens run through training steps (every epoch counted).
+    pub train_tokens: usize,
+    /// The epoch whose weights the network ends with, when a validation set picked it.
+    pub best_epoch: Option<usize>,
+    /// Whether the run stopped before its last epoch for want of progress.
+    pub stopped_early: bool,
+    /// Every warning given.
+    pub warnings: Vec<Warning>,
+}
+
+impl TrainReport {
+    /// Training throughput in tokens a second.
+    pub fn tokens_per_second(&self) -> f64 {
+        if self.train_seconds > 0.0 {
+            self.train_tokens as f64 / self.train_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Everything a run carries from one epoch to the next but the network's weights and the
+/// configuration: what a checkpoint must hold for [`resume`] to continue the run exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches trained so far (they number the dropout's substreams).
+    pub step: u64,
+    /// The order of the training examples; every epoch shuffles the previous one.
+    pub order: Vec<u32>,
+    /// Where the shuffling stream stands.
+    pub shuffle_position: u128,
+    pub optimizer: OptimizerState,
+    pub monitor: Monitor,
+    /// The best epoch's parameters (empty until a validation set has picked one).
+    pub best_params: Vec<f32>,
+    /// The metrics of every epoch so far.
+    pub history: Vec<EpochMetrics>,
+    /// Seconds and tokens of training steps so far.
+    pub train_seconds: f64,
+    pub train_tokens: usize,
+    /// Every warning given so far.
+    pub warnings: Vec<Warning>,
+}
+
+impl RunState {
+    /// The state of a run that has not started.
+    fn new(net: &Network, train: &[Example], config: &TrainConfig) -> Self {
+        RunState {
+            epoch: 0,
+            step: 0,
+            order: (0..train.len() as u32).collect(),
+            shuffle_position: 0,
+            optimizer: config.optimizer.build(net.params().len(), config.lr).save(),
+            monitor: Monitor::new(),
+            best_params: Vec::new(),
+            history: Vec::new(),
+            train_seconds: 0.0,
+            train_tokens: 0,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Sequences per forward pass when only evaluating (no updates, so any size gives the same
+/// result; this one keeps the matrix products large).
+const EVAL_BATCH: usize = 64;
+
+/// The mean loss and accuracy of `net` on `examples`.
+///
+/// Batches run in parallel on the current rayon pool; their sums are added in order, so the
+/// result does not depend on the number of threads.
+pub fn evaluate(net: &Network, examples: &[Example]) -> Score {
+    evaluate_classes(net, examples).0
+}
+
+/// The mean loss and accuracy of `net` on `examples`, and the confusion matrix of its
+/// predictions (see [`evaluate`]).
+pub fn evaluate_classes(net: &Network, examples: &[Example]) -> (Score, Confusion) {
+    let classes = net.classes();
+    let parts: Vec<(Tally, Vec<(usize, usize)>)> = examples
+        .par_chunks(EVAL_BATCH)
+        .map_init(Workspace::default, |ws, chunk| {
+            let batch = batch_of(chunk.iter());
+            let tally = net.forward_only(&batch, ws);
+            let pairs = batch
+                .targets()
+                .iter()
+                .enumerate()
+                .map(|(r, &truth)| (truth as usize, argmax(ws.probabilities(r, classes))))
+                .collect();
+            (tally, pairs)
+        })
+        .collect();
+    let mut tally = Tally::default();
+    let mut confusion = Confusion::new(classes);
+    for (t, pairs) in parts {
+        tally.add(t.loss_sum, t.correct, t.count);
+        for (truth, predicted) in pairs {
+            confusion.add(truth, predicted);
+        }
+    }
+    (tally.score(), confusion)
+}
+
+fn batch_of<'a>(examples: impl Iterator<Item = &'a Example> + Clone) -> Batch {
+    let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
+    let targets: Vec<u32> = examples.map(|e| e.label).collect();
+    Batch::new(&sequences, &targets)
+}
+
+/// Trains `net` on `data.train`, scoring `data.valid` and `data.test` (when not empty) after
+/// every epoch. With a validation set the network ends with the best epoch's weights (see
+/// [`monitor`]), and `config.patience` can stop the run early. `on_event` hears of every batch,
+/// every epoch and every warning.
+///
+/// # Errors
+/// [`Error::Config`] for settings out of range or examples that do not fit the network;
+/// [`Error::Diverged`] if the loss becomes NaN or infinite, in which case `net` is restored to
+/// the best epoch's parameters, or (with [`TrainConfig::keep_last_good`]) to those at the end
+/// of the last complete epoch.
+pub fn train(
+    net: &mut Network,
+    data: Data<'_>,
+    config: &TrainConfig,
+    on_event: impl FnMut(Event<'_>) + Send,
+) -> Result<TrainReport> {
+    let state = RunState::new(net, data.train, config);
+    resume(net, data, config, state, on_event)
+}
+
+/// Continues a run from `state`, as handed out by an epoch's [`Event::Epoch`], with `net`
+/// holding the weights it had then: the same data and configuration give the same end as the
+/// uninterrupted run. A fresh state ([`train`]) starts one.
+///
+/// # Errors
+/// As [`train`], and [`Error::Config`] if the state does not fit the data, the network or the
+/// optimiser.
+pub fn resume(
+    net: &mut Network,
+    data: Data<'_>,
+    config: &TrainConfig,
+    state: RunState,
+    on_event: impl FnMut(Event<'_>) + Send,
+) -> Result<TrainReport> {
+    config.validate()?;
+    for set in [data.train, data.valid, data.test] {
+        check_examples(net, set)?;
+    }
+    if let Some(w) = &config.class_weights
+        && w.len() != net.classes()
+    {
+        return Err(Error::Config(format!(
+            "{} class weights for {} classes",
+            w.len(),
+            net.classes()
+        )));
+    }
+    if state.order.len() != data.train.len()
+        || !(state.best_params.is_empty() || state.best_params.len() == net.params().len())
+    {
+        return Err(Error::Config(
+            "the run's state is not of this training set or network".into(),
+        ));
+    }
+    let threads = config.threads();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+    // The loop runs on one of the pool's threads (this one waits): the pool's other threads
+    // then share its batches and evaluations, and while they wait for the next job they spin
+    // on cores of their own, not on the loop's (one thread per core, not one more).
+    pool.install(|| run_epochs(net, data, config, state, &pool, on_event))
+}
+
+/// The epochs of [`resume`], on a thread of `pool`.
+fn run_epochs<'a>(
+    net: &mut Network,
+    data: Data<'a>,
+    config: &TrainConfig,
+    mut state: RunState,
+    pool: &rayon::ThreadPool,
+    mut on_event: impl FnMut(Event<'_>) + Send,
+) -> Result<TrainReport> {
+    let train = data.train;
+    let threads = pool.current_num_threads();
+    let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
+    optimizer.restore(&state.optimizer)?;
+    let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
+    rng.set_position(state.shuffle_position);
+    let mut workers: Vec<Worker<'a>> = (0..threads).map(|_| Worker::new(net)).collect();
+    let mut batches = Batches::default();
+    let mut order: Vec<usize> = state.order.iter().map(|&i| i as usize).collect();
+    let mut last_good = if config.keep_last_good {
+        net.params().to_vec()
+    } else {
+        Vec::new()
+    };
+    let dropout = net.arch().dropout > 0.0;
+    let class_weights = config.class_weights.as_deref();
+    let mut stopped_early = false;
+
+    for epoch in state.epoch + 1..=config.epochs {
+        let start = Instant::now();
+        let lr = config.lr * state.monitor.lr_scale;
+        optimizer.set_learning_rate(lr);
+        if config.shuffle {
+            rng.shuffle(&mut order);
+        }
+        batches.refill(&order, train, config, &mut rng);
+        let mut tally = Tally::default();
+        let mut done = 0;
+        for span in &batches.spans {
+            let indices = &batches.indices[span.clone()];
+            // Split the batch among the workers, each computing its part's gradient (weighted
+            // by one over the whole batch, so that the parts add up to the batch mean).
+            let parts = threads.min(indices.len());
+            let weight = 1.0 / indices.len() as f32;
+            let net_ref: &Network = net;
+            let step = state.step;
+            let run = |(p, worker): (usize, &mut Worker<'a>)| {
+                let part = indices.iter().skip(p).step_by(parts).map(|&k| &train[k]);
+                // the masks of this batch's part p
+                let mut masks = dropout.then(|| {
+                    Rng::with_substream(config.seed, DROPOUT_STREAM, (step << 16) | p as u64)
+                });
+                worker.run(net_ref, part, weight, class_weights, masks.as_mut());
+            };
+            if parts == 1 {
+                run((0, &mut workers[0]));
+            } else {
+                pool.install(|| workers[..parts].par_iter_mut().enumerate().for_each(run));
+            }
+            let (first, others) = workers.split_at_mut(1);
+            let main = &mut first[0];
+            for other in &mut others[..parts - 1] {
+                let t = std::mem::take(&mut other.tally);
+                main.tally.add(t.loss_sum, t.correct, t.count);
+                main.grads.absorb(&mut other.grads);
+            }
+            let t = std::mem::take(&mut main.tally);
+            let loss = (t.loss_sum / t.count as f64) as f32;
+            if !loss.is_finite() {
+                let kept = if !state.best_params.is_empty() {
+                    net.params_mut().copy_from_slice(&state.best_params);
+                    state.monitor.best.map_or(0, |(e, _)| e)
+                } else if config.keep_last_good {
+                    net.params_mut().copy_from_slice(&last_good);
+                    epoch - 1
+                } else {
+                    epoch - 1
+                };
+                return Err(Error::Diverged {
+                    epoch,
+                    loss,
+                    last_good: kept,
+                    lr,
+                });
+            }
+            tally.add(t.loss_sum, t.correct, t.count);
+            state.train_tokens += indices
+                .iter()
+                .map(|&k| train[k].tokens.len())
+                .sum::<usize>();
+            // clip, update, and reset the gradient for the next batch
+            optimizer.step(net.params_mut(), &mut main.grads, config.clip);
+            state.step += 1;
+            done += indices.len();
+            on_event(Event::Step {
+                epoch,
+                done,
+                total: train.len(),
+            });
+        }
+        state.train_seconds += start.elapsed().as_secs_f64();
+        let (valid, valid_classes) = if data.valid.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (score, confusion) = pool.install(|| evaluate_classes(net, data.valid));
+            let classes = (0..net.classes())
+                .map(|c| confusion.class_score(c))
+                .collect();
+            (Some(score), classes)
+        };
+        state.history.push(EpochMetrics {
+            epoch,
+            train: tally.score(),
+            valid,
+            test: (!data.test.is_empty()).then(|| pool.install(|| evaluate(net, data.test))),
+            lr,
+            valid_classes,
+        });
+        let (verdict, warnings) =
+            state
+                .monitor
+                .after_epoch(&state.history, config.patience, config.schedule, lr);
+        if verdict == Verdict::Best {
+            state.best_params.clear();
+            state.best_params.extend_from_slice(net.params());
+        }
+        state.epoch = epoch;
+        state.order.clear();
+        state.order.extend(order.iter().map(|&i| i as u32));
+        state.shuffle_position = rng.position();
+        state.optimizer = optimizer.save();
+        for warning in warnings {
+            on_event(Event::Warning(&warning));
+            state.warnings.push(warning);
+        }
+        on_event(Event::Epoch {
+            metrics: state.history.last().expect("just pushed"),
+            network: net,
+            state: &state,
+        });
+        if config.keep_last_good {
+            last_good.copy_from_slice(net.params());
+        }
+        if verdict == Verdict::Stop {
+            stopped_early = true;
+            break;
+        }
+    }
+    let best_epoch = state.monitor.best.map(|(e, _)| e);
+    if best_epoch.is_some() {
+        net.params_mut().copy_from_slice(&state.best_params);
+    }
+    if let Some(warning) = one_class_warning(net, &data, pool) {
+        on_event(Event::Warning(&warning));
+        state.warnings.push(warning);
+    }
+    Ok(TrainReport {
+        history: state.history,
+        train_seconds: state.train_seconds,
+        train_tokens: state.train_tokens,
+        best_epoch,
+        stopped_early,
+        warnings: state.warnings,
+    })
+}
+
+/// A warning when the trained network predicts one class for every validation example (or
+/// training example, without a validation set) though there are several: it has learnt
+/// nothing but the majority.
+fn one_class_warning(net: &Network, data: &Data<'_>, pool: &rayon::ThreadPool) -> Option<Warning> {
+    let validation = !data.valid.is_empty();
+    let set = if validation { data.valid } else { data.train };
+    let (_, confusion) = pool.install(|| evaluate_classes(net, set));
+    let predicted: Vec<usize> = (0..net.classes())
+        .filter(|&p| (0..net.classes()).any(|t| confusion.count(t, p) > 0))
+        .collect();
+    let truths = (0..net.classes())
+        .filter(|&t| (0..net.classes()).any(|p| confusion.count(t, p) > 0))
+        .count();
+    match predicted.as_slice() {
+        [only] if truths > 1 => Some(Warning::OneClass {
+            class: *only,
+            validation,
+        }),
+        _ => None,
+    }
+}
+
+/// What one thread keeps from batch to batch.
+struct Worker<'a> {
+    ws: Workspace,
+    grads: Gradients,
+    batch: Batch,
+    tally: Tally,
+    /// The sequences and labels of its part of the batch (kept to reuse their memory).
+    sequences: Vec<&'a [u32]>,
+    targets: Vec<u32>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(net: &Network) -> Self {
+        Worker {
+            ws: Workspace::default(),
+            grads: Gradients::new(net),
+            batch: Batch::default(),
+            tally: Tally::default(),
+            sequences: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    /// Forward and backward over `examples`, adding `weight` times the gradient of their summed
+    /// loss to this worker's gradient, and their loss to its tally; `masks` is the dropout's
+    /// stream.
+    fn run(
+        &mut self,
+        net: &Network,
+        examples: impl Iterator<Item = &'a Example>,
+        weight: f32,
+        class_weights: Option<&[f32]>,
+        masks: Option<&mut Rng>,
+    ) {
+        self.sequences.clear();
+        self.targets.clear();
+        for e in examples {
+            self.sequences.push(&e.tokens);
+            self.targets.push(e.label);
+        }
+        self.batch.refill(&self.sequences, &self.targets);
+        let t = net.forward(&self.batch, &mut self.ws, masks);
+        self.tally.add(t.loss_sum, t.correct, t.count);
+        match class_weights {
+            None => net.backward_weighted(&self.batch, &mut self.ws, &mut self.grads, weight),
+            Some(w) => {
+                net.backward_class_weighted(&self.batch, &mut self.ws, &mut self.grads, weight, w)
+            }
+        }
+    }
+}
+
+/// Sequences per bucket, in batches: examples are sorted by length within windows of this
+/// many batches, so that a batch holds sequences of similar lengths.
+const BUCKET_BATCHES: usize = 32;
+
+/// The epoch's batches: `indices` into `train`, and the `spans` of it that are the batches, in
+/// the order they are trained. Both are refilled every epoch, reusing their memory.
+#[derive(Default)]
+struct Batches {
+    indices: Vec<usize>,
+    spans: Vec<Range<usize>>,
+}
+
+impl Batches {
+    /// The batches of an epoch from its `order`.
+    ///
+    /// With a batch size of 1, or without shuffling, the batches are `order` cut in pieces.
+    /// With larger shuffled batches, the order is cut into windows of [`BUCKET_BATCHES`]
+    /// batches, each window sorted by length and cut into batches, and the batches are
+    /// shuffled: a batch then holds sequences of similar lengths, so few of its rows sit idle
+    /// while its longest sequence runs, and the order stays random and fixed by the seed.
+    fn refill(&mut self, order: &[usize], train: &[Example], config: &TrainConfig, rng: &mut Rng) {
+        self.indices.clear();
+        self.indices.extend_from_slice(order);
+        let bucketed = config.batch > 1 && config.shuffle;
+        if bucketed {
+            for window in self.indices.chunks_mut(config.batch * BUCKET_BATCHES) {
+                window.sort_by_key(|&k| train[k].tokens.len());
+            }
+        }
+        self.spans.clear();
+        self.spans.extend(
+            (0..order.len())
+                .step_by(config.batch)
+                .map(|start| start..order.len().min(start + config.batch)),
+        );
+        if bucketed {
+            rng.shuffle(&mut self.spans);
+        }
+    }
+}
+
+/// Checks that every token and label indexes into the network.
+fn check_examples(net: &Network, examples: &[Example]) -> Result<()> {
+    for (i, e) in examples.iter().enumerate() {
+        if let Some(&t) = e.tokens.iter().find(|&&t| t as usize >= net.vocab()) {
+            return Err(Error::Config(format!(
+                "example {i}: token {t} is outside the vocabulary of {} tokens",
+                net.vocab()
+            )));
+        }
+        if e.label as usize >= net.classes() {
+            return Err(Error::Config(format!(
+                "example {i}: label {} is outside the {} classes",
+                e.label,
+                net.classes()
+            )));
+        }
+    }
+    Ok(())
+}
