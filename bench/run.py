@@ -5,6 +5,7 @@
     python3 bench/run.py --quick          # fewer epochs and rows, for a fast look
     python3 bench/run.py --tasks words    # some of sentences,words,spam,words-gru,...,spam-lstm
     python3 bench/run.py --smoke          # only our binary on tiny generated data; no network
+    python3 bench/run.py --baseline OLD   # also an older rnn binary, in alternating rounds
 
 For every task it trains each system with the same settings, records training throughput
 (tokens/s over every token of every epoch, training steps only), test accuracy and loss, peak
@@ -91,6 +92,13 @@ TASKS = {
 for _task in ("words", "spam"):
     for _cell in ("gru", "lstm"):
         TASKS[f"{_task}-{_cell}"] = dict(TASKS[_task], cell=_cell, data=_task)
+# The words LSTM again with two directions, and with two layers, for what each costs (the same
+# flags for both systems).
+TASKS["words-lstm-bi"] = dict(TASKS["words-lstm"], bidirectional=True)
+TASKS["words-lstm-2layer"] = dict(TASKS["words-lstm"], layers=2)
+# The architecture each of those is compared with, and the most it may cost (tokens/s of the
+# simpler one over its own).
+COSTS = {"words-lstm-bi": ("words-lstm", 2.1), "words-lstm-2layer": ("words-lstm", 2.1)}
 
 # `rounds` (default 1): how many times ours and numpy run, alternating, on a task; the table shows
 # each system's median run. A per-example run takes about a second for us and half a minute for
@@ -103,8 +111,8 @@ QUICK = {
     "words": {"epochs": 1, "torch_epochs": None, "train_rows": 20_000},
     "spam": {"epochs": 1, "torch_epochs": None, "train_rows": 1_500},
 }
-for _task in ("words", "spam"):
-    QUICK[f"{_task}-gru"] = QUICK[f"{_task}-lstm"] = QUICK[_task]
+for _task in TASKS:
+    QUICK.setdefault(_task, QUICK[TASKS[_task].get("data", _task)])
 
 
 def data_name(task):
@@ -315,6 +323,10 @@ def count_tokens(text, tokens, max_len):
 def describe(settings, epochs):
     """Short text of a task's settings for the table."""
     parts = [settings.get("cell", "rnn"), settings["tokens"], f"H {settings['hidden']}"]
+    if settings.get("layers", 1) > 1:
+        parts.append(f"{settings['layers']} layers")
+    if settings.get("bidirectional"):
+        parts.append("bidirectional")
     parts.append(f"batch {settings['batch']}")
     parts.append(f"{settings['optimizer']} {settings['lr']:g}")
     parts.append(f"clip {settings['clip']:g}")
@@ -324,10 +336,14 @@ def describe(settings, epochs):
     return ", ".join(parts)
 
 
-def our_train_argv(train, test, model, settings, epochs, threads):
+def our_train_argv(binary, train, test, model, settings, epochs, threads):
     """The `rnn train` command line for a task."""
-    argv = [RNN_BIN, "train", "--train", train, "--test", test, "--model", model, "--quiet", "--json"]
+    argv = [binary, "train", "--train", train, "--test", test, "--model", model, "--quiet", "--json"]
     argv += ["--cell", settings.get("cell", "rnn")]
+    if settings.get("layers", 1) > 1:
+        argv += ["--layers", str(settings["layers"])]
+    if settings.get("bidirectional"):
+        argv.append("--bidirectional")
     argv += ["--tokens", settings["tokens"], "--hidden", str(settings["hidden"])]
     argv += ["--batch", str(settings["batch"]), "--optimizer", settings["optimizer"]]
     argv += ["--lr", str(settings["lr"]), "--clip", str(settings["clip"]), "--epochs", str(epochs)]
@@ -338,13 +354,14 @@ def our_train_argv(train, test, model, settings, epochs, threads):
     return argv
 
 
-def run_ours(train, test, settings, epochs, threads, workdir, max_wait):
-    """Trains with the rnn binary, then times `rnn predict` on the test texts; a result dict."""
+def run_ours(train, test, settings, epochs, threads, workdir, max_wait, binary=RNN_BIN, system="ours"):
+    """Trains with an rnn binary (ours, or the baseline's), then times `rnn predict` on the test
+    texts; a result dict."""
     model = os.path.join(workdir, "model.safetensors")
-    log(f"  ours: {describe(settings, epochs)}")
-    done = run_measured(our_train_argv(train, test, model, settings, epochs, threads), max_wait=max_wait)
+    log(f"  {system}: {describe(settings, epochs)}")
+    done = run_measured(our_train_argv(binary, train, test, model, settings, epochs, threads), max_wait=max_wait)
     result = last_json(done["stdout"]) or {}
-    result.update(system="ours", returncode=done["returncode"], wall_s=done["wall_s"])
+    result.update(system=system, returncode=done["returncode"], wall_s=done["wall_s"])
     result.update(peak_mb=done["peak_mb"], other_cores=done["other_cores"])
     if done["returncode"] != 0 or "train_tokens_per_s" not in result:
         result["error"] = done["stderr"].strip()[-2000:] or "no JSON line"
@@ -360,8 +377,8 @@ def run_ours(train, test, settings, epochs, threads, workdir, max_wait):
                 f.write(text + "\n")
     empty = os.path.join(workdir, "empty.txt")
     open(empty, "w").close()
-    startup = run_measured([RNN_BIN, "predict", "--model", model, empty], stdout_path=os.devnull)
-    predict = run_measured([RNN_BIN, "predict", "--model", model, inputs], stdout_path=os.devnull, max_wait=max_wait)
+    startup = run_measured([binary, "predict", "--model", model, empty], stdout_path=os.devnull)
+    predict = run_measured([binary, "predict", "--model", model, inputs], stdout_path=os.devnull, max_wait=max_wait)
     if predict["returncode"] != 0:
         result["error"] = "rnn predict: " + predict["stderr"].strip()[-2000:]
         return result
@@ -400,7 +417,9 @@ def run_torch(python, train, test, settings, epochs, threads, max_wait):
     argv = [train, test, "--epochs", str(epochs), "--hidden", str(settings["hidden"])]
     argv += ["--batch", str(settings["batch"]), "--lr", str(settings["lr"]), "--clip", str(settings["clip"])]
     argv += ["--threads", str(threads), "--eval-repeat", str(inference_repeat(test, settings))]
-    argv += ["--cell", settings.get("cell", "rnn")]
+    argv += ["--cell", settings.get("cell", "rnn"), "--layers", str(settings.get("layers", 1))]
+    if settings.get("bidirectional"):
+        argv.append("--bidirectional")
     if settings["optimizer"] == "adam":
         argv.append("--adam")
     if settings["tokens"] == "char":
@@ -533,6 +552,25 @@ def table(results):
             parts.append(
                 f"ours/numpy inference speed {fmt_ratio(ours.get('eval_tokens_per_s'), numpy_r.get('eval_tokens_per_s'))}"
             )
+        base = entry["systems"].get("baseline", {})
+        if base and "error" not in base and "error" not in ours:
+            ratio = f"ours/baseline train speed {fmt_ratio(ours['train_tokens_per_s'], base['train_tokens_per_s'])}"
+            rounds = [r.get("round_train_tokens_per_s") for r in (ours, base)]
+            if all(rounds):
+                each = "; ".join(
+                    f"{name} " + ", ".join(fmt_int(x) for x in xs) for name, xs in zip(("ours", "baseline"), rounds)
+                )
+                ratio += f" (median runs of {len(rounds[0])} alternating rounds, tokens/s by round: {each})"
+            parts.append(ratio)
+            parts.append(
+                f"ours/baseline inference speed {fmt_ratio(ours.get('eval_tokens_per_s'), base.get('eval_tokens_per_s'))}"
+            )
+        if task in COSTS and COSTS[task][0] in results:
+            simpler, limit = COSTS[task]
+            other = results[simpler]["systems"]["ours"]
+            if "error" not in ours and "error" not in other:
+                cost = fmt_ratio(other["train_tokens_per_s"], ours["train_tokens_per_s"])
+                parts.append(f"costs {cost} the training time a token of {simpler} (at most {limit}x)")
         if parts:
             lines.append(f"- **{task}**: " + "; ".join(parts))
     return "\n".join(lines)
@@ -586,18 +624,33 @@ def benchmark(args):
             log(f"{task}: {n_train} training rows")
             w = args.max_wait
             rounds = 1 if args.quick else settings.get("rounds", 1)
-            runs = {"ours": [], "numpy": []}
+            # the baseline binary knows only the architectures it had
+            baseline = args.baseline if args.baseline and task not in COSTS else None
+            if baseline and not args.quick:
+                rounds = max(rounds, 3)
+            runs = {"ours": [], "baseline": [], "numpy": []}
             for r in range(rounds):
                 if rounds > 1:
                     log(f"  round {r + 1} of {rounds}")
                 runs["ours"].append(
                     with_retries(lambda: run_ours(train, test, settings, epochs, ours_threads, workdir, w), args.retries)
                 )
+                if baseline:
+                    runs["baseline"].append(
+                        with_retries(
+                            lambda: run_ours(
+                                train, test, settings, epochs, ours_threads, workdir, w, baseline, "baseline"
+                            ),
+                            args.retries,
+                        )
+                    )
                 if settings["numpy"]:
                     runs["numpy"].append(
                         with_retries(lambda: run_numpy(python, train, test, settings, epochs, w), args.retries)
                     )
             systems = {"ours": median_run(runs["ours"])}
+            if baseline:
+                systems["baseline"] = median_run(runs["baseline"])
             systems["pytorch"] = with_retries(
                 lambda: run_torch(python, train, test, settings, torch_epochs, args.threads, w), args.retries
             )
@@ -710,7 +763,7 @@ def smoke(args):
                 settings["max_len"] = 10
             train, test = data[data_name(name)]
             model = os.path.join(workdir, f"{name}.safetensors")
-            argv = our_train_argv(train, test, model, settings, 1, threads)
+            argv = our_train_argv(RNN_BIN, train, test, model, settings, 1, threads)
             texts = os.path.join(workdir, f"{name}_texts.txt")
             test_texts = [t for t, _ in read_tsv(test)]
             with open(texts, "w", encoding="utf-8") as f:
@@ -732,6 +785,10 @@ def parse_args():
     p.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine before each run (0: never wait)")
     p.add_argument("--retries", type=int, default=1, help="reruns of a measurement disturbed by other processes")
     p.add_argument("--no-build", action="store_true", help="with --smoke: use target/release/rnn as it is")
+    p.add_argument(
+        "--baseline",
+        help="another rnn binary (an older build) to run beside ours, in alternating rounds, on the tasks it can run",
+    )
     args = p.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
     unknown = [t for t in args.tasks if t not in TASKS]

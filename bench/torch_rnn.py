@@ -49,13 +49,15 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class Net(nn.Module):
-    """Embedding -> tanh RNN (or GRU, LSTM) -> Linear on the last real step."""
+    """Embedding -> tanh RNN (or GRU, LSTM; stacked, bidirectional) -> Linear on the last real
+    step (for two directions, PyTorch's h_n of both: the forward one after the last token, the
+    backward one after the first)."""
 
-    def __init__(self, vocab_size, hidden, classes, cell="rnn"):
+    def __init__(self, vocab_size, hidden, classes, cell="rnn", layers=1, bidirectional=False):
         super().__init__()
         self.emb = nn.Embedding(vocab_size, hidden)
-        self.rnn = CELLS[cell](hidden, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, classes)
+        self.rnn = CELLS[cell](hidden, hidden, num_layers=layers, bidirectional=bidirectional, batch_first=True)
+        self.out = nn.Linear(hidden * (2 if bidirectional else 1), classes)
 
     def forward(self, ids, lengths):
         """Logits of a padded batch `ids` (B x T) whose real lengths are `lengths`."""
@@ -63,6 +65,8 @@ class Net(nn.Module):
         _, h_last = self.rnn(packed)
         if isinstance(h_last, tuple):  # an LSTM returns (h, c)
             h_last = h_last[0]
+        if self.rnn.bidirectional:
+            return self.out(torch.cat([h_last[-2], h_last[-1]], dim=1))
         return self.out(h_last[-1])
 
 
@@ -121,6 +125,8 @@ def parse_args():
     p.add_argument("--adam", action="store_true", help="Adam instead of SGD")
     p.add_argument("--char", action="store_true", help="character tokens instead of words")
     p.add_argument("--cell", choices=sorted(CELLS), default="rnn", help="the recurrent layer")
+    p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
+    p.add_argument("--bidirectional", action="store_true", help="every layer reads both ways")
     p.add_argument("--max-len", type=int, default=0, help="keep the first N tokens (0: all)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
@@ -144,7 +150,7 @@ def main():
     train = [(encode(t, vocab), labels[label]) for t, (_, label) in zip(train_tokens, train_rows)]
     test = [(encode(t, vocab), labels[label]) for t, (_, label) in zip(test_tokens, test_rows)]
 
-    net = Net(len(vocab), args.hidden, len(labels), args.cell)
+    net = Net(len(vocab), args.hidden, len(labels), args.cell, args.layers, args.bidirectional)
     if args.adam:
         optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     else:

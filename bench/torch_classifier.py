@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""A recurrent text classifier in PyTorch: the accuracy suite's peer of `rnn train`.
+
+    nn.Embedding(V, E)            (E = --embed; without it E = H, as bench/torch_rnn.py does)
+    -> nn.RNN | nn.GRU | nn.LSTM  (--cell; E -> H, --layers L, --bidirectional, dropout between layers)
+    -> features over each sequence's own tokens (--pool):
+         last: the final hidden state (bidirectional: cat(h_n[-2], h_n[-1]), i.e. the forward
+               direction after the last token and the backward one after the first)
+         mean, max: the mean or maximum over time of the top layer's outputs
+    -> dropout (--dropout p) -> nn.Linear(D*H, C)   (D = 2 if bidirectional, else 1)
+
+Sequences are padded and packed (pack_padded_sequence, enforce_sorted=False), so padding costs no
+computation and never enters the features. Softmax cross-entropy; gradients clipped element-wise
+(clip_grad_value_, --clip); SGD or Adam with PyTorch's defaults except the learning rate (--lr:
+0.02 for SGD, 0.001 for Adam unless given, as `rnn train`). Weights start at PyTorch's defaults.
+Every epoch visits the training rows in a new order drawn from a generator seeded by --seed.
+
+The defaults are `rnn train`'s: Elman cell, H 64, no embedding layer of its own, one layer, one
+direction, last state, no dropout, SGD, batch 1, 10 epochs, clip 1, word tokens.
+
+Data and tokens as bench/peer_data.py and the rnn binary: TSV with `text` and `label` columns;
+word tokens are the lowercased text split on white space, char tokens every character;
+--max-len N keeps the first N; tokens seen fewer than --min-count times in training become
+`<unk>` (id 0), the other ids follow first appearance. Labels are sorted by name.
+
+--valid-split F holds out a stratified, seeded fraction F of the training rows; the held-out rows
+are scored after every epoch, the weights of the best epoch (highest accuracy, then lowest loss)
+are kept, and with --patience N training stops after N epochs without improvement. Without
+--valid-split every epoch runs and the last one's weights are scored.
+
+The last stdout line is one JSON object: test_acc, test_loss, train_seconds (the training loop
+only: batching, forward, backward, clipping, updates; not reading files and not evaluation),
+epochs (run), best_epoch, and the settings.
+
+    python torch_classifier.py TRAIN.tsv TEST.tsv --cell lstm --optimizer adam --batch 32 --tokens char
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing peer_data.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_data import read_tsv, tokenize  # noqa: E402
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+DEFAULT_LR = {"sgd": 0.02, "adam": 0.001}
+EVAL_BATCH = 256
+
+
+class Classifier(nn.Module):
+    """Embedding -> recurrent layers -> pooled features -> dropout -> Linear."""
+
+    def __init__(self, vocab_size, classes, args):
+        super().__init__()
+        embed = args.embed or args.hidden
+        self.pool = args.pool
+        self.bidirectional = args.bidirectional
+        self.emb = nn.Embedding(vocab_size, embed)
+        self.rnn = CELLS[args.cell](
+            embed,
+            args.hidden,
+            num_layers=args.layers,
+            bidirectional=args.bidirectional,
+            dropout=args.dropout if args.layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.drop = nn.Dropout(args.dropout)
+        self.out = nn.Linear(args.hidden * (2 if args.bidirectional else 1), classes)
+
+    def features(self, ids, lengths):
+        """The pooled features (B x D*H) of a padded batch whose real lengths are `lengths`."""
+        packed = pack_padded_sequence(self.emb(ids), lengths, batch_first=True, enforce_sorted=False)
+        outputs, h_n = self.rnn(packed)
+        if isinstance(h_n, tuple):  # an LSTM returns (h, c)
+            h_n = h_n[0]
+        if self.pool == "last":
+            return torch.cat([h_n[-2], h_n[-1]], dim=1) if self.bidirectional else h_n[-1]
+        padded, _ = pad_packed_sequence(outputs, batch_first=True)
+        mask = (torch.arange(padded.shape[1])[None, :] < lengths[:, None]).unsqueeze(2)
+        if self.pool == "mean":
+            return (padded * mask).sum(dim=1) / lengths[:, None].to(padded.dtype)
+        return padded.masked_fill(~mask, float("-inf")).max(dim=1).values
+
+    def forward(self, ids, lengths):
+        """Logits (B x C)."""
+        return self.out(self.drop(self.features(ids, lengths)))
+
+
+def build_vocab(token_lists, min_count):
+    """{token: id}: `<unk>` is 0, then every token seen min_count times or more, by first appearance."""
+    counts = {}
+    for tokens in token_lists:
+        for t in tokens:
+            counts[t] = counts.get(t, 0) + 1
+    vocab = {"<unk>": 0}
+    for t, n in counts.items():  # dicts keep insertion order: first appearance
+        if n >= min_count and t not in vocab:
+            vocab[t] = len(vocab)
+    return vocab
+
+
+def encode(rows, vocab, labels, char, max_len):
+    """(ids tensor, label id) examples; an empty text becomes one `<unk>`."""
+    examples = []
+    for text, label in rows:
+        ids = [vocab.get(t, 0) for t in tokenize(text, char, max_len)] or [0]
+        examples.append((torch.tensor(ids, dtype=torch.long), labels[label]))
+    return examples
+
+
+def collate(chunk):
+    """(ids B x T, lengths B, labels B) of a list of examples."""
+    ids = pad_sequence([x for x, _ in chunk], batch_first=True)
+    lengths = torch.tensor([len(x) for x, _ in chunk])
+    return ids, lengths, torch.tensor([y for _, y in chunk])
+
+
+def evaluate(net, examples):
+    """(mean loss, accuracy) of the network on examples, in eval mode (no dropout)."""
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, correct = 0.0, 0
+    net.eval()
+    with torch.no_grad():
+        for k in range(0, len(examples), EVAL_BATCH):
+            ids, lengths, y = collate(examples[k : k + EVAL_BATCH])
+            logits = net(ids, lengths)
+            total_loss += loss_fn(logits, y).item()
+            correct += (logits.argmax(1) == y).sum().item()
+    net.train()
+    return total_loss / len(examples), correct / len(examples)
+
+
+def stratified_holdout(rows, fraction, seed):
+    """(kept, held out): a seeded `fraction` of every label's rows is held out."""
+    rng = random.Random(seed)
+    by_label = {}
+    for i, (_, label) in enumerate(rows):
+        by_label.setdefault(label, []).append(i)
+    held = set()
+    for label in sorted(by_label):
+        indices = by_label[label]
+        rng.shuffle(indices)
+        held.update(indices[: round(len(indices) * fraction)])
+    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
+
+
+def train_epoch(net, optimizer, examples, args, generator):
+    """One pass over the examples in a seeded random order, in batches of args.batch."""
+    loss_fn = nn.CrossEntropyLoss()
+    order = torch.randperm(len(examples), generator=generator).tolist()
+    for k in range(0, len(order), args.batch):
+        ids, lengths, y = collate([examples[i] for i in order[k : k + args.batch]])
+        optimizer.zero_grad()
+        loss_fn(net(ids, lengths), y).backward()
+        nn.utils.clip_grad_value_(net.parameters(), args.clip)
+        optimizer.step()
+
+
+def fit(net, train, valid, args):
+    """Trains; returns (seconds in the training loop, epochs run, best epoch).
+
+    With validation rows, the best epoch's weights are loaded back at the end."""
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    if args.optimizer == "adam":
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(args.seed)
+    seconds, best_epoch, best_key, best_state, epochs_run = 0.0, args.epochs, None, None, 0
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        train_epoch(net, optimizer, train, args, generator)
+        seconds += time.perf_counter() - start
+        epochs_run = epoch
+        if not valid:
+            continue
+        loss, acc = evaluate(net, valid)
+        if best_key is None or (acc, -loss) > best_key:
+            best_key, best_epoch = (acc, -loss), epoch
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        elif args.patience and epoch - best_epoch >= args.patience:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return seconds, epochs_run, best_epoch
+
+
+def parse_args():
+    """The command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("train", help="training TSV")
+    p.add_argument("test", help="test TSV")
+    p.add_argument("--cell", choices=sorted(CELLS), default="rnn")
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--embed", type=int, default=0, help="embedding size E (0: E = H)")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--bidirectional", action="store_true")
+    p.add_argument("--pool", choices=["last", "mean", "max"], default="last")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="sgd")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.02 for sgd, 0.001 for adam)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--clip", type=float, default=1.0, help="element-wise gradient clipping limit")
+    p.add_argument("--tokens", choices=["word", "char"], default="word")
+    p.add_argument("--max-len", type=int, default=0, help="keep the first N tokens (0: all)")
+    p.add_argument("--min-count", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--valid-split", type=float, default=0.0, help="fraction of train held out to pick the best epoch")
+    p.add_argument("--patience", type=int, default=0, help="stop after N epochs without a better validation score (0: never)")
+    return p.parse_args()
+
+
+def main():
+    """Trains, tests, prints one JSON line."""
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    char = args.tokens == "char"
+
+    rows = read_tsv(args.train)
+    train_rows, valid_rows = stratified_holdout(rows, args.valid_split, args.seed) if args.valid_split else (rows, [])
+    vocab = build_vocab((tokenize(text, char, args.max_len) for text, _ in train_rows), args.min_count)
+    labels = {name: i for i, name in enumerate(sorted({label for _, label in rows}))}
+    train = encode(train_rows, vocab, labels, char, args.max_len)
+    valid = encode(valid_rows, vocab, labels, char, args.max_len)
+    test = encode(read_tsv(args.test), vocab, labels, char, args.max_len)
+
+    net = Classifier(len(vocab), len(labels), args)
+    seconds, epochs_run, best_epoch = fit(net, train, valid, args)
+    test_loss, test_acc = evaluate(net, test)
+    settings = {k: v for k, v in vars(args).items() if k not in ("train", "test")}
+    print(
+        json.dumps(
+            {
+                "system": "pytorch",
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "test_acc": test_acc,
+                "test_loss": test_loss,
+                "train_seconds": seconds,
+                "epochs": epochs_run,
+                "best_epoch": best_epoch,
+                "vocab": len(vocab),
+                "settings": settings,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
