@@ -5,6 +5,8 @@ the rnn binary makes them, and a vocabulary of `<unk>` (id 0) then every trainin
 order of first appearance.
 """
 
+import re
+
 
 def read_tsv(path):
     """(text, label) rows of a TSV file with a header naming `text` and `label` columns."""
@@ -20,9 +22,19 @@ def read_tsv(path):
     return rows
 
 
-def tokenize(text, char=False, max_len=0):
-    """The tokens of a text: characters, or lowercased white-space-separated words; first max_len."""
-    tokens = list(text) if char else text.lower().split()
+WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
+
+
+def tokenize(text, rule=False, max_len=0):
+    """The tokens of a text, the first max_len: characters (rule True or "char"), lowercased
+    runs of word characters and single other characters ("wordpunct", as `rnn`'s rule, but for
+    combining marks, which Python's \\w leaves out), or lowercased white-space-separated words."""
+    if rule is True or rule == "char":
+        tokens = list(text)
+    elif rule == "wordpunct":
+        tokens = WORD_OR_PUNCT.findall(text.lower())
+    else:
+        tokens = text.lower().split()
     return tokens[:max_len] if max_len else tokens
 
 

@@ -15,18 +15,21 @@ computation and never enters the features. Softmax cross-entropy; gradients clip
 0.02 for SGD, 0.001 for Adam unless given, as `rnn train`). Weights start at PyTorch's defaults.
 Every epoch visits the training rows in a new order drawn from a generator seeded by --seed.
 
-The defaults are `rnn train`'s: Elman cell, H 64, no embedding layer of its own, one layer, one
-direction, last state, no dropout, SGD, batch 1, 10 epochs, clip 1, word tokens.
+The defaults are `rnn train`'s: LSTM, H 64, an embedding of 64, one layer, both directions, max
+pooling, dropout 0.3, Adam at 0.001, batch 32, at most 20 epochs, clip 1, words and punctuation
+as tokens, tokens seen once become `<unk>`, 10% of the training rows held out, patience 5.
 
 Data and tokens as bench/peer_data.py and the rnn binary: TSV with `text` and `label` columns;
-word tokens are the lowercased text split on white space, char tokens every character;
+word tokens are the lowercased text split on white space, wordpunct tokens lowercased runs of
+word characters and single other characters, char tokens every character;
 --max-len N keeps the first N; tokens seen fewer than --min-count times in training become
 `<unk>` (id 0), the other ids follow first appearance. Labels are sorted by name.
 
---valid-split F holds out a stratified, seeded fraction F of the training rows; the held-out rows
-are scored after every epoch, the weights of the best epoch (highest accuracy, then lowest loss)
-are kept, and with --patience N training stops after N epochs without improvement. Without
---valid-split every epoch runs and the last one's weights are scored.
+--valid-split F holds out a stratified, seeded fraction F of the training rows (every label keeps
+one); the held-out rows are scored after every epoch, the weights of the best epoch (highest
+accuracy, then lowest loss) are kept, and with --patience N training stops after N epochs
+without progress (a new best epoch or a new lowest validation loss), as `rnn train` does.
+--valid-split 0 runs every epoch and scores the last one's weights.
 
 The last stdout line is one JSON object: test_acc, test_loss, train_seconds (the training loop
 only: batching, forward, backward, clipping, updates; not reading files and not evaluation),
@@ -107,11 +110,11 @@ def build_vocab(token_lists, min_count):
     return vocab
 
 
-def encode(rows, vocab, labels, char, max_len):
+def encode(rows, vocab, labels, rule, max_len):
     """(ids tensor, label id) examples; an empty text becomes one `<unk>`."""
     examples = []
     for text, label in rows:
-        ids = [vocab.get(t, 0) for t in tokenize(text, char, max_len)] or [0]
+        ids = [vocab.get(t, 0) for t in tokenize(text, rule, max_len)] or [0]
         examples.append((torch.tensor(ids, dtype=torch.long), labels[label]))
     return examples
 
@@ -148,7 +151,7 @@ def stratified_holdout(rows, fraction, seed):
     for label in sorted(by_label):
         indices = by_label[label]
         rng.shuffle(indices)
-        held.update(indices[: round(len(indices) * fraction)])
+        held.update(indices[: min(round(len(indices) * fraction), len(indices) - 1)])
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
@@ -175,6 +178,7 @@ def fit(net, train, valid, args):
         optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(args.seed)
     seconds, best_epoch, best_key, best_state, epochs_run = 0.0, args.epochs, None, None, 0
+    lowest_loss, progress = None, 0  # the last epoch with a new best or a new lowest loss
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         train_epoch(net, optimizer, train, args, generator)
@@ -183,14 +187,23 @@ def fit(net, train, valid, args):
         if not valid:
             continue
         loss, acc = evaluate(net, valid)
+        if lowest_loss is None or loss < lowest_loss:
+            lowest_loss, progress = loss, epoch
         if best_key is None or (acc, -loss) > best_key:
-            best_key, best_epoch = (acc, -loss), epoch
+            best_key, best_epoch, progress = (acc, -loss), epoch, epoch
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        elif args.patience and epoch - best_epoch >= args.patience:
+        elif args.patience and epoch - progress >= args.patience:
             break
     if best_state is not None:
         net.load_state_dict(best_state)
     return seconds, epochs_run, best_epoch
+
+
+def yes_no(s):
+    """`true` or `false`, as `rnn train --bidirectional` takes them."""
+    if s not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {s!r}")
+    return s == "true"
 
 
 def parse_args():
@@ -198,25 +211,25 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("train", help="training TSV")
     p.add_argument("test", help="test TSV")
-    p.add_argument("--cell", choices=sorted(CELLS), default="rnn")
+    p.add_argument("--cell", choices=sorted(CELLS), default="lstm")
     p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--embed", type=int, default=0, help="embedding size E (0: E = H)")
+    p.add_argument("--embed", type=int, default=64, help="embedding size E (0: E = H)")
     p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--bidirectional", action="store_true")
-    p.add_argument("--pool", choices=["last", "mean", "max"], default="last")
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="sgd")
+    p.add_argument("--bidirectional", nargs="?", const="true", default="true", type=yes_no, help="true or false")
+    p.add_argument("--pool", choices=["last", "mean", "max"], default="max")
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="adam")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.02 for sgd, 0.001 for adam)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--clip", type=float, default=1.0, help="element-wise gradient clipping limit")
-    p.add_argument("--tokens", choices=["word", "char"], default="word")
+    p.add_argument("--tokens", choices=["word", "wordpunct", "char"], default="wordpunct")
     p.add_argument("--max-len", type=int, default=0, help="keep the first N tokens (0: all)")
-    p.add_argument("--min-count", type=int, default=1)
+    p.add_argument("--min-count", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
-    p.add_argument("--valid-split", type=float, default=0.0, help="fraction of train held out to pick the best epoch")
-    p.add_argument("--patience", type=int, default=0, help="stop after N epochs without a better validation score (0: never)")
+    p.add_argument("--valid-split", type=float, default=0.1, help="fraction of train held out to pick the best epoch")
+    p.add_argument("--patience", type=int, default=5, help="stop after N epochs without progress (0: never)")
     return p.parse_args()
 
 
@@ -226,15 +239,15 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    char = args.tokens == "char"
+    rule = args.tokens
 
     rows = read_tsv(args.train)
     train_rows, valid_rows = stratified_holdout(rows, args.valid_split, args.seed) if args.valid_split else (rows, [])
-    vocab = build_vocab((tokenize(text, char, args.max_len) for text, _ in train_rows), args.min_count)
+    vocab = build_vocab((tokenize(text, rule, args.max_len) for text, _ in train_rows), args.min_count)
     labels = {name: i for i, name in enumerate(sorted({label for _, label in rows}))}
-    train = encode(train_rows, vocab, labels, char, args.max_len)
-    valid = encode(valid_rows, vocab, labels, char, args.max_len)
-    test = encode(read_tsv(args.test), vocab, labels, char, args.max_len)
+    train = encode(train_rows, vocab, labels, rule, args.max_len)
+    valid = encode(valid_rows, vocab, labels, rule, args.max_len)
+    test = encode(read_tsv(args.test), vocab, labels, rule, args.max_len)
 
     net = Classifier(len(vocab), len(labels), args)
     seconds, epochs_run, best_epoch = fit(net, train, valid, args)

@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::metrics::{EpochMetrics, Score};
 use crate::rng::Rng;
-use crate::rnn::{Architecture, CellKind, InputInit, Network};
+use crate::rnn::{Architecture, CellKind, Init, Network};
 use crate::train::{self, Event, INIT_STREAM, TrainConfig};
 
 /// The demo's settings: the network's size and how to train it.
@@ -57,7 +57,7 @@ pub fn train_sample(
     let mut rng = Rng::with_stream(config.train.seed, INIT_STREAM);
     let labels = dataset.labels.len();
     let arch = Architecture::new(CellKind::Rnn, dataset.vocab.len(), config.hidden, labels);
-    let mut network = Network::new(&arch, InputInit::LikeRnn, &mut rng)?;
+    let mut network = Network::new(&arch, Init::LikeRnn, &mut rng)?;
     let start = Instant::now();
     let data = train::Data {
         train: &dataset.train,

@@ -19,7 +19,7 @@
 //! ```
 //! use rnn::data::Dataset;
 //! use rnn::rng::Rng;
-//! use rnn::rnn::{Architecture, CellKind, InputInit, Network, Workspace};
+//! use rnn::rnn::{Architecture, CellKind, Init, Network, Workspace};
 //! use rnn::train::{train, Data, TrainConfig, INIT_STREAM};
 //!
 //! let train_pairs = [
@@ -30,7 +30,7 @@
 //! let mut rng = Rng::with_stream(0, INIT_STREAM);
 //! let (v, c) = (data.vocab.len(), data.labels.len());
 //! let arch = Architecture::new(CellKind::Rnn, v, 16, c);
-//! let mut net = Network::new(&arch, InputInit::LikeRnn, &mut rng)?;
+//! let mut net = Network::new(&arch, Init::LikeRnn, &mut rng)?;
 //! let config = TrainConfig { epochs: 300, lr: 0.1, ..TrainConfig::seed() };
 //! let report = train(&mut net, Data { train: &data.train, ..Data::default() }, &config, |_| {})?;
 //! assert_eq!(report.history.last().unwrap().train.accuracy, 1.0);

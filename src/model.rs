@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::model_file::{self, Contents, ContentsRef};
 use crate::rng::Rng;
-use crate::rnn::{Architecture, CellKind, Flow, InputInit, Network, Pool, Workspace, argmax};
+use crate::rnn::{Architecture, CellKind, Flow, Init, Network, Pool, Workspace, argmax};
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
@@ -66,6 +66,48 @@ pub struct Model {
     pub tokens: Tokens,
     /// Texts are cut to their first `max_len` tokens, when set.
     pub max_len: Option<usize>,
+}
+
+/// How a new model's weights start, by name (see [`Init`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initializer {
+    /// PyTorch's: every tensor uniform in `[-1/√H, 1/√H]`, an embedding N(0, 1), one-hot
+    /// input weights uniform in `[-input_init, input_init]`.
+    #[default]
+    PyTorch,
+    /// The seed's numpy original: every weight N(0, 1)/1000, every bias 0.
+    Numpy,
+}
+
+impl Initializer {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Initializer::PyTorch => "pytorch",
+            Initializer::Numpy => "numpy",
+        }
+    }
+}
+
+impl std::fmt::Display for Initializer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Initializer {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "pytorch" => Ok(Initializer::PyTorch),
+            "numpy" => Ok(Initializer::Numpy),
+            _ => Err(format!(
+                "unknown initializer {s:?} (expected pytorch or numpy)"
+            )),
+        }
+    }
 }
 
 /// How to build a new model from training data. The network's shape is that of
@@ -91,8 +133,10 @@ pub struct ModelConfig {
     /// Keep only this many tokens, the most frequent in training. Default none (keep all).
     pub max_vocab: Option<usize>,
     pub max_len: Option<usize>,
-    /// The input weights start uniform in `[-input_init, input_init]`. Default 1 (see
-    /// [`InputInit::Uniform`]).
+    /// How the weights start. Default PyTorch's way.
+    pub initializer: Initializer,
+    /// With PyTorch's initialisation, the one-hot input weights start uniform in
+    /// `[-input_init, input_init]`. Default 1 (see [`Init::Uniform`]).
     pub input_init: f32,
     /// Seeds the initial weights.
     pub seed: u64,
@@ -101,19 +145,37 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            cell: CellKind::Rnn,
+            cell: CellKind::Lstm,
             hidden: 64,
             layers: 1,
+            bidirectional: true,
+            embed: Some(64),
+            pool: Pool::Max,
+            dropout: 0.3,
+            tokens: Tokens::WordPunct,
+            min_count: 2,
+            max_vocab: None,
+            max_len: None,
+            initializer: Initializer::PyTorch,
+            input_init: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The seed's network: one layer of the plain cell, one direction, one-hot words (split on
+    /// white space, every training word kept), the last state, no dropout.
+    pub fn seed() -> Self {
+        ModelConfig {
+            cell: CellKind::Rnn,
             bidirectional: false,
             embed: None,
             pool: Pool::Last,
             dropout: 0.0,
             tokens: Tokens::Word,
             min_count: 1,
-            max_vocab: None,
-            max_len: None,
-            input_init: 1.0,
-            seed: 0,
+            ..ModelConfig::default()
         }
     }
 }
@@ -210,7 +272,11 @@ impl Model {
             ..Architecture::new(config.cell, vocab.len(), config.hidden, labels.len())
         };
         let mut rng = Rng::with_stream(config.seed, INIT_STREAM);
-        let network = Network::new(&arch, InputInit::Uniform(config.input_init), &mut rng)?;
+        let init = match config.initializer {
+            Initializer::PyTorch => Init::Uniform(config.input_init),
+            Initializer::Numpy => Init::Numpy,
+        };
+        let network = Network::new(&arch, init, &mut rng)?;
         Ok(Model {
             network,
             vocab,

@@ -370,10 +370,10 @@ mod tests {
     #[test]
     fn a_gradient_kept_as_a_product_steps_as_the_formed_gradient_does() {
         use crate::rng::Rng;
-        use crate::rnn::{Architecture, Batch, CellKind, InputInit, Network, Workspace};
+        use crate::rnn::{Architecture, Batch, CellKind, Init, Network, Workspace};
         let mut rng = Rng::new(4);
         let arch = Architecture::new(CellKind::Rnn, 6, 8, 2);
-        let net = Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap();
+        let net = Network::new(&arch, Init::LikeRnn, &mut rng).unwrap();
         let batch = Batch::new(&[&[1, 2, 3, 4], &[5, 0]], &[0, 1]);
         let mut ws = Workspace::default();
         net.forward(&batch, &mut ws, None);

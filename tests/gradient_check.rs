@@ -20,7 +20,7 @@
 use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
-    Architecture, Batch, Cell, CellGradient, CellKind, Elman, Gradients, InputInit, Network, Pool,
+    Architecture, Batch, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network, Pool,
     Workspace,
 };
 
@@ -38,7 +38,7 @@ fn randomize(net: &mut Network, seed: u64) {
 }
 
 fn network(arch: &Architecture, seed: u64) -> Network {
-    let mut net = Network::new(arch, InputInit::LikeRnn, &mut Rng::new(seed)).unwrap();
+    let mut net = Network::new(arch, Init::LikeRnn, &mut Rng::new(seed)).unwrap();
     randomize(&mut net, seed);
     net
 }

@@ -27,7 +27,7 @@ fn model_of(cell: CellKind, tokens: Tokens) -> Model {
         hidden: 5,
         tokens,
         max_len: Some(7),
-        ..ModelConfig::default()
+        ..ModelConfig::seed()
     };
     Model::for_data(DATA, &config).unwrap()
 }

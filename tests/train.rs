@@ -4,7 +4,7 @@
 use rnn::data::{Dataset, Example};
 use rnn::error::Error;
 use rnn::rng::Rng;
-use rnn::rnn::{Architecture, CellKind, InputInit, Network};
+use rnn::rnn::{Architecture, CellKind, Init, Network};
 use rnn::train::{Data, Event, TrainConfig, train};
 
 /// Training and test examples, no validation set.
@@ -22,7 +22,7 @@ fn network(data: &Dataset) -> Network {
 
 fn network_of(arch: Architecture) -> Network {
     let mut rng = Rng::new(0);
-    Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap()
+    Network::new(&arch, Init::LikeRnn, &mut rng).unwrap()
 }
 
 #[test]

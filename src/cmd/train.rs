@@ -19,7 +19,7 @@ use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
 use rnn::fsutil::check_output;
 use rnn::metrics::{self, Score};
-use rnn::model::{Model, ModelConfig};
+use rnn::model::{Initializer, Model, ModelConfig};
 use rnn::model_file::ContentsRef;
 use rnn::optim::OptimizerKind;
 use rnn::plot;
@@ -53,10 +53,11 @@ pub struct TrainArgs {
     #[arg(long)]
     model: PathBuf,
     /// The recurrent cell: rnn (Elman, tanh), gru or lstm, as PyTorch's nn.RNN, nn.GRU and
-    /// nn.LSTM [default: rnn].
+    /// nn.LSTM [default: lstm].
     #[arg(long, conflicts_with_all = ["init", "resume"])]
     cell: Option<CellKind>,
-    /// How text becomes tokens: word (lowercased, split on white space) or char.
+    /// How text becomes tokens: wordpunct (lowercased words, punctuation split off), word
+    /// (lowercased, split on white space only) or char [default: wordpunct].
     #[arg(long, conflicts_with_all = ["init", "resume"])]
     tokens: Option<Tokens>,
     /// Hidden units (H) of every layer and direction [default: 64].
@@ -65,25 +66,26 @@ pub struct TrainArgs {
     /// Stacked recurrent layers (L); each reads the outputs of the one below [default: 1].
     #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     layers: Option<usize>,
-    /// Every layer reads the text both ways, forwards and backwards, and its output at each
-    /// token is both directions' states side by side (2·H).
-    #[arg(long, conflicts_with_all = ["init", "resume"])]
-    bidirectional: bool,
+    /// Whether every layer reads the text both ways, forwards and backwards, its output at each
+    /// token both directions' states side by side (2·H): `--bidirectional` or
+    /// `--bidirectional true`, `--bidirectional false` [default: true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", conflicts_with_all = ["init", "resume"])]
+    bidirectional: Option<bool>,
     /// A learnt embedding of E floats a token in front of the first layer, as
-    /// nn.Embedding(V, E); without it the input is one-hot and the first layer's input weights
-    /// are the table of token vectors.
-    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
+    /// nn.Embedding(V, E); 0 for none: the input is then one-hot and the first layer's input
+    /// weights are the table of token vectors [default: 64].
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
     embed: Option<usize>,
     /// How the top layer's outputs over the text become the features the output layer reads:
     /// last (each direction's final state, PyTorch's h_n), mean or max (over the text's
-    /// tokens) [default: last].
+    /// tokens) [default: max].
     #[arg(long, conflicts_with_all = ["init", "resume"])]
     pool: Option<Pool>,
     /// Dropout probability in training, between layers and before the output layer
-    /// (inverted dropout, as PyTorch's; nothing is dropped outside training) [default: 0].
+    /// (inverted dropout, as PyTorch's; nothing is dropped outside training) [default: 0.3].
     #[arg(long, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with_all = ["init", "resume"])]
     dropout: Option<f32>,
-    /// Tokens seen fewer times in training become <unk> [default: 1].
+    /// Tokens seen fewer times in training become <unk> [default: 2, so that <unk> is learnt].
     #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     min_count: Option<usize>,
     /// Keep only the N most frequent training tokens; the others become <unk>.
@@ -93,8 +95,9 @@ pub struct TrainArgs {
     /// initial model).
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
-    /// Stop after this many epochs in a row without a better validation score.
-    #[arg(long, value_parser = at_least_one, conflicts_with = "resume")]
+    /// Stop after this many epochs in a row without a better validation score; 0 never stops
+    /// early [default: 5].
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "resume")]
     patience: Option<usize>,
     /// Sequences per update; the gradient is the batch mean.
     #[arg(long, default_value_t = TrainConfig::default().batch, value_parser = at_least_one)]
@@ -116,6 +119,10 @@ pub struct TrainArgs {
     /// Gradients are clipped element-wise to [-clip, clip].
     #[arg(long, default_value_t = TrainConfig::default().clip, value_parser = positive_number, allow_negative_numbers = true)]
     clip: f32,
+    /// How the weights start: pytorch (PyTorch's initialisation, with --input-init), or numpy
+    /// (the seed's numpy original: every weight N(0, 1)/1000, every bias 0).
+    #[arg(long, default_value_t = ModelConfig::default().initializer, conflicts_with_all = ["init", "resume"])]
+    initializer: Initializer,
     /// The one-hot input weights (one vector per token) start uniform in [-A, A]: 1 is as
     /// large as an embedding in PyTorch's usual Embedding -> RNN; 1/sqrt(H) is nn.RNN's own
     /// default.
@@ -283,14 +290,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 cell: args.cell.unwrap_or(defaults.cell),
                 hidden: args.hidden.unwrap_or(defaults.hidden),
                 layers: args.layers.unwrap_or(defaults.layers),
-                bidirectional: args.bidirectional || defaults.bidirectional,
-                embed: args.embed.or(defaults.embed),
+                bidirectional: args.bidirectional.unwrap_or(defaults.bidirectional),
+                embed: args.embed.map_or(defaults.embed, |e| (e > 0).then_some(e)),
                 pool: args.pool.unwrap_or(defaults.pool),
                 dropout: args.dropout.unwrap_or(defaults.dropout),
                 tokens: args.tokens.unwrap_or(defaults.tokens),
                 min_count: args.min_count.unwrap_or(defaults.min_count),
                 max_vocab: args.max_vocab.or(defaults.max_vocab),
                 max_len: args.max_len.or(defaults.max_len),
+                initializer: args.initializer,
                 input_init: args.input_init,
                 seed: args.seed,
             };
@@ -323,7 +331,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             // the model file keeps the best model so far instead (see CHECKPOINT_EVERY)
             keep_last_good: false,
             threads: args.threads.unwrap_or(0),
-            patience: args.patience.or(TrainConfig::default().patience),
+            patience: args
+                .patience
+                .map_or(TrainConfig::default().patience, |p| (p > 0).then_some(p)),
             schedule: args.schedule,
             class_weights: (notes.class_weight == ClassWeight::Balanced)
                 .then(|| train::balanced_class_weights(&train, model.labels.len())),
@@ -575,4 +585,37 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help text states the library's defaults: where they are not shown by clap itself,
+    /// they are written by hand, and this keeps the two together.
+    #[test]
+    fn the_help_states_the_librarys_defaults() {
+        let mut command = <TrainArgs as clap::Args>::augment_args(clap::Command::new("train"));
+        let help = command.render_long_help().to_string();
+        let (model, train) = (ModelConfig::default(), TrainConfig::default());
+        let stated = [
+            format!("[default: {}]", model.cell),
+            format!("[default: {}]", model.tokens),
+            format!("[default: {}]", model.hidden),
+            format!("[default: {}]", model.layers),
+            format!("[default: {}]", model.bidirectional),
+            format!("[default: {}]", model.embed.unwrap_or(0)),
+            format!("[default: {}]", model.pool),
+            format!("[default: {}]", model.dropout),
+            format!("[default: {}, so that <unk> is learnt]", model.min_count),
+            format!("[default: {}]", train.patience.unwrap_or(0)),
+            format!("[default: {}]", train.epochs),
+            format!("[default: {}]", train.batch),
+            format!("[default: {}]", train.optimizer),
+            format!("[default: {}]", DEFAULT_VALID_SPLIT),
+        ];
+        for text in stated {
+            assert!(help.contains(&text), "{text} is not in the help:\n{help}");
+        }
+    }
 }

@@ -353,12 +353,12 @@ impl Gradients {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-    use crate::rnn::{Architecture, Batch, CellKind, InputInit, Workspace};
+    use crate::rnn::{Architecture, Batch, CellKind, Init, Workspace};
 
     fn network() -> Network {
         let mut rng = Rng::new(1);
         let arch = Architecture::new(CellKind::Rnn, 10, 4, 3);
-        let mut net = Network::new(&arch, InputInit::LikeRnn, &mut rng).unwrap();
+        let mut net = Network::new(&arch, Init::LikeRnn, &mut rng).unwrap();
         for w in net.params_mut() {
             *w = rng.symmetric(0.5) as f32;
         }

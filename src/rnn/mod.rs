@@ -78,21 +78,25 @@ pub struct Network {
     params: AlignedVec,
 }
 
-/// How the one-hot input weights (`Wxh`, the first layer's `weight_ih` without an embedding)
-/// are drawn at first.
+/// How the weights are drawn at first: PyTorch's way, with a choice of scale for the one-hot
+/// input weights (`Wxh`, the first layer's `weight_ih` without an embedding), or the seed's
+/// numpy original's way.
 ///
 /// A one-hot input makes `Wxh` a table of token vectors, an embedding. How large those vectors
 /// start matters: small ones let a network read the order of a few words from a tiny dataset
 /// (the demo); vectors as large as a learnt embedding's let it pick out words in long texts
 /// (60 points of accuracy on the spam benchmark, see the README).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum InputInit {
+pub enum Init {
     /// Uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.RNN(V, H)`: variance `1/(3H)`.
     LikeRnn,
     /// Uniform in `[-a, a]`: variance `a²/3`. `a = 1` gives the variance (1/3) of PyTorch's
     /// usual `nn.Embedding(V, H)` (N(0, 1)) followed by `nn.RNN(H, H)`'s input weights
     /// (U(±1/√H)).
     Uniform(f32),
+    /// The numpy original of the seed: every weight, the embedding's too, N(0, 1)/1000, and
+    /// every bias 0. Tiny weights start every unit in `tanh`'s linear part.
+    Numpy,
 }
 
 /// Buffers reused from one batch to the next, so that a training run allocates once.
@@ -157,15 +161,26 @@ impl Network {
     /// # Errors
     /// [`Error::Config`] if a size is 0, the dropout is out of range, or the input scale is
     /// not a positive number.
-    pub fn new(arch: &Architecture, init: InputInit, rng: &mut Rng) -> Result<Self> {
+    pub fn new(arch: &Architecture, init: Init, rng: &mut Rng) -> Result<Self> {
         let mut net = Self::zeros(arch)?;
         let input = match init {
-            InputInit::LikeRnn => 1.0 / (arch.hidden as f32).sqrt(),
-            InputInit::Uniform(a) if a.is_finite() && a > 0.0 => a,
-            InputInit::Uniform(a) => {
+            Init::LikeRnn => 1.0 / (arch.hidden as f32).sqrt(),
+            Init::Uniform(a) if a.is_finite() && a > 0.0 => a,
+            Init::Uniform(a) => {
                 return Err(Error::Config(format!(
                     "the input weights' scale must be a positive number, not {a}"
                 )));
+            }
+            Init::Numpy => {
+                // every weight N(0, 1)/1000, tensor by tensor; the biases stay 0
+                for t in net.layout.tensors() {
+                    if t.name.contains("weight") {
+                        for w in &mut net.params[t.range()] {
+                            *w = (rng.normal() / 1000.0) as f32;
+                        }
+                    }
+                }
+                return Ok(net);
             }
         };
         let recurrent = 1.0 / (arch.hidden as f64).sqrt();
@@ -696,5 +711,53 @@ impl Above for FromHead<'_> {
             s_size,
             self.hidden,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_numpy_initialisation_is_tiny_weights_and_zero_biases() {
+        let arch = Architecture {
+            embed: Some(3),
+            layers: 2,
+            bidirectional: true,
+            ..Architecture::new(CellKind::Gru, 7, 4, 3)
+        };
+        let net = Network::new(&arch, Init::Numpy, &mut Rng::new(1)).unwrap();
+        for t in net.layout().tensors() {
+            let w = &net.params()[t.range()];
+            if t.name.contains("bias") {
+                assert!(w.iter().all(|&x| x == 0.0), "{}", t.name);
+            } else {
+                let rms = (w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32).sqrt();
+                assert!(rms > 0.0002 && rms < 0.003, "{}: rms {rms}", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn pytorchs_initialisation_draws_every_tensor_at_its_scale() {
+        let arch = Architecture::new(CellKind::Lstm, 50, 16, 3);
+        let net = Network::new(&arch, Init::Uniform(1.0), &mut Rng::new(2)).unwrap();
+        let max = |name: &str| {
+            let t = net.layout().get(name).unwrap();
+            net.params()[t.range()]
+                .iter()
+                .fold(0.0f32, |m, x| m.max(x.abs()))
+        };
+        // one-hot input weights in [-1, 1]; the rest in [-1/4, 1/4] (H = 16, D·H = 16)
+        assert!(max("rnn.weight_ih_l0") > 0.9);
+        for name in [
+            "rnn.weight_hh_l0",
+            "rnn.bias_ih_l0",
+            "rnn.bias_hh_l0",
+            "fc.weight",
+        ] {
+            let m = max(name);
+            assert!(m > 0.2 && m <= 0.25, "{name}: {m}");
+        }
     }
 }

@@ -278,7 +278,7 @@ mod tests {
         let data = [("good", "pos"), ("bad", "neg"), ("not good", "neg")];
         let config = ModelConfig {
             hidden: 4,
-            ..ModelConfig::default()
+            ..ModelConfig::seed()
         };
         let model = Arc::new(Model::for_data(data, &config).unwrap());
         let metrics = Arc::new(Metrics::default());

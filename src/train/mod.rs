@@ -75,7 +75,11 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            epochs: 10,
+            epochs: 20,
+            optimizer: OptimizerKind::Adam,
+            lr: OptimizerKind::Adam.default_lr(),
+            batch: 32,
+            patience: Some(5),
             ..TrainConfig::seed()
         }
     }

@@ -6,11 +6,13 @@
 //! ties that a small validation set makes common. Without a validation set, the last epoch is
 //! the one kept.
 //!
-//! **Early stopping.** After `patience` epochs in a row without a new best, the run stops; the
-//! best epoch's weights are what it returns.
+//! **Early stopping.** After `patience` epochs in a row without progress, the run stops; the
+//! best epoch's weights are what it returns. Progress is a new best epoch, or a new lowest
+//! validation loss: early in a run the loss often falls for epochs while the accuracy still
+//! sits at chance, and such a run is learning.
 //!
 //! **Reduce on plateau.** With [`LrSchedule::Plateau`], the learning rate is multiplied by
-//! `factor` after `patience` epochs without a new best (counted again from there), so that a
+//! `factor` after `patience` epochs without progress (counted again from there), so that a
 //! run that has stopped improving at one rate gets a chance at a smaller one before it stops.
 
 use std::fmt;
@@ -62,8 +64,12 @@ impl FromStr for LrSchedule {
     }
 }
 
-/// Epochs in a row that a loss must rise before a warning says so.
+/// Epochs in a row that a loss must rise (by [`RISE`] or more in all) before a warning says so.
 pub const RISING: usize = 3;
+
+/// How much, relatively, a loss must rise over those epochs: a run stuck on a plateau wobbles
+/// by less, and is not worth a warning.
+const RISE: f32 = 0.05;
 
 /// Something about a run that a user should know (each is said once).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -127,9 +133,11 @@ pub enum Verdict {
 pub struct Monitor {
     /// The best epoch so far and its validation score.
     pub best: Option<(usize, Score)>,
-    /// Epochs since the best one.
+    /// The lowest validation loss so far.
+    pub lowest_loss: Option<f32>,
+    /// Epochs since the last progress (see the module's documentation).
     pub since_best: usize,
-    /// Epochs since the best one or since the last cut of the learning rate.
+    /// Epochs since the last progress or since the last cut of the learning rate.
     pub since_change: usize,
     /// What the configured learning rate is multiplied by now.
     pub lr_scale: f32,
@@ -166,11 +174,20 @@ impl Monitor {
         let Some(valid) = metrics.valid else {
             return (Verdict::Continue, warnings);
         };
+        let lower = self.lowest_loss.is_none_or(|l| valid.loss < l);
+        if lower {
+            self.lowest_loss = Some(valid.loss);
+        }
         if self.best.is_none_or(|(_, best)| better(&valid, &best)) {
             self.best = Some((metrics.epoch, valid));
             self.since_best = 0;
             self.since_change = 0;
             return (Verdict::Best, warnings);
+        }
+        if lower {
+            self.since_best = 0;
+            self.since_change = 0;
+            return (Verdict::Continue, warnings);
         }
         self.since_best += 1;
         self.since_change += 1;
@@ -205,7 +222,8 @@ impl Monitor {
         let train_loss = |m: &EpochMetrics| Some(m.train.loss);
         let valid_loss = |m: &EpochMetrics| m.valid.map(|v| v.loss);
         let (first, last) = (&recent[0], &recent[RISING]);
-        if !self.warned_rising && rising(train_loss) {
+        let grew = |score: fn(&EpochMetrics) -> Option<f32>| matches!((score(first), score(last)), (Some(a), Some(b)) if b > a * (1.0 + RISE));
+        if !self.warned_rising && rising(train_loss) && grew(train_loss) {
             self.warned_rising = true;
             out.push(Warning::LossRising {
                 from: (first.epoch, first.train.loss),
@@ -213,7 +231,8 @@ impl Monitor {
                 lr,
             });
         }
-        if !self.warned_overfitting && rising(valid_loss) && falling(train_loss) {
+        if !self.warned_overfitting && rising(valid_loss) && grew(valid_loss) && falling(train_loss)
+        {
             self.warned_overfitting = true;
             out.push(Warning::Overfitting);
         }
@@ -276,6 +295,25 @@ mod tests {
         use Verdict::*;
         assert_eq!(verdicts, [Continue, Continue, Continue, Stop]);
         assert_eq!(scales, [1.0, 0.5, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn a_falling_validation_loss_is_progress_though_not_the_best() {
+        let mut m = Monitor::new();
+        let mut history = vec![epoch(1, 1.0, Some((0.69, 0.53)))];
+        m.after_epoch(&history, Some(2), LrSchedule::Constant, 0.1);
+        let mut verdicts = Vec::new();
+        // accuracy below the first epoch's, but the loss falls: no stop
+        for (e, loss) in [(2, 0.688), (3, 0.687), (4, 0.686), (5, 0.7), (6, 0.71)] {
+            history.push(epoch(e, 1.0, Some((loss, 0.5))));
+            verdicts.push(
+                m.after_epoch(&history, Some(2), LrSchedule::Constant, 0.1)
+                    .0,
+            );
+        }
+        use Verdict::*;
+        assert_eq!(verdicts, [Continue, Continue, Continue, Continue, Stop]);
+        assert_eq!(m.best.unwrap().0, 1, "the best is still the most accurate");
     }
 
     #[test]
