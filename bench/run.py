@@ -336,14 +336,22 @@ def describe(settings, epochs):
     return ", ".join(parts)
 
 
-def our_train_argv(binary, train, test, model, settings, epochs, threads):
-    """The `rnn train` command line for a task."""
+# Everything of the network and the run that a task does not set, as the peers have it: one-hot
+# input (PyTorch's embedding here is the input weights), the last state, no dropout, every
+# training token kept, every epoch run on all the training rows. `rnn train`'s defaults are
+# another network (see the README); a binary older than them knows none of these flags.
+FIXED = ["--embed", "0", "--pool", "last", "--dropout", "0", "--min-count", "1", "--valid-split", "0", "--patience", "0"]
+
+
+def our_train_argv(binary, train, test, model, settings, epochs, threads, old=False):
+    """The `rnn train` command line for a task (for a binary from before the defaults
+    changed, `old`)."""
     argv = [binary, "train", "--train", train, "--test", test, "--model", model, "--quiet", "--json"]
     argv += ["--cell", settings.get("cell", "rnn")]
     if settings.get("layers", 1) > 1:
         argv += ["--layers", str(settings["layers"])]
-    if settings.get("bidirectional"):
-        argv.append("--bidirectional")
+    if not old:
+        argv += ["--bidirectional", "true" if settings.get("bidirectional") else "false"] + FIXED
     argv += ["--tokens", settings["tokens"], "--hidden", str(settings["hidden"])]
     argv += ["--batch", str(settings["batch"]), "--optimizer", settings["optimizer"]]
     argv += ["--lr", str(settings["lr"]), "--clip", str(settings["clip"]), "--epochs", str(epochs)]
@@ -359,7 +367,8 @@ def run_ours(train, test, settings, epochs, threads, workdir, max_wait, binary=R
     texts; a result dict."""
     model = os.path.join(workdir, "model.safetensors")
     log(f"  {system}: {describe(settings, epochs)}")
-    done = run_measured(our_train_argv(binary, train, test, model, settings, epochs, threads), max_wait=max_wait)
+    argv = our_train_argv(binary, train, test, model, settings, epochs, threads, old=system == "baseline")
+    done = run_measured(argv, max_wait=max_wait)
     result = last_json(done["stdout"]) or {}
     result.update(system=system, returncode=done["returncode"], wall_s=done["wall_s"])
     result.update(peak_mb=done["peak_mb"], other_cores=done["other_cores"])

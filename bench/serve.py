@@ -151,8 +151,8 @@ def ensure_model(path):
     train = os.path.join(run.DATA_DIR, "spam_train.tsv")
     settings = run.TASKS["spam"]
     run.log(f"training {path} ({run.describe(settings, settings['epochs'])})")
-    argv = run.our_train_argv(train, os.path.join(run.DATA_DIR, "spam_test.tsv"), path, settings,
-                              settings["epochs"], None)
+    test = os.path.join(run.DATA_DIR, "spam_test.tsv")
+    argv = run.our_train_argv(run.RNN_BIN, train, test, path, settings, settings["epochs"], None)
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
 
