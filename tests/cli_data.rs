@@ -8,6 +8,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
+use common::{SEED_NET, SEED_TRAINING, seed_setup_with_cell};
 use rnn::data::sample::{TEST, TRAIN};
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
@@ -107,37 +110,6 @@ fn fails(dir: &Path, args: &[&str], code: i32, needles: &[&str]) -> Output {
     out
 }
 
-/// The seed's network (`--cell rnn` as one layer, one direction, one-hot words, the last state,
-/// no dropout), which most tests here were written for; the defaults are bigger (see the
-/// README's "Train on your own data").
-const SEED_NET: [&str; 14] = [
-    "--cell",
-    "rnn",
-    "--bidirectional",
-    "false",
-    "--embed",
-    "0",
-    "--pool",
-    "last",
-    "--dropout",
-    "0",
-    "--tokens",
-    "word",
-    "--min-count",
-    "1",
-];
-
-/// The seed's training: per-example SGD, every epoch run.
-const SEED_TRAINING: [&str; 6] = ["--optimizer", "sgd", "--batch", "1", "--patience", "0"];
-
-/// [`SEED_NET`] and [`SEED_TRAINING`], but for the cell.
-fn seed_setup_with_cell(cell: &str) -> Vec<&str> {
-    let mut flags = vec!["--cell", cell];
-    flags.extend(&SEED_NET[2..]);
-    flags.extend(SEED_TRAINING);
-    flags
-}
-
 // ---------------------------------------------------------------------------------------------
 // Data
 
@@ -163,18 +135,17 @@ fn sample_dir() -> tempfile::TempDir {
     dir
 }
 
+/// `rnn train` on `train.tsv`, testing on `test.tsv`, into `model`: to be given more flags.
+fn train_and_test(model: &str) -> Vec<&str> {
+    let mut args = vec!["train", "--train", "train.tsv", "--test", "test.tsv"];
+    args.extend(["--model", model]);
+    args
+}
+
 /// Trains `name` on `train.tsv` well enough to be worth asking (a few hundredths of a second):
 /// the seed's network and training, as the tests that ask it were written for.
 fn train_good_model(dir: &Path, name: &str) -> Value {
-    let mut args = vec![
-        "train",
-        "--train",
-        "train.tsv",
-        "--test",
-        "test.tsv",
-        "--model",
-        name,
-    ];
+    let mut args = train_and_test(name);
     args.extend([
         "--epochs", "100", "--hidden", "8", "--lr", "0.05", "--quiet", "--json",
     ]);
@@ -243,15 +214,7 @@ fn write_with_extra_token(good: &Path, bad: &Path) {
 #[test]
 fn train_writes_the_model_metrics_and_plot_and_a_json_summary() {
     let dir = sample_dir();
-    let mut args = vec![
-        "train",
-        "--train",
-        "train.tsv",
-        "--test",
-        "test.tsv",
-        "--model",
-        "m.safetensors",
-    ];
+    let mut args = train_and_test("m.safetensors");
     args.extend([
         "--epochs",
         "3",
@@ -1822,6 +1785,14 @@ fn a_diverging_run_stops_and_saves_the_last_good_model() {
 // ---------------------------------------------------------------------------------------------
 // Validation, early stopping, the best epoch, class weights, warnings, resume
 
+/// `rnn train --train train.tsv --model x.safetensors` with `flags` fails as a flag error
+/// (exit 2) that holds every one of `needles` (see [`fails`]).
+fn train_fails(dir: &Path, flags: &[&str], needles: &[&str]) {
+    let mut args = vec!["train", "--train", "train.tsv", "--model", "x.safetensors"];
+    args.extend(flags);
+    fails(dir, &args, 2, needles);
+}
+
 /// `rnn train` on the sample with `flags`, its JSON summary.
 fn train_json(dir: &Path, model: &str, flags: &[&str]) -> (Value, String, String) {
     let mut args = vec!["train", "--train", "train.tsv", "--model", model, "--json"];
@@ -1899,52 +1870,15 @@ fn a_held_out_part_picks_the_best_epoch_and_patience_stops_the_run() {
         !text.contains("validating") && json["best_epoch"].is_null(),
         "{text}"
     );
-    fails(
+    train_fails(
         dir.path(),
-        &[
-            "train",
-            "--train",
-            "train.tsv",
-            "--model",
-            "x.safetensors",
-            "--valid",
-            "test.tsv",
-            "--valid-split",
-            "0.2",
-        ],
-        2,
+        &["--valid", "test.tsv", "--valid-split", "0.2"],
         &["--valid-split"],
     );
     for bad in ["1", "-0.1", "x"] {
-        fails(
-            dir.path(),
-            &[
-                "train",
-                "--train",
-                "train.tsv",
-                "--model",
-                "x.safetensors",
-                "--valid-split",
-                bad,
-            ],
-            2,
-            &["--valid-split"],
-        );
+        train_fails(dir.path(), &["--valid-split", bad], &["--valid-split"]);
     }
-    fails(
-        dir.path(),
-        &[
-            "train",
-            "--train",
-            "train.tsv",
-            "--model",
-            "x.safetensors",
-            "--patience",
-            "-1",
-        ],
-        2,
-        &["--patience"],
-    );
+    train_fails(dir.path(), &["--patience", "-1"], &["--patience"]);
 }
 
 #[test]
@@ -1982,20 +1916,7 @@ fn a_plateau_halves_the_learning_rate() {
         rates.last().unwrap() < &0.05,
         "no plateau in 30 epochs? {rates:?}"
     );
-    fails(
-        dir.path(),
-        &[
-            "train",
-            "--train",
-            "train.tsv",
-            "--model",
-            "x.safetensors",
-            "--schedule",
-            "cosine",
-        ],
-        2,
-        &["--schedule"],
-    );
+    train_fails(dir.path(), &["--schedule", "cosine"], &["--schedule"]);
 }
 
 #[test]

@@ -6,6 +6,8 @@
 
 #[path = "serve/browser.rs"]
 mod browser;
+#[path = "common/mod.rs"]
+mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -190,33 +192,9 @@ fn raw(address: SocketAddr, bytes: &[u8]) -> Reply {
 /// A temporary folder with the sample as `train.tsv` and `test.tsv` and a model trained on it,
 /// `m.safetensors`, good enough to give different answers to different texts.
 fn model_dir() -> tempfile::TempDir {
-    model_dir_with(&SEED_SETUP)
+    // a plain cell reading one-hot words, whose batched and lone predictions agree to the bit
+    model_dir_with(&common::seed_setup_with_cell("rnn"))
 }
-
-/// The seed's network and training, which these tests were written for (a plain cell reading
-/// one-hot words, whose batched and lone predictions agree to the bit; the defaults are bigger).
-const SEED_SETUP: [&str; 20] = [
-    "--cell",
-    "rnn",
-    "--bidirectional",
-    "false",
-    "--embed",
-    "0",
-    "--pool",
-    "last",
-    "--dropout",
-    "0",
-    "--tokens",
-    "word",
-    "--min-count",
-    "1",
-    "--optimizer",
-    "sgd",
-    "--batch",
-    "1",
-    "--patience",
-    "0",
-];
 
 /// [`model_dir`], trained with `flags` too.
 fn model_dir_with(flags: &[&str]) -> tempfile::TempDir {
@@ -392,16 +370,15 @@ fn every_route_answers_and_the_start_up_line_describes_the_model() {
     }
 }
 
-#[test]
-fn predictions_and_explanations_are_those_of_the_command_line() {
-    let dir = model_dir();
-    let server = Server::start(dir.path(), &[]);
+/// The server's predictions for every text of [`texts`] in one request, and its explanations,
+/// are what `rnn predict --probs` and `rnn explain --json` print for the model in `dir`.
+fn assert_serves_what_the_command_line_says(dir: &Path, server: &Server) {
     let texts = texts();
     // One request with every text is batched as `rnn predict` batches the same lines: equal
     // to the last bit.
     let served = server.predict(&texts);
     let printed = run_rnn(
-        dir.path(),
+        dir,
         &["predict", "--model", "m.safetensors", "--probs"],
         &(texts.join("\n") + "\n"),
     );
@@ -413,7 +390,7 @@ fn predictions_and_explanations_are_those_of_the_command_line() {
 
     for text in ["the food was not at all awful", "the zorg was blub"] {
         let cli = run_rnn(
-            dir.path(),
+            dir,
             &["explain", "--model", "m.safetensors", "--json", text],
             "",
         );
@@ -438,6 +415,13 @@ fn predictions_and_explanations_are_those_of_the_command_line() {
 }
 
 #[test]
+fn predictions_and_explanations_are_those_of_the_command_line() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &[]);
+    assert_serves_what_the_command_line_says(dir.path(), &server);
+}
+
+#[test]
 fn a_stacked_bidirectional_model_serves_what_the_command_line_says() {
     let flags = [
         "--cell",
@@ -455,39 +439,7 @@ fn a_stacked_bidirectional_model_serves_what_the_command_line_says() {
         (&status["layers"], &status["bidirectional"], &status["pool"]),
         (&json!(2), &json!(true), &json!("mean"))
     );
-    let texts = texts();
-    let printed = run_rnn(
-        dir.path(),
-        &["predict", "--model", "m.safetensors", "--probs"],
-        &(texts.join("\n") + "\n"),
-    );
-    let printed: Vec<Value> = printed
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(server.predict(&texts), printed);
-    let text = "the food was not at all awful";
-    let cli = run_rnn(
-        dir.path(),
-        &["explain", "--model", "m.safetensors", "--json", text],
-        "",
-    );
-    let cli: Value = serde_json::from_str(&cli).unwrap();
-    let served = server
-        .post(
-            "/v1/models/sample:explain",
-            &json!({ "instances": [text] }).to_string(),
-        )
-        .json();
-    let steps = served["explanations"][0].as_array().unwrap();
-    assert_eq!(steps.len(), 7);
-    for (t, step) in steps.iter().enumerate() {
-        let probs: Vec<Value> = ["negative", "positive"]
-            .iter()
-            .map(|l| step["probs"][l].clone())
-            .collect();
-        assert_eq!(Value::from(probs), cli["probs"][t], "token {t}");
-    }
+    assert_serves_what_the_command_line_says(dir.path(), &server);
 }
 
 #[test]

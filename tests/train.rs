@@ -158,9 +158,9 @@ fn zero_epochs_train_nothing() {
     assert_eq!(net.params(), before.as_slice());
 }
 
-fn trained(threads: usize, seed: u64) -> Vec<f32> {
+/// The weights of `net` after 3 epochs on the sample in batches of 8.
+fn trained_weights(mut net: Network, threads: usize, seed: u64) -> Vec<f32> {
     let data = Dataset::sample();
-    let mut net = network(&data);
     let config = TrainConfig {
         epochs: 3,
         batch: 8,
@@ -170,6 +170,10 @@ fn trained(threads: usize, seed: u64) -> Vec<f32> {
     };
     train(&mut net, sets(&data.train, &data.test), &config, |_| {}).unwrap();
     net.params().to_vec()
+}
+
+fn trained(threads: usize, seed: u64) -> Vec<f32> {
+    trained_weights(network(&Dataset::sample()), threads, seed)
 }
 
 #[test]
@@ -200,16 +204,7 @@ fn trained_with_dropout(dropout: f32, threads: usize, seed: u64) -> Vec<f32> {
         dropout,
         ..Architecture::new(CellKind::Lstm, data.vocab.len(), 8, 2)
     };
-    let mut net = network_of(arch);
-    let config = TrainConfig {
-        epochs: 3,
-        batch: 8,
-        seed,
-        threads,
-        ..TrainConfig::seed()
-    };
-    train(&mut net, sets(&data.train, &data.test), &config, |_| {}).unwrap();
-    net.params().to_vec()
+    trained_weights(network_of(arch), threads, seed)
 }
 
 #[test]
