@@ -1808,7 +1808,9 @@ fn a_held_out_part_picks_the_best_epoch_and_patience_stops_the_run() {
         "--epochs", "40", "--hidden", "8", "--lr", "0.05", "--batch", "4",
     ];
     flags.extend(SEED_NET);
-    let every_epoch = [&flags[..], &["--patience", "0"]].concat();
+    // 50 rows would hold nothing out by default: ask for the share
+    let held = ["--valid-split", "0.1"];
+    let every_epoch = [&flags[..], &held, &["--patience", "0"]].concat();
     let (json, text, _) = train_json(dir.path(), "m.safetensors", &every_epoch);
     // 10% of each label's 25 rows (3 rounded) is held out: 6 of 50
     assert!(
@@ -1822,7 +1824,7 @@ fn a_held_out_part_picks_the_best_epoch_and_patience_stops_the_run() {
     );
 
     // --patience ends the run a fixed number of epochs after the best one
-    let mut stop = flags.to_vec();
+    let mut stop = [&flags[..], &held].concat();
     stop.extend(["--patience", "2", "--metrics", "p.csv"]);
     let (json, text, _) = train_json(dir.path(), "p.safetensors", &stop);
     let (best, epochs) = (
@@ -1895,6 +1897,8 @@ fn a_plateau_halves_the_learning_rate() {
         "plateau",
         "--metrics",
         "m.csv",
+        "--valid-split",
+        "0.1",
     ];
     train_json(dir.path(), "m.safetensors", &flags);
     let csv = fs::read_to_string(dir.path().join("m.csv")).unwrap();
@@ -1929,7 +1933,8 @@ fn balanced_class_weights_make_a_rare_class_heard() {
     rows.extend((0..4).map(|i| (format!("special text number {i}"), "rare")));
     let refs: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), *l)).collect();
     fs::write(dir.path().join("train.tsv"), tsv(&refs)).unwrap();
-    let flags = ["--epochs", "10", "--hidden", "8", "--valid-split", "0"];
+    let mut flags = vec!["--epochs", "10", "--hidden", "8", "--valid-split", "0"];
+    flags.extend(seed_setup_with_cell("rnn"));
     let (plain, _, err) = train_json(dir.path(), "p.safetensors", &flags);
     assert!(
         err.contains("warning: the trained model predicts \"common\" for every training example"),
@@ -1968,6 +1973,7 @@ fn a_rising_loss_and_overfitting_are_warned_about() {
     assert!(!json["warnings"].as_array().unwrap().is_empty());
     let mut flags = vec!["--epochs", "60", "--hidden", "8", "--lr", "0.1"];
     flags.extend(seed_setup_with_cell("gru"));
+    flags.extend(["--valid-split", "0.1"]);
     let (_, _, err) = train_json(dir.path(), "o.safetensors", &flags);
     assert!(
         err.contains(
@@ -2107,4 +2113,18 @@ fn empty_texts_are_examples_and_max_vocab_keeps_the_most_frequent_tokens() {
         contents(&dir.path().join("m.safetensors")).meta["vocab"],
         r#"["<unk>","a","c"]"#
     );
+}
+
+#[test]
+fn on_the_demos_sentences_the_defaults_reach_100_percent() {
+    // 50 training sentences: no validation set is held out and the batch is 1 by default,
+    // so that the network gets enough updates; the test sentences are the demo's held-out 25
+    let dir = sample_dir();
+    for seed in ["0", "1", "2"] {
+        let mut args = train_and_test("d.safetensors");
+        args.extend(["--seed", seed, "--json", "--quiet"]);
+        let json = last_json(&ok(&args, dir.path()));
+        assert_eq!(json["test_acc"], 1.0, "seed {seed}: {json}");
+        assert!(json["valid_acc"].is_null(), "{json}");
+    }
 }

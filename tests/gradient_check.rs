@@ -495,3 +495,25 @@ fn the_gradient_reaching_each_hidden_state_matches_finite_differences() {
         assert!(flow.gradient_norms[tokens.len() - 1] > 0.0);
     }
 }
+
+#[test]
+fn a_batch_of_empty_texts_runs_forward_and_back_in_every_architecture() {
+    for arch in architectures(6, 3, 3) {
+        let net = network(&arch, 5);
+        let batch = Batch::new(&[&[], &[]], &[0, 2]);
+        let mut ws = Workspace::default();
+        let tally = net.forward(&batch, &mut ws, Some(&mut masks()));
+        assert!(tally.loss_sum.is_finite(), "{arch}");
+        let mut grads = Gradients::new(&net);
+        net.backward(&batch, &mut ws, &mut grads);
+        // only the output layer's bias can learn from a text without tokens
+        let dense = grads.to_dense();
+        let fc_bias = net.layout().get("fc.bias").unwrap().range();
+        for (i, g) in dense.iter().enumerate() {
+            if !fc_bias.contains(&i) {
+                assert_eq!(*g, 0.0, "{arch}: parameter {i}");
+            }
+        }
+        assert!(dense[fc_bias].iter().any(|&g| g != 0.0), "{arch}");
+    }
+}

@@ -43,9 +43,10 @@ pub struct TrainArgs {
     #[arg(long)]
     valid: Option<PathBuf>,
     /// Without --valid, the share of every label's training rows held out for validation,
-    /// drawn by the seed; 0 holds out nothing (then the last epoch is kept).
-    #[arg(long, default_value_t = DEFAULT_VALID_SPLIT, value_parser = fraction, allow_negative_numbers = true, conflicts_with = "valid")]
-    valid_split: f64,
+    /// drawn by the seed; 0 holds out nothing (then every epoch runs and the last is kept)
+    /// [default: 0.1, or 0 when that would hold out fewer than 50 rows].
+    #[arg(long, value_parser = fraction, allow_negative_numbers = true, conflicts_with = "valid")]
+    valid_split: Option<f64>,
     /// Test data in the same form, scored after every epoch and only reported.
     #[arg(long)]
     test: Option<PathBuf>,
@@ -99,9 +100,10 @@ pub struct TrainArgs {
     /// early [default: 5].
     #[arg(long, allow_negative_numbers = true, conflicts_with = "resume")]
     patience: Option<usize>,
-    /// Sequences per update; the gradient is the batch mean.
-    #[arg(long, default_value_t = TrainConfig::default().batch, value_parser = at_least_one)]
-    batch: usize,
+    /// Sequences per update; the gradient is the batch mean [default: 32, or fewer for a set of
+    /// under 1,024 examples, so that an epoch has at least 32 updates].
+    #[arg(long, value_parser = at_least_one)]
+    batch: Option<usize>,
     /// Update rule.
     #[arg(long, default_value_t = TrainConfig::default().optimizer)]
     optimizer: OptimizerKind,
@@ -178,9 +180,6 @@ pub struct TrainArgs {
     label_col: String,
 }
 
-/// The share of the training rows held out for validation when no file is given.
-pub const DEFAULT_VALID_SPLIT: f64 = 0.1;
-
 /// `--class-weight`.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
@@ -243,11 +242,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .as_ref()
         .map(|p| checkpoint::load(p))
         .transpose()?;
-    let notes = match &resumed {
+    let mut notes = match &resumed {
         Some(ckpt) => serde_json::from_value(ckpt.notes.clone())
             .context("the checkpoint was not written by rnn train")?,
         None => Notes {
-            valid_split: args.valid_split,
+            valid_split: args.valid_split.unwrap_or(split::DEFAULT_FRACTION),
             validation_file: args.valid.is_some(),
             class_weight: args.class_weight,
             text_col: args.text_col.clone(),
@@ -271,6 +270,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let rows = files::read_rows(&args.train, &columns)?;
     // the validation rows: a file, or a seeded, stratified part of the training rows
     let seed = resumed.as_ref().map_or(args.seed, |c| c.config.seed);
+    if resumed.is_none() && args.valid_split.is_none() {
+        notes.valid_split = split::default_fraction(rows.len());
+    }
     let (rows, valid_rows) = match &args.valid {
         Some(path) => (rows, files::read_rows(path, &columns)?),
         None => hold_out(rows, notes.valid_split, seed),
@@ -325,7 +327,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             optimizer: args.optimizer,
             lr: args.lr.unwrap_or(args.optimizer.default_lr()),
             clip: args.clip,
-            batch: args.batch,
+            batch: args
+                .batch
+                .unwrap_or_else(|| train::default_batch(train.len())),
             seed: args.seed,
             shuffle: !args.no_shuffle,
             // the model file keeps the best model so far instead (see CHECKPOINT_EVERY)
@@ -597,6 +601,8 @@ mod tests {
     fn the_help_states_the_librarys_defaults() {
         let mut command = <TrainArgs as clap::Args>::augment_args(clap::Command::new("train"));
         let help = command.render_long_help().to_string();
+        // the help is wrapped to the terminal's width: compare words
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         let (model, train) = (ModelConfig::default(), TrainConfig::default());
         let stated = [
             format!("[default: {}]", model.cell),
@@ -610,9 +616,9 @@ mod tests {
             format!("[default: {}, so that <unk> is learnt]", model.min_count),
             format!("[default: {}]", train.patience.unwrap_or(0)),
             format!("[default: {}]", train.epochs),
-            format!("[default: {}]", train.batch),
+            format!("[default: {}, or fewer", train.batch),
             format!("[default: {}]", train.optimizer),
-            format!("[default: {}]", DEFAULT_VALID_SPLIT),
+            format!("[default: {}, or 0", split::DEFAULT_FRACTION),
         ];
         for text in stated {
             assert!(help.contains(&text), "{text} is not in the help:\n{help}");

@@ -11,6 +11,24 @@ use crate::rng::Rng;
 /// The random stream that picks the validation rows, for a given seed.
 pub const VALID_STREAM: u64 = 3;
 
+/// The share of the training rows held out for validation by default.
+pub const DEFAULT_FRACTION: f64 = 0.1;
+
+/// The fewest rows a default validation set may have: with fewer, its accuracy moves in steps
+/// too coarse to pick an epoch by, or to stop on.
+pub const MIN_HELD_OUT: usize = 50;
+
+/// The share held out by default from `rows` training rows: [`DEFAULT_FRACTION`], or nothing
+/// when that would be fewer than [`MIN_HELD_OUT`] rows (a small set is then trained on whole,
+/// for every epoch).
+pub fn default_fraction(rows: usize) -> f64 {
+    if DEFAULT_FRACTION * rows as f64 >= MIN_HELD_OUT as f64 {
+        DEFAULT_FRACTION
+    } else {
+        0.0
+    }
+}
+
 /// Splits items with the given `labels` into the indices kept for training and the indices
 /// held out for validation, both in order: `fraction` (in `[0, 1)`) of every label's items,
 /// chosen by `seed`.
@@ -59,6 +77,13 @@ mod tests {
             valid,
             "another seed, other rows"
         );
+    }
+
+    #[test]
+    fn a_small_set_holds_nothing_out_by_default() {
+        assert_eq!(default_fraction(300), 0.0);
+        assert_eq!(default_fraction(499), 0.0);
+        assert_eq!(default_fraction(500), DEFAULT_FRACTION);
     }
 
     #[test]

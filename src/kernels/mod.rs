@@ -161,6 +161,9 @@ unsafe fn gemm_acc(
 
 /// `out (n×m) += a (n×k) · bᵀ`, where `b` is `m×k`.
 pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    if n == 0 || k == 0 || m == 0 {
+        return; // nothing to add (a batch of empty texts has no rows)
+    }
     if n >= GEMM_FROM {
         return gemm_nt(out, a, b, n, k, m);
     }
@@ -174,6 +177,9 @@ pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 
 /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`.
 pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    if n == 0 || k == 0 || m == 0 {
+        return;
+    }
     if n >= GEMM_FROM {
         return gemm_nn(out, a, b, n, k, m);
     }
@@ -182,6 +188,9 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
 
 /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`.
 pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
+    if n == 0 || k == 0 || m == 0 {
+        return;
+    }
     // The tiled loop touches `out` once however long the sum, so it holds up to longer sums
     // (a sentence's tokens) than the other products.
     if n >= 4 * GEMM_FROM {

@@ -214,7 +214,7 @@ impl Layer {
                     bias: b_ih,
                 },
                 LayerInput::Dense(x) => {
-                    let i_width = x.len() / n_tokens.max(1);
+                    let i_width = self.input.width();
                     let x = rows_in_order(x, i_width, dir.reverse, positions, rev_input);
                     // PRE = X · W_ihᵀ + b_ih, every token at once
                     fit(pre, n_tokens * g);
@@ -329,7 +329,7 @@ impl Layer {
                     for d_row in dpre.chunks_exact(p_size) {
                         add_into(db_ih, &d_row[..g]);
                     }
-                    let i_width = x.len() / n_tokens.max(1);
+                    let i_width = self.input.width();
                     // the same input rows the forward pass projected (reordered for a backward
                     // direction, and still in `rev_input` from the forward pass)
                     let x = if dir.reverse { &rev_input[..] } else { x };

@@ -147,6 +147,13 @@ impl TrainConfig {
     }
 }
 
+/// The batch size used by default for `examples` training examples: 32, or fewer for a small
+/// set, so that an epoch has at least 32 updates (`⌊N/32⌋`, at least 1). A set of 50
+/// sentences then trains example by example, as the seed does.
+pub fn default_batch(examples: usize) -> usize {
+    (examples / 32).clamp(1, 32)
+}
+
 /// The examples of a run: what it trains on, what picks its best epoch, what is only reported.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Data<'a> {
