@@ -608,13 +608,13 @@ def benchmark(args):
     data = sorted({data_name(t) for t in tasks})
     fetch = [sys.executable, os.path.join(BENCH_DIR, "fetch_data.py"), "--tasks", ",".join(data)]
     subprocess.run(fetch, check=True, stdout=sys.stderr)
-    python = ensure_venv()
+    python = ensure_venv() if args.peers else None
     build_binary()
     ours_threads = args.threads if binary_has_threads() else None
     header = {
         "machine": machine_description(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "torch": torch_version(python),
+        "torch": torch_version(python) if python else "not run",
         "threads": args.threads,
         "ours_threads_flag": ours_threads is not None,
         "mode": "quick" if args.quick else "full",
@@ -653,17 +653,18 @@ def benchmark(args):
                             args.retries,
                         )
                     )
-                if settings["numpy"]:
+                if settings["numpy"] and args.peers:
                     runs["numpy"].append(
                         with_retries(lambda: run_numpy(python, train, test, settings, epochs, w), args.retries)
                     )
             systems = {"ours": median_run(runs["ours"])}
             if baseline:
                 systems["baseline"] = median_run(runs["baseline"])
-            systems["pytorch"] = with_retries(
-                lambda: run_torch(python, train, test, settings, torch_epochs, args.threads, w), args.retries
-            )
-            if settings["numpy"]:
+            if args.peers:
+                systems["pytorch"] = with_retries(
+                    lambda: run_torch(python, train, test, settings, torch_epochs, args.threads, w), args.retries
+                )
+            if runs["numpy"]:
                 systems["numpy"] = median_run(runs["numpy"])
             by_system = {s: describe(settings, torch_epochs if s == "pytorch" else epochs) for s in systems}
             if args.quick:
@@ -794,6 +795,12 @@ def parse_args():
     p.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine before each run (0: never wait)")
     p.add_argument("--retries", type=int, default=1, help="reruns of a measurement disturbed by other processes")
     p.add_argument("--no-build", action="store_true", help="with --smoke: use target/release/rnn as it is")
+    p.add_argument(
+        "--no-peers",
+        dest="peers",
+        action="store_false",
+        help="only our binary (and --baseline): no PyTorch, no numpy, no virtualenv",
+    )
     p.add_argument(
         "--baseline",
         help="another rnn binary (an older build) to run beside ours, in alternating rounds, on the tasks it can run",
