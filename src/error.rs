@@ -14,20 +14,20 @@ pub enum Error {
         cause: std::io::Error,
     },
     /// A data file is malformed. `line` is 1-based, when the problem is on one line.
-    #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    #[error("{}{}: {}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default(), printable(message))]
     Data {
         path: PathBuf,
         line: Option<usize>,
         message: String,
     },
     /// A model file is unreadable, foreign, or inconsistent.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {}", path.display(), printable(message))]
     Model { path: PathBuf, message: String },
     /// A chart could not be drawn.
     #[error("cannot draw {}: {message}", path.display())]
     Plot { path: PathBuf, message: String },
     /// A setting is out of range (hidden size 0, a negative learning rate, ...).
-    #[error("{0}")]
+    #[error("{}", printable(.0))]
     Config(String),
     /// The loss became NaN or infinite; the parameters were restored to the end of `last_good`.
     #[error(
@@ -62,5 +62,45 @@ impl Error {
             path: path.into(),
             cause: source,
         }
+    }
+}
+
+/// `text` with its control characters escaped (`\0`, `\u{1b}`, ...), new lines and tabs
+/// excepted: messages quote what files hold, and a file's bytes must not reach a terminal raw
+/// (a NUL, or an escape sequence that recolours or rewrites the screen).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let raw = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(raw) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if raw(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_escape_control_characters_but_keep_lines() {
+        let e = Error::Model {
+            path: "m.safetensors".into(),
+            message: "header \u{0}\u{1b}[2Jx\nnext\tcol".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "m.safetensors: header \\u{0}\\u{1b}[2Jx\nnext\tcol"
+        );
+        assert!(matches!(
+            printable("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
     }
 }

@@ -73,5 +73,6 @@ pub mod rng;
 pub mod rnn;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod tensor_file;
 pub mod train;
 pub mod walkthrough;

@@ -33,12 +33,13 @@ use std::io::Write;
 use std::path::Path;
 
 use rayon::prelude::*;
-use safetensors::tensor::{Dtype, SafeTensors};
+use safetensors::tensor::Dtype;
 
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::rnn::{Architecture, CellKind, Network, Pool, Tensor};
+use crate::tensor_file::{TensorFile, TensorInfo, read_consistently};
 
 /// The version of the layout and metadata described above.
 pub const FORMAT_VERSION: &str = "2";
@@ -288,17 +289,21 @@ pub fn load_with(path: &Path) -> Result<(Contents, Extras)> {
 }
 
 /// Reads a model file, and with `extras`, what is kept beside the model (otherwise it is
-/// passed over: a checkpoint loads as the model it holds).
+/// passed over: a checkpoint loads as the model it holds). A file that changes while it is
+/// read is read again (see [`tensor_file`](crate::tensor_file)).
 fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
-    let mapped = map(path)?;
-    let bytes: &[u8] = &mapped;
+    read_consistently(path, READ_ATTEMPTS, |file| read_from(path, file, extras))
+}
+
+/// How many times a file that changes while it is read is read in all before that is an error.
+const READ_ATTEMPTS: usize = 3;
+
+/// [`read`] from the open file.
+fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, Extras)> {
     let err = |message: String| model_error(path, message);
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| err(format!("not a valid safetensors file ({e})")))?;
+    let io = |e: std::io::Error| Error::io(path, e);
     let empty = HashMap::new();
-    let meta = header.metadata().as_ref().unwrap_or(&empty);
+    let meta = file.metadata().unwrap_or(&empty);
     let get = |key: &str| {
         meta.get(key).ok_or_else(|| {
             err(format!(
@@ -339,8 +344,8 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
 
     let hidden_tensor = file
         .tensor(HIDDEN_FROM)
-        .map_err(|_| err(format!("no tensor {HIDDEN_FROM}")))?;
-    let hidden = match hidden_tensor.shape() {
+        .ok_or_else(|| err(format!("no tensor {HIDDEN_FROM}")))?;
+    let hidden = match hidden_tensor.shape.as_slice() {
         [_, h] if *h > 0 => *h,
         shape => return Err(err(format!("tensor {HIDDEN_FROM} has shape {shape:?}"))),
     };
@@ -357,7 +362,7 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
     let layout = network.layout().clone();
     let mut data = Vec::with_capacity(layout.tensors().len());
     for t in layout.tensors() {
-        data.push(tensor_data(&file, &t.name, &t.shape, &sizes).map_err(err)?);
+        data.push(tensor_info(file, &t.name, &t.shape, &sizes).map_err(err)?);
     }
     network.allocate();
     let mut expected: BTreeSet<String> = BTreeSet::new();
@@ -365,11 +370,9 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
         expected.insert(t.name.clone());
         let params = &mut network.params_mut()[t.range()];
         if t.column_major {
-            transpose_into(params, data, t.shape[0], t.shape[1]);
+            transpose_into(params, file, data, t.shape[0], t.shape[1]).map_err(io)?;
         } else {
-            for (p, x) in params.iter_mut().zip(data.iter()) {
-                *p = x;
-            }
+            read_f32s_into(params, file, data).map_err(io)?;
         }
         if let Some(x) = params.iter().find(|x| !x.is_finite()) {
             return Err(err(format!(
@@ -378,9 +381,12 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
             )));
         }
     }
+    let names = file.names();
     for (name, shape, into) in network.folded_tensors() {
-        if file.names().contains(&name.as_str()) {
-            let data = tensor_data(&file, &name, &shape, &sizes).map_err(err)?;
+        if names.contains(&name) {
+            let info = tensor_info(file, &name, &shape, &sizes).map_err(err)?;
+            let mut data = vec![0.0; info.bytes / 4];
+            read_f32s_into(&mut data, file, &info).map_err(io)?;
             if data.iter().any(|x| !x.is_finite()) {
                 return Err(err(format!(
                     "tensor {name} holds a NaN or infinite value; a model's weights must be \
@@ -388,29 +394,27 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
                 )));
             }
             let target = layout.get(&into).expect("folded into a tensor").range();
-            for (p, x) in network.params_mut()[target].iter_mut().zip(data.iter()) {
+            for (p, x) in network.params_mut()[target].iter_mut().zip(data) {
                 *p += x;
             }
         }
         expected.insert(name);
     }
     let mut kept = Extras::default();
-    for name in file.names() {
+    for name in &names {
         if name.starts_with(EXTRA_PREFIX) {
             expected.insert(name.to_string());
         }
     }
     if extras {
-        for name in file.names() {
+        for name in &names {
             if !name.starts_with(EXTRA_PREFIX) {
                 continue;
             }
-            let view = file.tensor(name).map_err(|e| err(e.to_string()))?;
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| [b[0], b[1], b[2], b[3]]);
-            match view.dtype() {
+            let info = file.tensor(name).expect("a name of the file");
+            let bytes = file.read(&info).map_err(io)?;
+            let values = bytes.chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]);
+            match info.dtype {
                 Dtype::F32 => {
                     kept.f32s
                         .insert(name.to_string(), values.map(f32::from_le_bytes).collect());
@@ -428,11 +432,7 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
             }
         }
     }
-    let mut unexpected: Vec<&str> = file
-        .names()
-        .into_iter()
-        .filter(|n| !expected.contains(*n))
-        .collect();
+    let mut unexpected: Vec<&String> = names.iter().filter(|n| !expected.contains(*n)).collect();
     unexpected.sort_unstable();
     if let Some(name) = unexpected.first() {
         return Err(err(format!(
@@ -505,84 +505,84 @@ fn optional_number<T: std::str::FromStr>(
     }
 }
 
-/// The data of tensor `name`, checked to be `f32` of `shape`.
-fn tensor_data<'a>(
-    file: &SafeTensors<'a>,
+/// Where tensor `name` lies in the file, checked to be `f32` of `shape`.
+fn tensor_info(
+    file: &TensorFile,
     name: &str,
     shape: &[usize],
     sizes: &str,
-) -> std::result::Result<F32s<'a>, String> {
-    let view = file.tensor(name).map_err(|_| format!("no tensor {name}"))?;
-    if view.dtype() != Dtype::F32 {
+) -> std::result::Result<TensorInfo, String> {
+    let info = file
+        .tensor(name)
+        .ok_or_else(|| format!("no tensor {name}"))?;
+    if info.dtype != Dtype::F32 {
         return Err(format!(
             "tensor {name} is {:?}; only F32 is supported",
-            view.dtype()
+            info.dtype
         ));
     }
-    if view.shape() != shape {
+    if info.shape != shape {
         return Err(format!(
             "tensor {name} has shape {:?}, expected {shape:?} ({sizes})",
-            view.shape()
+            info.shape
         ));
     }
-    Ok(F32s(view.data()))
-}
-
-/// The file's bytes, mapped into memory rather than read: a model of a large vocabulary is tens
-/// of megabytes, which a read would copy once more into freshly zeroed pages. Model files are
-/// replaced by renaming a new file over them ([`write_atomic`]), never rewritten in place, so
-/// the mapped file does not change while it is read.
-fn map(path: &Path) -> Result<memmap2::Mmap> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
-    if !metadata.is_file() {
-        return Err(model_error(path, "not a file"));
-    }
-    // SAFETY: the mapping is read-only and the file is not modified in place (see above).
-    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))
+    Ok(info)
 }
 
 /// Columns of a column-major tensor that one task transposes (see [`transpose_into`]).
 const TASK_COLUMNS: usize = 2048;
 
-/// Fills the column-major `params` (`rows×cols`) from `data`, the same tensor row-major.
+/// Fills the column-major `params` (`rows×cols`) from tensor `t` of `file`, the same tensor
+/// row-major.
 ///
-/// Columns are split into tasks that run in parallel. Within a task, a band of [`BAND`] rows is
-/// decoded into a buffer in one pass over the file's rows, then written column by column, so
+/// Columns are split into tasks that run in parallel. Within a task, a band of [`BAND`] rows of
+/// its columns is read into a small buffer (one read a row), then written column by column, so
 /// that every column gets a whole cache line at once.
-fn transpose_into(params: &mut [f32], data: &F32s<'_>, rows: usize, cols: usize) {
+fn transpose_into(
+    params: &mut [f32],
+    file: &TensorFile,
+    t: &TensorInfo,
+    rows: usize,
+    cols: usize,
+) -> std::io::Result<()> {
     params
         .par_chunks_mut(rows * TASK_COLUMNS)
         .enumerate()
-        .for_each(|(task, block)| {
+        .try_for_each(|(task, block)| {
             let (c0, width) = (task * TASK_COLUMNS, block.len() / rows);
-            let mut band = vec![0.0f32; BAND * width];
+            let mut band = vec![0u8; 4 * BAND * width];
             for r0 in (0..rows).step_by(BAND) {
                 let height = BAND.min(rows - r0);
-                for (i, row) in band.chunks_exact_mut(width).take(height).enumerate() {
-                    let bytes = &data.0[4 * ((r0 + i) * cols + c0)..][..4 * width];
-                    for (x, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
-                        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    }
+                for (i, row) in band.chunks_exact_mut(4 * width).take(height).enumerate() {
+                    file.read_at(t, 4 * ((r0 + i) * cols + c0), row)?;
                 }
                 for (c, column) in block.chunks_exact_mut(rows).enumerate() {
                     for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
-                        *x = band[i * width + c];
+                        let b = &band[4 * (i * width + c)..][..4];
+                        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                     }
                 }
             }
-        });
+            Ok(())
+        })
 }
 
-/// Little-endian `f32`s in a byte slice, read in place.
-struct F32s<'a>(&'a [u8]);
+/// Bytes read at a time by [`read_f32s_into`].
+const CHUNK: usize = 1 << 20;
 
-impl F32s<'_> {
-    fn iter(&self) -> impl Iterator<Item = f32> + '_ {
-        self.0
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+/// Fills `out` with tensor `t` of `file`, little-endian `f32`s in the order they lie.
+fn read_f32s_into(out: &mut [f32], file: &TensorFile, t: &TensorInfo) -> std::io::Result<()> {
+    debug_assert_eq!(4 * out.len(), t.bytes);
+    let mut buf = vec![0u8; CHUNK.min(t.bytes)];
+    for (k, values) in out.chunks_mut(CHUNK / 4).enumerate() {
+        let bytes = &mut buf[..4 * values.len()];
+        file.read_at(t, k * CHUNK, bytes)?;
+        for (x, b) in values.iter_mut().zip(bytes.chunks_exact(4)) {
+            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
     }
+    Ok(())
 }
 
 fn first_duplicate(items: &[String]) -> Option<&str> {

@@ -267,5 +267,163 @@ fn truncated_and_foreign_files_are_not_models() {
     let err = Model::load(&path).unwrap_err().to_string();
     assert!(err.contains("not a valid safetensors file"), "{err}");
     let err = Model::load(dir.path()).unwrap_err().to_string();
-    assert!(err.ends_with("not a file"), "{err}");
+    assert!(err.ends_with("not a regular file"), "{err}");
+}
+
+/// A model of `words` distinct words (one-hot input: the input weights are `H × V`), a few
+/// megabytes, so that rewriting it takes long enough to be caught halfway.
+fn big_model(words: usize, label_first: &str) -> Model {
+    let texts: Vec<(String, &str)> = (0..words)
+        .map(|i| {
+            (
+                format!("w{i}"),
+                if i % 2 == 0 { label_first } else { "other" },
+            )
+        })
+        .collect();
+    let config = ModelConfig {
+        hidden: 32,
+        ..ModelConfig::seed()
+    };
+    Model::for_data(texts.iter().map(|(t, l)| (t.as_str(), *l)), &config).unwrap()
+}
+
+#[test]
+fn a_model_rewritten_in_place_while_it_loads_never_kills_the_reader() {
+    // `cp new old` truncates `old` and writes into it. A reader that mapped the file died of
+    // SIGBUS when it touched a page that was gone (that would end this test's process); now
+    // every load gives the old model, the new one, or an error that says what happened.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (big_model(20_000, "a"), big_model(20_000, "b"));
+    let path = dir.path().join("m.safetensors");
+    a.save(&path).unwrap();
+    let bytes_a = std::fs::read(&path).unwrap();
+    b.save(&path).unwrap();
+    let bytes_b = std::fs::read(&path).unwrap();
+    assert!(bytes_a.len() > 2_000_000);
+    let labels = |m: &Model| m.labels.clone();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut loaded, mut refused) = (0, 0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::io::Write;
+            for round in 0..60 {
+                let bytes = if round % 2 == 0 { &bytes_a } else { &bytes_b };
+                let mut file = std::fs::File::create(&path).unwrap();
+                for chunk in bytes.chunks(128 * 1024) {
+                    file.write_all(chunk).unwrap();
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match Model::load(&path) {
+                Ok(m) => {
+                    assert!(labels(&m) == labels(&a) || labels(&m) == labels(&b));
+                    loaded += 1;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains("changed while it was read")
+                            || message.contains("not a valid safetensors file"),
+                        "{message}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    });
+    assert!(loaded + refused > 0);
+    // and once the writing is over, the file loads
+    assert_eq!(Model::load(&path).unwrap().labels, b.labels);
+}
+
+#[test]
+fn a_fifo_or_a_directory_is_refused_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.safetensors");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // opening a FIFO for reading waits for a writer: load in a thread, and fail (rather than
+    // hang) if it has not answered in 10 s
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || tx.send(Model::load(&path).map(|_| ()).unwrap_err().to_string()));
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading a FIFO must not wait for a writer");
+    assert!(
+        err.ends_with("fifo.safetensors: not a regular file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bytes_from_the_file_are_escaped_in_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = parts(&model(Tokens::Word), dir.path());
+    p.tensors
+        .push(("x\u{1b}[2J\u{0}".into(), Dtype::F32, vec![1], vec![0; 4]));
+    let err = load_error(&p, dir.path());
+    assert!(err.contains("unexpected tensor x\\u{1b}[2J\\u{0}"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{0}'), "{err}");
+}
+
+#[test]
+fn sizes_read_from_a_file_are_checked_before_anything_is_allocated() {
+    // a 2 KB file that claims a recurrent weight of 2^40 (or 2^64 - 1) columns and holds no data
+    // for it once aborted every command ("memory allocation of ... bytes failed")
+    let dir = tempfile::tempdir().unwrap();
+    let good = parts(&model(Tokens::Word), dir.path());
+    let cases = [
+        (
+            1usize << 30,
+            "tensor rnn.weight_ih_l0 has shape [5, 7], expected [1073741824, 7]",
+        ),
+        (
+            1 << 40,
+            "H = 1099511627776 network with V = 7 tokens and C = 2 classes has more than 2^64 parameters",
+        ),
+        (
+            usize::MAX,
+            "H = 18446744073709551615 network with V = 7 tokens and C = 2 classes has more than 2^64 parameters",
+        ),
+    ];
+    for (columns, expected) in cases {
+        let mut p = Parts {
+            tensors: good.tensors.clone(),
+            meta: good.meta.clone(),
+        };
+        let t = tensor(&mut p, "rnn.weight_hh_l0");
+        t.2 = vec![0, columns];
+        t.3.clear();
+        let err = load_error(&p, dir.path());
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn nan_or_infinite_weights_are_refused_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = parts(&model(Tokens::Word), dir.path());
+    for (name, value) in [
+        ("fc.weight", f32::NAN),
+        ("rnn.weight_hh_l0", f32::INFINITY),
+        ("rnn.bias_hh_l0", f32::NEG_INFINITY),
+    ] {
+        let mut p = Parts {
+            tensors: good.tensors.clone(),
+            meta: good.meta.clone(),
+        };
+        tensor(&mut p, name).3[4..8].copy_from_slice(&value.to_le_bytes());
+        let err = load_error(&p, dir.path());
+        assert!(
+            err.contains(&format!("tensor {name} holds")) && err.contains("must be finite numbers"),
+            "{err}"
+        );
+    }
 }
