@@ -2128,3 +2128,188 @@ fn on_the_demos_sentences_the_defaults_reach_100_percent() {
         assert!(json["valid_acc"].is_null(), "{json}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: malformed quotes, endless lines, paths that are not files, late write failures
+
+#[test]
+fn csv_quotes_are_read_strictly_and_labels_stay_one_line() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    let cases: [(&str, &[u8], &[&str]); 4] = [
+        (
+            // an unclosed quote in the label column once swallowed the rest of the file
+            "label_quote.csv",
+            b"text,label\ngood,pos\nfine,\"pos\nawful,neg\nbad,neg\ngreat,pos\n",
+            &[
+                "label_quote.csv line 3",
+                "the quote that opens a field here is never closed",
+            ],
+        ),
+        (
+            // and in the text column named a line one too low, without the quote
+            "text_quote.csv",
+            b"text,label\ngood,pos\n\"fine,pos\nawful,neg\n",
+            &[
+                "text_quote.csv line 3",
+                "the quote that opens a field here is never closed",
+            ],
+        ),
+        (
+            "after_quote.csv",
+            b"text,label\n\"c, d\"x,pos\nbad,neg\n",
+            &[
+                "after_quote.csv line 2",
+                "text after the closing quote of a quoted field ('x')",
+            ],
+        ),
+        (
+            "label_newline.csv",
+            b"text,label\ngood,\"pos\nitive\"\nbad,neg\n",
+            &[
+                "label_newline.csv line 2",
+                "a label with a line break or a tab",
+            ],
+        ),
+    ];
+    for (name, data, needles) in cases {
+        fs::write(dir.path().join(name), data).unwrap();
+        fails(dir.path(), &train_args(name), 1, needles);
+        fails(
+            dir.path(),
+            &["eval", "--model", "m.safetensors", "--data", name],
+            1,
+            needles,
+        );
+    }
+}
+
+#[test]
+fn rows_longer_than_the_cap_are_errors_naming_the_line_and_the_flag() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    let long = format!("text\tlabel\ngood\tpos\n{}\tneg\n", "x ".repeat(600));
+    fs::write(dir.path().join("long.tsv"), &long).unwrap();
+    let mut args = train_args("long.tsv");
+    args.extend(["--max-row-bytes", "1000"]);
+    fails(
+        dir.path(),
+        &args,
+        1,
+        &[
+            "long.tsv line 3: a row longer than 1000 bytes",
+            "--max-row-bytes",
+        ],
+    );
+    // under a higher cap the same file trains
+    let mut args = train_args("long.tsv");
+    args.extend(["--max-row-bytes", "2000", "--quiet"]);
+    ok(&args, dir.path());
+    // a file without a line break (here endless) fails at the cap, in train, eval and predict
+    for args in [
+        train_args("/dev/zero"),
+        vec!["eval", "--model", "m.safetensors", "--data", "/dev/zero"],
+    ] {
+        fails(
+            dir.path(),
+            &args,
+            1,
+            &["/dev/zero line 1: a line longer than 1048576 bytes"],
+        );
+    }
+    fails(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "/dev/zero"],
+        1,
+        &["/dev/zero line 1: a line longer than 1048576 bytes"],
+    );
+    let out = rnn_with_stdin(
+        &[
+            "predict",
+            "--model",
+            "m.safetensors",
+            "--max-row-bytes",
+            "100",
+        ],
+        dir.path(),
+        format!("it was good\n{}\n", "y".repeat(200)).as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "the line before is answered"
+    );
+    assert!(
+        stderr(&out).starts_with("error: stdin line 2: a line longer than 100 bytes"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_directory_given_as_data_is_named() {
+    let dir = sample_dir();
+    train_quick_model(dir.path(), "m.safetensors");
+    fs::create_dir(dir.path().join("texts")).unwrap();
+    fails(
+        dir.path(),
+        &["predict", "--model", "m.safetensors", "texts"],
+        1,
+        &["texts: a directory, not a file of texts"],
+    );
+    fails(
+        dir.path(),
+        &train_args("texts"),
+        1,
+        &["texts: a directory, not a data file"],
+    );
+}
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_at_the_end_does_not_cost_the_model() {
+    // The output folder is checked before training; here it is replaced by a file while the
+    // run goes on, so that writing the metrics fails at the end. The model must be saved all
+    // the same: the same bytes as the same run without --metrics.
+    let dir = sample_dir();
+    let mut reference = train_args("train.tsv");
+    reference[4] = "reference.safetensors";
+    reference[6] = "400";
+    let flags = ["--quiet", "--valid-split", "0", "--batch", "1"];
+    reference.extend(flags);
+    ok(&reference, dir.path());
+    fs::create_dir(dir.path().join("out")).unwrap();
+    let mut args = train_args("train.tsv");
+    args[6] = "400";
+    args.extend(flags);
+    args.extend(["--metrics", "out/m.csv"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(&args)
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the run has started once its checkpoint or model appears
+    let started = std::time::Instant::now();
+    while !dir.path().join("o.safetensors").exists()
+        && !dir.path().join("o.safetensors.ckpt").exists()
+    {
+        assert!(started.elapsed().as_secs() < 60, "the run never saved");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    fs::remove_dir(dir.path().join("out")).unwrap();
+    fs::write(dir.path().join("out"), "a file now").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run ended before the swap? {err}"
+    );
+    assert!(err.contains("out/m.csv"), "{err}");
+    assert_eq!(
+        fs::read(dir.path().join("o.safetensors")).unwrap(),
+        fs::read(dir.path().join("reference.safetensors")).unwrap(),
+        "the trained model is saved before the metrics"
+    );
+}

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use rnn::data::files::{self, Columns};
+use rnn::data::files::{self, Columns, ReadOptions};
 use rnn::model::Model;
 
 use super::{json_number, percent};
@@ -31,13 +31,20 @@ pub struct EvalArgs {
     /// The header name of the label column.
     #[arg(long, default_value = "label")]
     label_col: String,
+    /// The longest row a data file may have, in bytes (a CSV record over several lines counts
+    /// whole); a longer one is an error naming its line.
+    #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
+    max_row_bytes: usize,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
-    let columns = Columns {
-        text: args.text_col,
-        label: args.label_col,
+    let columns = ReadOptions {
+        columns: Columns {
+            text: args.text_col,
+            label: args.label_col,
+        },
+        max_row_bytes: args.max_row_bytes,
     };
     let rows = files::read_rows(&args.data, &columns)?;
     let examples = model.examples(&rows, &args.data)?;

@@ -1,13 +1,14 @@
 //! `rnn predict`: label texts, one a line, from a file or a pipe, as they arrive.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Map, json};
 
+use rnn::data::records::{Line, read_line, too_long};
 use rnn::model::{Model, Prediction};
 
 /// Predict the label of every line of a file or of standard input.
@@ -27,6 +28,9 @@ pub struct PredictArgs {
     /// Print one JSON object a line: {"label": ..., "probs": {label: probability, ...}}.
     #[arg(long, conflicts_with = "k")]
     probs: bool,
+    /// The longest line read, in bytes; a longer one is an error naming its line.
+    #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
+    max_row_bytes: usize,
 }
 
 /// Lines predicted together at most (in parallel batches); from stdin, fewer when no more
@@ -42,6 +46,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
         Some(p) if p == Path::new("-") => (Box::new(std::io::stdin()), "stdin".into(), false),
         Some(p) => {
             let file = File::open(p).with_context(|| p.display().to_string())?;
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                bail!("{}: a directory, not a file of texts", p.display());
+            }
             (Box::new(file), p.display().to_string(), true)
         }
     };
@@ -51,16 +58,26 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let mut line_number = 0;
     let mut bytes = Vec::new();
     loop {
-        // Read one line (waiting for it), then every further line already buffered.
+        // Read one line (waiting for it), then every further line already buffered. A line
+        // that cannot be read ends the run, after the lines before it are answered.
         texts.clear();
+        let mut failure = None;
         loop {
-            bytes.clear();
-            if reader.read_until(b'\n', &mut bytes)? == 0 {
-                break;
-            }
             line_number += 1;
+            match read_line(&mut reader, &mut bytes, args.max_row_bytes)
+                .with_context(|| name.clone())?
+            {
+                Line::End => break,
+                Line::Read => {}
+                Line::TooLong => {
+                    let cap = too_long(args.max_row_bytes);
+                    failure = Some(format!("{name} line {line_number}: a line {cap}"));
+                    break;
+                }
+            }
             let Ok(line) = std::str::from_utf8(&bytes) else {
-                bail!("{name} line {line_number}: invalid UTF-8");
+                failure = Some(format!("{name} line {line_number}: invalid UTF-8"));
+                break;
             };
             texts.push(strip_labels(line.trim_end_matches(['\n', '\r'])).to_string());
             let waiting = reader.buffer().contains(&b'\n');
@@ -68,14 +85,17 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 break;
             }
         }
-        if texts.is_empty() {
-            return Ok(());
-        }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         for p in model.predict(&refs) {
             writeln!(out, "{}", format_prediction(&model, &p, args.k, args.probs))?;
         }
         out.flush()?;
+        if let Some(message) = failure {
+            bail!(message);
+        }
+        if texts.is_empty() {
+            return Ok(());
+        }
     }
 }
 

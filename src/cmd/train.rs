@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use rnn::checkpoint;
-use rnn::data::files::{self, Columns, Row};
+use rnn::data::files::{self, Columns, ReadOptions, Row};
 use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
 use rnn::fsutil::check_output;
@@ -178,6 +178,10 @@ pub struct TrainArgs {
     /// The header name of the label column.
     #[arg(long, default_value = "label")]
     label_col: String,
+    /// The longest row a data file may have, in bytes (a CSV record over several lines counts
+    /// whole); a longer one is an error naming its line.
+    #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
+    max_row_bytes: usize,
 }
 
 /// `--class-weight`.
@@ -263,9 +267,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
         );
     }
-    let columns = Columns {
-        text: notes.text_col.clone(),
-        label: notes.label_col.clone(),
+    let columns = ReadOptions {
+        columns: Columns {
+            text: notes.text_col.clone(),
+            label: notes.label_col.clone(),
+        },
+        max_row_bytes: args.max_row_bytes,
     };
     let rows = files::read_rows(&args.train, &columns)?;
     // the validation rows: a file, or a seeded, stratified part of the training rows

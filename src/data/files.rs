@@ -22,6 +22,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, ErrorKind, Read};
 use std::path::Path;
 
+use crate::data::records::{self, Line, RecordError, Records, read_line};
 use crate::error::{Error, Result};
 
 /// Which columns of a TSV/CSV file hold the text and the label (by default `text` and `label`).
@@ -39,6 +40,26 @@ impl Default for Columns {
         Columns {
             text: "text".to_string(),
             label: "label".to_string(),
+        }
+    }
+}
+
+/// How to read a TSV/CSV/fastText file: which columns, and how long a row may be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The text and label columns (TSV and CSV).
+    pub columns: Columns,
+    /// The most bytes a row (a line, or a CSV record over several lines) may hold; a longer
+    /// one is an error naming its line (see [`records::DEFAULT_MAX_BYTES`]).
+    pub max_row_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    /// The columns `text` and `label`, rows of at most [`records::DEFAULT_MAX_BYTES`].
+    fn default() -> Self {
+        ReadOptions {
+            columns: Columns::default(),
+            max_row_bytes: records::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -86,13 +107,17 @@ impl Format {
 /// [`Error::Io`] when the file cannot be opened or read; [`Error::Data`] for the first
 /// malformed row (with its line), a header without the wanted columns, or a file without
 /// examples.
-pub fn read_rows(path: &Path, columns: &Columns) -> Result<Vec<Row>> {
+pub fn read_rows(path: &Path, options: &ReadOptions) -> Result<Vec<Row>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    parse_rows(file, Format::of(path), path, columns)
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::data(path, None, "a directory, not a data file"));
+    }
+    parse_rows(file, Format::of(path), path, options)
 }
 
 /// Reads every labelled row from `reader` (a file, standard input, bytes in a test), in
-/// `format`; `path` only names the source in error messages. `columns` is ignored for fastText.
+/// `format`; `path` only names the source in error messages. The columns are ignored for
+/// fastText.
 ///
 /// # Errors
 /// As [`read_rows`].
@@ -100,16 +125,18 @@ pub fn parse_rows(
     reader: impl Read,
     format: Format,
     path: &Path,
-    columns: &Columns,
+    options: &ReadOptions,
 ) -> Result<Vec<Row>> {
     let (reader, empty) = skip_bom(reader).map_err(|e| Error::io(path, e))?;
     if empty {
         return Err(Error::data(path, None, "no examples (the file is empty)"));
     }
+    let (columns, max) = (&options.columns, options.max_row_bytes);
+    let reader = BufReader::with_capacity(1 << 16, reader);
     match format {
-        Format::Tsv => parse_delimited(reader, b'\t', false, path, columns),
-        Format::Csv => parse_delimited(reader, b',', true, path, columns),
-        Format::FastText => parse_fasttext(BufReader::new(reader), path),
+        Format::Tsv => parse_delimited(Records::tsv(reader, max), path, columns),
+        Format::Csv => parse_delimited(Records::csv(reader, max), path, columns),
+        Format::FastText => parse_fasttext(reader, path, max),
     }
 }
 
@@ -143,11 +170,9 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> std::io::Result<
     Ok(())
 }
 
-/// TSV (`quoting` false) or CSV: the header, then every row.
+/// TSV or CSV: the header, then every row.
 fn parse_delimited(
-    reader: impl Read,
-    delimiter: u8,
-    quoting: bool,
+    mut records: Records<impl BufRead>,
     path: &Path,
     columns: &Columns,
 ) -> Result<Vec<Row>> {
@@ -157,19 +182,8 @@ fn parse_delimited(
             columns.text
         )));
     }
-    // Records end at '\n' only (a lone '\r' is data; a '\r' before the '\n' is cut off the last
-    // field), and one more '\n' at the end makes every record, the last one too, end with a
-    // '\n'. Then the line where a record starts is exact (see `next_record`).
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .quoting(quoting)
-        .has_headers(false)
-        .flexible(true)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(reader.chain(&b"\n"[..]));
-    let mut record = csv::ByteRecord::new();
-
-    let Some(header_line) = next_record(&mut csv, &mut record, path)? else {
+    let mut record = Vec::new();
+    let Some(header_line) = next_record(&mut records, &mut record, path)? else {
         return Err(Error::data(path, None, ONLY_BLANK));
     };
     let mut names = Vec::with_capacity(record.len());
@@ -206,7 +220,7 @@ fn parse_delimited(
 
     let width = names.len();
     let mut rows = Vec::new();
-    while let Some(line) = next_record(&mut csv, &mut record, path)? {
+    while let Some(line) = next_record(&mut records, &mut record, path)? {
         if record.len() != width {
             return Err(Error::data(
                 path,
@@ -226,27 +240,23 @@ fn parse_delimited(
 
 /// Reads the next record that is not a blank line into `record`, checks that all its fields are
 /// UTF-8, and returns the line where it starts; `None` at the end.
-fn next_record<R: Read>(
-    csv: &mut csv::Reader<R>,
-    record: &mut csv::ByteRecord,
+fn next_record(
+    records: &mut Records<impl BufRead>,
+    record: &mut Vec<Vec<u8>>,
     path: &Path,
 ) -> Result<Option<usize>> {
     loop {
-        if !csv
-            .read_byte_record(record)
-            .map_err(|e| csv_error(path, e))?
-        {
-            return Ok(None);
-        }
-        // The reader's line counts every '\n' read so far, the record's own terminator included
-        // (every record ends with one). The '\n's inside the record are in its fields: quoted
-        // fields keep them. Blank lines skipped before the record do not matter.
-        let newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count();
-        let line = (csv.position().line() as usize).saturating_sub(1 + newlines);
+        let line = match records.next_record(record) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(None),
+            Err(RecordError::Io(e)) => return Err(Error::io(path, e)),
+            Err(RecordError::Malformed { line, message }) => {
+                return Err(Error::data(path, Some(line), message));
+            }
+        };
         for i in 0..record.len() {
             field(record, i, path, line)?;
         }
-        // csv skips empty lines itself, but not "\r" or spaces.
         if record.len() == 1 && field(record, 0, path, line)?.trim().is_empty() {
             continue;
         }
@@ -254,32 +264,22 @@ fn next_record<R: Read>(
     }
 }
 
-/// Field `i` of `record` as text; the last field without the '\r' of a "\r\n".
-fn field<'r>(record: &'r csv::ByteRecord, i: usize, path: &Path, line: usize) -> Result<&'r str> {
-    let bytes = &record[i];
-    let bytes = if i + 1 == record.len() {
-        bytes.strip_suffix(b"\r").unwrap_or(bytes)
-    } else {
-        bytes
-    };
-    std::str::from_utf8(bytes).map_err(|_| Error::data(path, Some(line), INVALID_UTF8))
-}
-
-/// A csv error: [`Error::Io`] when reading failed. (With byte records and `flexible`, csv reports
-/// nothing else, but keep whatever it says.)
-fn csv_error(path: &Path, err: csv::Error) -> Error {
-    let line = err.position().map(|p| p.line() as usize);
-    let message = err.to_string();
-    match err.into_kind() {
-        csv::ErrorKind::Io(e) => Error::io(path, e),
-        _ => Error::data(path, line, message),
-    }
+/// Field `i` of `record` as text.
+fn field<'r>(record: &'r [Vec<u8>], i: usize, path: &Path, line: usize) -> Result<&'r str> {
+    std::str::from_utf8(&record[i]).map_err(|_| Error::data(path, Some(line), INVALID_UTF8))
 }
 
 /// A checked row: the (trimmed) label must not be empty; the text may be.
 fn row(line: usize, text: &str, label: &str) -> Result<Row, &'static str> {
     if label.is_empty() {
         return Err("empty label");
+    }
+    if label.contains(['\n', '\r', '\t']) {
+        // `rnn predict` prints one `label<TAB>probability` line a text
+        return Err(
+            "a label with a line break or a tab (labels are printed one a line, \
+                    tab-separated)",
+        );
     }
     Ok(Row {
         line,
@@ -289,20 +289,20 @@ fn row(line: usize, text: &str, label: &str) -> Result<Row, &'static str> {
 }
 
 /// fastText's format: one `__label__NAME text` per line.
-fn parse_fasttext(mut reader: impl BufRead, path: &Path) -> Result<Vec<Row>> {
+fn parse_fasttext(mut reader: impl BufRead, path: &Path, max_bytes: usize) -> Result<Vec<Row>> {
     let mut buf = Vec::new();
     let mut rows = Vec::new();
     let mut line = 0;
     loop {
-        buf.clear();
-        if reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?
-            == 0
-        {
-            break;
-        }
         line += 1;
+        match read_line(&mut reader, &mut buf, max_bytes).map_err(|e| Error::io(path, e))? {
+            Line::End => break,
+            Line::Read => {}
+            Line::TooLong => {
+                let message = format!("a line {}", records::too_long(max_bytes));
+                return Err(Error::data(path, Some(line), message));
+            }
+        }
         let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let text =
@@ -342,7 +342,7 @@ mod tests {
     use super::*;
 
     fn parse(format: Format, name: &str, data: &[u8]) -> Result<Vec<Row>> {
-        parse_rows(data, format, Path::new(name), &Columns::default())
+        parse_rows(data, format, Path::new(name), &ReadOptions::default())
     }
 
     fn tsv(data: &str) -> Result<Vec<Row>> {
@@ -471,9 +471,12 @@ mod tests {
 
     #[test]
     fn custom_column_names() {
-        let columns = Columns {
-            text: "review".to_string(),
-            label: "sentiment".to_string(),
+        let columns = ReadOptions {
+            columns: Columns {
+                text: "review".to_string(),
+                label: "sentiment".to_string(),
+            },
+            ..ReadOptions::default()
         };
         let data = b"sentiment,id,review\npos,1,nice\n";
         let rows = parse_rows(&data[..], Format::Csv, Path::new("d.csv"), &columns).unwrap();
@@ -523,9 +526,12 @@ mod tests {
             err(tsv("text\tlabel\ttext\na\tb\tc\n")),
             "data.tsv line 1: the header has several \"text\" columns"
         );
-        let same = Columns {
-            text: "x".to_string(),
-            label: "x".to_string(),
+        let same = ReadOptions {
+            columns: Columns {
+                text: "x".to_string(),
+                label: "x".to_string(),
+            },
+            ..ReadOptions::default()
         };
         let e = parse_rows(&b"x\ny\n"[..], Format::Tsv, Path::new("d.tsv"), &same).unwrap_err();
         assert_eq!(
@@ -677,13 +683,13 @@ mod tests {
         let path = dir.path().join("data.CSV");
         std::fs::write(&path, "label,text\npos,\"a, b\"\nneg,c\n").unwrap();
         assert_eq!(
-            read_rows(&path, &Columns::default()).unwrap(),
+            read_rows(&path, &ReadOptions::default()).unwrap(),
             [r(2, "a, b", "pos"), r(3, "c", "neg")]
         );
         let path = dir.path().join("data.train");
         std::fs::write(&path, "__label__pos a, b\n").unwrap();
         assert_eq!(
-            read_rows(&path, &Columns::default()).unwrap(),
+            read_rows(&path, &ReadOptions::default()).unwrap(),
             [r(1, "a, b", "pos")]
         );
     }
@@ -692,7 +698,7 @@ mod tests {
     fn a_missing_file_is_an_io_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.tsv");
-        let e = read_rows(&path, &Columns::default()).unwrap_err();
+        let e = read_rows(&path, &ReadOptions::default()).unwrap_err();
         assert!(
             matches!(&e, Error::Io { path: p, .. } if *p == path),
             "{e:?}"
@@ -701,9 +707,12 @@ mod tests {
             e.to_string(),
             format!("{}: No such file or directory (os error 2)", path.display())
         );
-        // A directory opens but cannot be read.
-        let e = read_rows(dir.path(), &Columns::default()).unwrap_err();
-        assert!(matches!(&e, Error::Io { .. }), "{e:?}");
+        // A directory opens but is no data file.
+        let e = read_rows(dir.path(), &ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: a directory, not a data file", dir.path().display())
+        );
     }
 
     #[test]
@@ -728,7 +737,8 @@ mod tests {
         ];
         for (format, data) in cases {
             let reader = Failing(data);
-            let e = parse_rows(reader, format, Path::new("d"), &Columns::default()).unwrap_err();
+            let e =
+                parse_rows(reader, format, Path::new("d"), &ReadOptions::default()).unwrap_err();
             assert!(matches!(&e, Error::Io { .. }), "{format:?}: {e:?}");
             assert_eq!(e.to_string(), "d: disk on fire");
         }

@@ -4,6 +4,7 @@
 //! one-hot vector (see [`vocab`]). A class is an index into a list of label names.
 
 pub mod files;
+pub mod records;
 pub mod sample;
 pub mod split;
 pub mod tokens;
@@ -100,7 +101,7 @@ mod tests {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("data/sample")
                 .join(file);
-            let rows = files::read_rows(&path, &files::Columns::default()).unwrap();
+            let rows = files::read_rows(&path, &files::ReadOptions::default()).unwrap();
             let read: Vec<(&str, &str)> = rows
                 .iter()
                 .map(|r| (r.text.as_str(), r.label.as_str()))
