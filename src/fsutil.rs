@@ -1,10 +1,16 @@
 //! Writing files so that nothing is lost: every output goes to a temporary file in the same
 //! folder and is renamed over the target only once it is complete. A failed or interrupted run
 //! leaves the old file (or none) behind, never half of a new one.
+//!
+//! Temporary files do not outlive their process either: the ones being written are listed, so
+//! that the binary's handler for SIGINT, SIGTERM and SIGHUP can remove them
+//! ([`remove_temporaries`]) before it exits; and those of a process that died without a chance
+//! to clean up (`kill -9`, a power cut) are removed the next time the same file is written.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -17,6 +23,55 @@ fn temporary_path(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+}
+
+/// The temporary files being written now, by any thread.
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the temporary files being written now. For a handler of a terminating signal, which
+/// exits afterwards: whatever was being written is abandoned, and its target left as it was.
+pub fn remove_temporaries() {
+    let in_flight = IN_FLIGHT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for tmp in in_flight.iter() {
+        let _ = fs::remove_file(tmp);
+    }
+}
+
+/// Removes the temporary files for `path` (`.tmp-PID-NAME`) of processes that no longer run:
+/// they were killed while writing it. Another live process's file is left alone. Needs
+/// `/proc` to tell; without it nothing is removed.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let suffix = format!("-{}", name.to_string_lossy());
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some(pid) = file_name
+            .strip_prefix(".tmp-")
+            .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Checks that the folder `path` would be written into exists, so that the error names the
@@ -54,7 +109,19 @@ pub fn check_output(path: &Path) -> Result<()> {
 /// `path`. On any error the temporary file is removed and `path` is left untouched.
 pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     check_parent(path)?;
+    remove_stale_temporaries(path);
     let tmp = temporary_path(path);
+    let listed = |add: bool| {
+        let mut in_flight = IN_FLIGHT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if add {
+            in_flight.push(tmp.clone());
+        } else if let Some(i) = in_flight.iter().position(|p| *p == tmp) {
+            in_flight.swap_remove(i);
+        }
+    };
+    listed(true);
     let result = write(&tmp).and_then(|()| {
         File::open(&tmp)
             .and_then(|file| file.sync_all())
@@ -64,6 +131,7 @@ pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    listed(false);
     result
 }
 
@@ -103,6 +171,30 @@ mod tests {
             "temporary file left behind"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        // a PID that runs no process (PIDs stop below 2^22), and one that does: ours
+        let dead = dir.path().join(".tmp-4194305-m.safetensors");
+        let other = dir.path().join(".tmp-4194305-other.safetensors");
+        let parent = dir.path().join(format!(
+            ".tmp-{}-m.safetensors",
+            std::os::unix::process::parent_id()
+        ));
+        for p in [&dead, &other, &parent] {
+            fs::write(p, "half a model").unwrap();
+        }
+        write_atomic(&path, |w| w.write_all(b"model")).unwrap();
+        assert!(!dead.exists(), "a dead process's temporary file is removed");
+        assert!(
+            other.exists(),
+            "another file's temporary is not ours to remove"
+        );
+        assert!(parent.exists());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "model");
     }
 
     #[test]

@@ -28,6 +28,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Command::Train(_) | Command::Demo(_)) | None
+    ) {
+        remove_temporaries_on_signals();
+    }
     let result = match cli.command {
         Some(Command::Demo(args)) => cmd::demo::run(args),
         Some(Command::Train(args)) => cmd::train::run(*args),
@@ -44,6 +50,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, removes the temporary files being written and exits: a run
+/// stopped while it saves leaves the model file as it was (the best so far) and no half-written
+/// `.tmp-` file. (`rnn serve` handles these signals itself, to finish the requests in flight.)
+fn remove_temporaries_on_signals() {
+    let installed = ctrlc::set_handler(|| {
+        rnn::fsutil::remove_temporaries();
+        eprintln!("interrupted");
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: cannot handle interruptions ({e}); a run stopped while it saves may leave a temporary file"
+        );
     }
 }
 

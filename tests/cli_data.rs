@@ -2313,3 +2313,58 @@ fn a_metrics_file_that_cannot_be_written_at_the_end_does_not_cost_the_model() {
         "the trained model is saved before the metrics"
     );
 }
+
+#[test]
+fn a_run_stopped_by_a_signal_while_it_saves_leaves_no_temporary_file() {
+    // A model of 20,000 words as one-hot input: 20 MB, so that a save takes long enough to be
+    // interrupted. SIGTERM and SIGINT at staggered moments, from before the first save to after
+    // the last; every time, no `.tmp-` file may be left, and the model file, if any, loads.
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = String::from("text\tlabel\n");
+    for i in 0..20_000 {
+        data.push_str(&format!("w{i} w{}\t{}\n", i + 1, ["a", "b"][i % 2]));
+    }
+    fs::write(dir.path().join("big.tsv"), data).unwrap();
+    let args = [
+        "train",
+        "--train",
+        "big.tsv",
+        "--model",
+        "m.safetensors",
+        "--epochs",
+        "3",
+        "--embed",
+        "0",
+        "--min-count",
+        "1",
+        "--bidirectional",
+        "false",
+        "--quiet",
+    ];
+    for (i, signal) in ["TERM", "INT"].iter().cycle().take(16).enumerate() {
+        let child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+            .args(args)
+            .current_dir(dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(40 * i as u64));
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut child = child;
+        let status = child.wait().unwrap();
+        let left = listing(dir.path());
+        assert!(
+            !left.iter().any(|n| n.starts_with(".tmp-")),
+            "try {i} (SIG{signal}, {killed:?}, {status:?}) left {left:?}"
+        );
+        if dir.path().join("m.safetensors").exists() {
+            ok(
+                &["eval", "--model", "m.safetensors", "--data", "big.tsv"],
+                dir.path(),
+            );
+        }
+    }
+}
