@@ -15,6 +15,10 @@ use rnn::serve::{ServeConfig, serve};
 /// Routes: GET / (a page to try the model), GET /healthz, GET /metrics, GET /v1/models,
 /// GET /v1/models/NAME, POST /v1/models/NAME:predict and POST /v1/models/NAME:explain with
 /// {"instances": ["text", ...]}. SIGINT or SIGTERM stops it after the requests in flight.
+///
+/// A client cannot hold the server: a request head slower than --header-timeout, or a
+/// connection idle for --idle-timeout, is closed. Over --max-connections, the connection idle
+/// longest is closed to make room, or the new one gets 503 when none is idle.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The model file.
@@ -44,6 +48,17 @@ pub struct ServeArgs {
     /// Texts in one request at most.
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_instances: usize,
+    /// Connections open at once at most; keep it below the open-file limit (ulimit -n).
+    #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
+    max_connections: usize,
+    /// Seconds from the first byte of a request's head to its end; slower ones are closed.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Seconds a connection may stay without a byte read or written while no request of it
+    /// is being handled: between requests, or with an answer its client does not read. Keep it
+    /// above the idle timeout of a proxy in front.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    idle_timeout: Duration,
 }
 
 /// Model requests in progress at most; more are answered 503 at once. With the default body
@@ -90,6 +105,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_body: args.max_body,
         max_instances: args.max_instances,
         max_pending: MAX_PENDING,
+        max_connections: args.max_connections,
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
     };
     let path = args.model.display().to_string();
     serve(model, config, |address| {
@@ -101,6 +119,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let _ = out.flush();
     })
     .with_context(|| format!("cannot serve on {}:{}", args.host, args.port))
+}
+
+/// Parses a positive number of seconds, fractions allowed (`--body-timeout 0.5`).
+fn seconds(s: &str) -> Result<Duration, String> {
+    let x = super::positive_number(s)?;
+    Duration::try_from_secs_f32(x).map_err(|_| format!("{s} seconds is too long"))
 }
 
 /// The labels, comma-separated, the first few only when there are many.

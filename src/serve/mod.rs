@@ -14,16 +14,23 @@
 //! The server calls [`Model::predict`] and [`Model::explain`], the functions behind
 //! `rnn predict` and `rnn explain`; it has no forward pass of its own.
 //!
+//! A client cannot hold the server's connections: every wait on a client's request head or on
+//! an idle connection has a timeout, and connections have a limit ([`ServeConfig`]).
+//!
+//! - [`listener`]: the accept loop and the connection limit.
+//! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
+//!   timeouts, the lingering close.
+//! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON.
 //! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
-//! - [`routes`]: the HTTP handlers and limits. [`api`]: the protocol's JSON.
 //! - [`metrics`]: the counters behind `/metrics`.
 
 pub mod api;
 pub mod batcher;
+pub mod connection;
+pub mod listener;
 pub mod metrics;
 pub mod routes;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +39,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::model::Model;
 use batcher::{BatchConfig, Batcher};
+use connection::Timeouts;
 use metrics::Metrics;
 use routes::AppState;
 
@@ -39,7 +47,8 @@ use routes::AppState;
 /// anyway.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Where and how to serve a model.
+/// Where and how to serve a model, and the limits that keep the server's memory, file
+/// descriptors and permits bounded whatever its clients do.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     /// The name in the URLs (`/v1/models/NAME`).
@@ -61,6 +70,13 @@ pub struct ServeConfig {
     /// Model requests in progress at most (reading their bodies, queued or computing); more
     /// are answered 503 at once.
     pub max_pending: usize,
+    /// Connections open at once at most.
+    pub max_connections: usize,
+    /// From the first byte of a request's head to its end, at most.
+    pub header_timeout: Duration,
+    /// How long a connection may stay without a byte read or written while no request of it
+    /// is being handled.
+    pub idle_timeout: Duration,
 }
 
 /// Serves `model` until SIGINT or SIGTERM, then stops accepting connections, finishes the
@@ -106,25 +122,37 @@ pub fn serve(
         let app = routes::router(state);
         on_ready(listener.local_addr()?);
 
-        let mut stopped = stopping.clone();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|&s| s).await;
-            })
-            .into_future();
+        let timeouts = Timeouts {
+            header: config.header_timeout,
+            idle: config.idle_timeout,
+        };
+        let server = listener::run(
+            listener,
+            app,
+            config.max_connections,
+            timeouts,
+            stopping.clone(),
+        );
         let mut overdue = stopping;
         let give_up = async move {
-            let _ = overdue.wait_for(|&s| s).await;
+            stopped(&mut overdue).await;
             tokio::time::sleep(GRACE).await;
         };
         tokio::select! {
-            result = server => result,
+            () = server => Ok(()),
             () = give_up => {
                 eprintln!("gave up waiting for the requests in flight after {GRACE:?}");
                 Ok(())
             }
         }
     })
+}
+
+/// Waits until `stopping` turns true (never, if its sender is gone without turning it).
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|&s| s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A flag that turns true on the first SIGINT or SIGTERM. The handlers are installed before it
