@@ -3,7 +3,7 @@
 //! trace as `rnn explain --json`; every kind of bad request answered with a 4xx and a JSON error
 //! while the server keeps serving; 32 concurrent clients; a clean exit on SIGTERM with the
 //! request in flight answered; the limits that keep clients from holding the server (slow
-//! heads, idle connections, bodies sent whole over the limit). `browser.rs` drives the page in headless Chromium.
+//! heads and bodies, idle connections, bodies sent whole over the limit). `browser.rs` drives the page in headless Chromium.
 
 #[path = "serve/browser.rs"]
 mod browser;
@@ -786,6 +786,107 @@ fn slow_request_heads_are_cut_off_while_predictions_go_on() {
 }
 
 #[test]
+fn slow_bodies_get_408_and_do_not_hold_up_predictions() {
+    // More slow clients than permits for requests in progress: a body being read holds none.
+    const CLIENTS: usize = 32;
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-pending", "8", "--body-timeout", "1"]);
+    let address = server.address;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                stream
+                    .write_all(post_head("predict", 1000).as_bytes())
+                    .unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                // a byte every 100 ms, until the server stops reading
+                let trickle = std::thread::spawn(move || {
+                    for _ in 0..60 {
+                        if writer.write_all(b" ").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+                let start = Instant::now();
+                let line = status_line(&mut stream, Duration::from_secs(5));
+                let elapsed = start.elapsed();
+                let mut rest = String::new();
+                let _ = stream.read_to_string(&mut rest);
+                drop(stream);
+                let _ = trickle.join();
+                (line, elapsed, rest)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    // During the attack: predictions answered, and the server says it is healthy.
+    for _ in 0..3 {
+        assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    }
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    for client in clients {
+        let (line, elapsed, rest) = client.join().unwrap();
+        let line = line.expect("an answer to the slow body");
+        assert!(line.starts_with("HTTP/1.1 408"), "{line}");
+        assert!(rest.contains("--body-timeout"), "{rest}");
+        assert!(elapsed < Duration::from_secs(3), "408 after {elapsed:?}");
+    }
+    let metrics = server.get("/metrics").body;
+    let line = format!("rnn_http_errors_total{{route=\"predict\",code=\"408\"}} {CLIENTS}");
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} not in\n{metrics}"
+    );
+}
+
+#[test]
+fn healthz_says_busy_while_no_model_request_can_be_admitted() {
+    let dir = model_dir();
+    // One request in progress at most; a batch waits up to 3 s for a request on its way.
+    let server = Server::start(dir.path(), &["--max-pending", "1", "--max-wait-ms", "3000"]);
+    assert_eq!(server.get("/healthz").status, 200);
+    // A request whose body is on its way keeps the next batch waiting ...
+    let mut on_its_way = TcpStream::connect(server.address).unwrap();
+    on_its_way
+        .write_all(post_head("predict", 100).as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // ... so this one is admitted and holds the only permit for 3 s.
+    let address = server.address;
+    let admitted = std::thread::spawn(move || {
+        let body = json!({ "instances": ["the food was good"] }).to_string();
+        request(
+            address,
+            "POST",
+            "/v1/models/sample:predict",
+            Some(body.as_bytes()),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (503, json!({"status": "busy"}))
+    );
+    server
+        .post("/v1/models/sample:predict", r#"{"instances": ["good"]}"#)
+        .is_error(503, "busy");
+    assert_eq!(admitted.join().unwrap().status, 200);
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    drop(on_its_way);
+}
+
+#[test]
 fn idle_connections_are_closed_and_cannot_lock_new_clients_out() {
     const LIMIT: usize = 20;
     const IDLE: usize = 60;
@@ -887,4 +988,5 @@ fn an_oversize_body_sent_whole_still_gets_its_413() {
     let mut rest = String::new();
     let _ = stream.read_to_string(&mut rest);
     assert!(rest.contains("--max-body"), "{rest}");
+    assert!(rest.to_lowercase().contains("connection: close"), "{rest}");
 }

@@ -16,9 +16,13 @@ use rnn::serve::{ServeConfig, serve};
 /// GET /v1/models/NAME, POST /v1/models/NAME:predict and POST /v1/models/NAME:explain with
 /// {"instances": ["text", ...]}. SIGINT or SIGTERM stops it after the requests in flight.
 ///
-/// A client cannot hold the server: a request head slower than --header-timeout, or a
+/// Limits keep a client from holding the server; a request over one gets a JSON error: 413
+/// for a body over --max-body or more texts than --max-instances; 503 when --max-pending
+/// requests are in progress, or the memory for bodies (--max-pending × --max-body) is taken;
+/// 408 for a body slower than --body-timeout. A head slower than --header-timeout, or a
 /// connection idle for --idle-timeout, is closed. Over --max-connections, the connection idle
-/// longest is closed to make room, or the new one gets 503 when none is idle.
+/// longest is closed to make room, or the new one gets 503 when none is idle. GET /healthz
+/// answers 503 {"status": "busy"} while a predict request would be refused.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The model file.
@@ -48,22 +52,25 @@ pub struct ServeArgs {
     /// Texts in one request at most.
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_instances: usize,
+    /// Model requests read and not yet answered (queued or computing) at most; more get 503.
+    /// Request bodies in memory are at most this × --max-body bytes (256 MiB by default).
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
+    max_pending: usize,
     /// Connections open at once at most; keep it below the open-file limit (ulimit -n).
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_connections: usize,
     /// Seconds from the first byte of a request's head to its end; slower ones are closed.
     #[arg(long, default_value = "10", value_parser = seconds)]
     header_timeout: Duration,
+    /// Seconds from the end of a request's head to the end of its body; slower ones get 408.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    body_timeout: Duration,
     /// Seconds a connection may stay without a byte read or written while no request of it
     /// is being handled: between requests, or with an answer its client does not read. Keep it
     /// above the idle timeout of a proxy in front.
     #[arg(long, default_value = "30", value_parser = seconds)]
     idle_timeout: Duration,
 }
-
-/// Model requests in progress at most; more are answered 503 at once. With the default body
-/// limit, this bounds the memory held by request bodies to 256 MiB.
-const MAX_PENDING: usize = 256;
 
 /// Labels named in the start-up line at most.
 const SHOWN_LABELS: usize = 8;
@@ -104,9 +111,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_wait: Duration::from_millis(args.max_wait_ms),
         max_body: args.max_body,
         max_instances: args.max_instances,
-        max_pending: MAX_PENDING,
+        max_pending: args.max_pending,
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
         idle_timeout: args.idle_timeout,
     };
     let path = args.model.display().to_string();

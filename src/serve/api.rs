@@ -15,6 +15,9 @@ use crate::model::{Explanation, Model, Prediction};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Whether the answer closes the connection (`Connection: close`): when the rest of the
+    /// request's body will not be read, the connection cannot carry another request.
+    pub close: bool,
 }
 
 impl ApiError {
@@ -23,6 +26,15 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            close: false,
+        }
+    }
+
+    /// The same error, closing the connection.
+    pub fn closing(self) -> Self {
+        ApiError {
+            close: true,
+            ..self
         }
     }
 
@@ -34,11 +46,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
-            .into_response()
+            .into_response();
+        if self.close {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 

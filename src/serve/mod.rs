@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! GET  /                          the page: type a sentence, see the label and every token's probabilities
-//! GET  /healthz                   {"status": "ok"}
+//! GET  /healthz                   {"status": "ok"}, or 503 {"status": "busy"} while a predict would be refused
 //! GET  /metrics                   requests and errors by route, latency, batch sizes
 //! GET  /v1/models                 {"models": [NAME]}
 //! GET  /v1/models/NAME            {"name": NAME, "ready": true, "cell", "hidden", "vocabulary", "labels", ...}
@@ -14,18 +14,23 @@
 //! The server calls [`Model::predict`] and [`Model::explain`], the functions behind
 //! `rnn predict` and `rnn explain`; it has no forward pass of its own.
 //!
-//! A client cannot hold the server's connections: every wait on a client's request head or on
-//! an idle connection has a timeout, and connections have a limit ([`ServeConfig`]).
+//! A client cannot hold the server ([`ServeConfig`] has every limit): request bodies are
+//! counted in a byte budget, every wait on a client has a timeout, and connections have a
+//! limit. A request over a limit gets a status and a JSON error that names the flag.
 //!
 //! - [`listener`]: the accept loop and the connection limit.
 //! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
 //!   timeouts, the lingering close.
 //! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON.
+//! - [`body`]: reading a request body within its size, time and budget.
+//! - [`budget`]: byte budgets, for request bodies.
 //! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
 //! - [`metrics`]: the counters behind `/metrics`.
 
 pub mod api;
 pub mod batcher;
+pub mod body;
+pub mod budget;
 pub mod connection;
 pub mod listener;
 pub mod metrics;
@@ -39,6 +44,8 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::model::Model;
 use batcher::{BatchConfig, Batcher};
+use body::BodyLimits;
+use budget::Budget;
 use connection::Timeouts;
 use metrics::Metrics;
 use routes::AppState;
@@ -67,13 +74,16 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// Texts in one request at most.
     pub max_instances: usize,
-    /// Model requests in progress at most (reading their bodies, queued or computing); more
-    /// are answered 503 at once.
+    /// Model requests in progress at most, once their body is read (queued or computing);
+    /// more are answered 503 at once. Request bodies held in memory are at most this many
+    /// times `max_body` bytes.
     pub max_pending: usize,
     /// Connections open at once at most.
     pub max_connections: usize,
     /// From the first byte of a request's head to its end, at most.
     pub header_timeout: Duration,
+    /// From the end of a request's head to the end of its body, at most; then a 408.
+    pub body_timeout: Duration,
     /// How long a connection may stay without a byte read or written while no request of it
     /// is being handled.
     pub idle_timeout: Duration,
@@ -115,9 +125,13 @@ pub fn serve(
             name: config.name.clone(),
             batcher,
             metrics,
-            max_body: config.max_body,
+            body: BodyLimits {
+                max_bytes: config.max_body,
+                timeout: config.body_timeout,
+            },
             max_instances: config.max_instances,
             in_progress: Semaphore::new(config.max_pending),
+            bodies: Budget::new(config.max_pending.saturating_mul(config.max_body)),
         });
         let app = routes::router(state);
         on_ready(listener.local_addr()?);
