@@ -2,8 +2,9 @@
 //! over raw HTTP/1.1. Every route; the same probabilities as `rnn predict --probs` and the same
 //! trace as `rnn explain --json`; every kind of bad request answered with a 4xx and a JSON error
 //! while the server keeps serving; 32 concurrent clients; a clean exit on SIGTERM with the
-//! request in flight answered; the limits that keep clients from holding the server (slow
-//! heads and bodies, idle connections, bodies sent whole over the limit). `browser.rs` drives the page in headless Chromium.
+//! request in flight answered; the limits that keep clients from holding the server (answers
+//! they never read, slow heads and bodies, idle connections, bodies sent whole over the
+//! limit). `browser.rs` drives the page in headless Chromium.
 
 #[path = "serve/browser.rs"]
 mod browser;
@@ -84,6 +85,17 @@ impl Server {
         );
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.json()["predictions"].as_array().unwrap().clone()
+    }
+
+    /// The server's resident memory in MB (VmRSS of /proc/PID/status).
+    fn rss_mb(&self) -> f64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {status}"));
+        kb / 1024.0
     }
 
     /// The server's open file descriptors.
@@ -742,6 +754,115 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
         }
     }
     false
+}
+
+/// A text of `words` words the model knows.
+fn long_text(words: usize) -> String {
+    "good ".repeat(words).trim_end().to_string()
+}
+
+#[test]
+fn an_explanation_over_the_limit_is_refused_before_it_is_computed() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-explain-probs", "1000"]);
+    let explain = "/v1/models/sample:explain";
+    let body = |words: usize| json!({ "instances": [long_text(words)] }).to_string();
+    server.post(explain, &body(501)).is_error(
+        413,
+        "explaining these texts gives 501 tokens × 2 labels = 1002 probabilities; \
+         an explain request may ask for at most 1000 (--max-explain-probs)",
+    );
+    // Over several texts of one request.
+    let two = json!({ "instances": [long_text(300), long_text(201)] }).to_string();
+    server
+        .post(explain, &two)
+        .is_error(413, "--max-explain-probs");
+    // At the limit, and a predict of the long text, are answered.
+    let steps = server.post(explain, &body(500)).json()["explanations"][0]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(steps, 500);
+    assert_eq!(server.predict(&[&long_text(501)]).len(), 1);
+
+    // With the default limit, the report's 200,000-word text is refused, not computed.
+    let server = Server::start(dir.path(), &[]);
+    server
+        .post(explain, &body(200_000))
+        .is_error(413, "= 400000 probabilities");
+}
+
+#[test]
+fn clients_that_never_read_their_answers_cannot_take_the_memory() {
+    // 40 clients ask for the explanation of a 200,000-word text (about 14 MB of JSON each)
+    // and never read it. Unbounded, the server would hold 40 answers, well over 1 GB.
+    const CLIENTS: usize = 40;
+    const BOUND_MB: f64 = 400.0;
+    let dir = model_dir();
+    let server = Server::start(
+        dir.path(),
+        // the explain limit raised so that these answers are computed; the answer memory
+        // at its default, 128 MiB; no connection closed for idleness during the test
+        &["--max-explain-probs", "1000000", "--idle-timeout", "60"],
+    );
+    let body = json!({ "instances": [long_text(200_000)] }).to_string();
+    let request = [post_head("explain", body.len()).as_bytes(), body.as_bytes()].concat();
+    let mut attackers: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.address).unwrap();
+            stream.write_all(&request).unwrap();
+            stream
+        })
+        .collect();
+    let mut peak: f64 = 0.0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        peak = peak.max(server.rss_mb());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("at most {peak:.0} MB resident with {CLIENTS} unread answers");
+    assert!(
+        peak < BOUND_MB,
+        "{peak:.0} MB resident with {CLIENTS} unread answers"
+    );
+    // Still serving predictions, and healthy, during the attack.
+    assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+
+    // Some answers were computed and wait to be read; the others were refused with a
+    // sentence that names the limit.
+    let mut answered = 0;
+    for stream in &mut attackers {
+        let line = status_line(stream, Duration::from_secs(10)).expect("an answer");
+        if line.starts_with("HTTP/1.1 200") {
+            answered += 1;
+        } else {
+            assert!(line.starts_with("HTTP/1.1 503"), "{line}");
+            // the connection stays open: read the error by its length
+            let mut rest = [0u8; 2048];
+            let n = stream.read(&mut rest).unwrap();
+            let rest = String::from_utf8_lossy(&rest[..n]);
+            assert!(rest.contains("--max-answer-memory"), "{rest}");
+        }
+    }
+    assert!(
+        (1..CLIENTS).contains(&answered),
+        "{answered} of {CLIENTS} answered"
+    );
+    // The answers' memory comes back when their connections close: a large answer fits again.
+    drop(attackers);
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = server.post("/v1/models/sample:explain", &body);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
 }
 
 #[test]

@@ -16,13 +16,15 @@ use rnn::serve::{ServeConfig, serve};
 /// GET /v1/models/NAME, POST /v1/models/NAME:predict and POST /v1/models/NAME:explain with
 /// {"instances": ["text", ...]}. SIGINT or SIGTERM stops it after the requests in flight.
 ///
-/// Limits keep a client from holding the server; a request over one gets a JSON error: 413
-/// for a body over --max-body or more texts than --max-instances; 503 when --max-pending
-/// requests are in progress, or the memory for bodies (--max-pending × --max-body) is taken;
-/// 408 for a body slower than --body-timeout. A head slower than --header-timeout, or a
-/// connection idle for --idle-timeout, is closed. Over --max-connections, the connection idle
-/// longest is closed to make room, or the new one gets 503 when none is idle. GET /healthz
-/// answers 503 {"status": "busy"} while a predict request would be refused.
+/// Limits keep the server's memory, file descriptors and compute bounded whatever clients do;
+/// a request over one gets a JSON error: 413 for a body over --max-body, more texts than
+/// --max-instances or an explanation over --max-explain-probs; 503 when --max-pending requests
+/// are in progress, or the memory for bodies (--max-pending × --max-body) or for answers
+/// (--max-answer-memory) is taken; 408 for a body slower than --body-timeout. A head slower
+/// than --header-timeout, or a connection idle for --idle-timeout, is closed. Over
+/// --max-connections, the connection idle longest is closed to make room, or the new one gets
+/// 503 when none is idle. GET /healthz answers 503 {"status": "busy"} while a predict request
+/// would be refused.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The model file.
@@ -56,6 +58,14 @@ pub struct ServeArgs {
     /// Request bodies in memory are at most this × --max-body bytes (256 MiB by default).
     #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     max_pending: usize,
+    /// Probabilities (tokens × labels) in one explain answer at most; more get 413. 100,000
+    /// is a 50,000-token text for two labels, an answer of about 4 MB.
+    #[arg(long, default_value_t = 100_000, value_parser = super::at_least_one)]
+    max_explain_probs: usize,
+    /// Bytes of answers in memory at once, from before they are computed until the client has
+    /// taken them; an answer gets 503 when it needs more than half of what is left.
+    #[arg(long, default_value_t = 128 << 20, value_parser = super::at_least_one)]
+    max_answer_memory: usize,
     /// Connections open at once at most; keep it below the open-file limit (ulimit -n).
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_connections: usize,
@@ -112,6 +122,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_body: args.max_body,
         max_instances: args.max_instances,
         max_pending: args.max_pending,
+        max_explain_probs: args.max_explain_probs,
+        max_answer_memory: args.max_answer_memory,
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,

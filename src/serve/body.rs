@@ -1,11 +1,14 @@
-//! Reading a request's body within the server's limits: its size, its time, its share of the
-//! body budget.
+//! Bodies within the server's limits: reading a request's body (its size, its time, its share
+//! of the body budget), and an answer's body, which holds its bytes of the answer budget until
+//! the connection has taken the last of them.
 
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
+use http_body::{Frame, SizeHint};
 
 use crate::serve::api::ApiError;
 use crate::serve::budget::{Budget, Reservation};
@@ -80,11 +83,55 @@ pub fn too_large() -> ApiError {
     )
 }
 
+/// Bytes handed to the connection at a time. The connection takes more only while its own
+/// buffer has room, so an answer its client does not read stays here, counted in its budget.
+const CHUNK: usize = 16 * 1024;
+
+/// An answer's bytes, with the [`Reservation`] that counts them in the answer budget. The
+/// reservation is given back when the body is dropped: once the connection has taken the last
+/// chunk, or when the connection closes.
+pub struct AnswerBody {
+    rest: Bytes,
+    _held: Reservation,
+}
+
+impl AnswerBody {
+    /// The body of `bytes`, counted in `held` until it is dropped.
+    pub fn new(bytes: Bytes, held: Reservation) -> Self {
+        AnswerBody {
+            rest: bytes,
+            _held: held,
+        }
+    }
+}
+
+impl http_body::Body for AnswerBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.rest.len().min(CHUNK);
+        Poll::Ready(Some(Ok(Frame::data(self.rest.split_to(n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body::Frame;
-    use std::task::{Context, Poll};
 
     fn limits(max_bytes: usize, timeout_ms: u64) -> BodyLimits {
         BodyLimits {
@@ -142,5 +189,25 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.status, StatusCode::REQUEST_TIMEOUT);
         assert!(e.message.contains("--body-timeout"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_answer_is_handed_over_in_chunks_and_gives_its_bytes_back_when_dropped() {
+        let budget = Budget::new(100_000);
+        let held = budget.take(40_000).unwrap();
+        let mut body = AnswerBody::new(Bytes::from(vec![b'x'; 40_000]), held);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut sizes = Vec::new();
+        while let Poll::Ready(Some(Ok(frame))) =
+            http_body::Body::poll_frame(Pin::new(&mut body), &mut cx)
+        {
+            sizes.push(frame.into_data().unwrap().len());
+        }
+        assert_eq!(sizes, [CHUNK, CHUNK, 40_000 - 2 * CHUNK]);
+        assert!(http_body::Body::is_end_stream(&body));
+        assert_eq!(budget.free(), 60_000, "held until dropped");
+        drop(body);
+        assert_eq!(budget.free(), 100_000);
     }
 }

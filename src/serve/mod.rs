@@ -14,16 +14,18 @@
 //! The server calls [`Model::predict`] and [`Model::explain`], the functions behind
 //! `rnn predict` and `rnn explain`; it has no forward pass of its own.
 //!
-//! A client cannot hold the server ([`ServeConfig`] has every limit): request bodies are
-//! counted in a byte budget, every wait on a client has a timeout, and connections have a
-//! limit. A request over a limit gets a status and a JSON error that names the flag.
+//! Whatever its clients do, the server's memory, file descriptors and compute stay bounded
+//! ([`ServeConfig`] has every limit): request bodies and answers are counted in byte budgets,
+//! explanations have a size limit, every wait on a client has a timeout, and connections have
+//! a limit. A request over a limit gets a status and a JSON error that names the flag.
 //!
 //! - [`listener`]: the accept loop and the connection limit.
 //! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
 //!   timeouts, the lingering close.
-//! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON.
-//! - [`body`]: reading a request body within its size, time and budget.
-//! - [`budget`]: byte budgets, for request bodies.
+//! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON,
+//!   and the size of an answer before it is computed.
+//! - [`body`]: reading a request body within its size, time and budget; an answer's body.
+//! - [`budget`]: the byte budgets for request bodies and answers.
 //! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
 //! - [`metrics`]: the counters behind `/metrics`.
 
@@ -78,6 +80,11 @@ pub struct ServeConfig {
     /// more are answered 503 at once. Request bodies held in memory are at most this many
     /// times `max_body` bytes.
     pub max_pending: usize,
+    /// Tokens × labels in one explain answer at most; more is a 413.
+    pub max_explain_probs: usize,
+    /// Bytes of answers held at once, from before they are computed until they are sent;
+    /// an answer that does not fit is a 503.
+    pub max_answer_memory: usize,
     /// Connections open at once at most.
     pub max_connections: usize,
     /// From the first byte of a request's head to its end, at most.
@@ -130,8 +137,10 @@ pub fn serve(
                 timeout: config.body_timeout,
             },
             max_instances: config.max_instances,
+            max_explain_probs: config.max_explain_probs,
             in_progress: Semaphore::new(config.max_pending),
             bodies: Budget::new(config.max_pending.saturating_mul(config.max_body)),
+            answers: Budget::new(config.max_answer_memory),
         });
         let app = routes::router(state);
         on_ready(listener.local_addr()?);

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use crate::model::Model;
 use crate::serve::api::{self, ApiError};
 use crate::serve::batcher::{Batcher, Refusal};
-use crate::serve::body::{self, BodyLimits};
+use crate::serve::body::{self, AnswerBody, BodyLimits};
 use crate::serve::budget::Budget;
 use crate::serve::metrics::{Metrics, Route};
 
@@ -36,12 +36,17 @@ pub struct AppState {
     pub body: BodyLimits,
     /// Texts in one request at most.
     pub max_instances: usize,
+    /// Tokens × labels in one explain answer at most.
+    pub max_explain_probs: usize,
     /// Permits for model requests whose body has been read, until they are answered: queued
     /// or in a forward pass. When none is left, a request is refused at once with 503 rather
     /// than queued without bound.
     pub in_progress: Semaphore,
     /// Bytes of request bodies held, from their first byte to their answer.
     pub bodies: Budget,
+    /// Bytes of answers held, from before they are computed until the connection has taken
+    /// them.
+    pub answers: Budget,
 }
 
 /// The router: the protocol's routes, the page, health and metrics, a JSON error for every
@@ -82,9 +87,12 @@ async fn page() -> Html<&'static str> {
 
 /// `GET /healthz`: 200 `{"status": "ok"}` when a predict request would be admitted now, 503
 /// `{"status": "busy"}` when it would be refused for want of room: every permit of the model
-/// requests in progress taken, or no byte left for its body.
+/// requests in progress taken, or no byte left for its body or its answer.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let admits = state.in_progress.available_permits() > 0 && state.bodies.free() > 0;
+    let small_answer = api::answer_size(&state.model, &["x".to_string()], false).bytes;
+    let admits = state.in_progress.available_permits() > 0
+        && state.bodies.free() > 0
+        && state.answers.free() >= 2 * small_answer;
     if admits {
         axum::Json(json!({ "status": "ok" })).into_response()
     } else {
@@ -142,7 +150,8 @@ async fn model_status(
 ///
 /// Every limit is checked before the work it bounds: the declared body length before the
 /// body is read; the body's size, time and bytes while it is read; the permits of the
-/// requests in progress once it is read.
+/// requests in progress once it is read; the explanation's size and the answer's bytes before
+/// the texts are queued. The answer's bytes stay counted until the connection has taken them.
 async fn model_call(
     State(state): State<Arc<AppState>>,
     target: Result<Path<String>, PathRejection>,
@@ -179,6 +188,22 @@ async fn model_call(
     let texts = api::read_instances(&body, state.max_instances)?;
     drop(body);
 
+    let size = api::answer_size(&state.model, &texts, explain);
+    if size.probs > state.max_explain_probs {
+        let labels = state.model.labels.len().max(1);
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "explaining these texts gives {} tokens × {labels} labels = {} probabilities; \
+                 an explain request may ask for at most {} (--max-explain-probs)",
+                size.probs / labels,
+                size.probs,
+                state.max_explain_probs
+            ),
+        ));
+    }
+    let mut answer_held = reserve_answer(&state.answers, size.bytes)?;
+
     let answer =
         state
             .batcher
@@ -197,7 +222,56 @@ async fn model_call(
         &answer.predictions,
         answer.explanations.as_deref(),
     );
-    Ok(axum::Json(json).into_response())
+    // Written into room for the bound, so that the buffer is never grown and copied.
+    let mut bytes = Vec::with_capacity(size.bytes);
+    serde_json::to_writer(&mut bytes, &json).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the answer could not be written: {e}"),
+        )
+    })?;
+    drop(answer);
+    // The bound was taken before; now the answer holds what it is, no more.
+    if !answer_held.resize(bytes.len()) {
+        return Err(answers_full(bytes.len()));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(AnswerBody::new(bytes.into(), answer_held)),
+    )
+        .into_response())
+}
+
+/// Takes `bytes` from the answer budget for an answer about to be computed.
+///
+/// # Errors
+/// 413 when the answer could never be admitted (more than half of the whole budget), 503 when
+/// it cannot be now.
+fn reserve_answer(
+    answers: &Budget,
+    bytes: usize,
+) -> Result<crate::serve::budget::Reservation, ApiError> {
+    if bytes > answers.total() / 2 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the answer could take {bytes} bytes; an answer may take at most half of \
+                 the server's {} bytes for answers (--max-answer-memory)",
+                answers.total()
+            ),
+        ));
+    }
+    answers.take_share(bytes).ok_or_else(|| answers_full(bytes))
+}
+
+fn answers_full(bytes: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the server holds as many answers not yet sent as it may (--max-answer-memory), \
+             and this one could take {bytes} bytes; try again shortly"
+        ),
+    )
 }
 
 /// A 404 unless `name` is the served model's.
