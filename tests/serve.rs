@@ -2,7 +2,9 @@
 //! over raw HTTP/1.1. Every route; the same probabilities as `rnn predict --probs` and the same
 //! trace as `rnn explain --json`; every kind of bad request answered with a 4xx and a JSON error
 //! while the server keeps serving; 32 concurrent clients; a clean exit on SIGTERM with the
-//! request in flight answered. `browser.rs` drives the page in headless Chromium.
+//! request in flight answered; the limits that keep clients from holding the server (answers
+//! they never read, slow heads and bodies, idle connections, bodies sent whole over the
+//! limit). `browser.rs` drives the page in headless Chromium.
 
 #[path = "serve/browser.rs"]
 mod browser;
@@ -83,6 +85,24 @@ impl Server {
         );
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.json()["predictions"].as_array().unwrap().clone()
+    }
+
+    /// The server's resident memory in MB (VmRSS of /proc/PID/status).
+    fn rss_mb(&self) -> f64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {status}"));
+        kb / 1024.0
+    }
+
+    /// The server's open file descriptors.
+    fn open_files(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
     }
 
     /// Sends SIGTERM and waits (10 s at most) for the exit; its status and stderr.
@@ -687,4 +707,407 @@ fn a_port_in_use_is_one_clear_error() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients that hold the server: each attack is bounded (tens of clients) and the server's
+// limits are set short by flags, so that a test takes seconds.
+
+/// The start of a POST to the model with `length` declared and no body yet.
+fn post_head(verb: &str, length: usize) -> String {
+    format!(
+        "POST /v1/models/sample:{verb} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// The status line of the answer waiting on `stream`, read within `within`; `None` if the
+/// connection closes or nothing comes. Whatever follows is left unread.
+fn status_line(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while !line.ends_with(b"\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&line).trim_end().to_string())
+}
+
+/// Whether the server has closed `stream` (an end of file or a reset): waits `within` at most
+/// for it. Bytes the server sends are read and ignored.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let start = Instant::now();
+    let mut sink = [0u8; 4096];
+    while start.elapsed() < within {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// A text of `words` words the model knows.
+fn long_text(words: usize) -> String {
+    "good ".repeat(words).trim_end().to_string()
+}
+
+#[test]
+fn an_explanation_over_the_limit_is_refused_before_it_is_computed() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-explain-probs", "1000"]);
+    let explain = "/v1/models/sample:explain";
+    let body = |words: usize| json!({ "instances": [long_text(words)] }).to_string();
+    server.post(explain, &body(501)).is_error(
+        413,
+        "explaining these texts gives 501 tokens × 2 labels = 1002 probabilities; \
+         an explain request may ask for at most 1000 (--max-explain-probs)",
+    );
+    // Over several texts of one request.
+    let two = json!({ "instances": [long_text(300), long_text(201)] }).to_string();
+    server
+        .post(explain, &two)
+        .is_error(413, "--max-explain-probs");
+    // At the limit, and a predict of the long text, are answered.
+    let steps = server.post(explain, &body(500)).json()["explanations"][0]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(steps, 500);
+    assert_eq!(server.predict(&[&long_text(501)]).len(), 1);
+
+    // With the default limit, the report's 200,000-word text is refused, not computed.
+    let server = Server::start(dir.path(), &[]);
+    server
+        .post(explain, &body(200_000))
+        .is_error(413, "= 400000 probabilities");
+}
+
+#[test]
+fn clients_that_never_read_their_answers_cannot_take_the_memory() {
+    // 40 clients ask for the explanation of a 200,000-word text (about 14 MB of JSON each)
+    // and never read it. Unbounded, the server would hold 40 answers, well over 1 GB.
+    const CLIENTS: usize = 40;
+    const BOUND_MB: f64 = 400.0;
+    let dir = model_dir();
+    let server = Server::start(
+        dir.path(),
+        // the explain limit raised so that these answers are computed; the answer memory
+        // at its default, 128 MiB; no connection closed for idleness during the test
+        &["--max-explain-probs", "1000000", "--idle-timeout", "60"],
+    );
+    let body = json!({ "instances": [long_text(200_000)] }).to_string();
+    let request = [post_head("explain", body.len()).as_bytes(), body.as_bytes()].concat();
+    let mut attackers: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.address).unwrap();
+            stream.write_all(&request).unwrap();
+            stream
+        })
+        .collect();
+    let mut peak: f64 = 0.0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        peak = peak.max(server.rss_mb());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("at most {peak:.0} MB resident with {CLIENTS} unread answers");
+    assert!(
+        peak < BOUND_MB,
+        "{peak:.0} MB resident with {CLIENTS} unread answers"
+    );
+    // Still serving predictions, and healthy, during the attack.
+    assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+
+    // Some answers were computed and wait to be read; the others were refused with a
+    // sentence that names the limit.
+    let mut answered = 0;
+    for stream in &mut attackers {
+        let line = status_line(stream, Duration::from_secs(10)).expect("an answer");
+        if line.starts_with("HTTP/1.1 200") {
+            answered += 1;
+        } else {
+            assert!(line.starts_with("HTTP/1.1 503"), "{line}");
+            // the connection stays open: read the error by its length
+            let mut rest = [0u8; 2048];
+            let n = stream.read(&mut rest).unwrap();
+            let rest = String::from_utf8_lossy(&rest[..n]);
+            assert!(rest.contains("--max-answer-memory"), "{rest}");
+        }
+    }
+    assert!(
+        (1..CLIENTS).contains(&answered),
+        "{answered} of {CLIENTS} answered"
+    );
+    // The answers' memory comes back when their connections close: a large answer fits again.
+    drop(attackers);
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = server.post("/v1/models/sample:explain", &body);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
+}
+
+#[test]
+fn slow_request_heads_are_cut_off_while_predictions_go_on() {
+    const CLIENTS: usize = 50;
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--header-timeout", "1"]);
+    let address = server.address;
+    // Each client sends its head a byte every 100 ms, for 6 s if the server lets it.
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                let start = Instant::now();
+                stream
+                    .write_all(b"POST /v1/models/sample:predict HTTP/1.1\r\n")
+                    .unwrap();
+                while start.elapsed() < Duration::from_secs(6) {
+                    if stream.write_all(b"x").is_err() {
+                        return Some(start.elapsed());
+                    }
+                    if closed_within(&mut stream, Duration::from_millis(100)) {
+                        return Some(start.elapsed());
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    for client in clients {
+        let closed = client
+            .join()
+            .unwrap()
+            .expect("the slow head was not cut off");
+        assert!(
+            closed > Duration::from_millis(900) && closed < Duration::from_secs(3),
+            "closed after {closed:?}"
+        );
+    }
+}
+
+#[test]
+fn slow_bodies_get_408_and_do_not_hold_up_predictions() {
+    // More slow clients than permits for requests in progress: a body being read holds none.
+    const CLIENTS: usize = 32;
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-pending", "8", "--body-timeout", "1"]);
+    let address = server.address;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                stream
+                    .write_all(post_head("predict", 1000).as_bytes())
+                    .unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                // a byte every 100 ms, until the server stops reading
+                let trickle = std::thread::spawn(move || {
+                    for _ in 0..60 {
+                        if writer.write_all(b" ").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+                let start = Instant::now();
+                let line = status_line(&mut stream, Duration::from_secs(5));
+                let elapsed = start.elapsed();
+                let mut rest = String::new();
+                let _ = stream.read_to_string(&mut rest);
+                drop(stream);
+                let _ = trickle.join();
+                (line, elapsed, rest)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    // During the attack: predictions answered, and the server says it is healthy.
+    for _ in 0..3 {
+        assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    }
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    for client in clients {
+        let (line, elapsed, rest) = client.join().unwrap();
+        let line = line.expect("an answer to the slow body");
+        assert!(line.starts_with("HTTP/1.1 408"), "{line}");
+        assert!(rest.contains("--body-timeout"), "{rest}");
+        assert!(elapsed < Duration::from_secs(3), "408 after {elapsed:?}");
+    }
+    let metrics = server.get("/metrics").body;
+    let line = format!("rnn_http_errors_total{{route=\"predict\",code=\"408\"}} {CLIENTS}");
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} not in\n{metrics}"
+    );
+}
+
+#[test]
+fn healthz_says_busy_while_no_model_request_can_be_admitted() {
+    let dir = model_dir();
+    // One request in progress at most; a batch waits up to 3 s for a request on its way.
+    let server = Server::start(dir.path(), &["--max-pending", "1", "--max-wait-ms", "3000"]);
+    assert_eq!(server.get("/healthz").status, 200);
+    // A request whose body is on its way keeps the next batch waiting ...
+    let mut on_its_way = TcpStream::connect(server.address).unwrap();
+    on_its_way
+        .write_all(post_head("predict", 100).as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // ... so this one is admitted and holds the only permit for 3 s.
+    let address = server.address;
+    let admitted = std::thread::spawn(move || {
+        let body = json!({ "instances": ["the food was good"] }).to_string();
+        request(
+            address,
+            "POST",
+            "/v1/models/sample:predict",
+            Some(body.as_bytes()),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (503, json!({"status": "busy"}))
+    );
+    server
+        .post("/v1/models/sample:predict", r#"{"instances": ["good"]}"#)
+        .is_error(503, "busy");
+    assert_eq!(admitted.join().unwrap().status, 200);
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    drop(on_its_way);
+}
+
+#[test]
+fn idle_connections_are_closed_and_cannot_lock_new_clients_out() {
+    const LIMIT: usize = 20;
+    const IDLE: usize = 60;
+    let dir = model_dir();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-connections",
+            &LIMIT.to_string(),
+            "--idle-timeout",
+            "2",
+        ],
+    );
+    let files = server.open_files();
+    let start = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..IDLE)
+        .map(|_| TcpStream::connect(server.address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Never more than the limit open: the connections idle longest made room for the others.
+    let open = server.open_files() - files;
+    assert!(
+        open <= LIMIT,
+        "{open} connections open, the limit is {LIMIT}"
+    );
+    // A new client is served.
+    assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    // Those still open are closed after --idle-timeout.
+    for stream in &mut idle {
+        let left = Duration::from_secs(4).saturating_sub(start.elapsed());
+        assert!(closed_within(stream, left), "still open after 4 s");
+    }
+    assert!(start.elapsed() > Duration::from_millis(1900));
+    // A keep-alive connection idle after its answer is closed too.
+    let mut kept = TcpStream::connect(server.address).unwrap();
+    let body = r#"{"instances": ["good"]}"#;
+    let head = format!(
+        "POST /v1/models/sample:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    kept.write_all(format!("{head}{body}").as_bytes()).unwrap();
+    assert!(
+        status_line(&mut kept, Duration::from_secs(5))
+            .unwrap()
+            .contains("200")
+    );
+    assert!(
+        !closed_within(&mut kept, Duration::from_secs(1)),
+        "closed too soon"
+    );
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(3)),
+        "kept open"
+    );
+}
+
+#[test]
+fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-connections", "3"]);
+    // Three connections in the middle of a request's head: none is idle.
+    let mut busy: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.address).unwrap();
+            stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = raw(server.address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    refused.is_error(503, "too many connections (--max-connections)");
+    // One finishes its request; then there is room again.
+    busy[0]
+        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    busy[0].read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.get("/healthz").status, 200);
+}
+
+#[test]
+fn an_oversize_body_sent_whole_still_gets_its_413() {
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-body", "1000"]);
+    // No Expect: 100-continue: the client sends the whole body before it reads. The server
+    // answers 413 at once and reads the rest, so that the client can send it and read the 413.
+    let mut stream = TcpStream::connect(server.address).unwrap();
+    let body = vec![b' '; 16 << 20];
+    stream
+        .write_all(post_head("predict", body.len()).as_bytes())
+        .unwrap();
+    stream
+        .write_all(&body)
+        .expect("the body is read, not reset");
+    let line = status_line(&mut stream, Duration::from_secs(10)).expect("the 413");
+    assert!(line.starts_with("HTTP/1.1 413"), "{line}");
+    let mut rest = String::new();
+    let _ = stream.read_to_string(&mut rest);
+    assert!(rest.contains("--max-body"), "{rest}");
+    assert!(rest.to_lowercase().contains("connection: close"), "{rest}");
 }

@@ -15,6 +15,16 @@ use rnn::serve::{ServeConfig, serve};
 /// Routes: GET / (a page to try the model), GET /healthz, GET /metrics, GET /v1/models,
 /// GET /v1/models/NAME, POST /v1/models/NAME:predict and POST /v1/models/NAME:explain with
 /// {"instances": ["text", ...]}. SIGINT or SIGTERM stops it after the requests in flight.
+///
+/// Limits keep the server's memory, file descriptors and compute bounded whatever clients do;
+/// a request over one gets a JSON error: 413 for a body over --max-body, more texts than
+/// --max-instances or an explanation over --max-explain-probs; 503 when --max-pending requests
+/// are in progress, or the memory for bodies (--max-pending × --max-body) or for answers
+/// (--max-answer-memory) is taken; 408 for a body slower than --body-timeout. A head slower
+/// than --header-timeout, or a connection idle for --idle-timeout, is closed. Over
+/// --max-connections, the connection idle longest is closed to make room, or the new one gets
+/// 503 when none is idle. GET /healthz answers 503 {"status": "busy"} while a predict request
+/// would be refused.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The model file.
@@ -44,11 +54,33 @@ pub struct ServeArgs {
     /// Texts in one request at most.
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_instances: usize,
+    /// Model requests read and not yet answered (queued or computing) at most; more get 503.
+    /// Request bodies in memory are at most this × --max-body bytes (256 MiB by default).
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
+    max_pending: usize,
+    /// Probabilities (tokens × labels) in one explain answer at most; more get 413. 100,000
+    /// is a 50,000-token text for two labels, an answer of about 4 MB.
+    #[arg(long, default_value_t = 100_000, value_parser = super::at_least_one)]
+    max_explain_probs: usize,
+    /// Bytes of answers in memory at once, from before they are computed until the client has
+    /// taken them; an answer gets 503 when it needs more than half of what is left.
+    #[arg(long, default_value_t = 128 << 20, value_parser = super::at_least_one)]
+    max_answer_memory: usize,
+    /// Connections open at once at most; keep it below the open-file limit (ulimit -n).
+    #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
+    max_connections: usize,
+    /// Seconds from the first byte of a request's head to its end; slower ones are closed.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Seconds from the end of a request's head to the end of its body; slower ones get 408.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Seconds a connection may stay without a byte read or written while no request of it
+    /// is being handled: between requests, or with an answer its client does not read. Keep it
+    /// above the idle timeout of a proxy in front.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    idle_timeout: Duration,
 }
-
-/// Model requests in progress at most; more are answered 503 at once. With the default body
-/// limit, this bounds the memory held by request bodies to 256 MiB.
-const MAX_PENDING: usize = 256;
 
 /// Labels named in the start-up line at most.
 const SHOWN_LABELS: usize = 8;
@@ -89,7 +121,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_wait: Duration::from_millis(args.max_wait_ms),
         max_body: args.max_body,
         max_instances: args.max_instances,
-        max_pending: MAX_PENDING,
+        max_pending: args.max_pending,
+        max_explain_probs: args.max_explain_probs,
+        max_answer_memory: args.max_answer_memory,
+        max_connections: args.max_connections,
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        idle_timeout: args.idle_timeout,
     };
     let path = args.model.display().to_string();
     serve(model, config, |address| {
@@ -101,6 +139,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let _ = out.flush();
     })
     .with_context(|| format!("cannot serve on {}:{}", args.host, args.port))
+}
+
+/// Parses a positive number of seconds, fractions allowed (`--body-timeout 0.5`).
+fn seconds(s: &str) -> Result<Duration, String> {
+    let x = super::positive_number(s)?;
+    Duration::try_from_secs_f32(x).map_err(|_| format!("{s} seconds is too long"))
 }
 
 /// The labels, comma-separated, the first few only when there are many.

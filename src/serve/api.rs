@@ -15,6 +15,9 @@ use crate::model::{Explanation, Model, Prediction};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Whether the answer closes the connection (`Connection: close`): when the rest of the
+    /// request's body will not be read, the connection cannot carry another request.
+    pub close: bool,
 }
 
 impl ApiError {
@@ -23,6 +26,15 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            close: false,
+        }
+    }
+
+    /// The same error, closing the connection.
+    pub fn closing(self) -> Self {
+        ApiError {
+            close: true,
+            ..self
         }
     }
 
@@ -34,11 +46,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
-            .into_response()
+            .into_response();
+        if self.close {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
@@ -98,6 +117,82 @@ fn kind(value: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
+}
+
+/// What an answer will hold, known before it is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerSize {
+    /// Probabilities in the explanations: tokens × labels, over every text (0 for predict).
+    pub probs: usize,
+    /// Bytes of the answer's JSON at most.
+    pub bytes: usize,
+}
+
+/// The longest JSON of an `f32` (serde_json writes the shortest decimal that reads back as the
+/// same value, at most 9 significant digits with a sign and an exponent: `-1.17549435e-38`).
+const MAX_F32_JSON: usize = 16;
+
+/// The size of the answer to `texts`, with explanations if `explain`, from the texts' tokens
+/// and the labels' names, without running the network: the bound the server checks
+/// `--max-explain-probs` against and takes from the answer budget before it computes.
+pub fn answer_size(model: &Model, texts: &[String], explain: bool) -> AnswerSize {
+    let labels = model.labels.len();
+    // {"<label>":<p>,...}
+    let probs_json = 2
+        + model
+            .labels
+            .iter()
+            .map(|l| json_string_len(l) + 1 + MAX_F32_JSON)
+            .sum::<usize>()
+        + labels.saturating_sub(1);
+    let longest_label = model
+        .labels
+        .iter()
+        .map(|l| json_string_len(l))
+        .max()
+        .unwrap_or(2);
+    // {"label":<label>,"probs":{...}},
+    let prediction = 19 + longest_label + probs_json + 1;
+    let mut size = AnswerSize {
+        probs: 0,
+        // {"predictions":[...],"explanations":[...]} and some room
+        bytes: 64 + texts.len() * prediction,
+    };
+    if !explain {
+        return size;
+    }
+    let unk_json = json_string_len(crate::data::vocab::UNK);
+    let limit = model.max_len.unwrap_or(usize::MAX);
+    for text in texts {
+        let (mut tokens, mut token_bytes) = (0usize, 0usize);
+        model.tokens.for_each(text, |t| {
+            if tokens < limit {
+                tokens += 1;
+                // a token is shown as it is, or as <unk>
+                token_bytes += json_string_len(t).max(unk_json);
+            }
+        });
+        size.probs = size.probs.saturating_add(tokens.saturating_mul(labels));
+        // [{"token":<token>,"probs":{...}},...],
+        let steps = tokens
+            .saturating_mul(19 + probs_json + 1)
+            .saturating_add(token_bytes);
+        size.bytes = size.bytes.saturating_add(steps).saturating_add(3);
+    }
+    size
+}
+
+/// The length of `s` written as a JSON string, quotes and escapes included, as serde_json
+/// writes it.
+fn json_string_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
 }
 
 /// The answer to a predict request (`explanations` only for explain requests).
@@ -181,6 +276,7 @@ impl Serialize for Probs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ModelConfig;
 
     fn message(body: &str) -> (u16, String) {
         let e = read_instances(body.as_bytes(), 3).unwrap_err();
@@ -232,5 +328,35 @@ mod tests {
             serde_json::to_string(&probs).unwrap(),
             r#"{"neg":0.1,"pos":0.9}"#
         );
+    }
+
+    #[test]
+    fn the_answer_size_bounds_the_json_written_and_counts_the_probabilities() {
+        let data = [("good", "pos"), ("bad", "neg"), ("not good", "neg")];
+        let config = ModelConfig {
+            hidden: 4,
+            ..ModelConfig::seed()
+        };
+        let model = Model::for_data(data, &config).unwrap();
+        // unknown tokens, quotes and a control character, which JSON escapes
+        let texts = vec![
+            "good bad not zorg".to_string(),
+            "\u{1}w \"one\"".to_string(),
+        ];
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let predictions = model.predict(&refs);
+        let explanations: Vec<Explanation> = refs.iter().map(|t| model.explain(t)).collect();
+        for explain in [false, true] {
+            let json = Predictions::new(&model, &predictions, explain.then_some(&explanations[..]));
+            let written = serde_json::to_vec(&json).unwrap().len();
+            let size = answer_size(&model, &texts, explain);
+            assert!(
+                written <= size.bytes && size.bytes <= 2 * written + 100,
+                "explain {explain}: {written} bytes written, bound {}",
+                size.bytes
+            );
+        }
+        assert_eq!(answer_size(&model, &texts, false).probs, 0);
+        assert_eq!(answer_size(&model, &texts, true).probs, (4 + 2) * 2);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! GET  /                          the page: type a sentence, see the label and every token's probabilities
-//! GET  /healthz                   {"status": "ok"}
+//! GET  /healthz                   {"status": "ok"}, or 503 {"status": "busy"} while a predict would be refused
 //! GET  /metrics                   requests and errors by route, latency, batch sizes
 //! GET  /v1/models                 {"models": [NAME]}
 //! GET  /v1/models/NAME            {"name": NAME, "ready": true, "cell", "hidden", "vocabulary", "labels", ...}
@@ -14,16 +14,30 @@
 //! The server calls [`Model::predict`] and [`Model::explain`], the functions behind
 //! `rnn predict` and `rnn explain`; it has no forward pass of its own.
 //!
+//! Whatever its clients do, the server's memory, file descriptors and compute stay bounded
+//! ([`ServeConfig`] has every limit): request bodies and answers are counted in byte budgets,
+//! explanations have a size limit, every wait on a client has a timeout, and connections have
+//! a limit. A request over a limit gets a status and a JSON error that names the flag.
+//!
+//! - [`listener`]: the accept loop and the connection limit.
+//! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
+//!   timeouts, the lingering close.
+//! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON,
+//!   and the size of an answer before it is computed.
+//! - [`body`]: reading a request body within its size, time and budget; an answer's body.
+//! - [`budget`]: the byte budgets for request bodies and answers.
 //! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
-//! - [`routes`]: the HTTP handlers and limits. [`api`]: the protocol's JSON.
 //! - [`metrics`]: the counters behind `/metrics`.
 
 pub mod api;
 pub mod batcher;
+pub mod body;
+pub mod budget;
+pub mod connection;
+pub mod listener;
 pub mod metrics;
 pub mod routes;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +46,9 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::model::Model;
 use batcher::{BatchConfig, Batcher};
+use body::BodyLimits;
+use budget::Budget;
+use connection::Timeouts;
 use metrics::Metrics;
 use routes::AppState;
 
@@ -39,7 +56,8 @@ use routes::AppState;
 /// anyway.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Where and how to serve a model.
+/// Where and how to serve a model, and the limits that keep the server's memory, file
+/// descriptors and permits bounded whatever its clients do.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     /// The name in the URLs (`/v1/models/NAME`).
@@ -58,9 +76,24 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// Texts in one request at most.
     pub max_instances: usize,
-    /// Model requests in progress at most (reading their bodies, queued or computing); more
-    /// are answered 503 at once.
+    /// Model requests in progress at most, once their body is read (queued or computing);
+    /// more are answered 503 at once. Request bodies held in memory are at most this many
+    /// times `max_body` bytes.
     pub max_pending: usize,
+    /// Tokens × labels in one explain answer at most; more is a 413.
+    pub max_explain_probs: usize,
+    /// Bytes of answers held at once, from before they are computed until they are sent;
+    /// an answer that does not fit is a 503.
+    pub max_answer_memory: usize,
+    /// Connections open at once at most.
+    pub max_connections: usize,
+    /// From the first byte of a request's head to its end, at most.
+    pub header_timeout: Duration,
+    /// From the end of a request's head to the end of its body, at most; then a 408.
+    pub body_timeout: Duration,
+    /// How long a connection may stay without a byte read or written while no request of it
+    /// is being handled.
+    pub idle_timeout: Duration,
 }
 
 /// Serves `model` until SIGINT or SIGTERM, then stops accepting connections, finishes the
@@ -99,32 +132,50 @@ pub fn serve(
             name: config.name.clone(),
             batcher,
             metrics,
-            max_body: config.max_body,
+            body: BodyLimits {
+                max_bytes: config.max_body,
+                timeout: config.body_timeout,
+            },
             max_instances: config.max_instances,
+            max_explain_probs: config.max_explain_probs,
             in_progress: Semaphore::new(config.max_pending),
+            bodies: Budget::new(config.max_pending.saturating_mul(config.max_body)),
+            answers: Budget::new(config.max_answer_memory),
         });
         let app = routes::router(state);
         on_ready(listener.local_addr()?);
 
-        let mut stopped = stopping.clone();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|&s| s).await;
-            })
-            .into_future();
+        let timeouts = Timeouts {
+            header: config.header_timeout,
+            idle: config.idle_timeout,
+        };
+        let server = listener::run(
+            listener,
+            app,
+            config.max_connections,
+            timeouts,
+            stopping.clone(),
+        );
         let mut overdue = stopping;
         let give_up = async move {
-            let _ = overdue.wait_for(|&s| s).await;
+            stopped(&mut overdue).await;
             tokio::time::sleep(GRACE).await;
         };
         tokio::select! {
-            result = server => result,
+            () = server => Ok(()),
             () = give_up => {
                 eprintln!("gave up waiting for the requests in flight after {GRACE:?}");
                 Ok(())
             }
         }
     })
+}
+
+/// Waits until `stopping` turns true (never, if its sender is gone without turning it).
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|&s| s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A flag that turns true on the first SIGINT or SIGTERM. The handlers are installed before it

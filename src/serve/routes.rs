@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +18,8 @@ use tokio::sync::Semaphore;
 use crate::model::Model;
 use crate::serve::api::{self, ApiError};
 use crate::serve::batcher::{Batcher, Refusal};
+use crate::serve::body::{self, AnswerBody, BodyLimits};
+use crate::serve::budget::Budget;
 use crate::serve::metrics::{Metrics, Route};
 
 /// The page at `/`: one HTML file with its script and style, no build step, no network.
@@ -30,32 +32,35 @@ pub struct AppState {
     pub name: String,
     pub batcher: Batcher,
     pub metrics: Arc<Metrics>,
-    /// Bytes in a request body at most.
-    pub max_body: usize,
+    /// How a request body may be read: its size and its time.
+    pub body: BodyLimits,
     /// Texts in one request at most.
     pub max_instances: usize,
-    /// Permits for model requests in progress, their bodies included; when none is left, a
-    /// request is refused at once with 503 rather than queued without bound.
+    /// Tokens × labels in one explain answer at most.
+    pub max_explain_probs: usize,
+    /// Permits for model requests whose body has been read, until they are answered: queued
+    /// or in a forward pass. When none is left, a request is refused at once with 503 rather
+    /// than queued without bound.
     pub in_progress: Semaphore,
+    /// Bytes of request bodies held, from their first byte to their answer.
+    pub bodies: Budget,
+    /// Bytes of answers held, from before they are computed until the connection has taken
+    /// them.
+    pub answers: Budget,
 }
 
 /// The router: the protocol's routes, the page, health and metrics, a JSON error for every
-/// unknown path and wrong method, the body limit, and the metrics layer.
+/// unknown path and wrong method, and the metrics layer.
 pub fn router(state: Arc<AppState>) -> Router {
     let metrics = Arc::clone(&state.metrics);
-    let max_body = state.max_body;
-    let model_routes = Router::new()
-        .route("/v1/models/{target}", get(model_status).post(model_call))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), admit));
     Router::new()
         .route("/", get(page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/v1/models", get(list_models))
-        .merge(model_routes)
+        .route("/v1/models/{target}", get(model_status).post(model_call))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(metrics, count))
         .with_state(state)
 }
@@ -69,30 +74,6 @@ async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
     response
 }
 
-/// Lets a model request in only while fewer than the limit are in progress, before its body
-/// is read, so that waiting requests cannot hold memory without bound; refuses a body whose
-/// declared length is over the limit before reading any of it.
-async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_body as u64) {
-        return too_large().into_response();
-    }
-    match state.in_progress.try_acquire() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => busy().into_response(),
-    }
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the body is larger than the server's limit (--max-body)",
-    )
-}
-
 fn busy() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -104,8 +85,23 @@ async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
-async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+/// `GET /healthz`: 200 `{"status": "ok"}` when a predict request would be admitted now, 503
+/// `{"status": "busy"}` when it would be refused for want of room: every permit of the model
+/// requests in progress taken, or no byte left for its body or its answer.
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let small_answer = api::answer_size(&state.model, &["x".to_string()], false).bytes;
+    let admits = state.in_progress.available_permits() > 0
+        && state.bodies.free() > 0
+        && state.answers.free() >= 2 * small_answer;
+    if admits {
+        axum::Json(json!({ "status": "ok" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "busy" })),
+        )
+            .into_response()
+    }
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
@@ -151,10 +147,16 @@ async fn model_status(
 }
 
 /// `POST /v1/models/NAME:predict` and `POST /v1/models/NAME:explain`.
+///
+/// Every limit is checked before the work it bounds: the declared body length before the
+/// body is read; the body's size, time and bytes while it is read; the permits of the
+/// requests in progress once it is read; the explanation's size and the answer's bytes before
+/// the texts are queued. The answer's bytes stay counted until the connection has taken them.
 async fn model_call(
     State(state): State<Arc<AppState>>,
     target: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let arrival = state.batcher.arrival();
     let Path(target) = target.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -172,12 +174,36 @@ async fn model_call(
             ));
         }
     };
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        status => ApiError::new(status, e.body_text()),
-    })?;
+    // A body declared over the limit is refused before a byte of it is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.body.max_bytes as u64) {
+        return Err(body::too_large().closing());
+    }
+    let (body, body_held) = body::read(body, &state.body, &state.bodies)
+        .await
+        .map_err(ApiError::closing)?;
+    let _permit = state.in_progress.try_acquire().map_err(|_| busy())?;
     let texts = api::read_instances(&body, state.max_instances)?;
     drop(body);
+
+    let size = api::answer_size(&state.model, &texts, explain);
+    if size.probs > state.max_explain_probs {
+        let labels = state.model.labels.len().max(1);
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "explaining these texts gives {} tokens × {labels} labels = {} probabilities; \
+                 an explain request may ask for at most {} (--max-explain-probs)",
+                size.probs / labels,
+                size.probs,
+                state.max_explain_probs
+            ),
+        ));
+    }
+    let mut answer_held = reserve_answer(&state.answers, size.bytes)?;
+
     let answer =
         state
             .batcher
@@ -190,12 +216,62 @@ async fn model_call(
                     "the model could not answer (the server is stopping)",
                 ),
             })?;
+    drop(body_held); // the texts are gone with the job
     let json = api::Predictions::new(
         &state.model,
         &answer.predictions,
         answer.explanations.as_deref(),
     );
-    Ok(axum::Json(json).into_response())
+    // Written into room for the bound, so that the buffer is never grown and copied.
+    let mut bytes = Vec::with_capacity(size.bytes);
+    serde_json::to_writer(&mut bytes, &json).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the answer could not be written: {e}"),
+        )
+    })?;
+    drop(answer);
+    // The bound was taken before; now the answer holds what it is, no more.
+    if !answer_held.resize(bytes.len()) {
+        return Err(answers_full(bytes.len()));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(AnswerBody::new(bytes.into(), answer_held)),
+    )
+        .into_response())
+}
+
+/// Takes `bytes` from the answer budget for an answer about to be computed.
+///
+/// # Errors
+/// 413 when the answer could never be admitted (more than half of the whole budget), 503 when
+/// it cannot be now.
+fn reserve_answer(
+    answers: &Budget,
+    bytes: usize,
+) -> Result<crate::serve::budget::Reservation, ApiError> {
+    if bytes > answers.total() / 2 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the answer could take {bytes} bytes; an answer may take at most half of \
+                 the server's {} bytes for answers (--max-answer-memory)",
+                answers.total()
+            ),
+        ));
+    }
+    answers.take_share(bytes).ok_or_else(|| answers_full(bytes))
+}
+
+fn answers_full(bytes: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the server holds as many answers not yet sent as it may (--max-answer-memory), \
+             and this one could take {bytes} bytes; try again shortly"
+        ),
+    )
 }
 
 /// A 404 unless `name` is the served model's.
