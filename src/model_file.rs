@@ -364,7 +364,7 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
     for t in layout.tensors() {
         data.push(tensor_info(file, &t.name, &t.shape, &sizes).map_err(err)?);
     }
-    network.allocate();
+    network.allocate().map_err(|e| err(e.to_string()))?;
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for (t, data) in layout.tensors().iter().zip(&data) {
         expected.insert(t.name.clone());

@@ -202,6 +202,8 @@ pub fn read_consistently<T>(
         }
         let file = match TensorFile::open(path) {
             Ok(file) => file,
+            // shorter than it was a moment ago: being rewritten
+            Err(OpenError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => continue,
             Err(OpenError::Io(e)) => return Err(Error::io(path, e)),
             Err(OpenError::Format(m)) => return Err(model_error(m)),
         };

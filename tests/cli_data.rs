@@ -1565,7 +1565,12 @@ fn truncated_and_foreign_model_files_are_rejected() {
     }
     fs::create_dir(dir.path().join("folder.safetensors")).unwrap();
     for args in commands_reading("folder.safetensors") {
-        fails(dir.path(), &args, 1, &["folder.safetensors: not a file"]);
+        fails(
+            dir.path(),
+            &args,
+            1,
+            &["folder.safetensors: not a regular file"],
+        );
     }
 }
 
@@ -2283,7 +2288,7 @@ fn a_metrics_file_that_cannot_be_written_at_the_end_does_not_cost_the_model() {
     args[6] = "400";
     args.extend(flags);
     args.extend(["--metrics", "out/m.csv"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+    let child = Command::new(env!("CARGO_BIN_EXE_rnn"))
         .args(&args)
         .current_dir(dir.path())
         .stderr(Stdio::piped())
@@ -2367,4 +2372,33 @@ fn a_run_stopped_by_a_signal_while_it_saves_leaves_no_temporary_file() {
             );
         }
     }
+}
+
+#[test]
+fn sizes_the_machine_cannot_hold_are_refused_before_any_work() {
+    let dir = sample_dir();
+    // 100,000 threads once took 11 minutes to start, then aborted
+    let mut args = train_args("train.tsv");
+    args.extend(["--threads", "100000"]);
+    fails(
+        dir.path(),
+        &args,
+        2,
+        &["--threads", "100000 threads on a machine with"],
+    );
+    fails(
+        dir.path(),
+        &["serve", "--model", "m.safetensors", "--threads", "100000"],
+        2,
+        &["--threads", "at most"],
+    );
+    // a hidden size whose weights cannot fit once aborted on a failed allocation
+    let mut args = train_args("train.tsv");
+    args[8] = "1000000";
+    fails(
+        dir.path(),
+        &args,
+        1,
+        &["H = 1000000", "TB of memory, and this machine has"],
+    );
 }

@@ -17,6 +17,27 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The most threads `--threads` may ask for: 4 per core, and at least 16. More only adds
+/// threads that wait for a core, and 100,000 of them once took minutes to start and then
+/// aborted.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (4 * cores).max(16)
+}
+
+/// Parses `--threads`: at least 1, at most [`max_threads`].
+pub fn thread_count(s: &str) -> Result<usize, String> {
+    let n = at_least_one(s)?;
+    let max = max_threads();
+    if n > max {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        return Err(format!(
+            "{n} threads on a machine with {cores} cores: at most {max} (4 per core, or 16)"
+        ));
+    }
+    Ok(n)
+}
+
 /// Parses a positive, finite number (`--lr`, `--clip`).
 pub fn positive_number(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {

@@ -39,8 +39,8 @@ pub struct ServeArgs {
     /// The port; 0 picks a free one (the start-up line says which).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Compute threads [default: one per core].
-    #[arg(long, value_parser = super::at_least_one)]
+    /// Compute threads [default: one per core; at most 4 per core, or 16].
+    #[arg(long, value_parser = super::thread_count)]
     threads: Option<usize>,
     /// Texts in one forward pass at most.
     #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]

@@ -152,9 +152,9 @@ pub struct TrainArgs {
     /// --resume; otherwise it is removed once the model is saved.
     #[arg(long)]
     keep_checkpoint: bool,
-    /// Threads that share each batch [default: one per core]. The same seed and number of
-    /// threads give the same model.
-    #[arg(long, value_parser = at_least_one)]
+    /// Threads that share each batch [default: one per core; at most 4 per core, or 16]. The
+    /// same seed and number of threads give the same model.
+    #[arg(long, value_parser = super::thread_count)]
     threads: Option<usize>,
     /// Visit the examples in file order instead of shuffling every epoch.
     #[arg(long, conflicts_with = "resume")]

@@ -253,8 +253,22 @@ impl Network {
     }
 
     /// Gives an [`Network::unallocated`] network its parameters, all zero.
-    pub(crate) fn allocate(&mut self) {
+    ///
+    /// # Errors
+    /// [`Error::Config`] when they would not fit in the memory available (the sizes may come
+    /// from a flag or a file: this refuses them with a sentence rather than an abort).
+    pub(crate) fn allocate(&mut self) -> Result<()> {
+        let arch = &self.arch;
+        let bytes = u64::try_from(self.layout.len())
+            .ok()
+            .and_then(|n| n.checked_mul(4));
+        let what = format!(
+            "a {arch} network with V = {} tokens and C = {} classes",
+            arch.vocab, arch.classes
+        );
+        crate::memory::check(bytes, &what)?;
         self.params = AlignedVec::zeros(self.layout.len());
+        Ok(())
     }
 
     /// A network of `arch`'s shape whose cells `cell(layer, reverse)` makes (one of
@@ -270,7 +284,7 @@ impl Network {
         cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
     ) -> Result<Self> {
         let mut net = Self::build(arch, cell)?;
-        net.allocate();
+        net.allocate()?;
         Ok(net)
     }
 

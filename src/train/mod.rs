@@ -379,6 +379,16 @@ pub fn resume(
         ));
     }
     let threads = config.threads();
+    // the parameters, Adam's two moments, the best epoch's copy, and a gradient per thread
+    let copies = 4 + threads as u64;
+    let bytes = (net.params().len() as u64).checked_mul(4 * copies);
+    crate::memory::check(
+        bytes,
+        &format!(
+            "training a network of {} parameters with {threads} threads",
+            net.params().len()
+        ),
+    )?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
