@@ -2402,3 +2402,26 @@ fn sizes_the_machine_cannot_hold_are_refused_before_any_work() {
         &["H = 1000000", "TB of memory, and this machine has"],
     );
 }
+
+#[test]
+fn an_output_that_names_an_input_is_refused_before_it_overwrites_it() {
+    let dir = sample_dir();
+    let before = fs::read(dir.path().join("train.tsv")).unwrap();
+    let mut args = train_args("train.tsv");
+    args[4] = "train.tsv";
+    fails(
+        dir.path(),
+        &args,
+        1,
+        &["train.tsv: this is the data being read; writing the model there would overwrite it"],
+    );
+    let mut args = train_args("train.tsv");
+    args.extend(["--test", "test.tsv", "--metrics", "./test.tsv"]);
+    fails(
+        dir.path(),
+        &args,
+        1,
+        &["./test.tsv: this is the data being read"],
+    );
+    assert_eq!(fs::read(dir.path().join("train.tsv")).unwrap(), before);
+}

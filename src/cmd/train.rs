@@ -226,6 +226,19 @@ fn checkpoint_path(model: &Path) -> PathBuf {
     model.with_file_name(name)
 }
 
+/// Whether `a` and `b` name the same file: the same path, or the same existing file by another
+/// path (a link, `./x` and `x`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if a == b {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let ckpt_path = checkpoint_path(&args.model);
     // Fail before any work if an output could not be written.
@@ -234,6 +247,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .flatten()
     {
         check_output(path)?;
+    }
+    // An output that is one of the inputs would be overwritten by it: refuse before reading.
+    let inputs = [Some(&args.train), args.valid.as_ref(), args.test.as_ref()];
+    let outputs = [
+        Some(&args.model),
+        Some(&ckpt_path),
+        args.metrics.as_ref(),
+        args.plot.as_ref(),
+    ];
+    for output in outputs.into_iter().flatten() {
+        for input in inputs.into_iter().flatten() {
+            if same_file(input, output) {
+                bail!(
+                    "{}: this is the data being read; writing the {} there would overwrite it",
+                    output.display(),
+                    if output == &args.model {
+                        "model"
+                    } else {
+                        "output"
+                    }
+                );
+            }
+        }
     }
     if let (Some(path), 0) = (&args.plot, args.epochs) {
         bail!(
