@@ -971,6 +971,22 @@ fn predict_top_k_and_probs() {
             "{json}"
         );
     }
+    // fastText's predict-prob format: `__label__NAME p` pairs separated by spaces
+    let fasttext = run(&["--fasttext", "-k", "2"]);
+    for (line, tabbed) in fasttext.lines().zip(&top2) {
+        let words: Vec<&str> = line.split(' ').collect();
+        let two = pairs(tabbed);
+        assert_eq!(
+            words,
+            [
+                format!("__label__{}", two[0].0),
+                format!("{:.6}", two[0].1),
+                format!("__label__{}", two[1].0),
+                format!("{:.6}", two[1].1)
+            ],
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -1646,12 +1662,19 @@ fn bad_train_flags_are_clap_errors_naming_the_flag() {
 }
 
 #[test]
-fn outputs_in_a_missing_folder_fail_before_training() {
+fn outputs_in_a_missing_folder_are_created_and_an_impossible_one_fails_before_training() {
     let dir = sample_dir();
+    let mut args = train_args("train.tsv");
+    args[4] = "runs/a/o.safetensors";
+    args.extend(["--metrics", "runs/b/m.csv", "--quiet"]);
+    ok(&args, dir.path());
+    assert!(dir.path().join("runs/a/o.safetensors").is_file());
+    assert!(dir.path().join("runs/b/m.csv").is_file());
+    // a folder inside a file cannot be made: named before any work
     for (flag, path) in [
-        ("--model", "nodir/o.safetensors"),
-        ("--metrics", "nodir/m.csv"),
-        ("--plot", "nodir/m.png"),
+        ("--model", "test.tsv/o.safetensors"),
+        ("--metrics", "test.tsv/m.csv"),
+        ("--plot", "test.tsv/m.png"),
     ] {
         let mut args = train_args("train.tsv");
         args.extend(["--test", "test.tsv"]);
@@ -1662,15 +1685,9 @@ fn outputs_in_a_missing_folder_fail_before_training() {
         }
         // Many epochs: were they run before the check, the banner would show on stdout.
         args[6] = "1000";
-        let out = fails(
-            dir.path(),
-            &args,
-            1,
-            &[path, "the folder nodir does not exist"],
-        );
+        let out = fails(dir.path(), &args, 1, &[path, "cannot create its folder"]);
         assert_eq!(stdout(&out), "", "{flag}: work started before the check");
         assert!(!dir.path().join("o.safetensors").exists(), "{flag}");
-        assert!(!dir.path().join("nodir").exists());
     }
 }
 
@@ -2424,4 +2441,41 @@ fn an_output_that_names_an_input_is_refused_before_it_overwrites_it() {
         &["./test.tsv: this is the data being read"],
     );
     assert_eq!(fs::read(dir.path().join("train.tsv")).unwrap(), before);
+}
+
+#[test]
+fn explain_says_when_it_shows_only_some_of_the_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("word{i} thing"), format!("label{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), l.as_str())).collect();
+    fs::write(dir.path().join("train.tsv"), tsv(&refs)).unwrap();
+    train_quick_model(dir.path(), "m.safetensors");
+    let out = ok(
+        &["explain", "--model", "m.safetensors", "word3 thing"],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header.matches("label").count(),
+        6 + 1,
+        "6 columns and p(...): {header}"
+    );
+    assert!(
+        text.ends_with("(the 6 labels most likely at the end, of 8; --json has them all)\n"),
+        "{text}"
+    );
+    let json = last_json(&ok(
+        &[
+            "explain",
+            "--model",
+            "m.safetensors",
+            "--json",
+            "word3 thing",
+        ],
+        dir.path(),
+    ));
+    assert_eq!(json["labels"].as_array().unwrap().len(), 8);
 }

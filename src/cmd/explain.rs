@@ -16,6 +16,9 @@ use rnn::rnn::argmax;
 /// that token. A network that reads forwards only gets all of them in one pass; a
 /// bidirectional one reads every such prefix again, both ways, so its time grows with the
 /// square of the length.
+///
+/// The table shows at most 6 labels, those most likely after the last token, and says so when
+/// there are more; `--json` has them all.
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
     /// The model file.
@@ -127,6 +130,13 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         "prediction: {} ({:.3})",
         model.labels[winner], last[winner]
     )?;
+    if model.labels.len() > MAX_COLUMNS {
+        writeln!(
+            out,
+            "(the {MAX_COLUMNS} labels most likely at the end, of {}; --json has them all)",
+            model.labels.len()
+        )?;
+    }
     Ok(())
 }
 

@@ -28,6 +28,10 @@ pub struct PredictArgs {
     /// Print one JSON object a line: {"label": ..., "probs": {label: probability, ...}}.
     #[arg(long, conflicts_with = "k")]
     probs: bool,
+    /// Print as fastText's `predict-prob` does: `__label__NAME probability` pairs separated by
+    /// spaces (with -k, the K most likely).
+    #[arg(long, conflicts_with = "probs")]
+    fasttext: bool,
     /// The longest line read, in bytes; a longer one is an error naming its line.
     #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
     max_row_bytes: usize,
@@ -87,7 +91,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         for p in model.predict(&refs) {
-            writeln!(out, "{}", format_prediction(&model, &p, args.k, args.probs))?;
+            let line = if args.fasttext {
+                fasttext_line(&model, &p, args.k)
+            } else {
+                format_prediction(&model, &p, args.k, args.probs)
+            };
+            writeln!(out, "{line}")?;
         }
         out.flush()?;
         if let Some(message) = failure {
@@ -124,6 +133,16 @@ fn format_prediction(model: &Model, p: &Prediction, k: usize, probs: bool) -> St
         .map(|&(c, x)| format!("{}\t{x:.6}", model.labels[c]))
         .collect::<Vec<_>>()
         .join("\t")
+}
+
+/// A prediction as fastText's `predict-prob` prints it: `__label__NAME p` for the `k` most
+/// likely labels, separated by spaces.
+fn fasttext_line(model: &Model, p: &Prediction, k: usize) -> String {
+    p.top(k)
+        .iter()
+        .map(|&(c, x)| format!("__label__{} {x:.6}", model.labels[c]))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

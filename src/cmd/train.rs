@@ -241,11 +241,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let ckpt_path = checkpoint_path(&args.model);
-    // Fail before any work if an output could not be written.
+    // Create the outputs' folders (as `rnn demo` does), and fail before any work if an output
+    // could not be written.
     for path in [Some(&args.model), args.metrics.as_ref(), args.plot.as_ref()]
         .into_iter()
         .flatten()
     {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.is_dir()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create its folder", path.display()))?;
+            if !args.quiet {
+                eprintln!("Created the folder {}", dir.display());
+            }
+        }
         check_output(path)?;
     }
     // An output that is one of the inputs would be overwritten by it: refuse before reading.
