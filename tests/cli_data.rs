@@ -1453,16 +1453,17 @@ fn malformed_data_files_name_the_file_and_line() {
         ),
     ];
     train_quick_model(dir.path(), "m.safetensors");
-    for (name, data, needles) in cases {
-        fs::write(dir.path().join(name), data).unwrap();
-        fails(dir.path(), &train_args(name), 1, needles);
-        // As eval data, the same message.
-        fails(
-            dir.path(),
-            &["eval", "--model", "m.safetensors", "--data", name],
-            1,
-            needles,
-        );
+    train_and_eval_refuse(dir.path(), &cases);
+}
+
+/// Writes each `(name, data, needles)` file into `dir` and checks that `train` refuses it, and
+/// `eval` of `dir`'s `m.safetensors` too, with the same message.
+fn train_and_eval_refuse(dir: &Path, cases: &[(&str, &[u8], &[&str])]) {
+    for &(name, data, needles) in cases {
+        fs::write(dir.join(name), data).unwrap();
+        fails(dir, &train_args(name), 1, needles);
+        let eval = ["eval", "--model", "m.safetensors", "--data", name];
+        fails(dir, &eval, 1, needles);
     }
 }
 
@@ -2194,16 +2195,7 @@ fn csv_quotes_are_read_strictly_and_labels_stay_one_line() {
             ],
         ),
     ];
-    for (name, data, needles) in cases {
-        fs::write(dir.path().join(name), data).unwrap();
-        fails(dir.path(), &train_args(name), 1, needles);
-        fails(
-            dir.path(),
-            &["eval", "--model", "m.safetensors", "--data", name],
-            1,
-            needles,
-        );
-    }
+    train_and_eval_refuse(dir.path(), &cases);
 }
 
 #[test]
