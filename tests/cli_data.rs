@@ -1410,9 +1410,9 @@ fn io_errors_print_their_cause_once() {
     ));
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     let mut args = train_args("train.tsv");
-    args[4] = "nodir/o.safetensors";
-    let err = stderr(&fails(dir.path(), &args, 1, &["nodir"]));
-    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+    args[4] = "test.tsv/o.safetensors";
+    let err = stderr(&fails(dir.path(), &args, 1, &["test.tsv/o.safetensors"]));
+    assert_eq!(err.matches("File exists").count(), 1, "{err}");
 }
 
 #[test]
