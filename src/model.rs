@@ -43,7 +43,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::data::files::Row;
+use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
@@ -66,6 +66,9 @@ pub struct Model {
     pub tokens: Tokens,
     /// Texts are cut to their first `max_len` tokens, when set.
     pub max_len: Option<usize>,
+    /// The columns of the TSV/CSV data it was trained on (`text` and `label` by default),
+    /// which `rnn eval` reads unless told otherwise.
+    pub columns: Columns,
 }
 
 /// How a new model's weights start, by name (see [`Init`]).
@@ -225,6 +228,7 @@ impl From<Contents> for Model {
             labels: c.labels,
             tokens: c.tokens,
             max_len: c.max_len,
+            columns: c.columns,
         }
     }
 }
@@ -283,6 +287,7 @@ impl Model {
             labels,
             tokens: config.tokens,
             max_len: config.max_len,
+            columns: Columns::default(),
         })
     }
 
@@ -305,6 +310,7 @@ impl Model {
             labels: &self.labels,
             tokens: self.tokens,
             max_len: self.max_len,
+            columns: &self.columns,
         }
     }
 

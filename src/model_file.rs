@@ -14,7 +14,7 @@
 //!
 //! The safetensors metadata (a map of strings) holds what turns text into input and output
 //! into labels, and what the network is: `vocab` (JSON array of tokens by index, `<unk>`
-//! included), `labels` (JSON array), `tokens` (`word` or `char`), `max_len` (when set), `cell`
+//! included), `labels` (JSON array), `tokens` (`word` or `char`), `max_len` (when set), `text_col` and `label_col` (the training file's columns, when not `text` and `label`), `cell`
 //! (`rnn`, `gru` or `lstm`), `layers`, `bidirectional` (`true` or `false`), `embed` (E, when
 //! there is an embedding), `pool` (`last`, `mean` or `max`), `dropout` (the training
 //! setting; nothing is dropped outside training), and `format_version` ([`FORMAT_VERSION`]).
@@ -35,6 +35,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use safetensors::tensor::Dtype;
 
+use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
@@ -59,6 +60,8 @@ pub struct Contents {
     pub labels: Vec<String>,
     pub tokens: Tokens,
     pub max_len: Option<usize>,
+    /// The columns of the data the model was trained on, which `eval` reads by default.
+    pub columns: Columns,
 }
 
 /// [`Contents`] borrowed, to be written: a model, or a network in training with its text
@@ -72,6 +75,7 @@ pub struct ContentsRef<'a> {
     pub labels: &'a [String],
     pub tokens: Tokens,
     pub max_len: Option<usize>,
+    pub columns: &'a Columns,
 }
 
 /// The start of the names of data kept beside a model in the same file (a checkpoint's
@@ -260,6 +264,10 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
     if let Some(n) = contents.max_len {
         put("max_len", n.to_string());
     }
+    if *contents.columns != Columns::default() {
+        put("text_col", contents.columns.text.clone());
+        put("label_col", contents.columns.label.clone());
+    }
     meta
 }
 
@@ -341,6 +349,11 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
     }
     let max_len =
         optional_number::<usize>(meta, "max_len", |&n| n > 0, "a positive number").map_err(err)?;
+    let defaults = Columns::default();
+    let columns = Columns {
+        text: meta.get("text_col").unwrap_or(&defaults.text).clone(),
+        label: meta.get("label_col").unwrap_or(&defaults.label).clone(),
+    };
 
     let hidden_tensor = file
         .tensor(HIDDEN_FROM)
@@ -446,6 +459,7 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         labels,
         tokens,
         max_len,
+        columns,
     };
     Ok((contents, kept))
 }

@@ -2471,3 +2471,49 @@ fn explain_says_when_it_shows_only_some_of_the_labels() {
     ));
     assert_eq!(json["labels"].as_array().unwrap().len(), 8);
 }
+
+#[test]
+fn eval_reads_the_columns_the_model_was_trained_on() {
+    let dir = sample_dir();
+    let mut data = String::from("id,review,sentiment\n");
+    for (i, (text, label)) in TRAIN.iter().enumerate() {
+        data.push_str(&format!("{i},{text},{label}\n"));
+    }
+    fs::write(dir.path().join("reviews.csv"), &data).unwrap();
+    let mut args = train_args("reviews.csv");
+    args.extend([
+        "--text-col",
+        "review",
+        "--label-col",
+        "sentiment",
+        "--quiet",
+    ]);
+    ok(&args, dir.path());
+    let meta = contents(&dir.path().join("o.safetensors")).meta;
+    assert_eq!(meta["text_col"], "review");
+    assert_eq!(meta["label_col"], "sentiment");
+    // no flags needed to evaluate on the same kind of file
+    let out = ok(
+        &["eval", "--model", "o.safetensors", "--data", "reviews.csv"],
+        dir.path(),
+    );
+    assert!(stdout(&out).contains("50 examples"), "{}", stdout(&out));
+    // flags still win, and a model of the default columns stores none
+    fails(
+        dir.path(),
+        &[
+            "eval",
+            "--model",
+            "o.safetensors",
+            "--data",
+            "reviews.csv",
+            "--text-col",
+            "text",
+        ],
+        1,
+        &["no \"text\" column"],
+    );
+    train_quick_model(dir.path(), "plain.safetensors");
+    let meta = contents(&dir.path().join("plain.safetensors")).meta;
+    assert!(!meta.contains_key("text_col") && !meta.contains_key("label_col"));
+}

@@ -25,12 +25,14 @@ pub struct EvalArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
-    /// The header name of the text column.
-    #[arg(long, default_value = "text")]
-    text_col: String,
-    /// The header name of the label column.
-    #[arg(long, default_value = "label")]
-    label_col: String,
+    /// The header name of the text column [default: the one the model was trained on, or
+    /// "text"].
+    #[arg(long)]
+    text_col: Option<String>,
+    /// The header name of the label column [default: the one the model was trained on, or
+    /// "label"].
+    #[arg(long)]
+    label_col: Option<String>,
     /// The longest row a data file may have, in bytes (a CSV record over several lines counts
     /// whole); a longer one is an error naming its line.
     #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
@@ -41,8 +43,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     let columns = ReadOptions {
         columns: Columns {
-            text: args.text_col,
-            label: args.label_col,
+            text: args.text_col.unwrap_or_else(|| model.columns.text.clone()),
+            label: args
+                .label_col
+                .unwrap_or_else(|| model.columns.label.clone()),
         },
         max_row_bytes: args.max_row_bytes,
     };

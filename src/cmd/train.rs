@@ -362,6 +362,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Model::for_data(pairs, &config).with_context(|| format!("{}", args.train.display()))?
         }
     };
+    // the columns read, which `eval` of this model reads by default
+    model.columns = columns.columns.clone();
     let train = model.examples(&rows, &args.train)?;
     let valid_path = args.valid.as_deref().unwrap_or(&args.train);
     let valid = model.examples(&valid_rows, valid_path)?;
@@ -419,8 +421,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut save_error = None;
     let started = Instant::now();
     let result = {
-        let (vocab, labels, tokens, max_len) =
-            (&model.vocab, &model.labels, model.tokens, model.max_len);
+        let (vocab, labels, tokens, max_len, columns) = (
+            &model.vocab,
+            &model.labels,
+            model.tokens,
+            model.max_len,
+            &model.columns,
+        );
         let on_event = |event: Event<'_>| {
             match event {
                 Event::Warning(warning) => {
@@ -439,6 +446,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                         labels,
                         tokens,
                         max_len,
+                        columns,
                     };
                     // the model file: the best epoch so far, or the latest
                     let best = ContentsRef {
