@@ -2517,3 +2517,55 @@ fn eval_reads_the_columns_the_model_was_trained_on() {
     let meta = contents(&dir.path().join("plain.safetensors")).meta;
     assert!(!meta.contains_key("text_col") && !meta.contains_key("label_col"));
 }
+
+#[test]
+fn training_data_can_come_from_standard_input() {
+    let dir = sample_dir();
+    let tsv_data = fs::read(dir.path().join("train.tsv")).unwrap();
+    let mut fasttext = String::new();
+    for (text, label) in TRAIN {
+        fasttext.push_str(&format!("__label__{label} {text}\n"));
+    }
+    let common = ["--epochs", "2", "--hidden", "8", "--quiet", "--json"];
+    let mut from_file = vec![
+        "train",
+        "--train",
+        "train.tsv",
+        "--model",
+        "file.safetensors",
+    ];
+    from_file.extend(common);
+    ok(&from_file, dir.path());
+    for (name, input, extra) in [
+        (
+            "tsv.safetensors",
+            tsv_data.as_slice(),
+            vec!["--format", "tsv"],
+        ),
+        ("ft.safetensors", fasttext.as_bytes(), vec![]),
+    ] {
+        let mut args = vec!["train", "--train", "-", "--model", name];
+        args.extend(common);
+        args.extend(extra);
+        let out = rnn_with_stdin(&args, dir.path(), input);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        // the same rows give the same model as from the file
+        assert_eq!(
+            contents(&dir.path().join(name)),
+            contents(&dir.path().join("file.safetensors")),
+            "{name}"
+        );
+    }
+    // a malformed line on stdin is named as such
+    let out = rnn_with_stdin(
+        &["train", "--train", "-", "--model", "x.safetensors"],
+        dir.path(),
+        b"__label__a fine\nno label here\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("stdin line 2: no __label__"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use rnn::data::files::{self, Columns, ReadOptions};
+use rnn::data::files::{self, Columns, Format, ReadOptions};
 use rnn::model::Model;
 
 use super::{json_number, percent};
@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// whole); a longer one is an error naming its line.
     #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
     max_row_bytes: usize,
+    /// The data's format, whatever the file's extension says (with `-`, standard input, the
+    /// default is fasttext).
+    #[arg(long, value_parser = clap::value_parser!(Format))]
+    format: Option<Format>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -49,6 +53,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 .unwrap_or_else(|| model.columns.label.clone()),
         },
         max_row_bytes: args.max_row_bytes,
+        format: args.format,
     };
     let rows = files::read_rows(&args.data, &columns)?;
     let examples = model.examples(&rows, &args.data)?;

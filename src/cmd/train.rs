@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use rnn::checkpoint;
-use rnn::data::files::{self, Columns, ReadOptions, Row};
+use rnn::data::files::{self, Columns, Format, ReadOptions, Row};
 use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
 use rnn::fsutil::check_output;
@@ -182,6 +182,10 @@ pub struct TrainArgs {
     /// whole); a longer one is an error naming its line.
     #[arg(long, default_value_t = rnn::data::records::DEFAULT_MAX_BYTES, value_parser = super::at_least_one)]
     max_row_bytes: usize,
+    /// The data's format, whatever the file's extension says (with `-`, standard input, the
+    /// default is fasttext).
+    #[arg(long, value_parser = clap::value_parser!(Format))]
+    format: Option<Format>,
 }
 
 /// `--class-weight`.
@@ -320,6 +324,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             label: notes.label_col.clone(),
         },
         max_row_bytes: args.max_row_bytes,
+        format: args.format,
     };
     let rows = files::read_rows(&args.train, &columns)?;
     // the validation rows: a file, or a seeded, stratified part of the training rows

@@ -52,6 +52,8 @@ pub struct ReadOptions {
     /// The most bytes a row (a line, or a CSV record over several lines) may hold; a longer
     /// one is an error naming its line (see [`records::DEFAULT_MAX_BYTES`]).
     pub max_row_bytes: usize,
+    /// The format, whatever the file's extension says (`None`: by the extension).
+    pub format: Option<Format>,
 }
 
 impl Default for ReadOptions {
@@ -60,6 +62,7 @@ impl Default for ReadOptions {
         ReadOptions {
             columns: Columns::default(),
             max_row_bytes: records::DEFAULT_MAX_BYTES,
+            format: None,
         }
     }
 }
@@ -101,18 +104,40 @@ impl Format {
     }
 }
 
-/// Reads every labelled row of `path`, in the format its extension names ([`Format::of`]).
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// `tsv`, `csv` or `fasttext`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "tsv" => Ok(Format::Tsv),
+            "csv" => Ok(Format::Csv),
+            "fasttext" => Ok(Format::FastText),
+            _ => Err(format!(
+                "unknown format {s:?} (expected tsv, csv or fasttext)"
+            )),
+        }
+    }
+}
+
+/// Reads every labelled row of `path`, in `options.format` or else the format its extension
+/// names ([`Format::of`]). The path `-` is standard input (fastText's format unless
+/// `options.format` says otherwise), named `stdin` in messages.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened or read; [`Error::Data`] for the first
 /// malformed row (with its line), a header without the wanted columns, or a file without
 /// examples.
 pub fn read_rows(path: &Path, options: &ReadOptions) -> Result<Vec<Row>> {
+    let format = options.format.unwrap_or_else(|| Format::of(path));
+    if path == Path::new("-") {
+        return parse_rows(std::io::stdin().lock(), format, Path::new("stdin"), options);
+    }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::data(path, None, "a directory, not a data file"));
     }
-    parse_rows(file, Format::of(path), path, options)
+    parse_rows(file, format, path, options)
 }
 
 /// Reads every labelled row from `reader` (a file, standard input, bytes in a test), in
