@@ -565,16 +565,19 @@ fn transpose_into(
         .enumerate()
         .try_for_each(|(task, block)| {
             let (c0, width) = (task * TASK_COLUMNS, block.len() / rows);
-            let mut band = vec![0u8; 4 * BAND * width];
+            let mut bytes = vec![0u8; 4 * width];
+            let mut band = vec![0.0f32; BAND * width];
             for r0 in (0..rows).step_by(BAND) {
                 let height = BAND.min(rows - r0);
-                for (i, row) in band.chunks_exact_mut(4 * width).take(height).enumerate() {
-                    file.read_at(t, 4 * ((r0 + i) * cols + c0), row)?;
+                for (i, row) in band.chunks_exact_mut(width).take(height).enumerate() {
+                    file.read_at(t, 4 * ((r0 + i) * cols + c0), &mut bytes)?;
+                    for (x, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
+                        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    }
                 }
                 for (c, column) in block.chunks_exact_mut(rows).enumerate() {
                     for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
-                        let b = &band[4 * (i * width + c)..][..4];
-                        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        *x = band[i * width + c];
                     }
                 }
             }
