@@ -13,8 +13,9 @@
 //! file changed while it was read, so that the caller can read it again or say so.
 //!
 //! Reading a band of a tensor at a time into a buffer that is reused costs one copy from the
-//! page cache into memory that stays in the cache, and no page faults on fresh memory: loading
-//! is as fast as from a mapping (see `model_file`'s loading, which transposes while it reads).
+//! page cache into memory that stays in the cache, and no page faults on fresh memory. Measured
+//! on a 186 MB model, a load takes about 15% longer than from a mapping, and half the peak
+//! memory (the README's *Speed* has the figures).
 
 use std::collections::HashMap;
 use std::fs::File;
