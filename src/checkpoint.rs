@@ -111,10 +111,7 @@ pub fn save(
 /// As [`model_file::load`], and [`Error::Model`] if the file holds no run, or a broken one.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let (contents, mut extras) = model_file::load_with(path)?;
-    let err = |message: String| Error::Model {
-        path: path.to_path_buf(),
-        message,
-    };
+    let err = |message: String| Error::model(path, message);
     let mut text = |name: &str| {
         extras.meta.remove(&key(name)).ok_or_else(|| {
             err(format!(

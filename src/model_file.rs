@@ -271,13 +271,6 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
     meta
 }
 
-fn model_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::Model {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
 /// Reads a model file written by [`save`] (or by PyTorch with the same names and metadata).
 ///
 /// # Errors
@@ -308,7 +301,7 @@ const READ_ATTEMPTS: usize = 3;
 
 /// [`read`] from the open file.
 fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, Extras)> {
-    let err = |message: String| model_error(path, message);
+    let err = |message: String| Error::model(path, message);
     let io = |e: std::io::Error| Error::io(path, e);
     let empty = HashMap::new();
     let meta = file.metadata().unwrap_or(&empty);

@@ -82,7 +82,7 @@ impl TensorFile {
         let opened = stamp(&file).map_err(OpenError::Io)?;
         let size = opened.0;
         let mut n = [0u8; 8];
-        read_exact_at(&file, &mut n, 0).map_err(|_| {
+        file.read_exact_at(&mut n, 0).map_err(|_| {
             format(format!(
                 "not a valid safetensors file: {size} bytes, too short for a header"
             ))
@@ -95,15 +95,12 @@ impl TensorFile {
             )));
         }
         let mut json = vec![0u8; n as usize];
-        read_exact_at(&file, &mut json, 8).map_err(OpenError::Io)?;
+        file.read_exact_at(&mut json, 8).map_err(OpenError::Io)?;
         // parsing checks the offsets (in order, no gap, no overlap, each the size of its
         // dtype and shape, without overflow)
-        let header: Metadata = serde_json::from_slice(&json).map_err(|e| {
-            format(format!(
-                "not a valid safetensors file (header: {})",
-                crate::error::printable(&e.to_string())
-            ))
-        })?;
+        // (the message quotes the header's bytes; `Error`'s display escapes them)
+        let header: Metadata = serde_json::from_slice(&json)
+            .map_err(|e| format(format!("not a valid safetensors file (header: {e})")))?;
         let data_start = 8 + n;
         let data_len = header.data_len() as u64;
         if data_start.checked_add(data_len) != Some(size) {
@@ -152,7 +149,7 @@ impl TensorFile {
     /// If the range is not within the tensor.
     pub fn read_at(&self, t: &TensorInfo, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
         assert!(offset + buf.len() <= t.bytes, "a read within the tensor");
-        read_exact_at(&self.file, buf, t.start + offset as u64)
+        self.file.read_exact_at(buf, t.start + offset as u64)
     }
 
     /// The bytes of tensor `t`.
@@ -178,10 +175,6 @@ fn stamp(file: &File) -> std::io::Result<Stamp> {
     Ok((m.len(), m.modified().ok()))
 }
 
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    file.read_exact_at(buf, offset)
-}
-
 /// Opens `path` with [`TensorFile::open`], reads it with `read`, and reads it again when it
 /// changed meanwhile, up to `attempts` times in all; a file that keeps changing is an error.
 ///
@@ -193,10 +186,6 @@ pub fn read_consistently<T>(
     attempts: usize,
     mut read: impl FnMut(&TensorFile) -> Result<T>,
 ) -> Result<T> {
-    let model_error = |message: String| Error::Model {
-        path: path.to_path_buf(),
-        message,
-    };
     for attempt in 0..attempts {
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -206,15 +195,18 @@ pub fn read_consistently<T>(
             // shorter than it was a moment ago: being rewritten
             Err(OpenError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => continue,
             Err(OpenError::Io(e)) => return Err(Error::io(path, e)),
-            Err(OpenError::Format(m)) => return Err(model_error(m)),
+            Err(OpenError::Format(m)) => return Err(Error::model(path, m)),
         };
         let result = read(&file);
         if !file.changed() {
             return result;
         }
     }
-    Err(model_error(format!(
-        "the file changed while it was read, {attempts} times in a row; replace a model by \
+    Err(Error::model(
+        path,
+        format!(
+            "the file changed while it was read, {attempts} times in a row; replace a model by \
          renaming a complete file over it (`mv`), not by writing into it (`cp`)"
-    )))
+        ),
+    ))
 }

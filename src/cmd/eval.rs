@@ -45,7 +45,7 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
-    let columns = ReadOptions {
+    let reading = ReadOptions {
         columns: Columns {
             text: args.text_col.unwrap_or_else(|| model.columns.text.clone()),
             label: args
@@ -55,7 +55,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         max_row_bytes: args.max_row_bytes,
         format: args.format,
     };
-    let rows = files::read_rows(&args.data, &columns)?;
+    let rows = files::read_rows(&args.data, &reading)?;
     let examples = model.examples(&rows, &args.data)?;
     let eval = model.evaluate(&examples);
     let labels = &model.labels;

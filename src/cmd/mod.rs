@@ -21,8 +21,12 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
 /// threads that wait for a core, and 100,000 of them once took minutes to start and then
 /// aborted.
 pub fn max_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    (4 * cores).max(16)
+    (4 * cores()).max(16)
+}
+
+/// The cores this process may run on (1 where that cannot be told).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Parses `--threads`: at least 1, at most [`max_threads`].
@@ -30,7 +34,7 @@ pub fn thread_count(s: &str) -> Result<usize, String> {
     let n = at_least_one(s)?;
     let max = max_threads();
     if n > max {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = cores();
         return Err(format!(
             "{n} threads on a machine with {cores} cores: at most {max} (4 per core, or 16)"
         ));

@@ -318,7 +318,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
         );
     }
-    let columns = ReadOptions {
+    let reading = ReadOptions {
         columns: Columns {
             text: notes.text_col.clone(),
             label: notes.label_col.clone(),
@@ -326,14 +326,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         max_row_bytes: args.max_row_bytes,
         format: args.format,
     };
-    let rows = files::read_rows(&args.train, &columns)?;
+    let rows = files::read_rows(&args.train, &reading)?;
     // the validation rows: a file, or a seeded, stratified part of the training rows
     let seed = resumed.as_ref().map_or(args.seed, |c| c.config.seed);
     if resumed.is_none() && args.valid_split.is_none() {
         notes.valid_split = split::default_fraction(rows.len());
     }
     let (rows, valid_rows) = match &args.valid {
-        Some(path) => (rows, files::read_rows(path, &columns)?),
+        Some(path) => (rows, files::read_rows(path, &reading)?),
         None => hold_out(rows, notes.valid_split, seed),
     };
     let mut model = match (&resumed, &args.init) {
@@ -368,13 +368,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     // the columns read, which `eval` of this model reads by default
-    model.columns = columns.columns.clone();
+    model.columns = reading.columns.clone();
     let train = model.examples(&rows, &args.train)?;
     let valid_path = args.valid.as_deref().unwrap_or(&args.train);
     let valid = model.examples(&valid_rows, valid_path)?;
     drop((rows, valid_rows)); // the texts are encoded: free them before training
     let test = match &args.test {
-        Some(path) => model.examples(&files::read_rows(path, &columns)?, path)?,
+        Some(path) => model.examples(&files::read_rows(path, &reading)?, path)?,
         None => Vec::new(),
     };
     let config = match &resumed {
