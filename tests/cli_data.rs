@@ -2574,3 +2574,35 @@ fn training_data_can_come_from_standard_input() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_fifo_given_as_the_model_is_refused_without_waiting_for_a_writer() {
+    let dir = sample_dir();
+    let made = Command::new("mkfifo")
+        .arg(dir.path().join("fifo.safetensors"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(["predict", "--model", "fifo.safetensors"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // opening a FIFO for reading waits for a writer: the command must not get that far
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= 10 {
+            child.kill().unwrap();
+            panic!("rnn predict waited on a FIFO given as the model");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: fifo.safetensors: not a regular file\n"
+    );
+}
