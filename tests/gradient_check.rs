@@ -20,8 +20,8 @@
 use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
-    Architecture, Batch, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network, Pool,
-    Workspace,
+    Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Head, Init,
+    Network, Pool, Workspace,
 };
 
 const EPS: f32 = 1e-2;
@@ -60,15 +60,20 @@ fn masks() -> Rng {
     Rng::new(77)
 }
 
-fn mean_loss(net: &Network, batch: &Batch, ws: &mut Workspace) -> f32 {
-    let tally = net.forward(batch, ws, Some(&mut masks()));
+/// The batch's mean loss, from the initial states `carry` when given (held fixed: they are a
+/// constant of the window, as truncated backpropagation through time treats them).
+fn mean_loss(net: &Network, batch: &Batch, ws: &mut Workspace, carry: Option<&Carry>) -> f32 {
+    let tally = match carry {
+        None => net.forward(batch, ws, Some(&mut masks())),
+        Some(carry) => net.forward_carried(batch, ws, &mut carry.clone(), Some(&mut masks())),
+    };
     (tally.loss_sum / tally.count as f64) as f32
 }
 
-fn analytic_gradient(net: &Network, batch: &Batch) -> Vec<f32> {
+fn analytic_gradient(net: &Network, batch: &Batch, carry: Option<&Carry>) -> Vec<f32> {
     let mut ws = Workspace::default();
     let mut grads = Gradients::new(net);
-    net.forward(batch, &mut ws, Some(&mut masks()));
+    mean_loss(net, batch, &mut ws, carry);
     net.backward(batch, &mut ws, &mut grads);
     grads.to_dense()
 }
@@ -84,7 +89,12 @@ struct Worst {
 }
 
 fn check(net: &mut Network, batch: &Batch) -> Vec<Worst> {
-    let analytic = analytic_gradient(net, batch);
+    check_from(net, batch, None)
+}
+
+/// [`check`] of a window that starts from the states `carry`.
+fn check_from(net: &mut Network, batch: &Batch, carry: Option<&Carry>) -> Vec<Worst> {
+    let analytic = analytic_gradient(net, batch, carry);
     let mut ws = Workspace::default();
     let layout = net.layout().clone();
     let mut report = Vec::new();
@@ -100,9 +110,9 @@ fn check(net: &mut Network, batch: &Batch) -> Vec<Worst> {
             let saved = net.params()[i];
             let mut difference = |eps: f32| {
                 net.params_mut()[i] = saved + eps;
-                let plus = mean_loss(net, batch, &mut ws);
+                let plus = mean_loss(net, batch, &mut ws, carry);
                 net.params_mut()[i] = saved - eps;
-                let minus = mean_loss(net, batch, &mut ws);
+                let minus = mean_loss(net, batch, &mut ws, carry);
                 net.params_mut()[i] = saved;
                 (plus - minus) / (2.0 * eps)
             };
@@ -211,6 +221,104 @@ fn every_gradient_of_a_single_sequence_matches_finite_differences() {
     }
 }
 
+/// Random streams of `rows` × `steps` tokens, each token's target the next one (the last
+/// one's a random token): a window of a language model's text.
+fn random_window(vocab: usize, rows: usize, steps: usize, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let text: Vec<Vec<u32>> = (0..rows)
+        .map(|_| (0..=steps).map(|_| rng.below(vocab) as u32).collect())
+        .collect();
+    let inputs: Vec<&[u32]> = text.iter().map(|t| &t[..steps]).collect();
+    let targets: Vec<&[u32]> = text.iter().map(|t| &t[1..]).collect();
+    Batch::with_step_targets(&inputs, &targets)
+}
+
+/// Every language model of the matrix: cell × layers × input, predicting at every
+/// step, with dropout.
+fn language_models(vocab: usize, hidden: usize) -> Vec<Architecture> {
+    let mut out = Vec::new();
+    for cell in CellKind::ALL {
+        for layers in [1, 2] {
+            for embed in [None, Some(3)] {
+                out.push(Architecture {
+                    layers,
+                    embed,
+                    dropout: DROPOUT,
+                    ..Architecture::language_model(cell, vocab, hidden)
+                });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_step_head_on_a_window_that_carries_a_state_matches_finite_differences() {
+    let archs = language_models(6, 3);
+    assert_eq!(archs.len(), 12);
+    for (i, arch) in archs.iter().enumerate() {
+        let mut net = network(arch, 200 + i as u64);
+        // the state after a first window of three streams is the second window's start
+        let mut carry = Carry::default();
+        let first = random_window(6, 3, 4, 300 + i as u64);
+        net.forward_only_carried(&first, &mut Workspace::default(), &mut carry);
+        assert!(!carry.is_empty());
+        let second = random_window(6, 3, 5, 400 + i as u64);
+        let report = check_from(&mut net, &second, Some(&carry));
+        assert_passes(arch, &report);
+        // and from the zero state, both ways too (a tagger reads both ways)
+        let both = Architecture {
+            bidirectional: true,
+            ..arch.clone()
+        };
+        let mut net = network(&both, 500 + i as u64);
+        assert_passes(&both, &check(&mut net, &second));
+    }
+}
+
+#[test]
+fn a_window_from_the_carried_state_continues_the_text_exactly() {
+    // the losses of two windows, the second starting from the state the first ended in, are
+    // those of the same text run as one window
+    for arch in language_models(7, 4) {
+        let arch = Architecture {
+            dropout: 0.0,
+            ..arch
+        };
+        let net = network(&arch, 9);
+        let whole = random_window(7, 2, 9, 10);
+        let tokens = |b: &Batch| b.tokens().to_vec();
+        let step_targets = |b: &Batch| b.step_targets().to_vec();
+        // the window of 9 steps, packed by step (2 rows a step), cut after step 4
+        let (x, y) = (tokens(&whole), step_targets(&whole));
+        let row = |v: &[u32], r: usize, from: usize, to: usize| -> Vec<u32> {
+            (from..to).map(|t| v[t * 2 + r]).collect()
+        };
+        let part = |from: usize, to: usize| {
+            let inputs = [row(&x, 0, from, to), row(&x, 1, from, to)];
+            let targets = [row(&y, 0, from, to), row(&y, 1, from, to)];
+            let inputs: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
+            let targets: Vec<&[u32]> = targets.iter().map(Vec::as_slice).collect();
+            Batch::with_step_targets(&inputs, &targets)
+        };
+        let mut ws = Workspace::default();
+        let all = net.forward(&whole, &mut ws, None);
+        let mut carry = Carry::default();
+        let a = net.forward_carried(&part(0, 4), &mut ws, &mut carry, None);
+        let b = net.forward_only_carried(&part(4, 9), &mut ws, &mut carry);
+        assert_eq!((a.count, b.count, all.count), (8, 10, 18));
+        let split = a.loss_sum + b.loss_sum;
+        assert!(
+            (split - all.loss_sum).abs() < 1e-4 * all.loss_sum,
+            "{arch}: {split} against {}",
+            all.loss_sum
+        );
+        // without the carried state, the second window's loss is another
+        let c = net.forward_only(&part(4, 9), &mut ws);
+        assert!((c.loss_sum - b.loss_sum).abs() > 1e-3, "{arch}");
+    }
+}
+
 /// The tensors of each kind of cell's one-layer network, in its layout's order.
 fn tensor_names(kind: CellKind) -> Vec<&'static str> {
     let mut names = vec!["rnn.weight_ih_l0", "rnn.bias_ih_l0", "rnn.weight_hh_l0"];
@@ -234,10 +342,10 @@ fn a_sequence_gets_the_same_gradient_alone_or_in_a_batch() {
             .collect();
         let targets = [0, 2, 1];
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let together = analytic_gradient(&net, &Batch::new(&refs, &targets));
+        let together = analytic_gradient(&net, &Batch::new(&refs, &targets), None);
         let mut mean_of_alone = vec![0.0; together.len()];
         for (seq, &target) in refs.iter().zip(&targets) {
-            let alone = analytic_gradient(&net, &Batch::new(&[seq], &[target]));
+            let alone = analytic_gradient(&net, &Batch::new(&[seq], &[target]), None);
             for (m, g) in mean_of_alone.iter_mut().zip(alone) {
                 *m += g / 3.0;
             }

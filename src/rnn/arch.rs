@@ -10,6 +10,10 @@
 //!
 //! and [`super::Network`] builds it. The default is the seed's network: one layer, one
 //! direction, one-hot input, the last state, no dropout.
+//!
+//! With a [`Head::Step`], `fc` reads the top layer's output at every step instead of pooled
+//! features, and predicts one of its `C` classes at every step: a language model's next token
+//! (`C = V`), or a tagger's tag.
 
 use std::fmt;
 use std::str::FromStr;
@@ -80,6 +84,36 @@ impl Pool {
     }
 }
 
+/// What the output layer reads, and so how many predictions a sequence gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Head {
+    /// One prediction a sequence, from its pooled features: a classifier.
+    #[default]
+    Sequence,
+    /// One prediction a step, from the top layer's output at that step (its features are the
+    /// step's `D·H` outputs; the pooling is not used): a language model predicts the next
+    /// token at every step.
+    Step,
+}
+
+impl Head {
+    /// The name in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Sequence => "sequence",
+            Head::Step => "step",
+        }
+    }
+}
+
+impl FromStr for Head {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_named(s, &[Head::Sequence, Head::Step], Head::name, "head")
+    }
+}
+
 /// Parses one of a list of named kinds, or says which names there are.
 fn parse_named<T: Copy>(
     s: &str,
@@ -139,7 +173,10 @@ pub struct Architecture {
     pub layers: usize,
     /// Whether every layer reads the sequence both ways (`D = 2`).
     pub bidirectional: bool,
+    /// How a sequence's outputs become its features, under a [`Head::Sequence`].
     pub pool: Pool,
+    /// One prediction a sequence or one a step.
+    pub head: Head,
     /// The probability of zeroing an input of the second and later layers, and a feature
     /// before `fc`, in training (inverted dropout: the kept ones are scaled by `1/(1 - p)`).
     pub dropout: f32,
@@ -158,8 +195,18 @@ impl Architecture {
             layers: 1,
             bidirectional: false,
             pool: Pool::Last,
+            head: Head::Sequence,
             dropout: 0.0,
             classes,
+        }
+    }
+
+    /// A language model: one layer of `cell` reading one-hot tokens of a vocabulary of
+    /// `vocab`, predicting the next of them at every step.
+    pub fn language_model(cell: CellKind, vocab: usize, hidden: usize) -> Self {
+        Architecture {
+            head: Head::Step,
+            ..Architecture::new(cell, vocab, hidden, vocab)
         }
     }
 
@@ -250,8 +297,10 @@ impl fmt::Display for Architecture {
         if let Some(e) = self.embed {
             write!(f, ", embedding {e}")?;
         }
-        if self.pool != Pool::Last {
-            write!(f, ", {} pooling", self.pool)?;
+        match self.head {
+            Head::Sequence if self.pool != Pool::Last => write!(f, ", {} pooling", self.pool)?,
+            Head::Sequence => {}
+            Head::Step => f.write_str(", a prediction every step")?,
         }
         if self.dropout > 0.0 {
             write!(f, ", dropout {}", self.dropout)?;

@@ -27,6 +27,9 @@ pub struct Batch {
     active: Vec<usize>,
     /// The label of every row (empty when the batch is only predicted).
     targets: Vec<u32>,
+    /// The target of every token, packed as `tokens` are, for a head that predicts at every
+    /// step (empty otherwise).
+    step_targets: Vec<u32>,
     /// `order[r]`: the position in the caller's list of the sequence in row `r`.
     order: Vec<usize>,
 }
@@ -78,8 +81,41 @@ impl Batch {
         }
         self.offsets.push(self.tokens.len());
         self.targets.clear();
+        self.step_targets.clear();
         if !targets.is_empty() {
             self.targets.extend(self.order.iter().map(|&i| targets[i]));
+        }
+    }
+
+    /// A batch of `sequences` in which token `t` of `sequences[i]` has the target
+    /// `targets[i][t]`, for a head that predicts at every step (a language model's targets
+    /// are the next tokens).
+    ///
+    /// # Panics
+    /// If `targets` and `sequences` differ in number or in any length.
+    pub fn with_step_targets(sequences: &[&[u32]], targets: &[&[u32]]) -> Self {
+        let mut batch = Batch::default();
+        batch.refill_with_step_targets(sequences, targets);
+        batch
+    }
+
+    /// [`Batch::with_step_targets`], reusing this batch's memory.
+    ///
+    /// # Panics
+    /// As [`Batch::with_step_targets`].
+    pub fn refill_with_step_targets(&mut self, sequences: &[&[u32]], targets: &[&[u32]]) {
+        assert!(
+            targets.len() == sequences.len()
+                && targets
+                    .iter()
+                    .zip(sequences)
+                    .all(|(t, s)| t.len() == s.len()),
+            "a target for every token"
+        );
+        self.refill(sequences, &[]);
+        for (t, &n) in self.active.iter().enumerate() {
+            self.step_targets
+                .extend(self.order[..n].iter().map(|&i| targets[i][t]));
         }
     }
 
@@ -143,6 +179,12 @@ impl Batch {
         &self.targets
     }
 
+    /// The target of every token, packed as [`Batch::tokens`] are; empty unless the batch was
+    /// made [`Batch::with_step_targets`].
+    pub fn step_targets(&self) -> &[u32] {
+        &self.step_targets
+    }
+
     /// `order()[r]`: the caller's index of the sequence in row `r`.
     pub fn order(&self) -> &[usize] {
         &self.order
@@ -185,6 +227,14 @@ mod tests {
         let mut sorted = positions.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..7).collect::<Vec<u32>>(), "a permutation");
+    }
+
+    #[test]
+    fn step_targets_are_packed_as_the_tokens_are() {
+        let batch = Batch::with_step_targets(&[&[1, 2], &[3, 4, 5]], &[&[10, 20], &[30, 40, 50]]);
+        assert_eq!(batch.tokens(), [3, 1, 4, 2, 5]);
+        assert_eq!(batch.step_targets(), [30, 10, 40, 20, 50]);
+        assert!(batch.targets().is_empty());
     }
 
     #[test]

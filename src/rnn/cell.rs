@@ -67,8 +67,9 @@ pub trait Cell: Send + Sync + fmt::Debug {
 
     /// One step forward for `n` sequences: from `s_prev` (n×S) and the projected input `pre`
     /// (n×G·H) to `s` (n×S), leaving what the backward step needs in `cache` (n×K). At the
-    /// first step `s_prev` is `None`: the initial state is zero, and products with it can be
-    /// skipped.
+    /// first step `s_prev` is `None` when the initial state is zero, and products with it can
+    /// be skipped (a language model's window that carries on from the one before starts from
+    /// `Some` state).
     fn forward_step(
         &self,
         p: &[f32],
@@ -96,7 +97,8 @@ pub trait Cell: Send + Sync + fmt::Debug {
     /// pre-activation gradients of every token (`dpre`, N×P, all steps packed) and the hidden
     /// state before every token *after the first step's*: `h_prev` is (N − N₀)×H, where the
     /// first N₀ tokens, read from the zero initial state, contribute nothing to the recurrent
-    /// weights. A weight gradient that is one product over all tokens goes to
+    /// weights (N₀ = 0 when the first step started from a carried state). So `h_prev` pairs
+    /// with the *last* rows of `dpre`. A weight gradient that is one product over all tokens goes to
     /// [`CellGradient::add_product`], which may keep it as its factors until the update.
     fn backward_weights(&self, p: &[f32], g: &mut CellGradient<'_>, h_prev: &[f32], dpre: &[f32]);
 

@@ -157,8 +157,8 @@ pub(super) struct LayerWork {
     pub tracks: Vec<Track>,
     /// A direction's projected inputs from dense ones, every token's (N × G·H).
     pre: AlignedVec,
-    /// The layer's outputs, N × D·H in forward order, after dropout: the next layer's input.
-    /// Only layers below the top fill it.
+    /// The layer's outputs, N × D·H in forward order, after dropout: the next layer's input,
+    /// or a step head's. Only layers below the top fill it, and the top under a step head.
     pub out: AlignedVec,
     /// The dropout mask applied to `out` (empty when none was).
     pub mask: Vec<f32>,
@@ -173,9 +173,10 @@ pub(super) struct LayerWork {
 }
 
 impl Layer {
-    /// Runs the layer forward over `batch` (see [`unroll::forward`] for `keep`). With `write_out`,
-    /// the outputs of every position go to `work.out`. After each step `t` of direction `d`,
-    /// `on_step(d, t, s)` sees the states of the rows still running (n×S).
+    /// Runs the layer forward over `batch` (see [`unroll::forward`] for `keep` and `initial`,
+    /// which only a layer of one direction takes). With `write_out`, the outputs of every
+    /// position go to `work.out`. After each step `t` of direction `d`, `on_step(d, t, s)` sees
+    /// the states of the rows still running (n×S).
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
@@ -185,9 +186,14 @@ impl Layer {
         positions: &[u32],
         work: &mut LayerWork,
         keep: bool,
+        initial: Option<&[f32]>,
         write_out: bool,
         mut on_step: impl FnMut(usize, usize, &[f32]),
     ) {
+        assert!(
+            initial.is_none() || self.dirs.len() == 1,
+            "a state is carried in one direction only"
+        );
         let n_tokens = batch.token_count();
         let h = self.dirs[0].cell.hidden();
         let width = self.dirs.len() * h;
@@ -234,6 +240,7 @@ impl Layer {
                 projection,
                 track,
                 keep,
+                initial,
                 |t, s| {
                     if write_out {
                         let at = batch.step_offset(t);

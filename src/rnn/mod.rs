@@ -10,6 +10,14 @@
 //! y     = W_fc f + b_fc,   p = softmax(y),   L = -ln p_target
 //! ```
 //!
+//! With a [`Head::Step`] there is no pooling: every step's top-layer output is a feature
+//! vector, `f_t = dropout([h_{L,0,t}, h_{L,1,t}])`, with its own prediction `y_t = W_fc f_t +
+//! b_fc` and loss `L_t = -ln p_t[target_t]`, and a batch's loss is the mean over its tokens. A
+//! language model's target at step `t` is token `t + 1`. Such a network can also carry its
+//! state from one window of a long text to the next ([`Carry`], [`Network::forward_carried`]):
+//! the window starts from the state the previous one ended in, and no gradient crosses back
+//! (truncated backpropagation through time).
+//!
 //! The pieces, one file each: [`cell`] (one step of one direction; [`Elman`], [`Gru`],
 //! [`Lstm`]), [`unroll`] (one direction over time, written once for every cell), [`layer`] (the
 //! input projection and the directions), [`pool`] (pooling over time), [`dropout`], [`head`]
@@ -53,6 +61,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{AlignedVec, add_into};
 use crate::metrics::Tally;
 use crate::rng::Rng;
+pub use arch::Head;
 use head::Fc;
 use layer::{
     Above, Direction, FromNextLayer, Hook, Input, Layer, LayerGrads, LayerInput, LayerWork,
@@ -130,6 +139,33 @@ impl Workspace {
     /// The probabilities of row `r` of the last batch (in the batch's sorted order).
     pub fn probabilities(&self, r: usize, classes: usize) -> &[f32] {
         &self.probs[r * classes..][..classes]
+    }
+}
+
+/// The state a network carries from one window of a text to the next: every layer's state
+/// after the window's last step (`S` floats a row, rows × S a layer), the initial state of the
+/// next window. Empty, it is the zero state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Carry {
+    layers: Vec<Vec<f32>>,
+    rows: usize,
+}
+
+impl Carry {
+    /// Back to the zero state (the start of a text).
+    pub fn clear(&mut self) {
+        self.layers.clear();
+        self.rows = 0;
+    }
+
+    /// Whether this is the zero state.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Layer `l`'s states (rows × S), if any were carried.
+    pub fn layer(&self, l: usize) -> Option<&[f32]> {
+        self.layers.get(l).map(Vec::as_slice)
     }
 }
 
@@ -450,7 +486,47 @@ impl Network {
     /// Returns the summed loss and the number of correct predictions when the batch has
     /// targets (otherwise only the count).
     pub fn forward(&self, batch: &Batch, ws: &mut Workspace, dropout: Option<&mut Rng>) -> Tally {
-        self.run(batch, ws, true, dropout)
+        self.run(batch, ws, true, dropout, None)
+    }
+
+    /// [`Network::forward`] from the states in `carry` (zero when it is empty), leaving in
+    /// `carry` the states after the batch's last step, for the next window of the same rows.
+    /// [`Network::backward`] then treats the initial states as constants.
+    ///
+    /// # Panics
+    /// If the network reads both ways, the rows have different lengths, or `carry` holds
+    /// another number of rows.
+    pub fn forward_carried(
+        &self,
+        batch: &Batch,
+        ws: &mut Workspace,
+        carry: &mut Carry,
+        dropout: Option<&mut Rng>,
+    ) -> Tally {
+        self.run(batch, ws, true, dropout, Some(carry))
+    }
+
+    /// [`Network::forward_only`] from the states in `carry`, leaving the final states there (see
+    /// [`Network::forward_carried`]).
+    ///
+    /// # Panics
+    /// As [`Network::forward_carried`].
+    pub fn forward_only_carried(
+        &self,
+        batch: &Batch,
+        ws: &mut Workspace,
+        carry: &mut Carry,
+    ) -> Tally {
+        self.run(batch, ws, false, None, Some(carry))
+    }
+
+    /// How many predictions `batch` makes, over which [`Network::backward`] takes the mean
+    /// loss: one a row, or one a token under a [`Head::Step`].
+    pub fn predictions(&self, batch: &Batch) -> usize {
+        match self.arch.head {
+            Head::Sequence => batch.rows(),
+            Head::Step => batch.token_count(),
+        }
     }
 
     /// [`Network::forward`] for prediction only, without dropout: keeps the current step's
@@ -458,12 +534,32 @@ impl Network {
     /// (and stays in cache). Leaves the probabilities in `ws` but nothing for
     /// [`Network::backward`].
     pub fn forward_only(&self, batch: &Batch, ws: &mut Workspace) -> Tally {
-        self.run(batch, ws, false, None)
+        self.run(batch, ws, false, None, None)
     }
 
-    fn run(&self, batch: &Batch, ws: &mut Workspace, keep: bool, rng: Option<&mut Rng>) -> Tally {
+    fn run(
+        &self,
+        batch: &Batch,
+        ws: &mut Workspace,
+        keep: bool,
+        rng: Option<&mut Rng>,
+        carry: Option<&mut Carry>,
+    ) -> Tally {
         let arch = &self.arch;
         let mut rng = rng.filter(|_| arch.dropout > 0.0);
+        let step_head = arch.head == Head::Step;
+        if let Some(carry) = carry.as_deref() {
+            assert!(
+                !arch.bidirectional,
+                "a state is carried in one direction only"
+            );
+            assert!(
+                carry.is_empty() || carry.rows == batch.rows(),
+                "a carried state of {} rows for a batch of {}",
+                carry.rows,
+                batch.rows()
+            );
+        }
         if arch.bidirectional {
             batch.reversed_positions(&mut ws.positions);
         }
@@ -480,6 +576,7 @@ impl Network {
             let pooling = &mut ws.pooling;
             let (h, pool) = (arch.hidden, arch.pool);
             let s_size = layer.dirs[0].cell.state_size();
+            let initial = carry.as_deref().and_then(|c| c.layer(l));
             layer.forward(
                 &self.params,
                 batch,
@@ -487,19 +584,40 @@ impl Network {
                 &ws.positions,
                 work,
                 keep,
-                l < top,
+                initial,
+                l < top || step_head,
                 |d, t, s| {
-                    if l == top {
+                    if l == top && !step_head {
                         pooling.step(pool, batch, d, t, s, s_size, h);
                     }
                 },
             );
             work.mask.clear();
-            if let Some(rng) = rng.as_deref_mut().filter(|_| l < top) {
-                // dropout between layers, on the next layer's input
+            if let Some(rng) = rng.as_deref_mut().filter(|_| l < top || step_head) {
+                // dropout between layers, on the next layer's input (or the step head's)
                 dropout::draw(&mut work.mask, work.out.len(), arch.dropout, rng);
                 dropout::apply(&mut work.out, &work.mask);
             }
+        }
+        if let Some(carry) = carry {
+            // every layer's state after the last step, the next window's start
+            carry.layers.resize_with(self.layers.len(), Vec::new);
+            for (l, (layer, work)) in self.layers.iter().zip(&ws.layers).enumerate() {
+                let s_size = layer.dirs[0].cell.state_size();
+                let last = unroll::final_states(&work.tracks[0], batch, s_size, keep);
+                carry.layers[l].clear();
+                carry.layers[l].extend_from_slice(last);
+            }
+            carry.rows = batch.rows();
+        }
+        if step_head {
+            // every step's outputs are features, and every token has a prediction
+            return self.fc().forward(
+                &ws.layers[top].out,
+                batch.step_targets(),
+                &mut ws.logits,
+                &mut ws.probs,
+            );
         }
         ws.pooling.finish(arch.pool, batch);
         ws.feature_mask.clear();
@@ -532,7 +650,8 @@ impl Network {
     /// # Panics
     /// If the batch has no targets.
     pub fn backward(&self, batch: &Batch, ws: &mut Workspace, grads: &mut Gradients) {
-        self.backward_weighted(batch, ws, grads, 1.0 / batch.rows() as f32);
+        let n = self.predictions(batch);
+        self.backward_weighted(batch, ws, grads, 1.0 / n as f32);
     }
 
     /// As [`Network::backward`], for the loss `weight · Σ` of the batch's losses (a part of a
@@ -580,13 +699,22 @@ impl Network {
         }
         let entry = grads.column_width();
         let (entries, rest, products) = grads.parts();
-        // the head: dy, dW_fc, db_fc, and df, the gradient on the features
+        let top = self.layers.len() - 1;
+        let step_head = arch.head == Head::Step;
+        // the head: dy, dW_fc, db_fc, and df, the gradient on the features (every step's, under
+        // a step head)
         {
             let (dw, db) = rest[self.fc - dense..][..c * f + c].split_at_mut(c * f);
+            let (features, targets, mask) = if step_head {
+                let top = &ws.layers[top];
+                (&top.out[..], batch.step_targets(), &top.mask)
+            } else {
+                (&ws.pooling.features[..], batch.targets(), &ws.feature_mask)
+            };
             self.fc().backward(
-                &ws.pooling.features,
+                features,
                 &ws.probs,
-                batch.targets(),
+                targets,
                 weight,
                 class_weights,
                 dw,
@@ -594,9 +722,9 @@ impl Network {
                 &mut ws.dlogits,
                 &mut ws.dfeatures,
             );
-        }
-        if !ws.feature_mask.is_empty() {
-            dropout::apply(&mut ws.dfeatures, &ws.feature_mask);
+            if !mask.is_empty() {
+                dropout::apply(&mut ws.dfeatures, mask);
+            }
         }
         // the layers, from the top down; each hands the gradient on its input to the one below
         let mut layer_grads = LayerGrads {
@@ -606,14 +734,13 @@ impl Network {
             base: dense,
             products,
         };
-        if arch.pool == Pool::Last && arch.bidirectional {
+        if !step_head && arch.pool == Pool::Last && arch.bidirectional {
             // each direction's part of the gradient on the features reaches its final states
             ws.d_last.resize_with(2, Vec::new);
             for (d, out) in ws.d_last.iter_mut().enumerate() {
                 Pooling::direction_block(&ws.dfeatures, batch.rows(), d, arch.hidden, out);
             }
         }
-        let top = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate().rev() {
             let (below, this) = ws.layers.split_at_mut(l);
             let input = layer_input(layer, batch, &ws.embedded, below.last());
@@ -633,13 +760,19 @@ impl Network {
                 hidden: arch.hidden,
             };
             let from_next = FromNextLayer {
-                d_out: &ws.d_out,
+                // under a step head, the top layer's outputs get their gradient as a lower
+                // layer's do, at every step
+                d_out: if l == top { &ws.dfeatures } else { &ws.d_out },
                 batch,
                 positions: &ws.positions,
                 dirs: arch.directions(),
                 hidden: arch.hidden,
             };
-            let above: &dyn Above = if l == top { &from_head } else { &from_next };
+            let above: &dyn Above = if l == top && !step_head {
+                &from_head
+            } else {
+                &from_next
+            };
             let layer_hook = if l == top { hook.take() } else { None };
             layer.backward(
                 &self.params,

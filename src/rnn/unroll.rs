@@ -2,7 +2,7 @@
 //! every cell.
 //!
 //! ```text
-//! s_0 = 0
+//! s_0 = 0, or the state carried from the window before (a language model's truncated BPTT)
 //! s_t = cell(pre_t, s_{t-1})        t = 1..T, for the rows still running at step t
 //! ```
 //!
@@ -45,9 +45,12 @@ pub(super) type AtStep<'a> = &'a mut dyn FnMut(usize, &mut [f32]);
 pub(super) struct Track {
     /// One step's projected inputs, when they are looked up step by step (rows × G·H).
     pub step_pre: AlignedVec,
-    /// States by step, then row: `(T+1) × rows × S`, step 0 being the zero initial state;
-    /// only `2 × rows × S` (the latest two steps) when the forward pass keeps no history.
+    /// States by step, then row: `(T+1) × rows × S`, step 0 being the initial state (zero,
+    /// unless `carried`); only `2 × rows × S` (the latest two steps) when the forward pass
+    /// keeps no history.
     pub states: AlignedVec,
+    /// Whether the last forward pass started from a given state rather than from zero.
+    pub carried: bool,
     /// The cell's caches by step, then row: `T × rows × K` (one step when no history is kept).
     pub caches: AlignedVec,
     /// `∂L/∂s` of every row during the backward pass (rows × S).
@@ -69,6 +72,11 @@ pub(super) fn fit(v: &mut AlignedVec, len: usize) {
 /// states and caches stay in `track` for [`backward`]; without, only the latest two steps'
 /// states do, so memory does not grow with the length of the sequences. After every step `t`
 /// (0-based), `on_step(t, s)` sees the new states `s` of the rows still running (n×S).
+///
+/// `initial` (rows × S), when given, is `s_0`, the state carried over from the window before;
+/// otherwise `s_0 = 0`. The backward pass treats it as a constant: no gradient crosses from
+/// one window into the one before (truncated backpropagation through time).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
     cell: &dyn Cell,
     p: &[f32],
@@ -76,6 +84,7 @@ pub(super) fn forward(
     input: Projection<'_>,
     track: &mut Track,
     keep: bool,
+    initial: Option<&[f32]>,
     mut on_step: impl FnMut(usize, &[f32]),
 ) {
     let (rows, steps) = (batch.rows(), batch.steps());
@@ -90,6 +99,12 @@ pub(super) fn forward(
     if let Projection::Columns { .. } = input {
         fit(&mut track.step_pre, rows * g_size);
     }
+    track.carried = initial.is_some();
+    if let Some(initial) = initial {
+        assert_eq!(initial.len(), rows * s_size, "an initial state a row");
+        track.states[..rows * s_size].copy_from_slice(initial);
+    }
+    let carried = track.carried;
     for t in 0..steps {
         let (n, at) = (batch.active(t), batch.step_offset(t));
         let pre: &[f32] = match input {
@@ -110,12 +125,32 @@ pub(super) fn forward(
         // take turns
         let (read, write) = if keep { (t, t + 1) } else { (t % 2, 1 - t % 2) };
         let (s_prev, s) = split_pair(&mut track.states, read, write, rows * s_size);
-        let s_prev = (t > 0).then(|| &s_prev[..n * s_size]);
+        let s_prev = (t > 0 || carried).then(|| &s_prev[..n * s_size]);
         let s = &mut s[..n * s_size];
         let cache = &mut track.caches[if keep { t } else { 0 } * rows * k_size..][..n * k_size];
         cell.forward_step(p, pre, s_prev, s, cache);
         on_step(t, s);
     }
+}
+
+/// The states after the last step of the last forward pass over `batch` (rows × S), when every
+/// row ran every step: the state to carry into the next window.
+///
+/// # Panics
+/// If the rows of the batch have different lengths.
+pub(super) fn final_states<'a>(
+    track: &'a Track,
+    batch: &Batch,
+    s_size: usize,
+    keep: bool,
+) -> &'a [f32] {
+    let (rows, steps) = (batch.rows(), batch.steps());
+    assert!(
+        batch.lengths().iter().all(|&len| len == steps),
+        "a state is carried only between windows of one length"
+    );
+    let block = if keep { steps } else { steps % 2 };
+    &track.states[block * rows * s_size..][..rows * s_size]
 }
 
 /// Block `read` and block `write` (different) of `len` floats each, of `v`.
@@ -159,7 +194,14 @@ pub(super) fn backward(
         }
     }
     let tokens = batch.token_count();
-    let first = if steps > 0 { batch.active(0) } else { 0 };
+    let carried = track.carried;
+    // the tokens whose h_{t-1} is the zero initial state, and add nothing to the recurrent
+    // weights' gradient: the first step's, unless a state was carried in
+    let first = if steps > 0 && !carried {
+        batch.active(0)
+    } else {
+        0
+    };
     fit(&mut track.dpre, tokens * p_size);
     let packed = states_are_packed(cell, batch);
     fit(
@@ -172,7 +214,7 @@ pub(super) fn backward(
         if let Some(at_step) = at_step.as_deref_mut() {
             at_step(t, ds);
         }
-        let s_prev = (t > 0).then(|| &track.states[t * rows * s_size..][..n * s_size]);
+        let s_prev = (t > 0 || carried).then(|| &track.states[t * rows * s_size..][..n * s_size]);
         let s = &track.states[(t + 1) * rows * s_size..][..n * s_size];
         let cache = &track.caches[t * rows * k_size..][..n * k_size];
         let dpre = &mut track.dpre[at * p_size..][..n * p_size];
@@ -189,8 +231,14 @@ pub(super) fn backward(
         }
     }
     let h_prev = if packed {
-        // h_{t-1} of the tokens after the first step: states 1 to T-1, as they lie
-        &track.states[rows * h..steps.max(1) * rows * h]
+        // h_{t-1} of the tokens after the first step: states 1 to T-1, as they lie (from
+        // state 0, the carried one, when there is one)
+        let (from, to) = if carried {
+            (0, steps)
+        } else {
+            (1, steps.max(1))
+        };
+        &track.states[from * rows * h..to * rows * h]
     } else {
         &track.h_prev
     };
