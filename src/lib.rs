@@ -63,6 +63,7 @@ pub mod demo;
 pub mod error;
 pub mod fsutil;
 pub mod kernels;
+pub mod lm;
 pub mod memory;
 pub mod metrics;
 pub mod model;

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     Demo(cmd::demo::DemoArgs),
     Train(Box<cmd::train::TrainArgs>),
+    Lm(Box<cmd::lm::LmArgs>),
+    Generate(cmd::generate::GenerateArgs),
     Eval(cmd::eval::EvalArgs),
     Predict(cmd::predict::PredictArgs),
     Explain(cmd::explain::ExplainArgs),
@@ -30,13 +32,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Some(Command::Train(_) | Command::Demo(_)) | None
+        Some(Command::Train(_) | Command::Lm(_) | Command::Demo(_)) | None
     ) {
         remove_temporaries_on_signals();
     }
     let result = match cli.command {
         Some(Command::Demo(args)) => cmd::demo::run(args),
         Some(Command::Train(args)) => cmd::train::run(*args),
+        Some(Command::Lm(args)) => cmd::lm::run(*args),
+        Some(Command::Generate(args)) => cmd::generate::run(args),
         Some(Command::Eval(args)) => cmd::eval::run(args),
         Some(Command::Predict(args)) => cmd::predict::run(args),
         Some(Command::Explain(args)) => cmd::explain::run(args),

@@ -292,8 +292,20 @@ impl Model {
     }
 
     /// Reads a model file (see [`crate::model_file`]).
+    ///
+    /// # Errors
+    /// As [`model_file::load`], and [`Error::Model`] for a language model's file (see
+    /// [`crate::lm::LanguageModel::load`]).
     pub fn load(path: &Path) -> Result<Self> {
-        model_file::load(path).map(Model::from)
+        let contents = model_file::load(path)?;
+        if contents.network.arch().head != crate::rnn::Head::Sequence {
+            return Err(Error::model(
+                path,
+                "a language model, not a classifier: it predicts the next token; use \
+                 `rnn generate` to write text with it, or `rnn eval` to score it on a text",
+            ));
+        }
+        Ok(Model::from(contents))
     }
 
     /// Writes a model file atomically (see [`crate::model_file`]).

@@ -18,6 +18,8 @@
 //! (`rnn`, `gru` or `lstm`), `layers`, `bidirectional` (`true` or `false`), `embed` (E, when
 //! there is an embedding), `pool` (`last`, `mean` or `max`), `dropout` (the training
 //! setting; nothing is dropped outside training), and `format_version` ([`FORMAT_VERSION`]).
+//! A language model (`head` is `step`: a prediction at every step; see [`Head`]) has no
+//! `labels`: its classes are the vocabulary, and `fc` is `nn.Linear(H, V)`.
 //! Files of format 1 (one layer, one direction, one-hot input, the last state, no
 //! architecture keys) load as that network.
 //!
@@ -39,7 +41,7 @@ use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::rnn::{Architecture, CellKind, Network, Pool, Tensor};
+use crate::rnn::{Architecture, CellKind, Head, Network, Pool, Tensor};
 use crate::tensor_file::{TensorFile, TensorInfo, read_consistently};
 
 /// The version of the layout and metadata described above.
@@ -257,10 +259,15 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
         put("embed", e.to_string());
     }
     put("pool", arch.pool.name().to_string());
+    if arch.head != Head::Sequence {
+        put("head", arch.head.name().to_string());
+    }
     put("dropout", arch.dropout.to_string());
     put("tokens", contents.tokens.name().to_string());
     put("vocab", json(contents.vocab.tokens()));
-    put("labels", json(contents.labels));
+    if !is_language_model(arch, contents.labels) {
+        put("labels", json(contents.labels));
+    }
     if let Some(n) = contents.max_len {
         put("max_len", n.to_string());
     }
@@ -331,8 +338,18 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
     };
     let vocab =
         Vocab::from_tokens(list("vocab")?).map_err(|e| err(format!("metadata vocab: {e}")))?;
-    let labels = list("labels")?;
-    if labels.is_empty() || vocab.is_empty() {
+    let head: Head = match meta.get("head") {
+        Some(h) => h.parse().map_err(|e| err(format!("metadata: {e}")))?,
+        None => Head::Sequence,
+    };
+    // a language model's classes are its vocabulary, and it has no labels
+    let language_model = head == Head::Step && !meta.contains_key("labels");
+    let labels = if language_model {
+        Vec::new()
+    } else {
+        list("labels")?
+    };
+    if (labels.is_empty() && !language_model) || vocab.is_empty() {
         return Err(err("the vocabulary and the labels must not be empty".into()));
     }
     if let Some(dup) = first_duplicate(&labels) {
@@ -355,15 +372,24 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         [_, h] if *h > 0 => *h,
         shape => return Err(err(format!("tensor {HIDDEN_FROM} has shape {shape:?}"))),
     };
-    let arch =
-        architecture(meta, version == "1", vocab.len(), hidden, labels.len()).map_err(err)?;
+    let classes = if language_model {
+        vocab.len()
+    } else {
+        labels.len()
+    };
+    let mut arch = architecture(meta, version == "1", vocab.len(), hidden, classes).map_err(err)?;
+    arch.head = head;
     // Every size so far came from the file: the layout is checked against the tensors the
     // file holds (each of which holds its data) before the parameters are allocated.
     let mut network = Network::unallocated(&arch).map_err(|e| err(e.to_string()))?;
     let sizes = format!(
-        "H = {hidden} from {HIDDEN_FROM}, V = {} tokens in the vocabulary, C = {} labels",
+        "H = {hidden} from {HIDDEN_FROM}, V = {} tokens in the vocabulary, C = {classes} {}",
         vocab.len(),
-        labels.len()
+        if language_model {
+            "tokens to predict"
+        } else {
+            "labels"
+        }
     );
     let layout = network.layout().clone();
     let mut data = Vec::with_capacity(layout.tensors().len());
@@ -455,6 +481,12 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         columns,
     };
     Ok((contents, kept))
+}
+
+/// Whether a network and its labels are a language model's: a prediction at every step, of
+/// the next token (the classes are the vocabulary), and no labels.
+pub fn is_language_model(arch: &Architecture, labels: &[String]) -> bool {
+    arch.head == Head::Step && labels.is_empty() && arch.classes == arch.vocab
 }
 
 /// The architecture the metadata describes (format 1 files have one: the seed's), with the

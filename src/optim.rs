@@ -220,6 +220,84 @@ impl Optimizer for Adam {
     }
 }
 
+/// Adagrad (Duchi, Hazan & Singer, 2011), as PyTorch's `torch.optim.Adagrad` with its defaults
+/// (`ε = 1e-10`, no decay), and as min-char-rnn updates:
+///
+/// ```text
+/// G += g²            w -= lr · g / (√G + ε)                           (per parameter)
+/// ```
+///
+/// Every parameter's step shrinks as its squared gradients add up: rare tokens' columns keep
+/// large steps, frequent ones get small steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adagrad {
+    pub lr: f32,
+    pub eps: f32,
+    /// Steps taken so far.
+    t: u64,
+    /// The sum of squared gradients, laid out like the parameters.
+    sum: AlignedVec,
+}
+
+impl Adagrad {
+    /// Adagrad for `n` parameters with learning rate `lr`.
+    pub fn new(n: usize, lr: f32) -> Self {
+        Adagrad {
+            lr,
+            eps: 1e-10,
+            t: 0,
+            sum: AlignedVec::zeros(n),
+        }
+    }
+}
+
+impl Optimizer for Adagrad {
+    fn begin_step(&mut self) {
+        self.t += 1;
+    }
+
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
+        let (lr, eps) = (self.lr, self.eps);
+        for ((w, g), sum) in w.iter_mut().zip(g.iter_mut()).zip(&mut self.sum[range]) {
+            let clipped = g.clamp(-clip, clip);
+            *sum += clipped * clipped;
+            *w -= lr * clipped / (sum.sqrt() + eps);
+            *g = 0.0;
+        }
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    fn save(&self) -> OptimizerState {
+        OptimizerState {
+            steps: self.t,
+            buffers: vec![("adagrad.sum".to_string(), self.sum.to_vec())],
+        }
+    }
+
+    fn restore(&mut self, state: &OptimizerState) -> Result<()> {
+        if state.buffers.is_empty() && state.steps == 0 {
+            return Ok(()); // a run that has not started
+        }
+        match state.buffers.as_slice() {
+            [(name, sum)] if name == "adagrad.sum" && sum.len() == self.sum.len() => {
+                self.t = state.steps;
+                self.sum.copy_from_slice(sum);
+                Ok(())
+            }
+            _ => Err(Error::Config(
+                "the checkpoint's optimiser state is not Adagrad's for this network".into(),
+            )),
+        }
+    }
+}
+
 /// The update rules by name, for settings and the command line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -229,6 +307,8 @@ pub enum OptimizerKind {
     Sgd,
     /// [`Adam`].
     Adam,
+    /// [`Adagrad`].
+    Adagrad,
 }
 
 impl OptimizerKind {
@@ -237,15 +317,17 @@ impl OptimizerKind {
         match self {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adam => "adam",
+            OptimizerKind::Adagrad => "adagrad",
         }
     }
 
     /// The learning rate used when none is given: the seed's 0.02 for SGD, PyTorch's 0.001
-    /// for Adam.
+    /// for Adam, min-char-rnn's 0.1 for Adagrad.
     pub fn default_lr(self) -> f32 {
         match self {
             OptimizerKind::Sgd => 0.02,
             OptimizerKind::Adam => 0.001,
+            OptimizerKind::Adagrad => 0.1,
         }
     }
 
@@ -254,6 +336,7 @@ impl OptimizerKind {
         match self {
             OptimizerKind::Sgd => Box::new(Sgd { lr }),
             OptimizerKind::Adam => Box::new(Adam::new(n, lr)),
+            OptimizerKind::Adagrad => Box::new(Adagrad::new(n, lr)),
         }
     }
 }
@@ -271,7 +354,10 @@ impl std::str::FromStr for OptimizerKind {
         match s {
             "sgd" => Ok(OptimizerKind::Sgd),
             "adam" => Ok(OptimizerKind::Adam),
-            _ => Err(format!("unknown optimizer {s:?} (expected sgd or adam)")),
+            "adagrad" => Ok(OptimizerKind::Adagrad),
+            _ => Err(format!(
+                "unknown optimizer {s:?} (expected sgd, adam or adagrad)"
+            )),
         }
     }
 }
@@ -293,6 +379,32 @@ mod tests {
         for r in ranges {
             opt.update(&mut w[r.clone()], &mut g[r.clone()], r.clone(), clip);
         }
+    }
+
+    #[test]
+    fn adagrad_matches_hand_computed_steps_and_its_state_round_trips() {
+        let mut opt = Adagrad::new(2, 0.1);
+        let mut w = [1.0, -1.0];
+        // first step: G = g², so each weight moves by lr against the gradient's sign
+        step_on(&mut opt, &mut w, &mut [2.0, -0.5], &[0..2], 5.0);
+        assert!(
+            (w[0] - 0.9).abs() < 1e-6 && (w[1] + 0.9).abs() < 1e-6,
+            "{w:?}"
+        );
+        // second step on the first weight: G = 4 + 1, w -= 0.1 · 1/√5; the second, clipped
+        // to 5: G = 0.25 + 25, w -= 0.1 · (-5)/√25.25
+        let mut g = [1.0, -9.0];
+        step_on(&mut opt, &mut w, &mut g, &[0..2], 5.0);
+        assert_eq!(g, [0.0, 0.0], "the gradient is reset");
+        assert!((w[0] - (0.9 - 0.1 / 5f32.sqrt())).abs() < 1e-6, "{w:?}");
+        assert!(
+            (w[1] - (-0.9 + 0.5 / 25.25f32.sqrt())).abs() < 1e-6,
+            "{w:?}"
+        );
+        let mut other = Adagrad::new(2, 0.1);
+        other.restore(&opt.save()).unwrap();
+        assert_eq!(other, opt);
+        assert!(Adam::new(2, 0.1).restore(&opt.save()).is_err());
     }
 
     #[test]
@@ -386,7 +498,11 @@ mod tests {
             1,
             "Whh's gradient is kept"
         );
-        for kind in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Adam,
+            OptimizerKind::Adagrad,
+        ] {
             // absorbing into a zero gradient forms the product
             let (mut fused, mut formed) = (kept.clone(), Gradients::new(&net));
             formed.absorb(&mut kept.clone());
@@ -405,11 +521,15 @@ mod tests {
     #[test]
     fn optimizer_names_parse() {
         assert_eq!("adam".parse::<OptimizerKind>(), Ok(OptimizerKind::Adam));
+        assert_eq!(
+            "adagrad".parse::<OptimizerKind>(),
+            Ok(OptimizerKind::Adagrad)
+        );
         assert!(
             "rmsprop"
                 .parse::<OptimizerKind>()
                 .unwrap_err()
-                .contains("sgd or adam")
+                .contains("sgd, adam or adagrad")
         );
         assert_eq!(OptimizerKind::Adam.default_lr(), 0.001);
     }

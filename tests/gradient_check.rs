@@ -20,8 +20,8 @@
 use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
-    Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Head, Init,
-    Network, Pool, Workspace,
+    Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network,
+    Pool, Workspace,
 };
 
 const EPS: f32 = 1e-2;

@@ -9,17 +9,20 @@ use clap::Args;
 use serde_json::json;
 
 use rnn::data::files::{self, Columns, Format, ReadOptions};
+use rnn::lm::{LanguageModel, bits};
 use rnn::model::Model;
 
 use super::{json_number, percent};
 
-/// Score a model on a labelled TSV, CSV or fastText file.
+/// Score a model on a labelled TSV, CSV or fastText file; or a language model on a text: its
+/// loss, bits a token and perplexity.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// Labelled data, in the same forms `rnn train` reads.
+    /// Labelled data, in the same forms `rnn train` reads; for a language model, a UTF-8
+    /// text (read as 32 streams side by side, in windows of 100 tokens).
     #[arg(long)]
     data: PathBuf,
     /// Print one JSON object instead of tables.
@@ -43,8 +46,18 @@ pub struct EvalArgs {
     format: Option<Format>,
 }
 
+/// The streams and window a language model reads an evaluated text in.
+const TEXT_STREAMS: usize = 32;
+const TEXT_WINDOW: usize = 100;
+
 pub fn run(args: EvalArgs) -> Result<()> {
-    let model = Model::load(&args.model)?;
+    let contents = rnn::model_file::load(&args.model)?;
+    if rnn::lm::is_language_model(contents.network.arch()) {
+        let model = LanguageModel::from_contents(contents)
+            .map_err(|m| rnn::error::Error::model(&args.model, m))?;
+        return eval_text(&model, &args);
+    }
+    let model = Model::from(contents);
     let reading = ReadOptions {
         columns: Columns {
             text: args.text_col.unwrap_or_else(|| model.columns.text.clone()),
@@ -152,5 +165,51 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         writeln!(out)?;
     }
+    Ok(())
+}
+
+/// `rnn eval` of a language model: the loss of predicting every token of the text from those
+/// before it.
+fn eval_text(model: &LanguageModel, args: &EvalArgs) -> Result<()> {
+    let text = rnn::lm::corpus::read_text(&args.data)?;
+    let ids = model.encode(&text);
+    let Some(score) = model.evaluate(&ids, TEXT_STREAMS, TEXT_WINDOW) else {
+        anyhow::bail!(
+            "{}: the text has {} tokens; scoring needs at least two",
+            args.data.display(),
+            ids.len()
+        );
+    };
+    let unknown = model
+        .vocab
+        .unk()
+        .map_or(0, |unk| ids.iter().filter(|&&t| t == unk).count());
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let summary = json!({
+            "tokens": ids.len(),
+            "unknown_tokens": unknown,
+            "loss": json_number(score.loss),
+            "bits_per_token": json_number(bits(score.loss)),
+            "perplexity": json_number(score.loss.exp()),
+            "accuracy": json_number(score.accuracy),
+        });
+        writeln!(out, "{summary}")?;
+        return Ok(());
+    }
+    let unit = if model.join().is_empty() {
+        "character"
+    } else {
+        "word"
+    };
+    writeln!(
+        out,
+        "{} tokens ({unknown} unknown to the model)\nloss        {:.4} nats a {unit}\nbits        {:.4} a {unit}\nperplexity  {:.3}\naccuracy    {} of next {unit}s",
+        ids.len(),
+        score.loss,
+        bits(score.loss),
+        score.loss.exp(),
+        percent(score.accuracy)
+    )?;
     Ok(())
 }

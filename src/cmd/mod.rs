@@ -3,6 +3,9 @@
 pub mod demo;
 pub mod eval;
 pub mod explain;
+pub mod generate;
+pub mod lm;
+pub mod outputs;
 pub mod predict;
 pub mod progress;
 pub mod serve;

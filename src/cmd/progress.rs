@@ -18,11 +18,25 @@ pub struct Progress {
     examples: usize,
     log_every: usize,
     quiet: bool,
+    /// Losses shown as bits a token too (a language model's).
+    bits: bool,
 }
 
 impl Progress {
     /// A display for `epochs` epochs of `examples` examples each; nothing at all if `quiet`.
     pub fn new(epochs: usize, examples: usize, quiet: bool) -> Self {
+        Self::counting(epochs, examples, "examples", quiet)
+    }
+
+    /// A display for a language model's `epochs` epochs of `tokens` predicted tokens each.
+    pub fn for_text(epochs: usize, tokens: usize, quiet: bool) -> Self {
+        Progress {
+            bits: true,
+            ..Self::counting(epochs, tokens, "tokens", quiet)
+        }
+    }
+
+    fn counting(epochs: usize, examples: usize, unit: &'static str, quiet: bool) -> Self {
         let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
             let total = (epochs * examples) as u64;
             let style =
@@ -30,8 +44,8 @@ impl Progress {
                     .expect("the template is valid")
                     .with_key(
                         "rate",
-                        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                            let _ = write!(w, "{:.0} examples/s", state.per_sec());
+                        move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0} {unit}/s", state.per_sec());
                         },
                     )
                     .progress_chars("=> ");
@@ -47,6 +61,7 @@ impl Progress {
             examples,
             log_every: epochs.div_ceil(20).max(1),
             quiet,
+            bits: false,
         }
     }
 
@@ -95,6 +110,9 @@ impl Progress {
         for (name, score) in [("valid", m.valid), ("test", m.test)] {
             if let Some(s) = score {
                 line += &format!("  {name} loss {:.4} acc {:>6}", s.loss, percent(s.accuracy));
+                if self.bits {
+                    line += &format!(" ({:.3} bits a token)", rnn::lm::bits(s.loss));
+                }
             }
         }
         line

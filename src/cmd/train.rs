@@ -17,7 +17,6 @@ use rnn::checkpoint;
 use rnn::data::files::{self, Columns, Format, ReadOptions, Row};
 use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
-use rnn::fsutil::check_output;
 use rnn::metrics::{self, Score};
 use rnn::model::{Initializer, Model, ModelConfig};
 use rnn::model_file::ContentsRef;
@@ -26,6 +25,7 @@ use rnn::plot;
 use rnn::rnn::{CellKind, Pool};
 use rnn::train::{self, Data, Event, LrSchedule, TrainConfig};
 
+use super::outputs::{self, checkpoint_path, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
 
@@ -223,69 +223,24 @@ struct Notes {
     label_col: String,
 }
 
-/// The checkpoint's path for a model: `MODEL.ckpt`, beside it.
-fn checkpoint_path(model: &Path) -> PathBuf {
-    let mut name = model.file_name().unwrap_or_default().to_os_string();
-    name.push(".ckpt");
-    model.with_file_name(name)
-}
-
-/// Whether `a` and `b` name the same file: the same path, or the same existing file by another
-/// path (a link, `./x` and `x`).
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    if a == b {
-        return true;
-    }
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
-
 pub fn run(args: TrainArgs) -> Result<()> {
     let ckpt_path = checkpoint_path(&args.model);
-    // Create the outputs' folders (as `rnn demo` does), and fail before any work if an output
-    // could not be written.
-    for path in [Some(&args.model), args.metrics.as_ref(), args.plot.as_ref()]
+    let inputs: Vec<&Path> = [Some(&args.train), args.valid.as_ref(), args.test.as_ref()]
         .into_iter()
         .flatten()
-    {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-            && !dir.is_dir()
-        {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("{}: cannot create its folder", path.display()))?;
-            if !args.quiet {
-                eprintln!("Created the folder {}", dir.display());
-            }
-        }
-        check_output(path)?;
-    }
-    // An output that is one of the inputs would be overwritten by it: refuse before reading.
-    let inputs = [Some(&args.train), args.valid.as_ref(), args.test.as_ref()];
-    let outputs = [
+        .map(PathBuf::as_path)
+        .collect();
+    let outputs: Vec<&Path> = [
         Some(&args.model),
         Some(&ckpt_path),
         args.metrics.as_ref(),
         args.plot.as_ref(),
-    ];
-    for output in outputs.into_iter().flatten() {
-        for input in inputs.into_iter().flatten() {
-            if same_file(input, output) {
-                bail!(
-                    "{}: this is the data being read; writing the {} there would overwrite it",
-                    output.display(),
-                    if output == &args.model {
-                        "model"
-                    } else {
-                        "output"
-                    }
-                );
-            }
-        }
-    }
+    ]
+    .into_iter()
+    .flatten()
+    .map(PathBuf::as_path)
+    .collect();
+    outputs::prepare(&outputs, &inputs, &args.model, args.quiet)?;
     if let (Some(path), 0) = (&args.plot, args.epochs) {
         bail!(
             "{}: there is nothing to plot after 0 epochs",
@@ -650,12 +605,6 @@ fn print_summary(
         writeln!(out, "{summary}")?;
     }
     Ok(())
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -140,6 +140,12 @@ impl Workspace {
     pub fn probabilities(&self, r: usize, classes: usize) -> &[f32] {
         &self.probs[r * classes..][..classes]
     }
+
+    /// The logits (before softmax) of row `r` of the last batch: a token's, in packed order,
+    /// under a [`Head::Step`].
+    pub fn logits(&self, r: usize, classes: usize) -> &[f32] {
+        &self.logits[r * classes..][..classes]
+    }
 }
 
 /// The state a network carries from one window of a text to the next: every layer's state

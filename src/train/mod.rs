@@ -11,6 +11,7 @@
 //! back: a run stopped and resumed ends where the uninterrupted run would, to the bit.
 
 pub mod monitor;
+pub mod text;
 
 use std::ops::Range;
 use std::time::Instant;
@@ -188,7 +189,8 @@ pub fn balanced_class_weights(examples: &[Example], classes: usize) -> Vec<f32> 
 /// What training reports as it goes, for progress bars, logs and checkpoints.
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
-    /// A batch was trained: `done` of the epoch's `total` examples are through.
+    /// A batch was trained: `done` of the epoch's `total` examples are through (for a language
+    /// model, tokens predicted: see [`text`]).
     Step {
         epoch: usize,
         done: usize,
@@ -262,12 +264,20 @@ impl RunState {
     /// The state of a run that has not started.
     fn new(net: &Network, train: &[Example], config: &TrainConfig) -> Self {
         RunState {
+            order: (0..train.len() as u32).collect(),
+            ..RunState::start(net, config, Monitor::new())
+        }
+    }
+
+    /// The state of a run that has not started and shuffles nothing, watched by `monitor`.
+    pub fn start(net: &Network, config: &TrainConfig, monitor: Monitor) -> Self {
+        RunState {
             epoch: 0,
             step: 0,
-            order: (0..train.len() as u32).collect(),
+            order: Vec::new(),
             shuffle_position: 0,
             optimizer: config.optimizer.build(net.params().len(), config.lr).save(),
-            monitor: Monitor::new(),
+            monitor,
             best_params: Vec::new(),
             history: Vec::new(),
             train_seconds: 0.0,
@@ -467,21 +477,7 @@ fn run_epochs<'a>(
             let t = std::mem::take(&mut main.tally);
             let loss = (t.loss_sum / t.count as f64) as f32;
             if !loss.is_finite() {
-                let kept = if !state.best_params.is_empty() {
-                    net.params_mut().copy_from_slice(&state.best_params);
-                    state.monitor.best.map_or(0, |(e, _)| e)
-                } else if config.keep_last_good {
-                    net.params_mut().copy_from_slice(&last_good);
-                    epoch - 1
-                } else {
-                    epoch - 1
-                };
-                return Err(Error::Diverged {
-                    epoch,
-                    loss,
-                    last_good: kept,
-                    lr,
-                });
+                return Err(diverged(net, &state, config, &last_good, epoch, loss, lr));
             }
             tally.add(t.loss_sum, t.correct, t.count);
             state.train_tokens += indices
@@ -516,31 +512,17 @@ fn run_epochs<'a>(
             lr,
             valid_classes,
         });
-        let (verdict, warnings) =
-            state
-                .monitor
-                .after_epoch(&state.history, config.patience, config.schedule, lr);
-        if verdict == Verdict::Best {
-            state.best_params.clear();
-            state.best_params.extend_from_slice(net.params());
-        }
-        state.epoch = epoch;
         state.order.clear();
         state.order.extend(order.iter().map(|&i| i as u32));
         state.shuffle_position = rng.position();
-        state.optimizer = optimizer.save();
-        for warning in warnings {
-            on_event(Event::Warning(&warning));
-            state.warnings.push(warning);
-        }
-        on_event(Event::Epoch {
-            metrics: state.history.last().expect("just pushed"),
-            network: net,
-            state: &state,
-        });
-        if config.keep_last_good {
-            last_good.copy_from_slice(net.params());
-        }
+        let verdict = close_epoch(
+            net,
+            &mut state,
+            config,
+            &*optimizer,
+            &mut last_good,
+            &mut on_event,
+        );
         if verdict == Verdict::Stop {
             stopped_early = true;
             break;
@@ -562,6 +544,73 @@ fn run_epochs<'a>(
         stopped_early,
         warnings: state.warnings,
     })
+}
+
+/// What a run does when the loss of a batch is NaN or infinite: the network goes back to the
+/// best epoch's weights, or to those at the end of the last complete epoch (`last_good`, when
+/// kept), and the error says which.
+pub(crate) fn diverged(
+    net: &mut Network,
+    state: &RunState,
+    config: &TrainConfig,
+    last_good: &[f32],
+    epoch: usize,
+    loss: f32,
+    lr: f32,
+) -> Error {
+    let kept = if !state.best_params.is_empty() {
+        net.params_mut().copy_from_slice(&state.best_params);
+        state.monitor.best.map_or(0, |(e, _)| e)
+    } else {
+        if config.keep_last_good {
+            net.params_mut().copy_from_slice(last_good);
+        }
+        epoch - 1
+    };
+    Error::Diverged {
+        epoch,
+        loss,
+        last_good: kept,
+        lr,
+    }
+}
+
+/// The end of an epoch whose metrics are the last of `state.history`, in every trainer: the
+/// monitor's verdict, the best weights kept, the state brought up to date (but for what only
+/// one trainer keeps), the warnings and the epoch told, and the last good weights copied.
+pub(crate) fn close_epoch(
+    net: &Network,
+    state: &mut RunState,
+    config: &TrainConfig,
+    optimizer: &dyn optim::Optimizer,
+    last_good: &mut [f32],
+    on_event: &mut impl FnMut(Event<'_>),
+) -> Verdict {
+    let metrics = state.history.last().expect("an epoch just ended");
+    let (epoch, lr) = (metrics.epoch, metrics.lr);
+    let (verdict, warnings) =
+        state
+            .monitor
+            .after_epoch(&state.history, config.patience, config.schedule, lr);
+    if verdict == Verdict::Best {
+        state.best_params.clear();
+        state.best_params.extend_from_slice(net.params());
+    }
+    state.epoch = epoch;
+    state.optimizer = optimizer.save();
+    for warning in warnings {
+        on_event(Event::Warning(&warning));
+        state.warnings.push(warning);
+    }
+    on_event(Event::Epoch {
+        metrics: state.history.last().expect("just pushed"),
+        network: net,
+        state,
+    });
+    if config.keep_last_good {
+        last_good.copy_from_slice(net.params());
+    }
+    verdict
 }
 
 /// A warning when the trained network predicts one class for every validation example (or

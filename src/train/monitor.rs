@@ -144,6 +144,10 @@ pub struct Monitor {
     /// Which warnings were given (each is given once).
     pub warned_rising: bool,
     pub warned_overfitting: bool,
+    /// Whether the best epoch is the one of the lowest validation loss (a language model's,
+    /// whose accuracy says little), rather than the most accurate.
+    #[serde(default)]
+    pub by_loss: bool,
 }
 
 /// `a` is a better validation score than `b`: more accurate, or as accurate with a lower loss.
@@ -157,6 +161,14 @@ impl Monitor {
         Monitor {
             lr_scale: 1.0,
             ..Monitor::default()
+        }
+    }
+
+    /// The watch over a run whose best epoch is that of the lowest validation loss.
+    pub fn by_loss() -> Self {
+        Monitor {
+            by_loss: true,
+            ..Monitor::new()
         }
     }
 
@@ -178,7 +190,15 @@ impl Monitor {
         if lower {
             self.lowest_loss = Some(valid.loss);
         }
-        if self.best.is_none_or(|(_, best)| better(&valid, &best)) {
+        let by_loss = self.by_loss;
+        let improves = |best: &Score| {
+            if by_loss {
+                valid.loss < best.loss
+            } else {
+                better(&valid, best)
+            }
+        };
+        if self.best.is_none_or(|(_, best)| improves(&best)) {
             self.best = Some((metrics.epoch, valid));
             self.since_best = 0;
             self.since_change = 0;

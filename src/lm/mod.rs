@@ -1,0 +1,238 @@
+//! A language model: a network that reads a text one token at a time and predicts the next,
+//! with what turns text into its tokens and back. This is what `rnn lm` trains, `rnn generate`
+//! samples from, and a language model's file holds.
+//!
+//! ```text
+//! x_t = onehot(w_t) or E[w_t]      h_t = the layers' cells (one direction)
+//! p_t = softmax(W_fc h_t + b_fc)   over the vocabulary: the probability of w_{t+1}
+//! L   = mean over t of -ln p_t[w_{t+1}]       bits a token = L / ln 2,  perplexity = e^L
+//! ```
+//!
+//! The network is the classifier's core with a [`Head::Step`] (see [`crate::rnn`]), trained
+//! by truncated backpropagation through time ([`crate::train::text`]).
+//!
+//! ```
+//! use rnn::lm::{LanguageModel, Sampling};
+//! use rnn::model::ModelConfig;
+//! use rnn::data::Tokens;
+//! use rnn::train::{TrainConfig, text::{TextConfig, Texts}};
+//!
+//! let text = "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc".repeat(4);
+//! let config = ModelConfig { hidden: 16, tokens: Tokens::Char, bidirectional: false, dropout: 0.0, embed: None, ..ModelConfig::default() };
+//! let mut model = LanguageModel::for_text(&text, &config)?;
+//! let ids = model.encode(&text);
+//! let training = TrainConfig { epochs: 30, batch: 4, lr: 0.01, ..TrainConfig::default() };
+//! let texts = Texts { train: &ids, valid: &[] };
+//! model.train(texts, &training, &TextConfig { bptt: 8, max_seconds: None }, None, |_| {})?;
+//! let greedy = Sampling { temperature: 0.0, ..Sampling::default() };
+//! let written: String = model.generate("ab", &greedy)?.take(6).map(|(token, _)| model.token(token).to_string()).collect();
+//! assert_eq!(written, "cabcab");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod corpus;
+mod sample;
+
+use std::path::Path;
+
+pub use sample::{Generator, Sampling};
+
+use crate::data::files::Columns;
+use crate::data::{Tokens, Vocab};
+use crate::error::{Error, Result};
+use crate::metrics::Score;
+use crate::model::{Initializer, ModelConfig};
+use crate::model_file::{self, Contents, ContentsRef};
+use crate::rng::Rng;
+use crate::rnn::{Architecture, Head, Init, Network};
+use crate::train::text::{self, TextConfig, Texts};
+use crate::train::{Event, INIT_STREAM, RunState, TrainConfig, TrainReport};
+
+/// A language model.
+#[derive(Clone, Debug)]
+pub struct LanguageModel {
+    pub network: Network,
+    pub vocab: Vocab,
+    /// How text is split into tokens (and the tokens joined back: see [`LanguageModel::join`]).
+    pub tokens: Tokens,
+}
+
+impl LanguageModel {
+    /// A new model for a training text: its vocabulary is `<unk>` and every token of `text`
+    /// seen at least `config.min_count` times (at most `config.max_vocab` of them), its network
+    /// `config`'s, reading forwards, with weights drawn from `config.seed` as a classifier's
+    /// are. `config.pool` and `config.max_len` do not apply.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bidirectional network (a language model must not see the token
+    /// it predicts), an empty text, or a size out of range.
+    pub fn for_text(text: &str, config: &ModelConfig) -> Result<Self> {
+        if config.bidirectional {
+            return Err(Error::Config(
+                "a language model reads forwards only: it must not see the token it predicts \
+                 (--bidirectional false)"
+                    .into(),
+            ));
+        }
+        let vocab = Vocab::build(
+            [text],
+            config.tokens,
+            config.min_count,
+            None,
+            config.max_vocab,
+        );
+        if vocab.len() < 2 {
+            return Err(Error::Config(
+                "the training text is empty: it has no tokens to learn".into(),
+            ));
+        }
+        let arch = Architecture {
+            layers: config.layers,
+            embed: config.embed,
+            dropout: config.dropout,
+            ..Architecture::language_model(config.cell, vocab.len(), config.hidden)
+        };
+        let mut rng = Rng::with_stream(config.seed, INIT_STREAM);
+        let init = match config.initializer {
+            Initializer::PyTorch => Init::Uniform(config.input_init),
+            Initializer::Numpy => Init::Numpy,
+        };
+        Ok(LanguageModel {
+            network: Network::new(&arch, init, &mut rng)?,
+            vocab,
+            tokens: config.tokens,
+        })
+    }
+
+    /// Reads a language model's file (see [`crate::model_file`]).
+    ///
+    /// # Errors
+    /// As [`model_file::load`], and [`Error::Model`] for a classifier's file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let contents = model_file::load(path)?;
+        Self::from_contents(contents).map_err(|message| Error::model(path, message))
+    }
+
+    /// The language model a model file's contents hold.
+    ///
+    /// # Errors
+    /// A sentence for a classifier's contents.
+    pub fn from_contents(contents: Contents) -> std::result::Result<Self, String> {
+        if !model_file::is_language_model(contents.network.arch(), &contents.labels) {
+            return Err(
+                "a classifier, not a language model: use `rnn predict` with it (`rnn generate` \
+                 needs a model trained by `rnn lm`)"
+                    .into(),
+            );
+        }
+        Ok(LanguageModel {
+            network: contents.network,
+            vocab: contents.vocab,
+            tokens: contents.tokens,
+        })
+    }
+
+    /// Writes the model file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        model_file::save(self.contents(), path)
+    }
+
+    /// The model as a model file holds it.
+    pub fn contents(&self) -> ContentsRef<'_> {
+        self.contents_with(self.network.params())
+    }
+
+    /// The model with other weights of the same shape (a run's best epoch's), to be written.
+    pub fn contents_with<'a>(&'a self, params: &'a [f32]) -> ContentsRef<'a> {
+        contents(&self.network, params, &self.vocab, self.tokens)
+    }
+
+    /// The token ids of `text`, split by the model's rule; unknown tokens are `<unk>`.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let unk = self.vocab.unk();
+        let mut ids = Vec::new();
+        self.tokens.for_each(text, |t| {
+            if let Some(i) = self.vocab.index(t).or(unk) {
+                ids.push(i);
+            }
+        });
+        ids
+    }
+
+    /// Token `id` as text.
+    pub fn token(&self, id: u32) -> &str {
+        self.vocab.token(id)
+    }
+
+    /// What goes between two tokens written out: nothing between characters, a space
+    /// between words (word tokens lose the text's own spacing and case).
+    pub fn join(&self) -> &'static str {
+        match self.tokens {
+            Tokens::Char => "",
+            Tokens::Word | Tokens::WordPunct => " ",
+        }
+    }
+
+    /// Trains the model on `texts` (token ids, see [`LanguageModel::encode`]) by truncated
+    /// backpropagation through time; see [`text::train_text`].
+    ///
+    /// # Errors
+    /// As [`text::train_text`].
+    pub fn train(
+        &mut self,
+        texts: Texts<'_>,
+        config: &TrainConfig,
+        text: &TextConfig,
+        state: Option<RunState>,
+        on_event: impl FnMut(Event<'_>) + Send,
+    ) -> Result<TrainReport> {
+        text::train_text(&mut self.network, texts, config, text, state, on_event)
+    }
+
+    /// The mean loss (nats a token) and next-token accuracy on `ids`, read as `streams`
+    /// streams in windows of `bptt` steps (see [`text::evaluate_text`]); `None` for fewer than
+    /// two tokens.
+    pub fn evaluate(&self, ids: &[u32], streams: usize, bptt: usize) -> Option<Score> {
+        text::evaluate_text(&self.network, ids, streams, bptt)
+    }
+
+    /// A stream of tokens drawn one after the other, each with its probability under the
+    /// model, after reading `prime` (see [`Generator`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for sampling settings out of range, or a prime of only tokens the
+    /// model does not know.
+    pub fn generate(&self, prime: &str, sampling: &Sampling) -> Result<Generator<'_>> {
+        Generator::new(self, prime, sampling)
+    }
+}
+
+/// A language model's network (in training, say), with `params` as its weights, its
+/// vocabulary and token rule, as a model file holds them.
+pub fn contents<'a>(
+    network: &'a Network,
+    params: &'a [f32],
+    vocab: &'a Vocab,
+    tokens: Tokens,
+) -> ContentsRef<'a> {
+    static COLUMNS: std::sync::LazyLock<Columns> = std::sync::LazyLock::new(Columns::default);
+    ContentsRef {
+        network,
+        params,
+        vocab,
+        labels: &[],
+        tokens,
+        max_len: None,
+        columns: &COLUMNS,
+    }
+}
+
+/// Bits a token from a loss in nats a token.
+pub fn bits(loss: f32) -> f32 {
+    loss / std::f32::consts::LN_2
+}
+
+/// Whether `arch` is a language model's.
+pub fn is_language_model(arch: &Architecture) -> bool {
+    arch.head == Head::Step && arch.classes == arch.vocab
+}
