@@ -4,14 +4,17 @@
 //! model made in PyTorch (with both of its biases non-zero) loads here and gives PyTorch's; for
 //! `nn.RNN`, `nn.GRU` and `nn.LSTM` in format 1 files (one layer, one direction), and for three
 //! architectures of format 2 (layers, directions, an embedding, pooling), where one SGD step
-//! from the same start also gives PyTorch's weights.
+//! from the same start also gives PyTorch's weights; and for language models (`rnn lm`), whose
+//! next-character probabilities, and one step of truncated backpropagation through time from a
+//! carried state, are PyTorch's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use rnn::lm::LanguageModel;
 use rnn::model::Model;
 use rnn::optim::{Optimizer, Sgd};
-use rnn::rnn::{Batch, Gradients, Workspace};
+use rnn::rnn::{Batch, Carry, Gradients, Network, Workspace};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -169,6 +172,128 @@ fn one_sgd_step_gives_pytorchs_weights() {
                 &model.network.params()[t.range()],
                 &torch.network.params()[t.range()],
             );
+            for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{name}: {} element {i}: ours {a}, PyTorch {b}",
+                    t.name
+                );
+            }
+        }
+    }
+}
+
+/// The language models of `make_fixtures.py`'s LM_ARCHITECTURES.
+const LANGUAGE_MODELS: [&str; 3] = ["lstm_2x", "gru_embed", "rnn"];
+
+#[derive(serde::Deserialize)]
+struct NextTokens {
+    /// The probability of each next character of the text.
+    next: Vec<f64>,
+    /// The distribution after its last character.
+    last: Vec<f64>,
+}
+
+/// Our next-character probabilities for every text of the reference file, against PyTorch's.
+fn compare_language_model(model_file: &str, reference: &str) {
+    let model = LanguageModel::load(&fixture(model_file)).unwrap();
+    let text = std::fs::read_to_string(fixture(reference)).unwrap();
+    let expected: HashMap<String, NextTokens> = serde_json::from_str(&text).unwrap();
+    assert!(expected.len() >= 5, "the fixture lists the texts");
+    let v = model.vocab.len();
+    for (text, torch) in &expected {
+        let ids = model.encode(text);
+        // every character predicts the next; the last one's target is arbitrary
+        let mut targets = ids[1..].to_vec();
+        targets.push(0);
+        let batch = Batch::with_step_targets(&[&ids], &[&targets]);
+        let mut ws = Workspace::default();
+        model.network.forward_only(&batch, &mut ws);
+        assert_eq!(torch.next.len(), ids.len() - 1);
+        for (t, &p) in torch.next.iter().enumerate() {
+            let ours = ws.probabilities(t, v)[ids[t + 1] as usize];
+            assert!(
+                (f64::from(ours) - p).abs() < 1e-5,
+                "{text:?} step {t}: ours {ours}, PyTorch {p}"
+            );
+        }
+        let last = ws.probabilities(ids.len() - 1, v);
+        for (a, b) in last.iter().zip(&torch.last) {
+            assert!((f64::from(*a) - b).abs() < 1e-5, "{text:?}: ours {last:?}");
+        }
+    }
+}
+
+#[test]
+fn a_language_model_trained_here_gives_pytorchs_probabilities() {
+    for name in LANGUAGE_MODELS {
+        compare_language_model(
+            &format!("lm_{name}.safetensors"),
+            &format!("lm_{name}.torch.json"),
+        );
+    }
+}
+
+#[test]
+fn a_language_model_made_in_pytorch_loads_and_gives_its_probabilities() {
+    for name in LANGUAGE_MODELS {
+        compare_language_model(
+            &format!("lm_torch_made_{name}.safetensors"),
+            &format!("lm_torch_made_{name}.json"),
+        );
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LmStep {
+    /// The streams, read side by side.
+    windows: Vec<String>,
+    /// The first window is steps `0..split[0]`, the second `split[0]..split[1]`.
+    split: [usize; 2],
+    lr: f32,
+    clip: f32,
+}
+
+/// Window `from..to` of the streams: their inputs, each with the next token as its target.
+fn window(streams: &[Vec<u32>], from: usize, to: usize) -> Batch {
+    let inputs: Vec<&[u32]> = streams.iter().map(|s| &s[from..to]).collect();
+    let targets: Vec<&[u32]> = streams.iter().map(|s| &s[from + 1..to + 1]).collect();
+    Batch::with_step_targets(&inputs, &targets)
+}
+
+#[test]
+fn one_truncated_bptt_step_from_a_carried_state_gives_pytorchs_weights() {
+    let step: LmStep =
+        serde_json::from_str(&std::fs::read_to_string(fixture("lm_step.json")).unwrap()).unwrap();
+    for name in LANGUAGE_MODELS {
+        let mut model =
+            LanguageModel::load(&fixture(&format!("lm_torch_made_{name}.safetensors"))).unwrap();
+        let torch =
+            LanguageModel::load(&fixture(&format!("lm_torch_made_{name}.step.safetensors")))
+                .unwrap();
+        let streams: Vec<Vec<u32>> = step.windows.iter().map(|t| model.encode(t)).collect();
+        let [cut, end] = step.split;
+        let net: &mut Network = &mut model.network;
+        let (mut ws, mut grads, mut carry) =
+            (Workspace::default(), Gradients::new(net), Carry::default());
+        net.forward_only_carried(&window(&streams, 0, cut), &mut ws, &mut carry);
+        let second = window(&streams, cut, end);
+        net.forward_carried(&second, &mut ws, &mut carry, None);
+        net.backward(&second, &mut ws, &mut grads);
+        let before = net.params().to_vec();
+        Sgd { lr: step.lr }.step(net.params_mut(), &mut grads, step.clip);
+        let moved = net
+            .params()
+            .iter()
+            .zip(&before)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(
+            moved > net.params().len() / 3,
+            "{name}: the step moved {moved} weights"
+        );
+        for t in net.layout().tensors() {
+            let (ours, theirs) = (&net.params()[t.range()], &torch.network.params()[t.range()]);
             for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
                 assert!(
                     (a - b).abs() < 1e-5,
