@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks `rnn lm` (character language models) against PyTorch and Karpathy's min-char-rnn.
 
-    python3 bench/lm.py                    # both corpora, 4 runs of 120 s each: about 20 minutes
+    python3 bench/lm.py                    # 2 corpora x 4 systems, 120 s of training each: ~20 minutes
     python3 bench/lm.py --seconds 60       # a shorter training budget for every run
     python3 bench/lm.py --smoke            # 5 s a run on the first 200,000 characters of each corpus
     python3 bench/lm.py --corpora shakespeare --systems ours,pytorch --cell gru --hidden 128
@@ -78,6 +78,9 @@ MCR_SETTINGS = {
     "lr": 0.1,
     "clip": 5.0,
 }
+# Added to every `rnn lm` command line (lm.py --rnn-extra): `rnn lm` stops after 20 epochs, or
+# after 3 without a better validation loss, by default; the peers train until the budget is spent.
+RNN_EXTRA = "--epochs 1000000 --patience 0"
 # numpy's BLAS gets one thread, as bench/run.py's numpy peer does: min-char-rnn's products are
 # 100 x 100 matrix-vector ones, too small to share.
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -140,14 +143,14 @@ def describe(settings, seconds, threads=None, extra=()):
     return ", ".join(parts)
 
 
-def our_lm_argv(binary, corpus, model, settings, seconds, threads):
-    """The `rnn lm` command line."""
+def our_lm_argv(binary, corpus, model, settings, seconds, threads, extra=RNN_EXTRA):
+    """The `rnn lm` command line (`extra`: more flags, split at white space)."""
     argv = [binary, "lm", "--train", corpus, "--model", model, "--tokens", "char"]
     for flag in ("cell", "hidden", "layers", "embed", "bptt", "batch", "optimizer"):
         argv += [f"--{flag}", str(settings[flag])]
     argv += ["--lr", f"{settings['lr']:g}", "--clip", f"{settings['clip']:g}", "--max-seconds", f"{seconds:g}"]
     argv += ["--valid-fraction", f"{VALID_FRACTION:g}", "--seed", str(SEED), "--threads", str(threads)]
-    return argv + ["--quiet", "--json"]
+    return argv + extra.split() + ["--quiet", "--json"]
 
 
 def torch_argv(python, corpus, settings, seconds, threads):
@@ -280,6 +283,7 @@ def parse_args():
     g.add_argument("--lr", type=float, default=0.002)
     g.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--mcr-sample", action="store_true", help="let min-char-rnn sample 200 characters every 100 iterations, as the original does")
+    p.add_argument("--rnn-extra", default=RNN_EXTRA, help=f"more flags for every rnn lm run (default: {RNN_EXTRA!r})")
     p.add_argument("--rnn", default=RNN_BIN, help="the rnn binary (default target/release/rnn)")
     p.add_argument("--no-build", action="store_true", help="do not run cargo build --release first")
     p.add_argument("--max-wait", type=float, default=None, help="seconds to wait for a quiet machine before each run (default 600; 0 with --smoke)")
@@ -338,7 +342,7 @@ def main():
             mcr_extra = ["sampling 200 chars every 100 iterations" if args.mcr_sample else "no sampling"]
             plans = {
                 "ours": (
-                    lambda: our_lm_argv(args.rnn, path, model, shared, args.seconds, args.threads),
+                    lambda: our_lm_argv(args.rnn, path, model, shared, args.seconds, args.threads, args.rnn_extra),
                     {},
                     describe(shared, args.seconds, args.threads),
                 ),
@@ -353,7 +357,7 @@ def main():
                     describe(MCR_SETTINGS, args.seconds, 1, mcr_extra),
                 ),
                 "ours-mcr": (
-                    lambda: our_lm_argv(args.rnn, path, model, MCR_SETTINGS, args.seconds, args.threads),
+                    lambda: our_lm_argv(args.rnn, path, model, MCR_SETTINGS, args.seconds, args.threads, args.rnn_extra),
                     {},
                     describe(MCR_SETTINGS, args.seconds, args.threads),
                 ),

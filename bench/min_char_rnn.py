@@ -22,7 +22,9 @@ What is not the original's:
 - np.random.seed(seed) before the weights are drawn.
 - It stops when `--seconds` of wall-clock time are spent (checked after every iteration)
   instead of looping forever. Training tokens are 25 per iteration; training seconds include
-  the sampling when it is on, as in the original's loop.
+  the sampling when it is on, as in the original's loop. train_cpu_seconds is the CPU time of
+  the same loop (time.process_time): with one BLAS thread, tokens per CPU second is what the
+  throughput would be on an otherwise idle core.
 - Then it evaluates the validation text with the same numpy forward: one stream, hprev from
   zero and carried across windows of 25, the mean of -log p over every predicted position
   (nats/char); valid_bpc = valid_loss / ln 2. stdout ends with one JSON line.
@@ -168,6 +170,7 @@ mbh, mby = np.zeros_like(bh), np.zeros_like(by)  # memory variables for Adagrad
 smooth_loss = -np.log(1.0 / vocab_size) * seq_length  # loss at iteration 0
 passes = 0
 start = time.perf_counter()
+cpu_start = time.process_time()
 while True:
     # prepare inputs (we're sweeping from left to right in steps seq_length long)
     if p + seq_length + 1 >= len(data) or n == 0:
@@ -201,6 +204,7 @@ while True:
     if train_seconds >= args.seconds:
         break
 
+train_cpu_seconds = time.process_time() - cpu_start
 sys.stdout.flush()
 train_tokens = n * seq_length
 eval_start = time.perf_counter()
@@ -214,6 +218,7 @@ print(
             "train_tokens_per_s": train_tokens / train_seconds,
             "train_tokens": train_tokens,
             "train_seconds": train_seconds,
+            "train_cpu_seconds": train_cpu_seconds,
             "valid_loss": loss,
             "valid_bpc": loss / math.log(2),
             "valid_tokens": valid_tokens,

@@ -10,12 +10,13 @@ Data (the same protocol as `rnn lm --tokens char`):
 - The last `valid_fraction` of the characters are validation: cut = len - int(len * f).
 - The vocabulary is the sorted set of the training part's characters, plus one id for
   characters not in it (the last id); `vocab` in the output counts it.
-- The training ids are cut into B contiguous streams of equal length n = len // B (the remainder
-  is dropped). An epoch walks the streams in windows of T steps: the window starting at s has
-  input ids[:, s : s+T] and targets ids[:, s+1 : s+T+1], for s = 0, T, 2T, ... < n-1, so every
-  one of the n-1 transitions of a stream is predicted once and the last window may be shorter.
-  The hidden state is carried from one window to the next (detached: truncated BPTT) and is
-  zero at the start of every epoch.
+- The n training ids are cut into B contiguous streams of L = (n - 1) // B inputs each (the rest
+  is dropped): stream b has inputs ids[b*L : b*L + L] and targets ids[b*L + 1 : b*L + L + 1],
+  so each of the B*L transitions is predicted once (the target of a stream's last input is the
+  next stream's first input). An epoch walks the streams in windows of T steps: window k holds
+  steps k*T .. min((k+1)*T, L) of every stream, so the last window may be shorter. The hidden
+  state is carried from one window to the next (detached: truncated BPTT) and is zero at the
+  start of every epoch. This is `rnn lm`'s src/train/text.rs, step for step.
 
 Model: one-hot input (`--embed 0`: F.one_hot(...).float(), as Karpathy's char-rnn does) or
 nn.Embedding(V, E) -> nn.RNN (tanh) / nn.GRU / nn.LSTM (batch_first, L layers, H units) ->
@@ -27,10 +28,10 @@ initialisation, torch.manual_seed(seed).
 Training runs until `--seconds` of wall-clock time are spent (checked after every window; epochs
 repeat). Training tokens are the predicted positions (B x window length, summed); training
 seconds cover batching, forward, backward, clipping and the update, not reading the file or
-evaluating. Then the validation text is cut into B streams the same way (fewer when it is too
-short for B streams of 2 characters) and walked in windows of T with the state carried from zero,
-without gradients; valid_loss is the mean loss over every predicted position (nats/char),
-valid_bpc = valid_loss / ln 2. Progress goes to stderr every 10 s; stdout ends with one JSON line.
+evaluating; train_cpu_seconds is the CPU time of the same loop, all threads together. Then the
+validation text is cut into min(B, n - 1) streams the same way and walked in windows of T with the state carried from zero, without gradients;
+valid_loss is the mean loss over every predicted position (nats/char), valid_bpc = valid_loss /
+ln 2. Progress goes to stderr every 10 s; stdout ends with one JSON line.
 """
 
 import argparse
@@ -72,16 +73,20 @@ def encode(text, ids):
 
 
 def streams(tokens, batch):
-    """tokens cut into `batch` contiguous rows of equal length (the remainder dropped)."""
-    n = len(tokens) // batch
-    return tokens[: n * batch].view(batch, n)
+    """(inputs, targets): B x L rows, L = (n - 1) // B, targets one token ahead of inputs."""
+    length = (len(tokens) - 1) // batch
+    if length < 1:
+        raise SystemExit(f"a text of {len(tokens)} characters is too short for {batch} streams")
+    inputs = tokens[: batch * length].view(batch, length)
+    targets = tokens[1 : batch * length + 1].view(batch, length)
+    return inputs, targets
 
 
 def windows(rows, bptt):
-    """(input, target) slices of B x T (the last may be shorter) covering every transition once."""
-    n = rows.shape[1]
-    spans = [(s, min(s + bptt, n - 1)) for s in range(0, n - 1, bptt)]
-    return [(rows[:, s:e], rows[:, s + 1 : e + 1]) for s, e in spans]
+    """(input, target) slices of B x T (the last may be shorter), every transition once."""
+    inputs, targets = rows
+    length = inputs.shape[1]
+    return [(inputs[:, s : s + bptt], targets[:, s : s + bptt]) for s in range(0, length, bptt)]
 
 
 class CharModel(nn.Module):
@@ -116,7 +121,7 @@ def window_loss(model, x, y, state):
 
 
 def train(model, rows, args):
-    """Trains until args.seconds are spent; returns (tokens, seconds, windows, epochs)."""
+    """Trains until args.seconds are spent; returns (tokens, seconds, cpu seconds, windows, epochs)."""
     optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr=args.lr)
     epoch_windows = windows(rows, args.bptt)
     if not epoch_windows:
@@ -124,6 +129,7 @@ def train(model, rows, args):
     tokens = done = 0
     epoch = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     last_report = start
     elapsed = 0.0
     model.train()
@@ -150,16 +156,17 @@ def train(model, rows, args):
                     flush=True,
                 )
             if elapsed >= args.seconds:
-                return tokens, elapsed, done, epoch + (i + 1) / len(epoch_windows)
+                return tokens, elapsed, time.process_time() - cpu_start, done, epoch + (i + 1) / len(epoch_windows)
         epoch += 1
-    return tokens, elapsed, done, float(epoch)
+    return tokens, elapsed, time.process_time() - cpu_start, done, float(epoch)
 
 
 @torch.no_grad()
 def evaluate(model, tokens, batch, bptt):
     """(mean loss per predicted position, positions) over B streams of `tokens`, state carried."""
-    batch = max(1, min(batch, len(tokens) // 2))
-    rows = streams(tokens, batch)
+    if len(tokens) < 2:
+        return float("nan"), 0
+    rows = streams(tokens, min(batch, len(tokens) - 1))
     model.eval()
     total, count, state = 0.0, 0, None
     for x, y in windows(rows, bptt):
@@ -199,7 +206,7 @@ def main():
     vocab = len(ids) + 1
     rows = streams(encode(train_text, ids), args.batch)
     model = CharModel(vocab, args.cell, args.hidden, args.layers, args.embed)
-    tokens, seconds, n_windows, epochs = train(model, rows, args)
+    tokens, seconds, cpu_seconds, n_windows, epochs = train(model, rows, args)
     eval_start = time.perf_counter()
     valid_loss, valid_tokens = evaluate(model, encode(valid_text, ids), args.batch, args.bptt)
     eval_seconds = time.perf_counter() - eval_start
@@ -210,6 +217,7 @@ def main():
                 "train_tokens_per_s": tokens / seconds,
                 "train_tokens": tokens,
                 "train_seconds": seconds,
+                "train_cpu_seconds": cpu_seconds,
                 "valid_loss": valid_loss,
                 "valid_bpc": valid_loss / math.log(2),
                 "valid_tokens": valid_tokens,
