@@ -341,6 +341,11 @@ pub fn run(args: LmArgs) -> Result<()> {
             text.bptt,
         )?;
     }
+    let texts = Texts {
+        train: train_ids,
+        valid: valid_ids,
+    };
+    rnn::train::text::check_text(texts, &config, &text).with_context(|| names.clone())?;
     if resumed.is_none() {
         model.save(&args.model)?;
     }
@@ -351,10 +356,6 @@ pub fn run(args: LmArgs) -> Result<()> {
     let mut save_error = None;
     let mut saved = String::from("the initial model");
     let started = Instant::now();
-    let texts = Texts {
-        train: train_ids,
-        valid: valid_ids,
-    };
     let result = {
         let LanguageModel {
             network: training,

@@ -119,16 +119,7 @@ pub fn train_text(
             "a language model predicts at every step and reads forwards only".into(),
         ));
     }
-    if text.bptt == 0 {
-        return Err(Error::Config("--bptt must be at least 1".into()));
-    }
-    if let Some(s) = text.max_seconds
-        && !(s.is_finite() && s >= 0.0)
-    {
-        return Err(Error::Config(format!(
-            "the time limit must be a number of seconds, not {s}"
-        )));
-    }
+    let streams = check_text(texts, config, text)?;
     for (what, tokens) in [("training", texts.train), ("validation", texts.valid)] {
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= net.vocab()) {
             return Err(Error::Config(format!(
@@ -137,18 +128,6 @@ pub fn train_text(
             )));
         }
     }
-    let streams = Streams::new(texts.train, config.batch)
-        .filter(|s| s.len >= text.bptt)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "the training text has {} tokens: fewer than one window of {} streams of {} \
-                 steps needs ({}); use a smaller --batch or --bptt",
-                texts.train.len(),
-                config.batch,
-                text.bptt,
-                config.batch * text.bptt + 1
-            ))
-        })?;
     let threads = config.threads();
     let copies = 4 + threads as u64;
     let bytes = (net.params().len() as u64).checked_mul(4 * copies);
@@ -181,6 +160,41 @@ pub fn train_text(
             &mut on_event,
         )
     })
+}
+
+/// Checks the text settings, and that the training text fills at least one window of every
+/// stream; returns its streams.
+///
+/// # Errors
+/// [`Error::Config`] naming the setting out of range, or the text's length and what one
+/// window needs.
+pub fn check_text<'a>(
+    texts: Texts<'a>,
+    config: &TrainConfig,
+    text: &TextConfig,
+) -> Result<Streams<'a>> {
+    if text.bptt == 0 {
+        return Err(Error::Config("--bptt must be at least 1".into()));
+    }
+    if let Some(s) = text.max_seconds
+        && !(s.is_finite() && s >= 0.0)
+    {
+        return Err(Error::Config(format!(
+            "the time limit must be a number of seconds, not {s}"
+        )));
+    }
+    Streams::new(texts.train, config.batch)
+        .filter(|s| s.len >= text.bptt)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the training text has {} tokens: fewer than one window of {} streams of {} \
+                 steps needs ({}); use a smaller --batch or --bptt",
+                texts.train.len(),
+                config.batch,
+                text.bptt,
+                config.batch * text.bptt + 1
+            ))
+        })
 }
 
 /// What one thread keeps from window to window: its streams' states, and the buffers of a
@@ -341,25 +355,32 @@ fn run_epochs(
 
 /// The mean loss (nats a token) and next-token accuracy of `net` on `tokens`, read as up to
 /// `streams` streams side by side in windows of `bptt` steps, the state carried from one to
-/// the next: what training reports as the validation score. Streams run in parallel on the
-/// current rayon pool, their sums added in order, so the result does not depend on the number
-/// of threads. A text of fewer than two tokens scores `None`.
+/// the next: what training reports as the validation score. Groups of [`EVAL_ROWS`] streams
+/// run in parallel on the current rayon pool, each group as one batch, and their sums are
+/// added in order, so the result does not depend on the number of threads. A text of fewer
+/// than two tokens scores `None`.
 pub fn evaluate_text(net: &Network, tokens: &[u32], streams: usize, bptt: usize) -> Option<Score> {
     let streams = Streams::new(tokens, streams.min(tokens.len().saturating_sub(1)))?;
     Some(evaluate_streams(net, &streams, bptt.max(1)))
 }
 
+/// Streams evaluated side by side in one batch.
+pub const EVAL_ROWS: usize = 8;
+
 fn evaluate_streams(net: &Network, streams: &Streams<'_>, bptt: usize) -> Score {
     let windows = streams.windows(bptt);
-    let tallies: Vec<Tally> = (0..streams.count)
+    let groups: Vec<usize> = (0..streams.count).step_by(EVAL_ROWS).collect();
+    let tallies: Vec<Tally> = groups
         .into_par_iter()
-        .map(|s| {
+        .map(|first| {
+            let rows = first..streams.count.min(first + EVAL_ROWS);
             let (mut ws, mut carry, mut batch) =
                 (Workspace::default(), Carry::default(), Batch::default());
             let mut tally = Tally::default();
             for k in 0..windows {
-                let (x, y) = streams.window(s, k, bptt);
-                batch.refill_with_step_targets(&[x], &[y]);
+                let (inputs, targets): (Vec<&[u32]>, Vec<&[u32]>) =
+                    rows.clone().map(|s| streams.window(s, k, bptt)).unzip();
+                batch.refill_with_step_targets(&inputs, &targets);
                 let t = net.forward_only_carried(&batch, &mut ws, &mut carry);
                 tally.add(t.loss_sum, t.correct, t.count);
             }

@@ -1,0 +1,276 @@
+//! `rnn lm`, `rnn generate`, and `rnn eval` on a language model, driven as a user drives
+//! them: what they print and write, that a seed fixes the text, that a stopped run resumes to
+//! the same model, and how every kind of bad input fails (exit code, one clear line, no panic).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rnn::lm::LanguageModel;
+use serde_json::Value;
+
+fn rnn(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs the binary and checks that it succeeded without a panic.
+fn ok(args: &[&str], cwd: &Path) -> Output {
+    let out = rnn(args, cwd);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    out
+}
+
+/// Runs the binary, checks that it failed with one line on stderr holding `expected`, and
+/// returns that line.
+fn fails(args: &[&str], cwd: &Path, expected: &str) -> String {
+    let out = rnn(args, cwd);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "{args:?} succeeded: {}",
+        stdout(&out)
+    );
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(
+        err.contains(expected),
+        "{args:?}: {err:?} lacks {expected:?}"
+    );
+    err
+}
+
+/// A text with structure a small network learns in a few epochs: counting rhymes.
+fn write_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for i in 0..400 {
+        let animal = ["cat", "dog", "hen", "fox"][i % 4];
+        text += &format!("the {animal} sat on the mat.\n");
+    }
+    fs::write(dir.join("text.txt"), &text).unwrap();
+    text
+}
+
+/// The flags of a small, quick language model.
+const SMALL: [&str; 12] = [
+    "--hidden",
+    "24",
+    "--layers",
+    "1",
+    "--bptt",
+    "16",
+    "--batch",
+    "8",
+    "--lr",
+    "0.01",
+    "--threads",
+    "2",
+];
+
+fn last_json(out: &Output) -> Value {
+    let text = stdout(out);
+    serde_json::from_str(text.lines().last().expect("a line")).expect("the last line is JSON")
+}
+
+#[test]
+fn a_language_model_learns_a_text_and_writes_more_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_text(cwd);
+    let mut args = vec![
+        "lm",
+        "--train",
+        "text.txt",
+        "--model",
+        "out/lm.safetensors",
+        "--json",
+        "--metrics",
+        "out/m.csv",
+        "--plot",
+        "out/curves.png",
+        "--epochs",
+        "6",
+    ];
+    args.extend(SMALL);
+    let out = ok(&args, cwd);
+    let summary = last_json(&out);
+    // one character in four of a uniform guess over the ~20 letters would be 4.3 bits; the
+    // rhyme is nearly all predictable but for the animal
+    let bpc = summary["valid_bpc"].as_f64().unwrap();
+    assert!(bpc < 1.0, "{summary}");
+    assert!(summary["train_tokens_per_s"].as_f64().unwrap() > 0.0);
+    let csv = fs::read_to_string(cwd.join("out/m.csv")).unwrap();
+    assert!(
+        csv.starts_with("epoch,lr,train_loss,train_acc,valid_loss,valid_acc\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    assert!(cwd.join("out/curves.png").exists());
+
+    let model = LanguageModel::load(&cwd.join("out/lm.safetensors")).unwrap();
+    assert_eq!(model.join(), "");
+
+    // the same seed writes the same text; the prime comes first, then --length characters
+    let generate = |seed: &str, temperature: &str| {
+        let out = ok(
+            &[
+                "generate",
+                "--model",
+                "out/lm.safetensors",
+                "--prime",
+                "the ",
+                "--length",
+                "60",
+                "--seed",
+                seed,
+                "--temperature",
+                temperature,
+            ],
+            cwd,
+        );
+        stdout(&out)
+    };
+    let a = generate("1", "1");
+    assert_eq!(a, generate("1", "1"));
+    assert!(a.starts_with("the "), "{a}");
+    assert_eq!(a.trim_end_matches('\n').chars().count(), 64, "{a:?}");
+    // greedy: the likeliest character every time, whatever the seed, and the text it learnt
+    let greedy = generate("1", "0");
+    assert_eq!(greedy, generate("2", "0"));
+    assert!(greedy.contains(" sat on the mat.\n"), "{greedy:?}");
+
+    // eval on a language model reports its loss in bits
+    let out = ok(
+        &[
+            "eval",
+            "--model",
+            "out/lm.safetensors",
+            "--data",
+            "text.txt",
+            "--json",
+        ],
+        cwd,
+    );
+    let eval = last_json(&out);
+    let bits = eval["bits_per_token"].as_f64().unwrap();
+    assert!(bits < 1.0 && bits > 0.0, "{eval}");
+    assert_eq!(eval["tokens"].as_u64().unwrap(), 400 * 24);
+}
+
+#[test]
+fn a_stopped_run_resumes_to_the_model_of_the_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_text(cwd);
+    let run = |model: &str, epochs: &str, extra: &[&str]| {
+        let mut args = vec!["lm", "--train", "text.txt", "--model", model, "--quiet"];
+        args.extend(SMALL);
+        args.extend(["--epochs", epochs, "--dropout", "0.1"]);
+        args.extend(extra);
+        ok(&args, cwd);
+    };
+    run("whole.safetensors", "4", &[]);
+    run("part.safetensors", "2", &["--keep-checkpoint"]);
+    assert!(cwd.join("part.safetensors.ckpt").exists());
+    let mut args = vec![
+        "lm",
+        "--train",
+        "text.txt",
+        "--model",
+        "part.safetensors",
+        "--quiet",
+        "--resume",
+        "part.safetensors.ckpt",
+        "--epochs",
+        "4",
+    ];
+    args.extend(["--threads", "2"]);
+    ok(&args, cwd);
+    assert_eq!(
+        fs::read(cwd.join("whole.safetensors")).unwrap(),
+        fs::read(cwd.join("part.safetensors")).unwrap(),
+        "the resumed run ends where the whole one did"
+    );
+}
+
+#[test]
+fn bad_texts_and_settings_fail_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_text(cwd);
+    fs::write(cwd.join("empty.txt"), "").unwrap();
+    fs::write(cwd.join("short.txt"), "a tiny text").unwrap();
+    fs::write(cwd.join("latin1.txt"), b"line one\ncaf\xe9\n").unwrap();
+    fn lm(text: &str) -> Vec<&str> {
+        let mut args = vec!["lm", "--train", text, "--model", "m.safetensors"];
+        args.extend(SMALL);
+        args
+    }
+    fails(&lm("empty.txt"), cwd, "the training text is empty");
+    fails(&lm("short.txt"), cwd, "fewer than one window");
+    fails(
+        &lm("latin1.txt"),
+        cwd,
+        "latin1.txt line 2: byte 12 (0xe9) is not UTF-8",
+    );
+    fails(&lm("missing.txt"), cwd, "missing.txt");
+    fails(&lm("."), cwd, "a directory");
+    assert!(!cwd.join("m.safetensors").exists(), "nothing is written");
+
+    // a trained model, and a classifier
+    let mut args = lm("text.txt");
+    args.extend(["--quiet", "--epochs", "1"]);
+    ok(&args, cwd);
+    fn g<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["generate", "--model", "m.safetensors"];
+        args.extend(extra);
+        args
+    }
+    fails(
+        &g(&["--temperature", "-1"]),
+        cwd,
+        "the temperature must be 0",
+    );
+    fails(&g(&["--prime", "ZZZ"]), cwd, "has no token the model knows");
+    fails(&g(&["--top-p", "1.5"]), cwd, "top-p must be");
+    fails(
+        &["predict", "--model", "m.safetensors", "text.txt"],
+        cwd,
+        "a language model, not a classifier",
+    );
+    fs::write(
+        cwd.join("labelled.tsv"),
+        "text\tlabel\ngood\tpos\nbad\tneg\nfine\tpos\nawful\tneg\n",
+    )
+    .unwrap();
+    ok(
+        &[
+            "train",
+            "--train",
+            "labelled.tsv",
+            "--model",
+            "c.safetensors",
+            "--quiet",
+            "--epochs",
+            "1",
+        ],
+        cwd,
+    );
+    fails(
+        &["generate", "--model", "c.safetensors"],
+        cwd,
+        "a classifier, not a language model",
+    );
+}
