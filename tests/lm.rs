@@ -151,6 +151,34 @@ fn a_language_model_learns_a_text_and_writes_more_of_it() {
     assert_eq!(greedy, generate("2", "0"));
     assert!(greedy.contains(" sat on the mat.\n"), "{greedy:?}");
 
+    // explain: the probability of every character from the ones before, and what comes next
+    let out = ok(
+        &[
+            "explain",
+            "--model",
+            "out/lm.safetensors",
+            "--json",
+            "the cat sat",
+        ],
+        cwd,
+    );
+    let explained = last_json(&out);
+    let tokens = explained["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 11);
+    assert!(explained["p"][0].is_null(), "nothing predicts the first");
+    // after "the cat s", "a" is all but certain, and is the likeliest next
+    let p_a = explained["p"][9].as_f64().unwrap();
+    assert!(p_a > 0.9, "{explained}");
+    assert_eq!(explained["next"][8][0][0], "a", "{explained}");
+    let text = stdout(&ok(
+        &["explain", "--model", "out/lm.safetensors", "the cat"],
+        cwd,
+    ));
+    assert!(
+        text.starts_with("token") && text.contains("expected next"),
+        "{text}"
+    );
+
     // eval on a language model reports its loss in bits
     let out = ok(
         &[

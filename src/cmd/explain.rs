@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
+use rnn::lm::LanguageModel;
 use rnn::model::Model;
 use rnn::rnn::argmax;
 
@@ -19,6 +20,9 @@ use rnn::rnn::argmax;
 ///
 /// The table shows at most 6 labels, those most likely after the last token, and says so when
 /// there are more; `--json` has them all.
+///
+/// For a language model (`rnn lm`): the probability it gave each token of the text from the
+/// ones before, and the tokens it expected next.
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
     /// The model file.
@@ -50,8 +54,17 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         rnn::fsutil::check_output(path)?;
     }
-    let model = Model::load(&args.model)?;
+    let contents = rnn::model_file::load(&args.model)?;
     let text = args.text.join(" ");
+    if rnn::lm::is_language_model(contents.network.arch()) {
+        let model = LanguageModel::from_contents(contents)
+            .map_err(|m| rnn::error::Error::model(&args.model, m))?;
+        if args.plot.is_some() {
+            anyhow::bail!("--plot draws a classifier's hidden states; this is a language model");
+        }
+        return explain_text(&model, &text, args.json);
+    }
+    let model = Model::from(contents);
     let explanation = if let Some(path) = &args.plot {
         let (explanation, target, flow) = model.flow(&text, args.label.as_deref())?;
         let title = format!(
@@ -151,4 +164,53 @@ fn shown(token: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// The likeliest next tokens shown for a language model.
+const NEXT: usize = 3;
+
+/// `rnn explain` of a language model: each token, the probability the model gave it, and the
+/// tokens it expected after it.
+fn explain_text(model: &LanguageModel, text: &str, json: bool) -> Result<()> {
+    let steps = model.explain(text, NEXT);
+    if steps.is_empty() {
+        anyhow::bail!("the text has no tokens");
+    }
+    let shown = |id: u32| format!("{:?}", model.token(id));
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = json!({
+            "tokens": steps.iter().map(|s| model.token(s.token)).collect::<Vec<_>>(),
+            "p": steps.iter().map(|s| s.p.map(super::json_number)).collect::<Vec<_>>(),
+            "next": steps.iter().map(|s| s.next.iter().map(|&(t, p)| json!([model.token(t), super::json_number(p)])).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<10} {:>7}  {:<BAR$}  expected next",
+        "token", "p", ""
+    )?;
+    for s in &steps {
+        let (p, bar) = match s.p {
+            Some(p) => (
+                format!("{:.3}", p),
+                "#".repeat((p * BAR as f32).round() as usize),
+            ),
+            None => ("".to_string(), String::new()),
+        };
+        let next: Vec<String> = s
+            .next
+            .iter()
+            .map(|&(t, p)| format!("{} {:.2}", shown(t), p))
+            .collect();
+        writeln!(
+            out,
+            "{:<10} {p:>7}  {bar:<BAR$}  {}",
+            shown(s.token),
+            next.join("  ")
+        )?;
+    }
+    Ok(())
 }

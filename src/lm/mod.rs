@@ -44,7 +44,7 @@ use crate::metrics::Score;
 use crate::model::{Initializer, ModelConfig};
 use crate::model_file::{self, Contents, ContentsRef};
 use crate::rng::Rng;
-use crate::rnn::{Architecture, Head, Init, Network};
+use crate::rnn::{Architecture, Batch, Head, Init, Network, Workspace};
 use crate::train::text::{self, TextConfig, Texts};
 use crate::train::{Event, INIT_STREAM, RunState, TrainConfig, TrainReport};
 
@@ -196,6 +196,39 @@ impl LanguageModel {
         text::evaluate_text(&self.network, ids, streams, bptt)
     }
 
+    /// What the model expects at every step of `text`: for each of its tokens, the
+    /// probability the model gave it from the tokens before (`None` for the first, which
+    /// nothing predicts), and the `top` likeliest next tokens after it, with their
+    /// probabilities, likeliest first.
+    pub fn explain(&self, text: &str, top: usize) -> Vec<NextToken> {
+        let ids = self.encode(text);
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let batch = Batch::new(&[&ids], &[]);
+        let mut ws = Workspace::default();
+        self.network.forward_only(&batch, &mut ws);
+        let v = self.network.classes();
+        let mut out: Vec<NextToken> = Vec::with_capacity(ids.len());
+        for (t, &id) in ids.iter().enumerate() {
+            let p = ws.probabilities(t, v);
+            let mut order: Vec<u32> = (0..v as u32).collect();
+            order.sort_by(|&a, &b| p[b as usize].total_cmp(&p[a as usize]).then(a.cmp(&b)));
+            let previous = t
+                .checked_sub(1)
+                .map(|s| ws.probabilities(s, v)[id as usize]);
+            out.push(NextToken {
+                token: id,
+                p: previous,
+                next: order[..top.min(v)]
+                    .iter()
+                    .map(|&i| (i, p[i as usize]))
+                    .collect(),
+            });
+        }
+        out
+    }
+
     /// A stream of tokens drawn one after the other, each with its probability under the
     /// model, after reading `prime` (see [`Generator`]).
     ///
@@ -225,6 +258,16 @@ pub fn contents<'a>(
         max_len: None,
         columns: &COLUMNS,
     }
+}
+
+/// One step of [`LanguageModel::explain`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NextToken {
+    pub token: u32,
+    /// The probability the model gave this token after the ones before it.
+    pub p: Option<f32>,
+    /// The likeliest tokens to follow it, with their probabilities.
+    pub next: Vec<(u32, f32)>,
 }
 
 /// Bits a token from a loss in nats a token.
