@@ -20,8 +20,14 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
 
 /// (n, k, m): one sequence at H = 64; batches of 32 and 64 at H = 128; a weight gradient over
 /// 640 tokens at H = 128.
-const SHAPES: [(usize, usize, usize); 4] =
-    [(1, 64, 64), (32, 128, 128), (64, 128, 128), (640, 128, 128)];
+const SHAPES: [(usize, usize, usize); 6] = [
+    (1, 64, 64),
+    (32, 128, 128),
+    (64, 128, 128),
+    (640, 128, 128),
+    (16, 256, 1024),
+    (16, 1024, 256),
+];
 
 type Kernel = fn(&mut [f32], &[f32], &[f32], usize, usize, usize);
 

@@ -19,6 +19,8 @@
 pub mod aligned;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 pub mod reference;
 pub mod tiled;
 
@@ -163,6 +165,12 @@ unsafe fn gemm_acc(
 pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usize) {
     if n == 0 || k == 0 || m == 0 {
         return; // nothing to add (a batch of empty texts has no rows)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if (GEMM_FROM..=avx512::FEW_ROWS).contains(&n) && k * m >= avx512::LARGE && isa() == Isa::Avx512
+    {
+        // SAFETY: `isa` found AVX-512F.
+        return unsafe { avx512::matmul_nt(out, a, b, n, k, m) };
     }
     if n >= GEMM_FROM {
         return gemm_nt(out, a, b, n, k, m);
