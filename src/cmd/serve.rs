@@ -21,8 +21,8 @@ use rnn::serve::{ServeConfig, ServedModel, serve};
 ///
 /// Limits keep the server's memory, file descriptors and compute bounded whatever clients do;
 /// a request over one gets a JSON error: 413 for a body over --max-body, more texts than
-/// --max-instances, an explanation over --max-explain-probs or a length over
-/// --max-generate-tokens; 503 when --max-pending requests
+/// --max-instances, an explanation over --max-explain-probs, a length over
+/// --max-generate-tokens or a prime over --max-prime-memory; 503 when --max-pending requests
 /// are in progress, or the memory for bodies (--max-pending × --max-body) or for answers
 /// (--max-answer-memory) is taken; 408 for a body slower than --body-timeout. A head slower
 /// than --header-timeout, or a connection idle for --idle-timeout, is closed. Over
@@ -70,6 +70,12 @@ pub struct ServeArgs {
     /// Tokens one generate request may ask for at most ("length"); more get 413.
     #[arg(long, default_value_t = 2000, value_parser = super::at_least_one)]
     max_generate_tokens: usize,
+    /// Bytes a language model may hold to read the prime of one generate request: it keeps
+    /// every token's outputs and probabilities (about 4 × (2 × vocabulary + layers ×
+    /// hidden) bytes a token); a longer prime gets 413. The status (GET /v1/models/NAME) says how many
+    /// tokens that is.
+    #[arg(long, default_value_t = 64 << 20, value_parser = super::at_least_one)]
+    max_prime_memory: usize,
     /// Bytes of answers in memory at once, from before they are computed until the client has
     /// taken them; an answer gets 503 when it needs more than half of what is left.
     #[arg(long, default_value_t = 128 << 20, value_parser = super::at_least_one)]
@@ -140,6 +146,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_pending: args.max_pending,
         max_explain_probs: args.max_explain_probs,
         max_generate_tokens: args.max_generate_tokens,
+        max_prime_memory: args.max_prime_memory,
         max_answer_memory: args.max_answer_memory,
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,

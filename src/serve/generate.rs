@@ -22,9 +22,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::lm::Sampling;
+use crate::rnn::Architecture;
 use crate::serve::api::{ApiError, MAX_F32_JSON, json_string_len, kind};
 
-/// Tokens written when a request does not say.
+/// Tokens written when a request does not say (or `--max-generate-tokens`, if fewer).
 pub const DEFAULT_LENGTH: usize = 200;
 
 /// The fields a request may have.
@@ -76,7 +77,7 @@ pub fn read_request(body: &[u8], max_length: usize) -> Result<GenerateRequest, A
         Some(Value::String(prime)) => prime.clone(),
         Some(other) => return Err(wrong("prime", "a string", other)),
     };
-    let length = whole(&fields, "length")?.map_or(Ok(DEFAULT_LENGTH), |n| {
+    let length = whole(&fields, "length")?.map_or(Ok(DEFAULT_LENGTH.min(max_length)), |n| {
         usize::try_from(n).map_err(|_| too_long(n, max_length))
     })?;
     if length > max_length {
@@ -144,6 +145,36 @@ fn too_long(length: u64, max_length: usize) -> ApiError {
              (--max-generate-tokens)"
         ),
     )
+}
+
+/// Bytes a language model holds for every token of a prime while it reads it: the network
+/// reads the prime in one pass and keeps every step's outputs (`layers × directions × H`
+/// floats, and `E` of embedding) and its logits and probabilities over the vocabulary (`2V`).
+pub fn prime_bytes_per_token(arch: &Architecture) -> usize {
+    let floats =
+        2 * arch.classes + arch.layers * arch.directions() * arch.hidden + arch.embed.unwrap_or(0);
+    4 * floats.max(1)
+}
+
+/// Tokens of a prime a model of `arch` may read within `max_memory` bytes (at least 1).
+pub fn max_prime_tokens(arch: &Architecture, max_memory: usize) -> usize {
+    (max_memory / prime_bytes_per_token(arch)).max(1)
+}
+
+/// The 413 of a prime longer than the model may read (`--max-prime-memory`), unless `tokens`
+/// is at most `max_tokens`.
+pub fn check_prime(tokens: usize, max_tokens: usize, arch: &Architecture) -> Result<(), ApiError> {
+    if tokens <= max_tokens {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the prime has {tokens} tokens; this model may read at most {max_tokens} \
+             (--max-prime-memory: it holds {} bytes for every token of a prime as it reads it)",
+            prime_bytes_per_token(arch)
+        ),
+    ))
 }
 
 /// The text written so far, and every token with its probability, as the answer holds them.
@@ -376,6 +407,34 @@ mod tests {
             )
         );
         assert_eq!(error(r#"{"length": 18446744073709551615}"#).0, 413);
+        let request = read_request(b"{}", 50).unwrap();
+        assert_eq!(request.length, 50, "the default, cut to the server's limit");
+    }
+
+    #[test]
+    fn a_prime_is_bounded_by_the_memory_its_reading_takes() {
+        use crate::rnn::CellKind;
+        let arch = Architecture {
+            layers: 2,
+            embed: Some(16),
+            ..Architecture::language_model(CellKind::Lstm, 100, 64)
+        };
+        // 2 × 100 logits and probabilities, 2 × 64 outputs, 16 of embedding
+        assert_eq!(prime_bytes_per_token(&arch), 4 * 344);
+        assert_eq!(max_prime_tokens(&arch, 1376 * 1000), 1000);
+        assert_eq!(max_prime_tokens(&arch, 10), 1, "a token always");
+        assert!(check_prime(1000, 1000, &arch).is_ok());
+        let e = check_prime(1001, 1000, &arch).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.message),
+            (
+                413,
+                "the prime has 1001 tokens; this model may read at most 1000 \
+                 (--max-prime-memory: it holds 1376 bytes for every token of a prime as it \
+                 reads it)"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ use body::BodyLimits;
 use budget::Budget;
 use connection::Timeouts;
 use metrics::Metrics;
-use routes::{AppState, Served};
+use routes::{AppState, Served, Writer};
 use sampler::Sampler;
 pub use served::{Kind, ServedModel};
 
@@ -98,6 +98,9 @@ pub struct ServeConfig {
     pub max_explain_probs: usize,
     /// Tokens in one generate answer at most; a longer `length` is a 413.
     pub max_generate_tokens: usize,
+    /// Bytes a language model may hold to read one request's prime (it reads the whole prime
+    /// in one pass, keeping every step's outputs and probabilities); a longer prime is a 413.
+    pub max_prime_memory: usize,
     /// Bytes of answers held at once, from before they are computed until they are sent;
     /// an answer that does not fit is a 503.
     pub max_answer_memory: usize,
@@ -150,19 +153,19 @@ pub fn serve(
                 )?;
                 Served::Classifier { model, batcher }
             }
-            ServedModel::LanguageModel(model) => {
-                let token_json = generate::longest_token_json(model.vocab.tokens());
-                let sampler = Sampler::new(
+            ServedModel::LanguageModel(model) => Served::LanguageModel(Writer {
+                token_json: generate::longest_token_json(model.vocab.tokens()),
+                max_prime_tokens: generate::max_prime_tokens(
+                    model.network.arch(),
+                    config.max_prime_memory,
+                ),
+                sampler: Sampler::new(
                     Arc::new(model),
                     &config.name,
                     config.threads,
                     Arc::clone(&metrics),
-                );
-                Served::LanguageModel {
-                    sampler,
-                    token_json,
-                }
-            }
+                ),
+            }),
         };
         let state = Arc::new(AppState {
             name: config.name.clone(),

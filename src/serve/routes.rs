@@ -59,11 +59,16 @@ pub enum Served {
     /// A classifier, whose texts the batcher gathers into forward passes.
     Classifier { model: Arc<Model>, batcher: Batcher },
     /// A language model, whose generations the sampler runs.
-    LanguageModel {
-        sampler: Sampler,
-        /// The longest JSON string of a token of its vocabulary (for answer sizes).
-        token_json: usize,
-    },
+    LanguageModel(Writer),
+}
+
+/// A language model's sampler, and the sizes its requests are checked against.
+pub struct Writer {
+    pub sampler: Sampler,
+    /// The longest JSON string of a token of its vocabulary (for answer sizes).
+    pub token_json: usize,
+    /// Tokens of a prime it may read at most (`--max-prime-memory`).
+    pub max_prime_tokens: usize,
 }
 
 impl Served {
@@ -71,7 +76,7 @@ impl Served {
     pub fn kind(&self) -> Kind {
         match self {
             Served::Classifier { .. } => Kind::Classifier,
-            Served::LanguageModel { .. } => Kind::LanguageModel,
+            Served::LanguageModel(_) => Kind::LanguageModel,
         }
     }
 }
@@ -122,17 +127,15 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         Served::Classifier { model, .. } => {
             api::answer_size(model, &["x".to_string()], false).bytes
         }
-        Served::LanguageModel {
-            sampler,
-            token_json,
-        } => {
+        Served::LanguageModel(writer) => {
             let request = GenerateRequest {
                 prime: String::new(),
                 length: generate::DEFAULT_LENGTH.min(state.max_generate_tokens),
                 sampling: Default::default(),
                 stream: false,
             };
-            generate::answer_bound(&state.name, &request, *token_json, sampler.model().join())
+            let join = writer.sampler.model().join();
+            generate::answer_bound(&state.name, &request, writer.token_json, join)
         }
     };
     let admits = state.in_progress.available_permits() > 0
@@ -193,8 +196,8 @@ async fn model_status(
                 "max_len": model.max_len,
             })
         }
-        Served::LanguageModel { sampler, .. } => {
-            let model = sampler.model();
+        Served::LanguageModel(writer) => {
+            let model = writer.sampler.model();
             let arch = model.network.arch();
             json!({
                 "name": state.name,
@@ -208,6 +211,7 @@ async fn model_status(
                 "tokens": model.tokens.name(),
                 "join": model.join(),
                 "max_generate_tokens": state.max_generate_tokens,
+                "max_prime_tokens": writer.max_prime_tokens,
             })
         }
     };
@@ -231,13 +235,9 @@ async fn model_call(
         (Served::Classifier { model, batcher }, "predict" | "explain") => {
             classify(&state, model, batcher, verb == "explain", &headers, body).await
         }
-        (
-            Served::LanguageModel {
-                sampler,
-                token_json,
-            },
-            "generate",
-        ) => write_text(&state, sampler, *token_json, &headers, body).await,
+        (Served::LanguageModel(writer), "generate") => {
+            write_text(&state, writer, &headers, body).await
+        }
         (served, _) => Err(wrong_verb(name, served.kind(), verb)),
     }
 }
@@ -351,13 +351,12 @@ async fn classify(
 ///
 /// As for a predict request, every limit is checked before the work it bounds: the body's
 /// (see [`read_body`]); the permits of the requests in progress once it is read (held until
-/// the generation ends); the length (`--max-generate-tokens`) and the answer's bytes, whole or
-/// streamed, before the first token is drawn. A streamed answer gives its bytes back as the
-/// connection takes them.
+/// the generation ends); the prime's tokens (`--max-prime-memory`), the length
+/// (`--max-generate-tokens`) and the answer's bytes, whole or streamed, before the model reads
+/// the prime. A streamed answer gives its bytes back as the connection takes them.
 async fn write_text(
     state: &AppState,
-    sampler: &Sampler,
-    token_json: usize,
+    writer: &Writer,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -367,12 +366,15 @@ async fn write_text(
         .map_err(|_| busy())?;
     let request = generate::read_request(&body, state.max_generate_tokens)?;
     drop(body);
-    let join = sampler.model().join();
-    let bound = generate::answer_bound(&state.name, &request, token_json, join);
+    let model = writer.sampler.model();
+    let mut prime_tokens = 0usize;
+    model.tokens.for_each(&request.prime, |_| prime_tokens += 1);
+    generate::check_prime(prime_tokens, writer.max_prime_tokens, model.network.arch())?;
+    let bound = generate::answer_bound(&state.name, &request, writer.token_json, model.join());
     let mut answer_held = reserve_answer(&state.answers, bound)?;
     let stream = request.stream;
     // The prime goes with the generation, so its body's bytes stay counted until it ends.
-    let mut output = sampler.start(request, (permit, body_held)).await?;
+    let mut output = writer.sampler.start(request, (permit, body_held)).await?;
     if stream {
         return Ok((
             [
