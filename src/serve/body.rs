@@ -131,7 +131,7 @@ impl http_body::Body for AnswerBody {
 }
 
 /// An answer streamed as it is computed: the pieces that come on a channel, handed to the
-/// connection as they come (those already there together, up to [`CHUNK`] bytes), until the
+/// connection as they come (those already there together, up to `CHUNK` bytes), until the
 /// channel closes. It holds a [`Reservation`] of the answer budget taken for the whole answer
 /// before it was computed, and gives back each piece's bytes once the connection has taken it.
 pub struct StreamBody {

@@ -60,7 +60,7 @@ impl Sampler {
     /// Waits for a turn (without blocking the async runtime), reads the request's prime on a
     /// blocking thread, and, once the model has read it, returns what the generation writes
     /// from there: the whole answer as one piece, or a line a token when `request.stream`
-    /// (see [`generate`](crate::serve::generate)). `hold` is kept until the generation ends.
+    /// (see [`generate`]). `hold` is kept until the generation ends.
     ///
     /// # Errors
     /// 400 with the library's sentence for sampling settings out of range or a prime of only
