@@ -4,7 +4,8 @@
 //! while the server keeps serving; 32 concurrent clients; a clean exit on SIGTERM with the
 //! request in flight answered; the limits that keep clients from holding the server (answers
 //! they never read, slow heads and bodies, idle connections, bodies sent whole over the
-//! limit). `browser.rs` drives the page in headless Chromium.
+//! limit). A language model's `:generate`, whole and streamed, against `rnn generate` and the
+//! library. `browser.rs` drives the page in headless Chromium.
 
 #[path = "serve/browser.rs"]
 mod browser;
@@ -36,8 +37,13 @@ impl Server {
     /// Starts `rnn serve --model m.safetensors --name sample --port 0` in `dir` with `extra`
     /// flags, and reads the port from its start-up line.
     fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_model(dir, "m.safetensors", "sample", extra)
+    }
+
+    /// Starts `rnn serve --model FILE --name NAME --port 0` in `dir` with `extra` flags.
+    fn start_model(dir: &Path, file: &str, name: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
-            .args(["serve", "--model", "m.safetensors", "--name", "sample"])
+            .args(["serve", "--model", file, "--name", name])
             .args(["--port", "0", "--threads", "2"])
             .args(extra)
             .current_dir(dir)
@@ -331,13 +337,13 @@ fn every_route_answers_and_the_start_up_line_describes_the_model() {
 
     assert_eq!(
         server.get("/v1/models").json(),
-        json!({"models": ["sample"]})
+        json!({"models": ["sample"], "kinds": {"sample": "classifier"}})
     );
     let status = server.get("/v1/models/sample").json();
     assert_eq!(
         status,
         json!({
-            "name": "sample", "ready": true, "cell": "rnn", "hidden": 8, "layers": 1,
+            "name": "sample", "ready": true, "kind": "classifier", "cell": "rnn", "hidden": 8, "layers": 1,
             "bidirectional": false, "embed": null, "pool": "last", "vocabulary": 24,
             "labels": ["negative", "positive"], "tokens": "word", "max_len": null,
         })
@@ -586,6 +592,430 @@ fn every_bad_request_gets_a_4xx_with_a_json_error_and_the_server_keeps_serving()
             "{line} not in\n{metrics}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Language models
+
+/// A temporary folder with a small character language model, `lm.safetensors`, trained by the
+/// library in a second or so on a few repeated sentences: it has learnt enough to write them
+/// back at temperature 0, and draws varied text at temperature 1.
+fn lm_dir() -> tempfile::TempDir {
+    use rnn::data::Tokens;
+    use rnn::lm::LanguageModel;
+    use rnn::model::ModelConfig;
+    use rnn::train::TrainConfig;
+    use rnn::train::text::{TextConfig, Texts};
+
+    let text = "the cat sat on the mat. the dog sat on the log. ".repeat(8);
+    let config = ModelConfig {
+        hidden: 24,
+        tokens: Tokens::Char,
+        bidirectional: false,
+        dropout: 0.0,
+        embed: None,
+        ..ModelConfig::default()
+    };
+    let mut model = LanguageModel::for_text(&text, &config).unwrap();
+    let ids = model.encode(&text);
+    let training = TrainConfig {
+        epochs: 40,
+        batch: 4,
+        lr: 0.02,
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let texts = Texts {
+        train: &ids,
+        valid: &[],
+    };
+    let bptt = TextConfig {
+        bptt: 16,
+        max_seconds: None,
+    };
+    model.train(texts, &training, &bptt, None, |_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(&dir.path().join("lm.safetensors")).unwrap();
+    dir
+}
+
+/// `rnn serve` with the language model of [`lm_dir`], named `writer`.
+fn lm_server(dir: &Path, extra: &[&str]) -> Server {
+    Server::start_model(dir, "lm.safetensors", "writer", extra)
+}
+
+const GENERATE: &str = "/v1/models/writer:generate";
+
+impl Server {
+    /// The answer to a generate request that must succeed.
+    fn generate(&self, request: Value) -> Value {
+        let reply = self.post(GENERATE, &request.to_string());
+        assert_eq!(reply.status, 200, "{request}: {}", reply.body);
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        reply.json()
+    }
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer, put back together.
+fn dechunk(body: &str) -> String {
+    let (mut whole, mut rest) = (String::new(), body);
+    loop {
+        let (size, after) = rest.split_once("\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hexadecimal chunk size");
+        if size == 0 {
+            return whole;
+        }
+        whole.push_str(&after[..size]);
+        rest = after[size..]
+            .strip_prefix("\r\n")
+            .expect("CRLF after a chunk");
+    }
+}
+
+/// A generate answer's tokens, each with its probability.
+fn tokens_of(answer: &Value) -> Vec<(String, f32)> {
+    answer["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["token"].as_str().unwrap().into(),
+                t["p"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_language_model_is_served_and_says_what_it_is() {
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &[]);
+    assert!(
+        server.banner.starts_with(
+            "Serving lm.safetensors as \"writer\" (a language model: lstm, H = 24, a \
+             prediction every step, V = 15, char tokens) on http://127.0.0.1:"
+        ),
+        "{}",
+        server.banner
+    );
+    assert_eq!(
+        server.get("/v1/models").json(),
+        json!({"models": ["writer"], "kinds": {"writer": "language_model"}})
+    );
+    assert_eq!(
+        server.get("/v1/models/writer").json(),
+        json!({
+            "name": "writer", "ready": true, "kind": "language_model", "cell": "lstm",
+            "hidden": 24, "layers": 1, "embed": null, "vocabulary": 15, "tokens": "char",
+            "join": "", "max_generate_tokens": 2000,
+            // --max-prime-memory, 64 MiB, over 4 × (2 × 15 + 24) bytes a token
+            "max_prime_tokens": (64 << 20) / 216,
+        })
+    );
+    let health = server.get("/healthz");
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status": "ok"}))
+    );
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("id=\"prime\""),
+        "the page has the write box"
+    );
+}
+
+#[test]
+fn generated_text_is_that_of_rnn_generate_and_the_same_for_the_same_seed() {
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &[]);
+    // At temperature 2, so that the draws of a model this sure of its sentences vary.
+    let request = json!({ "prime": "the ", "length": 60, "seed": 11, "temperature": 2 });
+    let answer = server.generate(request.clone());
+    assert_eq!(answer["model"], "writer");
+    assert_eq!(answer["prime"], "the ");
+    let text = answer["text"].as_str().unwrap();
+    let tokens = tokens_of(&answer);
+    assert_eq!(tokens.len(), 60, "the length asked for");
+    assert_eq!(
+        tokens.iter().map(|(t, _)| t.as_str()).collect::<String>(),
+        text,
+        "a character model's text is its tokens one after the other"
+    );
+    assert!(
+        tokens.iter().all(|&(_, p)| p > 0.0 && p <= 1.0),
+        "{tokens:?}"
+    );
+    // The same request, the same text; another seed, another text.
+    assert_eq!(server.generate(request.clone()), answer);
+    let mut other = request.clone();
+    other["seed"] = json!(12);
+    let other = server.generate(other);
+    assert_ne!(other["text"], answer["text"]);
+    // What `rnn generate` prints: the prime, the text, a new line.
+    let printed = run_rnn(
+        dir.path(),
+        &[
+            "generate",
+            "--model",
+            "lm.safetensors",
+            "--prime",
+            "the ",
+            "--length",
+            "60",
+            "--seed",
+            "11",
+            "--temperature",
+            "2",
+        ],
+        "",
+    );
+    assert_eq!(printed, format!("the {text}\n"));
+    // Other lengths, none and every default.
+    let mut short = request.clone();
+    short["length"] = json!(7);
+    let short = server.generate(short);
+    assert_eq!(
+        tokens_of(&short),
+        tokens[..7],
+        "the start of the same draws"
+    );
+    let nothing = server.generate(json!({ "prime": "the ", "length": 0 }));
+    assert_eq!(
+        (&nothing["text"], &nothing["tokens"]),
+        (&json!(""), &json!([]))
+    );
+    assert_eq!(tokens_of(&server.generate(json!({}))).len(), 200);
+}
+
+#[test]
+fn temperature_0_writes_the_likeliest_token_every_time() {
+    use rnn::lm::{LanguageModel, Sampling};
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &[]);
+    let greedy = |seed: u64| {
+        server
+            .generate(json!({ "prime": "the dog ", "length": 40, "temperature": 0, "seed": seed }))
+    };
+    let answer = greedy(1);
+    assert_eq!(greedy(2), answer, "no randomness: the seed does not matter");
+    // The library's greedy draws, token by token and probability by probability.
+    let model = LanguageModel::load(&dir.path().join("lm.safetensors")).unwrap();
+    let sampling = Sampling {
+        temperature: 0.0,
+        ..Sampling::default()
+    };
+    let expected: Vec<(String, f32)> = model
+        .generate("the dog ", &sampling)
+        .unwrap()
+        .take(40)
+        .map(|(t, p)| (model.token(t).to_string(), p))
+        .collect();
+    assert_eq!(tokens_of(&answer), expected);
+    // The model has learnt its sentences: greedily, it writes them on.
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.starts_with("sat on the "), "{text:?}");
+}
+
+#[test]
+fn a_stream_sends_a_line_a_token_in_order_and_the_same_text_as_a_whole_answer() {
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &[]);
+    for (prime, seed, temperature) in [("the c", 5, 1.0), ("", 9, 0.7), ("the ", 3, 0.0)] {
+        let request =
+            json!({ "prime": prime, "length": 80, "seed": seed, "temperature": temperature });
+        let whole = server.generate(request.clone());
+        let mut streamed = request.clone();
+        streamed["stream"] = json!(true);
+        let reply = server.post(GENERATE, &streamed.to_string());
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("content-type"), Some("application/x-ndjson"));
+        assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
+        let body = dechunk(&reply.body);
+        let lines: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(lines.len(), 81, "a line a token, then the end");
+        let (tokens, last) = lines.split_at(80);
+        assert_eq!(
+            Value::from(tokens.to_vec()),
+            whole["tokens"],
+            "the same tokens and probabilities, in order"
+        );
+        let text: String = tokens
+            .iter()
+            .map(|t| t["token"].as_str().unwrap())
+            .collect();
+        assert_eq!(text, whole["text"].as_str().unwrap());
+        assert_eq!(
+            last[0],
+            json!({ "done": true, "model": "writer", "prime": prime, "text": text })
+        );
+    }
+}
+
+#[test]
+fn concurrent_generations_each_get_their_own_text() {
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &[]);
+    let request = |seed: u64| json!({ "prime": "the ", "length": 50, "seed": seed });
+    let expected: Vec<Value> = (0..4).map(|seed| server.generate(request(seed))).collect();
+    let address = server.address;
+    std::thread::scope(|scope| {
+        for client in 0..8 {
+            let expected = &expected;
+            scope.spawn(move || {
+                for r in 0..5 {
+                    let seed = (client + r) % 4;
+                    let body = request(seed as u64).to_string();
+                    let reply = generate_at(address, &body);
+                    assert_eq!(reply, expected[seed], "client {client}, seed {seed}");
+                }
+            });
+        }
+    });
+    let metrics = server.get("/metrics").body;
+    for line in [
+        "rnn_http_requests_total{route=\"generate\"} 44",
+        "rnn_generated_tokens_total 2200",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("rnn_http_errors_total{"), "{metrics}");
+}
+
+/// A generate request to the server at `address` that must succeed: its JSON.
+fn generate_at(address: SocketAddr, body: &str) -> Value {
+    let reply = request(address, "POST", GENERATE, Some(body.as_bytes()));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+#[test]
+fn bad_generate_requests_and_verbs_of_the_other_kind_get_json_errors() {
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &["--max-generate-tokens", "100"]);
+    let post = |body: Value| server.post(GENERATE, &body.to_string());
+    post(json!({ "temperature": -1 })).is_error(
+        400,
+        "the temperature must be 0 (always the likeliest token) or more, not -1",
+    );
+    post(json!({ "top_p": 0 })).is_error(400, "top-p must be more than 0 and at most 1, not 0");
+    post(json!({ "top_k": 0 })).is_error(400, "top-k must be at least 1");
+    post(json!({ "prime": "XYZ€" })).is_error(
+        400,
+        "the prime \"XYZ€\" has no token the model knows; its vocabulary has 15 tokens",
+    );
+    post(json!({ "prime": "the ", "length": 101 })).is_error(
+        413,
+        "\"length\" is 101 tokens; a generate request may ask for at most 100 \
+         (--max-generate-tokens)",
+    );
+    post(json!({ "length": -1 })).is_error(400, "\"length\" must be a whole number from 0 up");
+    post(json!({ "length": 2.5 })).is_error(400, "\"length\" must be a whole number from 0 up");
+    post(json!({ "prime": ["the"] })).is_error(400, "\"prime\" must be a string, not a list");
+    post(json!({ "stream": "yes" })).is_error(400, "\"stream\" must be true or false");
+    post(json!({ "temp": 1 })).is_error(400, "unknown field \"temp\"");
+    server
+        .post(GENERATE, "{\"prime\": ")
+        .is_error(400, "not valid JSON");
+    server
+        .post(GENERATE, "[]")
+        .is_error(400, "the body must be an object");
+    // A stream refused before its first token is a plain JSON error, not a stream.
+    let refused = post(json!({ "temperature": -1, "stream": true }));
+    refused.is_error(400, "the temperature must be 0");
+    assert_eq!(refused.header("content-type"), Some("application/json"));
+    // A classifier's verbs.
+    for verb in ["predict", "explain"] {
+        server
+            .post(&format!("/v1/models/writer:{verb}"), r#"{"instances": ["the cat"]}"#)
+            .is_error(
+                404,
+                &format!("\"writer\" is a language model: it writes text after a beginning and has no :{verb}"),
+            );
+    }
+    server
+        .post("/v1/models/writer:classify", "{}")
+        .is_error(404, "unknown verb \"classify\": use :generate");
+    server
+        .post("/v1/models/other:generate", "{}")
+        .is_error(404, "no model is named \"other\"");
+    // Still writing, and every error was counted.
+    assert_eq!(
+        tokens_of(&server.generate(json!({ "length": 100 }))).len(),
+        100
+    );
+    let metrics = server.get("/metrics").body;
+    for line in [
+        "rnn_http_errors_total{route=\"generate\",code=\"400\"} 12",
+        "rnn_http_errors_total{route=\"generate\",code=\"404\"} 1",
+        "rnn_http_errors_total{route=\"generate\",code=\"413\"} 1",
+        "rnn_http_errors_total{route=\"predict\",code=\"404\"} 1",
+        "rnn_http_errors_total{route=\"explain\",code=\"404\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+
+    // And a classifier asked to write.
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &[]);
+    server
+        .post("/v1/models/sample:generate", r#"{"prime": "the"}"#)
+        .is_error(
+            404,
+            "\"sample\" is a classifier: it has no :generate (a language model, trained by \
+             `rnn lm`, has); use :predict or :explain",
+        );
+}
+
+#[test]
+fn a_prime_or_an_answer_over_its_memory_is_refused_before_it_is_read() {
+    let dir = lm_dir();
+    // 20 kB for answers: a 2000-token answer may take more than half of it. 21,600 bytes to
+    // read a prime: 100 tokens of 216 bytes.
+    let server = lm_server(
+        dir.path(),
+        &[
+            "--max-answer-memory",
+            "20000",
+            "--max-prime-memory",
+            "21600",
+        ],
+    );
+    let prime = "the cat ".repeat(13);
+    for stream in [false, true] {
+        server
+            .post(
+                GENERATE,
+                &json!({ "length": 2000, "stream": stream }).to_string(),
+            )
+            .is_error(413, "--max-answer-memory");
+        server
+            .post(
+                GENERATE,
+                &json!({ "prime": prime[..101], "stream": stream }).to_string(),
+            )
+            .is_error(
+                413,
+                "the prime has 101 tokens; this model may read at most 100 (--max-prime-memory: \
+                 it holds 216 bytes for every token of a prime as it reads it)",
+            );
+    }
+    let answer = server.generate(json!({ "prime": prime[..100], "length": 100 }));
+    assert_eq!(tokens_of(&answer).len(), 100);
+    assert_eq!(
+        server.get("/v1/models/writer").json()["max_prime_tokens"],
+        100
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

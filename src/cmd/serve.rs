@@ -1,4 +1,5 @@
-//! `rnn serve`: answer predictions over HTTP, with a page to try the model in a browser.
+//! `rnn serve`: answer predictions (a classifier) or write text (a language model) over HTTP,
+//! with a page to try the model in a browser.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,18 +8,21 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use rnn::model::Model;
-use rnn::serve::{ServeConfig, serve};
+use rnn::serve::{ServeConfig, ServedModel, serve};
 
 /// Serve a model over HTTP (the KServe V1 / TensorFlow Serving REST protocol).
 ///
 /// Routes: GET / (a page to try the model), GET /healthz, GET /metrics, GET /v1/models,
-/// GET /v1/models/NAME, POST /v1/models/NAME:predict and POST /v1/models/NAME:explain with
-/// {"instances": ["text", ...]}. SIGINT or SIGTERM stops it after the requests in flight.
+/// GET /v1/models/NAME; for a classifier (`rnn train`), POST /v1/models/NAME:predict and
+/// POST /v1/models/NAME:explain with {"instances": ["text", ...]}; for a language model
+/// (`rnn lm`), POST /v1/models/NAME:generate with {"prime": "...", "length": N, "temperature":
+/// T, "seed": S, "stream": true|false}. SIGINT or SIGTERM stops it after the requests in
+/// flight.
 ///
 /// Limits keep the server's memory, file descriptors and compute bounded whatever clients do;
 /// a request over one gets a JSON error: 413 for a body over --max-body, more texts than
-/// --max-instances or an explanation over --max-explain-probs; 503 when --max-pending requests
+/// --max-instances, an explanation over --max-explain-probs, a length over
+/// --max-generate-tokens or a prime over --max-prime-memory; 503 when --max-pending requests
 /// are in progress, or the memory for bodies (--max-pending × --max-body) or for answers
 /// (--max-answer-memory) is taken; 408 for a body slower than --body-timeout. A head slower
 /// than --header-timeout, or a connection idle for --idle-timeout, is closed. Over
@@ -27,7 +31,7 @@ use rnn::serve::{ServeConfig, serve};
 /// would be refused.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The model file.
+    /// The model file: a classifier (`rnn train`) or a language model (`rnn lm`).
     #[arg(long)]
     model: PathBuf,
     /// The name in the URLs [default: the model file's name without its extension].
@@ -39,7 +43,8 @@ pub struct ServeArgs {
     /// The port; 0 picks a free one (the start-up line says which).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Compute threads [default: one per core; at most 4 per core, or 16].
+    /// Compute threads; for a language model, generations running at once [default: one per
+    /// core; at most 4 per core, or 16].
     #[arg(long, value_parser = super::thread_count)]
     threads: Option<usize>,
     /// Texts in one forward pass at most.
@@ -62,6 +67,15 @@ pub struct ServeArgs {
     /// is a 50,000-token text for two labels, an answer of about 4 MB.
     #[arg(long, default_value_t = 100_000, value_parser = super::at_least_one)]
     max_explain_probs: usize,
+    /// Tokens one generate request may ask for at most ("length"); more get 413.
+    #[arg(long, default_value_t = 2000, value_parser = super::at_least_one)]
+    max_generate_tokens: usize,
+    /// Bytes a language model may hold to read the prime of one generate request: it keeps
+    /// every token's outputs and probabilities (about 4 × (2 × vocabulary + layers ×
+    /// hidden) bytes a token); a longer prime gets 413. The status (GET /v1/models/NAME) says how many
+    /// tokens that is.
+    #[arg(long, default_value_t = 64 << 20, value_parser = super::at_least_one)]
+    max_prime_memory: usize,
     /// Bytes of answers in memory at once, from before they are computed until the client has
     /// taken them; an answer gets 503 when it needs more than half of what is left.
     #[arg(long, default_value_t = 128 << 20, value_parser = super::at_least_one)]
@@ -100,13 +114,21 @@ pub fn run(args: ServeArgs) -> Result<()> {
     {
         bail!("--name {name:?}: a model name must be non-empty, without / : ? # % or spaces");
     }
-    let model = Model::load(&args.model)?;
-    let summary = format!(
-        "{}, V = {}, labels {}",
-        model.network.arch(),
-        model.vocab.len(),
-        label_list(&model.labels)
-    );
+    let model = ServedModel::load(&args.model)?;
+    let summary = match &model {
+        ServedModel::Classifier(model) => format!(
+            "{}, V = {}, labels {}",
+            model.network.arch(),
+            model.vocab.len(),
+            label_list(&model.labels)
+        ),
+        ServedModel::LanguageModel(model) => format!(
+            "a language model: {}, V = {}, {} tokens",
+            model.network.arch(),
+            model.vocab.len(),
+            model.tokens.name()
+        ),
+    };
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -123,6 +145,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_instances: args.max_instances,
         max_pending: args.max_pending,
         max_explain_probs: args.max_explain_probs,
+        max_generate_tokens: args.max_generate_tokens,
+        max_prime_memory: args.max_prime_memory,
         max_answer_memory: args.max_answer_memory,
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,

@@ -108,7 +108,7 @@ pub fn read_instances(body: &[u8], max_instances: usize) -> Result<Vec<String>, 
 }
 
 /// What a JSON value is, in words.
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -130,7 +130,7 @@ pub struct AnswerSize {
 
 /// The longest JSON of an `f32` (serde_json writes the shortest decimal that reads back as the
 /// same value, at most 9 significant digits with a sign and an exponent: `-1.17549435e-38`).
-const MAX_F32_JSON: usize = 16;
+pub(crate) const MAX_F32_JSON: usize = 16;
 
 /// The size of the answer to `texts`, with explanations if `explain`, from the texts' tokens
 /// and the labels' names, without running the network: the bound the server checks
@@ -184,7 +184,7 @@ pub fn answer_size(model: &Model, texts: &[String], explain: bool) -> AnswerSize
 
 /// The length of `s` written as a JSON string, quotes and escapes included, as serde_json
 /// writes it.
-fn json_string_len(s: &str) -> usize {
+pub(crate) fn json_string_len(s: &str) -> usize {
     2 + s
         .bytes()
         .map(|b| match b {

@@ -1,6 +1,6 @@
 //! Bodies within the server's limits: reading a request's body (its size, its time, its share
-//! of the body budget), and an answer's body, which holds its bytes of the answer budget until
-//! the connection has taken the last of them.
+//! of the body budget), and an answer's body, whole or streamed as it is computed, which holds
+//! its bytes of the answer budget until the connection has taken them.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
 use http_body::{Frame, SizeHint};
+use tokio::sync::mpsc;
 
 use crate::serve::api::ApiError;
 use crate::serve::budget::{Budget, Reservation};
@@ -129,6 +130,53 @@ impl http_body::Body for AnswerBody {
     }
 }
 
+/// An answer streamed as it is computed: the pieces that come on a channel, handed to the
+/// connection as they come (those already there together, up to `CHUNK` bytes), until the
+/// channel closes. It holds a [`Reservation`] of the answer budget taken for the whole answer
+/// before it was computed, and gives back each piece's bytes once the connection has taken it.
+pub struct StreamBody {
+    pieces: mpsc::UnboundedReceiver<Bytes>,
+    held: Reservation,
+}
+
+impl StreamBody {
+    /// The body of what comes on `pieces`, counted in `held` until the connection takes it.
+    pub fn new(pieces: mpsc::UnboundedReceiver<Bytes>, held: Reservation) -> Self {
+        StreamBody { pieces, held }
+    }
+}
+
+impl http_body::Body for StreamBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let first = match self.pieces.poll_recv(cx) {
+            Poll::Ready(Some(piece)) => piece,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let mut data = first;
+        if data.len() < CHUNK && !self.pieces.is_empty() {
+            let mut joined = data.to_vec();
+            while joined.len() < CHUNK {
+                match self.pieces.try_recv() {
+                    Ok(piece) => joined.extend_from_slice(&piece),
+                    Err(_) => break,
+                }
+            }
+            data = Bytes::from(joined);
+        }
+        // Handed over: the connection's own buffer holds it from now.
+        let left = self.held.bytes().saturating_sub(data.len());
+        self.held.resize(left);
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +257,36 @@ mod tests {
         assert_eq!(budget.free(), 60_000, "held until dropped");
         drop(body);
         assert_eq!(budget.free(), 100_000);
+    }
+
+    #[test]
+    fn a_stream_hands_over_what_has_come_and_gives_its_bytes_back_as_it_goes() {
+        let budget = Budget::new(1000);
+        let held = budget.take(100).unwrap();
+        let (send, pieces) = mpsc::unbounded_channel();
+        let mut body = StreamBody::new(pieces, held);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut poll =
+            |body: &mut StreamBody| match http_body::Body::poll_frame(Pin::new(body), &mut cx) {
+                Poll::Ready(Some(Ok(frame))) => Some(Some(frame.into_data().unwrap())),
+                Poll::Ready(None) => Some(None),
+                Poll::Pending => None,
+            };
+        assert_eq!(poll(&mut body), None, "nothing yet: pending");
+        send.send(Bytes::from_static(b"one\n")).unwrap();
+        send.send(Bytes::from_static(b"two\n")).unwrap();
+        assert_eq!(
+            poll(&mut body),
+            Some(Some(Bytes::from_static(b"one\ntwo\n"))),
+            "what has come, together"
+        );
+        assert_eq!(budget.free(), 908);
+        send.send(Bytes::from_static(b"end\n")).unwrap();
+        drop(send);
+        assert_eq!(poll(&mut body), Some(Some(Bytes::from_static(b"end\n"))));
+        assert_eq!(poll(&mut body), Some(None), "the channel closed: the end");
+        drop(body);
+        assert_eq!(budget.free(), 1000);
     }
 }

@@ -1,5 +1,6 @@
 //! What `GET /metrics` reports, in Prometheus' text format: requests and errors by route, a
-//! latency histogram by route, and how many texts each forward pass carried.
+//! latency histogram by route, how many texts each forward pass carried, and how many tokens
+//! generations wrote.
 //!
 //! Everything is a lock-free counter except the errors, which are few and keyed by status code.
 
@@ -26,13 +27,15 @@ pub enum Route {
     Predict,
     /// `POST /v1/models/NAME:explain`.
     Explain,
+    /// `POST /v1/models/NAME:generate`.
+    Generate,
     /// Any other path.
     Other,
 }
 
 impl Route {
     /// Every route, in the order the metrics list them.
-    pub const ALL: [Route; 8] = [
+    pub const ALL: [Route; 9] = [
         Route::Page,
         Route::Healthz,
         Route::Metrics,
@@ -40,6 +43,7 @@ impl Route {
         Route::Model,
         Route::Predict,
         Route::Explain,
+        Route::Generate,
         Route::Other,
     ];
 
@@ -54,6 +58,7 @@ impl Route {
                 Some(rest) if rest.contains('/') || rest.is_empty() => Route::Other,
                 Some(rest) if rest.ends_with(":predict") => Route::Predict,
                 Some(rest) if rest.ends_with(":explain") => Route::Explain,
+                Some(rest) if rest.ends_with(":generate") => Route::Generate,
                 Some(_) => Route::Model,
                 None => Route::Other,
             },
@@ -70,6 +75,7 @@ impl Route {
             Route::Model => "model",
             Route::Predict => "predict",
             Route::Explain => "explain",
+            Route::Generate => "generate",
             Route::Other => "other",
         }
     }
@@ -144,6 +150,7 @@ pub struct Metrics {
     /// Answers with a status of 400 or more, by route and status code.
     errors: Mutex<BTreeMap<(Route, u16), u64>>,
     batch_texts: Histogram,
+    generated_tokens: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -156,6 +163,7 @@ impl Default for Metrics {
                 .collect(),
             errors: Mutex::new(BTreeMap::new()),
             batch_texts: Histogram::new(&BATCH_BOUNDS),
+            generated_tokens: AtomicU64::new(0),
         }
     }
 }
@@ -175,6 +183,12 @@ impl Metrics {
     /// Counts one forward pass over `texts` texts.
     pub fn observe_batch(&self, texts: usize) {
         self.batch_texts.observe(texts as f64);
+    }
+
+    /// Counts `tokens` tokens written by a generation.
+    pub fn observe_generated(&self, tokens: usize) {
+        self.generated_tokens
+            .fetch_add(tokens as u64, Ordering::Relaxed);
     }
 
     /// Everything, in Prometheus' text exposition format.
@@ -222,6 +236,13 @@ impl Metrics {
         out.push_str("# HELP rnn_batch_texts Texts in each batched forward pass.\n");
         out.push_str("# TYPE rnn_batch_texts histogram\n");
         self.batch_texts.render(&mut out, "rnn_batch_texts", "");
+        out.push_str("# HELP rnn_generated_tokens_total Tokens written by :generate requests.\n");
+        out.push_str("# TYPE rnn_generated_tokens_total counter\n");
+        let _ = writeln!(
+            out,
+            "rnn_generated_tokens_total {}",
+            self.generated_tokens.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -237,6 +258,10 @@ mod tests {
         assert_eq!(Route::of("/v1/models/spam"), Route::Model);
         assert_eq!(Route::of("/v1/models/spam:predict"), Route::Predict);
         assert_eq!(Route::of("/v1/models/spam:explain"), Route::Explain);
+        assert_eq!(
+            Route::of("/v1/models/shakespeare:generate"),
+            Route::Generate
+        );
         assert_eq!(Route::of("/v1/models/a/b:predict"), Route::Other);
         assert_eq!(Route::of("/v1/models/"), Route::Other);
         assert_eq!(Route::of("/nothing"), Route::Other);
@@ -249,6 +274,8 @@ mod tests {
         metrics.observe_request(Route::Predict, 400, Duration::from_millis(3));
         metrics.observe_request(Route::Predict, 200, Duration::from_secs(60));
         metrics.observe_batch(3);
+        metrics.observe_generated(200);
+        metrics.observe_generated(5);
         let text = metrics.render();
         for line in [
             "rnn_http_requests_total{route=\"predict\"} 3",
@@ -262,6 +289,7 @@ mod tests {
             "rnn_batch_texts_bucket{le=\"2\"} 0",
             "rnn_batch_texts_bucket{le=\"4\"} 1",
             "rnn_batch_texts_count 1",
+            "rnn_generated_tokens_total 205",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

@@ -1,18 +1,24 @@
-//! A model server: the KServe V1 / TensorFlow Serving REST protocol over HTTP/1.1, a page to
-//! try the model in a browser, health and Prometheus metrics, with dynamic batching.
+//! A model server: the KServe V1 / TensorFlow Serving REST protocol over HTTP/1.1 for a
+//! classifier, text generation for a language model, a page to try either in a browser,
+//! health and Prometheus metrics, with dynamic batching.
 //!
 //! ```text
-//! GET  /                          the page: type a sentence, see the label and every token's probabilities
-//! GET  /healthz                   {"status": "ok"}, or 503 {"status": "busy"} while a predict would be refused
-//! GET  /metrics                   requests and errors by route, latency, batch sizes
-//! GET  /v1/models                 {"models": [NAME]}
-//! GET  /v1/models/NAME            {"name": NAME, "ready": true, "cell", "hidden", "vocabulary", "labels", ...}
+//! GET  /                          the page: type a sentence, see the label and every token's probabilities,
+//!                                 or (a language model) type a beginning and watch the text written
+//! GET  /healthz                   {"status": "ok"}, or 503 {"status": "busy"} while a request would be refused
+//! GET  /metrics                   requests and errors by route, latency, batch sizes, tokens generated
+//! GET  /v1/models                 {"models": [NAME], "kinds": {NAME: "classifier" | "language_model"}}
+//! GET  /v1/models/NAME            {"name": NAME, "ready": true, "kind", "cell", "hidden", "vocabulary", ...}
 //! POST /v1/models/NAME:predict    {"instances": ["text", ...]} -> {"predictions": [{"label", "probs"}, ...]}
 //! POST /v1/models/NAME:explain    the same, plus "explanations": one [{"token", "probs"}, ...] a text
+//! POST /v1/models/NAME:generate   {"prime", "length", "temperature", "top_k", "top_p", "seed", "stream"}
+//!                                 -> {"model", "prime", "text", "tokens": [{"token", "p"}, ...]}, or a line a token
 //! ```
 //!
-//! The server calls [`Model::predict`] and [`Model::explain`], the functions behind
-//! `rnn predict` and `rnn explain`; it has no forward pass of its own.
+//! The server calls [`Model::predict`](crate::model::Model::predict) and
+//! [`Model::explain`](crate::model::Model::explain), the functions behind `rnn predict` and
+//! `rnn explain`, and [`LanguageModel::generate`](crate::lm::LanguageModel::generate), the one
+//! behind `rnn generate`; it has no forward pass of its own.
 //!
 //! Whatever its clients do, the server's memory, file descriptors and compute stay bounded
 //! ([`ServeConfig`] has every limit): request bodies and answers are counted in byte budgets,
@@ -23,10 +29,13 @@
 //! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
 //!   timeouts, the lingering close.
 //! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON,
-//!   and the size of an answer before it is computed.
-//! - [`body`]: reading a request body within its size, time and budget; an answer's body.
+//!   and the size of an answer before it is computed; [`generate`]: the same for `:generate`.
+//! - [`body`]: reading a request body within its size, time and budget; an answer's body,
+//!   whole or streamed.
 //! - [`budget`]: the byte budgets for request bodies and answers.
+//! - [`served`]: the served model, a classifier or a language model, read from its file.
 //! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
+//! - [`sampler`]: generations, on threads of their own, a token at a time.
 //! - [`metrics`]: the counters behind `/metrics`.
 
 pub mod api;
@@ -34,9 +43,12 @@ pub mod batcher;
 pub mod body;
 pub mod budget;
 pub mod connection;
+pub mod generate;
 pub mod listener;
 pub mod metrics;
 pub mod routes;
+pub mod sampler;
+pub mod served;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,13 +56,14 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 
-use crate::model::Model;
 use batcher::{BatchConfig, Batcher};
 use body::BodyLimits;
 use budget::Budget;
 use connection::Timeouts;
 use metrics::Metrics;
-use routes::AppState;
+use routes::{AppState, Served, Writer};
+use sampler::Sampler;
+pub use served::{Kind, ServedModel};
 
 /// How long, after SIGINT or SIGTERM, the server waits for requests in flight before it exits
 /// anyway.
@@ -66,7 +79,8 @@ pub struct ServeConfig {
     pub host: String,
     /// The port; 0 lets the system pick a free one.
     pub port: u16,
-    /// Compute threads (and threads of their rayon pool).
+    /// Compute threads (and threads of their rayon pool); for a language model, generations
+    /// running at once.
     pub threads: usize,
     /// Texts in one forward pass at most.
     pub max_batch: usize,
@@ -82,6 +96,11 @@ pub struct ServeConfig {
     pub max_pending: usize,
     /// Tokens × labels in one explain answer at most; more is a 413.
     pub max_explain_probs: usize,
+    /// Tokens in one generate answer at most; a longer `length` is a 413.
+    pub max_generate_tokens: usize,
+    /// Bytes a language model may hold to read one request's prime (it reads the whole prime
+    /// in one pass, keeping every step's outputs and probabilities); a longer prime is a 413.
+    pub max_prime_memory: usize,
     /// Bytes of answers held at once, from before they are computed until they are sent;
     /// an answer that does not fit is a 503.
     pub max_answer_memory: usize,
@@ -96,17 +115,20 @@ pub struct ServeConfig {
     pub idle_timeout: Duration,
 }
 
-/// Serves `model` until SIGINT or SIGTERM, then stops accepting connections, finishes the
-/// requests in flight (waiting at most 10 s) and returns. `on_ready` is called with the address
-/// once the server listens, after the signal handlers are installed.
+/// Serves `model` (a [`Model`](crate::model::Model), a
+/// [`LanguageModel`](crate::lm::LanguageModel) or a [`ServedModel`]) until SIGINT or
+/// SIGTERM, then stops accepting connections, finishes the requests in flight (waiting at most
+/// 10 s) and returns. `on_ready` is called with the address once the server listens, after the
+/// signal handlers are installed.
 ///
 /// # Errors
 /// When the address cannot be bound, or threads cannot be started.
 pub fn serve(
-    model: Model,
+    model: impl Into<ServedModel>,
     config: ServeConfig,
     on_ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
+    let model = model.into();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads.max(1))
         .thread_name("rnn-http")
@@ -116,21 +138,38 @@ pub fn serve(
         let stopping = stop_signals()?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         let metrics = Arc::new(Metrics::default());
-        let model = Arc::new(model);
-        let batcher = Batcher::start(
-            Arc::clone(&model),
-            BatchConfig {
-                threads: config.threads,
-                max_batch: config.max_batch,
-                max_wait: config.max_wait,
-                queue: config.max_pending,
-            },
-            Arc::clone(&metrics),
-        )?;
+        let served = match model {
+            ServedModel::Classifier(model) => {
+                let model = Arc::new(model);
+                let batcher = Batcher::start(
+                    Arc::clone(&model),
+                    BatchConfig {
+                        threads: config.threads,
+                        max_batch: config.max_batch,
+                        max_wait: config.max_wait,
+                        queue: config.max_pending,
+                    },
+                    Arc::clone(&metrics),
+                )?;
+                Served::Classifier { model, batcher }
+            }
+            ServedModel::LanguageModel(model) => Served::LanguageModel(Writer {
+                token_json: generate::longest_token_json(model.vocab.tokens()),
+                max_prime_tokens: generate::max_prime_tokens(
+                    model.network.arch(),
+                    config.max_prime_memory,
+                ),
+                sampler: Sampler::new(
+                    Arc::new(model),
+                    &config.name,
+                    config.threads,
+                    Arc::clone(&metrics),
+                ),
+            }),
+        };
         let state = Arc::new(AppState {
-            model,
             name: config.name.clone(),
-            batcher,
+            served,
             metrics,
             body: BodyLimits {
                 max_bytes: config.max_body,
@@ -138,7 +177,8 @@ pub fn serve(
             },
             max_instances: config.max_instances,
             max_explain_probs: config.max_explain_probs,
-            in_progress: Semaphore::new(config.max_pending),
+            max_generate_tokens: config.max_generate_tokens,
+            in_progress: Arc::new(Semaphore::new(config.max_pending)),
             bodies: Budget::new(config.max_pending.saturating_mul(config.max_body)),
             answers: Budget::new(config.max_answer_memory),
         });

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,19 +18,22 @@ use tokio::sync::Semaphore;
 use crate::model::Model;
 use crate::serve::api::{self, ApiError};
 use crate::serve::batcher::{Batcher, Refusal};
-use crate::serve::body::{self, AnswerBody, BodyLimits};
-use crate::serve::budget::Budget;
+use crate::serve::body::{self, AnswerBody, BodyLimits, StreamBody};
+use crate::serve::budget::{Budget, Reservation};
+use crate::serve::generate::{self, GenerateRequest};
 use crate::serve::metrics::{Metrics, Route};
+use crate::serve::sampler::{self, Sampler};
+use crate::serve::served::Kind;
 
 /// The page at `/`: one HTML file with its script and style, no build step, no network.
 const PAGE: &str = include_str!("page.html");
 
 /// What every handler shares.
 pub struct AppState {
-    pub model: Arc<Model>,
     /// The name the model is served under (`/v1/models/NAME`).
     pub name: String,
-    pub batcher: Batcher,
+    /// The model, and what runs it.
+    pub served: Served,
     pub metrics: Arc<Metrics>,
     /// How a request body may be read: its size and its time.
     pub body: BodyLimits,
@@ -38,15 +41,44 @@ pub struct AppState {
     pub max_instances: usize,
     /// Tokens × labels in one explain answer at most.
     pub max_explain_probs: usize,
+    /// Tokens in one generate answer at most.
+    pub max_generate_tokens: usize,
     /// Permits for model requests whose body has been read, until they are answered: queued
-    /// or in a forward pass. When none is left, a request is refused at once with 503 rather
-    /// than queued without bound.
-    pub in_progress: Semaphore,
+    /// or in a forward pass, or generating. When none is left, a request is refused at once
+    /// with 503 rather than queued without bound.
+    pub in_progress: Arc<Semaphore>,
     /// Bytes of request bodies held, from their first byte to their answer.
     pub bodies: Budget,
     /// Bytes of answers held, from before they are computed until the connection has taken
     /// them.
     pub answers: Budget,
+}
+
+/// The served model and what runs it.
+pub enum Served {
+    /// A classifier, whose texts the batcher gathers into forward passes.
+    Classifier { model: Arc<Model>, batcher: Batcher },
+    /// A language model, whose generations the sampler runs.
+    LanguageModel(Writer),
+}
+
+/// A language model's sampler, and the sizes its requests are checked against.
+pub struct Writer {
+    pub sampler: Sampler,
+    /// The longest JSON string of a token of its vocabulary (for answer sizes).
+    pub token_json: usize,
+    /// Tokens of a prime it may read at most (`--max-prime-memory`).
+    pub max_prime_tokens: usize,
+}
+
+impl Served {
+    /// Which kind of model is served.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Served::Classifier { .. } => Kind::Classifier,
+            Served::LanguageModel(_) => Kind::LanguageModel,
+        }
+    }
 }
 
 /// The router: the protocol's routes, the page, health and metrics, a JSON error for every
@@ -65,7 +97,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Counts every answer in the metrics: its route, status and latency.
+/// Counts every answer in the metrics: its route, status and latency (for a streamed answer,
+/// until its head is ready: its first token has been drawn).
 async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = Route::of(request.uri().path());
     let start = Instant::now();
@@ -85,11 +118,26 @@ async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
-/// `GET /healthz`: 200 `{"status": "ok"}` when a predict request would be admitted now, 503
-/// `{"status": "busy"}` when it would be refused for want of room: every permit of the model
-/// requests in progress taken, or no byte left for its body or its answer.
+/// `GET /healthz`: 200 `{"status": "ok"}` when a predict request (a generate request of the
+/// default length, for a language model) would be admitted now, 503 `{"status": "busy"}` when
+/// it would be refused for want of room: every permit of the model requests in progress
+/// taken, or no byte left for its body or its answer.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let small_answer = api::answer_size(&state.model, &["x".to_string()], false).bytes;
+    let small_answer = match &state.served {
+        Served::Classifier { model, .. } => {
+            api::answer_size(model, &["x".to_string()], false).bytes
+        }
+        Served::LanguageModel(writer) => {
+            let request = GenerateRequest {
+                prime: String::new(),
+                length: generate::DEFAULT_LENGTH.min(state.max_generate_tokens),
+                sampling: Default::default(),
+                stream: false,
+            };
+            let join = writer.sampler.model().join();
+            generate::answer_bound(&state.name, &request, writer.token_json, join)
+        }
+    };
     let admits = state.in_progress.available_permits() > 0
         && state.bodies.free() > 0
         && state.answers.free() >= 2 * small_answer;
@@ -112,9 +160,11 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// `GET /v1/models`: `{"models": [NAME]}`.
+/// `GET /v1/models`: `{"models": [NAME], "kinds": {NAME: "classifier" | "language_model"}}`.
 async fn list_models(State(state): State<Arc<AppState>>) -> Response {
-    axum::Json(json!({ "models": [state.name] })).into_response()
+    let mut kinds = serde_json::Map::new();
+    kinds.insert(state.name.clone(), state.served.kind().name().into());
+    axum::Json(json!({ "models": [state.name], "kinds": kinds })).into_response()
 }
 
 /// `GET /v1/models/NAME`: whether it is ready, and what it is.
@@ -127,53 +177,96 @@ async fn model_status(
         return Err(method_not_allowed().await);
     }
     check_name(&state, &name)?;
-    let model = &state.model;
-    let arch = model.network.arch();
-    Ok(axum::Json(json!({
-        "name": state.name,
-        "ready": true,
-        "cell": arch.cell.name(),
-        "hidden": arch.hidden,
-        "layers": arch.layers,
-        "bidirectional": arch.bidirectional,
-        "embed": arch.embed,
-        "pool": arch.pool.name(),
-        "vocabulary": model.vocab.len(),
-        "labels": model.labels,
-        "tokens": model.tokens.name(),
-        "max_len": model.max_len,
-    }))
-    .into_response())
+    let status = match &state.served {
+        Served::Classifier { model, .. } => {
+            let arch = model.network.arch();
+            json!({
+                "name": state.name,
+                "ready": true,
+                "kind": Kind::Classifier.name(),
+                "cell": arch.cell.name(),
+                "hidden": arch.hidden,
+                "layers": arch.layers,
+                "bidirectional": arch.bidirectional,
+                "embed": arch.embed,
+                "pool": arch.pool.name(),
+                "vocabulary": model.vocab.len(),
+                "labels": model.labels,
+                "tokens": model.tokens.name(),
+                "max_len": model.max_len,
+            })
+        }
+        Served::LanguageModel(writer) => {
+            let model = writer.sampler.model();
+            let arch = model.network.arch();
+            json!({
+                "name": state.name,
+                "ready": true,
+                "kind": Kind::LanguageModel.name(),
+                "cell": arch.cell.name(),
+                "hidden": arch.hidden,
+                "layers": arch.layers,
+                "embed": arch.embed,
+                "vocabulary": model.vocab.len(),
+                "tokens": model.tokens.name(),
+                "join": model.join(),
+                "max_generate_tokens": state.max_generate_tokens,
+                "max_prime_tokens": writer.max_prime_tokens,
+            })
+        }
+    };
+    Ok(axum::Json(status).into_response())
 }
 
-/// `POST /v1/models/NAME:predict` and `POST /v1/models/NAME:explain`.
-///
-/// Every limit is checked before the work it bounds: the declared body length before the
-/// body is read; the body's size, time and bytes while it is read; the permits of the
-/// requests in progress once it is read; the explanation's size and the answer's bytes before
-/// the texts are queued. The answer's bytes stay counted until the connection has taken them.
+/// `POST /v1/models/NAME:VERB`: `:predict` and `:explain` for a classifier, `:generate` for a
+/// language model; 404 for a verb the served model does not answer.
 async fn model_call(
     State(state): State<Arc<AppState>>,
     target: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let arrival = state.batcher.arrival();
     let Path(target) = target.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let Some((name, verb)) = target.rsplit_once(':') else {
         return Err(method_not_allowed().await);
     };
     check_name(&state, name)?;
-    let explain = match verb {
-        "predict" => false,
-        "explain" => true,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("unknown verb {verb:?}: use :predict or :explain"),
-            ));
+    match (&state.served, verb) {
+        (Served::Classifier { model, batcher }, "predict" | "explain") => {
+            classify(&state, model, batcher, verb == "explain", &headers, body).await
         }
+        (Served::LanguageModel(writer), "generate") => {
+            write_text(&state, writer, &headers, body).await
+        }
+        (served, _) => Err(wrong_verb(name, served.kind(), verb)),
+    }
+}
+
+/// The 404 of a verb the served model does not answer: one of the other kind's, or none.
+fn wrong_verb(name: &str, kind: Kind, verb: &str) -> ApiError {
+    let verbs = kind.verbs().iter().map(|v| format!(":{v}"));
+    let verbs = verbs.collect::<Vec<_>>().join(" or ");
+    let message = match kind {
+        Kind::Classifier if verb == "generate" => format!(
+            "{name:?} is a classifier: it has no :generate (a language model, trained by \
+             `rnn lm`, has); use {verbs}"
+        ),
+        Kind::LanguageModel if Kind::Classifier.verbs().contains(&verb) => format!(
+            "{name:?} is a language model: it writes text after a beginning and has no \
+             :{verb} (a classifier, trained by `rnn train`, has); use :generate"
+        ),
+        _ => format!("unknown verb {verb:?}: use {verbs}"),
     };
+    ApiError::new(StatusCode::NOT_FOUND, message)
+}
+
+/// Reads a model request's body within its limits: the declared length is checked before a
+/// byte is read; the body's size, time and bytes while it is read.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Reservation), ApiError> {
     // A body declared over the limit is refused before a byte of it is read.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -181,16 +274,34 @@ async fn model_call(
     if declared.is_some_and(|n| n > state.body.max_bytes as u64) {
         return Err(body::too_large().closing());
     }
-    let (body, body_held) = body::read(body, &state.body, &state.bodies)
+    body::read(body, &state.body, &state.bodies)
         .await
-        .map_err(ApiError::closing)?;
+        .map_err(ApiError::closing)
+}
+
+/// `POST /v1/models/NAME:predict` and `POST /v1/models/NAME:explain`.
+///
+/// Every limit is checked before the work it bounds: the body's (see [`read_body`]); the
+/// permits of the requests in progress once it is read; the explanation's size and the
+/// answer's bytes before the texts are queued. The answer's bytes stay counted until the
+/// connection has taken them.
+async fn classify(
+    state: &AppState,
+    model: &Model,
+    batcher: &Batcher,
+    explain: bool,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let arrival = batcher.arrival();
+    let (body, body_held) = read_body(state, headers, body).await?;
     let _permit = state.in_progress.try_acquire().map_err(|_| busy())?;
     let texts = api::read_instances(&body, state.max_instances)?;
     drop(body);
 
-    let size = api::answer_size(&state.model, &texts, explain);
+    let size = api::answer_size(model, &texts, explain);
     if size.probs > state.max_explain_probs {
-        let labels = state.model.labels.len().max(1);
+        let labels = model.labels.len().max(1);
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -204,24 +315,18 @@ async fn model_call(
     }
     let mut answer_held = reserve_answer(&state.answers, size.bytes)?;
 
-    let answer =
-        state
-            .batcher
-            .run(texts, explain, arrival)
-            .await
-            .map_err(|refusal| match refusal {
-                Refusal::Busy => busy(),
-                Refusal::Unavailable => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the model could not answer (the server is stopping)",
-                ),
-            })?;
+    let answer = batcher
+        .run(texts, explain, arrival)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Busy => busy(),
+            Refusal::Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model could not answer (the server is stopping)",
+            ),
+        })?;
     drop(body_held); // the texts are gone with the job
-    let json = api::Predictions::new(
-        &state.model,
-        &answer.predictions,
-        answer.explanations.as_deref(),
-    );
+    let json = api::Predictions::new(model, &answer.predictions, answer.explanations.as_deref());
     // Written into room for the bound, so that the buffer is never grown and copied.
     let mut bytes = Vec::with_capacity(size.bytes);
     serde_json::to_writer(&mut bytes, &json).map_err(|e| {
@@ -242,15 +347,64 @@ async fn model_call(
         .into_response())
 }
 
+/// `POST /v1/models/NAME:generate` (see [`generate`] for the JSON).
+///
+/// As for a predict request, every limit is checked before the work it bounds: the body's
+/// (see [`read_body`]); the permits of the requests in progress once it is read (held until
+/// the generation ends); the prime's tokens (`--max-prime-memory`), the length
+/// (`--max-generate-tokens`) and the answer's bytes, whole or streamed, before the model reads
+/// the prime. A streamed answer gives its bytes back as the connection takes them.
+async fn write_text(
+    state: &AppState,
+    writer: &Writer,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (body, body_held) = read_body(state, headers, body).await?;
+    let permit = Arc::clone(&state.in_progress)
+        .try_acquire_owned()
+        .map_err(|_| busy())?;
+    let request = generate::read_request(&body, state.max_generate_tokens)?;
+    drop(body);
+    let model = writer.sampler.model();
+    let mut prime_tokens = 0usize;
+    model.tokens.for_each(&request.prime, |_| prime_tokens += 1);
+    generate::check_prime(prime_tokens, writer.max_prime_tokens, model.network.arch())?;
+    let bound = generate::answer_bound(&state.name, &request, writer.token_json, model.join());
+    let mut answer_held = reserve_answer(&state.answers, bound)?;
+    let stream = request.stream;
+    // The prime goes with the generation, so its body's bytes stay counted until it ends.
+    let mut output = writer.sampler.start(request, (permit, body_held)).await?;
+    if stream {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/x-ndjson"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::new(StreamBody::new(output, answer_held)),
+        )
+            .into_response());
+    }
+    let Some(bytes) = output.recv().await else {
+        return Err(sampler::failed());
+    };
+    // The bound was taken before; now the answer holds what it is, no more.
+    if !answer_held.resize(bytes.len()) {
+        return Err(answers_full(bytes.len()));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(AnswerBody::new(bytes, answer_held)),
+    )
+        .into_response())
+}
+
 /// Takes `bytes` from the answer budget for an answer about to be computed.
 ///
 /// # Errors
 /// 413 when the answer could never be admitted (more than half of the whole budget), 503 when
 /// it cannot be now.
-fn reserve_answer(
-    answers: &Budget,
-    bytes: usize,
-) -> Result<crate::serve::budget::Reservation, ApiError> {
+fn reserve_answer(answers: &Budget, bytes: usize) -> Result<Reservation, ApiError> {
     if bytes > answers.total() / 2 {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -293,7 +447,8 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed: use GET /v1/models, GET /v1/models/NAME, \
-         POST /v1/models/NAME:predict or POST /v1/models/NAME:explain",
+         POST /v1/models/NAME:predict, POST /v1/models/NAME:explain or \
+         POST /v1/models/NAME:generate",
     )
 }
 

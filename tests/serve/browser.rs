@@ -1,6 +1,8 @@
 //! The page at `/` in a real browser: headless Chromium, driven over the DevTools protocol,
 //! loads it, types a sentence, and must show the label the API gives and one token chip per
-//! token, `<unk>` included. A screenshot at phone size goes to the tests' temporary folder.
+//! token, `<unk>` included; for a language model, types a beginning, clicks Write, and must
+//! show the text the API writes, a shaded span a token with its probability. Screenshots at
+//! phone size go to the tests' temporary folder.
 //!
 //! The test needs a browser, so it is ignored by a plain `cargo test` (whose summary then says
 //! `1 ignored`, rather than an `ok` for a test that did not run); `.ci/run` installs Chromium
@@ -16,7 +18,7 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use super::{Server, model_dir};
+use super::{Server, lm_dir, lm_server, model_dir};
 
 /// The names the browser goes by in Debian and elsewhere.
 const BROWSERS: [&str; 4] = ["chromium", "chromium-browser", "google-chrome", "chrome"];
@@ -188,15 +190,30 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
-#[test]
-#[ignore = "needs Chromium: cargo test --test serve -- --ignored (.ci/run does)"]
-fn the_page_shows_the_label_and_the_tokens_as_a_sentence_is_typed() {
-    let Some(binary) = find_browser() else {
+/// The browser binary, or a panic that says what to install.
+fn browser_binary() -> PathBuf {
+    find_browser().unwrap_or_else(|| {
         panic!(
             "no browser on PATH (looked for {}): install Debian's chromium",
             BROWSERS.join(", ")
-        );
-    };
+        )
+    })
+}
+
+/// Saves a screenshot of `page` as `name` in the tests' temporary folder.
+fn screenshot(page: &mut Devtools, name: &str) {
+    let screenshot = page.call("Page.captureScreenshot", json!({ "format": "png" }));
+    let png = base64_decode(screenshot["data"].as_str().unwrap());
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
+}
+
+#[test]
+#[ignore = "needs Chromium: cargo test --test serve -- --ignored (.ci/run does)"]
+fn the_page_shows_the_label_and_the_tokens_as_a_sentence_is_typed() {
+    let binary = browser_binary();
     let dir = model_dir();
     let server = Server::start(dir.path(), &[]);
     let sentence = "the food was zorg not bad";
@@ -252,11 +269,126 @@ fn the_page_shows_the_label_and_the_tokens_as_a_sentence_is_typed() {
     );
     assert_eq!(shown["unk"], 1, "the unknown token is marked");
     assert_eq!(shown["bars"], 2, "one probability bar a class");
+    screenshot(&mut page, "serve-page.png");
+}
 
-    let screenshot = page.call("Page.captureScreenshot", json!({ "format": "png" }));
-    let png = base64_decode(screenshot["data"].as_str().unwrap());
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
-    std::fs::write(&path, &png).unwrap();
-    println!("screenshot: {}", path.display());
+#[test]
+#[ignore = "needs Chromium: cargo test --test serve -- --ignored (.ci/run does)"]
+fn the_page_of_a_language_model_writes_on_from_a_beginning_token_by_token() {
+    let binary = browser_binary();
+    let dir = lm_dir();
+    let server = lm_server(dir.path(), &[]);
+    let request = json!({ "prime": "the dog ", "length": 120, "temperature": 0.8, "seed": 4 });
+    let expected = server.generate(request);
+
+    let browser = Browser::launch(&binary, &dir.path().join("profile"));
+    let mut page = browser.page();
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 412, "height": 860, "deviceScaleFactor": 2, "mobile": true }),
+    );
+    page.call(
+        "Page.navigate",
+        json!({ "url": format!("http://{}/", server.address) }),
+    );
+    page.wait_for("document.body && document.body.dataset.state", |v| {
+        v == "idle"
+    });
+    let visible = page.eval(
+        "JSON.stringify([...document.querySelectorAll('#text, #prime, #label, #go')]\
+           .map(e => [e.id, e.offsetParent !== null]))",
+    );
+    assert_eq!(
+        visible,
+        json!([
+            ["text", false],
+            ["prime", true],
+            ["go", true],
+            ["label", false]
+        ])
+        .to_string(),
+        "the write box, and not the classifier's"
+    );
+    let about = page.eval("document.getElementById('about').textContent");
+    assert!(
+        about
+            .as_str()
+            .unwrap()
+            .contains("A language model: lstm cell, H = 24"),
+        "{about}"
+    );
+
+    page.eval("document.getElementById('prime').focus()");
+    page.call("Input.insertText", json!({ "text": "the dog " }));
+    page.eval(
+        "document.getElementById('length').value = '120'; \
+         document.getElementById('temperature').value = '0.8'; \
+         document.getElementById('seed').value = '4'; \
+         document.getElementById('go').click()",
+    );
+    let shown = page.wait_for(
+        "JSON.stringify({state: document.body.dataset.state, \
+           given: [...document.querySelectorAll('#written .given')].map(t => t.textContent), \
+           tokens: [...document.querySelectorAll('#written .drawn')].map(t => t.textContent), \
+           titles: [...document.querySelectorAll('#written .drawn')].map(t => t.title), \
+           shades: [...document.querySelectorAll('#written .drawn')].map(t => t.style.background)})",
+        |v| {
+            let v: Value = serde_json::from_str(v.as_str().unwrap_or("{}")).unwrap_or_default();
+            v["state"] == "written"
+        },
+    );
+    let shown: Value = serde_json::from_str(shown.as_str().unwrap()).unwrap();
+    assert_eq!(
+        shown["given"],
+        json!(["the dog "]),
+        "the beginning, as typed"
+    );
+    let tokens: Vec<&Value> = expected["tokens"].as_array().unwrap().iter().collect();
+    assert_eq!(
+        shown["tokens"],
+        Value::from(
+            tokens
+                .iter()
+                .map(|t| t["token"].clone())
+                .collect::<Vec<_>>()
+        ),
+        "the text the API writes for the same settings, a span a token"
+    );
+    let titles: Vec<String> = tokens
+        .iter()
+        .map(|t| format!("p = {:.3}", t["p"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(shown["titles"], json!(titles), "each token's probability");
+    // The shade follows p: the likeliest token is drawn darker than the least likely.
+    let alpha = |i: usize| -> f64 {
+        let shade = shown["shades"][i].as_str().unwrap();
+        let alpha = shade.trim_end_matches(')').rsplit(',').next().unwrap();
+        alpha.trim().parse().unwrap_or_else(|_| panic!("{shade}"))
+    };
+    let p = |i: usize| tokens[i]["p"].as_f64().unwrap();
+    let (least, most) = (0..tokens.len()).fold((0, 0), |(lo, hi), i| {
+        (
+            if p(i) < p(lo) { i } else { lo },
+            if p(i) > p(hi) { i } else { hi },
+        )
+    });
+    assert!(p(least) < p(most) && alpha(least) < alpha(most), "{shown}");
+    screenshot(&mut page, "serve-page-lm.png");
+
+    // A bad setting shows the server's sentence.
+    page.eval(
+        "document.getElementById('temperature').value = '-1'; \
+         document.getElementById('go').click()",
+    );
+    let error = page.wait_for(
+        "document.body.dataset.state === 'error' && document.getElementById('error').textContent",
+        |v| v.is_string(),
+    );
+    assert!(
+        error
+            .as_str()
+            .unwrap()
+            .starts_with("the temperature must be 0"),
+        "{error}"
+    );
 }
