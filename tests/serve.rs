@@ -709,8 +709,8 @@ fn a_language_model_is_served_and_says_what_it_is() {
             "name": "writer", "ready": true, "kind": "language_model", "cell": "lstm",
             "hidden": 24, "layers": 1, "embed": null, "vocabulary": 15, "tokens": "char",
             "join": "", "max_generate_tokens": 2000,
-            // --max-prime-memory, 64 MiB, over 4 × (2 × 15 + 24) bytes a token
-            "max_prime_tokens": (64 << 20) / 216,
+            // --max-prime-memory, 64 MiB, over the 4 bytes of a token's id
+            "max_prime_tokens": (64 << 20) / 4,
         })
     );
     let health = server.get("/healthz");
@@ -981,15 +981,10 @@ fn bad_generate_requests_and_verbs_of_the_other_kind_get_json_errors() {
 fn a_prime_or_an_answer_over_its_memory_is_refused_before_it_is_read() {
     let dir = lm_dir();
     // 20 kB for answers: a 2000-token answer may take more than half of it. 21,600 bytes to
-    // read a prime: 100 tokens of 216 bytes.
+    // read a prime: 100 tokens of 4 bytes.
     let server = lm_server(
         dir.path(),
-        &[
-            "--max-answer-memory",
-            "20000",
-            "--max-prime-memory",
-            "21600",
-        ],
+        &["--max-answer-memory", "20000", "--max-prime-memory", "400"],
     );
     let prime = "the cat ".repeat(13);
     for stream in [false, true] {
@@ -1007,7 +1002,7 @@ fn a_prime_or_an_answer_over_its_memory_is_refused_before_it_is_read() {
             .is_error(
                 413,
                 "the prime has 101 tokens; this model may read at most 100 (--max-prime-memory: \
-                 it holds 216 bytes for every token of a prime as it reads it)",
+                 it holds 4 bytes for every token of a prime)",
             );
     }
     let answer = server.generate(json!({ "prime": prime[..100], "length": 100 }));

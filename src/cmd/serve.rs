@@ -70,10 +70,9 @@ pub struct ServeArgs {
     /// Tokens one generate request may ask for at most ("length"); more get 413.
     #[arg(long, default_value_t = 2000, value_parser = super::at_least_one)]
     max_generate_tokens: usize,
-    /// Bytes a language model may hold to read the prime of one generate request: it keeps
-    /// every token's outputs and probabilities (about 4 × (2 × vocabulary + layers ×
-    /// hidden) bytes a token); a longer prime gets 413. The status (GET /v1/models/NAME) says how many
-    /// tokens that is.
+    /// Bytes a language model may hold to read the prime of one generate request (4 bytes a
+    /// token: it reads the prime a window at a time); a longer prime gets 413. The status (GET
+    /// /v1/models/NAME) says how many tokens that is.
     #[arg(long, default_value_t = 64 << 20, value_parser = super::at_least_one)]
     max_prime_memory: usize,
     /// Bytes of answers in memory at once, from before they are computed until the client has

@@ -89,6 +89,9 @@ pub struct Generator<'a> {
 /// The random stream of the draws.
 const SAMPLE_STREAM: u64 = 3;
 
+/// Tokens of the prime read in one pass.
+const PRIME_WINDOW: usize = 256;
+
 impl<'a> Generator<'a> {
     /// Reads `prime` and gets ready to draw the token after it. An empty prime starts the text
     /// after a line break, when the model knows one, or else after its first token.
@@ -124,7 +127,10 @@ impl<'a> Generator<'a> {
             probs: Vec::new(),
             order: Vec::new(),
         };
-        generator.read(&ids);
+        // the prime a window at a time, the state carried: memory stays that of one window
+        for window in ids.chunks(PRIME_WINDOW) {
+            generator.read(window);
+        }
         Ok(generator)
     }
 

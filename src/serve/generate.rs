@@ -147,13 +147,12 @@ fn too_long(length: u64, max_length: usize) -> ApiError {
     )
 }
 
-/// Bytes a language model holds for every token of a prime while it reads it: the network
-/// reads the prime in one pass and keeps every step's outputs (`layers × directions × H`
-/// floats, and `E` of embedding) and its logits and probabilities over the vocabulary (`2V`).
-pub fn prime_bytes_per_token(arch: &Architecture) -> usize {
-    let floats =
-        2 * arch.classes + arch.layers * arch.directions() * arch.hidden + arch.embed.unwrap_or(0);
-    4 * floats.max(1)
+/// Bytes a language model holds for every token of a prime while it reads it: the token's id.
+/// (The network reads the prime a window at a time, carrying its state, so what it keeps of
+/// each step's outputs and probabilities does not grow with the prime; see
+/// [`Generator`](crate::lm::Generator).)
+pub fn prime_bytes_per_token(_arch: &Architecture) -> usize {
+    4
 }
 
 /// Tokens of a prime a model of `arch` may read within `max_memory` bytes (at least 1).
@@ -171,7 +170,7 @@ pub fn check_prime(tokens: usize, max_tokens: usize, arch: &Architecture) -> Res
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
             "the prime has {tokens} tokens; this model may read at most {max_tokens} \
-             (--max-prime-memory: it holds {} bytes for every token of a prime as it reads it)",
+             (--max-prime-memory: it holds {} bytes for every token of a prime)",
             prime_bytes_per_token(arch)
         ),
     ))
@@ -419,10 +418,10 @@ mod tests {
             embed: Some(16),
             ..Architecture::language_model(CellKind::Lstm, 100, 64)
         };
-        // 2 × 100 logits and probabilities, 2 × 64 outputs, 16 of embedding
-        assert_eq!(prime_bytes_per_token(&arch), 4 * 344);
-        assert_eq!(max_prime_tokens(&arch, 1376 * 1000), 1000);
-        assert_eq!(max_prime_tokens(&arch, 10), 1, "a token always");
+        // a token id each
+        assert_eq!(prime_bytes_per_token(&arch), 4);
+        assert_eq!(max_prime_tokens(&arch, 4 * 1000), 1000);
+        assert_eq!(max_prime_tokens(&arch, 3), 1, "a token always");
         assert!(check_prime(1000, 1000, &arch).is_ok());
         let e = check_prime(1001, 1000, &arch).unwrap_err();
         assert_eq!(
@@ -430,8 +429,7 @@ mod tests {
             (
                 413,
                 "the prime has 1001 tokens; this model may read at most 1000 \
-                 (--max-prime-memory: it holds 1376 bytes for every token of a prime as it \
-                 reads it)"
+                 (--max-prime-memory: it holds 4 bytes for every token of a prime)"
                     .into()
             )
         );
