@@ -980,7 +980,7 @@ fn bad_generate_requests_and_verbs_of_the_other_kind_get_json_errors() {
 #[test]
 fn a_prime_or_an_answer_over_its_memory_is_refused_before_it_is_read() {
     let dir = lm_dir();
-    // 20 kB for answers: a 2000-token answer may take more than half of it. 21,600 bytes to
+    // 20 kB for answers: a 2000-token answer may take more than half of it. 400 bytes to
     // read a prime: 100 tokens of 4 bytes.
     let server = lm_server(
         dir.path(),
