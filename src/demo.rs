@@ -63,6 +63,7 @@ pub fn train_sample(
         train: &dataset.train,
         valid: &[],
         test: &dataset.test,
+        stop: None,
     };
     let history = train::train(&mut network, data, &config.train, on_event)?.history;
     let seconds = start.elapsed().as_secs_f64();

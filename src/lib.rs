@@ -46,7 +46,8 @@
 //! - [`data`]: the built-in sample, the vocabulary and one-hot encoding.
 //! - [`rnn`]: the network: the cell interface and the Elman cell, the unroll over time,
 //!   softmax and cross-entropy, backpropagation through time.
-//! - [`optim`]: clipping and SGD. [`train`]: the training loop and evaluation.
+//! - [`optim`]: clipping and SGD. [`train`]: the training loop and evaluation. [`recipe`]:
+//!   how `rnn train` (and the Python package) makes a classifier from labelled rows.
 //! - [`metrics`], [`plot`]: per-epoch scores, their CSV and chart. [`demo`]: the seed experiment.
 //! - [`walkthrough`]: one training step of a tiny network with every number, for the docs.
 //! - [`kernels`]: the matrix products. [`rng`]: the seeded random stream. [`fsutil`]: atomic
@@ -71,6 +72,7 @@ pub mod model_file;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod recipe;
 pub mod rng;
 pub mod rnn;
 #[cfg(feature = "serve")]

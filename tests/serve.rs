@@ -627,7 +627,7 @@ fn lm_dir() -> tempfile::TempDir {
     };
     let texts = Texts {
         train: &ids,
-        valid: &[],
+        ..Texts::default()
     };
     let bptt = TextConfig {
         bptt: 16,

@@ -11,8 +11,8 @@ use rnn::train::{Data, Event, TrainConfig, train};
 fn sets<'a>(train: &'a [Example], test: &'a [Example]) -> Data<'a> {
     Data {
         train,
-        valid: &[],
         test,
+        ..Data::default()
     }
 }
 
@@ -141,6 +141,69 @@ fn examples_outside_the_network_are_rejected() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("label 5"), "{err}");
+}
+
+/// Trains the sample for up to 50 epochs, setting `stop` from the event handler when `when`
+/// says; returns the report, the steps run in epoch 4, and the best weights after epoch 3.
+fn stopped_run(
+    when: impl Fn(&Event<'_>) -> bool + Sync,
+) -> (rnn::train::TrainReport, usize, Vec<f32>, Network) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let data = Dataset::sample();
+    let config = TrainConfig {
+        epochs: 50,
+        batch: 4,
+        ..TrainConfig::seed()
+    };
+    let stop = AtomicBool::new(false);
+    let mut net = network(&data);
+    let mut steps_in_epoch_4 = 0;
+    let mut best_after_3 = Vec::new();
+    let with_valid = Data {
+        train: &data.train,
+        valid: &data.test,
+        stop: Some(&stop),
+        ..Data::default()
+    };
+    let report = train(&mut net, with_valid, &config, |event| {
+        match event {
+            Event::Epoch { metrics, state, .. } if metrics.epoch == 3 => {
+                best_after_3 = state.best_params.clone();
+            }
+            Event::Step { epoch: 4, .. } => steps_in_epoch_4 += 1,
+            _ => {}
+        }
+        if when(&event) {
+            stop.store(true, Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    (report, steps_in_epoch_4, best_after_3, net)
+}
+
+#[test]
+fn a_stop_set_from_outside_ends_the_run_after_its_batch_and_keeps_the_best_epoch() {
+    // set in the first batch of epoch 4: that batch ends the run, and the part of an epoch is
+    // not scored
+    let (report, steps, best_after_3, net) =
+        stopped_run(|e| matches!(e, Event::Step { epoch: 4, .. }));
+    assert_eq!(steps, 1);
+    assert!(report.interrupted && !report.stopped_early);
+    assert_eq!(report.history.len(), 3);
+    // the network holds the best of the three complete epochs, not the half-trained fourth
+    let best = report.best_epoch.expect("a validation set picks an epoch");
+    assert!((1..=3).contains(&best));
+    assert_eq!(net.params(), &best_after_3[..]);
+
+    // set at the end of epoch 3: epoch 4 does not start
+    let (report, steps, _, _) =
+        stopped_run(|e| matches!(e, Event::Epoch { metrics, .. } if metrics.epoch == 3));
+    assert_eq!((steps, report.history.len()), (0, 3));
+    assert!(report.interrupted);
+
+    // a run that is not stopped says so
+    let (report, ..) = stopped_run(|_| false);
+    assert!(!report.interrupted && report.history.len() <= 50);
 }
 
 #[test]

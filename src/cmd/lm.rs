@@ -17,6 +17,7 @@ use rnn::checkpoint;
 use rnn::data::Tokens;
 use rnn::error::Error;
 use rnn::lm::corpus::{self, DEFAULT_VALID_FRACTION};
+use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe, default_lr, training_end};
 use rnn::lm::{LanguageModel, bits};
 use rnn::metrics::{self, Score};
 use rnn::model::{Initializer, ModelConfig};
@@ -54,17 +55,17 @@ pub struct LmArgs {
     #[arg(long)]
     model: PathBuf,
     /// The recurrent cell: rnn (Elman, tanh), gru or lstm.
-    #[arg(long, default_value_t = LmArgs::DEFAULTS.cell, conflicts_with = "resume")]
+    #[arg(long, default_value_t = MODEL_DEFAULTS.cell, conflicts_with = "resume")]
     cell: CellKind,
     /// How text becomes tokens: char (every character, white space and case kept), word or
     /// wordpunct (lowercased words; generated text has them joined by spaces).
     #[arg(long, default_value_t = Tokens::Char, conflicts_with = "resume")]
     tokens: Tokens,
     /// Hidden units (H) of every layer.
-    #[arg(long, default_value_t = LmArgs::DEFAULTS.hidden, value_parser = at_least_one, conflicts_with = "resume")]
+    #[arg(long, default_value_t = MODEL_DEFAULTS.hidden, value_parser = at_least_one, conflicts_with = "resume")]
     hidden: usize,
     /// Stacked recurrent layers (L).
-    #[arg(long, default_value_t = LmArgs::DEFAULTS.layers, value_parser = at_least_one, conflicts_with = "resume")]
+    #[arg(long, default_value_t = MODEL_DEFAULTS.layers, value_parser = at_least_one, conflicts_with = "resume")]
     layers: usize,
     /// A learnt embedding of E floats a token in front of the first layer; 0 for none (one-hot
     /// input, as char-rnn).
@@ -83,10 +84,10 @@ pub struct LmArgs {
     #[arg(long, default_value_t = TextConfig::default().bptt, value_parser = at_least_one, conflicts_with = "resume")]
     bptt: usize,
     /// Streams read side by side (B): the text is cut into this many parts.
-    #[arg(long, default_value_t = 32, value_parser = at_least_one, conflicts_with = "resume")]
+    #[arg(long, default_value_t = TextRecipe::default().batch, value_parser = at_least_one, conflicts_with = "resume")]
     batch: usize,
     /// Passes over the text, at most: --patience may stop the run sooner.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = TextRecipe::default().epochs)]
     epochs: usize,
     /// Stop after the window in which training has taken this many seconds, and score that
     /// epoch as the last.
@@ -94,7 +95,7 @@ pub struct LmArgs {
     max_seconds: Option<f64>,
     /// Stop after this many epochs in a row without a lower validation loss; 0 never stops
     /// early.
-    #[arg(long, default_value_t = 3, conflicts_with = "resume")]
+    #[arg(long, default_value_t = TextRecipe::default().patience, conflicts_with = "resume")]
     patience: usize,
     /// Update rule: adam, sgd, or adagrad (min-char-rnn's).
     #[arg(long, default_value_t = OptimizerKind::Adam, conflicts_with = "resume")]
@@ -107,7 +108,7 @@ pub struct LmArgs {
     #[arg(long, default_value_t = LrSchedule::Constant, conflicts_with = "resume")]
     schedule: LrSchedule,
     /// Gradients are clipped element-wise to [-clip, clip].
-    #[arg(long, default_value_t = 5.0, value_parser = positive_number, allow_negative_numbers = true, conflicts_with = "resume")]
+    #[arg(long, default_value_t = TextRecipe::default().clip, value_parser = positive_number, allow_negative_numbers = true, conflicts_with = "resume")]
     clip: f32,
     /// How the weights start: pytorch or numpy (every weight N(0, 1)/1000, every bias 0).
     #[arg(long, default_value_t = Initializer::PyTorch, conflicts_with = "resume")]
@@ -139,26 +140,6 @@ pub struct LmArgs {
     quiet: bool,
 }
 
-impl LmArgs {
-    /// The network's defaults: a 2-layer LSTM of 256 units.
-    const DEFAULTS: ModelConfig = ModelConfig {
-        cell: CellKind::Lstm,
-        hidden: 256,
-        layers: 2,
-        bidirectional: false,
-        embed: None,
-        pool: rnn::rnn::Pool::Last,
-        dropout: 0.0,
-        tokens: Tokens::Char,
-        min_count: 1,
-        max_vocab: None,
-        max_len: None,
-        initializer: Initializer::PyTorch,
-        input_init: 1.0,
-        seed: 0,
-    };
-}
-
 /// Parses a fraction in `[0, 1)` (`--valid-fraction`).
 fn fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -174,15 +155,6 @@ fn seconds(s: &str) -> Result<f64, String> {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
         Ok(_) => Err("must be a number of seconds, 0 or more".into()),
         Err(_) => Err(format!("{s:?} is not a number")),
-    }
-}
-
-/// The learning rate of `optimizer` for a language model when none is given: Adam's is
-/// char-rnn's 0.002, twice PyTorch's default, which the benchmark's texts learn faster with.
-fn default_lr(optimizer: OptimizerKind) -> f32 {
-    match optimizer {
-        OptimizerKind::Adam => 0.002,
-        other => other.default_lr(),
     }
 }
 
@@ -284,7 +256,7 @@ pub fn run(args: LmArgs) -> Result<()> {
                 max_vocab: args.max_vocab,
                 initializer: args.initializer,
                 seed: args.seed,
-                ..LmArgs::DEFAULTS
+                ..MODEL_DEFAULTS
             };
             LanguageModel::for_text(&whole[..cut], &config).with_context(|| names.clone())?
         }
@@ -344,6 +316,7 @@ pub fn run(args: LmArgs) -> Result<()> {
     let texts = Texts {
         train: train_ids,
         valid: valid_ids,
+        stop: None,
     };
     rnn::train::text::check_text(texts, &config, &text).with_context(|| names.clone())?;
     if resumed.is_none() {
@@ -447,27 +420,6 @@ pub fn run(args: LmArgs) -> Result<()> {
     }
     let valid = model.evaluate(valid_ids, config.batch, text.bptt);
     print_summary(&args, &report, seconds, valid, model.vocab.len())
-}
-
-/// Where the training part of `text` ends when its last `fraction` is held out: at the same
-/// token as [`corpus::split_valid`] cuts the encoded text, for characters (`chars` is their
-/// count); for words, at the same share of the bytes, the next white space.
-fn training_end(text: &str, fraction: f64, chars: Option<usize>) -> usize {
-    match chars {
-        Some(n) => {
-            let keep = n - (n as f64 * fraction) as usize;
-            text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i)
-        }
-        None => {
-            let mut at = text.len() - (text.len() as f64 * fraction) as usize;
-            while at < text.len()
-                && !(text.is_char_boundary(at) && text[at..].starts_with(char::is_whitespace))
-            {
-                at += 1;
-            }
-            at
-        }
-    }
 }
 
 fn print_summary(

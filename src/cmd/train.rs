@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use rnn::checkpoint;
-use rnn::data::files::{self, Columns, Format, ReadOptions, Row};
+use rnn::data::files::{self, Columns, Format, ReadOptions};
 use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
 use rnn::metrics::{self, Score};
@@ -22,6 +22,7 @@ use rnn::model::{Initializer, Model, ModelConfig};
 use rnn::model_file::ContentsRef;
 use rnn::optim::OptimizerKind;
 use rnn::plot;
+use rnn::recipe::{self, ClassWeight, Recipe};
 use rnn::rnn::{CellKind, Pool};
 use rnn::train::{self, Data, Event, LrSchedule, TrainConfig};
 
@@ -188,14 +189,39 @@ pub struct TrainArgs {
     format: Option<Format>,
 }
 
-/// `--class-weight`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-enum ClassWeight {
-    None,
-    Balanced,
+/// The recipe that `args` give for a new run (see [`recipe`]), weighing classes as `class_weight`.
+fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
+    let defaults = Recipe::default();
+    let model = ModelConfig::default();
+    Recipe {
+        model: ModelConfig {
+            cell: args.cell.unwrap_or(model.cell),
+            hidden: args.hidden.unwrap_or(model.hidden),
+            layers: args.layers.unwrap_or(model.layers),
+            bidirectional: args.bidirectional.unwrap_or(model.bidirectional),
+            embed: args.embed.map_or(model.embed, |e| (e > 0).then_some(e)),
+            pool: args.pool.unwrap_or(model.pool),
+            dropout: args.dropout.unwrap_or(model.dropout),
+            tokens: args.tokens.unwrap_or(model.tokens),
+            min_count: args.min_count.unwrap_or(model.min_count),
+            max_vocab: args.max_vocab.or(model.max_vocab),
+            max_len: args.max_len.or(model.max_len),
+            initializer: args.initializer,
+            input_init: args.input_init,
+            seed: args.seed,
+        },
+        valid_split: args.valid_split,
+        epochs: args.epochs,
+        optimizer: args.optimizer,
+        lr: args.lr,
+        clip: args.clip,
+        batch: args.batch,
+        patience: args.patience.unwrap_or(defaults.patience),
+        schedule: args.schedule,
+        class_weight,
+        shuffle: !args.no_shuffle,
+        threads: args.threads.unwrap_or(0),
+    }
 }
 
 /// Parses a fraction in `[0, 1)` (`--valid-split`).
@@ -284,12 +310,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let rows = files::read_rows(&args.train, &reading)?;
     // the validation rows: a file, or a seeded, stratified part of the training rows
     let seed = resumed.as_ref().map_or(args.seed, |c| c.config.seed);
-    if resumed.is_none() && args.valid_split.is_none() {
-        notes.valid_split = split::default_fraction(rows.len());
+    let recipe = recipe_of(&args, notes.class_weight);
+    if resumed.is_none() {
+        notes.valid_split = recipe.valid_fraction(rows.len());
     }
     let (rows, valid_rows) = match &args.valid {
         Some(path) => (rows, files::read_rows(path, &reading)?),
-        None => hold_out(rows, notes.valid_split, seed),
+        None => recipe::hold_out(rows, notes.valid_split, seed),
     };
     let mut model = match (&resumed, &args.init) {
         (Some(ckpt), _) => Model::from(ckpt.contents.clone()),
@@ -301,25 +328,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             model
         }
         (None, None) => {
-            let defaults = ModelConfig::default();
-            let config = ModelConfig {
-                cell: args.cell.unwrap_or(defaults.cell),
-                hidden: args.hidden.unwrap_or(defaults.hidden),
-                layers: args.layers.unwrap_or(defaults.layers),
-                bidirectional: args.bidirectional.unwrap_or(defaults.bidirectional),
-                embed: args.embed.map_or(defaults.embed, |e| (e > 0).then_some(e)),
-                pool: args.pool.unwrap_or(defaults.pool),
-                dropout: args.dropout.unwrap_or(defaults.dropout),
-                tokens: args.tokens.unwrap_or(defaults.tokens),
-                min_count: args.min_count.unwrap_or(defaults.min_count),
-                max_vocab: args.max_vocab.or(defaults.max_vocab),
-                max_len: args.max_len.or(defaults.max_len),
-                initializer: args.initializer,
-                input_init: args.input_init,
-                seed: args.seed,
-            };
+            let config = &recipe.model;
             let pairs = rows.iter().map(|r| (r.text.as_str(), r.label.as_str()));
-            Model::for_data(pairs, &config).with_context(|| format!("{}", args.train.display()))?
+            Model::for_data(pairs, config).with_context(|| format!("{}", args.train.display()))?
         }
     };
     // the columns read, which `eval` of this model reads by default
@@ -338,26 +349,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             threads: args.threads.unwrap_or(ckpt.config.threads),
             ..ckpt.config.clone()
         },
-        None => TrainConfig {
-            epochs: args.epochs,
-            optimizer: args.optimizer,
-            lr: args.lr.unwrap_or(args.optimizer.default_lr()),
-            clip: args.clip,
-            batch: args
-                .batch
-                .unwrap_or_else(|| train::default_batch(train.len())),
-            seed: args.seed,
-            shuffle: !args.no_shuffle,
-            // the model file keeps the best model so far instead (see CHECKPOINT_EVERY)
-            keep_last_good: false,
-            threads: args.threads.unwrap_or(0),
-            patience: args
-                .patience
-                .map_or(TrainConfig::default().patience, |p| (p > 0).then_some(p)),
-            schedule: args.schedule,
-            class_weights: (notes.class_weight == ClassWeight::Balanced)
-                .then(|| train::balanced_class_weights(&train, model.labels.len())),
-        },
+        None => recipe.train_config(&train, model.labels.len()),
     };
     config.validate()?;
     let show = !args.quiet;
@@ -373,6 +365,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train: &train,
         valid: &valid,
         test: &test,
+        stop: None,
     };
     let notes_json = serde_json::to_value(&notes).expect("plain data");
     let mut saved = String::from("the initial model");
@@ -483,21 +476,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         plot::plot_curves(&report.history, &title, path)?;
     }
     print_summary(&model, &args, &report, seconds, &train, &valid, &test)
-}
-
-/// The training rows and the validation rows held out of them (see [`split::stratified`]).
-fn hold_out(rows: Vec<Row>, fraction: f64, seed: u64) -> (Vec<Row>, Vec<Row>) {
-    let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
-    let (_, held) = split::stratified(&labels, fraction, seed);
-    let mut is_held = vec![false; rows.len()];
-    for i in held {
-        is_held[i] = true;
-    }
-    let (mut train, mut valid) = (Vec::new(), Vec::new());
-    for (row, held) in rows.into_iter().zip(is_held) {
-        if held { &mut valid } else { &mut train }.push(row);
-    }
-    (train, valid)
 }
 
 fn print_banner(

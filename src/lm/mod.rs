@@ -22,7 +22,7 @@
 //! let mut model = LanguageModel::for_text(&text, &config)?;
 //! let ids = model.encode(&text);
 //! let training = TrainConfig { epochs: 30, batch: 4, lr: 0.01, ..TrainConfig::default() };
-//! let texts = Texts { train: &ids, valid: &[] };
+//! let texts = Texts { train: &ids, ..Texts::default() };
 //! model.train(texts, &training, &TextConfig { bptt: 8, max_seconds: None }, None, |_| {})?;
 //! let greedy = Sampling { temperature: 0.0, ..Sampling::default() };
 //! let written: String = model.generate("ab", &greedy)?.take(6).map(|(token, _)| model.token(token).to_string()).collect();
@@ -31,6 +31,7 @@
 //! ```
 
 pub mod corpus;
+pub mod recipe;
 mod sample;
 
 use std::path::Path;

@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod text;
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::data::Example;
@@ -163,6 +164,16 @@ pub struct Data<'a> {
     pub valid: &'a [Example],
     /// Scored after every epoch and only reported. May be empty.
     pub test: &'a [Example],
+    /// When this becomes true (set by another thread, or by the event handler: a Ctrl-C, a
+    /// caller's deadline), the run stops after the batch it is in (or, set at the end of an
+    /// epoch, before the next one starts), as if early-stopped, and reports that it was
+    /// [`TrainReport::interrupted`]. A part of an epoch is not scored.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+/// Whether `stop` is set (see [`Data::stop`]).
+pub(crate) fn stop_requested(stop: Option<&AtomicBool>) -> bool {
+    stop.is_some_and(|s| s.load(Ordering::Relaxed))
 }
 
 /// `N / (C · n_c)` for every class `c` with `n_c` of the `N` examples (scikit-learn's
@@ -220,6 +231,10 @@ pub struct TrainReport {
     pub best_epoch: Option<usize>,
     /// Whether the run stopped before its last epoch for want of progress.
     pub stopped_early: bool,
+    /// Whether the run was stopped from outside ([`Data::stop`]) before its end: the network
+    /// holds the best epoch's weights if a validation set picked one, and otherwise those it
+    /// had when it stopped.
+    pub interrupted: bool,
     /// Every warning given.
     pub warnings: Vec<Warning>,
 }
@@ -435,8 +450,13 @@ fn run_epochs<'a>(
     let dropout = net.arch().dropout > 0.0;
     let class_weights = config.class_weights.as_deref();
     let mut stopped_early = false;
+    let mut interrupted = false;
 
     for epoch in state.epoch + 1..=config.epochs {
+        if stop_requested(data.stop) {
+            interrupted = true;
+            break;
+        }
         let start = Instant::now();
         let lr = config.lr * state.monitor.lr_scale;
         optimizer.set_learning_rate(lr);
@@ -493,8 +513,15 @@ fn run_epochs<'a>(
                 done,
                 total: train.len(),
             });
+            if stop_requested(data.stop) {
+                interrupted = true;
+                break;
+            }
         }
         state.train_seconds += start.elapsed().as_secs_f64();
+        if interrupted {
+            break;
+        }
         let (valid, valid_classes) = if data.valid.is_empty() {
             (None, Vec::new())
         } else {
@@ -542,6 +569,7 @@ fn run_epochs<'a>(
         train_tokens: state.train_tokens,
         best_epoch,
         stopped_early,
+        interrupted,
         warnings: state.warnings,
     })
 }

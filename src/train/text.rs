@@ -19,13 +19,14 @@
 //! the batches differ. The streams of a window are shared among the threads, each thread
 //! carrying the states of its own streams.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use super::{
     DROPOUT_STREAM, Event, Monitor, RunState, TrainConfig, TrainReport, Verdict, close_epoch,
-    diverged,
+    diverged, stop_requested,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
@@ -38,6 +39,10 @@ pub struct Texts<'a> {
     pub train: &'a [u32],
     /// Scored after every epoch: picks the best epoch, decides early stopping. May be empty.
     pub valid: &'a [u32],
+    /// When this becomes true, the run stops after the window it is in and scores the epoch so
+    /// far as its last, or (set at the end of an epoch) before the next one starts (see
+    /// [`super::Data::stop`]).
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// What only training on a text needs besides [`TrainConfig`] (whose `batch` is the number of
@@ -151,7 +156,7 @@ pub fn train_text(
     pool.install(|| {
         run_epochs(
             net,
-            texts.valid,
+            texts,
             streams,
             config,
             text,
@@ -231,7 +236,7 @@ impl Worker {
 #[allow(clippy::too_many_arguments)]
 fn run_epochs(
     net: &mut Network,
-    valid: &[u32],
+    texts: Texts<'_>,
     streams: Streams<'_>,
     config: &TrainConfig,
     text: &TextConfig,
@@ -239,6 +244,7 @@ fn run_epochs(
     pool: &rayon::ThreadPool,
     on_event: &mut (impl FnMut(Event<'_>) + Send),
 ) -> Result<TrainReport> {
+    let (valid, stop) = (texts.valid, texts.stop);
     let parts = pool.current_num_threads().min(streams.count);
     let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
     optimizer.restore(&state.optimizer)?;
@@ -252,7 +258,12 @@ fn run_epochs(
     let (bptt, windows) = (text.bptt, streams.windows(text.bptt));
     let mut stopped_early = false;
     let mut out_of_time = false;
+    let mut interrupted = false;
     for epoch in state.epoch + 1..=config.epochs {
+        if stop_requested(stop) {
+            interrupted = true;
+            break;
+        }
         let start = Instant::now();
         let lr = config.lr * state.monitor.lr_scale;
         optimizer.set_learning_rate(lr);
@@ -311,6 +322,10 @@ fn run_epochs(
                 out_of_time = true;
                 break;
             }
+            if stop_requested(stop) {
+                interrupted = true;
+                break;
+            }
         }
         state.train_seconds += start.elapsed().as_secs_f64();
         let valid_score = Streams::new(valid, config.batch.min(valid.len().saturating_sub(1)))
@@ -335,7 +350,7 @@ fn run_epochs(
             stopped_early = true;
             break;
         }
-        if out_of_time {
+        if out_of_time || interrupted {
             break;
         }
     }
@@ -349,6 +364,7 @@ fn run_epochs(
         train_tokens: state.train_tokens,
         best_epoch,
         stopped_early,
+        interrupted,
         warnings: state.warnings,
     })
 }

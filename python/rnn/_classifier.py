@@ -1,0 +1,278 @@
+"""``rnn.Classifier``: the library's text classifier as a scikit-learn estimator."""
+
+import os
+from dataclasses import dataclass
+from typing import List
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import _rnn
+from ._progress import progress_callback
+
+
+@dataclass
+class Explanation:
+    """How a prediction evolves while the network reads a text.
+
+    ``tokens`` are the tokens as the model sees them (unknown ones as ``<unk>``);
+    ``probs[i, j]`` is the probability of ``classes[j]`` had the text stopped after token ``i``.
+    """
+
+    tokens: List[str]
+    probs: np.ndarray
+    classes: np.ndarray
+
+
+class Classifier(ClassifierMixin, BaseEstimator):
+    """A recurrent network that classifies texts, trained in Rust.
+
+    Every argument is a flag of ``rnn train`` (``min_count`` is ``--min-count``, and so on) with
+    the same default, and the same data, arguments and seed give the same model file as the
+    command line. ``None`` means the default that depends on the data: ``lr`` the optimiser's
+    (0.001 for adam, 0.02 for sgd), ``batch`` 32 or fewer for a small set, ``valid_split`` 0.1
+    of the training rows, or 0 when that would be fewer than 50; ``threads`` one per core.
+
+    Without ``valid`` in ``fit``, ``valid_split`` of every label's rows is held out to pick the
+    best epoch and to stop early (``patience``); the estimator keeps the best epoch's weights.
+
+    ``callback``, if given, is called with a dict for every event of the run: ``{"event":
+    "step", "epoch", "done", "total"}`` a few times a second, ``{"event": "epoch", "epoch",
+    "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr"}`` after every epoch,
+    and ``{"event": "warning", "message"}``. If it returns ``False`` the run stops after its
+    current batch, keeping the best weights so far; if it raises, the run stops and ``fit``
+    raises that exception. ``verbose=True`` shows a tqdm bar (when tqdm is installed) and a line
+    per epoch.
+
+    Ctrl-C during ``fit`` stops the run after its current batch: the estimator keeps the best
+    weights so far (or those it had, without a validation set), and ``fit`` then raises
+    ``KeyboardInterrupt``.
+    """
+
+    def __init__(
+        self,
+        *,
+        cell="lstm",
+        hidden=64,
+        layers=1,
+        bidirectional=True,
+        embed=64,
+        pool="max",
+        dropout=0.3,
+        tokens="wordpunct",
+        min_count=2,
+        max_vocab=None,
+        max_len=None,
+        initializer="pytorch",
+        input_init=1.0,
+        optimizer="adam",
+        lr=None,
+        clip=1.0,
+        batch=None,
+        epochs=20,
+        patience=5,
+        schedule="constant",
+        class_weight="none",
+        valid_split=None,
+        shuffle=True,
+        seed=0,
+        threads=None,
+        verbose=False,
+        callback=None,
+    ):
+        self.cell = cell
+        self.hidden = hidden
+        self.layers = layers
+        self.bidirectional = bidirectional
+        self.embed = embed
+        self.pool = pool
+        self.dropout = dropout
+        self.tokens = tokens
+        self.min_count = min_count
+        self.max_vocab = max_vocab
+        self.max_len = max_len
+        self.initializer = initializer
+        self.input_init = input_init
+        self.optimizer = optimizer
+        self.lr = lr
+        self.clip = clip
+        self.batch = batch
+        self.epochs = epochs
+        self.patience = patience
+        self.schedule = schedule
+        self.class_weight = class_weight
+        self.valid_split = valid_split
+        self.shuffle = shuffle
+        self.seed = seed
+        self.threads = threads
+        self.verbose = verbose
+        self.callback = callback
+
+    # -- training ---------------------------------------------------------------------------
+
+    def _options(self):
+        """The training options as the native module reads them (every key present)."""
+        names = _rnn.classifier_defaults().keys()
+        return {name: getattr(self, name) for name in names}
+
+    def fit(self, X, y, valid=None):
+        """Trains on texts ``X`` (a list, NumPy array or pandas Series of str) with labels
+        ``y``; ``valid`` is an optional ``(texts, labels)`` pair that then replaces the held-out
+        part (``valid_split``). Returns the estimator."""
+        texts = _texts(X, "X")
+        y = _labels(y, len(texts))
+        classes = np.unique(y)
+        names = _label_names(y)
+        valid_texts = valid_labels = None
+        if valid is not None:
+            try:
+                vx, vy = valid
+            except (TypeError, ValueError):
+                raise ValueError("valid must be a (texts, labels) pair") from None
+            valid_texts = _texts(vx, "the validation texts")
+            valid_labels = _label_names(_labels(vy, len(valid_texts)))
+        callback = progress_callback(self.callback, self.verbose, self.epochs)
+        try:
+            model, report = _rnn.fit_classifier(
+                texts, names, valid_texts, valid_labels, self._options(), callback
+            )
+        finally:
+            if callback is not None:
+                callback.close()
+        self._set_model(model, classes)
+        self.report_ = report
+        self.history_ = report["history"]
+        self.best_epoch_ = report["best_epoch"]
+        if report["keyboard_interrupt"]:
+            raise KeyboardInterrupt(
+                "training stopped by Ctrl-C; the estimator keeps the best weights so far"
+            )
+        return self
+
+    def _set_model(self, model, classes):
+        """Takes ``model`` (native) with ``classes`` (in the order ``classes_`` will have)."""
+        by_name = {name: i for i, name in enumerate(model.labels)}
+        names = _label_names(classes)
+        if sorted(by_name) != sorted(names):
+            raise ValueError("the model's labels are not the classes given")
+        self.model_ = model
+        self.classes_ = np.asarray(classes)
+        # column j of predict_proba is the model's label order[j]
+        self._order = np.array([by_name[n] for n in names], dtype=np.intp)
+        self._position = np.argsort(self._order)
+
+    # -- predicting -------------------------------------------------------------------------
+
+    def predict_proba(self, X):
+        """The probability of every class for every text: a float32 array of shape
+        ``(len(X), len(classes_))``, columns in ``classes_`` order. These are the numbers
+        ``rnn predict --probs`` prints for the same model file, bit for bit."""
+        check_is_fitted(self, "model_")
+        texts = _texts(X, "X")
+        data, _ = self.model_.predict(texts, self._threads())
+        probs = np.frombuffer(data, dtype="<f4").reshape(len(texts), len(self.classes_))
+        return probs[:, self._order]
+
+    def predict(self, X):
+        """The likeliest class of every text (as ``rnn predict`` picks it)."""
+        check_is_fitted(self, "model_")
+        texts = _texts(X, "X")
+        _, best = self.model_.predict(texts, self._threads())
+        return self.classes_[self._position[np.asarray(best, dtype=np.intp)]]
+
+    def explain(self, text):
+        """The tokens of ``text`` as the model sees them and, after each, the probability of
+        every class had the text stopped there (see :class:`Explanation`)."""
+        check_is_fitted(self, "model_")
+        if not isinstance(text, str):
+            raise ValueError(f"explain reads one text (a str), not {type(text).__name__}")
+        tokens, data = self.model_.explain(text)
+        probs = np.frombuffer(data, dtype="<f4").reshape(len(tokens), len(self.classes_))
+        return Explanation(tokens, probs[:, self._order].copy(), self.classes_)
+
+    def _threads(self):
+        return 0 if self.threads is None else self.threads
+
+    # -- files ------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Writes the model file (atomically), as ``rnn train`` writes it: ``rnn predict``,
+        ``rnn serve`` and ``rnn.load`` read it, and PyTorch loads it as a state dict."""
+        check_is_fitted(self, "model_")
+        self.model_.save(os.fspath(path))
+
+    def to_torch(self):
+        """The model as a ``torch.nn.Module`` with the file's state dict, loaded with
+        ``strict=True``; ``module(ids)`` gives the logits of a batch of token ids, and
+        ``module.encode(text)`` a text's ids. Needs PyTorch."""
+        check_is_fitted(self, "model_")
+        from ._torch import classifier_module
+
+        return classifier_module(self.model_)
+
+    @property
+    def vocabulary_(self):
+        """The tokens the model knows, by index (``<unk>`` first)."""
+        check_is_fitted(self, "model_")
+        return self.model_.vocabulary
+
+    # -- pickling: the model as its file's bytes --------------------------------------------
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: it may be the instance's own __dict__
+        if "model_" in state:
+            state["model_"] = state["model_"].to_bytes()
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), bytes):
+            state["model_"] = _rnn.NativeClassifier.from_bytes(state["model_"])
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _texts(X, what):
+    """``X`` as a list of str: a list, tuple, 1-d NumPy array or pandas Series of texts (or a
+    one-column 2-d array or frame, as a pipeline's column selector gives)."""
+    if isinstance(X, str):
+        raise ValueError(f"{what} must be a sequence of texts, not one str")
+    if hasattr(X, "to_numpy"):  # pandas
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise ValueError(f"{what} must be a 1-d sequence of texts, not an array of shape {X.shape}")
+    try:
+        texts = list(X)
+    except TypeError:
+        raise ValueError(f"{what} must be a sequence of texts, not {type(X).__name__}") from None
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(f"{what}[{i}] is {type(t).__name__} {t!r}, not a str")
+    return texts
+
+
+def _labels(y, n):
+    """``y`` as a 1-d array of ``n`` labels."""
+    if hasattr(y, "to_numpy"):
+        y = y.to_numpy()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"the labels must be a 1-d sequence, not an array of shape {y.shape}")
+    if len(y) != n:
+        raise ValueError(f"{n} texts and {len(y)} labels; every text needs its label")
+    return y
+
+
+def _label_names(y):
+    """The labels as the model names them: str, without surrounding white space."""
+    return [str(v).strip() for v in y]

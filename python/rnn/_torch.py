@@ -1,0 +1,96 @@
+"""``to_torch()``: a model as a PyTorch module whose state dict is the model file's, loaded with
+``strict=True``. The file is a safetensors file (8 bytes of header length, a JSON header, the
+raw tensors), read here without the safetensors package."""
+
+import json
+import struct
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            "to_torch() needs PyTorch, which is not installed: pip install torch"
+        ) from None
+    return torch
+
+
+def read_safetensors(data):
+    """The metadata and the tensors (name -> torch.Tensor) of a safetensors file's bytes."""
+    torch = _torch()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    meta = header.pop("__metadata__", {})
+    body = memoryview(data)[8 + n :]
+    dtypes = {"F32": torch.float32, "U32": torch.int64}
+    tensors = {}
+    for name, info in header.items():
+        start, end = info["data_offsets"]
+        if info["dtype"] != "F32":
+            continue  # extras kept beside a model (none in a model file)
+        t = torch.frombuffer(bytearray(body[start:end]), dtype=dtypes["F32"])
+        tensors[name] = t.reshape(info["shape"])
+    return meta, tensors
+
+
+def _classifier_class():
+    torch = _torch()
+
+    class RnnClassifier(torch.nn.Module):
+        """One-hot tokens or nn.Embedding -> nn.RNN/GRU/LSTM -> last, mean or max -> nn.Linear,
+        as the model file describes it. ``forward(ids)`` takes a LongTensor of token ids,
+        ``[T]`` or ``[B, T]`` (texts of one length), and returns the logits ``[B, C]``; their
+        softmax is ``predict_proba``."""
+
+        def __init__(self, meta, vocab, hidden, classes):
+            super().__init__()
+            self.vocab_size, self.pool = vocab, meta["pool"]
+            embed = int(meta["embed"]) if "embed" in meta else None
+            if embed:
+                self.embedding = torch.nn.Embedding(vocab, embed)
+            cell = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[meta["cell"]]
+            self.rnn = cell(
+                embed or vocab,
+                hidden,
+                num_layers=int(meta["layers"]),
+                bidirectional=meta["bidirectional"] == "true",
+                batch_first=True,
+            )
+            directions = 2 if self.rnn.bidirectional else 1
+            self.fc = torch.nn.Linear(hidden * directions, classes)
+
+        def forward(self, ids):
+            if ids.dim() == 1:
+                ids = ids.unsqueeze(0)
+            if hasattr(self, "embedding"):
+                x = self.embedding(ids)
+            else:
+                x = torch.nn.functional.one_hot(ids, self.vocab_size).float()
+            out, h = self.rnn(x)
+            h = h[0] if isinstance(h, tuple) else h  # an LSTM returns (h, c)
+            if self.pool == "last":  # each direction's final state: PyTorch's h_n
+                f = torch.cat([h[-2], h[-1]], 1) if self.rnn.bidirectional else h[-1]
+            elif self.pool == "mean":
+                f = out.mean(1)
+            else:
+                f = out.max(1).values
+            return self.fc(f)
+
+    return RnnClassifier
+
+
+def classifier_module(native):
+    """The PyTorch module of a native classifier, with ``labels``, ``vocabulary`` and
+    ``encode(text)`` (the token ids the model reads) beside it."""
+    torch = _torch()
+    meta, state = read_safetensors(native.to_bytes())
+    vocab, labels = json.loads(meta["vocab"]), json.loads(meta["labels"])
+    hidden = state["rnn.weight_hh_l0"].shape[1]
+    module = _classifier_class()(meta, len(vocab), hidden, len(labels))
+    module.load_state_dict(state, strict=True)
+    module.eval()
+    module.labels = labels
+    module.vocabulary = vocab
+    module.encode = lambda text: torch.tensor(native.encode(text), dtype=torch.long)
+    return module

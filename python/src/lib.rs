@@ -1,0 +1,160 @@
+//! `rnn._rnn`: the native half of the Python package `rnn`. It is thin on purpose: training
+//! follows the library's [`rnn::recipe`] (what `rnn train` follows), predictions come from
+//! [`rnn::model::Model`], and model files are the library's. The estimator, the argument
+//! checks a Python user expects and NumPy's arrays are in `python/rnn/`.
+//!
+//! Training runs on a thread of its own while the calling thread, without the GIL, waits for
+//! its events: the caller's progress callback then runs on the calling thread, and a Ctrl-C
+//! (which Python delivers to the main thread only) is seen within a tenth of a second and
+//! stops the run after its current batch, keeping the best weights so far.
+
+mod errors;
+mod language_model;
+mod options;
+mod training;
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use rnn::model::Model;
+
+use errors::to_py;
+
+/// A trained classifier: the library's [`Model`].
+#[pyclass(module = "rnn._rnn", name = "NativeClassifier", frozen)]
+pub struct NativeClassifier {
+    pub(crate) model: Model,
+}
+
+#[pymethods]
+impl NativeClassifier {
+    /// Reads a classifier's model file.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let model = py.detach(|| Model::load(&path)).map_err(to_py)?;
+        Ok(NativeClassifier { model })
+    }
+
+    /// A classifier from a model file's bytes (see `to_bytes`).
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let model = py
+            .detach(|| training::through_file(Model::load, Some(data)))
+            .map_err(to_py)?;
+        Ok(NativeClassifier { model })
+    }
+
+    /// The model file's bytes, as `save` writes them.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py
+            .detach(|| training::file_bytes(|path| self.model.save(path)))
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Writes the model file (atomically).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.model.save(&path)).map_err(to_py)
+    }
+
+    /// The labels, in the model's order (sorted by name): the columns of `predict_proba`.
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.model.labels.clone()
+    }
+
+    /// What the network is, as `rnn train` prints it.
+    #[getter]
+    fn architecture(&self) -> String {
+        self.model.network.arch().to_string()
+    }
+
+    /// The settings the model was made with, as keyword arguments of `rnn.Classifier`.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        options::settings_of(py, &self.model)
+    }
+
+    /// The vocabulary, by token index (`<unk>` first).
+    #[getter]
+    fn vocabulary(&self) -> Vec<String> {
+        (0..self.model.vocab.len() as u32)
+            .map(|i| self.model.vocab.token(i).to_string())
+            .collect()
+    }
+
+    /// The token ids the model reads for `text` (split by its rule, unknown tokens as
+    /// `<unk>`, cut to its `max_len`).
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.model.encode(text)
+    }
+
+    /// The probability of every label for every text, as little-endian `f32` bytes of a
+    /// `len(texts) × len(labels)` array, and the index of each text's likeliest label.
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        threads: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+        let (probs, labels) = py
+            .detach(|| {
+                training::on_threads(threads, || {
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    let predictions = self.model.predict(&refs);
+                    let labels = predictions.iter().map(|p| p.label).collect();
+                    let bytes: Vec<u8> = predictions
+                        .iter()
+                        .flat_map(|p| p.probs.iter().flat_map(|x| x.to_le_bytes()))
+                        .collect();
+                    (bytes, labels)
+                })
+            })
+            .map_err(to_py)?;
+        Ok((PyBytes::new(py, &probs), labels))
+    }
+
+    /// The tokens of `text` as the model sees them, and after each one the probability of
+    /// every label if the text stopped there (`f32` bytes, `len(tokens) × len(labels)`).
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        text: String,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyBytes>)> {
+        let explanation = py.detach(|| self.model.explain(&text));
+        let bytes: Vec<u8> = explanation
+            .probs
+            .iter()
+            .flat_map(|p| p.iter().flat_map(|x| x.to_le_bytes()))
+            .collect();
+        Ok((explanation.tokens, PyBytes::new(py, &bytes)))
+    }
+}
+
+/// Which kind of model a file holds: "classifier" or "language_model".
+#[pyfunction]
+fn model_kind(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
+    let contents = py.detach(|| rnn::model_file::load(&path)).map_err(to_py)?;
+    Ok(if rnn::lm::is_language_model(contents.network.arch()) {
+        "language_model"
+    } else {
+        "classifier"
+    })
+}
+
+#[pymodule]
+fn _rnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeClassifier>()?;
+    m.add_class::<language_model::NativeLanguageModel>()?;
+    m.add_function(wrap_pyfunction!(training::fit_classifier, m)?)?;
+    m.add_function(wrap_pyfunction!(language_model::fit_language_model, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        language_model::language_model_defaults,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(options::classifier_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(model_kind, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

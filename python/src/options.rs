@@ -1,0 +1,251 @@
+//! The keyword arguments of `rnn.Classifier`, read into the library's [`Recipe`] with the
+//! command line's checks and messages (a Python user gets a `ValueError` naming the argument,
+//! where `rnn train` names the flag), and the defaults, which the Python class states and a
+//! test keeps equal to these.
+
+use std::str::FromStr;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
+use rnn::model::{Model, ModelConfig};
+use rnn::recipe::Recipe;
+
+/// The options of a classifier as Python sees them, with `rnn train`'s defaults: a value
+/// that depends on the data (`lr`, `batch`, `valid_split`) or is absent (`max_vocab`,
+/// `max_len`) is `None`.
+#[pyfunction]
+pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let r = Recipe::default();
+    let m = &r.model;
+    let d = PyDict::new(py);
+    d.set_item("cell", m.cell.name())?;
+    d.set_item("hidden", m.hidden)?;
+    d.set_item("layers", m.layers)?;
+    d.set_item("bidirectional", m.bidirectional)?;
+    d.set_item("embed", m.embed.unwrap_or(0))?;
+    d.set_item("pool", m.pool.to_string())?;
+    d.set_item("dropout", shortest(m.dropout))?;
+    d.set_item("tokens", m.tokens.name())?;
+    d.set_item("min_count", m.min_count)?;
+    d.set_item("max_vocab", m.max_vocab)?;
+    d.set_item("max_len", m.max_len)?;
+    d.set_item("initializer", m.initializer.name())?;
+    d.set_item("input_init", shortest(m.input_init))?;
+    d.set_item("optimizer", r.optimizer.to_string())?;
+    d.set_item("lr", r.lr)?;
+    d.set_item("clip", shortest(r.clip))?;
+    d.set_item("batch", r.batch)?;
+    d.set_item("epochs", r.epochs)?;
+    d.set_item("patience", r.patience)?;
+    d.set_item("schedule", r.schedule.to_string())?;
+    d.set_item("class_weight", r.class_weight.to_string())?;
+    d.set_item("valid_split", r.valid_split)?;
+    d.set_item("shuffle", r.shuffle)?;
+    d.set_item("seed", m.seed)?;
+    d.set_item("threads", None::<usize>)?;
+    Ok(d)
+}
+
+/// The settings a model was made with that its file keeps, as keyword arguments of
+/// `rnn.Classifier` (for a model read from a file).
+pub fn settings_of<'py>(py: Python<'py>, model: &Model) -> PyResult<Bound<'py, PyDict>> {
+    let a = model.network.arch();
+    let d = PyDict::new(py);
+    d.set_item("cell", a.cell.name())?;
+    d.set_item("hidden", a.hidden)?;
+    d.set_item("layers", a.layers)?;
+    d.set_item("bidirectional", a.bidirectional)?;
+    d.set_item("embed", a.embed.unwrap_or(0))?;
+    d.set_item("pool", a.pool.to_string())?;
+    d.set_item("dropout", shortest(a.dropout))?;
+    d.set_item("tokens", model.tokens.name())?;
+    d.set_item("max_len", model.max_len)?;
+    Ok(d)
+}
+
+/// Reads the options that `rnn.Classifier` passes (every key present) into a recipe.
+pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
+    let o = Options(options);
+    let model = ModelConfig {
+        cell: o.parsed("cell")?,
+        hidden: o.at_least_one("hidden")?,
+        layers: o.at_least_one("layers")?,
+        bidirectional: o.flag("bidirectional")?,
+        embed: Some(o.whole("embed")?).filter(|&e| e > 0),
+        pool: o.parsed("pool")?,
+        dropout: o.fraction("dropout")? as f32,
+        tokens: o.parsed("tokens")?,
+        min_count: o.at_least_one("min_count")?,
+        max_vocab: o.optional("max_vocab", |o, k| o.at_least_one(k))?,
+        max_len: o.optional("max_len", |o, k| o.at_least_one(k))?,
+        initializer: o.parsed("initializer")?,
+        input_init: o.positive("input_init")?,
+        seed: o.seed("seed")?,
+    };
+    Ok(Recipe {
+        model,
+        valid_split: o.optional("valid_split", Options::fraction)?,
+        epochs: o.whole("epochs")?,
+        optimizer: o.parsed("optimizer")?,
+        lr: o.optional("lr", Options::positive)?,
+        clip: o.positive("clip")?,
+        batch: o.optional("batch", |o, k| o.at_least_one(k))?,
+        patience: o.whole("patience")?,
+        schedule: o.parsed("schedule")?,
+        class_weight: o.parsed("class_weight")?,
+        shuffle: o.flag("shuffle")?,
+        threads: o.optional("threads", Options::threads)?.unwrap_or(0),
+    })
+}
+
+/// Reads the options that `rnn.LanguageModel` passes (every key present) into a recipe.
+pub fn text_recipe(options: &Bound<'_, PyDict>) -> PyResult<TextRecipe> {
+    let o = Options(options);
+    let model = ModelConfig {
+        cell: o.parsed("cell")?,
+        hidden: o.at_least_one("hidden")?,
+        layers: o.at_least_one("layers")?,
+        embed: Some(o.whole("embed")?).filter(|&e| e > 0),
+        dropout: o.fraction("dropout")? as f32,
+        tokens: o.parsed("tokens")?,
+        min_count: o.at_least_one("min_count")?,
+        max_vocab: o.optional("max_vocab", |o, k| o.at_least_one(k))?,
+        seed: o.seed("seed")?,
+        ..MODEL_DEFAULTS
+    };
+    Ok(TextRecipe {
+        model,
+        valid_fraction: o.fraction("valid_fraction")?,
+        bptt: o.at_least_one("bptt")?,
+        batch: o.at_least_one("batch")?,
+        epochs: o.whole("epochs")?,
+        patience: o.whole("patience")?,
+        optimizer: o.parsed("optimizer")?,
+        lr: o.optional("lr", Options::positive)?,
+        schedule: o.parsed("schedule")?,
+        clip: o.positive("clip")?,
+        threads: o.optional("threads", Options::threads)?.unwrap_or(0),
+        max_seconds: o.optional("max_seconds", |o, k| {
+            let s: f64 = o.value(k, "a number of seconds")?;
+            if s.is_finite() && s >= 0.0 {
+                Ok(s)
+            } else {
+                Err(PyValueError::new_err(format!(
+                    "{k} must be a number of seconds, not {s}"
+                )))
+            }
+        })?,
+    })
+}
+
+/// The most threads that may be asked for: 4 per core, and at least 16 (as `--threads`).
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (4 * cores).max(16)
+}
+
+/// A dictionary of options, read with messages that name the argument.
+struct Options<'a, 'py>(&'a Bound<'py, PyDict>);
+
+impl Options<'_, '_> {
+    fn item(&self, key: &str) -> PyResult<Bound<'_, PyAny>> {
+        self.0
+            .get_item(key)?
+            .ok_or_else(|| PyValueError::new_err(format!("the option {key} is missing")))
+    }
+
+    /// The value of `key` as a `T`, which a message calls `what`.
+    fn value<T: for<'a, 'py> FromPyObject<'a, 'py>>(&self, key: &str, what: &str) -> PyResult<T> {
+        let item = self.item(key)?;
+        item.extract::<T>().map_err(|_| {
+            PyValueError::new_err(format!("{key} must be {what}, not {}", describe(&item)))
+        })
+    }
+
+    fn flag(&self, key: &str) -> PyResult<bool> {
+        self.value(key, "True or False")
+    }
+
+    fn whole(&self, key: &str) -> PyResult<usize> {
+        self.value(key, "a whole number of at least 0")
+    }
+
+    fn seed(&self, key: &str) -> PyResult<u64> {
+        self.value(key, "a whole number of at least 0")
+    }
+
+    fn optional<T>(
+        &self,
+        key: &str,
+        read: impl Fn(&Self, &str) -> PyResult<T>,
+    ) -> PyResult<Option<T>> {
+        if self.item(key)?.is_none() {
+            Ok(None)
+        } else {
+            read(self, key).map(Some)
+        }
+    }
+
+    fn parsed<T: FromStr<Err = String>>(&self, key: &str) -> PyResult<T> {
+        let name: String = self.value(key, "a string")?;
+        name.parse()
+            .map_err(|e: String| PyValueError::new_err(format!("{key}: {e}")))
+    }
+
+    fn at_least_one(&self, key: &str) -> PyResult<usize> {
+        match self.value::<usize>(key, "") {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(PyValueError::new_err(format!(
+                "{key} must be a whole number of at least 1, not {}",
+                describe(&self.item(key)?)
+            ))),
+        }
+    }
+
+    fn positive(&self, key: &str) -> PyResult<f32> {
+        match self.value::<f64>(key, "") {
+            Ok(x) if x.is_finite() && x > 0.0 && (x as f32) > 0.0 => Ok(x as f32),
+            _ => Err(PyValueError::new_err(format!(
+                "{key} must be a positive number, not {}",
+                describe(&self.item(key)?)
+            ))),
+        }
+    }
+
+    fn fraction(&self, key: &str) -> PyResult<f64> {
+        match self.value::<f64>(key, "") {
+            Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+            _ => Err(PyValueError::new_err(format!(
+                "{key} must be at least 0 and less than 1, not {}",
+                describe(&self.item(key)?)
+            ))),
+        }
+    }
+
+    fn threads(&self, key: &str) -> PyResult<usize> {
+        let n = self.at_least_one(key)?;
+        let max = max_threads();
+        if n > max {
+            return Err(PyValueError::new_err(format!(
+                "{key}: {n} threads on a machine with {} cores: at most {max} (4 per core, or 16)",
+                std::thread::available_parallelism().map_or(1, usize::from)
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// `x` as the float a person wrote (0.3, not 0.30000001192092896): the shortest decimal that
+/// reads back as the same `f32`.
+pub fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+/// How a value reads in a message: its repr.
+fn describe(item: &Bound<'_, PyAny>) -> String {
+    item.repr()
+        .map_or_else(|_| "a value".to_string(), |r| r.to_string())
+}

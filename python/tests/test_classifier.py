@@ -1,0 +1,251 @@
+"""rnn.Classifier: training, predictions, files, and agreement with the command line."""
+
+import inspect
+import json
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rnn
+from rnn import _rnn
+
+# small and quick, but a real run: held-out validation is off for 50 rows (under 50 held out)
+QUICK = dict(hidden=16, embed=16, epochs=15, lr=0.01, min_count=1, threads=2)
+
+
+@pytest.fixture(scope="module")
+def fitted(sample):
+    texts, labels, _, _ = sample
+    return rnn.Classifier(**QUICK).fit(texts, labels)
+
+
+def test_the_defaults_are_the_command_lines(sample):
+    signature = inspect.signature(rnn.Classifier)
+    ours = {k: p.default for k, p in signature.parameters.items()}
+    rust = _rnn.classifier_defaults()
+    assert set(ours) - {"verbose", "callback"} == set(rust)
+    for name, value in rust.items():
+        assert ours[name] == value, name
+
+
+def test_fit_learns_the_sample_and_reports_every_epoch(sample, fitted):
+    _, _, test_texts, test_labels = sample
+    assert list(fitted.classes_) == ["negative", "positive"]
+    assert fitted.score(test_texts, test_labels) >= 0.9
+    assert [e["epoch"] for e in fitted.history_] == list(range(1, 16))
+    assert fitted.history_[-1]["train_loss"] < fitted.history_[0]["train_loss"]
+    assert fitted.history_[0]["valid_loss"] is None  # 50 rows: nothing held out
+    assert fitted.report_["interrupted"] is False
+
+
+def test_predict_proba_is_float32_rows_that_sum_to_one_in_classes_order(sample, fitted):
+    texts = sample[2]
+    probs = fitted.predict_proba(texts)
+    assert probs.dtype == np.float32 and probs.shape == (len(texts), 2)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    assert list(fitted.predict(texts)) == list(fitted.classes_[probs.argmax(1)])
+
+
+def test_lists_arrays_and_series_are_the_same_input(sample, fitted):
+    texts = sample[2]
+    a = fitted.predict_proba(texts)
+    assert np.array_equal(a, fitted.predict_proba(np.array(texts, dtype=object)))
+    assert np.array_equal(a, fitted.predict_proba(pd.Series(texts)))
+    assert np.array_equal(a, fitted.predict_proba(np.array(texts)[:, None]))
+
+
+def test_integer_labels_keep_their_type_and_order(sample):
+    texts, labels, test_texts, _ = sample
+    # as str the model sorts them 10 < 2; classes_ is numeric: 2 < 10
+    y = np.array([10 if l == "positive" else 2 for l in labels])
+    clf = rnn.Classifier(**QUICK).fit(pd.Series(texts), pd.Series(y))
+    assert list(clf.classes_) == [2, 10] and clf.classes_.dtype.kind == "i"
+    probs = clf.predict_proba(test_texts)
+    assert list(clf.predict(test_texts)) == list(clf.classes_[probs.argmax(1)])
+    assert clf.model_.labels == ["10", "2"]  # the model's own order: its file's labels
+    assert clf.score(test_texts, [10 if l == "positive" else 2 for l in sample[3]]) >= 0.9
+
+
+def test_the_same_seed_gives_the_same_model_and_another_seed_another(sample):
+    texts, labels = sample[0], sample[1]
+    a = rnn.Classifier(**QUICK, seed=3).fit(texts, labels).model_.to_bytes()
+    b = rnn.Classifier(**QUICK, seed=3).fit(texts, labels).model_.to_bytes()
+    c = rnn.Classifier(**QUICK, seed=4).fit(texts, labels).model_.to_bytes()
+    assert a == b and a != c
+
+
+def test_a_validation_pair_picks_the_best_epoch(sample):
+    texts, labels, vt, vl = sample
+    clf = rnn.Classifier(**dict(QUICK, epochs=8), patience=2).fit(texts, labels, valid=(vt, vl))
+    assert clf.best_epoch_ is not None and 1 <= clf.best_epoch_ <= 8
+    assert all(e["valid_accuracy"] is not None for e in clf.history_)
+
+
+def test_explain_ends_with_the_prediction(fitted):
+    text = "the food was not bad at all"
+    e = fitted.explain(text)
+    assert e.tokens[:5] == ["the", "food", "was", "not", "bad"]
+    assert e.probs.shape == (len(e.tokens), 2)
+    assert list(e.classes) == list(fitted.classes_)
+    # the same network, run one token at a time rather than as one batch: equal to rounding
+    np.testing.assert_allclose(e.probs[-1], fitted.predict_proba([text])[0], atol=1e-6)
+
+
+# -- the command line's files and numbers ---------------------------------------------------
+
+
+def write_tsv(path, texts, labels):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("text\tlabel\n")
+        for t, l in zip(texts, labels):
+            f.write(f"{t}\t{l}\n")
+
+
+def test_a_model_trained_here_is_the_file_the_command_line_trains(sample, rnn_bin, tmp_path):
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    flags = ["--hidden", "16", "--embed", "16", "--epochs", "6", "--threads", "2", "--seed", "7",
+             "--cell", "gru", "--pool", "mean", "--class-weight", "balanced"]
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", *flags],
+        check=True,
+    )
+    clf = rnn.Classifier(hidden=16, embed=16, epochs=6, threads=2, seed=7, cell="gru",
+                         pool="mean", class_weight="balanced").fit(texts, labels)
+    clf.save(tmp_path / "py.safetensors")
+    assert (tmp_path / "py.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()
+
+
+def test_with_a_held_out_part_too(rnn_bin, tmp_path):
+    # 600 rows: 60 are held out, by the seed, as the command line holds them out
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "fine", "awful", "film", "plot", "very", "not"]
+    texts = [" ".join(rng.choice(words, 4)) for _ in range(600)]
+    labels = ["pos" if ("good" in t or "fine" in t) else "neg" for t in texts]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", "--hidden", "8", "--embed", "8", "--epochs", "3", "--threads", "2", "--seed", "1"],
+        check=True,
+    )
+    clf = rnn.Classifier(hidden=8, embed=8, epochs=3, threads=2, seed=1).fit(texts, labels)
+    assert clf.history_[0]["valid_loss"] is not None
+    assert clf.model_.to_bytes() == (tmp_path / "cli.safetensors").read_bytes()
+
+
+def test_predict_proba_is_what_rnn_predict_prints_bit_for_bit(sample, fitted, rnn_bin, tmp_path):
+    texts = sample[2] + ["words it has never seen", ""]
+    fitted.save(tmp_path / "m.safetensors")
+    out = subprocess.run(
+        [rnn_bin, "predict", "--model", tmp_path / "m.safetensors", "--probs"],
+        input="\n".join(texts) + "\n", capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    assert len(out) == len(texts)
+    cli = np.array(
+        [[json.loads(line)["probs"][c] for c in fitted.classes_] for line in out], dtype=np.float32
+    )
+    ours = fitted.predict_proba(texts)
+    assert ours.tobytes() == cli.tobytes()
+
+
+def test_load_reads_a_file_the_command_line_wrote(sample, rnn_bin, tmp_path):
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "m.safetensors",
+         "--quiet", "--hidden", "12", "--cell", "rnn", "--layers", "2", "--epochs", "2"],
+        check=True,
+    )
+    clf = rnn.load(tmp_path / "m.safetensors")
+    assert isinstance(clf, rnn.Classifier)
+    params = clf.get_params()
+    assert (params["hidden"], params["cell"], params["layers"]) == (12, "rnn", 2)
+    assert list(clf.classes_) == ["negative", "positive"]
+    assert clf.predict_proba(["the food is good"]).shape == (1, 2)
+
+
+def test_save_and_load_round_trip(fitted, tmp_path):
+    fitted.save(tmp_path / "m.safetensors")
+    back = rnn.load(str(tmp_path / "m.safetensors"))
+    texts = ["the food is good", "this was bad"]
+    assert np.array_equal(back.predict_proba(texts), fitted.predict_proba(texts))
+    assert back.vocabulary_ == fitted.vocabulary_ and back.vocabulary_[0] == "<unk>"
+
+
+# -- Python's conventions: threads, the GIL, callbacks, Ctrl-C --------------------------------
+
+
+def test_training_releases_the_gil(sample):
+    texts, labels = sample[0] * 400, sample[1] * 400
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    start = time.time()
+    rnn.Classifier(hidden=64, epochs=2, threads=1, patience=0).fit(texts, labels)
+    seconds = time.time() - start
+    done.set()
+    counter.join()
+    # a thread that held the GIL for the run would leave the counter at a handful
+    assert seconds > 0.2, "the run is too short to tell"
+    assert len(ticks) > seconds * 100
+
+
+def test_the_callback_hears_steps_epochs_and_can_stop_the_run(sample):
+    texts, labels = sample[0], sample[1]
+    events = []
+    rnn.Classifier(**dict(QUICK, epochs=3), callback=events.append).fit(texts, labels)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("epoch") == 3 and "step" in kinds
+    step = next(e for e in events if e["event"] == "step")
+    assert step["total"] == 50 and 0 < step["done"] <= 50
+
+    def stop_after_two(event):
+        return not (event["event"] == "epoch" and event["epoch"] == 2)
+
+    clf = rnn.Classifier(**dict(QUICK, epochs=50), callback=stop_after_two).fit(texts, labels)
+    assert len(clf.history_) == 2 and clf.report_["stopped_by_callback"]
+    assert clf.predict(["the food is good"]).shape == (1,)
+
+
+def test_an_exception_in_the_callback_ends_fit(sample):
+    def boom(event):
+        raise RuntimeError("from the callback")
+
+    clf = rnn.Classifier(**QUICK, callback=boom)
+    with pytest.raises(RuntimeError, match="from the callback"):
+        clf.fit(sample[0], sample[1])
+    assert not hasattr(clf, "model_")
+
+
+def test_ctrl_c_stops_training_and_keeps_the_weights(sample):
+    import _thread
+
+    texts, labels = sample[0] * 20, sample[1] * 20
+    clf = rnn.Classifier(hidden=32, epochs=10_000, patience=0, threads=1)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    start = time.time()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(texts, labels)
+    assert time.time() - start < 5
+    assert clf.report_["keyboard_interrupt"] and clf.report_["interrupted"]
+    assert 0 < len(clf.history_) < 10_000
+    assert clf.predict_proba(["the food is good"]).shape == (1, 2)
+
+
+def test_verbose_prints_every_epoch(sample, capsys):
+    rnn.Classifier(**dict(QUICK, epochs=2), verbose=True).fit(sample[0], sample[1])
+    err = capsys.readouterr().err
+    assert "epoch 1: train loss" in err and "epoch 2: train loss" in err

@@ -1,0 +1,97 @@
+"""Bad input is a Python exception with the command line's message, never a crash."""
+
+import sys
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+import rnn
+
+QUICK = dict(hidden=8, embed=8, epochs=2, threads=1)
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (dict(hidden=0), "hidden must be a whole number of at least 1, not 0"),
+        (dict(layers=-1), "layers must be a whole number of at least 1, not -1"),
+        (dict(cell="transformer"), "unknown cell"),
+        (dict(pool="median"), "pool"),
+        (dict(tokens="bytes"), "tokens"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+        (dict(dropout=1.0), "dropout must be at least 0 and less than 1, not 1.0"),
+        (dict(lr=-0.1), "lr must be a positive number, not -0.1"),
+        (dict(clip=float("nan")), "clip must be a positive number"),
+        (dict(valid_split=1.5), "valid_split must be at least 0 and less than 1"),
+        (dict(class_weight="heavy"), "class weight"),
+        (dict(threads=10_000), "threads"),
+        (dict(bidirectional="yes"), "bidirectional must be True or False, not 'yes'"),
+        (dict(epochs=2.5), "epochs must be a whole number"),
+        (dict(seed=-1), "seed must be a whole number"),
+    ],
+)
+def test_bad_options_are_value_errors_naming_the_option(sample, option, message):
+    with pytest.raises(ValueError, match=message):
+        rnn.Classifier(**{**QUICK, **option}).fit(sample[0], sample[1])
+
+
+def test_bad_data_is_a_value_error(sample):
+    texts, labels = sample[0], sample[1]
+    clf = rnn.Classifier(**QUICK)
+    with pytest.raises(ValueError, match="at least two labels"):
+        clf.fit(texts, ["positive"] * len(texts))
+    with pytest.raises(ValueError, match="50 texts and 3 labels"):
+        clf.fit(texts, labels[:3])
+    with pytest.raises(ValueError, match=r"X\[1\] is int 7, not a str"):
+        clf.fit(["a", 7], ["x", "y"])
+    with pytest.raises(ValueError, match="not one str"):
+        clf.fit("one text", ["x"])
+    with pytest.raises(ValueError, match="label of row 2 is empty"):
+        clf.fit(["a", "b"], ["x", " "])
+    with pytest.raises(ValueError, match=r"<validation data> line 1: the label \"neutral\""):
+        clf.fit(texts, labels, valid=(["so so"], ["neutral"]))
+    with pytest.raises(ValueError, match="valid must be a"):
+        clf.fit(texts, labels, valid=["only texts"])
+    with pytest.raises(ValueError, match="callback must be callable"):
+        rnn.Classifier(**QUICK, callback=3).fit(texts, labels)
+
+
+def test_using_an_unfitted_estimator(sample):
+    for call in (lambda c: c.predict(["x"]), lambda c: c.predict_proba(["x"]),
+                 lambda c: c.explain("x"), lambda c: c.save("m.safetensors")):
+        with pytest.raises(NotFittedError):
+            call(rnn.Classifier())
+
+
+def test_files_are_os_errors_and_foreign_files_value_errors(sample, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+        rnn.load(tmp_path / "missing.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="not a valid safetensors file"):
+        rnn.load(tmp_path / "junk.safetensors")
+    clf = rnn.Classifier(**QUICK).fit(sample[0], sample[1])
+    with pytest.raises(OSError, match="no-such-folder"):
+        clf.save(tmp_path / "no-such-folder" / "m.safetensors")
+    with pytest.raises(ValueError):
+        rnn._rnn.NativeClassifier.from_bytes(b"\x00" * 16)
+
+
+def test_a_diverging_run_is_a_floating_point_error(sample):
+    clf = rnn.Classifier(**QUICK, optimizer="sgd", lr=1e38, clip=1e38, cell="rnn")
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        clf.fit(sample[0], sample[1])
+
+
+def test_to_torch_without_torch_is_an_import_error(sample, monkeypatch):
+    clf = rnn.Classifier(**QUICK).fit(sample[0], sample[1])
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match="pip install torch"):
+        clf.to_torch()
+
+
+def test_explain_reads_one_text(sample):
+    clf = rnn.Classifier(**QUICK).fit(sample[0], sample[1])
+    with pytest.raises(ValueError, match="one text"):
+        clf.explain(["a", "b"])
+    assert clf.explain("").tokens == [] and clf.explain("").probs.shape == (0, 2)
