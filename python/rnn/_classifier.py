@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from typing import List
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _rnn
-from ._progress import progress_callback
+from ._base import ModelEstimator
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Explanation:
     classes: np.ndarray
 
 
-class Classifier(ClassifierMixin, BaseEstimator):
+class Classifier(ClassifierMixin, ModelEstimator):
     """A recurrent network that classifies texts, trained in Rust.
 
     Every argument is a flag of ``rnn train`` (``min_count`` is ``--min-count``, and so on) with
@@ -49,6 +49,8 @@ class Classifier(ClassifierMixin, BaseEstimator):
     weights so far (or those it had, without a validation set), and ``fit`` then raises
     ``KeyboardInterrupt``.
     """
+
+    _native = _rnn.NativeClassifier
 
     def __init__(
         self,
@@ -132,22 +134,11 @@ class Classifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("valid must be a (texts, labels) pair") from None
             valid_texts = _texts(vx, "the validation texts")
             valid_labels = _label_names(_labels(vy, len(valid_texts)))
-        callback = progress_callback(self.callback, self.verbose, self.epochs)
-        try:
-            model, report = _rnn.fit_classifier(
-                texts, names, valid_texts, valid_labels, self._options(), callback
-            )
-        finally:
-            if callback is not None:
-                callback.close()
+        model = self._train(
+            _rnn.fit_classifier, texts, names, valid_texts, valid_labels, self._options()
+        )
         self._set_model(model, classes)
-        self.report_ = report
-        self.history_ = report["history"]
-        self.best_epoch_ = report["best_epoch"]
-        if report["keyboard_interrupt"]:
-            raise KeyboardInterrupt(
-                "training stopped by Ctrl-C; the estimator keeps the best weights so far"
-            )
+        self._raise_if_interrupted(self.report_)
         return self
 
     def _set_model(self, model, classes):
@@ -194,13 +185,7 @@ class Classifier(ClassifierMixin, BaseEstimator):
     def _threads(self):
         return 0 if self.threads is None else self.threads
 
-    # -- files ------------------------------------------------------------------------------
-
-    def save(self, path):
-        """Writes the model file (atomically), as ``rnn train`` writes it: ``rnn predict``,
-        ``rnn serve`` and ``rnn.load`` read it, and PyTorch loads it as a state dict."""
-        check_is_fitted(self, "model_")
-        self.model_.save(os.fspath(path))
+    # -- PyTorch --------------------------------------------------------------------------
 
     def to_torch(self):
         """The model as a ``torch.nn.Module`` with the file's state dict, loaded with
@@ -210,25 +195,6 @@ class Classifier(ClassifierMixin, BaseEstimator):
         from ._torch import classifier_module
 
         return classifier_module(self.model_)
-
-    @property
-    def vocabulary_(self):
-        """The tokens the model knows, by index (``<unk>`` first)."""
-        check_is_fitted(self, "model_")
-        return self.model_.vocabulary
-
-    # -- pickling: the model as its file's bytes --------------------------------------------
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: it may be the instance's own __dict__
-        if "model_" in state:
-            state["model_"] = state["model_"].to_bytes()
-        return state
-
-    def __setstate__(self, state):
-        if isinstance(state.get("model_"), bytes):
-            state["model_"] = _rnn.NativeClassifier.from_bytes(state["model_"])
-        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,18 +1,15 @@
 """``rnn.LanguageModel``: the library's next-token model (what ``rnn lm`` trains)."""
 
-import os
-
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from . import _rnn
-from ._progress import progress_callback
+from ._base import ModelEstimator
 
 # how `rnn eval` reads a text: streams side by side, in windows of this many steps
 _EVAL_STREAMS, _EVAL_WINDOW = 32, 100
 
 
-class LanguageModel(BaseEstimator):
+class LanguageModel(ModelEstimator):
     """A recurrent network that predicts the next token of a text, trained in Rust by truncated
     backpropagation through time.
 
@@ -23,6 +20,8 @@ class LanguageModel(BaseEstimator):
     ``callback``, ``verbose`` and Ctrl-C work as for :class:`rnn.Classifier` (a step's
     ``done`` and ``total`` count tokens).
     """
+
+    _native = _rnn.NativeLanguageModel
 
     def __init__(
         self,
@@ -80,20 +79,8 @@ class LanguageModel(BaseEstimator):
         text = _text(text, "text")
         valid = None if valid is None else _text(valid, "valid")
         options = {name: getattr(self, name) for name in _rnn.language_model_defaults()}
-        callback = progress_callback(self.callback, self.verbose, self.epochs)
-        try:
-            model, report = _rnn.fit_language_model(text, valid, options, callback)
-        finally:
-            if callback is not None:
-                callback.close()
-        self.model_ = model
-        self.report_ = report
-        self.history_ = report["history"]
-        self.best_epoch_ = report["best_epoch"]
-        if report["keyboard_interrupt"]:
-            raise KeyboardInterrupt(
-                "training stopped by Ctrl-C; the model keeps the best weights so far"
-            )
+        self.model_ = self._train(_rnn.fit_language_model, text, valid, options)
+        self._raise_if_interrupted(self.report_)
         return self
 
     def generate(self, prime="", length=200, temperature=1.0, top_k=None, top_p=None, seed=0):
@@ -128,33 +115,11 @@ class LanguageModel(BaseEstimator):
         check_is_fitted(self, "model_")
         return self.model_.explain(_text(text, "text"), top)
 
-    def save(self, path):
-        """Writes the model file (atomically), as ``rnn lm`` writes it."""
-        check_is_fitted(self, "model_")
-        self.model_.save(os.fspath(path))
-
-    @property
-    def vocabulary_(self):
-        """The tokens the model knows, by index (``<unk>`` first)."""
-        check_is_fitted(self, "model_")
-        return self.model_.vocabulary
-
     @classmethod
     def _from_native(cls, model):
         lm = cls(**model.settings())
         lm.model_ = model
         return lm
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        if "model_" in state:
-            state["model_"] = state["model_"].to_bytes()
-        return state
-
-    def __setstate__(self, state):
-        if isinstance(state.get("model_"), bytes):
-            state["model_"] = _rnn.NativeLanguageModel.from_bytes(state["model_"])
-        super().__setstate__(state)
 
 
 def _text(text, what):

@@ -5,6 +5,8 @@ raw tensors), read here without the safetensors package."""
 import json
 import struct
 
+from ._base import file_bytes
+
 
 def _torch():
     try:
@@ -84,7 +86,7 @@ def classifier_module(native):
     """The PyTorch module of a native classifier, with ``labels``, ``vocabulary`` and
     ``encode(text)`` (the token ids the model reads) beside it."""
     torch = _torch()
-    meta, state = read_safetensors(native.to_bytes())
+    meta, state = read_safetensors(file_bytes(native))
     vocab, labels = json.loads(meta["vocab"]), json.loads(meta["labels"])
     hidden = state["rnn.weight_hh_l0"].shape[1]
     module = _classifier_class()(meta, len(vocab), hidden, len(labels))

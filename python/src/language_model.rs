@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
 use rnn::lm::recipe::{self, TextRecipe};
 use rnn::lm::{LanguageModel, Sampling, bits};
@@ -27,23 +27,6 @@ impl NativeLanguageModel {
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let model = py.detach(|| LanguageModel::load(&path)).map_err(to_py)?;
         Ok(NativeLanguageModel { model })
-    }
-
-    /// A language model from its file's bytes.
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let model = py
-            .detach(|| training::through_file(LanguageModel::load, Some(data)))
-            .map_err(to_py)?;
-        Ok(NativeLanguageModel { model })
-    }
-
-    /// The model file's bytes.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py
-            .detach(|| training::file_bytes(|path| self.model.save(path)))
-            .map_err(to_py)?;
-        Ok(PyBytes::new(py, &bytes))
     }
 
     /// Writes the model file (atomically).

@@ -37,23 +37,6 @@ impl NativeClassifier {
         Ok(NativeClassifier { model })
     }
 
-    /// A classifier from a model file's bytes (see `to_bytes`).
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let model = py
-            .detach(|| training::through_file(Model::load, Some(data)))
-            .map_err(to_py)?;
-        Ok(NativeClassifier { model })
-    }
-
-    /// The model file's bytes, as `save` writes them.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py
-            .detach(|| training::file_bytes(|path| self.model.save(path)))
-            .map_err(to_py)?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
     /// Writes the model file (atomically).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         py.detach(|| self.model.save(&path)).map_err(to_py)

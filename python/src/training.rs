@@ -2,7 +2,6 @@
 //! thread, which runs the caller's callback and watches for Ctrl-C; and the helpers that move
 //! model files through bytes.
 
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -315,25 +314,4 @@ pub fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> Resu
         .build()
         .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
     Ok(pool.install(f))
-}
-
-/// `read` run on a model file in a new temporary folder that holds `data` (when given).
-pub fn through_file<T>(read: impl FnOnce(&Path) -> Result<T>, data: Option<&[u8]>) -> Result<T> {
-    let folder = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let path = folder.path().join("model.safetensors");
-    if let Some(data) = data {
-        std::fs::write(&path, data).map_err(|e| Error::io(&path, e))?;
-    }
-    read(&path)
-}
-
-/// The bytes of the file that `write` writes.
-pub fn file_bytes(write: impl FnOnce(&Path) -> Result<()>) -> Result<Vec<u8>> {
-    through_file(
-        |path| {
-            write(path)?;
-            std::fs::read(path).map_err(|e| Error::io(path, e))
-        },
-        None,
-    )
 }

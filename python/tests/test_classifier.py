@@ -12,6 +12,7 @@ import pytest
 
 import rnn
 from rnn import _rnn
+from rnn._base import file_bytes
 
 # small and quick, but a real run: held-out validation is off for 50 rows (under 50 held out)
 QUICK = dict(hidden=16, embed=16, epochs=15, lr=0.01, min_count=1, threads=2)
@@ -72,9 +73,9 @@ def test_integer_labels_keep_their_type_and_order(sample):
 
 def test_the_same_seed_gives_the_same_model_and_another_seed_another(sample):
     texts, labels = sample[0], sample[1]
-    a = rnn.Classifier(**QUICK, seed=3).fit(texts, labels).model_.to_bytes()
-    b = rnn.Classifier(**QUICK, seed=3).fit(texts, labels).model_.to_bytes()
-    c = rnn.Classifier(**QUICK, seed=4).fit(texts, labels).model_.to_bytes()
+    a = file_bytes(rnn.Classifier(**QUICK, seed=3).fit(texts, labels).model_)
+    b = file_bytes(rnn.Classifier(**QUICK, seed=3).fit(texts, labels).model_)
+    c = file_bytes(rnn.Classifier(**QUICK, seed=4).fit(texts, labels).model_)
     assert a == b and a != c
 
 
@@ -135,7 +136,7 @@ def test_with_a_held_out_part_too(rnn_bin, tmp_path):
     )
     clf = rnn.Classifier(hidden=8, embed=8, epochs=3, threads=2, seed=1).fit(texts, labels)
     assert clf.history_[0]["valid_loss"] is not None
-    assert clf.model_.to_bytes() == (tmp_path / "cli.safetensors").read_bytes()
+    assert file_bytes(clf.model_) == (tmp_path / "cli.safetensors").read_bytes()
 
 
 def test_predict_proba_is_what_rnn_predict_prints_bit_for_bit(sample, fitted, rnn_bin, tmp_path):

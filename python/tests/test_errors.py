@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 import rnn
+from rnn._base import from_file_bytes
 
 QUICK = dict(hidden=8, embed=8, epochs=2, threads=1)
 
@@ -74,7 +75,7 @@ def test_files_are_os_errors_and_foreign_files_value_errors(sample, tmp_path):
     with pytest.raises(OSError, match="no-such-folder"):
         clf.save(tmp_path / "no-such-folder" / "m.safetensors")
     with pytest.raises(ValueError):
-        rnn._rnn.NativeClassifier.from_bytes(b"\x00" * 16)
+        from_file_bytes(rnn._rnn.NativeClassifier, b"\x00" * 16)
 
 
 def test_a_diverging_run_is_a_floating_point_error(sample):

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -27,7 +27,7 @@ use rnn::rnn::CellKind;
 use rnn::train::text::{TextConfig, Texts};
 use rnn::train::{Event, LrSchedule, TrainConfig, TrainReport};
 
-use super::outputs::{self, checkpoint_path, file_name};
+use super::outputs::{self, Saver, checkpoint_path, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number};
 
@@ -157,9 +157,6 @@ fn seconds(s: &str) -> Result<f64, String> {
         Err(_) => Err(format!("{s:?} is not a number")),
     }
 }
-
-/// How often the model and the checkpoint are written at the end of an epoch.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// What the command keeps in a checkpoint beside the library's run state.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -322,12 +319,14 @@ pub fn run(args: LmArgs) -> Result<()> {
     if resumed.is_none() {
         model.save(&args.model)?;
     }
-    let notes_json = serde_json::to_value(&notes).expect("plain data");
+    let mut saver = Saver::new(
+        &args.model,
+        &ckpt_path,
+        &config,
+        serde_json::to_value(&notes).expect("plain data"),
+    );
     let tokens_per_epoch = train_ids.len().saturating_sub(1) / config.batch * config.batch;
     let mut progress = Progress::for_text(config.epochs, tokens_per_epoch, args.quiet);
-    let mut last_save = Instant::now();
-    let mut save_error = None;
-    let mut saved = String::from("the initial model");
     let started = Instant::now();
     let result = {
         let LanguageModel {
@@ -346,33 +345,11 @@ pub fn run(args: LmArgs) -> Result<()> {
                     network,
                     state,
                     metrics,
-                } if last_save.elapsed() >= CHECKPOINT_EVERY || metrics.epoch == config.epochs => {
+                } => {
                     let current = rnn::lm::contents(network, network.params(), vocab, tokens);
-                    let best = rnn::model_file::ContentsRef {
-                        params: if state.best_params.is_empty() {
-                            network.params()
-                        } else {
-                            &state.best_params
-                        },
-                        ..current
-                    };
-                    let written = rnn::model_file::save(best, &args.model).and_then(|()| {
-                        checkpoint::save(&ckpt_path, current, &config, state, &notes_json)
-                    });
-                    match written {
-                        Ok(()) => {
-                            saved = state.monitor.best.map_or_else(
-                                || format!("the model after epoch {}", metrics.epoch),
-                                |(e, _)| format!("the best model so far (epoch {e})"),
-                            )
-                        }
-                        Err(e) => {
-                            save_error.get_or_insert(e);
-                        }
-                    }
-                    last_save = Instant::now();
+                    saver.at_epoch(current, state, metrics.epoch);
                 }
-                _ => {}
+                Event::Step { .. } => {}
             }
             progress.on_event(event);
         };
@@ -381,24 +358,7 @@ pub fn run(args: LmArgs) -> Result<()> {
     };
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(e) = save_error {
-        return Err(e.into());
-    }
-    let report = match result {
-        Ok(report) => report,
-        Err(Error::Diverged {
-            epoch, loss, lr, ..
-        }) => {
-            bail!(
-                "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {saved}, \
-                 and {} lets --resume go on from there. Try a smaller learning rate (it was \
-                 {lr:?}).",
-                args.model.display(),
-                ckpt_path.display()
-            );
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let report = saver.finish(result)?;
     model.save(&args.model)?;
     if !args.keep_checkpoint && ckpt_path.exists() {
         std::fs::remove_file(&ckpt_path).map_err(|e| Error::io(&ckpt_path, e))?;

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -26,7 +26,7 @@ use rnn::recipe::{self, ClassWeight, Recipe};
 use rnn::rnn::{CellKind, Pool};
 use rnn::train::{self, Data, Event, LrSchedule, TrainConfig};
 
-use super::outputs::{self, checkpoint_path, file_name};
+use super::outputs::{self, Saver, checkpoint_path, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
 
@@ -233,11 +233,6 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// How often a run writes its model and checkpoint at the end of an epoch. The model file
-/// always holds a usable model (the initial one, then the best so far), and the checkpoint
-/// lets `--resume` continue, so a run that is stopped loses at most this much work.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
-
 /// What the command keeps in a checkpoint beside the library's run state: how it made its
 /// data, so that a resumed run makes the same.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -367,11 +362,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         test: &test,
         stop: None,
     };
-    let notes_json = serde_json::to_value(&notes).expect("plain data");
-    let mut saved = String::from("the initial model");
+    let mut saver = Saver::new(
+        &args.model,
+        &ckpt_path,
+        &config,
+        serde_json::to_value(&notes).expect("plain data"),
+    );
     let mut progress = Progress::new(config.epochs, train.len(), args.quiet);
-    let mut last_save = Instant::now();
-    let mut save_error = None;
     let started = Instant::now();
     let result = {
         let (vocab, labels, tokens, max_len, columns) = (
@@ -391,7 +388,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     network,
                     state,
                     metrics,
-                } if last_save.elapsed() >= CHECKPOINT_EVERY || metrics.epoch == config.epochs => {
+                } => {
                     let current = ContentsRef {
                         network,
                         params: network.params(),
@@ -401,32 +398,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                         max_len,
                         columns,
                     };
-                    // the model file: the best epoch so far, or the latest
-                    let best = ContentsRef {
-                        params: if state.best_params.is_empty() {
-                            network.params()
-                        } else {
-                            &state.best_params
-                        },
-                        ..current
-                    };
-                    let written = rnn::model_file::save(best, &args.model).and_then(|()| {
-                        checkpoint::save(&ckpt_path, current, &config, state, &notes_json)
-                    });
-                    match written {
-                        Ok(()) => {
-                            saved = state.monitor.best.map_or_else(
-                                || format!("the model after epoch {}", metrics.epoch),
-                                |(e, _)| format!("the best model so far (epoch {e})"),
-                            )
-                        }
-                        Err(e) => {
-                            save_error.get_or_insert(e);
-                        }
-                    }
-                    last_save = Instant::now();
+                    saver.at_epoch(current, state, metrics.epoch);
                 }
-                _ => {}
+                Event::Step { .. } => {}
             }
             progress.on_event(event);
         };
@@ -437,24 +411,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(e) = save_error {
-        return Err(e.into());
-    }
-    let report = match result {
-        Ok(report) => report,
-        Err(Error::Diverged {
-            epoch, loss, lr, ..
-        }) => {
-            bail!(
-                "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {saved}, \
-                 and {} lets --resume go on from there. Try a smaller learning rate (it was \
-                 {lr:?}).",
-                args.model.display(),
-                ckpt_path.display()
-            );
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let report = saver.finish(result)?;
     // The trained model first: a metrics file or chart that cannot be written must not cost
     // the training.
     model.save(&args.model)?;
