@@ -33,7 +33,10 @@ def test_fit_learns_the_text(lm):
     assert lm.history_[-1]["valid_loss"] < lm.history_[0]["train_loss"]
     assert lm.best_epoch_ in (1, 2, 3)
     assert lm.vocabulary_[0] == "<unk>" and "c" in lm.vocabulary_
-    assert lm.evaluate(TEXT)["bits"] < 2.5  # of log2(16) = 4 for a uniform guess
+    scored = lm.evaluate(TEXT)
+    assert scored["bits"] < 2.5  # of log2(16) = 4 for a uniform guess
+    assert scored["tokens"] == len(TEXT) and 0 < scored["accuracy"] <= 1
+    assert lm.score(TEXT) == -scored["bits"]  # higher is better, as scikit-learn's scores
 
 
 def test_generate_is_seeded_and_starts_with_the_prime(lm):
