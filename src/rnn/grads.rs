@@ -323,6 +323,64 @@ impl Gradients {
         other.zero();
     }
 
+    /// Floats of a packed gradient (see [`Gradients::pack`]) for `tokens` tokens: an entry
+    /// a token, then the rest of the parameters.
+    pub fn packed_len(&self, tokens: usize) -> usize {
+        tokens * self.column + self.rest.len()
+    }
+
+    /// Writes the gradient into `out` (of [`Gradients::packed_len`] floats) as another process
+    /// can add it to its own: the entry of every token of `union` in that order (zeros for a
+    /// token this gradient has not), then the rest of the parameters, with the kept products
+    /// formed. `union` must hold every token this gradient has. Leaves the gradient zero.
+    ///
+    /// # Panics
+    /// If `out` is not of that length or a token of the gradient is not in `union`.
+    pub fn pack(&mut self, union: &[u32], out: &mut [f32]) {
+        assert_eq!(out.len(), self.packed_len(union.len()), "the packed length");
+        self.form_products();
+        let column = self.column;
+        let (entries, rest) = out.split_at_mut(union.len() * column);
+        entries.fill(0.0);
+        let mut position = vec![u32::MAX; self.slot.len()];
+        for (i, &token) in union.iter().enumerate() {
+            position[token as usize] = i as u32;
+        }
+        for (&token, entry) in self
+            .tokens
+            .iter()
+            .zip(self.columns.chunks_exact(column.max(1)))
+        {
+            let i = position[token as usize];
+            assert!(i != u32::MAX, "token {token} is not in the union");
+            entries[i as usize * column..][..column].copy_from_slice(entry);
+        }
+        rest.copy_from_slice(&self.rest);
+        self.zero();
+    }
+
+    /// Makes this (zero) gradient the one `packed` holds for the tokens `union` (see
+    /// [`Gradients::pack`]): the sum of every process's part, for the update.
+    ///
+    /// # Panics
+    /// If `packed` is not of the packed length, or this gradient is not zero and empty.
+    pub fn unpack(&mut self, union: &[u32], packed: &[f32]) {
+        assert_eq!(
+            packed.len(),
+            self.packed_len(union.len()),
+            "the packed length"
+        );
+        assert!(
+            self.tokens.is_empty(),
+            "unpacking into a gradient that has tokens"
+        );
+        let mut local = Vec::with_capacity(union.len());
+        self.localize(union, &mut local);
+        let (entries, rest) = packed.split_at(union.len() * self.column);
+        self.columns.copy_from_slice(entries);
+        self.rest.copy_from_slice(rest);
+    }
+
     /// The whole gradient laid out like the parameters (zeros in the vectors of the tokens
     /// the batch did not have): what a dense backward pass would give.
     pub fn to_dense(&self) -> Vec<f32> {
@@ -412,6 +470,42 @@ mod tests {
                 (60..dense.len(), dense.len() - 60, "dense")
             ]
         );
+    }
+
+    #[test]
+    fn two_packed_parts_add_up_to_the_whole_batchs_gradient() {
+        let net = network();
+        let mut ws = Workspace::default();
+        let run = |batch: &Batch, grads: &mut Gradients, ws: &mut Workspace| {
+            net.forward(batch, ws, None);
+            net.backward_weighted(batch, ws, grads, 0.5);
+        };
+        // the whole batch in one process
+        let (first, second) = (
+            Batch::new(&[&[1, 7, 1]], &[0]),
+            Batch::new(&[&[3, 1]], &[2]),
+        );
+        let mut whole = Gradients::new(&net);
+        run(&first, &mut whole, &mut ws);
+        run(&second, &mut whole, &mut ws);
+        // its halves in two, packed for the union of their tokens, added, unpacked
+        let (mut a, mut b) = (Gradients::new(&net), Gradients::new(&net));
+        run(&first, &mut a, &mut ws);
+        run(&second, &mut b, &mut ws);
+        let union = [1, 3, 7];
+        let mut pa = vec![f32::NAN; a.packed_len(3)];
+        let mut pb = vec![f32::NAN; b.packed_len(3)];
+        a.pack(&union, &mut pa);
+        b.pack(&union, &mut pb);
+        assert!(a.to_dense().iter().all(|&g| g == 0.0) && a.tokens().is_empty());
+        let summed: Vec<f32> = pa.iter().zip(&pb).map(|(x, y)| x + y).collect();
+        let mut reduced = Gradients::new(&net);
+        reduced.unpack(&union, &summed);
+        assert_eq!(reduced.tokens(), union);
+        let (want, got) = (whole.to_dense(), reduced.to_dense());
+        for (w, g) in want.iter().zip(&got) {
+            assert!((w - g).abs() <= 1e-6 * (1.0 + w.abs()), "{w} against {g}");
+        }
     }
 
     /// Adds `n` random rows of factors of a 3×5 product at `rest[2..17]`, and returns them.

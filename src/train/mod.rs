@@ -11,6 +11,7 @@
 //! back: a run stopped and resumed ends where the uninterrupted run would, to the bit.
 
 pub mod monitor;
+pub mod ranks;
 pub mod text;
 
 use std::ops::Range;
@@ -317,6 +318,13 @@ pub fn evaluate(net: &Network, examples: &[Example]) -> Score {
 /// The mean loss and accuracy of `net` on `examples`, and the confusion matrix of its
 /// predictions (see [`evaluate`]).
 pub fn evaluate_classes(net: &Network, examples: &[Example]) -> (Score, Confusion) {
+    let (tally, confusion) = tally_classes(net, examples);
+    (tally.score(), confusion)
+}
+
+/// The loss and accuracy sums of `net` on `examples`, and the confusion matrix (see
+/// [`evaluate_classes`]).
+pub(crate) fn tally_classes(net: &Network, examples: &[Example]) -> (Tally, Confusion) {
     let classes = net.classes();
     let parts: Vec<(Tally, Vec<(usize, usize)>)> = examples
         .par_chunks(EVAL_BATCH)
@@ -340,7 +348,7 @@ pub fn evaluate_classes(net: &Network, examples: &[Example]) -> (Score, Confusio
             confusion.add(truth, predicted);
         }
     }
-    (tally.score(), confusion)
+    (tally, confusion)
 }
 
 fn batch_of<'a>(examples: impl Iterator<Item = &'a Example> + Clone) -> Batch {
@@ -439,7 +447,7 @@ fn run_epochs<'a>(
     optimizer.restore(&state.optimizer)?;
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
     rng.set_position(state.shuffle_position);
-    let mut workers: Vec<Worker<'a>> = (0..threads).map(|_| Worker::new(net)).collect();
+    let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(net)).collect();
     let mut batches = Batches::default();
     let mut order: Vec<usize> = state.order.iter().map(|&i| i as usize).collect();
     let mut last_good = if config.keep_last_good {
@@ -447,8 +455,6 @@ fn run_epochs<'a>(
     } else {
         Vec::new()
     };
-    let dropout = net.arch().dropout > 0.0;
-    let class_weights = config.class_weights.as_deref();
     let mut stopped_early = false;
     let mut interrupted = false;
 
@@ -468,33 +474,19 @@ fn run_epochs<'a>(
         let mut done = 0;
         for span in &batches.spans {
             let indices = &batches.indices[span.clone()];
-            // Split the batch among the workers, each computing its part's gradient (weighted
-            // by one over the whole batch, so that the parts add up to the batch mean).
-            let parts = threads.min(indices.len());
+            let chosen: Vec<&Example> = indices.iter().map(|&k| &train[k]).collect();
             let weight = 1.0 / indices.len() as f32;
-            let net_ref: &Network = net;
-            let step = state.step;
-            let run = |(p, worker): (usize, &mut Worker<'a>)| {
-                let part = indices.iter().skip(p).step_by(parts).map(|&k| &train[k]);
-                // the masks of this batch's part p
-                let mut masks = dropout.then(|| {
-                    Rng::with_substream(config.seed, DROPOUT_STREAM, (step << 16) | p as u64)
-                });
-                worker.run(net_ref, part, weight, class_weights, masks.as_mut());
-            };
-            if parts == 1 {
-                run((0, &mut workers[0]));
-            } else {
-                pool.install(|| workers[..parts].par_iter_mut().enumerate().for_each(run));
-            }
-            let (first, others) = workers.split_at_mut(1);
-            let main = &mut first[0];
-            for other in &mut others[..parts - 1] {
-                let t = std::mem::take(&mut other.tally);
-                main.tally.add(t.loss_sum, t.correct, t.count);
-                main.grads.absorb(&mut other.grads);
-            }
-            let t = std::mem::take(&mut main.tally);
+            let t = batch_gradient(
+                net,
+                &chosen,
+                weight,
+                &mut workers,
+                pool,
+                config,
+                state.step,
+                0,
+            );
+            let main = &mut workers[0];
             let loss = (t.loss_sum / t.count as f64) as f32;
             if !loss.is_finite() {
                 return Err(diverged(net, &state, config, &last_good, epoch, loss, lr));
@@ -664,24 +656,22 @@ fn one_class_warning(net: &Network, data: &Data<'_>, pool: &rayon::ThreadPool) -
 }
 
 /// What one thread keeps from batch to batch.
-struct Worker<'a> {
+pub(crate) struct Worker {
     ws: Workspace,
-    grads: Gradients,
+    pub(crate) grads: Gradients,
     batch: Batch,
     tally: Tally,
-    /// The sequences and labels of its part of the batch (kept to reuse their memory).
-    sequences: Vec<&'a [u32]>,
+    /// The labels of its part of the batch (kept to reuse their memory).
     targets: Vec<u32>,
 }
 
-impl<'a> Worker<'a> {
-    fn new(net: &Network) -> Self {
+impl Worker {
+    pub(crate) fn new(net: &Network) -> Self {
         Worker {
             ws: Workspace::default(),
             grads: Gradients::new(net),
             batch: Batch::default(),
             tally: Tally::default(),
-            sequences: Vec::new(),
             targets: Vec::new(),
         }
     }
@@ -689,21 +679,18 @@ impl<'a> Worker<'a> {
     /// Forward and backward over `examples`, adding `weight` times the gradient of their summed
     /// loss to this worker's gradient, and their loss to its tally; `masks` is the dropout's
     /// stream.
-    fn run(
+    fn run<'e>(
         &mut self,
         net: &Network,
-        examples: impl Iterator<Item = &'a Example>,
+        examples: impl Iterator<Item = &'e Example> + Clone,
         weight: f32,
         class_weights: Option<&[f32]>,
         masks: Option<&mut Rng>,
     ) {
-        self.sequences.clear();
+        let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
         self.targets.clear();
-        for e in examples {
-            self.sequences.push(&e.tokens);
-            self.targets.push(e.label);
-        }
-        self.batch.refill(&self.sequences, &self.targets);
+        self.targets.extend(examples.map(|e| e.label));
+        self.batch.refill(&sequences, &self.targets);
         let t = net.forward(&self.batch, &mut self.ws, masks);
         self.tally.add(t.loss_sum, t.correct, t.count);
         match class_weights {
@@ -713,6 +700,52 @@ impl<'a> Worker<'a> {
             }
         }
     }
+}
+
+/// The gradient of a batch, `weight` times the sum of its examples' losses, computed in parts
+/// by `workers` on `pool` (part `p` is examples `p, p + parts, ...`) and summed into the first
+/// worker's gradient; returns the batch's tally. `weight` is one over the whole batch, which
+/// holds more than `examples` when other processes hold the rest of it; `salt` tells their
+/// dropout masks apart (0 for a run in one process).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_gradient(
+    net: &Network,
+    examples: &[&Example],
+    weight: f32,
+    workers: &mut [Worker],
+    pool: &rayon::ThreadPool,
+    config: &TrainConfig,
+    step: u64,
+    salt: u64,
+) -> Tally {
+    let parts = workers.len().min(examples.len()).max(1);
+    let dropout = net.arch().dropout > 0.0;
+    let class_weights = config.class_weights.as_deref();
+    let run = |(p, worker): (usize, &mut Worker)| {
+        let part = examples.iter().skip(p).step_by(parts).copied();
+        // the masks of this batch's part p
+        let mut masks = dropout.then(|| {
+            Rng::with_substream(
+                config.seed,
+                DROPOUT_STREAM,
+                (step << 16) | (salt << 8) | p as u64,
+            )
+        });
+        worker.run(net, part, weight, class_weights, masks.as_mut());
+    };
+    if parts == 1 {
+        run((0, &mut workers[0]));
+    } else {
+        pool.install(|| workers[..parts].par_iter_mut().enumerate().for_each(run));
+    }
+    let (first, others) = workers.split_at_mut(1);
+    let main = &mut first[0];
+    for other in &mut others[..parts - 1] {
+        let t = std::mem::take(&mut other.tally);
+        main.tally.add(t.loss_sum, t.correct, t.count);
+        main.grads.absorb(&mut other.grads);
+    }
+    std::mem::take(&mut main.tally)
 }
 
 /// Sequences per bucket, in batches: examples are sorted by length within windows of this

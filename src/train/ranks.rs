@@ -1,0 +1,390 @@
+//! Training split across processes (data parallel): every process, a *rank*, holds the same
+//! weights and a part of every batch. Per batch each rank computes its part's gradient (weighted
+//! by one over the whole batch, so that the parts add up to the batch mean); the ranks add their
+//! parts up (an all-reduce, which the caller does: the Python package with PyTorch's
+//! `torch.distributed`); and every rank applies the same update to the same weights, so they
+//! stay equal without ever being sent.
+//!
+//! A gradient is exchanged in one of two layouts:
+//!
+//! - **packed** ([`RankTrainer::pack`]): the token tables' entries of the batch's tokens only,
+//!   then the other parameters. The ranks first agree on the union of their tokens (an
+//!   all-gather of token ids); the buffer is then `|union| · column + rest` floats.
+//! - **dense** ([`RankTrainer::pack_dense`]): every parameter's gradient, and one float a token
+//!   that says whether a rank had it: one all-reduce, `V · column + rest + V` floats.
+//!
+//! Either way every rank ends with the same summed gradient over the same tokens (so Adam
+//! moves the same columns as in one process), and the update is the one-process trainer's.
+
+use std::time::Instant;
+
+use super::{
+    Monitor, RunState, TrainConfig, TrainReport, Verdict, Worker, batch_gradient, close_epoch,
+    tally_classes,
+};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::metrics::{EpochMetrics, Score, Tally};
+use crate::optim::Optimizer;
+use crate::rnn::Network;
+
+/// One rank's side of a data-parallel run.
+pub struct RankTrainer {
+    net: Network,
+    config: TrainConfig,
+    optimizer: Box<dyn Optimizer>,
+    workers: Vec<Worker>,
+    pool: rayon::ThreadPool,
+    state: RunState,
+    /// Tells this rank's dropout masks from the other ranks'.
+    rank: u64,
+    /// This rank's part of the epoch's training loss so far.
+    epoch_tally: Tally,
+}
+
+impl RankTrainer {
+    /// A rank of a new run (`state` None) or of a run resumed from a checkpoint's state, with
+    /// `net` holding the weights every rank starts from.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for settings out of range, a rank of 256 or more, or a state that does
+    /// not fit the network.
+    pub fn new(
+        net: Network,
+        config: TrainConfig,
+        rank: usize,
+        state: Option<RunState>,
+    ) -> Result<Self> {
+        config.validate()?;
+        // the best epoch's weights are kept instead
+        let config = TrainConfig {
+            keep_last_good: false,
+            ..config
+        };
+        if rank >= 256 {
+            return Err(Error::Config(format!(
+                "rank {rank}: a run may have at most 256 ranks"
+            )));
+        }
+        let threads = config.threads();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+        let state = state.unwrap_or_else(|| RunState::start(&net, &config, Monitor::new()));
+        if !(state.best_params.is_empty() || state.best_params.len() == net.params().len()) {
+            return Err(Error::Config(
+                "the run's state is not of this network".into(),
+            ));
+        }
+        let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
+        optimizer.restore(&state.optimizer)?;
+        optimizer.set_learning_rate(config.lr * state.monitor.lr_scale);
+        Ok(RankTrainer {
+            workers: (0..threads).map(|_| Worker::new(&net)).collect(),
+            net,
+            config,
+            optimizer,
+            pool,
+            state,
+            rank: rank as u64,
+            epoch_tally: Tally::default(),
+        })
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The run's state at the end of the last epoch (for a checkpoint).
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.state.epoch
+    }
+
+    /// Forward and backward over this rank's `examples` of a batch of `batch` examples in all
+    /// (every rank's together); the gradient waits for [`RankTrainer::pack`]. Returns this
+    /// part's loss and accuracy sums.
+    pub fn backward(&mut self, examples: &[&Example], batch: usize) -> Tally {
+        let start = Instant::now();
+        let weight = 1.0 / batch.max(1) as f32;
+        let (net, workers, pool, config) = (&self.net, &mut self.workers, &self.pool, &self.config);
+        let (step, rank) = (self.state.step, self.rank);
+        let t = pool
+            .install(|| batch_gradient(net, examples, weight, workers, pool, config, step, rank));
+        self.epoch_tally.add(t.loss_sum, t.correct, t.count);
+        self.state.train_tokens += examples.iter().map(|e| e.tokens.len()).sum::<usize>();
+        self.state.train_seconds += start.elapsed().as_secs_f64();
+        t
+    }
+
+    /// The tokens the gradient has, sorted.
+    pub fn tokens(&self) -> Vec<u32> {
+        let mut tokens = self.workers[0].grads.tokens().to_vec();
+        tokens.sort_unstable();
+        tokens
+    }
+
+    /// Floats of the packed gradient for `tokens` tokens.
+    pub fn packed_len(&self, tokens: usize) -> usize {
+        self.workers[0].grads.packed_len(tokens)
+    }
+
+    /// Writes the gradient into `out` for the ranks' `union` of tokens (see
+    /// [`crate::rnn::Gradients::pack`]) and clears it.
+    pub fn pack(&mut self, union: &[u32], out: &mut [f32]) {
+        self.workers[0].grads.pack(union, out);
+    }
+
+    /// Floats of the dense layout: the parameters, then one a token.
+    pub fn dense_len(&self) -> usize {
+        self.net.params().len() + self.net.vocab()
+    }
+
+    /// Writes the gradient into `out` in the dense layout: every parameter's gradient, then
+    /// 1 for every token the gradient has and 0 for the others; clears it.
+    pub fn pack_dense(&mut self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.dense_len(), "the dense length");
+        let grads = &mut self.workers[0].grads;
+        let (params, marks) = out.split_at_mut(self.net.params().len());
+        params.copy_from_slice(&grads.to_dense());
+        marks.fill(0.0);
+        for &t in grads.tokens() {
+            marks[t as usize] = 1.0;
+        }
+        grads.zero();
+    }
+
+    /// Updates the weights with the summed gradient in the packed layout for `union`.
+    ///
+    /// # Errors
+    /// [`Error::Diverged`] if `loss`, the batch's mean loss over every rank, is not finite.
+    pub fn step(&mut self, union: &[u32], summed: &[f32], loss: f32) -> Result<()> {
+        self.check_loss(loss)?;
+        let start = Instant::now();
+        let grads = &mut self.workers[0].grads;
+        grads.unpack(union, summed);
+        self.optimizer
+            .step(self.net.params_mut(), grads, self.config.clip);
+        self.state.step += 1;
+        self.state.train_seconds += start.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Updates the weights with the summed gradient in the dense layout.
+    ///
+    /// # Errors
+    /// As [`RankTrainer::step`].
+    pub fn step_dense(&mut self, summed: &[f32], loss: f32) -> Result<()> {
+        let (params, marks) = summed.split_at(self.net.params().len());
+        let union: Vec<u32> = (0..marks.len() as u32)
+            .filter(|&t| marks[t as usize] > 0.0)
+            .collect();
+        let tables = self.net.tables().to_vec();
+        let mut packed = vec![0.0; self.packed_len(union.len())];
+        let column: usize = tables.iter().map(|t| t.width).sum();
+        let input_len = column * self.net.vocab();
+        for (i, &t) in union.iter().enumerate() {
+            let mut at = i * column;
+            for table in &tables {
+                let from = table.offset + t as usize * table.width;
+                packed[at..at + table.width].copy_from_slice(&params[from..from + table.width]);
+                at += table.width;
+            }
+        }
+        packed[union.len() * column..].copy_from_slice(&params[input_len..]);
+        self.step(&union, &packed, loss)
+    }
+
+    fn check_loss(&mut self, loss: f32) -> Result<()> {
+        if loss.is_finite() {
+            return Ok(());
+        }
+        let epoch = self.state.epoch + 1;
+        let lr = self.config.lr * self.state.monitor.lr_scale;
+        for w in &mut self.workers {
+            w.grads.zero();
+        }
+        Err(super::diverged(
+            &mut self.net,
+            &self.state,
+            &self.config,
+            &[],
+            epoch,
+            loss,
+            lr,
+        ))
+    }
+
+    /// This rank's loss and accuracy sums over the epoch so far (to be added over the ranks).
+    pub fn epoch_tally(&self) -> Tally {
+        self.epoch_tally
+    }
+
+    /// The loss and accuracy sums of the network on `examples` (to be added over the ranks).
+    pub fn evaluate(&self, examples: &[Example]) -> Tally {
+        let net = &self.net;
+        self.pool.install(|| tally_classes(net, examples).0)
+    }
+
+    /// Ends the epoch with the scores of every rank together: the monitor's verdict (the same
+    /// on every rank, from the same numbers), the best weights kept, the learning rate of the
+    /// next epoch set.
+    pub fn end_epoch(&mut self, train: Score, valid: Option<Score>) -> Verdict {
+        let epoch = self.state.epoch + 1;
+        let lr = self.config.lr * self.state.monitor.lr_scale;
+        self.state.history.push(EpochMetrics {
+            epoch,
+            train,
+            valid,
+            test: None,
+            lr,
+            valid_classes: Vec::new(),
+        });
+        let verdict = close_epoch(
+            &self.net,
+            &mut self.state,
+            &self.config,
+            &*self.optimizer,
+            &mut [],
+            &mut |_| {},
+        );
+        self.optimizer
+            .set_learning_rate(self.config.lr * self.state.monitor.lr_scale);
+        self.epoch_tally = Tally::default();
+        verdict
+    }
+
+    /// The network as the run ends (the best epoch's weights, when a validation set picked
+    /// one) and the run's report.
+    pub fn finish(mut self, stopped_early: bool, interrupted: bool) -> (Network, TrainReport) {
+        let best_epoch = self.state.monitor.best.map(|(e, _)| e);
+        if best_epoch.is_some() {
+            self.net
+                .params_mut()
+                .copy_from_slice(&self.state.best_params);
+        }
+        let report = TrainReport {
+            history: self.state.history,
+            train_seconds: self.state.train_seconds,
+            train_tokens: self.state.train_tokens,
+            best_epoch,
+            stopped_early,
+            interrupted,
+            warnings: self.state.warnings,
+        };
+        (self.net, report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+    use crate::rng::Rng;
+    use crate::rnn::{Architecture, CellKind, Init};
+
+    fn rank(net: &Network, r: usize) -> RankTrainer {
+        let config = TrainConfig {
+            threads: 1,
+            batch: 4,
+            ..TrainConfig::default()
+        };
+        RankTrainer::new(net.clone(), config, r, None).unwrap()
+    }
+
+    /// Two epochs of batches of 4 in order, by `ranks` ranks (example `i` of a batch on rank
+    /// `i % ranks`), exchanging `dense` or packed gradients; the weights after.
+    fn train(net: &Network, examples: &[Example], ranks: usize, dense: bool) -> Vec<f32> {
+        let mut trainers: Vec<RankTrainer> = (0..ranks).map(|r| rank(net, r)).collect();
+        for _ in 0..2 {
+            for batch in examples.chunks(4) {
+                let mut loss = 0.0;
+                for (r, t) in trainers.iter_mut().enumerate() {
+                    let mine: Vec<&Example> = batch.iter().skip(r).step_by(ranks).collect();
+                    loss += t.backward(&mine, batch.len()).loss_sum;
+                }
+                let loss = (loss / batch.len() as f64) as f32;
+                // the all-reduce, by hand
+                if dense {
+                    let mut sum = vec![0.0; trainers[0].dense_len()];
+                    for t in &mut trainers {
+                        let mut part = vec![0.0; t.dense_len()];
+                        t.pack_dense(&mut part);
+                        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+                    }
+                    trainers
+                        .iter_mut()
+                        .for_each(|t| t.step_dense(&sum, loss).unwrap());
+                } else {
+                    let mut union: Vec<u32> = trainers.iter().flat_map(|t| t.tokens()).collect();
+                    union.sort_unstable();
+                    union.dedup();
+                    let mut sum = vec![0.0; trainers[0].packed_len(union.len())];
+                    for t in &mut trainers {
+                        let mut part = vec![0.0; sum.len()];
+                        t.pack(&union, &mut part);
+                        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+                    }
+                    trainers
+                        .iter_mut()
+                        .for_each(|t| t.step(&union, &sum, loss).unwrap());
+                }
+            }
+            let train = Score::default();
+            let verdicts: Vec<Verdict> = trainers
+                .iter_mut()
+                .map(|t| t.end_epoch(train, None))
+                .collect();
+            assert!(verdicts.windows(2).all(|v| v[0] == v[1]));
+        }
+        let weights: Vec<Vec<f32>> = trainers
+            .iter()
+            .map(|t| t.network().params().to_vec())
+            .collect();
+        assert!(
+            weights.windows(2).all(|w| w[0] == w[1]),
+            "every rank holds the same weights"
+        );
+        weights[0].clone()
+    }
+
+    #[test]
+    fn ranks_that_add_their_parts_train_as_one_process_to_rounding() {
+        let data = Dataset::sample();
+        let arch = Architecture::new(CellKind::Lstm, data.vocab.len(), 8, 2);
+        let net = Network::new(&arch, Init::LikeRnn, &mut Rng::new(3)).unwrap();
+        let one = train(&net, &data.train, 1, false);
+        assert_ne!(one, net.params(), "it trained");
+        for (ranks, dense) in [(2, false), (2, true), (3, false)] {
+            let many = train(&net, &data.train, ranks, dense);
+            // the same sums, added in another order: f32 rounding, grown over 26 updates
+            for (a, b) in one.iter().zip(&many) {
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{ranks} ranks (dense {dense}): {a} against {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_loss_that_is_not_finite_stops_the_rank() {
+        let data = Dataset::sample();
+        let arch = Architecture::new(CellKind::Rnn, data.vocab.len(), 4, 2);
+        let net = Network::new(&arch, Init::LikeRnn, &mut Rng::new(3)).unwrap();
+        let mut t = rank(&net, 0);
+        let batch: Vec<&Example> = data.train.iter().take(2).collect();
+        t.backward(&batch, 2);
+        let union = t.tokens();
+        let mut packed = vec![0.0; t.packed_len(union.len())];
+        t.pack(&union, &mut packed);
+        let err = t.step(&union, &packed, f32::NAN).unwrap_err();
+        assert!(matches!(err, Error::Diverged { epoch: 1, .. }), "{err}");
+        assert_eq!(t.network().params(), net.params(), "no update");
+    }
+}
