@@ -250,7 +250,19 @@ impl Model {
             config.max_len,
             config.max_vocab,
         );
-        let mut labels: Vec<String> = data.into_iter().map(|(_, l)| l.to_string()).collect();
+        let labels = data.into_iter().map(|(_, l)| l.to_string()).collect();
+        Model::for_vocab(vocab, labels, config)
+    }
+
+    /// A new, untrained model with `vocab` and the labels of `labels` (sorted by name, each
+    /// once), its weights drawn from the seed: [`Model::for_data`] once the data is counted,
+    /// for processes that each read a part of the data (see [`TokenCounts`]).
+    ///
+    /// # Errors
+    /// As [`Model::for_data`].
+    ///
+    /// [`TokenCounts`]: crate::data::TokenCounts
+    pub fn for_vocab(vocab: Vocab, mut labels: Vec<String>, config: &ModelConfig) -> Result<Self> {
         labels.sort_unstable();
         labels.dedup();
         if labels.len() < 2 {

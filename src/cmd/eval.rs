@@ -67,6 +67,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         },
         max_row_bytes: args.max_row_bytes,
         format: args.format,
+        shard: None,
     };
     let rows = files::read_rows(&args.data, &reading)?;
     let examples = model.examples(&rows, &args.data)?;

@@ -301,6 +301,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
         max_row_bytes: args.max_row_bytes,
         format: args.format,
+        shard: None,
     };
     let rows = files::read_rows(&args.train, &reading)?;
     // the validation rows: a file, or a seeded, stratified part of the training rows

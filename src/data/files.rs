@@ -54,6 +54,23 @@ pub struct ReadOptions {
     pub max_row_bytes: usize,
     /// The format, whatever the file's extension says (`None`: by the extension).
     pub format: Option<Format>,
+    /// Keep only this shard of the rows (every row is still read and checked).
+    pub shard: Option<Shard>,
+}
+
+/// Every `count`-th row, from row `index` (0-based, blank lines not counted): the rows one of
+/// `count` processes trains on, the others never held in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether the `n`-th row (0-based) is in the shard.
+    pub fn holds(self, n: usize) -> bool {
+        n % self.count == self.index
+    }
 }
 
 impl Default for ReadOptions {
@@ -63,6 +80,7 @@ impl Default for ReadOptions {
             columns: Columns::default(),
             max_row_bytes: records::DEFAULT_MAX_BYTES,
             format: None,
+            shard: None,
         }
     }
 }
@@ -159,9 +177,9 @@ pub fn parse_rows(
     let (columns, max) = (&options.columns, options.max_row_bytes);
     let reader = BufReader::with_capacity(1 << 16, reader);
     match format {
-        Format::Tsv => parse_delimited(Records::tsv(reader, max), path, columns),
-        Format::Csv => parse_delimited(Records::csv(reader, max), path, columns),
-        Format::FastText => parse_fasttext(reader, path, max),
+        Format::Tsv => parse_delimited(Records::tsv(reader, max), path, columns, options.shard),
+        Format::Csv => parse_delimited(Records::csv(reader, max), path, columns, options.shard),
+        Format::FastText => parse_fasttext(reader, path, max, options.shard),
     }
 }
 
@@ -200,6 +218,7 @@ fn parse_delimited(
     mut records: Records<impl BufRead>,
     path: &Path,
     columns: &Columns,
+    shard: Option<Shard>,
 ) -> Result<Vec<Row>> {
     if columns.text == columns.label {
         return Err(Error::Config(format!(
@@ -245,6 +264,7 @@ fn parse_delimited(
 
     let width = names.len();
     let mut rows = Vec::new();
+    let mut seen = 0;
     while let Some(line) = next_record(&mut records, &mut record, path)? {
         if record.len() != width {
             return Err(Error::data(
@@ -255,9 +275,13 @@ fn parse_delimited(
         }
         let text = field(&record, text_col, path, line)?;
         let label = field(&record, label_col, path, line)?.trim();
-        rows.push(row(line, text, label).map_err(|m| Error::data(path, Some(line), m))?);
+        let row = row(line, text, label).map_err(|m| Error::data(path, Some(line), m))?;
+        if shard.is_none_or(|s| s.holds(seen)) {
+            rows.push(row);
+        }
+        seen += 1;
     }
-    if rows.is_empty() {
+    if seen == 0 {
         return Err(Error::data(path, None, "no examples after the header"));
     }
     Ok(rows)
@@ -314,9 +338,15 @@ fn row(line: usize, text: &str, label: &str) -> Result<Row, &'static str> {
 }
 
 /// fastText's format: one `__label__NAME text` per line.
-fn parse_fasttext(mut reader: impl BufRead, path: &Path, max_bytes: usize) -> Result<Vec<Row>> {
+fn parse_fasttext(
+    mut reader: impl BufRead,
+    path: &Path,
+    max_bytes: usize,
+    shard: Option<Shard>,
+) -> Result<Vec<Row>> {
     let mut buf = Vec::new();
     let mut rows = Vec::new();
+    let mut seen = 0;
     let mut line = 0;
     loop {
         line += 1;
@@ -336,9 +366,12 @@ fn parse_fasttext(mut reader: impl BufRead, path: &Path, max_bytes: usize) -> Re
             continue;
         }
         let row = fasttext_row(line, text).map_err(|m| Error::data(path, Some(line), m))?;
-        rows.push(row);
+        if shard.is_none_or(|s| s.holds(seen)) {
+            rows.push(row);
+        }
+        seen += 1;
     }
-    if rows.is_empty() {
+    if seen == 0 {
         return Err(Error::data(path, None, ONLY_BLANK));
     }
     Ok(rows)
@@ -457,6 +490,44 @@ mod tests {
             err(tsv("text\tlabel\na\tx\nb\t")),
             "data.tsv line 3: empty label"
         );
+    }
+
+    #[test]
+    fn shards_partition_the_rows_and_every_row_is_still_checked() {
+        let data = "text\tlabel\na\tx\n\nb\ty\nc\tx\nd\ty\ne\tx\n";
+        let read = |index, count, data: &str| {
+            let options = ReadOptions {
+                shard: Some(Shard { index, count }),
+                ..ReadOptions::default()
+            };
+            parse_rows(data.as_bytes(), Format::Tsv, "data.tsv".as_ref(), &options)
+        };
+        let texts = |rows: Vec<Row>| rows.into_iter().map(|r| r.text).collect::<Vec<_>>();
+        // the blank line is not a row: rows 0, 2, 4 and 1, 3
+        assert_eq!(texts(read(0, 2, data).unwrap()), ["a", "c", "e"]);
+        assert_eq!(texts(read(1, 2, data).unwrap()), ["b", "d"]);
+        // lines keep their numbers
+        assert_eq!(read(1, 2, data).unwrap()[0].line, 4);
+        // a shard without rows is not an error; a bad row in another shard is
+        assert!(read(7, 8, data).unwrap().is_empty());
+        let bad = "text\tlabel\na\tx\nb\t\n";
+        let err = read(0, 2, bad).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("empty label"),
+            "{err}"
+        );
+        let fasttext = "__label__x a\n__label__y b\n__label__x c\n";
+        let options = ReadOptions {
+            shard: Some(Shard { index: 1, count: 2 }),
+            ..ReadOptions::default()
+        };
+        let rows = parse_rows(
+            fasttext.as_bytes(),
+            Format::FastText,
+            "d.txt".as_ref(),
+            &options,
+        );
+        assert_eq!(texts(rows.unwrap()), ["b"]);
     }
 
     #[test]

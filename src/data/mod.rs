@@ -11,7 +11,7 @@ pub mod tokens;
 pub mod vocab;
 
 pub use tokens::Tokens;
-pub use vocab::{UNK, Vocab};
+pub use vocab::{TokenCounts, UNK, Vocab};
 
 /// One sequence and its class: the tokens' indices in the vocabulary and the label's index.
 #[derive(Clone, Debug, PartialEq, Eq)]

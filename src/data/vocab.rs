@@ -53,6 +53,85 @@ pub struct Vocab {
     unk: Option<u32>,
 }
 
+/// How often every token of some texts occurs, and where it was first seen: what processes
+/// that each read a part of a data set send each other to agree on one vocabulary
+/// ([`TokenCounts::merge`], then [`Vocab::from_counts`]), the one a single process reading
+/// every part would build.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenCounts {
+    /// In the order the tokens were first seen.
+    pub entries: Vec<TokenCount>,
+}
+
+/// One token of [`TokenCounts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenCount {
+    pub token: String,
+    pub count: usize,
+    /// Where it was first seen: its text's row number, and its place in the text (the row
+    /// number times 2^32 plus the place), so that parts read by different processes sort into
+    /// the order of the whole.
+    pub first: u64,
+}
+
+impl TokenCounts {
+    /// The counts of `texts`, each with its row number (unique, in the data set's order); with
+    /// `max_len`, only a text's first `max_len` tokens count.
+    pub fn of<'a>(
+        texts: impl IntoIterator<Item = (u64, &'a str)>,
+        tokens: Tokens,
+        max_len: Option<usize>,
+    ) -> Self {
+        let limit = max_len.unwrap_or(usize::MAX);
+        let mut entries: Vec<TokenCount> = Vec::new();
+        let mut seen: TokenMap<usize> = TokenMap::default();
+        for (row, text) in texts {
+            let mut n = 0;
+            tokens.for_each(text, |t| {
+                n += 1;
+                if n > limit {
+                    return;
+                }
+                match seen.get(t) {
+                    Some(&i) => entries[i].count += 1,
+                    None => {
+                        seen.insert(t.to_string(), entries.len());
+                        entries.push(TokenCount {
+                            token: t.to_string(),
+                            count: 1,
+                            first: (row << 32) | (n as u64 - 1).min(u32::MAX as u64),
+                        });
+                    }
+                }
+            });
+        }
+        TokenCounts { entries }
+    }
+
+    /// The counts of every part together: counts added, each token first seen where any part
+    /// first saw it.
+    pub fn merge(parts: impl IntoIterator<Item = TokenCounts>) -> Self {
+        let mut entries: Vec<TokenCount> = Vec::new();
+        let mut seen: TokenMap<usize> = TokenMap::default();
+        for part in parts {
+            for e in part.entries {
+                match seen.get(&e.token) {
+                    Some(&i) => {
+                        entries[i].count += e.count;
+                        entries[i].first = entries[i].first.min(e.first);
+                    }
+                    None => {
+                        seen.insert(e.token.clone(), entries.len());
+                        entries.push(e);
+                    }
+                }
+            }
+        }
+        entries.sort_by_key(|e| e.first);
+        TokenCounts { entries }
+    }
+}
+
 impl Vocab {
     /// Every distinct word of `texts`, numbered in order of first appearance, without
     /// [`UNK`] (the seed's vocabulary: every test word must be known).
@@ -77,30 +156,23 @@ impl Vocab {
         max_len: Option<usize>,
         max_vocab: Option<usize>,
     ) -> Self {
-        let limit = max_len.unwrap_or(usize::MAX);
-        let mut counts: Vec<(String, usize)> = Vec::new();
-        let mut seen: TokenMap<usize> = TokenMap::default();
-        for text in texts {
-            let mut n = 0;
-            tokens.for_each(text, |t| {
-                n += 1;
-                if n > limit {
-                    return;
-                }
-                match seen.get(t) {
-                    Some(&i) => counts[i].1 += 1,
-                    None => {
-                        seen.insert(t.to_string(), counts.len());
-                        counts.push((t.to_string(), 1));
-                    }
-                }
-            });
-        }
-        let mut kept: Vec<bool> = counts.iter().map(|(_, c)| *c >= min_count.max(1)).collect();
+        let rows = texts.into_iter().enumerate().map(|(i, t)| (i as u64, t));
+        Vocab::from_counts(
+            &TokenCounts::of(rows, tokens, max_len),
+            min_count,
+            max_vocab,
+        )
+    }
+
+    /// The vocabulary that [`Vocab::build`] makes of the texts `counts` counted (in the order
+    /// they were first seen).
+    pub fn from_counts(counts: &TokenCounts, min_count: usize, max_vocab: Option<usize>) -> Self {
+        let counts = &counts.entries;
+        let mut kept: Vec<bool> = counts.iter().map(|e| e.count >= min_count.max(1)).collect();
         if let Some(limit) = max_vocab {
             let mut ranked: Vec<usize> = (0..counts.len()).filter(|&i| kept[i]).collect();
             // stable: among equal counts the earlier seen stays ahead
-            ranked.sort_by_key(|&i| std::cmp::Reverse(counts[i].1));
+            ranked.sort_by_key(|&i| std::cmp::Reverse(counts[i].count));
             for &i in ranked.iter().skip(limit) {
                 kept[i] = false;
             }
@@ -108,9 +180,9 @@ impl Vocab {
         let mut vocab = Vocab::default();
         vocab.insert(UNK);
         vocab.unk = Some(0);
-        for ((token, _), keep) in counts.iter().zip(kept) {
+        for (entry, keep) in counts.iter().zip(kept) {
             if keep {
-                vocab.insert(token);
+                vocab.insert(&entry.token);
             }
         }
         vocab
@@ -207,6 +279,31 @@ impl Vocab {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_of_shards_merge_into_the_whole_sets_vocabulary() {
+        let texts = [
+            "the cat sat",
+            "a dog ran",
+            "the dog sat",
+            "cat and dog",
+            "zebra",
+            "the end",
+        ];
+        for (min_count, max_vocab) in [(1, None), (2, None), (1, Some(4))] {
+            let whole = Vocab::build(texts, Tokens::Word, min_count, None, max_vocab);
+            for shards in [2, 3, 4] {
+                let parts = (0..shards).map(|r| {
+                    let mine = texts.iter().enumerate().skip(r).step_by(shards);
+                    TokenCounts::of(mine.map(|(i, t)| (i as u64, *t)), Tokens::Word, None)
+                });
+                // merged in any order
+                let parts: Vec<TokenCounts> = parts.rev().collect();
+                let merged = TokenCounts::merge(parts);
+                assert_eq!(Vocab::from_counts(&merged, min_count, max_vocab), whole);
+            }
+        }
+    }
 
     #[test]
     fn the_seed_vocabulary_numbers_words_in_order_of_first_appearance() {
