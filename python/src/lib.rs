@@ -8,6 +8,7 @@
 //! (which Python delivers to the main thread only) is seen within a tenth of a second and
 //! stops the run after its current batch, keeping the best weights so far.
 
+mod ddp;
 mod errors;
 mod language_model;
 mod options;
@@ -130,6 +131,7 @@ fn model_kind(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
 fn _rnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeClassifier>()?;
     m.add_class::<language_model::NativeLanguageModel>()?;
+    m.add_class::<ddp::NativeRank>()?;
     m.add_function(wrap_pyfunction!(training::fit_classifier, m)?)?;
     m.add_function(wrap_pyfunction!(language_model::fit_language_model, m)?)?;
     m.add_function(wrap_pyfunction!(

@@ -63,7 +63,7 @@ impl Message {
 
 /// An epoch's metrics into `d`: epoch, train_loss, train_accuracy, valid_loss,
 /// valid_accuracy (None without a validation set), lr.
-fn metrics_into(d: &Bound<'_, PyDict>, m: &EpochMetrics) -> PyResult<()> {
+pub fn metrics_into(d: &Bound<'_, PyDict>, m: &EpochMetrics) -> PyResult<()> {
     d.set_item("epoch", m.epoch)?;
     d.set_item("train_loss", m.train.loss)?;
     d.set_item("train_accuracy", m.train.accuracy)?;

@@ -19,14 +19,53 @@
 use std::time::Instant;
 
 use super::{
-    Monitor, RunState, TrainConfig, TrainReport, Verdict, Worker, batch_gradient, close_epoch,
-    tally_classes,
+    Monitor, RunState, SHUFFLE_STREAM, TrainConfig, TrainReport, Verdict, Worker, batch_gradient,
+    close_epoch, tally_classes,
 };
 use crate::data::Example;
+use crate::data::split::VALID_STREAM;
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
 use crate::optim::Optimizer;
+use crate::rng::Rng;
 use crate::rnn::Network;
+
+/// Which rows of a data set are held out for validation, and the batches of every epoch: the
+/// same on every rank and for any number of ranks, so that a run on N ranks trains on the
+/// batches a run on one would. Rows are numbered in the file's order from 0; rank `r` of `N`
+/// holds rows `r, r + N, ...` (see [`crate::data::files::Shard`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// Rows in the whole data set.
+    pub rows: usize,
+    /// The share of rows held out, each row drawn on its own from the seed.
+    pub valid_fraction: f64,
+    pub seed: u64,
+}
+
+impl Plan {
+    /// Whether row `g` is held out for validation.
+    pub fn held(&self, g: usize) -> bool {
+        self.valid_fraction > 0.0
+            && Rng::with_substream(self.seed, VALID_STREAM, g as u64).uniform()
+                < self.valid_fraction
+    }
+
+    /// The rows trained on, in order.
+    pub fn training_rows(&self) -> Vec<usize> {
+        (0..self.rows).filter(|&g| !self.held(g)).collect()
+    }
+
+    /// The batches of epoch `epoch` (from 1) of `batch` rows: the training rows shuffled by the
+    /// seed and the epoch (or in order), cut in turn.
+    pub fn batches(&self, epoch: usize, batch: usize, shuffle: bool) -> Vec<Vec<usize>> {
+        let mut rows = self.training_rows();
+        if shuffle {
+            Rng::with_substream(self.seed, SHUFFLE_STREAM, epoch as u64).shuffle(&mut rows);
+        }
+        rows.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
+    }
+}
 
 /// One rank's side of a data-parallel run.
 pub struct RankTrainer {
@@ -285,8 +324,33 @@ impl RankTrainer {
 mod tests {
     use super::*;
     use crate::data::Dataset;
-    use crate::rng::Rng;
     use crate::rnn::{Architecture, CellKind, Init};
+
+    #[test]
+    fn a_plan_holds_out_its_share_and_every_training_row_is_in_one_batch() {
+        let plan = Plan {
+            rows: 1000,
+            valid_fraction: 0.1,
+            seed: 4,
+        };
+        let held = (0..1000).filter(|&g| plan.held(g)).count();
+        assert!((70..130).contains(&held), "{held} held out");
+        let mut seen: Vec<usize> = plan.batches(1, 32, true).concat();
+        assert_ne!(seen, plan.training_rows(), "shuffled");
+        seen.sort_unstable();
+        assert_eq!(seen, plan.training_rows());
+        assert_ne!(plan.batches(1, 32, true), plan.batches(2, 32, true));
+        assert_eq!(plan.batches(2, 32, true), plan.batches(2, 32, true));
+        assert!(
+            Plan {
+                valid_fraction: 0.0,
+                ..plan
+            }
+            .training_rows()
+            .len()
+                == 1000
+        );
+    }
 
     fn rank(net: &Network, r: usize) -> RankTrainer {
         let config = TrainConfig {

@@ -1,0 +1,263 @@
+"""Data-parallel training across processes and machines, under PyTorch's ``torchrun``::
+
+    torchrun --nproc_per_node 2 -m rnn.ddp train --train data.tsv --model m.safetensors
+
+Our passes and optimisers, PyTorch's launch, rendezvous and all-reduce (the gloo backend, on
+CPU). Every process, a *rank*, reads its own shard of the training file (every N-th row; it
+never holds the others), and the ranks agree on the data before training: each counts its
+rows' tokens, with where each token was first seen, and every rank merges every rank's counts
+(an all-gather), so that all build the vocabulary and the labels one process reading the whole
+file would, and the same initial weights from the seed. Rows are held out for validation by a
+seeded draw per row, and every epoch's batches are the training rows in one seeded order, cut
+in turn: the same batches whatever the number of ranks. A rank trains on the rows of each batch
+it holds.
+
+Per batch each rank computes its part of the gradient in Rust (weighted by one over the whole
+batch), packs it straight into the buffer the all-reduce sends, and after the all-reduce (a sum
+over the ranks: the batch mean) applies the update in Rust, identical on every rank. The packed
+layout (the default, ``--exchange packed``) sends only the token-table entries of the batch's
+tokens, after an all-gather of the ranks' token ids; ``--exchange dense`` sends every parameter
+in one all-reduce. Epoch scores are sums over the ranks (an all-reduce), so every rank makes
+the same decision to keep an epoch or to stop early. Rank 0 alone writes the model file (the
+best epoch so far, after every epoch) and the metrics.
+
+A rank that fails makes the collectives of the others fail: they stop with an error within
+``--timeout`` seconds (torchrun also stops them), and the model file keeps the best model so far.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+from . import _rnn
+
+_DEFAULTS = _rnn.classifier_defaults()
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m rnn.ddp",
+        description="Data-parallel training under torchrun (see the module's documentation).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a classifier, as rnn train does")
+    train.add_argument("--train", required=True, help="training data (TSV, CSV or fastText)")
+    train.add_argument("--model", required=True, help="where rank 0 writes the model")
+    train.add_argument("--metrics", help="rank 0 writes every epoch's metrics to this CSV file")
+    train.add_argument("--json", action="store_true", help="rank 0 prints a JSON summary last")
+    train.add_argument("--quiet", action="store_true")
+    train.add_argument("--text-col", default="text")
+    train.add_argument("--label-col", default="label")
+    train.add_argument("--format", choices=["tsv", "csv", "fasttext"])
+    train.add_argument(
+        "--exchange",
+        choices=["packed", "dense"],
+        default="packed",
+        help="packed: the batch's token entries only (after an all-gather of token ids); "
+        "dense: every parameter in one all-reduce",
+    )
+    train.add_argument(
+        "--timeout", type=float, default=300, help="seconds a collective waits for the others"
+    )
+    ints = {"hidden", "layers", "embed", "min_count", "max_vocab", "max_len", "batch", "epochs",
+            "patience", "seed", "threads"}
+    floats = {"dropout", "input_init", "lr", "clip", "valid_split"}
+    for name, default in _DEFAULTS.items():
+        flag = "--" + name.replace("_", "-")
+        if name in ("bidirectional", "shuffle"):
+            kind = _boolean
+        elif name in ints:
+            kind = int
+        elif name in floats:
+            kind = float
+        else:
+            kind = str
+        train.add_argument(flag, type=kind, default=default, help=f"as rnn train (default {default})")
+    return parser
+
+
+def _boolean(text):
+    if text.lower() in ("true", "yes", "1"):
+        return True
+    if text.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+class _Collectives:
+    """The all-gathers and all-reduces of one rank, and the bytes it sends."""
+
+    def __init__(self, dist, torch, world):
+        self.dist, self.torch, self.world = dist, torch, world
+        self.bytes_sent = 0
+
+    def gather(self, obj):
+        out = [None] * self.world
+        self.dist.all_gather_object(out, obj)
+        return out
+
+    def all_gather(self, tensor):
+        parts = [self.torch.empty_like(tensor) for _ in range(self.world)]
+        self.dist.all_gather(parts, tensor)
+        self.bytes_sent += tensor.numel() * tensor.element_size()
+        return parts
+
+    def all_reduce(self, tensor):
+        self.dist.all_reduce(tensor)
+        # a ring all-reduce sends about twice the tensor
+        self.bytes_sent += 2 * tensor.numel() * tensor.element_size() * (self.world - 1) // self.world
+
+    def union(self, tokens):
+        """The sorted union of every rank's token ids."""
+        torch = self.torch
+        mine = torch.tensor(tokens, dtype=torch.int64)
+        sizes = self.all_gather(torch.tensor([mine.numel()], dtype=torch.int64))
+        most = max(int(s) for s in sizes)
+        padded = torch.full((max(most, 1),), -1, dtype=torch.int64)
+        padded[: mine.numel()] = mine
+        every = torch.unique(torch.cat(self.all_gather(padded)))
+        return every[every >= 0].tolist()
+
+
+def _exchange(native, comm, loss_sum, size, mode):
+    """One batch's all-reduce and update; returns the floats exchanged."""
+    torch = comm.torch
+    if mode == "dense":
+        n = native.dense_len()
+        buffer = bytearray(4 * (n + 1))
+        native.pack_dense(buffer)
+        summed = torch.frombuffer(buffer, dtype=torch.float32)
+        summed[n] = loss_sum
+        comm.all_reduce(summed)
+        native.step_dense(buffer, float(summed[n]) / size)
+        return n
+    union = comm.union(native.tokens())
+    n = native.packed_len(len(union))
+    buffer = bytearray(4 * (n + 1))
+    native.pack(union, buffer)
+    summed = torch.frombuffer(buffer, dtype=torch.float32)
+    summed[n] = loss_sum
+    comm.all_reduce(summed)
+    native.step(union, buffer, float(summed[n]) / size)
+    return n
+
+
+def _fail_here(rank, epoch, step):
+    """Fault injection for the tests: RNN_DDP_FAIL=RANK:EPOCH:STEP makes that rank die there."""
+    spec = os.environ.get("RNN_DDP_FAIL")
+    if spec and spec == f"{rank}:{epoch}:{step}":
+        print(f"rnn.ddp: rank {rank}: failing at epoch {epoch}, batch {step} (RNN_DDP_FAIL)",
+              file=sys.stderr, flush=True)
+        os._exit(3)
+
+
+def train(args, rank, world, dist, torch):
+    """The run of one rank; returns the summary rank 0 prints."""
+    comm = _Collectives(dist, torch, world)
+    options = {name: getattr(args, name) for name in _DEFAULTS}
+    reading = {"text_col": args.text_col, "label_col": args.label_col, "format": args.format}
+    native = _rnn.NativeRank(args.train, rank, world, options, reading, comm.gather)
+    info = native.describe()
+    lead = rank == 0
+    if lead:
+        native.save(args.model)  # from here on the model file always holds a usable model
+        if not args.quiet:
+            print(
+                f"Training {info['architecture']} ({info['parameters']} parameters, V = "
+                f"{info['vocab']}, C = {len(info['labels'])}) on {info['training_rows']} of "
+                f"{info['rows']} rows in {world} ranks, batches of {info['batch']}.",
+                flush=True,
+            )
+    history, floats, batches = [], 0, 0
+    stopped_early = False
+    started = time.time()
+    for epoch in range(1, args.epochs + 1):
+        steps = native.begin_epoch()
+        for step in range(steps):
+            _fail_here(rank, epoch, step)
+            loss_sum, size = native.backward(step)
+            floats += _exchange(native, comm, loss_sum, size, args.exchange)
+            batches += 1
+        train_sums, valid_sums = native.tallies()
+        sums = torch.tensor([*train_sums, *valid_sums], dtype=torch.float64)
+        comm.all_reduce(sums)
+        s = sums.tolist()
+        verdict = native.end_epoch((s[0], round(s[1]), round(s[2])), (s[3], round(s[4]), round(s[5])))
+        metrics = native.last_epoch()
+        history.append(metrics)
+        if lead:
+            native.save(args.model)
+            if args.metrics:
+                _write_metrics(args.metrics, history)
+            if not args.quiet:
+                line = f"epoch {epoch}: train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f}"
+                if metrics["valid_loss"] is not None:
+                    line += f", valid loss {metrics['valid_loss']:.4f} acc {metrics['valid_accuracy']:.4f}"
+                print(line, flush=True)
+        if verdict == "stop":
+            stopped_early = True
+            break
+    seconds = time.time() - started
+    if lead:
+        native.save(args.model)  # the best epoch's weights
+    report = native.finish(stopped_early, False)
+    return {
+        "ranks": world,
+        "epochs": len(history),
+        "best_epoch": report["best_epoch"],
+        "stopped_early": stopped_early,
+        "seconds": seconds,
+        "train_seconds": report["train_seconds"],
+        "train_tokens_per_s": report["tokens_per_second"] * world,
+        "exchange": args.exchange,
+        "floats_per_batch": floats / max(batches, 1),
+        "bytes_sent_per_batch": comm.bytes_sent / max(batches, 1),
+        "history": history,
+    }
+
+
+def _write_metrics(path, history):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("epoch,train_loss,train_acc,valid_loss,valid_acc,lr\n")
+        for m in history:
+            cells = [m["epoch"], m["train_loss"], m["train_accuracy"], m["valid_loss"],
+                     m["valid_accuracy"], m["lr"]]
+            f.write(",".join("" if c is None else str(c) for c in cells) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        import torch
+        import torch.distributed as dist
+    except ImportError:
+        sys.exit("rnn.ddp needs PyTorch (its process group and all-reduce): pip install torch")
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", "29517")
+    timeout = datetime.timedelta(seconds=args.timeout)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timeout)
+    try:
+        summary = train(args, rank, world, dist, torch)
+    except (ValueError, OSError) as e:
+        sys.exit(f"error: rank {rank}: {e}")
+    except RuntimeError as e:
+        sys.exit(
+            f"error: rank {rank}: the run stopped: {e}. Another rank may have failed; "
+            f"{args.model} keeps the best model so far."
+        )
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if rank == 0 and args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,463 @@
+//! One rank of a data-parallel run (`python -m rnn.ddp` under torchrun): its shard of the data,
+//! the model every rank builds alike, and the library's [`RankTrainer`]. The collectives are
+//! Python's (PyTorch's `torch.distributed`): the constructor calls `gather(obj)` (every rank's
+//! `obj`, in rank order) to agree on the data, and per batch Python all-reduces the buffer that
+//! [`NativeRank::pack`] fills.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyDict};
+
+use rnn::data::files::{self, Columns, Format, ReadOptions, Shard};
+use rnn::data::vocab::TokenCount;
+use rnn::data::{Example, TokenCounts, Tokens, Vocab};
+use rnn::metrics::{Score, Tally};
+use rnn::model::Model;
+use rnn::model_file::ContentsRef;
+use rnn::recipe::ClassWeight;
+use rnn::train::ranks::{Plan, RankTrainer};
+use rnn::train::{self, Verdict};
+
+use crate::errors::to_py;
+use crate::options;
+use crate::training::{metrics_into, report_dict};
+
+/// Loss, correct predictions and examples, summed: what the ranks add up.
+type Sums = (f64, usize, usize);
+
+/// Everything a rank keeps.
+struct Rank {
+    trainer: RankTrainer,
+    vocab: Vocab,
+    labels: Vec<String>,
+    tokens: Tokens,
+    max_len: Option<usize>,
+    columns: Columns,
+    /// The shard's rows, by their place in it (row `rank + world · k` of the file is `k`).
+    rows: Vec<Example>,
+    /// The shard's held-out rows.
+    valid: Vec<Example>,
+    plan: Plan,
+    rank: usize,
+    world: usize,
+    /// Examples a batch, over every rank.
+    batch: usize,
+    shuffle: bool,
+    /// The current epoch's batches, as row numbers of the file.
+    batches: Vec<Vec<usize>>,
+}
+
+impl Rank {
+    /// The model file's contents with `params`.
+    fn contents<'a>(&'a self, params: &'a [f32]) -> ContentsRef<'a> {
+        ContentsRef {
+            network: self.trainer.network(),
+            params,
+            vocab: &self.vocab,
+            labels: &self.labels,
+            tokens: self.tokens,
+            max_len: self.max_len,
+            columns: &self.columns,
+        }
+    }
+
+    /// The best epoch's weights so far, or the current ones.
+    fn best_params(&self) -> &[f32] {
+        let best = &self.trainer.state().best_params;
+        if best.is_empty() {
+            self.trainer.network().params()
+        } else {
+            best
+        }
+    }
+}
+
+/// One rank of a data-parallel classifier run.
+#[pyclass(module = "rnn._rnn", name = "NativeRank", frozen)]
+pub struct NativeRank {
+    inner: Mutex<Option<Rank>>,
+}
+
+/// A value of every rank, in rank order, from Python's `gather`.
+fn gathered<'py, T>(gather: &Bound<'py, PyAny>, value: impl IntoPyObject<'py>) -> PyResult<Vec<T>>
+where
+    T: for<'a> FromPyObject<'a, 'py>,
+{
+    gather.call1((value,))?.extract()
+}
+
+impl NativeRank {
+    fn with<T>(&self, f: impl FnOnce(&mut Rank) -> PyResult<T>) -> PyResult<T> {
+        let mut guard = self.inner.lock().expect("one caller at a time");
+        match guard.as_mut() {
+            Some(rank) => f(rank),
+            None => Err(PyRuntimeError::new_err("the run has finished")),
+        }
+    }
+}
+
+#[pymethods]
+impl NativeRank {
+    /// Reads shard `rank` of `world` of the data file at `path` and builds the model every
+    /// rank builds alike: the rows counted, the vocabulary and labels agreed through `gather`.
+    #[new]
+    #[pyo3(signature = (path, rank, world, options, reading, gather))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        rank: usize,
+        world: usize,
+        options: &Bound<'_, PyDict>,
+        reading: &Bound<'_, PyDict>,
+        gather: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        if world == 0 || rank >= world {
+            return Err(PyValueError::new_err(format!(
+                "rank {rank} of a world of {world}"
+            )));
+        }
+        let recipe = options::recipe(options)?;
+        let columns = Columns {
+            text: reading
+                .get_item("text_col")?
+                .map_or(Ok("text".into()), |v| v.extract())?,
+            label: reading
+                .get_item("label_col")?
+                .map_or(Ok("label".into()), |v| v.extract())?,
+        };
+        let format = match reading.get_item("format")? {
+            Some(f) if !f.is_none() => Some(
+                f.extract::<String>()?
+                    .parse::<Format>()
+                    .map_err(PyValueError::new_err)?,
+            ),
+            _ => None,
+        };
+        let read = ReadOptions {
+            columns: columns.clone(),
+            format,
+            shard: Some(Shard {
+                index: rank,
+                count: world,
+            }),
+            ..ReadOptions::default()
+        };
+        let rows = py
+            .detach(|| files::read_rows(&path, &read))
+            .map_err(to_py)?;
+        let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
+        let plan = Plan {
+            rows: total,
+            valid_fraction: recipe.valid_fraction(total),
+            seed: recipe.model.seed,
+        };
+        let row_of = |k: usize| rank + world * k;
+        // the vocabulary: every rank's counts of its training rows, merged
+        let counts = TokenCounts::of(
+            rows.iter()
+                .enumerate()
+                .filter(|(k, _)| !plan.held(row_of(*k)))
+                .map(|(k, r)| (row_of(k) as u64, r.text.as_str())),
+            recipe.model.tokens,
+            recipe.model.max_len,
+        );
+        let mine: Vec<(String, usize, u64)> = counts
+            .entries
+            .into_iter()
+            .map(|e| (e.token, e.count, e.first))
+            .collect();
+        let parts: Vec<Vec<(String, usize, u64)>> = gathered(gather, mine)?;
+        let merged = TokenCounts::merge(parts.into_iter().map(|p| {
+            TokenCounts {
+                entries: p
+                    .into_iter()
+                    .map(|(token, count, first)| TokenCount {
+                        token,
+                        count,
+                        first,
+                    })
+                    .collect(),
+            }
+        }));
+        let vocab = Vocab::from_counts(&merged, recipe.model.min_count, recipe.model.max_vocab);
+        // the labels of every row, held out or not
+        let mut mine: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+        mine.sort_unstable();
+        mine.dedup();
+        let labels: Vec<String> = gathered::<Vec<String>>(gather, mine)?.concat();
+        let mut model = Model::for_vocab(vocab, labels, &recipe.model).map_err(to_py)?;
+        model.columns = columns;
+        let examples = model.examples(&rows, &path).map_err(to_py)?;
+        drop(rows);
+        let valid: Vec<Example> = examples
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| plan.held(row_of(*k)))
+            .map(|(_, e)| e.clone())
+            .collect();
+        let training = plan.training_rows().len();
+        let classes = model.labels.len();
+        let mut config = recipe.train_config(&[], classes);
+        config.batch = recipe
+            .batch
+            .unwrap_or_else(|| train::default_batch(training));
+        if recipe.class_weight == ClassWeight::Balanced {
+            // N / (C · n_c) over every rank's training rows
+            let mut counts = vec![0usize; classes];
+            for (k, e) in examples.iter().enumerate() {
+                if !plan.held(row_of(k)) {
+                    counts[e.label as usize] += 1;
+                }
+            }
+            let all: Vec<Vec<usize>> = gathered(gather, counts)?;
+            let n: Vec<usize> = (0..classes)
+                .map(|c| all.iter().map(|v| v[c]).sum())
+                .collect();
+            let total: usize = n.iter().sum();
+            config.class_weights = Some(
+                n.iter()
+                    .map(|&c| {
+                        if c == 0 {
+                            0.0
+                        } else {
+                            (total as f64 / (classes as f64 * c as f64)) as f32
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        let (batch, shuffle) = (config.batch, config.shuffle);
+        let Model {
+            network,
+            vocab,
+            labels,
+            tokens,
+            max_len,
+            columns,
+        } = model;
+        let trainer = RankTrainer::new(network, config, rank, None).map_err(to_py)?;
+        Ok(NativeRank {
+            inner: Mutex::new(Some(Rank {
+                trainer,
+                vocab,
+                labels,
+                tokens,
+                max_len,
+                columns,
+                rows: examples,
+                valid,
+                plan,
+                rank,
+                world,
+                batch,
+                shuffle,
+                batches: Vec::new(),
+            })),
+        })
+    }
+
+    /// What the run is: rows, held-out rows, batch size, epochs done, the network.
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.with(|r| {
+            let d = PyDict::new(py);
+            d.set_item("rows", r.plan.rows)?;
+            d.set_item("training_rows", r.plan.training_rows().len())?;
+            d.set_item("valid_fraction", r.plan.valid_fraction)?;
+            d.set_item("batch", r.batch)?;
+            d.set_item("epoch", r.trainer.epoch())?;
+            d.set_item("vocab", r.vocab.len())?;
+            d.set_item("labels", r.labels.clone())?;
+            d.set_item("architecture", r.trainer.network().arch().to_string())?;
+            d.set_item("parameters", r.trainer.network().params().len())?;
+            Ok(d)
+        })
+    }
+
+    /// Starts the next epoch; returns its number of batches (the same on every rank).
+    fn begin_epoch(&self) -> PyResult<usize> {
+        self.with(|r| {
+            r.batches = r.plan.batches(r.trainer.epoch() + 1, r.batch, r.shuffle);
+            Ok(r.batches.len())
+        })
+    }
+
+    /// Forward and backward over this rank's rows of batch `step`; returns this part's loss
+    /// sum and the batch's size over every rank.
+    fn backward(&self, py: Python<'_>, step: usize) -> PyResult<(f64, usize)> {
+        self.with(|r| {
+            let batch = r.batches.get(step).ok_or_else(|| {
+                PyValueError::new_err(format!("the epoch has {} batches", r.batches.len()))
+            })?;
+            let (rank, world) = (r.rank, r.world);
+            let mine: Vec<&Example> = batch
+                .iter()
+                .filter(|&&g| g % world == rank)
+                .map(|&g| &r.rows[g / world])
+                .collect();
+            let size = batch.len();
+            let trainer = &mut r.trainer;
+            let t = py.detach(|| trainer.backward(&mine, size));
+            Ok((t.loss_sum, size))
+        })
+    }
+
+    /// The tokens of this rank's gradient, sorted.
+    fn tokens(&self) -> PyResult<Vec<u32>> {
+        self.with(|r| Ok(r.trainer.tokens()))
+    }
+
+    /// Floats of the packed gradient for `tokens` tokens.
+    fn packed_len(&self, tokens: usize) -> PyResult<usize> {
+        self.with(|r| Ok(r.trainer.packed_len(tokens)))
+    }
+
+    /// Floats of the dense gradient.
+    fn dense_len(&self) -> PyResult<usize> {
+        self.with(|r| Ok(r.trainer.dense_len()))
+    }
+
+    /// Writes the gradient for the ranks' `union` of tokens into the first floats of `buffer`
+    /// (little-endian f32) and clears it.
+    fn pack(&self, union: Vec<u32>, buffer: &Bound<'_, PyByteArray>) -> PyResult<()> {
+        self.with(|r| {
+            let n = r.trainer.packed_len(union.len());
+            // SAFETY: the GIL is held and no Python code runs until the slice is dropped.
+            r.trainer.pack(&union, unsafe { floats(buffer, n)? });
+            Ok(())
+        })
+    }
+
+    /// Writes the gradient in the dense layout into the first floats of `buffer`.
+    fn pack_dense(&self, buffer: &Bound<'_, PyByteArray>) -> PyResult<()> {
+        self.with(|r| {
+            let n = r.trainer.dense_len();
+            // SAFETY: as in `pack`.
+            r.trainer.pack_dense(unsafe { floats(buffer, n)? });
+            Ok(())
+        })
+    }
+
+    /// Updates the weights from the summed packed gradient in `buffer`; `loss` is the batch's
+    /// mean loss over every rank. (The GIL stays held: the update reads the buffer in place.)
+    fn step(&self, union: Vec<u32>, buffer: &Bound<'_, PyByteArray>, loss: f32) -> PyResult<()> {
+        self.with(|r| {
+            let n = r.trainer.packed_len(union.len());
+            // SAFETY: as in `pack`.
+            let summed = unsafe { floats(buffer, n)? };
+            r.trainer.step(&union, summed, loss).map_err(to_py)
+        })
+    }
+
+    /// Updates the weights from the summed dense gradient in `buffer`.
+    fn step_dense(&self, buffer: &Bound<'_, PyByteArray>, loss: f32) -> PyResult<()> {
+        self.with(|r| {
+            let n = r.trainer.dense_len();
+            // SAFETY: as in `pack`.
+            let summed = unsafe { floats(buffer, n)? };
+            r.trainer.step_dense(summed, loss).map_err(to_py)
+        })
+    }
+
+    /// This rank's sums over the epoch so far and over its held-out rows: (loss, correct,
+    /// count) twice.
+    fn tallies(&self, py: Python<'_>) -> PyResult<(Sums, Sums)> {
+        self.with(|r| {
+            let t = r.trainer.epoch_tally();
+            // (a `&mut`: the trainer may move to another thread, not be shared with one)
+            let (trainer, valid) = (&mut r.trainer, &r.valid);
+            let v = py.detach(move || trainer.evaluate(valid));
+            Ok((
+                (t.loss_sum, t.correct, t.count),
+                (v.loss_sum, v.correct, v.count),
+            ))
+        })
+    }
+
+    /// Ends the epoch with the sums of every rank: "best", "continue" or "stop".
+    fn end_epoch(&self, train: Sums, valid: Sums) -> PyResult<&'static str> {
+        self.with(|r| {
+            let score = |(loss_sum, correct, count): Sums| {
+                let mut t = Tally::default();
+                t.add(loss_sum, correct, count);
+                t.score()
+            };
+            let valid: Option<Score> = (valid.2 > 0).then(|| score(valid));
+            Ok(match r.trainer.end_epoch(score(train), valid) {
+                Verdict::Best => "best",
+                Verdict::Continue => "continue",
+                Verdict::Stop => "stop",
+            })
+        })
+    }
+
+    /// The metrics of the last epoch, as a callback receives them.
+    fn last_epoch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.with(|r| {
+            let d = PyDict::new(py);
+            if let Some(m) = r.trainer.state().history.last() {
+                metrics_into(&d, m)?;
+            }
+            Ok(d)
+        })
+    }
+
+    /// Writes the model file: the best epoch's weights so far (or the current ones).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        self.with(|r| {
+            let contents = r.contents(r.best_params());
+            py.detach(|| rnn::model_file::save(contents, &path))
+                .map_err(to_py)
+        })
+    }
+
+    /// Ends the run: the network takes the best epoch's weights; returns the report.
+    fn finish<'py>(
+        &self,
+        py: Python<'py>,
+        stopped_early: bool,
+        interrupted: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let rank = self
+            .inner
+            .lock()
+            .expect("one caller at a time")
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("the run has finished"))?;
+        let labels = rank.labels.clone();
+        let (_, report) = rank.trainer.finish(stopped_early, interrupted);
+        report_dict(py, &report, &labels, false)
+    }
+}
+
+/// The first `n` floats of `buffer` (a bytearray that Python all-reduces as a float32 tensor),
+/// in place: the gradient is packed straight into the memory the all-reduce sends.
+///
+/// # Safety
+/// The caller holds the GIL for as long as it uses the slice, and runs no Python code
+/// meanwhile, so that the bytearray is neither resized nor freed nor read.
+#[allow(clippy::mut_from_ref)] // the bytearray's memory, not the handle's
+unsafe fn floats<'a>(buffer: &'a Bound<'_, PyByteArray>, n: usize) -> PyResult<&'a mut [f32]> {
+    if !cfg!(target_endian = "little") {
+        return Err(PyRuntimeError::new_err(
+            "a data-parallel run needs a little-endian machine",
+        ));
+    }
+    if buffer.len() < n * 4 {
+        return Err(PyValueError::new_err(format!(
+            "the buffer holds {} bytes; the gradient needs {}",
+            buffer.len(),
+            n * 4
+        )));
+    }
+    // SAFETY: the caller's promise; f32 has no invalid bit patterns.
+    let (before, floats, _) = unsafe { buffer.as_bytes_mut().align_to_mut::<f32>() };
+    if !before.is_empty() {
+        return Err(PyValueError::new_err(
+            "the buffer is not aligned for float32",
+        ));
+    }
+    Ok(&mut floats[..n])
+}

@@ -1,0 +1,89 @@
+"""python -m rnn.ddp under torchrun: ranks on one machine (gloo on loopback)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rnn
+
+torch = pytest.importorskip("torch")
+from rnn._torch import read_safetensors  # noqa: E402  (needs torch)
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "data", "sample", "train.tsv")
+# no dropout: its masks are drawn per rank, so only without it do N ranks compute what one does
+FLAGS = ["--hidden", "16", "--epochs", "3", "--batch", "4", "--threads", "1", "--dropout", "0",
+         "--quiet"]
+
+
+def torchrun(ranks, model, *flags, data=SAMPLE, env=None, check=True):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", str(ranks), "-m", "rnn.ddp", "train", "--train", str(data),
+               "--model", str(model), *flags]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+    if check and done.returncode != 0:
+        raise AssertionError(f"torchrun failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def weights(path):
+    return read_safetensors(open(path, "rb").read())[1]
+
+
+def test_the_same_seed_and_ranks_give_the_same_file(tmp_path):
+    torchrun(2, tmp_path / "a.safetensors", *FLAGS)
+    torchrun(2, tmp_path / "b.safetensors", *FLAGS)
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    torchrun(2, tmp_path / "c.safetensors", *FLAGS, "--seed", "1")
+    assert (tmp_path / "a.safetensors").read_bytes() != (tmp_path / "c.safetensors").read_bytes()
+
+
+def test_two_ranks_train_the_model_one_process_trains(tmp_path):
+    torchrun(1, tmp_path / "one.safetensors", *FLAGS)
+    torchrun(2, tmp_path / "two.safetensors", *FLAGS)
+    torchrun(2, tmp_path / "dense.safetensors", *FLAGS, "--exchange", "dense")
+    one, two = weights(tmp_path / "one.safetensors"), weights(tmp_path / "two.safetensors")
+    assert one.keys() == two.keys()
+    # the same batches and the same sums, added in another order: f32 rounding, grown over
+    # 39 updates (1e-7 seen)
+    for name in one:
+        assert float((one[name] - two[name]).abs().max()) <= 1e-5, name
+    # packed and dense exchanges send the same sums
+    assert (tmp_path / "dense.safetensors").read_bytes() == (tmp_path / "two.safetensors").read_bytes()
+    # the file is a classifier's, with the vocabulary of the whole file
+    clf = rnn.load(tmp_path / "two.safetensors")
+    assert list(clf.classes_) == ["negative", "positive"]
+    assert clf.vocabulary_ == rnn.load(tmp_path / "one.safetensors").vocabulary_
+
+
+def test_a_validation_share_picks_the_best_epoch_on_every_rank(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "fine", "awful", "film", "plot", "very", "not"]
+    texts = [" ".join(rng.choice(words, 4)) for _ in range(600)]
+    labels = ["pos" if ("good" in t or "fine" in t) else "neg" for t in texts]
+    data = tmp_path / "data.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in zip(texts, labels)))
+    done = torchrun(2, tmp_path / "m.safetensors", "--hidden", "8", "--epochs", "4",
+                    "--threads", "1", "--json", data=data)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["ranks"] == 2 and summary["epochs"] >= 1
+    assert all(m["valid_accuracy"] is not None for m in summary["history"])
+    assert summary["best_epoch"] in range(1, 5)
+    assert summary["bytes_sent_per_batch"] > 0
+    clf = rnn.load(tmp_path / "m.safetensors")
+    assert clf.score(texts[:100], labels[:100]) > 0.8
+
+
+def test_a_rank_that_dies_ends_the_run_and_the_model_file_stays_valid(tmp_path):
+    model = tmp_path / "m.safetensors"
+    done = torchrun(2, model, *FLAGS, env={"RNN_DDP_FAIL": "1:2:3"}, check=False)
+    assert done.returncode != 0
+    assert "failing at epoch 2" in done.stderr
+    # rank 0 wrote epoch 1's model before rank 1 died
+    clf = rnn.load(model)
+    assert clf.predict_proba(["the food is good"]).shape == (1, 2)
+    assert b"tmp-" not in b"".join(p.name.encode() for p in tmp_path.iterdir())
