@@ -19,7 +19,8 @@ layout (the default, ``--exchange packed``) sends only the token-table entries o
 tokens, after an all-gather of the ranks' token ids; ``--exchange dense`` sends every parameter
 in one all-reduce. Epoch scores are sums over the ranks (an all-reduce), so every rank makes
 the same decision to keep an epoch or to stop early. Rank 0 alone writes the model file (the
-best epoch so far, after every epoch) and the metrics.
+best epoch so far, after every epoch), the metrics, and a checkpoint (MODEL.ckpt) that
+``--resume`` continues from with as many ranks: a resumed run ends as the uninterrupted one.
 
 A rank that fails makes the collectives of the others fail: they stop with an error within
 ``--timeout`` seconds (torchrun also stops them), and the model file keeps the best model so far.
@@ -47,6 +48,16 @@ def _parser():
     train.add_argument("--train", required=True, help="training data (TSV, CSV or fastText)")
     train.add_argument("--model", required=True, help="where rank 0 writes the model")
     train.add_argument("--metrics", help="rank 0 writes every epoch's metrics to this CSV file")
+    train.add_argument(
+        "--resume",
+        help="continue the run whose checkpoint this is (MODEL.ckpt), with as many ranks and "
+        "the same data; --epochs may raise the limit",
+    )
+    train.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep MODEL.ckpt (rank 0 writes it after every epoch) when the run ends",
+    )
     train.add_argument("--json", action="store_true", help="rank 0 prints a JSON summary last")
     train.add_argument("--quiet", action="store_true")
     train.add_argument("--text-col", default="text")
@@ -159,10 +170,13 @@ def train(args, rank, world, dist, torch):
     comm = _Collectives(dist, torch, world)
     options = {name: getattr(args, name) for name in _DEFAULTS}
     reading = {"text_col": args.text_col, "label_col": args.label_col, "format": args.format}
-    native = _rnn.NativeRank(args.train, rank, world, options, reading, comm.gather)
+    native = _rnn.NativeRank(
+        args.train, rank, world, options, reading, comm.gather, args.resume
+    )
     info = native.describe()
     lead = rank == 0
-    if lead:
+    checkpoint = args.model + ".ckpt"
+    if lead and args.resume is None:
         native.save(args.model)  # from here on the model file always holds a usable model
         if not args.quiet:
             print(
@@ -174,7 +188,7 @@ def train(args, rank, world, dist, torch):
     history, floats, batches = [], 0, 0
     stopped_early = False
     started = time.time()
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(info["epoch"] + 1, args.epochs + 1):
         steps = native.begin_epoch()
         for step in range(steps):
             _fail_here(rank, epoch, step)
@@ -190,6 +204,7 @@ def train(args, rank, world, dist, torch):
         history.append(metrics)
         if lead:
             native.save(args.model)
+            native.save_checkpoint(checkpoint)
             if args.metrics:
                 _write_metrics(args.metrics, history)
             if not args.quiet:
@@ -203,6 +218,8 @@ def train(args, rank, world, dist, torch):
     seconds = time.time() - started
     if lead:
         native.save(args.model)  # the best epoch's weights
+        if not args.keep_checkpoint and os.path.exists(checkpoint):
+            os.remove(checkpoint)
     report = native.finish(stopped_early, False)
     return {
         "ranks": world,

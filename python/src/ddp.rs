@@ -99,12 +99,120 @@ impl NativeRank {
     }
 }
 
+impl NativeRank {
+    /// A rank of the run that `checkpoint` holds (see [`NativeRank::new`]).
+    #[allow(clippy::too_many_arguments)]
+    fn resumed(
+        py: Python<'_>,
+        checkpoint: &std::path::Path,
+        path: &std::path::Path,
+        rows: Vec<rnn::data::files::Row>,
+        total: usize,
+        rank: usize,
+        world: usize,
+        recipe: &rnn::recipe::Recipe,
+    ) -> PyResult<Self> {
+        let ckpt = py
+            .detach(|| rnn::checkpoint::load(checkpoint))
+            .map_err(to_py)?;
+        let notes: RunNotes = serde_json::from_value(ckpt.notes.clone()).map_err(|_| {
+            PyValueError::new_err(format!(
+                "{}: not a checkpoint of python -m rnn.ddp",
+                checkpoint.display()
+            ))
+        })?;
+        if notes.world != world || notes.rows != total {
+            return Err(PyValueError::new_err(format!(
+                "{}: the run had {} ranks and {} rows; this one has {world} and {total}: resume \
+                 it with as many ranks on the same data",
+                checkpoint.display(),
+                notes.world,
+                notes.rows
+            )));
+        }
+        let model = Model::from(ckpt.contents);
+        let plan = Plan {
+            rows: total,
+            valid_fraction: notes.valid_fraction,
+            seed: ckpt.config.seed,
+        };
+        let examples = model.examples(&rows, path).map_err(to_py)?;
+        let config = rnn::train::TrainConfig {
+            epochs: recipe.epochs,
+            ..ckpt.config
+        };
+        Rank::build(model, examples, plan, rank, world, config, Some(ckpt.state))
+    }
+}
+
+/// What a checkpoint of `rnn.ddp` keeps beside the run's state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunNotes {
+    world: usize,
+    rows: usize,
+    valid_fraction: f64,
+}
+
+impl Rank {
+    /// A rank with `model` and the shard's `examples` (row `rank + world · k` of the file is
+    /// `examples[k]`), training by `plan` and `config`, from `state` when resumed.
+    fn build(
+        model: Model,
+        examples: Vec<Example>,
+        plan: Plan,
+        rank: usize,
+        world: usize,
+        config: rnn::train::TrainConfig,
+        state: Option<rnn::train::RunState>,
+    ) -> PyResult<NativeRank> {
+        let valid: Vec<Example> = examples
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| plan.held(rank + world * k))
+            .map(|(_, e)| e.clone())
+            .collect();
+        let (batch, shuffle) = (config.batch, config.shuffle);
+        let Model {
+            network,
+            vocab,
+            labels,
+            tokens,
+            max_len,
+            columns,
+        } = model;
+        let trainer = RankTrainer::new(network, config, rank, state).map_err(to_py)?;
+        Ok(NativeRank {
+            inner: Mutex::new(Some(Rank {
+                trainer,
+                vocab,
+                labels,
+                tokens,
+                max_len,
+                columns,
+                rows: examples,
+                valid,
+                plan,
+                rank,
+                world,
+                batch,
+                shuffle,
+                batches: Vec::new(),
+            })),
+        })
+    }
+}
+
 #[pymethods]
 impl NativeRank {
     /// Reads shard `rank` of `world` of the data file at `path` and builds the model every
     /// rank builds alike: the rows counted, the vocabulary and labels agreed through `gather`.
+    ///
+    /// With `resume`, the run continues from that checkpoint (written by
+    /// [`NativeRank::save_checkpoint`] of a run with as many ranks, on the same data): its
+    /// model, settings and state, but for `epochs`.
     #[new]
-    #[pyo3(signature = (path, rank, world, options, reading, gather))]
+    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -113,6 +221,7 @@ impl NativeRank {
         options: &Bound<'_, PyDict>,
         reading: &Bound<'_, PyDict>,
         gather: &Bound<'_, PyAny>,
+        resume: Option<PathBuf>,
     ) -> PyResult<Self> {
         if world == 0 || rank >= world {
             return Err(PyValueError::new_err(format!(
@@ -149,12 +258,15 @@ impl NativeRank {
             .detach(|| files::read_rows(&path, &read))
             .map_err(to_py)?;
         let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
+        let row_of = |k: usize| rank + world * k;
+        if let Some(checkpoint) = resume {
+            return Self::resumed(py, &checkpoint, &path, rows, total, rank, world, &recipe);
+        }
         let plan = Plan {
             rows: total,
             valid_fraction: recipe.valid_fraction(total),
             seed: recipe.model.seed,
         };
-        let row_of = |k: usize| rank + world * k;
         // the vocabulary: every rank's counts of its training rows, merged
         let counts = TokenCounts::of(
             rows.iter()
@@ -192,12 +304,6 @@ impl NativeRank {
         model.columns = columns;
         let examples = model.examples(&rows, &path).map_err(to_py)?;
         drop(rows);
-        let valid: Vec<Example> = examples
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| plan.held(row_of(*k)))
-            .map(|(_, e)| e.clone())
-            .collect();
         let training = plan.training_rows().len();
         let classes = model.labels.len();
         let mut config = recipe.train_config(&[], classes);
@@ -229,34 +335,7 @@ impl NativeRank {
                     .collect(),
             );
         }
-        let (batch, shuffle) = (config.batch, config.shuffle);
-        let Model {
-            network,
-            vocab,
-            labels,
-            tokens,
-            max_len,
-            columns,
-        } = model;
-        let trainer = RankTrainer::new(network, config, rank, None).map_err(to_py)?;
-        Ok(NativeRank {
-            inner: Mutex::new(Some(Rank {
-                trainer,
-                vocab,
-                labels,
-                tokens,
-                max_len,
-                columns,
-                rows: examples,
-                valid,
-                plan,
-                rank,
-                world,
-                batch,
-                shuffle,
-                batches: Vec::new(),
-            })),
-        })
+        Rank::build(model, examples, plan, rank, world, config, None)
     }
 
     /// What the run is: rows, held-out rows, batch size, epochs done, the network.
@@ -409,6 +488,22 @@ impl NativeRank {
         self.with(|r| {
             let contents = r.contents(r.best_params());
             py.detach(|| rnn::model_file::save(contents, &path))
+                .map_err(to_py)
+        })
+    }
+
+    /// Writes a checkpoint of the run as it is at the end of an epoch, for `resume`.
+    fn save_checkpoint(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        self.with(|r| {
+            let notes = serde_json::to_value(RunNotes {
+                world: r.world,
+                rows: r.plan.rows,
+                valid_fraction: r.plan.valid_fraction,
+            })
+            .expect("plain data");
+            let current = r.contents(r.trainer.network().params());
+            let (config, state) = (r.trainer.config(), r.trainer.state());
+            py.detach(|| rnn::checkpoint::save(&path, current, config, state, &notes))
                 .map_err(to_py)
         })
     }

@@ -87,3 +87,19 @@ def test_a_rank_that_dies_ends_the_run_and_the_model_file_stays_valid(tmp_path):
     clf = rnn.load(model)
     assert clf.predict_proba(["the food is good"]).shape == (1, 2)
     assert b"tmp-" not in b"".join(p.name.encode() for p in tmp_path.iterdir())
+
+
+def test_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
+    whole, part = tmp_path / "whole.safetensors", tmp_path / "part.safetensors"
+    two_epochs = [f if f != "3" else "2" for f in FLAGS]
+    torchrun(2, whole, *FLAGS)  # 3 epochs
+    torchrun(2, part, *two_epochs, "--keep-checkpoint")
+    checkpoint = tmp_path / "part.safetensors.ckpt"
+    copy = tmp_path / "copy.ckpt"
+    copy.write_bytes(checkpoint.read_bytes())
+    # with another number of ranks it is refused
+    done = torchrun(1, part, *FLAGS, "--resume", str(copy), check=False)
+    assert done.returncode != 0 and "the run had 2 ranks" in done.stderr
+    torchrun(2, part, *FLAGS, "--resume", str(checkpoint))
+    assert part.read_bytes() == whole.read_bytes()
+    assert not checkpoint.exists(), "removed at the end without --keep-checkpoint"

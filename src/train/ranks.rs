@@ -135,6 +135,11 @@ impl RankTrainer {
         &self.net
     }
 
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
     /// The run's state at the end of the last epoch (for a checkpoint).
     pub fn state(&self) -> &RunState {
         &self.state
