@@ -248,18 +248,28 @@ def _write_metrics(path, history):
 
 
 def main(argv=None):
+    """Runs ``rnn.ddp`` with ``argv`` (the command line's by default) on this process's rank.
+
+    Under torchrun the process group is made here from torchrun's environment (RANK,
+    WORLD_SIZE, MASTER_ADDR, MASTER_PORT). Where a framework has made it already (Ray Train's
+    TorchTrainer, with the gloo backend), that group is used as it is."""
     args = _parser().parse_args(argv)
     try:
         import torch
         import torch.distributed as dist
     except ImportError:
         sys.exit("rnn.ddp needs PyTorch (its process group and all-reduce): pip install torch")
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", "29517")
-    timeout = datetime.timedelta(seconds=args.timeout)
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timeout)
+    made_here = not dist.is_initialized()
+    if made_here:
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29517")
+        dist.init_process_group(
+            "gloo",
+            rank=int(os.environ.get("RANK", "0")),
+            world_size=int(os.environ.get("WORLD_SIZE", "1")),
+            timeout=datetime.timedelta(seconds=args.timeout),
+        )
+    rank, world = dist.get_rank(), dist.get_world_size()
     try:
         summary = train(args, rank, world, dist, torch)
     except (ValueError, OSError) as e:
@@ -270,10 +280,11 @@ def main(argv=None):
             f"{args.model} keeps the best model so far."
         )
     finally:
-        if dist.is_initialized():
+        if made_here and dist.is_initialized():
             dist.destroy_process_group()
     if rank == 0 and args.json:
         print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":
