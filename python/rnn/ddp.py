@@ -47,6 +47,11 @@ def _parser():
     train = commands.add_parser("train", help="train a classifier, as rnn train does")
     train.add_argument("--train", required=True, help="training data (TSV, CSV or fastText)")
     train.add_argument("--model", required=True, help="where rank 0 writes the model")
+    train.add_argument(
+        "--valid",
+        help="validation data in the same form (each rank scores its shard of it) instead of a "
+        "held-out share of --train",
+    )
     train.add_argument("--metrics", help="rank 0 writes every epoch's metrics to this CSV file")
     train.add_argument(
         "--resume",
@@ -171,7 +176,7 @@ def train(args, rank, world, dist, torch):
     options = {name: getattr(args, name) for name in _DEFAULTS}
     reading = {"text_col": args.text_col, "label_col": args.label_col, "format": args.format}
     native = _rnn.NativeRank(
-        args.train, rank, world, options, reading, comm.gather, args.resume
+        args.train, rank, world, options, reading, comm.gather, args.resume, args.valid
     )
     info = native.describe()
     lead = rank == 0

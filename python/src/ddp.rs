@@ -38,8 +38,9 @@ struct Rank {
     columns: Columns,
     /// The shard's rows, by their place in it (row `rank + world · k` of the file is `k`).
     rows: Vec<Example>,
-    /// The shard's held-out rows.
+    /// The shard's validation rows: held out, or of a validation file.
     valid: Vec<Example>,
+    validation_file: bool,
     plan: Plan,
     rank: usize,
     world: usize,
@@ -107,6 +108,7 @@ impl NativeRank {
         checkpoint: &std::path::Path,
         path: &std::path::Path,
         rows: Vec<rnn::data::files::Row>,
+        valid: Option<(&std::path::Path, Vec<rnn::data::files::Row>)>,
         total: usize,
         rank: usize,
         world: usize,
@@ -121,6 +123,17 @@ impl NativeRank {
                 checkpoint.display()
             ))
         })?;
+        if notes.validation_file != valid.is_some() {
+            return Err(PyValueError::new_err(format!(
+                "{}: the run was started {} --valid: give the same data to resume it",
+                checkpoint.display(),
+                if notes.validation_file {
+                    "with"
+                } else {
+                    "without"
+                }
+            )));
+        }
         if notes.world != world || notes.rows != total {
             return Err(PyValueError::new_err(format!(
                 "{}: the run had {} ranks and {} rows; this one has {world} and {total}: resume \
@@ -137,11 +150,24 @@ impl NativeRank {
             seed: ckpt.config.seed,
         };
         let examples = model.examples(&rows, path).map_err(to_py)?;
+        let valid = match valid {
+            Some((p, rows)) => Some(model.examples(&rows, p).map_err(to_py)?),
+            None => None,
+        };
         let config = rnn::train::TrainConfig {
             epochs: recipe.epochs,
             ..ckpt.config
         };
-        Rank::build(model, examples, plan, rank, world, config, Some(ckpt.state))
+        Rank::build(
+            model,
+            examples,
+            valid,
+            plan,
+            rank,
+            world,
+            config,
+            Some(ckpt.state),
+        )
     }
 }
 
@@ -151,26 +177,33 @@ struct RunNotes {
     world: usize,
     rows: usize,
     valid_fraction: f64,
+    validation_file: bool,
 }
 
 impl Rank {
     /// A rank with `model` and the shard's `examples` (row `rank + world · k` of the file is
-    /// `examples[k]`), training by `plan` and `config`, from `state` when resumed.
+    /// `examples[k]`), scoring its shard of a validation file (`valid`) or its held-out rows,
+    /// training by `plan` and `config`, from `state` when resumed.
+    #[allow(clippy::too_many_arguments)]
     fn build(
         model: Model,
         examples: Vec<Example>,
+        valid: Option<Vec<Example>>,
         plan: Plan,
         rank: usize,
         world: usize,
         config: rnn::train::TrainConfig,
         state: Option<rnn::train::RunState>,
     ) -> PyResult<NativeRank> {
-        let valid: Vec<Example> = examples
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| plan.held(rank + world * k))
-            .map(|(_, e)| e.clone())
-            .collect();
+        let valid_file = valid.is_some();
+        let valid: Vec<Example> = valid.unwrap_or_else(|| {
+            examples
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| plan.held(rank + world * k))
+                .map(|(_, e)| e.clone())
+                .collect()
+        });
         let (batch, shuffle) = (config.batch, config.shuffle);
         let Model {
             network,
@@ -190,6 +223,7 @@ impl Rank {
                 max_len,
                 columns,
                 rows: examples,
+                validation_file: valid_file,
                 valid,
                 plan,
                 rank,
@@ -211,7 +245,7 @@ impl NativeRank {
     /// [`NativeRank::save_checkpoint`] of a run with as many ranks, on the same data): its
     /// model, settings and state, but for `epochs`.
     #[new]
-    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None))]
+    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None, valid=None))]
     #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn new(
         py: Python<'_>,
@@ -222,6 +256,7 @@ impl NativeRank {
         reading: &Bound<'_, PyDict>,
         gather: &Bound<'_, PyAny>,
         resume: Option<PathBuf>,
+        valid: Option<PathBuf>,
     ) -> PyResult<Self> {
         if world == 0 || rank >= world {
             return Err(PyValueError::new_err(format!(
@@ -257,14 +292,34 @@ impl NativeRank {
         let rows = py
             .detach(|| files::read_rows(&path, &read))
             .map_err(to_py)?;
+        // a validation file: every rank scores its shard of it
+        let valid_rows = match &valid {
+            Some(v) => Some((v, py.detach(|| files::read_rows(v, &read)).map_err(to_py)?)),
+            None => None,
+        };
         let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
         let row_of = |k: usize| rank + world * k;
         if let Some(checkpoint) = resume {
-            return Self::resumed(py, &checkpoint, &path, rows, total, rank, world, &recipe);
+            let valid = valid_rows.map(|(p, rows)| (p.as_path(), rows));
+            return Self::resumed(
+                py,
+                &checkpoint,
+                &path,
+                rows,
+                valid,
+                total,
+                rank,
+                world,
+                &recipe,
+            );
         }
         let plan = Plan {
             rows: total,
-            valid_fraction: recipe.valid_fraction(total),
+            valid_fraction: if valid_rows.is_some() {
+                0.0
+            } else {
+                recipe.valid_fraction(total)
+            },
             seed: recipe.model.seed,
         };
         // the vocabulary: every rank's counts of its training rows, merged
@@ -335,7 +390,11 @@ impl NativeRank {
                     .collect(),
             );
         }
-        Rank::build(model, examples, plan, rank, world, config, None)
+        let valid = match valid_rows {
+            Some((p, rows)) => Some(model.examples(&rows, p).map_err(to_py)?),
+            None => None,
+        };
+        Rank::build(model, examples, valid, plan, rank, world, config, None)
     }
 
     /// What the run is: rows, held-out rows, batch size, epochs done, the network.
@@ -499,6 +558,7 @@ impl NativeRank {
                 world: r.world,
                 rows: r.plan.rows,
                 valid_fraction: r.plan.valid_fraction,
+                validation_file: r.validation_file,
             })
             .expect("plain data");
             let current = r.contents(r.trainer.network().params());
