@@ -15,4 +15,6 @@ if [ "${RNN_TEST_TORCH:-1}" = 1 ]; then
     "$venv/bin/pip" install --quiet --no-cache-dir torch
 fi
 cargo build --release --quiet
+# a real set for the data-parallel tests: 10,566 movie reviews from PyPI's vaderSentiment
+python3 bench/fetch_suite.py --sets movies
 RNN_BIN="$PWD/target/release/rnn" "$venv/bin/pytest" -q python/tests
