@@ -15,12 +15,15 @@ it holds.
 Per batch each rank computes its part of the gradient in Rust (weighted by one over the whole
 batch), packs it straight into the buffer the all-reduce sends, and after the all-reduce (a sum
 over the ranks: the batch mean) applies the update in Rust, identical on every rank. The packed
-layout (the default, ``--exchange packed``) sends only the token-table entries of the batch's
-tokens, after an all-gather of the ranks' token ids; ``--exchange dense`` sends every parameter
-in one all-reduce. Epoch scores are sums over the ranks (an all-reduce), so every rank makes
-the same decision to keep an epoch or to stop early. Rank 0 alone writes the model file (the
-best epoch so far, after every epoch), the metrics, and a checkpoint (MODEL.ckpt) that
-``--resume`` continues from with as many ranks: a resumed run ends as the uninterrupted one.
+layout (``--exchange packed``) sends only the token-table entries of the batch's tokens, after
+an all-gather of the ranks' token ids; ``--exchange dense`` sends every parameter in one
+all-reduce. Which is faster depends on the vocabulary, the batch and the network, so by default
+(``--exchange auto``) the first batches try both and the ranks keep the faster.
+
+Epoch scores are sums over the ranks (an all-reduce), so every rank makes the same decision to
+keep an epoch or to stop early. Rank 0 alone writes the model file (the best epoch so far, after
+every epoch), the metrics, and a checkpoint (MODEL.ckpt) that ``--resume`` continues from with
+as many ranks: a resumed run ends as the uninterrupted one.
 
 A rank that fails makes the collectives of the others fail: they stop with an error within
 ``--timeout`` seconds (torchrun also stops them), and the model file keeps the best model so far.
@@ -70,10 +73,11 @@ def _parser():
     train.add_argument("--format", choices=["tsv", "csv", "fasttext"])
     train.add_argument(
         "--exchange",
-        choices=["packed", "dense"],
-        default="packed",
+        choices=["auto", "packed", "dense"],
+        default="auto",
         help="packed: the batch's token entries only (after an all-gather of token ids); "
-        "dense: every parameter in one all-reduce",
+        "dense: every parameter in one all-reduce; auto: whichever the first batches find "
+        "faster (both give the same sums)",
     )
     train.add_argument(
         "--timeout", type=float, default=300, help="seconds a collective waits for the others"
@@ -161,6 +165,39 @@ def _exchange(native, comm, loss_sum, size, mode):
     return n
 
 
+class _Chooser:
+    """The exchange of each batch: the one asked for, or with ``auto`` the faster of the two.
+    The first ``2 * TRIALS`` batches alternate between them, timed; the ranks then agree on
+    the slower rank's medians (an all-reduce of the maxima) and keep the faster exchange. Both
+    exchanges send the same sums, so the choice changes the speed, never the model."""
+
+    TRIALS = 4
+
+    def __init__(self, mode, comm):
+        self.comm = comm
+        self.chosen = None if mode == "auto" else mode
+        self.times = {"packed": [], "dense": []}
+
+    def next(self):
+        if self.chosen:
+            return self.chosen
+        return "packed" if len(self.times["packed"]) <= len(self.times["dense"]) else "dense"
+
+    def record(self, mode, seconds):
+        if self.chosen:
+            return
+        self.times[mode].append(seconds)
+        if min(len(t) for t in self.times.values()) < self.TRIALS:
+            return
+        torch = self.comm.torch
+        medians = torch.tensor(
+            [sorted(self.times[m])[self.TRIALS // 2] for m in ("packed", "dense")],
+            dtype=torch.float64,
+        )
+        self.comm.dist.all_reduce(medians, op=self.comm.dist.ReduceOp.MAX)
+        self.chosen = "packed" if medians[0] <= medians[1] else "dense"
+
+
 def _fail_here(rank, epoch, step):
     """Fault injection for the tests: RNN_DDP_FAIL=RANK:EPOCH:STEP makes that rank die there."""
     spec = os.environ.get("RNN_DDP_FAIL")
@@ -191,6 +228,7 @@ def train(args, rank, world, dist, torch):
                 flush=True,
             )
     history, floats, batches = [], 0, 0
+    exchange = _Chooser(args.exchange, comm)
     stopped_early = False
     started = time.time()
     for epoch in range(info["epoch"] + 1, args.epochs + 1):
@@ -198,7 +236,9 @@ def train(args, rank, world, dist, torch):
         for step in range(steps):
             _fail_here(rank, epoch, step)
             loss_sum, size = native.backward(step)
-            floats += _exchange(native, comm, loss_sum, size, args.exchange)
+            mode, begun = exchange.next(), time.perf_counter()
+            floats += _exchange(native, comm, loss_sum, size, mode)
+            exchange.record(mode, time.perf_counter() - begun)
             batches += 1
         train_sums, valid_sums = native.tallies()
         sums = torch.tensor([*train_sums, *valid_sums], dtype=torch.float64)
@@ -234,7 +274,7 @@ def train(args, rank, world, dist, torch):
         "seconds": seconds,
         "train_seconds": report["train_seconds"],
         "train_tokens_per_s": report["tokens_per_second"] * world,
-        "exchange": args.exchange,
+        "exchange": exchange.chosen or exchange.next(),
         "floats_per_batch": floats / max(batches, 1),
         "bytes_sent_per_batch": comm.bytes_sent / max(batches, 1),
         "history": history,

@@ -46,14 +46,18 @@ def test_two_ranks_train_the_model_one_process_trains(tmp_path):
     torchrun(1, tmp_path / "one.safetensors", *FLAGS)
     torchrun(2, tmp_path / "two.safetensors", *FLAGS)
     torchrun(2, tmp_path / "dense.safetensors", *FLAGS, "--exchange", "dense")
+    torchrun(2, tmp_path / "packed.safetensors", *FLAGS, "--exchange", "packed")
     one, two = weights(tmp_path / "one.safetensors"), weights(tmp_path / "two.safetensors")
     assert one.keys() == two.keys()
     # the same batches and the same sums, added in another order: f32 rounding, grown over
     # 39 updates (1e-7 seen)
     for name in one:
         assert float((one[name] - two[name]).abs().max()) <= 1e-5, name
-    # packed and dense exchanges send the same sums
-    assert (tmp_path / "dense.safetensors").read_bytes() == (tmp_path / "two.safetensors").read_bytes()
+    # packed and dense exchanges send the same sums, so auto (the default, which tries both)
+    # gives their model too
+    auto = (tmp_path / "two.safetensors").read_bytes()
+    assert (tmp_path / "dense.safetensors").read_bytes() == auto
+    assert (tmp_path / "packed.safetensors").read_bytes() == auto
     # the file is a classifier's, with the vocabulary of the whole file
     clf = rnn.load(tmp_path / "two.safetensors")
     assert list(clf.classes_) == ["negative", "positive"]
