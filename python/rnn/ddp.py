@@ -16,7 +16,7 @@ Per batch each rank computes its part of the gradient in Rust (weighted by one o
 batch), packs it straight into the buffer the all-reduce sends, and after the all-reduce (a sum
 over the ranks: the batch mean) applies the update in Rust, identical on every rank. The packed
 layout (``--exchange packed``) sends only the token-table entries of the batch's tokens, after
-an all-gather of the ranks' token ids; ``--exchange dense`` sends every parameter in one
+the ranks agree on the union of their tokens (an all-reduce of a byte a token); ``--exchange dense`` sends every parameter in one
 all-reduce. Which is faster depends on the vocabulary, the batch and the network, so by default
 (``--exchange auto``) the first batches try both and the ranks keep the faster.
 
@@ -75,7 +75,7 @@ def _parser():
         "--exchange",
         choices=["auto", "packed", "dense"],
         default="auto",
-        help="packed: the batch's token entries only (after an all-gather of token ids); "
+        help="packed: the batch's token entries only (after agreeing on the tokens); "
         "dense: every parameter in one all-reduce; auto: whichever the first batches find "
         "faster (both give the same sums)",
     )
@@ -119,27 +119,21 @@ class _Collectives:
         self.dist.all_gather_object(out, obj)
         return out
 
-    def all_gather(self, tensor):
-        parts = [self.torch.empty_like(tensor) for _ in range(self.world)]
-        self.dist.all_gather(parts, tensor)
-        self.bytes_sent += tensor.numel() * tensor.element_size()
-        return parts
-
     def all_reduce(self, tensor):
         self.dist.all_reduce(tensor)
         # a ring all-reduce sends about twice the tensor
         self.bytes_sent += 2 * tensor.numel() * tensor.element_size() * (self.world - 1) // self.world
 
-    def union(self, tokens):
-        """The sorted union of every rank's token ids."""
+    def union(self, tokens, vocab):
+        """The sorted union of every rank's token ids, from one all-reduce (the maximum) of a
+        byte a token of the vocabulary: one collective, where gathering the lists of ids
+        would take two (their lengths, then the ids)."""
         torch = self.torch
-        mine = torch.tensor(tokens, dtype=torch.int64)
-        sizes = self.all_gather(torch.tensor([mine.numel()], dtype=torch.int64))
-        most = max(int(s) for s in sizes)
-        padded = torch.full((max(most, 1),), -1, dtype=torch.int64)
-        padded[: mine.numel()] = mine
-        every = torch.unique(torch.cat(self.all_gather(padded)))
-        return every[every >= 0].tolist()
+        marks = torch.zeros(vocab, dtype=torch.uint8)
+        marks[torch.tensor(tokens, dtype=torch.int64)] = 1
+        self.dist.all_reduce(marks, op=self.dist.ReduceOp.MAX)
+        self.bytes_sent += 2 * vocab * (self.world - 1) // self.world
+        return marks.nonzero().flatten().tolist()
 
 
 def _exchange(native, comm, loss_sum, size, mode):
@@ -154,7 +148,7 @@ def _exchange(native, comm, loss_sum, size, mode):
         comm.all_reduce(summed)
         native.step_dense(buffer, float(summed[n]) / size)
         return n
-    union = comm.union(native.tokens())
+    union = comm.union(native.tokens(), native.vocab_size())
     n = native.packed_len(len(union))
     buffer = bytearray(4 * (n + 1))
     native.pack(union, buffer)

@@ -452,6 +452,11 @@ impl NativeRank {
         self.with(|r| Ok(r.trainer.packed_len(tokens)))
     }
 
+    /// Tokens in the vocabulary.
+    fn vocab_size(&self) -> PyResult<usize> {
+        self.with(|r| Ok(r.vocab.len()))
+    }
+
     /// Floats of the dense gradient.
     fn dense_len(&self) -> PyResult<usize> {
         self.with(|r| Ok(r.trainer.dense_len()))

@@ -8,8 +8,9 @@
 //! A gradient is exchanged in one of two layouts:
 //!
 //! - **packed** ([`RankTrainer::pack`]): the token tables' entries of the batch's tokens only,
-//!   then the other parameters. The ranks first agree on the union of their tokens (an
-//!   all-gather of token ids); the buffer is then `|union| · column + rest` floats.
+//!   then the other parameters. The ranks first agree on the union of their tokens (the
+//!   caller's: an all-reduce of a mark a token); the buffer is then `|union| · column + rest`
+//!   floats.
 //! - **dense** ([`RankTrainer::pack_dense`]): every parameter's gradient, and one float a token
 //!   that says whether a rank had it: one all-reduce, `V · column + rest + V` floats.
 //!
