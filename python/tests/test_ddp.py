@@ -82,7 +82,7 @@ def test_a_validation_share_picks_the_best_epoch_on_every_rank(tmp_path):
     assert clf.score(texts[:100], labels[:100]) > 0.8
 
 
-def test_a_rank_that_dies_ends_the_run_and_the_model_file_stays_valid(tmp_path):
+def test_a_rank_that_dies_ends_the_run_and_its_files_stay_valid(tmp_path):
     model = tmp_path / "m.safetensors"
     done = torchrun(2, model, *FLAGS, env={"RNN_DDP_FAIL": "1:2:3"}, check=False)
     assert done.returncode != 0
@@ -91,6 +91,12 @@ def test_a_rank_that_dies_ends_the_run_and_the_model_file_stays_valid(tmp_path):
     clf = rnn.load(model)
     assert clf.predict_proba(["the food is good"]).shape == (1, 2)
     assert b"tmp-" not in b"".join(p.name.encode() for p in tmp_path.iterdir())
+    # and the checkpoint of epoch 1 continues the run to its end
+    checkpoint = tmp_path / "m.safetensors.ckpt"
+    assert checkpoint.exists()
+    torchrun(2, model, *FLAGS, "--resume", str(checkpoint))
+    torchrun(2, tmp_path / "whole.safetensors", *FLAGS)
+    assert model.read_bytes() == (tmp_path / "whole.safetensors").read_bytes()
 
 
 def test_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
