@@ -161,11 +161,12 @@ def _exchange(native, comm, loss_sum, size, mode):
 
 class _Chooser:
     """The exchange of each batch: the one asked for, or with ``auto`` the faster of the two.
-    The first ``2 * TRIALS`` batches alternate between them, timed; the ranks then agree on
-    the slower rank's medians (an all-reduce of the maxima) and keep the faster exchange. Both
+    The first ``2 * TRIALS`` batches alternate between them, each timed from a barrier (so that
+    waiting for a slower rank's backward pass is not counted); the ranks then agree on the
+    slower rank's medians (an all-reduce of the maxima) and keep the faster exchange. Both
     exchanges send the same sums, so the choice changes the speed, never the model."""
 
-    TRIALS = 4
+    TRIALS = 8
 
     def __init__(self, mode, comm):
         self.comm = comm
@@ -173,8 +174,10 @@ class _Chooser:
         self.times = {"packed": [], "dense": []}
 
     def next(self):
+        """The exchange of the next batch; while trying, after a barrier."""
         if self.chosen:
             return self.chosen
+        self.comm.dist.barrier()
         return "packed" if len(self.times["packed"]) <= len(self.times["dense"]) else "dense"
 
     def record(self, mode, seconds):
@@ -225,8 +228,10 @@ def train(args, rank, world, dist, torch):
     exchange = _Chooser(args.exchange, comm)
     stopped_early = False
     started = time.time()
+    loop_seconds = 0.0
     for epoch in range(info["epoch"] + 1, args.epochs + 1):
         steps = native.begin_epoch()
+        loop_started = time.perf_counter()
         for step in range(steps):
             _fail_here(rank, epoch, step)
             loss_sum, size = native.backward(step)
@@ -234,6 +239,7 @@ def train(args, rank, world, dist, torch):
             floats += _exchange(native, comm, loss_sum, size, mode)
             exchange.record(mode, time.perf_counter() - begun)
             batches += 1
+        loop_seconds += time.perf_counter() - loop_started
         train_sums, valid_sums = native.tallies()
         sums = torch.tensor([*train_sums, *valid_sums], dtype=torch.float64)
         comm.all_reduce(sums)
@@ -260,15 +266,19 @@ def train(args, rank, world, dist, torch):
         if not args.keep_checkpoint and os.path.exists(checkpoint):
             os.remove(checkpoint)
     report = native.finish(stopped_early, False)
+    # every rank's training tokens over the wall time of the batches (collectives included)
+    tokens = torch.tensor([report["train_tokens"]], dtype=torch.float64)
+    comm.all_reduce(tokens)
     return {
         "ranks": world,
         "epochs": len(history),
         "best_epoch": report["best_epoch"],
         "stopped_early": stopped_early,
         "seconds": seconds,
-        "train_seconds": report["train_seconds"],
-        "train_tokens_per_s": report["tokens_per_second"] * world,
-        "exchange": exchange.chosen or exchange.next(),
+        "train_seconds": loop_seconds,
+        "train_tokens_per_s": float(tokens[0]) / max(loop_seconds, 1e-9),
+        "compute_seconds": report["train_seconds"],
+        "exchange": exchange.chosen or "auto (undecided)",
         "floats_per_batch": floats / max(batches, 1),
         "bytes_sent_per_batch": comm.bytes_sent / max(batches, 1),
         "history": history,

@@ -205,7 +205,7 @@ pub fn run<T: Send>(
 
 /// The report of a run as a dict: history (a list of every epoch's metrics), best_epoch,
 /// stopped_early, interrupted (by a Ctrl-C or the callback), keyboard_interrupt,
-/// train_seconds, tokens_per_second, warnings.
+/// train_seconds, train_tokens, tokens_per_second, warnings.
 pub fn report_dict<'py>(
     py: Python<'py>,
     report: &TrainReport,
@@ -225,6 +225,7 @@ pub fn report_dict<'py>(
     d.set_item("interrupted", report.interrupted)?;
     d.set_item("keyboard_interrupt", keyboard_interrupt)?;
     d.set_item("train_seconds", report.train_seconds)?;
+    d.set_item("train_tokens", report.train_tokens)?;
     d.set_item("tokens_per_second", report.tokens_per_second())?;
     let warnings: Vec<String> = report.warnings.iter().map(|w| w.describe(labels)).collect();
     d.set_item("warnings", warnings)?;
