@@ -55,6 +55,10 @@ def _parser():
         help="validation data in the same form (each rank scores its shard of it) instead of a "
         "held-out share of --train",
     )
+    train.add_argument(
+        "--test",
+        help="test data in the same form, scored after every epoch (in shards) and only reported",
+    )
     train.add_argument("--metrics", help="rank 0 writes every epoch's metrics to this CSV file")
     train.add_argument(
         "--resume",
@@ -72,6 +76,15 @@ def _parser():
     train.add_argument("--label-col", default="label")
     train.add_argument("--format", choices=["tsv", "csv", "fasttext"])
     train.add_argument(
+        "--max-row-bytes", type=int, help="the longest row a data file may have, as rnn train"
+    )
+    train.add_argument(
+        "--no-shuffle",
+        dest="shuffle",
+        action="store_false",
+        help="batches in file order instead of a new seeded order every epoch",
+    )
+    train.add_argument(
         "--exchange",
         choices=["auto", "packed", "dense"],
         default="auto",
@@ -87,7 +100,9 @@ def _parser():
     floats = {"dropout", "input_init", "lr", "clip", "valid_split"}
     for name, default in _DEFAULTS.items():
         flag = "--" + name.replace("_", "-")
-        if name in ("bidirectional", "shuffle"):
+        if name == "shuffle":
+            continue  # --no-shuffle, as rnn train
+        if name == "bidirectional":
             kind = _boolean
         elif name in ints:
             kind = int
@@ -208,9 +223,11 @@ def train(args, rank, world, dist, torch):
     """The run of one rank; returns the summary rank 0 prints."""
     comm = _Collectives(dist, torch, world)
     options = {name: getattr(args, name) for name in _DEFAULTS}
-    reading = {"text_col": args.text_col, "label_col": args.label_col, "format": args.format}
+    reading = {"text_col": args.text_col, "label_col": args.label_col, "format": args.format,
+               "max_row_bytes": args.max_row_bytes}
     native = _rnn.NativeRank(
-        args.train, rank, world, options, reading, comm.gather, args.resume, args.valid
+        args.train, rank, world, options, reading, comm.gather, args.resume, args.valid,
+        args.test,
     )
     info = native.describe()
     lead = rank == 0
@@ -240,11 +257,13 @@ def train(args, rank, world, dist, torch):
             exchange.record(mode, time.perf_counter() - begun)
             batches += 1
         loop_seconds += time.perf_counter() - loop_started
-        train_sums, valid_sums = native.tallies()
-        sums = torch.tensor([*train_sums, *valid_sums], dtype=torch.float64)
+        sums = torch.tensor([x for part in native.tallies() for x in part], dtype=torch.float64)
         comm.all_reduce(sums)
         s = sums.tolist()
-        verdict = native.end_epoch((s[0], round(s[1]), round(s[2])), (s[3], round(s[4]), round(s[5])))
+        train_sums, valid_sums, test_sums = (
+            (s[i], round(s[i + 1]), round(s[i + 2])) for i in (0, 3, 6)
+        )
+        verdict = native.end_epoch(train_sums, valid_sums, test_sums)
         metrics = native.last_epoch()
         history.append(metrics)
         if lead:
@@ -256,6 +275,8 @@ def train(args, rank, world, dist, torch):
                 line = f"epoch {epoch}: train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f}"
                 if metrics["valid_loss"] is not None:
                     line += f", valid loss {metrics['valid_loss']:.4f} acc {metrics['valid_accuracy']:.4f}"
+                if "test_loss" in metrics:
+                    line += f", test loss {metrics['test_loss']:.4f} acc {metrics['test_accuracy']:.4f}"
                 print(line, flush=True)
         if verdict == "stop":
             stopped_early = True

@@ -40,6 +40,8 @@ struct Rank {
     rows: Vec<Example>,
     /// The shard's validation rows: held out, or of a validation file.
     valid: Vec<Example>,
+    /// The shard's rows of a test file (only reported).
+    test: Vec<Example>,
     validation_file: bool,
     plan: Plan,
     rank: usize,
@@ -82,6 +84,42 @@ pub struct NativeRank {
     inner: Mutex<Option<Rank>>,
 }
 
+/// How a rank reads a data file: the columns, format and row limit of `reading` (`text_col`,
+/// `label_col`, `format`, `max_row_bytes`, each optional), and its shard.
+fn read_options(reading: &Bound<'_, PyDict>, rank: usize, world: usize) -> PyResult<ReadOptions> {
+    let text = |key: &str, default: &str| -> PyResult<String> {
+        match reading.get_item(key)? {
+            Some(v) if !v.is_none() => v.extract(),
+            _ => Ok(default.to_string()),
+        }
+    };
+    let format = match reading.get_item("format")? {
+        Some(f) if !f.is_none() => Some(
+            f.extract::<String>()?
+                .parse::<Format>()
+                .map_err(PyValueError::new_err)?,
+        ),
+        _ => None,
+    };
+    let defaults = ReadOptions::default();
+    let max_row_bytes = match reading.get_item("max_row_bytes")? {
+        Some(v) if !v.is_none() => v.extract()?,
+        _ => defaults.max_row_bytes,
+    };
+    Ok(ReadOptions {
+        columns: Columns {
+            text: text("text_col", "text")?,
+            label: text("label_col", "label")?,
+        },
+        max_row_bytes,
+        format,
+        shard: Some(Shard {
+            index: rank,
+            count: world,
+        }),
+    })
+}
+
 /// A value of every rank, in rank order, from Python's `gather`.
 fn gathered<'py, T>(gather: &Bound<'py, PyAny>, value: impl IntoPyObject<'py>) -> PyResult<Vec<T>>
 where
@@ -101,6 +139,135 @@ impl NativeRank {
 }
 
 impl NativeRank {
+    /// [`NativeRank::new`] but for the test file.
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        py: Python<'_>,
+        path: PathBuf,
+        rank: usize,
+        world: usize,
+        options: &Bound<'_, PyDict>,
+        reading: &Bound<'_, PyDict>,
+        gather: &Bound<'_, PyAny>,
+        resume: Option<PathBuf>,
+        valid: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        if world == 0 || rank >= world {
+            return Err(PyValueError::new_err(format!(
+                "rank {rank} of a world of {world}"
+            )));
+        }
+        let recipe = options::recipe(options)?;
+        let read = read_options(reading, rank, world)?;
+        let columns = read.columns.clone();
+        let rows = py
+            .detach(|| files::read_rows(&path, &read))
+            .map_err(to_py)?;
+        // a validation file: every rank scores its shard of it
+        let valid_rows = match &valid {
+            Some(v) => Some((v, py.detach(|| files::read_rows(v, &read)).map_err(to_py)?)),
+            None => None,
+        };
+        let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
+        let row_of = |k: usize| rank + world * k;
+        if let Some(checkpoint) = resume {
+            let valid = valid_rows.map(|(p, rows)| (p.as_path(), rows));
+            return Self::resumed(
+                py,
+                &checkpoint,
+                &path,
+                rows,
+                valid,
+                total,
+                rank,
+                world,
+                &recipe,
+            );
+        }
+        let plan = Plan {
+            rows: total,
+            valid_fraction: if valid_rows.is_some() {
+                0.0
+            } else {
+                recipe.valid_fraction(total)
+            },
+            seed: recipe.model.seed,
+        };
+        // the vocabulary: every rank's counts of its training rows, merged
+        let counts = TokenCounts::of(
+            rows.iter()
+                .enumerate()
+                .filter(|(k, _)| !plan.held(row_of(*k)))
+                .map(|(k, r)| (row_of(k) as u64, r.text.as_str())),
+            recipe.model.tokens,
+            recipe.model.max_len,
+        );
+        let mine: Vec<(String, usize, u64)> = counts
+            .entries
+            .into_iter()
+            .map(|e| (e.token, e.count, e.first))
+            .collect();
+        let parts: Vec<Vec<(String, usize, u64)>> = gathered(gather, mine)?;
+        let merged = TokenCounts::merge(parts.into_iter().map(|p| {
+            TokenCounts {
+                entries: p
+                    .into_iter()
+                    .map(|(token, count, first)| TokenCount {
+                        token,
+                        count,
+                        first,
+                    })
+                    .collect(),
+            }
+        }));
+        let vocab = Vocab::from_counts(&merged, recipe.model.min_count, recipe.model.max_vocab);
+        // the labels of every row, held out or not
+        let mut mine: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+        mine.sort_unstable();
+        mine.dedup();
+        let labels: Vec<String> = gathered::<Vec<String>>(gather, mine)?.concat();
+        let mut model = Model::for_vocab(vocab, labels, &recipe.model).map_err(to_py)?;
+        model.columns = columns;
+        let examples = model.examples(&rows, &path).map_err(to_py)?;
+        drop(rows);
+        let training = plan.training_rows().len();
+        let classes = model.labels.len();
+        let mut config = recipe.train_config(&[], classes);
+        config.batch = recipe
+            .batch
+            .unwrap_or_else(|| train::default_batch(training));
+        if recipe.class_weight == ClassWeight::Balanced {
+            // N / (C · n_c) over every rank's training rows
+            let mut counts = vec![0usize; classes];
+            for (k, e) in examples.iter().enumerate() {
+                if !plan.held(row_of(k)) {
+                    counts[e.label as usize] += 1;
+                }
+            }
+            let all: Vec<Vec<usize>> = gathered(gather, counts)?;
+            let n: Vec<usize> = (0..classes)
+                .map(|c| all.iter().map(|v| v[c]).sum())
+                .collect();
+            let total: usize = n.iter().sum();
+            config.class_weights = Some(
+                n.iter()
+                    .map(|&c| {
+                        if c == 0 {
+                            0.0
+                        } else {
+                            (total as f64 / (classes as f64 * c as f64)) as f32
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        let valid = match valid_rows {
+            Some((p, rows)) => Some(model.examples(&rows, p).map_err(to_py)?),
+            None => None,
+        };
+        Rank::build(model, examples, valid, plan, rank, world, config, None)
+    }
+
     /// A rank of the run that `checkpoint` holds (see [`NativeRank::new`]).
     #[allow(clippy::too_many_arguments)]
     fn resumed(
@@ -225,6 +392,7 @@ impl Rank {
                 rows: examples,
                 validation_file: valid_file,
                 valid,
+                test: Vec::new(),
                 plan,
                 rank,
                 world,
@@ -245,7 +413,7 @@ impl NativeRank {
     /// [`NativeRank::save_checkpoint`] of a run with as many ranks, on the same data): its
     /// model, settings and state, but for `epochs`.
     #[new]
-    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None, valid=None))]
+    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None, valid=None, test=None))]
     #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn new(
         py: Python<'_>,
@@ -257,144 +425,30 @@ impl NativeRank {
         gather: &Bound<'_, PyAny>,
         resume: Option<PathBuf>,
         valid: Option<PathBuf>,
+        test: Option<PathBuf>,
     ) -> PyResult<Self> {
-        if world == 0 || rank >= world {
-            return Err(PyValueError::new_err(format!(
-                "rank {rank} of a world of {world}"
-            )));
+        let native = Self::create(
+            py, path, rank, world, options, reading, gather, resume, valid,
+        )?;
+        if let Some(test) = test {
+            let read = read_options(reading, rank, world)?;
+            let rows = py
+                .detach(|| files::read_rows(&test, &read))
+                .map_err(to_py)?;
+            native.with(|r| {
+                let model = Model {
+                    network: r.trainer.network().clone(),
+                    vocab: r.vocab.clone(),
+                    labels: r.labels.clone(),
+                    tokens: r.tokens,
+                    max_len: r.max_len,
+                    columns: r.columns.clone(),
+                };
+                r.test = model.examples(&rows, &test).map_err(to_py)?;
+                Ok(())
+            })?;
         }
-        let recipe = options::recipe(options)?;
-        let columns = Columns {
-            text: reading
-                .get_item("text_col")?
-                .map_or(Ok("text".into()), |v| v.extract())?,
-            label: reading
-                .get_item("label_col")?
-                .map_or(Ok("label".into()), |v| v.extract())?,
-        };
-        let format = match reading.get_item("format")? {
-            Some(f) if !f.is_none() => Some(
-                f.extract::<String>()?
-                    .parse::<Format>()
-                    .map_err(PyValueError::new_err)?,
-            ),
-            _ => None,
-        };
-        let read = ReadOptions {
-            columns: columns.clone(),
-            format,
-            shard: Some(Shard {
-                index: rank,
-                count: world,
-            }),
-            ..ReadOptions::default()
-        };
-        let rows = py
-            .detach(|| files::read_rows(&path, &read))
-            .map_err(to_py)?;
-        // a validation file: every rank scores its shard of it
-        let valid_rows = match &valid {
-            Some(v) => Some((v, py.detach(|| files::read_rows(v, &read)).map_err(to_py)?)),
-            None => None,
-        };
-        let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
-        let row_of = |k: usize| rank + world * k;
-        if let Some(checkpoint) = resume {
-            let valid = valid_rows.map(|(p, rows)| (p.as_path(), rows));
-            return Self::resumed(
-                py,
-                &checkpoint,
-                &path,
-                rows,
-                valid,
-                total,
-                rank,
-                world,
-                &recipe,
-            );
-        }
-        let plan = Plan {
-            rows: total,
-            valid_fraction: if valid_rows.is_some() {
-                0.0
-            } else {
-                recipe.valid_fraction(total)
-            },
-            seed: recipe.model.seed,
-        };
-        // the vocabulary: every rank's counts of its training rows, merged
-        let counts = TokenCounts::of(
-            rows.iter()
-                .enumerate()
-                .filter(|(k, _)| !plan.held(row_of(*k)))
-                .map(|(k, r)| (row_of(k) as u64, r.text.as_str())),
-            recipe.model.tokens,
-            recipe.model.max_len,
-        );
-        let mine: Vec<(String, usize, u64)> = counts
-            .entries
-            .into_iter()
-            .map(|e| (e.token, e.count, e.first))
-            .collect();
-        let parts: Vec<Vec<(String, usize, u64)>> = gathered(gather, mine)?;
-        let merged = TokenCounts::merge(parts.into_iter().map(|p| {
-            TokenCounts {
-                entries: p
-                    .into_iter()
-                    .map(|(token, count, first)| TokenCount {
-                        token,
-                        count,
-                        first,
-                    })
-                    .collect(),
-            }
-        }));
-        let vocab = Vocab::from_counts(&merged, recipe.model.min_count, recipe.model.max_vocab);
-        // the labels of every row, held out or not
-        let mut mine: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
-        mine.sort_unstable();
-        mine.dedup();
-        let labels: Vec<String> = gathered::<Vec<String>>(gather, mine)?.concat();
-        let mut model = Model::for_vocab(vocab, labels, &recipe.model).map_err(to_py)?;
-        model.columns = columns;
-        let examples = model.examples(&rows, &path).map_err(to_py)?;
-        drop(rows);
-        let training = plan.training_rows().len();
-        let classes = model.labels.len();
-        let mut config = recipe.train_config(&[], classes);
-        config.batch = recipe
-            .batch
-            .unwrap_or_else(|| train::default_batch(training));
-        if recipe.class_weight == ClassWeight::Balanced {
-            // N / (C · n_c) over every rank's training rows
-            let mut counts = vec![0usize; classes];
-            for (k, e) in examples.iter().enumerate() {
-                if !plan.held(row_of(k)) {
-                    counts[e.label as usize] += 1;
-                }
-            }
-            let all: Vec<Vec<usize>> = gathered(gather, counts)?;
-            let n: Vec<usize> = (0..classes)
-                .map(|c| all.iter().map(|v| v[c]).sum())
-                .collect();
-            let total: usize = n.iter().sum();
-            config.class_weights = Some(
-                n.iter()
-                    .map(|&c| {
-                        if c == 0 {
-                            0.0
-                        } else {
-                            (total as f64 / (classes as f64 * c as f64)) as f32
-                        }
-                    })
-                    .collect(),
-            );
-        }
-        let valid = match valid_rows {
-            Some((p, rows)) => Some(model.examples(&rows, p).map_err(to_py)?),
-            None => None,
-        };
-        Rank::build(model, examples, valid, plan, rank, world, config, None)
+        Ok(native)
     }
 
     /// What the run is: rows, held-out rows, batch size, epochs done, the network.
@@ -504,23 +558,21 @@ impl NativeRank {
         })
     }
 
-    /// This rank's sums over the epoch so far and over its held-out rows: (loss, correct,
-    /// count) twice.
-    fn tallies(&self, py: Python<'_>) -> PyResult<(Sums, Sums)> {
+    /// This rank's sums over the epoch so far, over its validation rows and over its test rows:
+    /// (loss, correct, count) three times.
+    fn tallies(&self, py: Python<'_>) -> PyResult<(Sums, Sums, Sums)> {
         self.with(|r| {
             let t = r.trainer.epoch_tally();
             // (a `&mut`: the trainer may move to another thread, not be shared with one)
-            let (trainer, valid) = (&mut r.trainer, &r.valid);
-            let v = py.detach(move || trainer.evaluate(valid));
-            Ok((
-                (t.loss_sum, t.correct, t.count),
-                (v.loss_sum, v.correct, v.count),
-            ))
+            let (trainer, valid, test) = (&mut r.trainer, &r.valid, &r.test);
+            let (v, e) = py.detach(move || (trainer.evaluate(valid), trainer.evaluate(test)));
+            let sums = |t: Tally| (t.loss_sum, t.correct, t.count);
+            Ok((sums(t), sums(v), sums(e)))
         })
     }
 
     /// Ends the epoch with the sums of every rank: "best", "continue" or "stop".
-    fn end_epoch(&self, train: Sums, valid: Sums) -> PyResult<&'static str> {
+    fn end_epoch(&self, train: Sums, valid: Sums, test: Sums) -> PyResult<&'static str> {
         self.with(|r| {
             let score = |(loss_sum, correct, count): Sums| {
                 let mut t = Tally::default();
@@ -528,7 +580,8 @@ impl NativeRank {
                 t.score()
             };
             let valid: Option<Score> = (valid.2 > 0).then(|| score(valid));
-            Ok(match r.trainer.end_epoch(score(train), valid) {
+            let test: Option<Score> = (test.2 > 0).then(|| score(test));
+            Ok(match r.trainer.end_epoch(score(train), valid, test) {
                 Verdict::Best => "best",
                 Verdict::Continue => "continue",
                 Verdict::Stop => "stop",

@@ -62,13 +62,18 @@ impl Message {
 }
 
 /// An epoch's metrics into `d`: epoch, train_loss, train_accuracy, valid_loss,
-/// valid_accuracy (None without a validation set), lr.
+/// valid_accuracy (None without a validation set), test_loss and test_accuracy (with a test
+/// set), lr.
 pub fn metrics_into(d: &Bound<'_, PyDict>, m: &EpochMetrics) -> PyResult<()> {
     d.set_item("epoch", m.epoch)?;
     d.set_item("train_loss", m.train.loss)?;
     d.set_item("train_accuracy", m.train.accuracy)?;
     d.set_item("valid_loss", m.valid.map(|s| s.loss))?;
     d.set_item("valid_accuracy", m.valid.map(|s| s.accuracy))?;
+    if let Some(test) = m.test {
+        d.set_item("test_loss", test.loss)?;
+        d.set_item("test_accuracy", test.accuracy)?;
+    }
     d.set_item("lr", m.lr)?;
     Ok(())
 }

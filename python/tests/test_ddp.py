@@ -115,15 +115,18 @@ def test_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
     assert not checkpoint.exists(), "removed at the end without --keep-checkpoint"
 
 
-def test_a_validation_file_is_scored_in_shards(tmp_path):
+def test_validation_and_test_files_are_scored_in_shards(tmp_path):
     test_file = os.path.join(os.path.dirname(SAMPLE), "test.tsv")
-    one = torchrun(1, tmp_path / "one.safetensors", *FLAGS, "--valid", test_file, "--json")
-    two = torchrun(2, tmp_path / "two.safetensors", *FLAGS, "--valid", test_file, "--json")
+    both = ["--valid", test_file, "--test", SAMPLE, "--json"]
+    one = torchrun(1, tmp_path / "one.safetensors", *FLAGS, *both)
+    two = torchrun(2, tmp_path / "two.safetensors", *FLAGS, *both)
     one, two = (json.loads(d.stdout.strip().splitlines()[-1]) for d in (one, two))
     # every rank scored its part of the 25 test sentences; the sums are the whole file's
     for a, b in zip(one["history"], two["history"]):
         assert a["valid_accuracy"] == b["valid_accuracy"]
         assert abs(a["valid_loss"] - b["valid_loss"]) < 1e-4
+        # and so is a test file (here the training sentences), only reported
+        assert a["test_accuracy"] == b["test_accuracy"] and 0 <= a["test_accuracy"] <= 1
     assert one["best_epoch"] == two["best_epoch"] is not None
 
 

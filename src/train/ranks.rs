@@ -276,17 +276,22 @@ impl RankTrainer {
         self.pool.install(|| tally_classes(net, examples).0)
     }
 
-    /// Ends the epoch with the scores of every rank together: the monitor's verdict (the same
-    /// on every rank, from the same numbers), the best weights kept, the learning rate of the
-    /// next epoch set.
-    pub fn end_epoch(&mut self, train: Score, valid: Option<Score>) -> Verdict {
+    /// Ends the epoch with the scores of every rank together (`test` only reported): the
+    /// monitor's verdict (the same on every rank, from the same numbers), the best weights
+    /// kept, the learning rate of the next epoch set.
+    pub fn end_epoch(
+        &mut self,
+        train: Score,
+        valid: Option<Score>,
+        test: Option<Score>,
+    ) -> Verdict {
         let epoch = self.state.epoch + 1;
         let lr = self.config.lr * self.state.monitor.lr_scale;
         self.state.history.push(EpochMetrics {
             epoch,
             train,
             valid,
-            test: None,
+            test,
             lr,
             valid_classes: Vec::new(),
         });
@@ -408,7 +413,7 @@ mod tests {
             let train = Score::default();
             let verdicts: Vec<Verdict> = trainers
                 .iter_mut()
-                .map(|t| t.end_epoch(train, None))
+                .map(|t| t.end_epoch(train, None, None))
                 .collect();
             assert!(verdicts.windows(2).all(|v| v[0] == v[1]));
         }
