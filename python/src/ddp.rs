@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict};
 
-use rnn::data::files::{self, Columns, Format, ReadOptions, Shard};
+use rnn::data::files::{self, Columns, Format, ReadOptions, Row, Shard};
 use rnn::data::vocab::TokenCount;
 use rnn::data::{Example, TokenCounts, Tokens, Vocab};
 use rnn::metrics::{Score, Tally};
@@ -139,9 +139,162 @@ impl NativeRank {
 }
 
 impl NativeRank {
-    /// [`NativeRank::new`] but for the test file.
+    /// A rank of the run that `checkpoint` holds (see [`NativeRank::new`]).
     #[allow(clippy::too_many_arguments)]
-    fn create(
+    fn resumed(
+        py: Python<'_>,
+        checkpoint: &std::path::Path,
+        path: &std::path::Path,
+        rows: Vec<Row>,
+        scored: Scored,
+        total: usize,
+        rank: usize,
+        world: usize,
+        recipe: &rnn::recipe::Recipe,
+    ) -> PyResult<Self> {
+        let ckpt = py
+            .detach(|| rnn::checkpoint::load(checkpoint))
+            .map_err(to_py)?;
+        let notes: RunNotes = serde_json::from_value(ckpt.notes.clone()).map_err(|_| {
+            PyValueError::new_err(format!(
+                "{}: not a checkpoint of python -m rnn.ddp",
+                checkpoint.display()
+            ))
+        })?;
+        if notes.validation_file != scored.valid.is_some() {
+            return Err(PyValueError::new_err(format!(
+                "{}: the run was started {} --valid: give the same data to resume it",
+                checkpoint.display(),
+                if notes.validation_file {
+                    "with"
+                } else {
+                    "without"
+                }
+            )));
+        }
+        if notes.world != world || notes.rows != total {
+            return Err(PyValueError::new_err(format!(
+                "{}: the run had {} ranks and {} rows; this one has {world} and {total}: resume \
+                 it with as many ranks on the same data",
+                checkpoint.display(),
+                notes.world,
+                notes.rows
+            )));
+        }
+        let model = Model::from(ckpt.contents);
+        let plan = Plan {
+            rows: total,
+            valid_fraction: notes.valid_fraction,
+            seed: ckpt.config.seed,
+        };
+        let examples = model.examples(&rows, path).map_err(to_py)?;
+        let config = rnn::train::TrainConfig {
+            epochs: recipe.epochs,
+            ..ckpt.config
+        };
+        Rank::build(
+            model,
+            examples,
+            scored,
+            plan,
+            rank,
+            world,
+            config,
+            Some(ckpt.state),
+        )
+    }
+}
+
+/// The shards of the files a rank only scores, as read: a validation file's and a test file's.
+struct Scored {
+    valid: Option<(PathBuf, Vec<Row>)>,
+    test: Option<(PathBuf, Vec<Row>)>,
+}
+
+/// What a checkpoint of `rnn.ddp` keeps beside the run's state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunNotes {
+    world: usize,
+    rows: usize,
+    valid_fraction: f64,
+    validation_file: bool,
+}
+
+impl Rank {
+    /// A rank with `model` and the shard's `examples` (row `rank + world · k` of the file is
+    /// `examples[k]`), scoring its shards of the `scored` files (without a validation file, its
+    /// held-out rows), training by `plan` and `config`, from `state` when resumed.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        model: Model,
+        examples: Vec<Example>,
+        scored: Scored,
+        plan: Plan,
+        rank: usize,
+        world: usize,
+        config: rnn::train::TrainConfig,
+        state: Option<rnn::train::RunState>,
+    ) -> PyResult<NativeRank> {
+        let encode = |file: Option<(PathBuf, Vec<Row>)>| match file {
+            Some((path, rows)) => model.examples(&rows, &path).map(Some).map_err(to_py),
+            None => Ok(None),
+        };
+        let (valid, test) = (encode(scored.valid)?, encode(scored.test)?);
+        let valid_file = valid.is_some();
+        let valid: Vec<Example> = valid.unwrap_or_else(|| {
+            examples
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| plan.held(rank + world * k))
+                .map(|(_, e)| e.clone())
+                .collect()
+        });
+        let (batch, shuffle) = (config.batch, config.shuffle);
+        let Model {
+            network,
+            vocab,
+            labels,
+            tokens,
+            max_len,
+            columns,
+        } = model;
+        let trainer = RankTrainer::new(network, config, rank, state).map_err(to_py)?;
+        Ok(NativeRank {
+            inner: Mutex::new(Some(Rank {
+                trainer,
+                vocab,
+                labels,
+                tokens,
+                max_len,
+                columns,
+                rows: examples,
+                validation_file: valid_file,
+                valid,
+                test: test.unwrap_or_default(),
+                plan,
+                rank,
+                world,
+                batch,
+                shuffle,
+                batches: Vec::new(),
+            })),
+        })
+    }
+}
+
+#[pymethods]
+impl NativeRank {
+    /// Reads shard `rank` of `world` of the data file at `path` and builds the model every
+    /// rank builds alike: the rows counted, the vocabulary and labels agreed through `gather`.
+    /// Every rank scores its shard of `valid` (else its held-out rows) and of `test`.
+    ///
+    /// With `resume`, the run continues from that checkpoint (written by
+    /// [`NativeRank::save_checkpoint`] of a run with as many ranks, on the same data): its
+    /// model, settings and state, but for `epochs`.
+    #[new]
+    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None, valid=None, test=None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn new(
         py: Python<'_>,
         path: PathBuf,
         rank: usize,
@@ -151,6 +304,7 @@ impl NativeRank {
         gather: &Bound<'_, PyAny>,
         resume: Option<PathBuf>,
         valid: Option<PathBuf>,
+        test: Option<PathBuf>,
     ) -> PyResult<Self> {
         if world == 0 || rank >= world {
             return Err(PyValueError::new_err(format!(
@@ -163,21 +317,28 @@ impl NativeRank {
         let rows = py
             .detach(|| files::read_rows(&path, &read))
             .map_err(to_py)?;
-        // a validation file: every rank scores its shard of it
-        let valid_rows = match &valid {
-            Some(v) => Some((v, py.detach(|| files::read_rows(v, &read)).map_err(to_py)?)),
-            None => None,
+        let read_shard = |path: Option<PathBuf>| -> PyResult<Option<(PathBuf, Vec<Row>)>> {
+            match path {
+                Some(p) => {
+                    let rows = py.detach(|| files::read_rows(&p, &read)).map_err(to_py)?;
+                    Ok(Some((p, rows)))
+                }
+                None => Ok(None),
+            }
+        };
+        let scored = Scored {
+            valid: read_shard(valid)?,
+            test: read_shard(test)?,
         };
         let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
         let row_of = |k: usize| rank + world * k;
         if let Some(checkpoint) = resume {
-            let valid = valid_rows.map(|(p, rows)| (p.as_path(), rows));
             return Self::resumed(
                 py,
                 &checkpoint,
                 &path,
                 rows,
-                valid,
+                scored,
                 total,
                 rank,
                 world,
@@ -186,7 +347,7 @@ impl NativeRank {
         }
         let plan = Plan {
             rows: total,
-            valid_fraction: if valid_rows.is_some() {
+            valid_fraction: if scored.valid.is_some() {
                 0.0
             } else {
                 recipe.valid_fraction(total)
@@ -237,7 +398,7 @@ impl NativeRank {
             .batch
             .unwrap_or_else(|| train::default_batch(training));
         if recipe.class_weight == ClassWeight::Balanced {
-            // N / (C · n_c) over every rank's training rows
+            // as one process would weigh them: every rank's training rows of each class
             let mut counts = vec![0usize; classes];
             for (k, e) in examples.iter().enumerate() {
                 if !plan.held(row_of(k)) {
@@ -248,207 +409,9 @@ impl NativeRank {
             let n: Vec<usize> = (0..classes)
                 .map(|c| all.iter().map(|v| v[c]).sum())
                 .collect();
-            let total: usize = n.iter().sum();
-            config.class_weights = Some(
-                n.iter()
-                    .map(|&c| {
-                        if c == 0 {
-                            0.0
-                        } else {
-                            (total as f64 / (classes as f64 * c as f64)) as f32
-                        }
-                    })
-                    .collect(),
-            );
+            config.class_weights = Some(train::balanced_weights(&n));
         }
-        let valid = match valid_rows {
-            Some((p, rows)) => Some(model.examples(&rows, p).map_err(to_py)?),
-            None => None,
-        };
-        Rank::build(model, examples, valid, plan, rank, world, config, None)
-    }
-
-    /// A rank of the run that `checkpoint` holds (see [`NativeRank::new`]).
-    #[allow(clippy::too_many_arguments)]
-    fn resumed(
-        py: Python<'_>,
-        checkpoint: &std::path::Path,
-        path: &std::path::Path,
-        rows: Vec<rnn::data::files::Row>,
-        valid: Option<(&std::path::Path, Vec<rnn::data::files::Row>)>,
-        total: usize,
-        rank: usize,
-        world: usize,
-        recipe: &rnn::recipe::Recipe,
-    ) -> PyResult<Self> {
-        let ckpt = py
-            .detach(|| rnn::checkpoint::load(checkpoint))
-            .map_err(to_py)?;
-        let notes: RunNotes = serde_json::from_value(ckpt.notes.clone()).map_err(|_| {
-            PyValueError::new_err(format!(
-                "{}: not a checkpoint of python -m rnn.ddp",
-                checkpoint.display()
-            ))
-        })?;
-        if notes.validation_file != valid.is_some() {
-            return Err(PyValueError::new_err(format!(
-                "{}: the run was started {} --valid: give the same data to resume it",
-                checkpoint.display(),
-                if notes.validation_file {
-                    "with"
-                } else {
-                    "without"
-                }
-            )));
-        }
-        if notes.world != world || notes.rows != total {
-            return Err(PyValueError::new_err(format!(
-                "{}: the run had {} ranks and {} rows; this one has {world} and {total}: resume \
-                 it with as many ranks on the same data",
-                checkpoint.display(),
-                notes.world,
-                notes.rows
-            )));
-        }
-        let model = Model::from(ckpt.contents);
-        let plan = Plan {
-            rows: total,
-            valid_fraction: notes.valid_fraction,
-            seed: ckpt.config.seed,
-        };
-        let examples = model.examples(&rows, path).map_err(to_py)?;
-        let valid = match valid {
-            Some((p, rows)) => Some(model.examples(&rows, p).map_err(to_py)?),
-            None => None,
-        };
-        let config = rnn::train::TrainConfig {
-            epochs: recipe.epochs,
-            ..ckpt.config
-        };
-        Rank::build(
-            model,
-            examples,
-            valid,
-            plan,
-            rank,
-            world,
-            config,
-            Some(ckpt.state),
-        )
-    }
-}
-
-/// What a checkpoint of `rnn.ddp` keeps beside the run's state.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunNotes {
-    world: usize,
-    rows: usize,
-    valid_fraction: f64,
-    validation_file: bool,
-}
-
-impl Rank {
-    /// A rank with `model` and the shard's `examples` (row `rank + world · k` of the file is
-    /// `examples[k]`), scoring its shard of a validation file (`valid`) or its held-out rows,
-    /// training by `plan` and `config`, from `state` when resumed.
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        model: Model,
-        examples: Vec<Example>,
-        valid: Option<Vec<Example>>,
-        plan: Plan,
-        rank: usize,
-        world: usize,
-        config: rnn::train::TrainConfig,
-        state: Option<rnn::train::RunState>,
-    ) -> PyResult<NativeRank> {
-        let valid_file = valid.is_some();
-        let valid: Vec<Example> = valid.unwrap_or_else(|| {
-            examples
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| plan.held(rank + world * k))
-                .map(|(_, e)| e.clone())
-                .collect()
-        });
-        let (batch, shuffle) = (config.batch, config.shuffle);
-        let Model {
-            network,
-            vocab,
-            labels,
-            tokens,
-            max_len,
-            columns,
-        } = model;
-        let trainer = RankTrainer::new(network, config, rank, state).map_err(to_py)?;
-        Ok(NativeRank {
-            inner: Mutex::new(Some(Rank {
-                trainer,
-                vocab,
-                labels,
-                tokens,
-                max_len,
-                columns,
-                rows: examples,
-                validation_file: valid_file,
-                valid,
-                test: Vec::new(),
-                plan,
-                rank,
-                world,
-                batch,
-                shuffle,
-                batches: Vec::new(),
-            })),
-        })
-    }
-}
-
-#[pymethods]
-impl NativeRank {
-    /// Reads shard `rank` of `world` of the data file at `path` and builds the model every
-    /// rank builds alike: the rows counted, the vocabulary and labels agreed through `gather`.
-    ///
-    /// With `resume`, the run continues from that checkpoint (written by
-    /// [`NativeRank::save_checkpoint`] of a run with as many ranks, on the same data): its
-    /// model, settings and state, but for `epochs`.
-    #[new]
-    #[pyo3(signature = (path, rank, world, options, reading, gather, resume=None, valid=None, test=None))]
-    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
-    fn new(
-        py: Python<'_>,
-        path: PathBuf,
-        rank: usize,
-        world: usize,
-        options: &Bound<'_, PyDict>,
-        reading: &Bound<'_, PyDict>,
-        gather: &Bound<'_, PyAny>,
-        resume: Option<PathBuf>,
-        valid: Option<PathBuf>,
-        test: Option<PathBuf>,
-    ) -> PyResult<Self> {
-        let native = Self::create(
-            py, path, rank, world, options, reading, gather, resume, valid,
-        )?;
-        if let Some(test) = test {
-            let read = read_options(reading, rank, world)?;
-            let rows = py
-                .detach(|| files::read_rows(&test, &read))
-                .map_err(to_py)?;
-            native.with(|r| {
-                let model = Model {
-                    network: r.trainer.network().clone(),
-                    vocab: r.vocab.clone(),
-                    labels: r.labels.clone(),
-                    tokens: r.tokens,
-                    max_len: r.max_len,
-                    columns: r.columns.clone(),
-                };
-                r.test = model.examples(&rows, &test).map_err(to_py)?;
-                Ok(())
-            })?;
-        }
-        Ok(native)
+        Rank::build(model, examples, scored, plan, rank, world, config, None)
     }
 
     /// What the run is: rows, held-out rows, batch size, epochs done, the network.

@@ -190,11 +190,7 @@ pub fn prepare(text: &str, valid: Option<&str>, recipe: &TextRecipe) -> Result<P
 impl PreparedText {
     /// The training and validation tokens.
     pub fn texts<'a>(&'a self, stop: Option<&'a AtomicBool>) -> Texts<'a> {
-        let (train, valid) = match &self.valid {
-            Ok(at) => self.ids.split_at(*at),
-            Err(valid) => (&self.ids[..], &valid[..]),
-        };
-        Texts { train, valid, stop }
+        texts(&self.ids, &self.valid, stop)
     }
 
     /// Trains the model, stopping after the window in which `stop` becomes true; returns it
@@ -207,14 +203,24 @@ impl PreparedText {
         stop: Option<&AtomicBool>,
         on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<(LanguageModel, TrainReport)> {
-        let (train, valid) = match &self.valid {
-            Ok(at) => self.ids.split_at(*at),
-            Err(valid) => (&self.ids[..], &valid[..]),
-        };
-        let texts = Texts { train, valid, stop };
+        // (the fields apart: the model is borrowed mutably beside them)
+        let texts = texts(&self.ids, &self.valid, stop);
         let report = self
             .model
             .train(texts, &self.config, &self.text, None, on_event)?;
         Ok((self.model, report))
     }
+}
+
+/// The training and validation tokens of a [`PreparedText`]'s `ids` and `valid`.
+fn texts<'a>(
+    ids: &'a [u32],
+    valid: &'a Result<usize, Vec<u32>>,
+    stop: Option<&'a AtomicBool>,
+) -> Texts<'a> {
+    let (train, valid) = match valid {
+        Ok(at) => ids.split_at(*at),
+        Err(valid) => (ids, &valid[..]),
+    };
+    Texts { train, valid, stop }
 }

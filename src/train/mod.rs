@@ -185,14 +185,21 @@ pub fn balanced_class_weights(examples: &[Example], classes: usize) -> Vec<f32> 
     for e in examples {
         counts[e.label as usize] += 1;
     }
-    let n = examples.len() as f64;
+    balanced_weights(&counts)
+}
+
+/// [`balanced_class_weights`] from the number of examples of every class (for processes that
+/// each count a part of the data and add their counts up).
+pub fn balanced_weights(counts: &[usize]) -> Vec<f32> {
+    let n = counts.iter().sum::<usize>() as f64;
+    let classes = counts.len() as f64;
     counts
         .iter()
         .map(|&c| {
             if c == 0 {
                 0.0
             } else {
-                (n / (classes as f64 * c as f64)) as f32
+                (n / (classes * c as f64)) as f32
             }
         })
         .collect()
