@@ -381,6 +381,40 @@ impl Gradients {
         self.rest.copy_from_slice(rest);
     }
 
+    /// Makes this (zero) gradient the one `dense` holds (laid out like the parameters, as
+    /// [`Gradients::to_dense`] gives it) for the tokens `union`: their vectors of the token
+    /// tables, and the rest.
+    ///
+    /// # Panics
+    /// If `dense` is not of the parameters' length, or this gradient is not zero and empty.
+    pub fn unpack_dense(&mut self, union: &[u32], dense: &[f32]) {
+        assert_eq!(
+            dense.len(),
+            self.input_len + self.rest.len(),
+            "the dense length"
+        );
+        assert!(
+            self.tokens.is_empty(),
+            "unpacking into a gradient that has tokens"
+        );
+        let mut local = Vec::with_capacity(union.len());
+        self.localize(union, &mut local);
+        for (&token, entry) in union
+            .iter()
+            .zip(self.columns.chunks_exact_mut(self.column.max(1)))
+        {
+            let mut entry = entry;
+            for table in &self.tables {
+                let (g, after) = entry.split_at_mut(table.width);
+                g.copy_from_slice(
+                    &dense[table.offset + token as usize * table.width..][..table.width],
+                );
+                entry = after;
+            }
+        }
+        self.rest.copy_from_slice(&dense[self.input_len..]);
+    }
+
     /// The whole gradient laid out like the parameters (zeros in the vectors of the tokens
     /// the batch did not have): what a dense backward pass would give.
     pub fn to_dense(&self) -> Vec<f32> {
@@ -506,6 +540,11 @@ mod tests {
         for (w, g) in want.iter().zip(&got) {
             assert!((w - g).abs() <= 1e-6 * (1.0 + w.abs()), "{w} against {g}");
         }
+        // the dense layout reads back as the same gradient
+        let mut from_dense = Gradients::new(&net);
+        from_dense.unpack_dense(&union, &got);
+        assert_eq!(from_dense.tokens(), union);
+        assert_eq!(from_dense.to_dense(), got);
     }
 
     /// Adds `n` random rows of factors of a 3×5 product at `rest[2..17]`, and returns them.

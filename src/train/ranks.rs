@@ -211,12 +211,8 @@ impl RankTrainer {
     pub fn step(&mut self, union: &[u32], summed: &[f32], loss: f32) -> Result<()> {
         self.check_loss(loss)?;
         let start = Instant::now();
-        let grads = &mut self.workers[0].grads;
-        grads.unpack(union, summed);
-        self.optimizer
-            .step(self.net.params_mut(), grads, self.config.clip);
-        self.state.step += 1;
-        self.state.train_seconds += start.elapsed().as_secs_f64();
+        self.workers[0].grads.unpack(union, summed);
+        self.update(start);
         Ok(())
     }
 
@@ -229,20 +225,23 @@ impl RankTrainer {
         let union: Vec<u32> = (0..marks.len() as u32)
             .filter(|&t| marks[t as usize] > 0.0)
             .collect();
-        let tables = self.net.tables().to_vec();
-        let mut packed = vec![0.0; self.packed_len(union.len())];
-        let column: usize = tables.iter().map(|t| t.width).sum();
-        let input_len = column * self.net.vocab();
-        for (i, &t) in union.iter().enumerate() {
-            let mut at = i * column;
-            for table in &tables {
-                let from = table.offset + t as usize * table.width;
-                packed[at..at + table.width].copy_from_slice(&params[from..from + table.width]);
-                at += table.width;
-            }
-        }
-        packed[union.len() * column..].copy_from_slice(&params[input_len..]);
-        self.step(&union, &packed, loss)
+        self.check_loss(loss)?;
+        let start = Instant::now();
+        let grads = &mut self.workers[0].grads;
+        grads.unpack_dense(&union, params);
+        self.update(start);
+        Ok(())
+    }
+
+    /// Clips and applies the gradient that has been unpacked, and counts the step.
+    fn update(&mut self, start: Instant) {
+        self.optimizer.step(
+            self.net.params_mut(),
+            &mut self.workers[0].grads,
+            self.config.clip,
+        );
+        self.state.step += 1;
+        self.state.train_seconds += start.elapsed().as_secs_f64();
     }
 
     fn check_loss(&mut self, loss: f32) -> Result<()> {
