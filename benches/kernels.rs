@@ -18,10 +18,14 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|_| rng.symmetric(1.0) as f32).collect()
 }
 
-/// (n, k, m): one sequence at H = 64; batches of 32 and 64 at H = 128; a weight gradient over
-/// 640 tokens at H = 128.
-const SHAPES: [(usize, usize, usize); 6] = [
+/// (n, k, m): one sequence at H = 64 and 100; batches of 16, 32 and 64 at H = 100 and 128; a
+/// weight gradient over 25 and 640 tokens; a step of 16 rows of a 256-unit LSTM, forward and
+/// backward.
+const SHAPES: [(usize, usize, usize); 9] = [
     (1, 64, 64),
+    (1, 100, 100),
+    (16, 100, 100),
+    (25, 85, 100),
     (32, 128, 128),
     (64, 128, 128),
     (640, 128, 128),

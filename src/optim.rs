@@ -257,13 +257,7 @@ impl Optimizer for Adagrad {
     }
 
     fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
-        let (lr, eps) = (self.lr, self.eps);
-        for ((w, g), sum) in w.iter_mut().zip(g.iter_mut()).zip(&mut self.sum[range]) {
-            let clipped = g.clamp(-clip, clip);
-            *sum += clipped * clipped;
-            *w -= lr * clipped / (sum.sqrt() + eps);
-            *g = 0.0;
-        }
+        kernels::adagrad_step(w, g, &mut self.sum[range], self.lr, self.eps, clip);
     }
 
     fn learning_rate(&self) -> f32 {

@@ -1,4 +1,4 @@
-//! Hand-written AVX2 kernels, for two loops that portable code does not run well.
+//! Hand-written AVX2 kernels, for three loops that portable code does not run well.
 //!
 //! - [`matmul_nt`]: few rows times a transposed matrix, `out += a · bᵀ`, whose every output is
 //!   a dot product. The compiler vectorises a dot product across its terms only with one
@@ -8,6 +8,8 @@
 //! - [`sgd_product_step`]: the SGD update from a gradient kept as two factors, with blocks of
 //!   four rows so that each load of the second factor serves four of them.
 //!   [`super::reference::sgd_product_step`] is the definition.
+//! - [`transpose`]: blocks of 8×8 turned in registers, where a plain loop moves one float at
+//!   a time. [`super::reference::transpose`] is the definition.
 //!
 //! Tests compare each with its definition and with the portable version.
 
@@ -186,6 +188,70 @@ pub fn sgd_product_step(
                 reference::product_entry(a, b, k, m, p, j)
             };
             w[p * m + j] = reference::sgd_update(w[p * m + j], g, lr, clip);
+        }
+    }
+}
+
+/// `out (cols × rows) = aᵀ`, where `a` is `rows × cols`: blocks of 8×8 are loaded a row at a
+/// time, turned in registers by three rounds of shuffles, and stored a row at a time; the
+/// edges that do not fill a block are copied one float at a time.
+///
+/// # Safety
+/// The CPU must have AVX.
+///
+/// # Panics
+/// If the slices do not have the sizes given.
+#[target_feature(enable = "avx2,fma")]
+pub fn transpose(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
+    assert_eq!((out.len(), a.len()), (rows * cols, rows * cols));
+    let (full_rows, full_cols) = (rows / 8 * 8, cols / 8 * 8);
+    for i in (0..full_rows).step_by(8) {
+        for j in (0..full_cols).step_by(8) {
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (q, r) in r.iter_mut().enumerate() {
+                let row = &a[(i + q) * cols + j..][..8];
+                // SAFETY: `row` holds 8 floats.
+                *r = unsafe { _mm256_loadu_ps(row.as_ptr()) };
+            }
+            // pairs of rows interleaved, then pairs of pairs, then the halves swapped
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let turned = [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ];
+            for (q, v) in turned.iter().enumerate() {
+                let row = &mut out[(j + q) * rows + i..][..8];
+                // SAFETY: `row` holds 8 floats.
+                unsafe { _mm256_storeu_ps(row.as_mut_ptr(), *v) };
+            }
+        }
+    }
+    // the edges: the last columns of every row, and the last rows of the full columns
+    for i in 0..rows {
+        let from = if i < full_rows { full_cols } else { 0 };
+        for j in from..cols {
+            out[j * rows + i] = a[i * cols + j];
         }
     }
 }

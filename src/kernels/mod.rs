@@ -66,22 +66,22 @@ pub fn isa() -> Isa {
 /// or `= fused, separate` to give the builds with FMA (AVX2, AVX-512) one body and the
 /// baseline build another (see [`tiled::MulAdd`]).
 macro_rules! dispatch {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $body:path) => {
-        dispatch! { $(#[$doc])* $vis fn $name($($arg: $ty),*) = $body, $body }
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path) => {
+        dispatch! { $(#[$doc])* $vis fn $name($($arg: $ty),*) $(-> $ret)? = $body, $body }
     };
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $fused:path, $plain:path) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $fused:path, $plain:path) => {
         $(#[$doc])*
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) {
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $fused($($arg),*)
                 }
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) {
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $fused($($arg),*)
                 }
                 match isa() {
@@ -188,6 +188,12 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
     if n == 0 || k == 0 || m == 0 {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    // (one row stays with the tiled loop, which the AVX-512 kernel does not beat there)
+    if n > 1 && (n < GEMM_FROM || k * m <= avx512::NN_SMALL) && isa() == Isa::Avx512 {
+        // SAFETY: `isa` found AVX-512F.
+        return unsafe { avx512::matmul_nn(out, a, b, n, k, m) };
+    }
     if n >= GEMM_FROM {
         return gemm_nn(out, a, b, n, k, m);
     }
@@ -199,9 +205,9 @@ pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
     if n == 0 || k == 0 || m == 0 {
         return;
     }
-    // The tiled loop touches `out` once however long the sum, so it holds up to longer sums
-    // (a sentence's tokens) than the other products.
-    if n >= 4 * GEMM_FROM {
+    // From 8 terms on the `gemm` crate wins here too (`cargo bench --bench kernels`, AVX-512:
+    // 2.1x at 8×100×100, 3.1x at 25×85×100, a language model's window of 25 steps).
+    if n >= GEMM_FROM {
         return gemm_tn(out, a, b, n, k, m);
     }
     tiled_tn(out, a, b, n, k, m)
@@ -229,6 +235,52 @@ pub fn gemm_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usi
     let (out, a, b) = (out.as_mut_ptr(), a.as_ptr(), b.as_ptr());
     // SAFETY: out is k×m; aᵀ is k×n with a[i][p] at i·k + p; b is n×m row-major.
     unsafe { gemm_acc((k, n, m), out, (m, 1), a, (1, k), b, (m, 1)) }
+}
+
+dispatch! {
+    /// [`max`] without the hand-written AVX-512 kernel.
+    fn plain_max(xs: &[f32]) -> f32 = reference::max
+}
+
+/// The largest value (NaNs aside), or `-∞` for none (see [`reference::max`]).
+pub fn max(xs: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Isa::Avx512 {
+        // SAFETY: `isa` found AVX-512F.
+        return unsafe { avx512::max(xs) };
+    }
+    plain_max(xs)
+}
+
+dispatch! {
+    /// [`softmax`] without the hand-written AVX-512 kernel.
+    fn plain_softmax(y: &mut [f32]) -> (f32, f32) = reference::softmax
+}
+
+/// Softmax of one row of logits, in place; returns `(ln Σ exp(y - m), m)` with `m = max y`
+/// (see [`reference::softmax`]). With AVX-512, whole rows run in masked registers.
+pub fn softmax(y: &mut [f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Isa::Avx512 {
+        // SAFETY: `isa` found AVX-512F.
+        return unsafe { avx512::softmax(y) };
+    }
+    plain_softmax(y)
+}
+
+dispatch! {
+    /// [`transpose`] without the hand-written AVX2 kernel.
+    fn plain_transpose(out: &mut [f32], a: &[f32], rows: usize, cols: usize) = reference::transpose
+}
+
+/// `out (cols × rows) = aᵀ`, where `a` is `rows × cols` (see [`reference::transpose`]).
+pub fn transpose(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY: `isa` found AVX2 and FMA (AVX-512 CPUs have them too).
+        return unsafe { avx2::transpose(out, a, rows, cols) };
+    }
+    plain_transpose(out, a, rows, cols)
 }
 
 dispatch! {
@@ -280,8 +332,9 @@ dispatch! {
 }
 
 /// `w -= lr · clamp(aᵀ · b, ±clip)` element by element, for a gradient `aᵀ · b` (`a` n×k, `b`
-/// n×m) that is never stored: [`matmul_tn`] into zeros then [`sgd_step`], in one pass over `w`
-/// (the same result, bit for bit, for fewer than 32 rows).
+/// n×m) that is never stored: the tiled `aᵀ · b` into zeros then [`sgd_step`], in one pass over
+/// `w`, the same result bit for bit ([`matmul_tn`] gives it up to rounding: from 8 rows on it
+/// sums in `gemm`'s order).
 #[allow(clippy::too_many_arguments)]
 pub fn sgd_product_step(
     w: &mut [f32],
@@ -304,6 +357,11 @@ pub fn sgd_product_step(
 dispatch! {
     /// One Adam update with clipping, resetting the gradient (see [`crate::optim::Adam`]).
     pub fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rule: &AdamRule) = reference::adam_step
+}
+
+dispatch! {
+    /// One Adagrad update with clipping, resetting the gradient (see [`crate::optim::Adagrad`]).
+    pub fn adagrad_step(w: &mut [f32], g: &mut [f32], sum: &mut [f32], lr: f32, eps: f32, clip: f32) = reference::adagrad_step
 }
 
 pub use reference::AdamRule;
@@ -360,6 +418,58 @@ mod tests {
     }
 
     #[test]
+    fn exp_is_within_two_ulp_and_zero_where_it_underflows() {
+        let ulp = |x: f32| f32::from_bits(x.to_bits() + 1) - x;
+        let mut worst = 0.0f64;
+        for i in -87_300..=88_300 {
+            let x = i as f32 / 1000.0;
+            let want = f64::from(x).exp();
+            let got = f64::from(reference::exp(x));
+            worst = worst.max((got - want).abs() / f64::from(ulp(want as f32)));
+        }
+        assert!(worst <= 2.0, "{worst} ulp");
+        assert_eq!(reference::exp(0.0), 1.0);
+        assert_eq!(reference::exp(-88.0), 0.0);
+        assert_eq!(reference::exp(f32::NEG_INFINITY), 0.0);
+        assert!(reference::exp(f32::NAN).is_nan(), "a NaN stays a NaN");
+    }
+
+    #[test]
+    fn the_dispatched_softmax_matches_one_in_double_precision() {
+        let mut rng = Rng::new(3);
+        for len in [1, 5, 16, 85, 97] {
+            let y: Vec<f32> = random(len, &mut rng).iter().map(|v| 8.0 * v).collect();
+            let (mut fast, mut want) = (y.clone(), y.clone());
+            let (log_sum, m) = softmax(&mut fast);
+            let m_want = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = want.iter().map(|&v| f64::from(v - m_want).exp()).sum();
+            for v in &mut want {
+                *v = (f64::from(*v - m_want).exp() / sum) as f32;
+            }
+            close(&fast, &want);
+            assert_eq!(m, m_want);
+            assert!((f64::from(log_sum) - sum.ln()).abs() < 1e-6, "{len}");
+        }
+    }
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        let mut rng = Rng::new(4);
+        for (rows, cols) in [(1, 1), (3, 17), (16, 16), (33, 8), (9, 23), (1024, 256)] {
+            let a = random(rows * cols, &mut rng);
+            let (mut t, mut plain) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
+            transpose(&mut t, &a, rows, cols);
+            plain_transpose(&mut plain, &a, rows, cols);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(t[j * rows + i], a[i * cols + j], "{rows}x{cols}");
+                }
+            }
+            assert_eq!(t, plain);
+        }
+    }
+
+    #[test]
     fn an_sgd_step_on_a_product_is_the_step_on_the_formed_product() {
         let mut rng = Rng::new(8);
         // blocks of 4 rows and 16 columns, with rows and columns left over, and tails after
@@ -377,10 +487,16 @@ mod tests {
             let (lr, clip) = (0.1, 0.5);
             let mut fused = w.clone();
             sgd_product_step(&mut fused, &a, &b, n, k, m, lr, clip);
+            // the product formed by the tiled loop, which sums in the same order: equal bit
+            // for bit; by `matmul_tn`, which hands 8 rows or more to `gemm`: up to rounding
+            let (mut formed, mut g) = (w.clone(), vec![0.0; k * m]);
+            tiled_tn(&mut g, &a, &b, n, k, m);
+            sgd_step(&mut formed, &mut g, lr, clip);
+            assert_eq!(fused, formed, "({n}, {k}, {m})");
             let (mut formed, mut g) = (w.clone(), vec![0.0; k * m]);
             matmul_tn(&mut g, &a, &b, n, k, m);
             sgd_step(&mut formed, &mut g, lr, clip);
-            assert_eq!(fused, formed, "({n}, {k}, {m})");
+            close(&fused, &formed);
             let mut portable = w.clone();
             tiled_sgd_product_step(&mut portable, &a, &b, n, k, m, lr, clip);
             assert_eq!(fused, portable, "({n}, {k}, {m})");

@@ -62,6 +62,140 @@ pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
     }
 }
 
+/// `out (cols × rows) = aᵀ`, where `a` is `rows × cols`, in blocks of 8 × 8: a block's 8
+/// rows on either side stay in cache while it is copied, even at the power-of-two strides
+/// that put them all in one cache set (16 would not fit in its 12 ways).
+#[inline(always)]
+pub fn transpose(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
+    assert_eq!((out.len(), a.len()), (rows * cols, rows * cols));
+    const B: usize = 8;
+    for i0 in (0..rows).step_by(B) {
+        let i1 = (i0 + B).min(rows);
+        for j0 in (0..cols).step_by(B) {
+            for j in j0..(j0 + B).min(cols) {
+                let column = &mut out[j * rows..][i0..i1];
+                for (o, i) in column.iter_mut().zip(i0..i1) {
+                    *o = a[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
+/// `eˣ` to within 2 ulp for `x` in `[-87.3, 88.3]`, exactly 0 below (where `eˣ` is not a
+/// normal `f32`), and `e^88.3` above. Cody and Waite's reduction, `eˣ = 2ⁿ · eʳ` with
+/// `n = round(x / ln 2)` and `|r| ≤ ln 2 / 2` (`n · ln 2` subtracted in two parts, so `r` is
+/// exact), then Cephes' polynomial for `eʳ`, and `2ⁿ` built from its exponent bits. Like
+/// [`tanh`], it has no branches and no calls, so a loop of it runs in vector registers, where
+/// the C library's `expf` is one call an element.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    use exp_constants::*;
+    let clamped = x.clamp(LOW, HIGH);
+    let shifted = clamped.mul_add(std::f32::consts::LOG2_E, ROUND);
+    let n = shifted - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, clamped));
+    let p = P[0].mul_add(r, P[1]).mul_add(r, P[2]).mul_add(r, P[3]);
+    let p = p.mul_add(r, P[4]).mul_add(r, P[5]);
+    let e_r = p.mul_add(r * r, r) + 1.0;
+    // 2ⁿ: n + 127 in the exponent bits (n is in [-126, 127])
+    let bits = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127)
+        << 23;
+    let value = e_r * f32::from_bits(bits);
+    if x < LOW { 0.0 } else { value }
+}
+
+/// The constants of [`exp`], shared with the vector kernels that take the same steps.
+pub mod exp_constants {
+    /// Below this, `eˣ` is 0; above [`HIGH`], `e^HIGH`.
+    pub const LOW: f32 = -87.3;
+    pub const HIGH: f32 = 88.3;
+    /// `ln 2` in two parts: `n · LN2_HI` is exact for the `n` that occur.
+    pub const LN2_HI: f32 = 0.693_359_4;
+    pub const LN2_LO: f32 = -2.121_944_4e-4;
+    /// Adding 1.5·2²³ rounds to the nearest integer, which lands in the low mantissa bits.
+    pub const ROUND: f32 = 12_582_912.0;
+    /// Cephes' polynomial for `eʳ` on `|r| ≤ ln 2 / 2`, highest power first.
+    pub const P: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ];
+}
+
+/// `xs` folded with `f` (associative and commutative, like `+` and `max`) from `init`: 16
+/// running values side by side, one a lane of a vector register (the last few values padded
+/// with `init` to a whole register), then folded together in halves. A single running value
+/// would wait for the previous step at every element.
+#[inline(always)]
+fn lanes(xs: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = f(*a, x);
+        }
+    }
+    let mut tail = [init; 16];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    for (a, &x) in acc.iter_mut().zip(&tail) {
+        *a = f(*a, x);
+    }
+    for half in [8, 4, 2, 1] {
+        for i in 0..half {
+            acc[i] = f(acc[i], acc[i + half]);
+        }
+    }
+    acc[0]
+}
+
+/// `x = exp(x)` for every element, 16 at a time (the last few in a padded register).
+#[inline(always)]
+fn exp_in_place(xs: &mut [f32]) {
+    let mut chunks = xs.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        for x in chunk {
+            *x = exp(*x);
+        }
+    }
+    let rest = chunks.into_remainder();
+    let mut tail = [0.0; 16];
+    tail[..rest.len()].copy_from_slice(rest);
+    for x in &mut tail {
+        *x = exp(*x);
+    }
+    rest.copy_from_slice(&tail[..rest.len()]);
+}
+
+/// The largest value (NaNs aside), or `-∞` for none.
+#[inline(always)]
+pub fn max(xs: &[f32]) -> f32 {
+    lanes(xs, f32::NEG_INFINITY, f32::max)
+}
+
+/// Softmax of one row of logits, in place: `y = exp(y - m) / Σ exp(y - m)` with
+/// `m = max y`. Returns `(ln Σ exp(y - m), m)`, from which the loss of any target follows.
+#[inline(always)]
+pub fn softmax(y: &mut [f32]) -> (f32, f32) {
+    let m = max(y);
+    for v in y.iter_mut() {
+        *v -= m;
+    }
+    exp_in_place(y);
+    let sum = lanes(y, 0.0, |a, b| a + b);
+    let scale = 1.0 / sum;
+    for v in y.iter_mut() {
+        *v *= scale;
+    }
+    (sum.ln(), m)
+}
+
 /// `tanh(x)` to within 4e-7 (3e-7 of approximation, the rest `f32` rounding), as a rational function: `x · P(x²) / Q(x²)` with `P` of degree 6
 /// and `Q` of degree 3 in `x²`, on `x` clamped to `[-7.905, 7.905]` (beyond which `tanh` is 1 in
 /// `f32` arithmetic). These are the coefficients of Eigen's fast `tanh`. Unlike the C library's
@@ -234,6 +368,18 @@ pub fn adam_step(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], rul
         let v_hat = *vi / correction2;
         *wi -= lr * m_hat / (v_hat.sqrt() + eps);
         *gi = 0.0;
+    }
+}
+
+/// One Adagrad update with clipping, resetting the gradient: `s += ĝ²`,
+/// `w -= lr · ĝ / (√s + eps)`, with `ĝ = clamp(g, ±clip)`.
+#[inline(always)]
+pub fn adagrad_step(w: &mut [f32], g: &mut [f32], sum: &mut [f32], lr: f32, eps: f32, clip: f32) {
+    for ((w, g), sum) in w.iter_mut().zip(g.iter_mut()).zip(sum) {
+        let clipped = g.clamp(-clip, clip);
+        *sum += clipped * clipped;
+        *w -= lr * clipped / (sum.sqrt() + eps);
+        *g = 0.0;
     }
 }
 

@@ -8,18 +8,10 @@
 //! not from `ln p`, keeps it finite when `p_target` is too small for an `f32`.
 
 /// Turns the logits `y` into probabilities in place and returns `ln Σ exp(y_k - m)` and `m`,
-/// from which [`cross_entropy`] gets the loss of any target.
+/// from which [`cross_entropy`] gets the loss of any target. The exponentials are
+/// [`crate::kernels::reference::exp`]'s, in vector registers.
 pub fn softmax_in_place(y: &mut [f32]) -> (f32, f32) {
-    let m = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in y.iter_mut() {
-        *v = (*v - m).exp();
-        sum += *v;
-    }
-    for v in y.iter_mut() {
-        *v /= sum;
-    }
-    (sum.ln(), m)
+    crate::kernels::softmax(y)
 }
 
 /// The loss `-ln p_target` from the target's logit and what [`softmax_in_place`] returned.
@@ -27,15 +19,12 @@ pub fn cross_entropy(target_logit: f32, (log_sum, m): (f32, f32)) -> f32 {
     log_sum - (target_logit - m)
 }
 
-/// The index of the largest value; the first one on ties.
+/// The index of the largest value; the first one on ties. Found as the first place that holds
+/// the maximum, which a vector pass finds (a running comparison mispredicts a branch at every
+/// new best).
 pub fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
+    let m = crate::kernels::max(values);
+    values.iter().position(|&v| v == m).unwrap_or(0)
 }
 
 #[cfg(test)]
