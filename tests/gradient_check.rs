@@ -21,7 +21,7 @@ use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
     Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network,
-    Pool, Workspace,
+    Pool, Recurrent, Workspace,
 };
 
 const EPS: f32 = 1e-2;
@@ -381,12 +381,13 @@ impl Cell for ElmanWithoutTranspose {
     fn forward_step(
         &self,
         p: &[f32],
+        w_hh: Recurrent<'_>,
         pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
         cache: &mut [f32],
     ) {
-        self.0.forward_step(p, pre, s_prev, s, cache)
+        self.0.forward_step(p, w_hh, pre, s_prev, s, cache)
     }
     fn backward_step(
         &self,
@@ -550,7 +551,8 @@ fn loss_from_state(net: &Network, tokens: &[u32], target: u32, t: usize, y: &[f3
             .map(|i| b_ih[i] + w_ih[token as usize * g + i])
             .collect();
         let mut next = vec![0.0; hidden];
-        cell.forward_step(cell_params, &pre, Some(&state), &mut next, &mut cache);
+        let w_hh = Recurrent::of(cell, cell_params);
+        cell.forward_step(cell_params, w_hh, &pre, Some(&state), &mut next, &mut cache);
         state = next;
     }
     let (why, by) = (tensor("fc.weight"), tensor("fc.bias"));

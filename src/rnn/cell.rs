@@ -18,6 +18,7 @@
 use std::fmt;
 
 use super::grads::CellGradient;
+use crate::kernels::{matmul_nn, matmul_nt};
 
 /// One recurrent step, forward and backward, for a batch of sequences.
 ///
@@ -70,9 +71,14 @@ pub trait Cell: Send + Sync + fmt::Debug {
     /// first step `s_prev` is `None` when the initial state is zero, and products with it can
     /// be skipped (a language model's window that carries on from the one before starts from
     /// `Some` state).
+    ///
+    /// `w_hh` gives the product with the recurrent weights, which every cell keeps as the
+    /// first tensor of its parameters (see [`Recurrent`]).
+    #[allow(clippy::too_many_arguments)]
     fn forward_step(
         &self,
         p: &[f32],
+        w_hh: Recurrent<'_>,
         pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
@@ -109,5 +115,86 @@ pub trait Cell: Send + Sync + fmt::Debug {
 impl Clone for Box<dyn Cell> {
     fn clone(&self) -> Self {
         self.clone_box()
+    }
+}
+
+/// A cell's recurrent weights `W_hh` (G·H × H), which every cell keeps as the first tensor of
+/// its parameters, for the product of a forward step, `A += H_prev · W_hhᵀ`.
+///
+/// A matrix product reads its right-hand side fastest row by row. `W_hhᵀ` is not laid out so,
+/// and a general product copies it into blocks at every call: at every step, for the same
+/// weights. So for a pass of many steps the unroll lays `W_hhᵀ` out once
+/// ([`Recurrent::with_transpose`]) and every step's product reads it in place (as the
+/// backward step reads `W_hh` itself); for a few steps (a text being generated) or a few
+/// rows the product reads `W_hh` as it is (see `unroll::TRANSPOSE_FROM`).
+#[derive(Clone, Copy, Debug)]
+pub struct Recurrent<'a> {
+    /// `W_hh`: G·H × H.
+    w: &'a [f32],
+    /// `W_hhᵀ` (H × G·H), when laid out.
+    t: Option<&'a [f32]>,
+    hidden: usize,
+}
+
+impl<'a> Recurrent<'a> {
+    /// The recurrent weights of `cell`, from the start of its parameters `p`.
+    pub fn of(cell: &dyn Cell, p: &'a [f32]) -> Self {
+        let hidden = cell.hidden();
+        Recurrent {
+            w: &p[..cell.gates() * hidden * hidden],
+            t: None,
+            hidden,
+        }
+    }
+
+    /// `W_hh`: G·H × H.
+    pub fn weights(&self) -> &'a [f32] {
+        self.w
+    }
+
+    /// The same weights, with `t` as their transpose (H × G·H).
+    pub fn with_transpose(self, t: &'a [f32]) -> Self {
+        assert_eq!(t.len(), self.w.len(), "the transpose of W_hh");
+        Recurrent { t: Some(t), ..self }
+    }
+
+    /// `out (n × G·H) += h_prev (n × H) · W_hhᵀ`.
+    pub fn add_product(&self, out: &mut [f32], h_prev: &[f32], n: usize) {
+        let (h, gh) = (self.hidden, self.w.len() / self.hidden);
+        match self.t {
+            Some(t) => matmul_nn(out, h_prev, t, n, h, gh),
+            None => matmul_nt(out, h_prev, self.w, n, h, gh),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::transpose;
+    use crate::rnn::Lstm;
+
+    #[test]
+    fn the_product_is_the_same_with_the_transpose_laid_out() {
+        let (h, n) = (20, 3);
+        let cell = Lstm::new(h);
+        let p: Vec<f32> = (0..4 * h * h + 4 * h)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let h_prev: Vec<f32> = (0..n * h).map(|i| (i as f32 * 0.1).sin()).collect();
+        let w_hh = Recurrent::of(&cell, &p);
+        assert_eq!(w_hh.weights(), &p[..4 * h * h]);
+        let mut t = vec![0.0; 4 * h * h];
+        transpose(&mut t, w_hh.weights(), 4 * h, h);
+        let (mut plain, mut laid_out) = (vec![0.5; n * 4 * h], vec![0.5; n * 4 * h]);
+        w_hh.add_product(&mut plain, &h_prev, n);
+        w_hh.with_transpose(&t)
+            .add_product(&mut laid_out, &h_prev, n);
+        for (a, b) in plain.iter().zip(&laid_out) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        // and it is a product: row 0, gate unit 0
+        let want: f32 = 0.5 + (0..h).map(|j| h_prev[j] * p[j]).sum::<f32>();
+        assert!((plain[0] - want).abs() < 1e-5);
     }
 }

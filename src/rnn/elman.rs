@@ -15,9 +15,9 @@
 //! PyTorch has a second bias, `bias_hh_l0`, which is always added to `bias_ih_l0`; one bias
 //! is the same model, so the layer keeps one and the model file writes the other as zeros.
 
-use super::cell::Cell;
+use super::cell::{Cell, Recurrent};
 use super::grads::CellGradient;
-use crate::kernels::{matmul_nn, matmul_nt, tanh_backward, tanh_in_place};
+use crate::kernels::{matmul_nn, tanh_backward, tanh_in_place};
 
 /// The Elman (tanh) cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,18 +52,19 @@ impl Cell for Elman {
 
     fn forward_step(
         &self,
-        whh: &[f32],
+        _p: &[f32],
+        w_hh: Recurrent<'_>,
         pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
         _cache: &mut [f32],
     ) {
-        let (h, n) = (self.hidden, pre.len() / self.hidden);
+        let n = pre.len() / self.hidden;
         // a = pre = Wxh·x + bh
         s.copy_from_slice(pre);
         // a += Whh·h_{t-1}, for every sequence: A += H_prev · Whhᵀ (nothing when h_{t-1} = h_0 = 0)
         if let Some(s_prev) = s_prev {
-            matmul_nt(s, s_prev, whh, n, h, h);
+            w_hh.add_product(s, s_prev, n);
         }
         // h_t = tanh(a)
         tanh_in_place(s);

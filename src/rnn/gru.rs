@@ -35,10 +35,10 @@
 //! and over a batch, `dW_h += dgh · h_{t-1}ᵀ`, `db_h += dgh`; `dgi` is `∂L/∂pre_t`, which the
 //! layer turns into `dW_i` and `db_i`.
 
-use super::cell::Cell;
+use super::cell::{Cell, Recurrent};
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{add_into, gru_mix, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{add_into, gru_mix, matmul_nn, sigmoid_in_place, tanh_in_place};
 
 /// A GRU cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +84,7 @@ impl Cell for Gru {
     fn forward_step(
         &self,
         p: &[f32],
+        w_hh: Recurrent<'_>,
         pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
@@ -91,14 +92,14 @@ impl Cell for Gru {
     ) {
         let h = self.shape.hidden;
         let n = pre.len() / (3 * h);
-        let (wh, bh) = self.shape.split(p);
+        let (_, bh) = self.shape.split(p);
         let (gates, candidate) = cache[..4 * h * n].split_at_mut(3 * h * n);
         // gh = W_h h_{t-1} + b_h for all three gates: GH = H_prev · W_hᵀ + b_h
         for row in gates.chunks_exact_mut(3 * h) {
             row.copy_from_slice(bh);
         }
         if let Some(s_prev) = s_prev {
-            matmul_nt(gates, s_prev, wh, n, h, 3 * h);
+            w_hh.add_product(gates, s_prev, n);
         }
         for ((row, cand), gi) in gates
             .chunks_exact_mut(3 * h)

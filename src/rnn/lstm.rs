@@ -37,12 +37,10 @@
 //! and over a batch, with `da = [da_i, da_f, da_g, da_o]`: `db_h += da`, `dW_h += da · h_{t-1}ᵀ`;
 //! `da` is also `∂L/∂pre_t`, which the layer turns into `dW_i` and `db_i`.
 
-use super::cell::Cell;
+use super::cell::{Cell, Recurrent};
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{
-    add_into, lstm_memory, matmul_nn, matmul_nt, sigmoid_in_place, tanh_in_place,
-};
+use crate::kernels::{add_into, lstm_memory, matmul_nn, sigmoid_in_place, tanh_in_place};
 
 /// An LSTM cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +89,7 @@ impl Cell for Lstm {
     fn forward_step(
         &self,
         p: &[f32],
+        w_hh: Recurrent<'_>,
         pre: &[f32],
         s_prev: Option<&[f32]>,
         s: &mut [f32],
@@ -98,7 +97,7 @@ impl Cell for Lstm {
     ) {
         let h = self.shape.hidden;
         let n = pre.len() / (4 * h);
-        let (wh, bh) = self.shape.split(p);
+        let (_, bh) = self.shape.split(p);
         let (gates, tanh_c) = cache[..5 * h * n].split_at_mut(4 * h * n);
         // a = pre + b_h (+ W_h h_{t-1} below), with pre = W_i x + b_i
         for (row, gi) in gates.chunks_exact_mut(4 * h).zip(pre.chunks_exact(4 * h)) {
@@ -112,7 +111,7 @@ impl Cell for Lstm {
                 for (dst, src) in h_prev.chunks_exact_mut(h).zip(s_prev.chunks_exact(2 * h)) {
                     dst.copy_from_slice(&src[..h]);
                 }
-                matmul_nt(gates, h_prev, wh, n, h, 4 * h);
+                w_hh.add_product(gates, h_prev, n);
             });
         }
         for row in gates.chunks_exact_mut(4 * h) {
