@@ -232,14 +232,21 @@ def test_an_exception_in_the_callback_ends_fit(sample):
 
 def test_ctrl_c_stops_training_and_keeps_the_weights(sample):
     import _thread
+    import signal
 
     texts, labels = sample[0] * 20, sample[1] * 20
     clf = rnn.Classifier(hidden=32, epochs=10_000, patience=0, threads=1)
     timer = threading.Timer(0.5, _thread.interrupt_main)
-    start = time.time()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        clf.fit(texts, labels)
+    # A shell starts a background job with SIGINT ignored, and then Python installs no
+    # KeyboardInterrupt handler and interrupt_main does nothing: install it for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        start = time.time()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(texts, labels)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.time() - start < 5
     assert clf.report_["keyboard_interrupt"] and clf.report_["interrupted"]
     assert 0 < len(clf.history_) < 10_000
