@@ -98,6 +98,29 @@ fn nn_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
     run(bencher, shape, kernels::gemm_nn, false);
 }
 
+/// `matmul_nn` with `b` laid out once by `kernels::pack` (the recurrent step's weights, read at
+/// every step of a pass): the layout and the product this CPU's kernels choose.
+#[divan::bench(args = SHAPES)]
+fn nn_packed(bencher: Bencher, (n, k, m): (usize, usize, usize)) {
+    let a = random(n * k, 1);
+    let b = random(k * m, 2);
+    let mut packed = vec![0.0; kernels::packed_len(k, m)];
+    kernels::pack(&mut packed, &b, k, m, false);
+    let mut out = random(n * m, 3);
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * n * k * m))
+        .bench_local(|| {
+            kernels::matmul_packed(
+                black_box(&mut out),
+                black_box(&a),
+                black_box(&packed),
+                n,
+                k,
+                m,
+            )
+        });
+}
+
 #[divan::bench(args = SHAPES)]
 fn tn_gemm(bencher: Bencher, shape: (usize, usize, usize)) {
     run_tn(bencher, shape, kernels::gemm_tn);

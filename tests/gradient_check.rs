@@ -276,6 +276,34 @@ fn a_step_head_on_a_window_that_carries_a_state_matches_finite_differences() {
     }
 }
 
+/// Batches of 8 rows or more and 4 steps or more lay the recurrent weights out once per pass
+/// (`rnn::Recurrent`, `unroll::TRANSPOSE_ROWS`), and their steps' products read that layout,
+/// not the weights as they lie: the same check there, for every cell, with 17 units, which
+/// leave a partial block of columns (the AVX2 layout's panels are 16 wide).
+#[test]
+fn a_batch_large_enough_to_lay_out_the_weights_matches_finite_differences() {
+    for (i, cell) in CellKind::ALL.into_iter().enumerate() {
+        for layers in [1, 2] {
+            let arch = Architecture {
+                layers,
+                dropout: DROPOUT,
+                ..Architecture::language_model(cell, 6, 17)
+            };
+            let mut net = network(&arch, 600 + 10 * i as u64 + layers as u64);
+            let mut carry = Carry::default();
+            let first = random_window(6, 9, 4, 700 + i as u64);
+            net.forward_only_carried(&first, &mut Workspace::default(), &mut carry);
+            let second = random_window(6, 9, 5, 800 + i as u64);
+            assert_passes(&arch, &check_from(&mut net, &second, Some(&carry)));
+        }
+        // a classifier's padded batch: its rows end at different steps
+        let arch = Architecture::new(cell, 6, 17, 3);
+        let mut net = network(&arch, 900 + i as u64);
+        let batch = random_batch(6, 3, &[5, 4, 6, 1, 5, 3, 6, 2, 4, 5], 901 + i as u64);
+        assert_passes(&arch, &check(&mut net, &batch));
+    }
+}
+
 #[test]
 fn a_window_from_the_carried_state_continues_the_text_exactly() {
     // the losses of two windows, the second starting from the state the first ended in, are
@@ -392,6 +420,7 @@ impl Cell for ElmanWithoutTranspose {
     fn backward_step(
         &self,
         whh: &[f32],
+        _w_hh: Recurrent<'_>,
         s_prev: Option<&[f32]>,
         s: &[f32],
         _cache: &[f32],

@@ -10,12 +10,18 @@
 //!   [`super::reference::sgd_product_step`] is the definition.
 //! - [`transpose`]: blocks of 8×8 turned in registers, where a plain loop moves one float at
 //!   a time. [`super::reference::transpose`] is the definition.
+//! - [`matmul_panels`]: `out += a · b` with `b` laid out in panels of 16 columns
+//!   ([`super::reference::pack_panels`]), six rows at a time: twelve sums of eight in
+//!   registers, and at each step of the sum two loads of the panel serve all six rows. A
+//!   recurrent step's product of a few dozen rows with the same large weights runs so without
+//!   the copy of the weights that a general product makes at every call.
+//!   [`super::reference::matmul_panels`] is the definition.
 //!
 //! Tests compare each with its definition and with the portable version.
 
 use std::arch::x86_64::*;
 
-use super::reference;
+use super::reference::{self, PANEL, panels_len};
 
 /// The sums of each of eight registers, as the eight lanes of one.
 ///
@@ -253,5 +259,108 @@ pub fn transpose(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
         for j in from..cols {
             out[j * rows + i] = a[i * cols + j];
         }
+    }
+}
+
+/// `out (n×m) += a (n×k) · b`, with `b` laid out by [`reference::pack_panels`]: for every panel
+/// of 16 columns, blocks of up to six rows of `a` (see [`panel_block`]).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+///
+/// # Panics
+/// If the slices do not have the sizes given.
+#[target_feature(enable = "avx2,fma")]
+pub fn matmul_panels(out: &mut [f32], a: &[f32], panels: &[f32], n: usize, k: usize, m: usize) {
+    assert_eq!(
+        (out.len(), a.len(), panels.len()),
+        (n * m, n * k, panels_len(k, m))
+    );
+    if k == 0 {
+        return;
+    }
+    for (j, panel) in panels.chunks_exact(k * PANEL).enumerate() {
+        let at = Block {
+            col: j * PANEL,
+            cols: (m - j * PANEL).min(PANEL),
+            k,
+            m,
+        };
+        let mut i = 0;
+        while i < n {
+            let rows = (n - i).min(6);
+            let (out, a) = (&mut out[i * m..(i + rows) * m], &a[i * k..(i + rows) * k]);
+            match rows {
+                6 => panel_block::<6>(out, a, panel, at),
+                5 => panel_block::<5>(out, a, panel, at),
+                4 => panel_block::<4>(out, a, panel, at),
+                3 => panel_block::<3>(out, a, panel, at),
+                2 => panel_block::<2>(out, a, panel, at),
+                _ => panel_block::<1>(out, a, panel, at),
+            }
+            i += rows;
+        }
+    }
+}
+
+/// Where a block of [`matmul_panels`] writes: columns `col..col + cols` of rows `m` long, with
+/// sums of `k` terms.
+#[derive(Clone, Copy)]
+struct Block {
+    col: usize,
+    cols: usize,
+    k: usize,
+    m: usize,
+}
+
+/// `R` rows of `out` (R×m), columns `col..col + cols`, `+= a (R×k) · panel (k×16)`: the
+/// 2·R sums of eight stay in registers for the `k` steps, each step two loads of the panel
+/// and `R` broadcasts of `a`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn panel_block<const R: usize>(out: &mut [f32], a: &[f32], panel: &[f32], at: Block) {
+    let Block { col, cols, k, m } = at;
+    assert!(out.len() == R * m && a.len() == R * k && panel.len() == k * PANEL);
+    assert!(cols <= PANEL && col + cols <= m);
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let mut edge = [0.0f32; PANEL];
+    for (r, acc) in acc.iter_mut().enumerate() {
+        let row = &out[r * m + col..][..cols];
+        let src = if cols == PANEL {
+            row
+        } else {
+            edge[..cols].copy_from_slice(row);
+            &edge[..]
+        };
+        // SAFETY: `src` holds 16 floats.
+        *acc = unsafe {
+            [
+                _mm256_loadu_ps(src.as_ptr()),
+                _mm256_loadu_ps(src.as_ptr().add(8)),
+            ]
+        };
+    }
+    let (a, b) = (a.as_ptr(), panel.as_ptr());
+    for p in 0..k {
+        // SAFETY: p < k, so the panel's row p (16 floats from 16p) and a[r·k + p] for r < R
+        // lie inside the slices, whose sizes were checked above.
+        unsafe {
+            let b0 = _mm256_loadu_ps(b.add(p * PANEL));
+            let b1 = _mm256_loadu_ps(b.add(p * PANEL + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_broadcast_ss(&*a.add(r * k + p));
+                acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let mut sums = [0.0f32; PANEL];
+        // SAFETY: `sums` holds 16 floats.
+        unsafe {
+            _mm256_storeu_ps(sums.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(sums.as_mut_ptr().add(8), acc[1]);
+        }
+        out[r * m + col..][..cols].copy_from_slice(&sums[..cols]);
     }
 }

@@ -237,6 +237,50 @@ pub fn gemm_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: usi
     unsafe { gemm_acc((k, n, m), out, (m, 1), a, (1, k), b, (m, 1)) }
 }
 
+/// How many floats [`pack`] writes for a `k×m` right-hand side.
+pub fn packed_len(k: usize, m: usize) -> usize {
+    if isa() == Isa::Avx512 {
+        k * m
+    } else {
+        reference::panels_len(k, m)
+    }
+}
+
+/// Lays out `b` (k×m; with `transposed`, given as `bᵀ`, m×k) for many products
+/// [`matmul_packed`] `a · b` with the same `b`, in the layout this CPU's kernel reads fastest:
+/// with AVX-512 row-major (for [`matmul_nn`]), otherwise in panels of 16 columns
+/// ([`reference::pack_panels`], for [`avx2::matmul_panels`]). `out` is [`packed_len`] long.
+pub fn pack(out: &mut [f32], b: &[f32], k: usize, m: usize, transposed: bool) {
+    match (isa() == Isa::Avx512, transposed) {
+        (true, true) => transpose(out, b, m, k),
+        (true, false) => out.copy_from_slice(b),
+        (false, _) => reference::pack_panels(out, b, k, m, transposed),
+    }
+}
+
+dispatch! {
+    /// [`matmul_panels`] without the hand-written AVX2 kernel.
+    fn plain_matmul_panels(out: &mut [f32], a: &[f32], panels: &[f32], n: usize, k: usize, m: usize) = reference::matmul_panels
+}
+
+/// `out (n×m) += a (n×k) · b`, with `b` laid out by [`pack`].
+pub fn matmul_packed(out: &mut [f32], a: &[f32], packed: &[f32], n: usize, k: usize, m: usize) {
+    if isa() == Isa::Avx512 {
+        return matmul_nn(out, a, packed, n, k, m);
+    }
+    matmul_panels(out, a, packed, n, k, m)
+}
+
+/// `out (n×m) += a (n×k) · b`, with `b` laid out by [`reference::pack_panels`].
+pub fn matmul_panels(out: &mut [f32], a: &[f32], panels: &[f32], n: usize, k: usize, m: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY: `isa` found AVX2 and FMA (AVX-512 CPUs have them too).
+        return unsafe { avx2::matmul_panels(out, a, panels, n, k, m) };
+    }
+    plain_matmul_panels(out, a, panels, n, k, m)
+}
+
 dispatch! {
     /// [`max`] without the hand-written AVX-512 kernel.
     fn plain_max(xs: &[f32]) -> f32 = reference::max
@@ -449,6 +493,41 @@ mod tests {
             close(&fast, &want);
             assert_eq!(m, m_want);
             assert!((f64::from(log_sum) - sum.ln()).abs() < 1e-6, "{len}");
+        }
+    }
+
+    #[test]
+    fn products_with_packed_weights_match_the_plain_product() {
+        let mut rng = Rng::new(6);
+        for (n, k, m) in [
+            (1, 1, 1),
+            (6, 7, 16),
+            (7, 5, 17),
+            (13, 33, 40),
+            (16, 256, 1024),
+            (3, 100, 100),
+        ] {
+            let (a, b) = (random(n * k, &mut rng), random(k * m, &mut rng));
+            let mut bt = vec![0.0; k * m];
+            reference::transpose(&mut bt, &b, k, m);
+            let start = random(n * m, &mut rng);
+            let mut want = start.clone();
+            reference::matmul_nn(&mut want, &a, &b, n, k, m);
+            for (source, transposed) in [(&b, false), (&bt, true)] {
+                let mut packed = vec![f32::NAN; packed_len(k, m)];
+                pack(&mut packed, source, k, m, transposed);
+                let mut got = start.clone();
+                matmul_packed(&mut got, &a, &packed, n, k, m);
+                close(&got, &want);
+                // the panels, by the AVX2 kernel and the plain loop alike
+                let mut panels = vec![f32::NAN; reference::panels_len(k, m)];
+                reference::pack_panels(&mut panels, source, k, m, transposed);
+                let (mut fast, mut plain) = (start.clone(), start.clone());
+                matmul_panels(&mut fast, &a, &panels, n, k, m);
+                plain_matmul_panels(&mut plain, &a, &panels, n, k, m);
+                close(&fast, &want);
+                close(&plain, &want);
+            }
         }
     }
 

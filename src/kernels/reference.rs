@@ -50,6 +50,60 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
     }
 }
 
+/// The width of a panel in [`pack_panels`]' layout: two AVX2 registers.
+pub const PANEL: usize = 16;
+
+/// How many floats [`pack_panels`] writes for a `k×m` matrix: `⌈m/16⌉` panels of `k×16`.
+pub fn panels_len(k: usize, m: usize) -> usize {
+    k * m.div_ceil(PANEL) * PANEL
+}
+
+/// Lays out `b` (k×m) as panels of [`PANEL`] columns, one after the other, each `k×16`
+/// row-major, the last one padded with zeros: `b[p][16j + c]` goes to `out[16k·j + 16p + c]`.
+/// `b` is given row-major, or with `transposed` as its transpose `bᵀ` (m×k). A product that
+/// reads `b` so ([`matmul_panels`]) finds the 16 values of each of its steps side by side, and
+/// a whole panel in a few kilobytes, where a row-major `b` has them a row's length apart.
+///
+/// # Panics
+/// If the slices do not have the sizes given.
+pub fn pack_panels(out: &mut [f32], b: &[f32], k: usize, m: usize, transposed: bool) {
+    assert_eq!((out.len(), b.len()), (panels_len(k, m), k * m));
+    for (j, panel) in out.chunks_exact_mut(k * PANEL).enumerate() {
+        let (col, cols) = (j * PANEL, (m - j * PANEL).min(PANEL));
+        if transposed {
+            // column c of the panel is row `col + c` of bᵀ, read in order
+            for c in 0..cols {
+                for (p, &v) in b[(col + c) * k..][..k].iter().enumerate() {
+                    panel[p * PANEL + c] = v;
+                }
+            }
+        }
+        for (p, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+            if !transposed {
+                row[..cols].copy_from_slice(&b[p * m + col..][..cols]);
+            }
+            row[cols..].fill(0.0);
+        }
+    }
+}
+
+/// `out (n×m) += a (n×k) · b`, with `b` laid out by [`pack_panels`].
+pub fn matmul_panels(out: &mut [f32], a: &[f32], panels: &[f32], n: usize, k: usize, m: usize) {
+    debug_assert_eq!(
+        (out.len(), a.len(), panels.len()),
+        (n * m, n * k, panels_len(k, m))
+    );
+    for (j, panel) in panels.chunks_exact(k * PANEL).enumerate() {
+        let cols = (m - j * PANEL).min(PANEL);
+        for (out_row, a_row) in out.chunks_exact_mut(m).zip(a.chunks_exact(k)) {
+            let out = &mut out_row[j * PANEL..][..cols];
+            for (&a_ip, b_row) in a_row.iter().zip(panel.chunks_exact(PANEL)) {
+                axpy(out, a_ip, &b_row[..cols]);
+            }
+        }
+    }
+}
+
 /// `out (k×m) += aᵀ · b`, where `a` is `n×k` and `b` is `n×m`: a sum of `n` outer products,
 /// the shape of every weight gradient (`dW += dyᵀ · x`).
 #[inline(always)]

@@ -18,7 +18,7 @@
 use std::fmt;
 
 use super::grads::CellGradient;
-use crate::kernels::{matmul_nn, matmul_nt};
+use crate::kernels::{AlignedVec, matmul_nn, matmul_nt, matmul_packed, pack, packed_len};
 
 /// One recurrent step, forward and backward, for a batch of sequences.
 ///
@@ -88,10 +88,13 @@ pub trait Cell: Send + Sync + fmt::Debug {
     /// One step backward. On entry `ds` (n×S) holds `∂L/∂s_t`; on return it holds `∂L/∂s_{t-1}`,
     /// and `dpre` (n×P) holds the step's pre-activation gradients, the first `G·H` of each row
     /// being `∂L/∂pre_t`. At the first step (`s_prev` is `None`) nothing comes before, and `ds`
-    /// need not be carried back.
+    /// need not be carried back. `w_hh` gives the product with the recurrent weights, as in
+    /// [`Cell::forward_step`].
+    #[allow(clippy::too_many_arguments)]
     fn backward_step(
         &self,
         p: &[f32],
+        w_hh: Recurrent<'_>,
         s_prev: Option<&[f32]>,
         s: &[f32],
         cache: &[f32],
@@ -119,21 +122,33 @@ impl Clone for Box<dyn Cell> {
 }
 
 /// A cell's recurrent weights `W_hh` (G·H × H), which every cell keeps as the first tensor of
-/// its parameters, for the product of a forward step, `A += H_prev · W_hhᵀ`.
+/// its parameters, for the products of its steps: forward `A += H_prev · W_hhᵀ`, backward
+/// `DH_prev += DA · W_hh`.
 ///
-/// A matrix product reads its right-hand side fastest row by row. `W_hhᵀ` is not laid out so,
-/// and a general product copies it into blocks at every call: at every step, for the same
-/// weights. So for a pass of many steps the unroll lays `W_hhᵀ` out once
-/// ([`Recurrent::with_transpose`]) and every step's product reads it in place (as the
-/// backward step reads `W_hh` itself); for a few steps (a text being generated) or a few
-/// rows the product reads `W_hh` as it is (see `unroll::TRANSPOSE_FROM`).
+/// A matrix product reads its right-hand side fastest laid out for it, and a general product
+/// copies it so at every call: at every step, for the same weights. So for a pass of many
+/// steps the unroll lays the weights out once ([`Recurrent::lay_out`]: `W_hhᵀ` for the forward
+/// pass, `W_hh` for the backward one, in [`crate::kernels::pack`]'s layout) and every step's
+/// product reads them in place; for a few steps (a text being generated) or a few rows the
+/// products read `W_hh` as it is (see `unroll::TRANSPOSE_FROM`).
 #[derive(Clone, Copy, Debug)]
 pub struct Recurrent<'a> {
     /// `W_hh`: G·H × H.
     w: &'a [f32],
-    /// `W_hhᵀ` (H × G·H), when laid out.
-    t: Option<&'a [f32]>,
+    /// `W_hhᵀ` (H × G·H), packed, when laid out for the forward pass.
+    forward: Option<&'a [f32]>,
+    /// `W_hh` (G·H × H), packed, when laid out for the backward pass.
+    backward: Option<&'a [f32]>,
     hidden: usize,
+}
+
+/// The product a layout of [`Recurrent`] serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// `A += H_prev · W_hhᵀ`.
+    Forward,
+    /// `DH_prev += DA · W_hh`.
+    Backward,
 }
 
 impl<'a> Recurrent<'a> {
@@ -142,7 +157,8 @@ impl<'a> Recurrent<'a> {
         let hidden = cell.hidden();
         Recurrent {
             w: &p[..cell.gates() * hidden * hidden],
-            t: None,
+            forward: None,
+            backward: None,
             hidden,
         }
     }
@@ -152,18 +168,48 @@ impl<'a> Recurrent<'a> {
         self.w
     }
 
-    /// The same weights, with `t` as their transpose (H × G·H).
-    pub fn with_transpose(self, t: &'a [f32]) -> Self {
-        assert_eq!(t.len(), self.w.len(), "the transpose of W_hh");
-        Recurrent { t: Some(t), ..self }
+    /// Writes into `buf` the weights laid out for the products of `pass` (resizing it), to be
+    /// handed back with [`Recurrent::laid_out`].
+    pub fn lay_out(&self, buf: &mut AlignedVec, pass: Pass) {
+        let (h, gh) = (self.hidden, self.w.len() / self.hidden);
+        let (k, m, transposed) = match pass {
+            Pass::Forward => (h, gh, true),
+            Pass::Backward => (gh, h, false),
+        };
+        buf.resize(packed_len(k, m), 0.0);
+        pack(buf, self.w, k, m, transposed);
+    }
+
+    /// The same weights, with `packed` as what [`Recurrent::lay_out`] wrote for `pass`.
+    pub fn laid_out(self, packed: &'a [f32], pass: Pass) -> Self {
+        match pass {
+            Pass::Forward => Recurrent {
+                forward: Some(packed),
+                ..self
+            },
+            Pass::Backward => Recurrent {
+                backward: Some(packed),
+                ..self
+            },
+        }
     }
 
     /// `out (n × G·H) += h_prev (n × H) · W_hhᵀ`.
     pub fn add_product(&self, out: &mut [f32], h_prev: &[f32], n: usize) {
         let (h, gh) = (self.hidden, self.w.len() / self.hidden);
-        match self.t {
-            Some(t) => matmul_nn(out, h_prev, t, n, h, gh),
+        match self.forward {
+            Some(packed) => matmul_packed(out, h_prev, packed, n, h, gh),
             None => matmul_nt(out, h_prev, self.w, n, h, gh),
+        }
+    }
+
+    /// `out (n × H) += d (n × G·H) · W_hh`: the gradient that the step's pre-activations
+    /// pass back to the state before it.
+    pub fn add_product_back(&self, out: &mut [f32], d: &[f32], n: usize) {
+        let (h, gh) = (self.hidden, self.w.len() / self.hidden);
+        match self.backward {
+            Some(packed) => matmul_packed(out, d, packed, n, gh, h),
+            None => matmul_nn(out, d, self.w, n, gh, h),
         }
     }
 }
@@ -171,30 +217,44 @@ impl<'a> Recurrent<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::transpose;
     use crate::rnn::Lstm;
 
     #[test]
-    fn the_product_is_the_same_with_the_transpose_laid_out() {
+    fn the_products_are_the_same_with_the_weights_laid_out() {
         let (h, n) = (20, 3);
         let cell = Lstm::new(h);
         let p: Vec<f32> = (0..4 * h * h + 4 * h)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
             .collect();
         let h_prev: Vec<f32> = (0..n * h).map(|i| (i as f32 * 0.1).sin()).collect();
+        let d: Vec<f32> = (0..n * 4 * h).map(|i| (i as f32 * 0.3).cos()).collect();
         let w_hh = Recurrent::of(&cell, &p);
         assert_eq!(w_hh.weights(), &p[..4 * h * h]);
-        let mut t = vec![0.0; 4 * h * h];
-        transpose(&mut t, w_hh.weights(), 4 * h, h);
-        let (mut plain, mut laid_out) = (vec![0.5; n * 4 * h], vec![0.5; n * 4 * h]);
+        let (mut forward, mut backward) = (AlignedVec::new(), AlignedVec::new());
+        w_hh.lay_out(&mut forward, Pass::Forward);
+        w_hh.lay_out(&mut backward, Pass::Backward);
+        let laid_out = w_hh
+            .laid_out(&forward, Pass::Forward)
+            .laid_out(&backward, Pass::Backward);
+        let (mut plain, mut fast) = (vec![0.5; n * 4 * h], vec![0.5; n * 4 * h]);
         w_hh.add_product(&mut plain, &h_prev, n);
-        w_hh.with_transpose(&t)
-            .add_product(&mut laid_out, &h_prev, n);
-        for (a, b) in plain.iter().zip(&laid_out) {
-            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
-        }
-        // and it is a product: row 0, gate unit 0
+        laid_out.add_product(&mut fast, &h_prev, n);
+        close(&plain, &fast);
+        // and it is a product: row 0, gate unit 0 (W_hh's row 0)
         let want: f32 = 0.5 + (0..h).map(|j| h_prev[j] * p[j]).sum::<f32>();
         assert!((plain[0] - want).abs() < 1e-5);
+        let (mut plain, mut fast) = (vec![0.25; n * h], vec![0.25; n * h]);
+        w_hh.add_product_back(&mut plain, &d, n);
+        laid_out.add_product_back(&mut fast, &d, n);
+        close(&plain, &fast);
+        // row 0, unit 0: W_hh's column 0
+        let want: f32 = 0.25 + (0..4 * h).map(|g| d[g] * p[g * h]).sum::<f32>();
+        assert!((plain[0] - want).abs() < 1e-4);
+    }
+
+    fn close(a: &[f32], b: &[f32]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
     }
 }

@@ -17,7 +17,7 @@
 
 use super::cell::{Cell, Recurrent};
 use super::grads::CellGradient;
-use crate::kernels::{matmul_nn, tanh_backward, tanh_in_place};
+use crate::kernels::{tanh_backward, tanh_in_place};
 
 /// The Elman (tanh) cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,21 +72,22 @@ impl Cell for Elman {
 
     fn backward_step(
         &self,
-        whh: &[f32],
+        _p: &[f32],
+        w_hh: Recurrent<'_>,
         s_prev: Option<&[f32]>,
         s: &[f32],
         _cache: &[f32],
         ds: &mut [f32],
         da: &mut [f32],
     ) {
-        let (h, n) = (self.hidden, ds.len() / self.hidden);
+        let n = ds.len() / self.hidden;
         // forward: h_t = tanh(a)  =>  da = (1 - h_t²) ⊙ dh_t
         tanh_backward(da, ds, s);
         // forward: a = ... + Whh·h_{t-1}  =>  dh_{t-1} = Whhᵀ·da; row by row, DH_prev = DA · Whh
         // (the transpose matters)
         if s_prev.is_some() {
             ds.fill(0.0);
-            matmul_nn(ds, da, whh, n, h, h);
+            w_hh.add_product_back(ds, da, n);
         }
     }
 

@@ -38,7 +38,7 @@
 use super::cell::{Cell, Recurrent};
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{add_into, gru_mix, matmul_nn, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{add_into, gru_mix, sigmoid_in_place, tanh_in_place};
 
 /// A GRU cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,8 @@ impl Cell for Gru {
 
     fn backward_step(
         &self,
-        p: &[f32],
+        _p: &[f32],
+        w_hh: Recurrent<'_>,
         s_prev: Option<&[f32]>,
         _s: &[f32],
         cache: &[f32],
@@ -145,7 +146,6 @@ impl Cell for Gru {
     ) {
         let h = self.shape.hidden;
         let n = ds.len() / h;
-        let (wh, _) = self.shape.split(p);
         let (gates, candidate) = cache[..4 * h * n].split_at(3 * h * n);
         for (i, ((dh, d), (row, cand))) in ds
             .chunks_exact_mut(h)
@@ -178,7 +178,7 @@ impl Cell for Gru {
                     dst[..2 * h].copy_from_slice(&d[..2 * h]);
                     dst[2 * h..].copy_from_slice(&d[3 * h..]);
                 }
-                matmul_nn(ds, dgh, wh, n, 3 * h, h);
+                w_hh.add_product_back(ds, dgh, n);
             });
         }
     }

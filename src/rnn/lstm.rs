@@ -40,7 +40,7 @@
 use super::cell::{Cell, Recurrent};
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{add_into, lstm_memory, matmul_nn, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{add_into, lstm_memory, sigmoid_in_place, tanh_in_place};
 
 /// An LSTM cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +154,8 @@ impl Cell for Lstm {
 
     fn backward_step(
         &self,
-        p: &[f32],
+        _p: &[f32],
+        w_hh: Recurrent<'_>,
         s_prev: Option<&[f32]>,
         _s: &[f32],
         cache: &[f32],
@@ -163,7 +164,6 @@ impl Cell for Lstm {
     ) {
         let h = self.shape.hidden;
         let n = ds.len() / (2 * h);
-        let (wh, _) = self.shape.split(p);
         let (gates, tanh_c) = cache[..5 * h * n].split_at(4 * h * n);
         for (r, ((state_grad, d), (row, t))) in ds
             .chunks_exact_mut(2 * h)
@@ -193,7 +193,7 @@ impl Cell for Lstm {
         // the state rows
         if s_prev.is_some() {
             with_scratch(n * h, |dh_prev| {
-                matmul_nn(dh_prev, dpre, wh, n, 4 * h, h);
+                w_hh.add_product_back(dh_prev, dpre, n);
                 for (state_grad, src) in ds.chunks_exact_mut(2 * h).zip(dh_prev.chunks_exact(h)) {
                     state_grad[..h].copy_from_slice(src);
                 }

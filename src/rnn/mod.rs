@@ -48,7 +48,7 @@ mod unroll;
 
 pub use arch::{Architecture, CellKind, Pool};
 pub use batch::Batch;
-pub use cell::{Cell, Recurrent};
+pub use cell::{Cell, Pass, Recurrent};
 pub use elman::Elman;
 pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product, Table};
 pub use gru::Gru;

@@ -19,13 +19,13 @@
 //! waits, untouched, until the steps reach the row's end.
 
 use super::Batch;
-use super::cell::{Cell, Recurrent};
+use super::cell::{Cell, Pass, Recurrent};
 use super::grads::CellGradient;
-use crate::kernels::{AlignedVec, sum_into, transpose};
+use crate::kernels::{AlignedVec, sum_into};
 
-/// From this many steps and [`TRANSPOSE_ROWS`] rows on, a forward pass lays out the transpose
-/// of the recurrent weights once, for every step's product to read (see [`Recurrent`]); for
-/// fewer steps the copy costs more than it saves.
+/// From this many steps and [`TRANSPOSE_ROWS`] rows on, a pass lays out the recurrent weights
+/// once (transposed for the forward pass), for every step's product to read (see
+/// [`Recurrent`]); for fewer steps the copy costs more than it saves.
 const TRANSPOSE_FROM: usize = 4;
 
 /// Fewer rows than this read `W_hh` as it lies, with the kernels of a row alone: one row's
@@ -70,9 +70,11 @@ pub(super) struct Track {
     /// The hidden state before every token after the first step's, packed (tokens × H);
     /// empty when `states` already holds them so (see [`states_are_packed`]).
     pub h_prev: AlignedVec,
-    /// `W_hhᵀ` (H × G·H) during a forward pass of [`TRANSPOSE_FROM`] steps and
-    /// [`TRANSPOSE_ROWS`] rows or more.
+    /// `W_hhᵀ` (H × G·H) laid out during a forward pass of [`TRANSPOSE_FROM`] steps and
+    /// [`TRANSPOSE_ROWS`] rows or more (see [`Recurrent::lay_out`]).
     pub w_hh_t: AlignedVec,
+    /// `W_hh` (G·H × H) laid out during such a backward pass.
+    pub w_hh_back: AlignedVec,
 }
 
 /// Sets `v`'s length to `len`, new elements zero (growing to exactly `len`, see
@@ -119,11 +121,9 @@ pub(super) fn forward(
     }
     let carried = track.carried;
     let mut w_hh = Recurrent::of(cell, p);
-    if steps >= TRANSPOSE_FROM && rows >= TRANSPOSE_ROWS {
-        let w = w_hh.weights();
-        fit(&mut track.w_hh_t, w.len());
-        transpose(&mut track.w_hh_t, w, g_size, cell.hidden());
-        w_hh = w_hh.with_transpose(&track.w_hh_t);
+    if lays_out(steps, rows) {
+        w_hh.lay_out(&mut track.w_hh_t, Pass::Forward);
+        w_hh = w_hh.laid_out(&track.w_hh_t, Pass::Forward);
     }
     for t in 0..steps {
         let (n, at) = (batch.active(t), batch.step_offset(t));
@@ -228,6 +228,11 @@ pub(super) fn backward(
         &mut track.h_prev,
         if packed { 0 } else { tokens - first } * h,
     );
+    let mut w_hh = Recurrent::of(cell, p);
+    if lays_out(steps, rows) {
+        w_hh.lay_out(&mut track.w_hh_back, Pass::Backward);
+        w_hh = w_hh.laid_out(&track.w_hh_back, Pass::Backward);
+    }
     for t in (0..steps).rev() {
         let (n, at) = (batch.active(t), batch.step_offset(t));
         let ds = &mut track.dstate[..n * s_size];
@@ -238,7 +243,7 @@ pub(super) fn backward(
         let s = &track.states[(t + 1) * rows * s_size..][..n * s_size];
         let cache = &track.caches[t * rows * k_size..][..n * k_size];
         let dpre = &mut track.dpre[at * p_size..][..n * p_size];
-        cell.backward_step(p, s_prev, s, cache, ds, dpre);
+        cell.backward_step(p, w_hh, s_prev, s, cache, ds, dpre);
         // h_{t-1} of the same rows, packed beside their dpre, for the weight gradients
         // (unless the states already lie that way)
         if let Some(s_prev) = s_prev.filter(|_| !packed) {
@@ -264,6 +269,12 @@ pub(super) fn backward(
     };
     // the weight gradients: sums over all steps, each one product over all tokens
     cell.backward_weights(p, grad, h_prev, &track.dpre);
+}
+
+/// Whether a pass of `steps` steps over `rows` rows lays out the recurrent weights once for all
+/// its products (see [`TRANSPOSE_FROM`] and [`TRANSPOSE_ROWS`]).
+fn lays_out(steps: usize, rows: usize) -> bool {
+    steps >= TRANSPOSE_FROM && rows >= TRANSPOSE_ROWS
 }
 
 /// Whether the states that [`forward`] keeps are, from step 1 on, the hidden states before
