@@ -277,7 +277,7 @@ fn a_step_head_on_a_window_that_carries_a_state_matches_finite_differences() {
 }
 
 /// Batches of 8 rows or more and 4 steps or more lay the recurrent weights out once per pass
-/// (`rnn::Recurrent`, `unroll::TRANSPOSE_ROWS`), and their steps' products read that layout,
+/// (`rnn::Recurrent`, `unroll::LAY_OUT_ROWS`), and their steps' products read that layout,
 /// not the weights as they lie: the same check there, for every cell, with 17 units, which
 /// leave a partial block of columns (the AVX2 layout's panels are 16 wide).
 #[test]

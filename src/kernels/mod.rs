@@ -246,6 +246,13 @@ pub fn packed_len(k: usize, m: usize) -> usize {
     }
 }
 
+/// Whether [`pack`] changes how `b` lies: always for a `b` given transposed, and otherwise
+/// except with AVX-512, whose layout is row-major; where it does not, [`matmul_packed`] on `b`
+/// itself is [`matmul_nn`], and a copy would be work for nothing.
+pub fn packing_moves(transposed: bool) -> bool {
+    transposed || isa() != Isa::Avx512
+}
+
 /// Lays out `b` (k×m; with `transposed`, given as `bᵀ`, m×k) for many products
 /// [`matmul_packed`] `a · b` with the same `b`, in the layout this CPU's kernel reads fastest:
 /// with AVX-512 row-major (for [`matmul_nn`]), otherwise in panels of 16 columns

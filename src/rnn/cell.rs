@@ -18,7 +18,9 @@
 use std::fmt;
 
 use super::grads::CellGradient;
-use crate::kernels::{AlignedVec, matmul_nn, matmul_nt, matmul_packed, pack, packed_len};
+use crate::kernels::{
+    AlignedVec, matmul_nn, matmul_nt, matmul_packed, pack, packed_len, packing_moves,
+};
 
 /// One recurrent step, forward and backward, for a batch of sequences.
 ///
@@ -130,7 +132,7 @@ impl Clone for Box<dyn Cell> {
 /// steps the unroll lays the weights out once ([`Recurrent::lay_out`]: `W_hhᵀ` for the forward
 /// pass, `W_hh` for the backward one, in [`crate::kernels::pack`]'s layout) and every step's
 /// product reads them in place; for a few steps (a text being generated) or a few rows the
-/// products read `W_hh` as it is (see `unroll::TRANSPOSE_FROM`).
+/// products read `W_hh` as it is (see `unroll::LAY_OUT_FROM`).
 #[derive(Clone, Copy, Debug)]
 pub struct Recurrent<'a> {
     /// `W_hh`: G·H × H.
@@ -168,27 +170,28 @@ impl<'a> Recurrent<'a> {
         self.w
     }
 
-    /// Writes into `buf` the weights laid out for the products of `pass` (resizing it), to be
-    /// handed back with [`Recurrent::laid_out`].
-    pub fn lay_out(&self, buf: &mut AlignedVec, pass: Pass) {
+    /// The same weights, laid out in `buf` (resized) for the products of `pass`, which then
+    /// read them there; unchanged where the layout is how `W_hh` lies (see
+    /// [`crate::kernels::packing_moves`]).
+    pub fn lay_out(self, buf: &'a mut AlignedVec, pass: Pass) -> Self {
         let (h, gh) = (self.hidden, self.w.len() / self.hidden);
         let (k, m, transposed) = match pass {
             Pass::Forward => (h, gh, true),
             Pass::Backward => (gh, h, false),
         };
+        if !packing_moves(transposed) {
+            return self;
+        }
         buf.resize(packed_len(k, m), 0.0);
         pack(buf, self.w, k, m, transposed);
-    }
-
-    /// The same weights, with `packed` as what [`Recurrent::lay_out`] wrote for `pass`.
-    pub fn laid_out(self, packed: &'a [f32], pass: Pass) -> Self {
+        let packed = Some(&buf[..]);
         match pass {
             Pass::Forward => Recurrent {
-                forward: Some(packed),
+                forward: packed,
                 ..self
             },
             Pass::Backward => Recurrent {
-                backward: Some(packed),
+                backward: packed,
                 ..self
             },
         }
@@ -231,11 +234,9 @@ mod tests {
         let w_hh = Recurrent::of(&cell, &p);
         assert_eq!(w_hh.weights(), &p[..4 * h * h]);
         let (mut forward, mut backward) = (AlignedVec::new(), AlignedVec::new());
-        w_hh.lay_out(&mut forward, Pass::Forward);
-        w_hh.lay_out(&mut backward, Pass::Backward);
         let laid_out = w_hh
-            .laid_out(&forward, Pass::Forward)
-            .laid_out(&backward, Pass::Backward);
+            .lay_out(&mut forward, Pass::Forward)
+            .lay_out(&mut backward, Pass::Backward);
         let (mut plain, mut fast) = (vec![0.5; n * 4 * h], vec![0.5; n * 4 * h]);
         w_hh.add_product(&mut plain, &h_prev, n);
         laid_out.add_product(&mut fast, &h_prev, n);

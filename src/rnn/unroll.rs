@@ -23,15 +23,15 @@ use super::cell::{Cell, Pass, Recurrent};
 use super::grads::CellGradient;
 use crate::kernels::{AlignedVec, sum_into};
 
-/// From this many steps and [`TRANSPOSE_ROWS`] rows on, a pass lays out the recurrent weights
+/// From this many steps and [`LAY_OUT_ROWS`] rows on, a pass lays out the recurrent weights
 /// once (transposed for the forward pass), for every step's product to read (see
 /// [`Recurrent`]); for fewer steps the copy costs more than it saves.
-const TRANSPOSE_FROM: usize = 4;
+const LAY_OUT_FROM: usize = 4;
 
 /// Fewer rows than this read `W_hh` as it lies, with the kernels of a row alone: one row's
 /// dot products are at least as fast, and a text predicted in a small batch gets the same
 /// answer as alone, to the last bit (`tests/serve.rs`).
-const TRANSPOSE_ROWS: usize = 8;
+const LAY_OUT_ROWS: usize = 8;
 
 /// The projected inputs `pre_t = W_ih x_t + b_ih` of a direction, in its packed order.
 #[derive(Clone, Copy, Debug)]
@@ -70,11 +70,11 @@ pub(super) struct Track {
     /// The hidden state before every token after the first step's, packed (tokens × H);
     /// empty when `states` already holds them so (see [`states_are_packed`]).
     pub h_prev: AlignedVec,
-    /// `W_hhᵀ` (H × G·H) laid out during a forward pass of [`TRANSPOSE_FROM`] steps and
-    /// [`TRANSPOSE_ROWS`] rows or more (see [`Recurrent::lay_out`]).
-    pub w_hh_t: AlignedVec,
+    /// `W_hhᵀ` (H × G·H) laid out during a forward pass of [`LAY_OUT_FROM`] steps and
+    /// [`LAY_OUT_ROWS`] rows or more (see [`Recurrent::lay_out`]).
+    pub w_hh_forward: AlignedVec,
     /// `W_hh` (G·H × H) laid out during such a backward pass.
-    pub w_hh_back: AlignedVec,
+    pub w_hh_backward: AlignedVec,
 }
 
 /// Sets `v`'s length to `len`, new elements zero (growing to exactly `len`, see
@@ -122,8 +122,7 @@ pub(super) fn forward(
     let carried = track.carried;
     let mut w_hh = Recurrent::of(cell, p);
     if lays_out(steps, rows) {
-        w_hh.lay_out(&mut track.w_hh_t, Pass::Forward);
-        w_hh = w_hh.laid_out(&track.w_hh_t, Pass::Forward);
+        w_hh = w_hh.lay_out(&mut track.w_hh_forward, Pass::Forward);
     }
     for t in 0..steps {
         let (n, at) = (batch.active(t), batch.step_offset(t));
@@ -230,8 +229,7 @@ pub(super) fn backward(
     );
     let mut w_hh = Recurrent::of(cell, p);
     if lays_out(steps, rows) {
-        w_hh.lay_out(&mut track.w_hh_back, Pass::Backward);
-        w_hh = w_hh.laid_out(&track.w_hh_back, Pass::Backward);
+        w_hh = w_hh.lay_out(&mut track.w_hh_backward, Pass::Backward);
     }
     for t in (0..steps).rev() {
         let (n, at) = (batch.active(t), batch.step_offset(t));
@@ -272,9 +270,9 @@ pub(super) fn backward(
 }
 
 /// Whether a pass of `steps` steps over `rows` rows lays out the recurrent weights once for all
-/// its products (see [`TRANSPOSE_FROM`] and [`TRANSPOSE_ROWS`]).
+/// its products (see [`LAY_OUT_FROM`] and [`LAY_OUT_ROWS`]).
 fn lays_out(steps: usize, rows: usize) -> bool {
-    steps >= TRANSPOSE_FROM && rows >= TRANSPOSE_ROWS
+    steps >= LAY_OUT_FROM && rows >= LAY_OUT_ROWS
 }
 
 /// Whether the states that [`forward`] keeps are, from step 1 on, the hidden states before
