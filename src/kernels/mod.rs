@@ -119,6 +119,15 @@ dispatch! {
 /// (`cargo bench --bench kernels`); below it, packing costs more than it saves.
 const GEMM_FROM: usize = 8;
 
+/// Whether a product of `n` rows (or terms) goes to the `gemm` crate. Never on the baseline
+/// ([`Isa::Baseline`], also chosen by `RNN_BASELINE_KERNELS`): the `gemm` crate picks its own
+/// kernels by CPU, and the baseline is the one path whose every sum is in the same order on
+/// every x86-64 CPU, so that model files made with it are the same bytes on any machine (the
+/// pinned hashes of `tests/pinned.rs`).
+fn to_gemm(n: usize) -> bool {
+    n >= GEMM_FROM && isa() != Isa::Baseline
+}
+
 /// `out = out + lhs · rhs` by the `gemm` crate, each matrix given by its pointer and its row
 /// and column strides in floats.
 ///
@@ -172,7 +181,7 @@ pub fn matmul_nt(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
         // SAFETY: `isa` found AVX-512F.
         return unsafe { avx512::matmul_nt(out, a, b, n, k, m) };
     }
-    if n >= GEMM_FROM {
+    if to_gemm(n) {
         return gemm_nt(out, a, b, n, k, m);
     }
     #[cfg(target_arch = "x86_64")]
@@ -194,7 +203,7 @@ pub fn matmul_nn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
         // SAFETY: `isa` found AVX-512F.
         return unsafe { avx512::matmul_nn(out, a, b, n, k, m) };
     }
-    if n >= GEMM_FROM {
+    if to_gemm(n) {
         return gemm_nn(out, a, b, n, k, m);
     }
     tiled_nn(out, a, b, n, k, m)
@@ -207,7 +216,7 @@ pub fn matmul_tn(out: &mut [f32], a: &[f32], b: &[f32], n: usize, k: usize, m: u
     }
     // From 8 terms on the `gemm` crate wins here too (`cargo bench --bench kernels`, AVX-512:
     // 2.1x at 8×100×100, 3.1x at 25×85×100, a language model's window of 25 steps).
-    if n >= GEMM_FROM {
+    if to_gemm(n) {
         return gemm_tn(out, a, b, n, k, m);
     }
     tiled_tn(out, a, b, n, k, m)
