@@ -108,3 +108,28 @@ fn the_link_parser_finds_links() {
         )]
     );
 }
+
+/// The README's first screen gives two commands for a fresh machine, the demo and the tests;
+/// CI runs both as written, so that they stay true.
+#[test]
+fn ci_runs_the_readmes_two_set_up_commands() {
+    let readme = read(&root().join("README.md"));
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's first sh block");
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|line| line.split('#').next().unwrap().trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(commands, ["cargo run --release", "cargo test --release"]);
+    let ci = read(&root().join(".ci/run"));
+    for command in commands {
+        assert!(
+            ci.lines().any(|line| line.trim() == command),
+            ".ci/run does not run `{command}` as the README gives it"
+        );
+    }
+}
