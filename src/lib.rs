@@ -1,19 +1,26 @@
-//! # rnn: a recurrent neural network for sequence classification, from scratch
+//! # rnn: recurrent neural networks for text, from scratch
 //!
-//! A sentence is a sequence of words; every word is a one-hot vector over the vocabulary. An
-//! Elman cell reads the words one by one and a linear layer classifies its last hidden state:
+//! A text becomes token ids ([`data`]: a token rule, a vocabulary with `<unk>`); the network
+//! ([`rnn`]) reads them through an embedding (or one-hot input), stacked recurrent layers of
+//! Elman, GRU or LSTM cells, each forwards or both ways, and then either pools the top layer's
+//! outputs over time into one prediction of a label (a classifier) or predicts the next token
+//! at every step (a language model). The seed's model is the smallest case, one Elman layer on
+//! one-hot words classifying its last state:
 //!
 //! ```text
 //! h_0 = 0
-//! h_t = tanh(Wxh · x_t + Whh · h_{t-1} + bh)     t = 1..T
-//! y   = Why · h_T + by
+//! h_t = tanh(W_ih · x_t + W_hh · h_{t-1} + b_ih + b_hh)     t = 1..T
+//! y   = W · h_T + b
 //! p   = softmax(y),   L = -ln p[target]
 //! ```
 //!
-//! The gradients of `L` for all five parameters are written out by hand (backpropagation
-//! through time, [`rnn::Network::backward`]), clipped element-wise, and applied by plain SGD
-//! after every example ([`train::train`]). Parameter names follow PyTorch's `nn.RNN` and
-//! `nn.Linear`, so that a model maps onto PyTorch's one tensor for tensor.
+//! Every gradient is written out by hand (backpropagation through time, in the cells'
+//! `backward_step`s and [`rnn::Network`]'s backward pass) and checked against finite
+//! differences (`tests/gradient_check.rs`). Training ([`train`]) runs mini-batches on several
+//! threads, clips the gradient element-wise and updates with SGD, Adam or Adagrad ([`optim`]);
+//! [`train::TrainConfig::seed`] is the seed's per-example SGD. Parameter names follow PyTorch's
+//! `nn.Embedding`, `nn.RNN`/`nn.GRU`/`nn.LSTM` and `nn.Linear`, so a model file loads into
+//! PyTorch tensor for tensor.
 //!
 //! ## Example
 //! ```
@@ -43,20 +50,31 @@
 //! ```
 //!
 //! ## Modules
-//! - [`data`]: the built-in sample, the vocabulary and one-hot encoding.
-//! - [`rnn`]: the network: the cell interface and the Elman cell, the unroll over time,
-//!   softmax and cross-entropy, backpropagation through time.
-//! - [`optim`]: clipping and SGD. [`train`]: the training loop and evaluation. [`recipe`]:
-//!   how `rnn train` (and the Python package) makes a classifier from labelled rows.
-//! - [`metrics`], [`plot`]: per-epoch scores, their CSV and chart. [`demo`]: the seed experiment.
-//! - [`walkthrough`]: one training step of a tiny network with every number, for the docs.
-//! - [`kernels`]: the matrix products. [`rng`]: the seeded random stream. [`fsutil`]: atomic
-//!   file writes. [`error`]: the error type.
+//! - [`model`]: a classifier (network, token rule, vocabulary, labels): train, predict, explain,
+//!   evaluate. [`lm`]: a language model (network, token rule, vocabulary): train on a text,
+//!   generate, score. [`recipe`] and [`lm::recipe`]: how `rnn train`, `rnn lm` and the Python
+//!   package make them from data and settings.
+//! - [`model_file`]: `.safetensors` model files with PyTorch's names; [`checkpoint`]: a model
+//!   file with a run's state, to resume it; [`tensor_file`]: reading such files safely.
+//! - [`data`]: data files (TSV, CSV, fastText) with `file:line` errors, token rules,
+//!   vocabularies, the held-out split, the built-in sample.
+//! - [`rnn`]: the network: cells, layers, directions, pooling, heads, dropout, softmax and
+//!   cross-entropy, forward and backward.
+//! - [`train`]: the training loop (classifier, text, and a rank of a data-parallel run),
+//!   evaluation, the best epoch, early stopping, the learning-rate schedule, divergence.
+//! - [`optim`]: clipping, SGD, Adam, Adagrad. [`kernels`]: the matrix products and vector
+//!   loops, dispatched by CPU. [`memory`]: the check that a network fits in memory.
+//! - [`metrics`], [`plot`]: per-epoch scores, their CSV and charts. [`demo`]: the seed
+//!   experiment. [`walkthrough`]: one training step of a tiny network with every number.
+//! - [`rng`]: the seeded random streams. [`fsutil`]: atomic file writes. [`error`]: the typed
+//!   error.
 //! - [`serve`]: the model server behind `rnn serve`: HTTP routes, dynamic batching, metrics.
 //!
 //! ## Features
-//! `serve` (the model server: axum, tokio) and `plot` (the charts: plotters) are on by default;
-//! the binary needs both. `cargo build --no-default-features` builds the library without them.
+//! `cli` (the command line's flags, progress bars and signal handling: clap, indicatif,
+//! ctrlc, anyhow), `serve` (the model server: axum, tokio) and `plot` (the charts: plotters) are
+//! on by default; the binary needs all three. `cargo build --no-default-features` builds the
+//! library alone, which depends on none of them.
 
 pub mod checkpoint;
 pub mod data;

@@ -41,16 +41,17 @@ pub const DROPOUT_STREAM: u64 = 2;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// Passes over the training data, at most (early stopping may end the run sooner). 0
-    /// trains nothing (the metrics history is empty).
+    /// trains nothing (the metrics history is empty). Default 20 (the seed's: 1000).
     pub epochs: usize,
-    /// The update rule. Default SGD.
+    /// The update rule. Default Adam (the seed's: SGD).
     pub optimizer: OptimizerKind,
-    /// Learning rate of the update (the highest it reaches, see `schedule`). Default 0.02 (the
-    /// seed's, for SGD).
+    /// Learning rate of the update (the highest it reaches, see `schedule`). Default the
+    /// optimiser's ([`OptimizerKind::default_lr`]: 0.001 for Adam; the seed's 0.02 for SGD).
     pub lr: f32,
     /// Gradients are clipped element-wise to `[-clip, clip]` before each update. Default 1.
     pub clip: f32,
-    /// Sequences per update; the gradient is the mean over the batch. Default 1.
+    /// Sequences per update; the gradient is the mean over the batch. Default 32 (the seed's:
+    /// 1; `rnn train` uses [`default_batch`] for small sets).
     pub batch: usize,
     /// Seeds the shuffling and the dropout (and, through [`INIT_STREAM`], the caller's
     /// initialisation).
@@ -65,8 +66,8 @@ pub struct TrainConfig {
     /// seed, number of threads and machine.
     pub threads: usize,
     /// With a validation set: stop after this many epochs in a row without a better
-    /// validation score. Default none: run every epoch. Either way, with a validation set the
-    /// best epoch's weights are the ones a run ends with.
+    /// validation score. Default 5 (the seed's: none, every epoch runs). Either way, with a
+    /// validation set the best epoch's weights are the ones a run ends with.
     pub patience: Option<usize>,
     /// How the learning rate changes. Default constant.
     pub schedule: LrSchedule,
