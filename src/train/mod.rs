@@ -12,6 +12,7 @@
 
 pub mod monitor;
 pub mod ranks;
+pub mod run;
 pub mod text;
 
 use std::ops::Range;
@@ -27,6 +28,7 @@ use rayon::prelude::*;
 
 use crate::rnn::{Batch, Gradients, Network, Workspace, argmax};
 pub use monitor::{LrSchedule, Monitor, Verdict, Warning};
+pub use run::Run;
 
 /// The random stream used to initialise weights, for a given seed (see [`Rng::with_stream`]).
 pub const INIT_STREAM: u64 = 0;
@@ -412,28 +414,12 @@ pub fn resume(
             net.classes()
         )));
     }
-    if state.order.len() != data.train.len()
-        || !(state.best_params.is_empty() || state.best_params.len() == net.params().len())
-    {
+    if state.order.len() != data.train.len() {
         return Err(Error::Config(
             "the run's state is not of this training set or network".into(),
         ));
     }
-    let threads = config.threads();
-    // the parameters, Adam's two moments, the best epoch's copy, and a gradient per thread
-    let copies = 4 + threads as u64;
-    let bytes = (net.params().len() as u64).checked_mul(4 * copies);
-    crate::memory::check(
-        bytes,
-        &format!(
-            "training a network of {} parameters with {threads} threads",
-            net.params().len()
-        ),
-    )?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+    let pool = run::thread_pool(net, config.threads())?;
     // The loop runs on one of the pool's threads (this one waits): the pool's other threads
     // then share its batches and evaluations, and while they wait for the next job they spin
     // on cores of their own, not on the loop's (one thread per core, not one more).
@@ -445,35 +431,22 @@ fn run_epochs<'a>(
     net: &mut Network,
     data: Data<'a>,
     config: &TrainConfig,
-    mut state: RunState,
+    state: RunState,
     pool: &rayon::ThreadPool,
     mut on_event: impl FnMut(Event<'_>) + Send,
 ) -> Result<TrainReport> {
     let train = data.train;
     let threads = pool.current_num_threads();
-    let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
-    optimizer.restore(&state.optimizer)?;
+    let mut run = Run::new(net, config.clone(), state)?;
     let mut rng = Rng::with_stream(config.seed, SHUFFLE_STREAM);
-    rng.set_position(state.shuffle_position);
+    rng.set_position(run.state.shuffle_position);
     let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(net)).collect();
     let mut batches = Batches::default();
-    let mut order: Vec<usize> = state.order.iter().map(|&i| i as usize).collect();
-    let mut last_good = if config.keep_last_good {
-        net.params().to_vec()
-    } else {
-        Vec::new()
-    };
-    let mut stopped_early = false;
-    let mut interrupted = false;
+    let mut order: Vec<usize> = run.state.order.iter().map(|&i| i as usize).collect();
 
-    for epoch in state.epoch + 1..=config.epochs {
-        if stop_requested(data.stop) {
-            interrupted = true;
-            break;
-        }
+    while let Some(epoch) = run.next_epoch(data.stop) {
         let start = Instant::now();
-        let lr = config.lr * state.monitor.lr_scale;
-        optimizer.set_learning_rate(lr);
+        let lr = run.lr();
         if config.shuffle {
             rng.shuffle(&mut order);
         }
@@ -484,29 +457,15 @@ fn run_epochs<'a>(
             let indices = &batches.indices[span.clone()];
             let chosen: Vec<&Example> = indices.iter().map(|&k| &train[k]).collect();
             let weight = 1.0 / indices.len() as f32;
-            let t = batch_gradient(
-                net,
-                &chosen,
-                weight,
-                &mut workers,
-                pool,
-                config,
-                state.step,
-                0,
-            );
-            let main = &mut workers[0];
+            let step = run.state.step;
+            let t = batch_gradient(net, &chosen, weight, &mut workers, pool, config, step, 0);
             let loss = (t.loss_sum / t.count as f64) as f32;
-            if !loss.is_finite() {
-                return Err(diverged(net, &state, config, &last_good, epoch, loss, lr));
-            }
+            run.update(net, &mut workers[0].grads, loss)?;
             tally.add(t.loss_sum, t.correct, t.count);
-            state.train_tokens += indices
+            run.state.train_tokens += indices
                 .iter()
                 .map(|&k| train[k].tokens.len())
                 .sum::<usize>();
-            // clip, update, and reset the gradient for the next batch
-            optimizer.step(net.params_mut(), &mut main.grads, config.clip);
-            state.step += 1;
             done += indices.len();
             on_event(Event::Step {
                 epoch,
@@ -514,12 +473,12 @@ fn run_epochs<'a>(
                 total: train.len(),
             });
             if stop_requested(data.stop) {
-                interrupted = true;
+                run.interrupt();
                 break;
             }
         }
-        state.train_seconds += start.elapsed().as_secs_f64();
-        if interrupted {
+        run.state.train_seconds += start.elapsed().as_secs_f64();
+        if run.interrupted() {
             break;
         }
         let (valid, valid_classes) = if data.valid.is_empty() {
@@ -531,114 +490,26 @@ fn run_epochs<'a>(
                 .collect();
             (Some(score), classes)
         };
-        state.history.push(EpochMetrics {
+        let metrics = EpochMetrics {
             epoch,
             train: tally.score(),
             valid,
             test: (!data.test.is_empty()).then(|| pool.install(|| evaluate(net, data.test))),
             lr,
             valid_classes,
-        });
-        state.order.clear();
-        state.order.extend(order.iter().map(|&i| i as u32));
-        state.shuffle_position = rng.position();
-        let verdict = close_epoch(
-            net,
-            &mut state,
-            config,
-            &*optimizer,
-            &mut last_good,
-            &mut on_event,
-        );
-        if verdict == Verdict::Stop {
-            stopped_early = true;
-            break;
-        }
+        };
+        run.state.order.clear();
+        run.state.order.extend(order.iter().map(|&i| i as u32));
+        run.state.shuffle_position = rng.position();
+        run.end_epoch(net, metrics, &mut on_event);
     }
-    let best_epoch = state.monitor.best.map(|(e, _)| e);
-    if best_epoch.is_some() {
-        net.params_mut().copy_from_slice(&state.best_params);
-    }
+    // (with the weights the run ends with)
+    let mut report = run.finish(net);
     if let Some(warning) = one_class_warning(net, &data, pool) {
         on_event(Event::Warning(&warning));
-        state.warnings.push(warning);
+        report.warnings.push(warning);
     }
-    Ok(TrainReport {
-        history: state.history,
-        train_seconds: state.train_seconds,
-        train_tokens: state.train_tokens,
-        best_epoch,
-        stopped_early,
-        interrupted,
-        warnings: state.warnings,
-    })
-}
-
-/// What a run does when the loss of a batch is NaN or infinite: the network goes back to the
-/// best epoch's weights, or to those at the end of the last complete epoch (`last_good`, when
-/// kept), and the error says which.
-pub(crate) fn diverged(
-    net: &mut Network,
-    state: &RunState,
-    config: &TrainConfig,
-    last_good: &[f32],
-    epoch: usize,
-    loss: f32,
-    lr: f32,
-) -> Error {
-    let kept = if !state.best_params.is_empty() {
-        net.params_mut().copy_from_slice(&state.best_params);
-        state.monitor.best.map_or(0, |(e, _)| e)
-    } else {
-        if config.keep_last_good {
-            net.params_mut().copy_from_slice(last_good);
-        }
-        epoch - 1
-    };
-    Error::Diverged {
-        epoch,
-        loss,
-        last_good: kept,
-        lr,
-    }
-}
-
-/// The end of an epoch whose metrics are the last of `state.history`, in every trainer: the
-/// monitor's verdict, the best weights kept, the state brought up to date (but for what only
-/// one trainer keeps), the warnings and the epoch told, and the last good weights copied.
-pub(crate) fn close_epoch(
-    net: &Network,
-    state: &mut RunState,
-    config: &TrainConfig,
-    optimizer: &dyn optim::Optimizer,
-    last_good: &mut [f32],
-    on_event: &mut impl FnMut(Event<'_>),
-) -> Verdict {
-    let metrics = state.history.last().expect("an epoch just ended");
-    let (epoch, lr) = (metrics.epoch, metrics.lr);
-    let (verdict, warnings) =
-        state
-            .monitor
-            .after_epoch(&state.history, config.patience, config.schedule, lr);
-    if verdict == Verdict::Best {
-        state.best_params.clear();
-        state.best_params.extend_from_slice(net.params());
-    }
-    state.epoch = epoch;
-    state.optimizer = optimizer.save();
-    for warning in warnings {
-        on_event(Event::Warning(&warning));
-        state.warnings.push(warning);
-    }
-    on_event(Event::Epoch {
-        metrics: state.history.last().expect("just pushed"),
-        network: net,
-        state,
-    });
-    if config.keep_last_good {
-        last_good.copy_from_slice(net.params());
-    }
-    verdict
+    Ok(report)
 }
 
 /// A warning when the trained network predicts one class for every validation example (or

@@ -19,15 +19,15 @@
 
 use std::time::Instant;
 
+use super::run::{Run, thread_pool};
 use super::{
     Monitor, RunState, SHUFFLE_STREAM, TrainConfig, TrainReport, Verdict, Worker, batch_gradient,
-    close_epoch, tally_classes,
+    tally_classes,
 };
 use crate::data::Example;
 use crate::data::split::VALID_STREAM;
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
-use crate::optim::Optimizer;
 use crate::rng::Rng;
 use crate::rnn::Network;
 
@@ -71,11 +71,9 @@ impl Plan {
 /// One rank's side of a data-parallel run.
 pub struct RankTrainer {
     net: Network,
-    config: TrainConfig,
-    optimizer: Box<dyn Optimizer>,
+    run: Run,
     workers: Vec<Worker>,
     pool: rayon::ThreadPool,
-    state: RunState,
     /// Tells this rank's dropout masks from the other ranks'.
     rank: u64,
     /// This rank's part of the epoch's training loss so far.
@@ -107,26 +105,13 @@ impl RankTrainer {
             )));
         }
         let threads = config.threads();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
+        let pool = thread_pool(&net, threads)?;
         let state = state.unwrap_or_else(|| RunState::start(&net, &config, Monitor::new()));
-        if !(state.best_params.is_empty() || state.best_params.len() == net.params().len()) {
-            return Err(Error::Config(
-                "the run's state is not of this network".into(),
-            ));
-        }
-        let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
-        optimizer.restore(&state.optimizer)?;
-        optimizer.set_learning_rate(config.lr * state.monitor.lr_scale);
         Ok(RankTrainer {
             workers: (0..threads).map(|_| Worker::new(&net)).collect(),
+            run: Run::new(&net, config, state)?,
             net,
-            config,
-            optimizer,
             pool,
-            state,
             rank: rank as u64,
             epoch_tally: Tally::default(),
         })
@@ -138,17 +123,17 @@ impl RankTrainer {
 
     /// The run's settings.
     pub fn config(&self) -> &TrainConfig {
-        &self.config
+        self.run.config()
     }
 
     /// The run's state at the end of the last epoch (for a checkpoint).
     pub fn state(&self) -> &RunState {
-        &self.state
+        self.run.state()
     }
 
     /// Epochs completed.
     pub fn epoch(&self) -> usize {
-        self.state.epoch
+        self.run.state().epoch
     }
 
     /// Forward and backward over this rank's `examples` of a batch of `batch` examples in all
@@ -157,13 +142,14 @@ impl RankTrainer {
     pub fn backward(&mut self, examples: &[&Example], batch: usize) -> Tally {
         let start = Instant::now();
         let weight = 1.0 / batch.max(1) as f32;
-        let (net, workers, pool, config) = (&self.net, &mut self.workers, &self.pool, &self.config);
-        let (step, rank) = (self.state.step, self.rank);
+        let (net, workers, pool, config) =
+            (&self.net, &mut self.workers, &self.pool, self.run.config());
+        let (step, rank) = (self.run.state.step, self.rank);
         let t = pool
             .install(|| batch_gradient(net, examples, weight, workers, pool, config, step, rank));
         self.epoch_tally.add(t.loss_sum, t.correct, t.count);
-        self.state.train_tokens += examples.iter().map(|e| e.tokens.len()).sum::<usize>();
-        self.state.train_seconds += start.elapsed().as_secs_f64();
+        self.run.state.train_tokens += examples.iter().map(|e| e.tokens.len()).sum::<usize>();
+        self.run.state.train_seconds += start.elapsed().as_secs_f64();
         t
     }
 
@@ -212,8 +198,7 @@ impl RankTrainer {
         self.check_loss(loss)?;
         let start = Instant::now();
         self.workers[0].grads.unpack(union, summed);
-        self.update(start);
-        Ok(())
+        self.update(start, loss)
     }
 
     /// Updates the weights with the summed gradient in the dense layout.
@@ -229,39 +214,27 @@ impl RankTrainer {
         let start = Instant::now();
         let grads = &mut self.workers[0].grads;
         grads.unpack_dense(&union, params);
-        self.update(start);
-        Ok(())
+        self.update(start, loss)
     }
 
     /// Clips and applies the gradient that has been unpacked, and counts the step.
-    fn update(&mut self, start: Instant) {
-        self.optimizer.step(
-            self.net.params_mut(),
-            &mut self.workers[0].grads,
-            self.config.clip,
-        );
-        self.state.step += 1;
-        self.state.train_seconds += start.elapsed().as_secs_f64();
+    fn update(&mut self, start: Instant, loss: f32) -> Result<()> {
+        self.run
+            .update(&mut self.net, &mut self.workers[0].grads, loss)?;
+        self.run.state.train_seconds += start.elapsed().as_secs_f64();
+        Ok(())
     }
 
+    /// A loss that is not finite stops the rank before anything is unpacked, its own part
+    /// of the gradient cleared (see [`Run::diverged`]).
     fn check_loss(&mut self, loss: f32) -> Result<()> {
         if loss.is_finite() {
             return Ok(());
         }
-        let epoch = self.state.epoch + 1;
-        let lr = self.config.lr * self.state.monitor.lr_scale;
         for w in &mut self.workers {
             w.grads.zero();
         }
-        Err(super::diverged(
-            &mut self.net,
-            &self.state,
-            &self.config,
-            &[],
-            epoch,
-            loss,
-            lr,
-        ))
+        Err(self.run.diverged(&mut self.net, loss))
     }
 
     /// This rank's loss and accuracy sums over the epoch so far (to be added over the ranks).
@@ -284,48 +257,25 @@ impl RankTrainer {
         valid: Option<Score>,
         test: Option<Score>,
     ) -> Verdict {
-        let epoch = self.state.epoch + 1;
-        let lr = self.config.lr * self.state.monitor.lr_scale;
-        self.state.history.push(EpochMetrics {
-            epoch,
+        let metrics = EpochMetrics {
+            epoch: self.run.state.epoch + 1,
             train,
             valid,
             test,
-            lr,
+            lr: self.run.lr(),
             valid_classes: Vec::new(),
-        });
-        let verdict = close_epoch(
-            &self.net,
-            &mut self.state,
-            &self.config,
-            &*self.optimizer,
-            &mut [],
-            &mut |_| {},
-        );
-        self.optimizer
-            .set_learning_rate(self.config.lr * self.state.monitor.lr_scale);
+        };
         self.epoch_tally = Tally::default();
-        verdict
+        self.run.end_epoch(&self.net, metrics, &mut |_| {})
     }
 
     /// The network as the run ends (the best epoch's weights, when a validation set picked
-    /// one) and the run's report.
+    /// one) and the run's report. `stopped_early` and `interrupted` are the caller's, who
+    /// decides when the ranks stop.
     pub fn finish(mut self, stopped_early: bool, interrupted: bool) -> (Network, TrainReport) {
-        let best_epoch = self.state.monitor.best.map(|(e, _)| e);
-        if best_epoch.is_some() {
-            self.net
-                .params_mut()
-                .copy_from_slice(&self.state.best_params);
-        }
-        let report = TrainReport {
-            history: self.state.history,
-            train_seconds: self.state.train_seconds,
-            train_tokens: self.state.train_tokens,
-            best_epoch,
-            stopped_early,
-            interrupted,
-            warnings: self.state.warnings,
-        };
+        let mut report = self.run.finish(&mut self.net);
+        report.stopped_early = stopped_early;
+        report.interrupted = interrupted;
         (self.net, report)
     }
 }

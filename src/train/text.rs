@@ -15,8 +15,8 @@
 //! the start of every epoch.
 //!
 //! The epoch's bookkeeping (the learning rate's schedule, the best epoch by validation loss,
-//! early stopping, divergence, the events) is the classifier's ([`super::close_epoch`]); only
-//! the batches differ. The streams of a window are shared among the threads, each thread
+//! early stopping, divergence, the events) is the classifier's ([`Run`]); only the batches
+//! differ. The streams of a window are shared among the threads, each thread
 //! carrying the states of its own streams.
 
 use std::sync::atomic::AtomicBool;
@@ -24,9 +24,9 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::run::{Run, thread_pool};
 use super::{
-    DROPOUT_STREAM, Event, Monitor, RunState, TrainConfig, TrainReport, Verdict, close_epoch,
-    diverged, stop_requested,
+    DROPOUT_STREAM, Event, Monitor, RunState, TrainConfig, TrainReport, Verdict, stop_requested,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
@@ -133,26 +133,8 @@ pub fn train_text(
             )));
         }
     }
-    let threads = config.threads();
-    let copies = 4 + threads as u64;
-    let bytes = (net.params().len() as u64).checked_mul(4 * copies);
-    crate::memory::check(
-        bytes,
-        &format!(
-            "training a network of {} parameters with {threads} threads",
-            net.params().len()
-        ),
-    )?;
+    let pool = thread_pool(net, config.threads())?;
     let state = state.unwrap_or_else(|| RunState::start(net, config, Monitor::by_loss()));
-    if !(state.best_params.is_empty() || state.best_params.len() == net.params().len()) {
-        return Err(Error::Config(
-            "the run's state is not of this network".into(),
-        ));
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start {threads} threads: {e}")))?;
     pool.install(|| {
         run_epochs(
             net,
@@ -240,43 +222,30 @@ fn run_epochs(
     streams: Streams<'_>,
     config: &TrainConfig,
     text: &TextConfig,
-    mut state: RunState,
+    state: RunState,
     pool: &rayon::ThreadPool,
     on_event: &mut (impl FnMut(Event<'_>) + Send),
 ) -> Result<TrainReport> {
     let (valid, stop) = (texts.valid, texts.stop);
     let parts = pool.current_num_threads().min(streams.count);
-    let mut optimizer = config.optimizer.build(net.params().len(), config.lr);
-    optimizer.restore(&state.optimizer)?;
+    let mut run = Run::new(net, config.clone(), state)?;
     let mut workers: Vec<Worker> = (0..parts).map(|_| Worker::new(net)).collect();
-    let mut last_good = if config.keep_last_good {
-        net.params().to_vec()
-    } else {
-        Vec::new()
-    };
     let dropout = net.arch().dropout > 0.0;
     let (bptt, windows) = (text.bptt, streams.windows(text.bptt));
-    let mut stopped_early = false;
     let mut out_of_time = false;
-    let mut interrupted = false;
-    for epoch in state.epoch + 1..=config.epochs {
-        if stop_requested(stop) {
-            interrupted = true;
-            break;
-        }
+    while let Some(epoch) = run.next_epoch(stop) {
         let start = Instant::now();
-        let lr = config.lr * state.monitor.lr_scale;
-        optimizer.set_learning_rate(lr);
+        let lr = run.lr();
         for w in &mut workers {
             w.carry.clear();
         }
         let mut tally = Tally::default();
         for k in 0..windows {
             let net_ref: &Network = net;
-            let step = state.step;
+            let step = run.state.step;
             // the mean over every prediction of the window, whichever thread makes it
             let weight = 1.0 / (streams.count * streams.window(0, k, bptt).0.len()) as f32;
-            let run = |(p, worker): (usize, &mut Worker)| {
+            let work = |(p, worker): (usize, &mut Worker)| {
                 worker.fill(&streams, p, parts, k, bptt);
                 let mut masks = dropout.then(|| {
                     Rng::with_substream(config.seed, DROPOUT_STREAM, (step << 16) | p as u64)
@@ -291,9 +260,9 @@ fn run_epochs(
                 net_ref.backward_weighted(&worker.batch, &mut worker.ws, &mut worker.grads, weight);
             };
             if parts == 1 {
-                run((0, &mut workers[0]));
+                work((0, &mut workers[0]));
             } else {
-                pool.install(|| workers.par_iter_mut().enumerate().for_each(run));
+                pool.install(|| workers.par_iter_mut().enumerate().for_each(work));
             }
             let (first, others) = workers.split_at_mut(1);
             let main = &mut first[0];
@@ -304,69 +273,44 @@ fn run_epochs(
                 main.grads.absorb(&mut other.grads);
             }
             let loss = (window.loss_sum / window.count as f64) as f32;
-            if !loss.is_finite() {
-                return Err(diverged(net, &state, config, &last_good, epoch, loss, lr));
-            }
+            run.update(net, &mut main.grads, loss)?;
             tally.add(window.loss_sum, window.correct, window.count);
-            state.train_tokens += window.count;
-            optimizer.step(net.params_mut(), &mut main.grads, config.clip);
-            state.step += 1;
+            run.state.train_tokens += window.count;
             // the tokens predicted so far in the epoch
             on_event(Event::Step {
                 epoch,
                 done: tally.count,
                 total: streams.predictions(),
             });
-            let spent = state.train_seconds + start.elapsed().as_secs_f64();
+            let spent = run.state.train_seconds + start.elapsed().as_secs_f64();
             if text.max_seconds.is_some_and(|limit| spent >= limit) {
                 out_of_time = true;
                 break;
             }
             if stop_requested(stop) {
-                interrupted = true;
+                run.interrupt();
                 break;
             }
         }
-        state.train_seconds += start.elapsed().as_secs_f64();
+        run.state.train_seconds += start.elapsed().as_secs_f64();
         let valid_score = Streams::new(valid, config.batch.min(valid.len().saturating_sub(1)))
             .map(|v| evaluate_streams(net, &v, bptt));
-        state.history.push(EpochMetrics {
+        let metrics = EpochMetrics {
             epoch,
             train: tally.score(),
             valid: valid_score,
             test: None,
             lr,
             valid_classes: Vec::new(),
-        });
-        let verdict = close_epoch(
-            net,
-            &mut state,
-            config,
-            &*optimizer,
-            &mut last_good,
-            on_event,
-        );
-        if verdict == Verdict::Stop {
-            stopped_early = true;
-            break;
-        }
-        if out_of_time || interrupted {
+        };
+        if run.end_epoch(net, metrics, on_event) == Verdict::Stop
+            || out_of_time
+            || run.interrupted()
+        {
             break;
         }
     }
-    let best_epoch = state.monitor.best.map(|(e, _)| e);
-    if best_epoch.is_some() {
-        net.params_mut().copy_from_slice(&state.best_params);
-    }
-    Ok(TrainReport {
-        history: state.history,
-        train_seconds: state.train_seconds,
-        train_tokens: state.train_tokens,
-        best_epoch,
-        stopped_early,
-        interrupted,
-        warnings: state.warnings,
-    })
+    Ok(run.finish(net))
 }
 
 /// The mean loss (nats a token) and next-token accuracy of `net` on `tokens`, read as up to
