@@ -41,6 +41,23 @@ pub enum Error {
         last_good: usize,
         lr: f32,
     },
+    /// The loss became NaN or infinite in a run that writes its files as it goes
+    /// ([`crate::checkpoint::Saver`]): the model file keeps `kept` (in words), and the
+    /// checkpoint lets the run go on from there.
+    #[error(
+        "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {kept}, and {} lets \
+         --resume go on from there. Try a smaller learning rate (it was {lr:?}).",
+        model.display(),
+        checkpoint.display()
+    )]
+    DivergedSaved {
+        epoch: usize,
+        loss: f32,
+        lr: f32,
+        model: PathBuf,
+        kept: String,
+        checkpoint: PathBuf,
+    },
 }
 
 /// The library's result type.

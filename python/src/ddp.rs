@@ -161,17 +161,12 @@ impl NativeRank {
                 checkpoint.display()
             ))
         })?;
-        if notes.validation_file != scored.valid.is_some() {
-            return Err(PyValueError::new_err(format!(
-                "{}: the run was started {} --valid: give the same data to resume it",
-                checkpoint.display(),
-                if notes.validation_file {
-                    "with"
-                } else {
-                    "without"
-                }
-            )));
-        }
+        rnn::checkpoint::check_validation_file(
+            notes.validation_file,
+            scored.valid.is_some(),
+            "data",
+        )
+        .map_err(|e| PyValueError::new_err(format!("{}: {e}", checkpoint.display())))?;
         if notes.world != world || notes.rows != total {
             return Err(PyValueError::new_err(format!(
                 "{}: the run had {} ranks and {} rows; this one has {world} and {total}: resume \

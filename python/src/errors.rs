@@ -20,7 +20,9 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Data { .. } | Error::Model { .. } | Error::Config(_) => {
             PyValueError::new_err(message)
         }
-        Error::Diverged { .. } => PyFloatingPointError::new_err(message),
+        Error::Diverged { .. } | Error::DivergedSaved { .. } => {
+            PyFloatingPointError::new_err(message)
+        }
         Error::Plot { .. } => PyRuntimeError::new_err(message),
     }
 }

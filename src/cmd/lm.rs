@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use rnn::checkpoint;
+use rnn::checkpoint::{self, Saver, checkpoint_path};
 use rnn::data::Tokens;
 use rnn::error::Error;
 use rnn::lm::corpus::{self, DEFAULT_VALID_FRACTION};
@@ -27,7 +27,7 @@ use rnn::rnn::CellKind;
 use rnn::train::text::{TextConfig, Texts};
 use rnn::train::{Event, LrSchedule, TrainConfig, TrainReport};
 
-use super::outputs::{self, Saver, checkpoint_path, file_name};
+use super::outputs::{self, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number};
 
@@ -208,15 +208,8 @@ pub fn run(args: LmArgs) -> Result<()> {
             validation_file: args.valid.is_some(),
         },
     };
-    if resumed.is_some() && notes.validation_file != args.valid.is_some() {
-        bail!(
-            "the run was started {} --valid: give the same text to resume it",
-            if notes.validation_file {
-                "with"
-            } else {
-                "without"
-            }
-        );
+    if resumed.is_some() {
+        checkpoint::check_validation_file(notes.validation_file, args.valid.is_some(), "text")?;
     }
     let text = TextConfig {
         max_seconds: args.max_seconds,

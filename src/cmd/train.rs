@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use rnn::checkpoint;
+use rnn::checkpoint::{self, Saver, checkpoint_path};
 use rnn::data::files::{self, Columns, Format, ReadOptions};
 use rnn::data::{Example, Tokens, split};
 use rnn::error::Error;
@@ -26,7 +26,7 @@ use rnn::recipe::{self, ClassWeight, Recipe};
 use rnn::rnn::{CellKind, Pool};
 use rnn::train::{self, Data, Event, LrSchedule, TrainConfig};
 
-use super::outputs::{self, Saver, checkpoint_path, file_name};
+use super::outputs::{self, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
 
@@ -284,15 +284,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             label_col: args.label_col.clone(),
         },
     };
-    if resumed.is_some() && notes.validation_file != args.valid.is_some() {
-        bail!(
-            "the run was started {} --valid: give the same data to resume it",
-            if notes.validation_file {
-                "with"
-            } else {
-                "without"
-            }
-        );
+    if resumed.is_some() {
+        checkpoint::check_validation_file(notes.validation_file, args.valid.is_some(), "data")?;
     }
     let reading = ReadOptions {
         columns: Columns {
