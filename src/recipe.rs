@@ -1,7 +1,9 @@
 //! How `rnn train` makes a classifier from labelled rows: the validation rows held out, the
-//! model built from the data, the training configuration with its defaults. The command line
-//! and the Python package both follow this one recipe, so that the same rows, options and seed
-//! give the same model file, byte for byte, from either.
+//! model built from the data (or taken from a model, or from a checkpoint to resume), the
+//! training configuration with its defaults, and the run with its files (the model file and
+//! the checkpoint written as it goes). The command line and the Python package both follow this
+//! one recipe, so that the same rows, options and seed give the same model file, byte for
+//! byte, from either.
 //!
 //! ```
 //! use rnn::data::files::Row;
@@ -22,15 +24,18 @@
 //! # Ok::<(), rnn::error::Error>(())
 //! ```
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
 use crate::data::Example;
-use crate::data::files::Row;
+use crate::data::files::{Columns, Row};
 use crate::data::split;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
+use crate::model_file::ContentsRef;
 use crate::optim::OptimizerKind;
-use crate::train::{self, Data, Event, LrSchedule, TrainConfig, TrainReport};
+use crate::train::{self, Data, Event, LrSchedule, RunState, TrainConfig, TrainReport};
 
 /// How each class's loss is weighed (`--class-weight`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,23 +164,152 @@ pub fn hold_out(rows: Vec<Row>, fraction: f64, seed: u64) -> (Vec<Row>, Vec<Row>
     (train, valid)
 }
 
-/// A run ready to train: the new model, its examples, its configuration.
+/// How a run starts.
+#[derive(Debug)]
+pub enum Start {
+    /// A new model, built from the training rows.
+    New,
+    /// From this model's weights, vocabulary, labels and token rule (`--init`).
+    Init(Box<Model>),
+    /// Continuing the run of a checkpoint, with its settings: `epochs` may raise its limit,
+    /// and `threads` (when given) change its threads.
+    Resume {
+        checkpoint: Box<Checkpoint>,
+        epochs: usize,
+        threads: Option<usize>,
+    },
+}
+
+/// What a classifier's checkpoint keeps beside the run's state: how the run made its data, so
+/// that a resumed run makes the same.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataNotes {
+    /// The share of the training rows held out for validation (when no validation rows are
+    /// given).
+    pub valid_split: f64,
+    /// Whether validation rows were given (a file).
+    pub validation_file: bool,
+    pub class_weight: ClassWeight,
+    /// The columns read.
+    pub text_col: String,
+    pub label_col: String,
+}
+
+impl DataNotes {
+    /// The notes of a run with `recipe`'s settings, reading `columns`, with or without
+    /// validation rows of its own (`valid_split` is settled by [`prepare_run`], from the
+    /// number of rows).
+    pub fn new(recipe: &Recipe, columns: &Columns, validation_file: bool) -> Self {
+        DataNotes {
+            valid_split: recipe.valid_split.unwrap_or(split::DEFAULT_FRACTION),
+            validation_file,
+            class_weight: recipe.class_weight,
+            text_col: columns.text.clone(),
+            label_col: columns.label.clone(),
+        }
+    }
+
+    /// The columns the run reads.
+    pub fn columns(&self) -> Columns {
+        Columns {
+            text: self.text_col.clone(),
+            label: self.label_col.clone(),
+        }
+    }
+}
+
+impl Start {
+    /// The data notes of a run that starts so: a resumed run's own, checked against `given`
+    /// (it must have validation rows of its own exactly when it had them); otherwise `given`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a checkpoint that a classifier's run did not write, or validation
+    /// rows that differ from the run's.
+    pub fn notes(&self, given: DataNotes) -> Result<DataNotes> {
+        let Start::Resume { checkpoint, .. } = self else {
+            return Ok(given);
+        };
+        let notes: DataNotes = serde_json::from_value(checkpoint.notes.clone()).map_err(|e| {
+            Error::Config(format!("the checkpoint was not written by rnn train: {e}"))
+        })?;
+        checkpoint::check_validation_file(notes.validation_file, given.validation_file, "data")?;
+        Ok(notes)
+    }
+}
+
+/// Labelled rows, and the file they were read from (named in errors), if any.
+#[derive(Clone, Debug)]
+pub struct Rows<'a> {
+    pub rows: Vec<Row>,
+    pub file: Option<&'a Path>,
+}
+
+impl<'a> Rows<'a> {
+    /// Rows read from `file`.
+    pub fn from_file(rows: Vec<Row>, file: &'a Path) -> Self {
+        Rows {
+            rows,
+            file: Some(file),
+        }
+    }
+
+    /// Rows from memory.
+    pub fn in_memory(rows: Vec<Row>) -> Self {
+        Rows { rows, file: None }
+    }
+}
+
+/// A run ready to train: the model, its examples, its configuration, the state it resumes.
 #[derive(Debug)]
 pub struct Prepared {
     pub model: Model,
     pub train: Vec<Example>,
     pub valid: Vec<Example>,
+    /// Scored after every epoch and only reported.
+    pub test: Vec<Example>,
     pub config: TrainConfig,
+    /// How the run made its data, for its checkpoints.
+    pub notes: DataNotes,
+    /// The state of the run it continues ([`Start::Resume`]).
+    pub state: Option<RunState>,
 }
 
 /// Holds out the validation rows (unless `valid` rows are given), builds the model from the
-/// training rows and encodes both sets. Error messages name rows as `<training data>` and
-/// `<validation data>` with their `line`; a caller that read files says which.
+/// training rows and encodes both sets (see [`prepare_run`]). Error messages name rows as
+/// `<training data>` and `<validation data>` with their `line`.
 ///
 /// # Errors
-/// [`Error::Config`] for fewer than two labels or settings out of range; [`Error::Data`] for a
-/// validation label that the training rows do not have.
+/// As [`prepare_run`].
 pub fn prepare(rows: Vec<Row>, valid: Option<Vec<Row>>, recipe: &Recipe) -> Result<Prepared> {
+    let notes = DataNotes::new(recipe, &Columns::default(), valid.is_some());
+    let valid = valid.map(Rows::in_memory);
+    prepare_run(
+        Start::New,
+        recipe,
+        notes,
+        Rows::in_memory(rows),
+        valid,
+        None,
+    )
+}
+
+/// A run as `start` says, with `recipe`'s settings (a resumed run keeps its own) and `notes`
+/// (as [`Start::notes`] gives them): the validation rows held out of `train` by the seed
+/// unless `valid` rows are given, the model built from the training rows (or taken from
+/// `start`), and every set encoded. Rows are named in errors by their file and line, or as
+/// `<training data>`, `<validation data>` and `<test data>`.
+///
+/// # Errors
+/// [`Error::Config`] for fewer than two labels or settings out of range (named with the
+/// training file, when there is one); [`Error::Data`] for a label that the model does not have.
+pub fn prepare_run(
+    start: Start,
+    recipe: &Recipe,
+    mut notes: DataNotes,
+    train: Rows<'_>,
+    valid: Option<Rows<'_>>,
+    test: Option<Rows<'_>>,
+) -> Result<Prepared> {
     if let Some(f) = recipe.valid_split
         && !(0.0..1.0).contains(&f)
     {
@@ -183,24 +317,77 @@ pub fn prepare(rows: Vec<Row>, valid: Option<Vec<Row>>, recipe: &Recipe) -> Resu
             "the validation share must be at least 0 and less than 1, not {f}"
         )));
     }
+    let (train_file, valid_file) = (train.file, valid.as_ref().and_then(|v| v.file));
+    let seed = match &start {
+        Start::Resume { checkpoint, .. } => checkpoint.config.seed,
+        _ => recipe.model.seed,
+    };
+    if !matches!(start, Start::Resume { .. }) {
+        notes.valid_split = recipe.valid_fraction(train.rows.len());
+    }
     let (rows, valid_rows) = match valid {
-        Some(valid) => (rows, valid),
-        None => {
-            let fraction = recipe.valid_fraction(rows.len());
-            hold_out(rows, fraction, recipe.model.seed)
+        Some(valid) => (train.rows, valid.rows),
+        None => hold_out(train.rows, notes.valid_split, seed),
+    };
+    let (mut model, resumed) = match start {
+        Start::Resume {
+            checkpoint,
+            epochs,
+            threads,
+        } => {
+            let Checkpoint {
+                contents,
+                config,
+                state,
+                ..
+            } = *checkpoint;
+            let config = TrainConfig {
+                epochs,
+                threads: threads.unwrap_or(config.threads),
+                ..config
+            };
+            (Model::from(contents), Some((config, state)))
+        }
+        Start::Init(mut model) => {
+            if recipe.model.max_len.is_some() {
+                model.max_len = recipe.model.max_len;
+            }
+            (*model, None)
+        }
+        Start::New => {
+            let pairs = rows.iter().map(|r| (r.text.as_str(), r.label.as_str()));
+            let model = Model::for_data(pairs, &recipe.model).map_err(|e| match train_file {
+                Some(path) => Error::data(path, None, e.to_string()),
+                None => e,
+            })?;
+            (model, None)
         }
     };
-    let pairs = rows.iter().map(|r| (r.text.as_str(), r.label.as_str()));
-    let model = Model::for_data(pairs, &recipe.model)?;
-    let train = model.examples(&rows, "<training data>".as_ref())?;
-    let valid = model.examples(&valid_rows, "<validation data>".as_ref())?;
-    let config = recipe.train_config(&train, model.labels.len());
+    // the columns read, which `eval` of this model reads by default
+    model.columns = notes.columns();
+    let name = |file: Option<&Path>, or: &'static str| file.unwrap_or(or.as_ref()).to_path_buf();
+    let train_name = name(train_file, "<training data>");
+    let train = model.examples(&rows, &train_name)?;
+    let valid_name = name(valid_file.or(train_file), "<validation data>");
+    let valid = model.examples(&valid_rows, &valid_name)?;
+    drop((rows, valid_rows)); // the texts are encoded: free them before training
+    let test = match test {
+        Some(t) => model.examples(&t.rows, &name(t.file, "<test data>"))?,
+        None => Vec::new(),
+    };
+    let (config, state) = match resumed {
+        Some((config, state)) => (config, Some(state)),
+        None => (recipe.train_config(&train, model.labels.len()), None),
+    };
     config.validate()?;
     Ok(Prepared {
         model,
         train,
         valid,
+        test,
         config,
+        notes,
+        state,
     })
 }
 
@@ -223,13 +410,80 @@ impl Prepared {
         stop: Option<&AtomicBool>,
         on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<(Model, TrainReport)> {
+        let report = self.run(None, stop, on_event)?;
+        Ok((self.model, report))
+    }
+
+    /// Runs the training (a new run, or the one it resumes), writing `files` as it goes (see
+    /// [`Saver`]): a new run's initial model first, then the best model so far and the
+    /// checkpoint at the end of an epoch, and at the end the trained model, the checkpoint
+    /// removed unless it is kept. The run stops after the batch in which `stop` becomes true.
+    /// `self.model` is the trained model afterwards.
+    ///
+    /// # Errors
+    /// As [`train::train`] and [`Saver::finish`]; [`Error::Io`] if a file cannot be written.
+    pub fn run(
+        &mut self,
+        files: Option<RunFiles>,
+        stop: Option<&AtomicBool>,
+        mut on_event: impl FnMut(Event<'_>) + Send,
+    ) -> Result<TrainReport> {
+        let notes = serde_json::to_value(&self.notes).expect("plain data");
+        let initial = self.state.is_none().then(|| self.model.contents());
+        let mut saver = files
+            .map(|files| Saver::start(files, &self.config, notes, initial))
+            .transpose()?;
         let data = Data {
             train: &self.train,
             valid: &self.valid,
-            test: &[],
+            test: &self.test,
             stop,
         };
-        let report = self.model.train(data, &self.config, on_event)?;
-        Ok((self.model, report))
+        let result = {
+            let Model {
+                network,
+                vocab,
+                labels,
+                tokens,
+                max_len,
+                columns,
+            } = &mut self.model;
+            let (vocab, labels, tokens, max_len, columns) =
+                (&*vocab, &*labels, *tokens, *max_len, &*columns);
+            let saver = &mut saver;
+            let on_event = |event: Event<'_>| {
+                if let (
+                    Some(saver),
+                    Event::Epoch {
+                        network,
+                        state,
+                        metrics,
+                    },
+                ) = (saver.as_mut(), event)
+                {
+                    let current = ContentsRef {
+                        network,
+                        params: network.params(),
+                        vocab,
+                        labels,
+                        tokens,
+                        max_len,
+                        columns,
+                    };
+                    saver.at_epoch(current, state, metrics.epoch);
+                }
+                on_event(event);
+            };
+            match self.state.take() {
+                Some(state) => train::resume(network, data, &self.config, state, on_event),
+                None => train::train(network, data, &self.config, on_event),
+            }
+        };
+        let Some(mut saver) = saver else {
+            return result;
+        };
+        let report = saver.finish(result)?;
+        saver.close(self.model.contents())?;
+        Ok(report)
     }
 }

@@ -7,25 +7,22 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use rnn::checkpoint::{self, Saver, checkpoint_path};
+use rnn::checkpoint::{self, RunFiles};
 use rnn::data::Tokens;
-use rnn::error::Error;
+use rnn::lm::bits;
 use rnn::lm::corpus::{self, DEFAULT_VALID_FRACTION};
-use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe, default_lr, training_end};
-use rnn::lm::{LanguageModel, bits};
-use rnn::metrics::{self, Score};
+use rnn::lm::recipe::{self, MODEL_DEFAULTS, PreparedText, TextRecipe, TextStart};
+use rnn::metrics::Score;
 use rnn::model::{Initializer, ModelConfig};
 use rnn::optim::OptimizerKind;
-use rnn::plot;
 use rnn::rnn::CellKind;
-use rnn::train::text::{TextConfig, Texts};
-use rnn::train::{Event, LrSchedule, TrainConfig, TrainReport};
+use rnn::train::text::TextConfig;
+use rnn::train::{LrSchedule, TrainReport};
 
 use super::outputs::{self, file_name};
 use super::progress::Progress;
@@ -158,221 +155,104 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-/// What the command keeps in a checkpoint beside the library's run state.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Notes {
-    text: TextConfig,
-    valid_fraction: f64,
-    validation_file: bool,
+/// The recipe that `args` give for a new run (see [`TextRecipe`]).
+fn recipe_of(args: &LmArgs) -> TextRecipe {
+    TextRecipe {
+        model: ModelConfig {
+            cell: args.cell,
+            hidden: args.hidden,
+            layers: args.layers,
+            embed: (args.embed > 0).then_some(args.embed),
+            dropout: args.dropout,
+            tokens: args.tokens,
+            min_count: args.min_count,
+            max_vocab: args.max_vocab,
+            initializer: args.initializer,
+            seed: args.seed,
+            ..MODEL_DEFAULTS
+        },
+        valid_fraction: args.valid_fraction,
+        bptt: args.bptt,
+        batch: args.batch,
+        epochs: args.epochs,
+        patience: args.patience,
+        optimizer: args.optimizer,
+        lr: args.lr,
+        schedule: args.schedule,
+        clip: args.clip,
+        threads: args.threads.unwrap_or(0),
+        max_seconds: args.max_seconds,
+    }
 }
 
 pub fn run(args: LmArgs) -> Result<()> {
-    let ckpt_path = checkpoint_path(&args.model);
+    let files = RunFiles::beside(&args.model, args.keep_checkpoint);
     let inputs: Vec<&Path> = args
         .train
         .iter()
         .chain(&args.valid)
         .map(PathBuf::as_path)
         .collect();
-    let outputs: Vec<&Path> = [
-        Some(&args.model),
-        Some(&ckpt_path),
-        args.metrics.as_ref(),
-        args.plot.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(PathBuf::as_path)
-    .collect();
-    outputs::prepare(&outputs, &inputs, &args.model, args.quiet)?;
-    if let (Some(path), 0) = (&args.plot, args.epochs) {
-        bail!(
-            "{}: there is nothing to plot after 0 epochs",
-            path.display()
-        );
-    }
-    let resumed = args
-        .resume
-        .as_ref()
-        .map(|p| checkpoint::load(p))
-        .transpose()?;
-    let notes = match &resumed {
-        Some(ckpt) => serde_json::from_value(ckpt.notes.clone())
-            .context("the checkpoint was not written by rnn lm")?,
-        None => Notes {
-            text: TextConfig {
-                bptt: args.bptt,
-                max_seconds: None,
-            },
-            valid_fraction: args.valid_fraction,
-            validation_file: args.valid.is_some(),
+    let written = (args.metrics.as_deref(), args.plot.as_deref());
+    outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
+    let start = match &args.resume {
+        Some(path) => TextStart::Resume {
+            checkpoint: Box::new(checkpoint::load(path)?),
+            path: path.clone(),
+            epochs: args.epochs,
+            threads: args.threads,
         },
+        None => TextStart::New,
     };
-    if resumed.is_some() {
-        checkpoint::check_validation_file(notes.validation_file, args.valid.is_some(), "text")?;
-    }
-    let text = TextConfig {
-        max_seconds: args.max_seconds,
-        ..notes.text
-    };
+    let recipe = recipe_of(&args);
+    let notes = start.notes(&recipe, args.valid.is_some())?;
     let whole = corpus::read_texts(&args.train)?;
-    let names = args
-        .train
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let names: Vec<String> = args.train.iter().map(|p| p.display().to_string()).collect();
+    let names = names.join(", ");
     let valid_text = args.valid.as_deref().map(corpus::read_text).transpose()?;
-    let mut model = match &resumed {
-        Some(ckpt) => LanguageModel::from_contents(ckpt.contents.clone())
-            .map_err(|m| Error::model(args.resume.as_deref().expect("resumed"), m))?,
-        None => {
-            // the vocabulary comes from the training part alone
-            let cut = match valid_text {
-                Some(_) => whole.len(),
-                None => {
-                    let chars = args.tokens.eq(&Tokens::Char).then(|| whole.chars().count());
-                    training_end(&whole, args.valid_fraction, chars)
-                }
-            };
-            let config = ModelConfig {
-                cell: args.cell,
-                hidden: args.hidden,
-                layers: args.layers,
-                embed: (args.embed > 0).then_some(args.embed),
-                dropout: args.dropout,
-                tokens: args.tokens,
-                min_count: args.min_count,
-                max_vocab: args.max_vocab,
-                initializer: args.initializer,
-                seed: args.seed,
-                ..MODEL_DEFAULTS
-            };
-            LanguageModel::for_text(&whole[..cut], &config).with_context(|| names.clone())?
-        }
-    };
-    let ids = model.encode(&whole);
-    drop(whole);
-    if ids.is_empty() {
-        bail!("{names}: the text is empty");
-    }
-    let valid_ids;
-    let (train_ids, valid_ids) = match &valid_text {
-        Some(v) => {
-            valid_ids = model.encode(v);
-            (&ids[..], &valid_ids[..])
-        }
-        None => corpus::split_valid(&ids, notes.valid_fraction),
-    };
-    let config = match &resumed {
-        Some(ckpt) => TrainConfig {
-            epochs: args.epochs,
-            threads: args.threads.unwrap_or(ckpt.config.threads),
-            ..ckpt.config.clone()
-        },
-        None => TrainConfig {
-            epochs: args.epochs,
-            optimizer: args.optimizer,
-            lr: args.lr.unwrap_or(default_lr(args.optimizer)),
-            clip: args.clip,
-            batch: args.batch,
-            seed: args.seed,
-            shuffle: false,
-            keep_last_good: false,
-            threads: args.threads.unwrap_or(0),
-            patience: (args.patience > 0).then_some(args.patience),
-            schedule: args.schedule,
-            class_weights: None,
-        },
-    };
-    config.validate()?;
+    let valid = valid_text.as_deref();
+    let mut run = recipe::prepare_run(start, &recipe, notes, &whole, valid, Some(&names))?;
+    drop((whole, valid_text));
     if !args.quiet {
-        writeln!(
-            std::io::stdout().lock(),
-            "Training the language model ({}; V = {} tokens) on {} tokens of {names}{}, in {} \
-             streams of windows of {} steps.",
-            model.network.arch(),
-            model.vocab.len(),
-            train_ids.len(),
-            if valid_ids.is_empty() {
-                String::new()
-            } else {
-                format!(", validating on {}", valid_ids.len())
-            },
-            config.batch,
-            text.bptt,
-        )?;
+        print_banner(&run, &names)?;
     }
-    let texts = Texts {
-        train: train_ids,
-        valid: valid_ids,
-        stop: None,
+    let (config, text) = (run.config.clone(), run.text);
+    let train_tokens = run.texts(None).train.len();
+    let tokens_per_epoch = train_tokens.saturating_sub(1) / config.batch * config.batch;
+    let progress = Progress::for_text(config.epochs, tokens_per_epoch, args.quiet);
+    let (result, seconds) = progress.show(&[], |on_event| run.run(Some(files), None, on_event));
+    let report = result?;
+    let title = || {
+        let (arch, optimizer) = (run.model.network.arch(), config.optimizer.name());
+        let (lr, bptt, batch) = (config.lr, text.bptt, config.batch);
+        let train = file_name(&args.train[0]);
+        format!("{train}: {arch}, {optimizer} lr = {lr}, bptt {bptt}, batch {batch}")
     };
-    rnn::train::text::check_text(texts, &config, &text).with_context(|| names.clone())?;
-    if resumed.is_none() {
-        model.save(&args.model)?;
-    }
-    let mut saver = Saver::new(
-        &args.model,
-        &ckpt_path,
-        &config,
-        serde_json::to_value(&notes).expect("plain data"),
-    );
-    let tokens_per_epoch = train_ids.len().saturating_sub(1) / config.batch * config.batch;
-    let mut progress = Progress::for_text(config.epochs, tokens_per_epoch, args.quiet);
-    let started = Instant::now();
-    let result = {
-        let LanguageModel {
-            network: training,
-            vocab,
-            tokens,
-        } = &mut model;
-        let (vocab, tokens) = (&*vocab, *tokens);
-        let on_event = |event: Event<'_>| {
-            match event {
-                Event::Warning(warning) => {
-                    let text = warning.describe(&[]);
-                    progress.suspend(|| eprintln!("warning: {text}"));
-                }
-                Event::Epoch {
-                    network,
-                    state,
-                    metrics,
-                } => {
-                    let current = rnn::lm::contents(network, network.params(), vocab, tokens);
-                    saver.at_epoch(current, state, metrics.epoch);
-                }
-                Event::Step { .. } => {}
-            }
-            progress.on_event(event);
-        };
-        let state = resumed.map(|c| c.state);
-        rnn::train::text::train_text(training, texts, &config, &text, state, on_event)
-    };
-    progress.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    let report = saver.finish(result)?;
-    model.save(&args.model)?;
-    if !args.keep_checkpoint && ckpt_path.exists() {
-        std::fs::remove_file(&ckpt_path).map_err(|e| Error::io(&ckpt_path, e))?;
-    }
-    if let Some(path) = &args.metrics {
-        metrics::write_csv(&report.history, &[], path)?;
-    }
-    if let Some(path) = &args.plot {
-        let title = format!(
-            "{}: {}, {} lr = {}, bptt {}, batch {}",
-            file_name(&args.train[0]),
-            model.network.arch(),
-            config.optimizer.name(),
-            config.lr,
-            text.bptt,
-            config.batch
-        );
-        plot::plot_curves(&report.history, &title, path)?;
-    }
-    let valid = model.evaluate(valid_ids, config.batch, text.bptt);
-    print_summary(&args, &report, seconds, valid, model.vocab.len())
+    outputs::write_history(&report.history, &[], written.0, written.1, title)?;
+    let valid = run
+        .model
+        .evaluate(run.texts(None).valid, config.batch, text.bptt);
+    print_summary(&args, &report, seconds, valid, run.model.vocab.len())
+}
+
+fn print_banner(run: &PreparedText, names: &str) -> Result<()> {
+    let texts = run.texts(None);
+    writeln!(
+        std::io::stdout().lock(),
+        "Training the language model ({}; V = {} tokens) on {} tokens of {names}{}, in {} \
+         streams of windows of {} steps.",
+        run.model.network.arch(),
+        run.model.vocab.len(),
+        texts.train.len(),
+        if texts.valid.is_empty() {
+            String::new()
+        } else {
+            format!(", validating on {}", texts.valid.len())
+        },
+        run.config.batch,
+        run.text.bptt,
+    )?;
+    Ok(())
 }
 
 fn print_summary(

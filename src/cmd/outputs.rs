@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use rnn::checkpoint::checkpoint_path;
+use rnn::checkpoint::{RunFiles, checkpoint_path};
 use rnn::fsutil::check_output;
 
 /// Creates the folders of `outputs` (as `rnn demo` does) and fails before any work if one
@@ -43,6 +43,32 @@ pub fn prepare(outputs: &[&Path], inputs: &[&Path], model: &Path, quiet: bool) -
     Ok(())
 }
 
+/// The checks of [`prepare`] for a training run that writes `files`, reads `inputs` and
+/// writes the CSV file `metrics` and the chart `plot` if given; a chart of 0 epochs is refused
+/// before any work too.
+pub fn prepare_run(
+    files: &RunFiles,
+    inputs: &[&Path],
+    (metrics, plot): (Option<&Path>, Option<&Path>),
+    epochs: usize,
+    quiet: bool,
+) -> Result<()> {
+    let model = files
+        .model
+        .as_deref()
+        .expect("a command's run has a model file");
+    let outputs = [Some(model), Some(files.checkpoint.as_path()), metrics, plot];
+    let outputs: Vec<&Path> = outputs.into_iter().flatten().collect();
+    prepare(&outputs, inputs, model, quiet)?;
+    if let (Some(path), 0) = (plot, epochs) {
+        bail!(
+            "{}: there is nothing to plot after 0 epochs",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Whether `a` and `b` name the same file: the same path, or the same existing file by another
 /// path (a link, `./x` and `x`).
 pub fn same_file(a: &Path, b: &Path) -> bool {
@@ -61,4 +87,22 @@ pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Writes a run's history where asked: every epoch's metrics to the CSV file `metrics`, and
+/// the loss and accuracy curves, titled `title()`, to the PNG file `plot`.
+pub fn write_history(
+    history: &[rnn::metrics::EpochMetrics],
+    labels: &[String],
+    metrics: Option<&Path>,
+    plot: Option<&Path>,
+    title: impl FnOnce() -> String,
+) -> Result<()> {
+    if let Some(path) = metrics {
+        rnn::metrics::write_csv(history, labels, path)?;
+    }
+    if let Some(path) = plot {
+        rnn::plot::plot_curves(history, &title(), path)?;
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! lines (about twenty a run) when the output goes to a file or a pipe.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
@@ -89,6 +89,26 @@ impl Progress {
             }
             _ => {}
         }
+    }
+
+    /// Runs `train` with this display: it hears of every event, and warnings (named with
+    /// `labels`) are printed above the bar; the bar is removed at the end. Returns what `train`
+    /// returned and the seconds it took.
+    pub fn show<T>(
+        mut self,
+        labels: &[String],
+        train: impl FnOnce(&mut (dyn FnMut(Event<'_>) + Send)) -> T,
+    ) -> (T, f64) {
+        let started = Instant::now();
+        let result = train(&mut |event| {
+            if let Event::Warning(warning) = event {
+                let text = warning.describe(labels);
+                self.suspend(|| eprintln!("warning: {text}"));
+            }
+            self.on_event(event);
+        });
+        self.finish();
+        (result, started.elapsed().as_secs_f64())
     }
 
     /// Removes the bar, so that what follows is printed on a clean line.

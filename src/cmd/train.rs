@@ -7,24 +7,20 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use rnn::checkpoint::{self, Saver, checkpoint_path};
+use rnn::checkpoint::{self, RunFiles, checkpoint_path};
+use rnn::data::Tokens;
 use rnn::data::files::{self, Columns, Format, ReadOptions};
-use rnn::data::{Example, Tokens, split};
-use rnn::error::Error;
-use rnn::metrics::{self, Score};
+use rnn::metrics::Score;
 use rnn::model::{Initializer, Model, ModelConfig};
-use rnn::model_file::ContentsRef;
 use rnn::optim::OptimizerKind;
-use rnn::plot;
-use rnn::recipe::{self, ClassWeight, Recipe};
+use rnn::recipe::{self, ClassWeight, DataNotes, Prepared, Recipe, Rows, Start};
 use rnn::rnn::{CellKind, Pool};
-use rnn::train::{self, Data, Event, LrSchedule, TrainConfig};
+use rnn::train::{self, LrSchedule, TrainConfig};
 
 use super::outputs::{self, file_name};
 use super::progress::Progress;
@@ -233,209 +229,69 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// What the command keeps in a checkpoint beside the library's run state: how it made its
-/// data, so that a resumed run makes the same.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Notes {
-    valid_split: f64,
-    validation_file: bool,
-    class_weight: ClassWeight,
-    text_col: String,
-    label_col: String,
-}
-
 pub fn run(args: TrainArgs) -> Result<()> {
-    let ckpt_path = checkpoint_path(&args.model);
-    let inputs: Vec<&Path> = [Some(&args.train), args.valid.as_ref(), args.test.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(PathBuf::as_path)
-        .collect();
-    let outputs: Vec<&Path> = [
-        Some(&args.model),
-        Some(&ckpt_path),
-        args.metrics.as_ref(),
-        args.plot.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(PathBuf::as_path)
-    .collect();
-    outputs::prepare(&outputs, &inputs, &args.model, args.quiet)?;
-    if let (Some(path), 0) = (&args.plot, args.epochs) {
-        bail!(
-            "{}: there is nothing to plot after 0 epochs",
-            path.display()
-        );
-    }
-    let resumed = args
-        .resume
-        .as_ref()
-        .map(|p| checkpoint::load(p))
-        .transpose()?;
-    let mut notes = match &resumed {
-        Some(ckpt) => serde_json::from_value(ckpt.notes.clone())
-            .context("the checkpoint was not written by rnn train")?,
-        None => Notes {
-            valid_split: args.valid_split.unwrap_or(split::DEFAULT_FRACTION),
-            validation_file: args.valid.is_some(),
-            class_weight: args.class_weight,
-            text_col: args.text_col.clone(),
-            label_col: args.label_col.clone(),
+    let files = RunFiles::beside(&args.model, args.keep_checkpoint);
+    let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
+    let written = (args.metrics.as_deref(), args.plot.as_deref());
+    outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
+    let start = match (&args.resume, &args.init) {
+        (Some(path), _) => Start::Resume {
+            checkpoint: Box::new(checkpoint::load(path)?),
+            epochs: args.epochs,
+            threads: args.threads,
         },
+        (None, Some(init)) => Start::Init(Box::new(Model::load(init)?)),
+        (None, None) => Start::New,
     };
-    if resumed.is_some() {
-        checkpoint::check_validation_file(notes.validation_file, args.valid.is_some(), "data")?;
-    }
+    let recipe = recipe_of(&args, args.class_weight);
+    let columns = Columns {
+        text: args.text_col.clone(),
+        label: args.label_col.clone(),
+    };
+    let notes = start.notes(DataNotes::new(&recipe, &columns, args.valid.is_some()))?;
     let reading = ReadOptions {
-        columns: Columns {
-            text: notes.text_col.clone(),
-            label: notes.label_col.clone(),
-        },
+        columns: notes.columns(),
         max_row_bytes: args.max_row_bytes,
         format: args.format,
         shard: None,
     };
-    let rows = files::read_rows(&args.train, &reading)?;
-    // the validation rows: a file, or a seeded, stratified part of the training rows
-    let seed = resumed.as_ref().map_or(args.seed, |c| c.config.seed);
-    let recipe = recipe_of(&args, notes.class_weight);
-    if resumed.is_none() {
-        notes.valid_split = recipe.valid_fraction(rows.len());
+    let read = |path| read_rows(path, &reading);
+    let train = read(&args.train)?;
+    let valid = args.valid.as_deref().map(read).transpose()?;
+    let test = args.test.as_deref().map(read).transpose()?;
+    let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
+    if !args.quiet {
+        print_banner(&run, &args)?;
     }
-    let (rows, valid_rows) = match &args.valid {
-        Some(path) => (rows, files::read_rows(path, &reading)?),
-        None => recipe::hold_out(rows, notes.valid_split, seed),
+    let progress = Progress::new(run.config.epochs, run.train.len(), args.quiet);
+    let labels = run.model.labels.clone();
+    let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), None, on_event));
+    let report = result?;
+    let title = || {
+        let config = &run.config;
+        let arch = run.model.network.arch();
+        let (optimizer, train) = (config.optimizer.name(), file_name(&args.train));
+        format!(
+            "{train}: {arch}, {optimizer} lr = {}, batch {}",
+            config.lr, config.batch
+        )
     };
-    let mut model = match (&resumed, &args.init) {
-        (Some(ckpt), _) => Model::from(ckpt.contents.clone()),
-        (None, Some(init)) => {
-            let mut model = Model::load(init)?;
-            if args.max_len.is_some() {
-                model.max_len = args.max_len;
-            }
-            model
-        }
-        (None, None) => {
-            let config = &recipe.model;
-            let pairs = rows.iter().map(|r| (r.text.as_str(), r.label.as_str()));
-            Model::for_data(pairs, config).with_context(|| format!("{}", args.train.display()))?
-        }
-    };
-    // the columns read, which `eval` of this model reads by default
-    model.columns = reading.columns.clone();
-    let train = model.examples(&rows, &args.train)?;
-    let valid_path = args.valid.as_deref().unwrap_or(&args.train);
-    let valid = model.examples(&valid_rows, valid_path)?;
-    drop((rows, valid_rows)); // the texts are encoded: free them before training
-    let test = match &args.test {
-        Some(path) => model.examples(&files::read_rows(path, &reading)?, path)?,
-        None => Vec::new(),
-    };
-    let config = match &resumed {
-        Some(ckpt) => TrainConfig {
-            epochs: args.epochs,
-            threads: args.threads.unwrap_or(ckpt.config.threads),
-            ..ckpt.config.clone()
-        },
-        None => recipe.train_config(&train, model.labels.len()),
-    };
-    config.validate()?;
-    let show = !args.quiet;
-    if show {
-        print_banner(&model, &train, &valid, &test, &args)?;
-    }
-
-    // The initial model first: from here on the model file always holds a usable model.
-    if resumed.is_none() {
-        model.save(&args.model)?;
-    }
-    let data = Data {
-        train: &train,
-        valid: &valid,
-        test: &test,
-        stop: None,
-    };
-    let mut saver = Saver::new(
-        &args.model,
-        &ckpt_path,
-        &config,
-        serde_json::to_value(&notes).expect("plain data"),
-    );
-    let mut progress = Progress::new(config.epochs, train.len(), args.quiet);
-    let started = Instant::now();
-    let result = {
-        let (vocab, labels, tokens, max_len, columns) = (
-            &model.vocab,
-            &model.labels,
-            model.tokens,
-            model.max_len,
-            &model.columns,
-        );
-        let on_event = |event: Event<'_>| {
-            match event {
-                Event::Warning(warning) => {
-                    let text = warning.describe(labels);
-                    progress.suspend(|| eprintln!("warning: {text}"));
-                }
-                Event::Epoch {
-                    network,
-                    state,
-                    metrics,
-                } => {
-                    let current = ContentsRef {
-                        network,
-                        params: network.params(),
-                        vocab,
-                        labels,
-                        tokens,
-                        max_len,
-                        columns,
-                    };
-                    saver.at_epoch(current, state, metrics.epoch);
-                }
-                Event::Step { .. } => {}
-            }
-            progress.on_event(event);
-        };
-        match resumed {
-            Some(ckpt) => train::resume(&mut model.network, data, &config, ckpt.state, on_event),
-            None => train::train(&mut model.network, data, &config, on_event),
-        }
-    };
-    progress.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    let report = saver.finish(result)?;
-    // The trained model first: a metrics file or chart that cannot be written must not cost
-    // the training.
-    model.save(&args.model)?;
-    if !args.keep_checkpoint && ckpt_path.exists() {
-        std::fs::remove_file(&ckpt_path).map_err(|e| Error::io(&ckpt_path, e))?;
-    }
-    if let Some(path) = &args.metrics {
-        metrics::write_csv(&report.history, &model.labels, path)?;
-    }
-    if let Some(path) = &args.plot {
-        let title = format!(
-            "{}: {}, {} lr = {}, batch {}",
-            file_name(&args.train),
-            model.network.arch(),
-            config.optimizer.name(),
-            config.lr,
-            config.batch
-        );
-        plot::plot_curves(&report.history, &title, path)?;
-    }
-    print_summary(&model, &args, &report, seconds, &train, &valid, &test)
+    outputs::write_history(&report.history, &labels, written.0, written.1, title)?;
+    print_summary(&run, &args, &report, seconds)
 }
 
-fn print_banner(
-    model: &Model,
-    train: &[Example],
-    valid: &[Example],
-    test: &[Example],
-    args: &TrainArgs,
-) -> Result<()> {
+/// The rows of the file at `path`.
+fn read_rows<'a>(path: &'a Path, reading: &ReadOptions) -> rnn::error::Result<Rows<'a>> {
+    files::read_rows(path, reading).map(|rows| Rows::from_file(rows, path))
+}
+
+/// The paths given among `paths`.
+fn paths<'a>(paths: &[Option<&'a PathBuf>]) -> Vec<&'a Path> {
+    paths.iter().flatten().map(|p| p.as_path()).collect()
+}
+
+fn print_banner(run: &Prepared, args: &TrainArgs) -> Result<()> {
+    let (model, train, valid, test) = (&run.model, &run.train, &run.valid, &run.test);
     let tokens: usize = train.iter().map(|e| e.tokens.len()).sum();
     let mut sets = String::new();
     if !valid.is_empty() {
@@ -460,14 +316,12 @@ fn print_banner(
 }
 
 fn print_summary(
-    model: &Model,
+    run: &Prepared,
     args: &TrainArgs,
     report: &train::TrainReport,
     seconds: f64,
-    train: &[Example],
-    valid: &[Example],
-    test: &[Example],
 ) -> Result<()> {
+    let (model, train, valid, test) = (&run.model, &run.train, &run.valid, &run.test);
     // Final scores with the final weights (the history's train scores are running means).
     let score = |e: &rnn::model::Evaluation| Score {
         loss: e.loss,
@@ -539,6 +393,7 @@ fn print_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rnn::data::split;
 
     /// The help text states the library's defaults: where they are not shown by clap itself,
     /// they are written by hand, and this keeps the two together.

@@ -1,18 +1,21 @@
 //! How `rnn lm` makes a language model from a text: the validation part held out of its end,
-//! the vocabulary from the training part, the defaults. The command line and the Python
-//! package both follow this recipe.
+//! the vocabulary from the training part (or the model and the run of a checkpoint, to resume
+//! it), the defaults, and the run with its files. The command line and the Python package both
+//! follow this recipe.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::LanguageModel;
 use super::corpus::{self, DEFAULT_VALID_FRACTION};
+use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
 use crate::data::Tokens;
 use crate::error::{Error, Result};
 use crate::model::{Initializer, ModelConfig};
 use crate::optim::OptimizerKind;
 use crate::rnn::{CellKind, Pool};
 use crate::train::text::{TextConfig, Texts};
-use crate::train::{Event, LrSchedule, TrainConfig, TrainReport};
+use crate::train::{Event, LrSchedule, RunState, TrainConfig, TrainReport};
 
 /// `rnn lm`'s network: char-rnn's two layers of 256 LSTM units on one-hot characters.
 pub const MODEL_DEFAULTS: ModelConfig = ModelConfig {
@@ -134,6 +137,59 @@ pub fn training_end(text: &str, fraction: f64, chars: Option<usize>) -> usize {
     }
 }
 
+/// How a run on a text starts.
+#[derive(Debug)]
+pub enum TextStart {
+    /// A new model, its vocabulary from the training part of the text.
+    New,
+    /// Continuing the run of the checkpoint read from `path`, with its settings: `epochs` may
+    /// raise its limit, and `threads` (when given) change its threads.
+    Resume {
+        checkpoint: Box<Checkpoint>,
+        path: PathBuf,
+        epochs: usize,
+        threads: Option<usize>,
+    },
+}
+
+/// What a language model's checkpoint keeps beside the run's state: how the run cut its text,
+/// so that a resumed run cuts the same.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TextNotes {
+    pub text: TextConfig,
+    /// The share of the text's end held out (without a validation text).
+    pub valid_fraction: f64,
+    /// Whether a validation text was given.
+    pub validation_file: bool,
+}
+
+impl TextStart {
+    /// The notes of a run that starts so: a resumed run's own, checked against
+    /// `validation_file` (it must have a validation text exactly when it had one); otherwise
+    /// `recipe`'s.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a checkpoint that a language model's run did not write, or a
+    /// validation text where the run had none (or none where it had one).
+    pub fn notes(&self, recipe: &TextRecipe, validation_file: bool) -> Result<TextNotes> {
+        let TextStart::Resume { checkpoint, .. } = self else {
+            return Ok(TextNotes {
+                text: TextConfig {
+                    max_seconds: None,
+                    ..recipe.text_config()
+                },
+                valid_fraction: recipe.valid_fraction,
+                validation_file,
+            });
+        };
+        let notes: TextNotes = serde_json::from_value(checkpoint.notes.clone())
+            .map_err(|e| Error::Config(format!("the checkpoint was not written by rnn lm: {e}")))?;
+        checkpoint::check_validation_file(notes.validation_file, validation_file, "text")?;
+        Ok(notes)
+    }
+}
+
+/// A run on a text, ready to train.
 /// A run on a text, ready to train.
 #[derive(Debug)]
 pub struct PreparedText {
@@ -144,46 +200,111 @@ pub struct PreparedText {
     valid: Result<usize, Vec<u32>>,
     pub config: TrainConfig,
     pub text: TextConfig,
+    /// How the run cut its text, for its checkpoints.
+    pub notes: TextNotes,
+    /// The state of the run it continues ([`TextStart::Resume`]).
+    pub state: Option<RunState>,
 }
 
 /// Builds the model from `text` (its vocabulary from the training part) and encodes the text;
-/// the validation tokens are `valid`'s, or the last [`TextRecipe::valid_fraction`] of `text`.
+/// the validation tokens are `valid`'s, or the last [`TextRecipe::valid_fraction`] of `text`
+/// (see [`prepare_run`]).
+///
+/// # Errors
+/// As [`prepare_run`].
+pub fn prepare(text: &str, valid: Option<&str>, recipe: &TextRecipe) -> Result<PreparedText> {
+    let notes = TextStart::New.notes(recipe, valid.is_some())?;
+    prepare_run(TextStart::New, recipe, notes, text, valid, None)
+}
+
+/// A run as `start` says, with `recipe`'s settings (a resumed run keeps its own, but for the
+/// time limit) and `notes` (as [`TextStart::notes`] gives them): the model built from the
+/// training part of `text` (or taken from the checkpoint), the text encoded, and the
+/// validation tokens `valid`'s or the last `notes.valid_fraction` of `text`. `name` (the files
+/// read) is named in errors about the text.
 ///
 /// # Errors
 /// [`Error::Config`] for an empty text, one shorter than a window of every stream, or settings
-/// out of range.
-pub fn prepare(text: &str, valid: Option<&str>, recipe: &TextRecipe) -> Result<PreparedText> {
-    if !(0.0..1.0).contains(&recipe.valid_fraction) {
+/// out of range; [`Error::Model`] for a checkpoint that does not hold a language model.
+pub fn prepare_run(
+    start: TextStart,
+    recipe: &TextRecipe,
+    notes: TextNotes,
+    text: &str,
+    valid: Option<&str>,
+    name: Option<&str>,
+) -> Result<PreparedText> {
+    if !(0.0..1.0).contains(&notes.valid_fraction) {
         return Err(Error::Config(format!(
             "the validation share must be at least 0 and less than 1, not {}",
-            recipe.valid_fraction
+            notes.valid_fraction
         )));
     }
-    let cut = match valid {
-        Some(_) => text.len(),
-        None => {
-            let chars = (recipe.model.tokens == Tokens::Char).then(|| text.chars().count());
-            training_end(text, recipe.valid_fraction, chars)
+    let named = |e: Error| match name {
+        Some(name) => Error::data(name, None, e.to_string()),
+        None => e,
+    };
+    let (model, resumed) = match start {
+        TextStart::Resume {
+            checkpoint,
+            path,
+            epochs,
+            threads,
+        } => {
+            let Checkpoint {
+                contents,
+                config,
+                state,
+                ..
+            } = *checkpoint;
+            let model = LanguageModel::from_contents(contents)
+                .map_err(|message| Error::model(&path, message))?;
+            let config = TrainConfig {
+                epochs,
+                threads: threads.unwrap_or(config.threads),
+                ..config
+            };
+            (model, Some((config, state)))
+        }
+        TextStart::New => {
+            let cut = match valid {
+                Some(_) => text.len(),
+                None => {
+                    let chars = (recipe.model.tokens == Tokens::Char).then(|| text.chars().count());
+                    training_end(text, notes.valid_fraction, chars)
+                }
+            };
+            let model = LanguageModel::for_text(&text[..cut], &recipe.model).map_err(named)?;
+            (model, None)
         }
     };
-    let model = LanguageModel::for_text(&text[..cut], &recipe.model)?;
     let ids = model.encode(text);
     if ids.is_empty() {
-        return Err(Error::Config("the text is empty".into()));
+        return Err(named(Error::Config("the text is empty".into())));
     }
     let valid = match valid {
         Some(v) => Err(model.encode(v)),
-        None => Ok(ids.len() - corpus::split_valid(&ids, recipe.valid_fraction).1.len()),
+        None => Ok(ids.len() - corpus::split_valid(&ids, notes.valid_fraction).1.len()),
+    };
+    let (config, state) = match resumed {
+        Some((config, state)) => (config, Some(state)),
+        None => (recipe.train_config(), None),
     };
     let prepared = PreparedText {
         model,
         ids,
         valid,
-        config: recipe.train_config(),
-        text: recipe.text_config(),
+        config,
+        text: TextConfig {
+            max_seconds: recipe.max_seconds,
+            ..notes.text
+        },
+        notes,
+        state,
     };
     prepared.config.validate()?;
-    crate::train::text::check_text(prepared.texts(None), &prepared.config, &prepared.text)?;
+    crate::train::text::check_text(prepared.texts(None), &prepared.config, &prepared.text)
+        .map_err(named)?;
     Ok(prepared)
 }
 
@@ -203,12 +324,69 @@ impl PreparedText {
         stop: Option<&AtomicBool>,
         on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<(LanguageModel, TrainReport)> {
+        let report = self.run(None, stop, on_event)?;
+        Ok((self.model, report))
+    }
+
+    /// Runs the training (a new run, or the one it resumes), writing `files` as it goes (see
+    /// [`Saver`]), stopping after the window in which `stop` becomes true. `self.model` is the
+    /// trained model afterwards.
+    ///
+    /// # Errors
+    /// As [`crate::train::text::train_text`] and [`Saver::finish`]; [`Error::Io`] if a file
+    /// cannot be written.
+    pub fn run(
+        &mut self,
+        files: Option<RunFiles>,
+        stop: Option<&AtomicBool>,
+        mut on_event: impl FnMut(Event<'_>) + Send,
+    ) -> Result<TrainReport> {
+        let notes = serde_json::to_value(self.notes).expect("plain data");
+        let initial = self.state.is_none().then(|| self.model.contents());
+        let mut saver = files
+            .map(|files| Saver::start(files, &self.config, notes, initial))
+            .transpose()?;
         // (the fields apart: the model is borrowed mutably beside them)
         let texts = texts(&self.ids, &self.valid, stop);
-        let report = self
-            .model
-            .train(texts, &self.config, &self.text, None, on_event)?;
-        Ok((self.model, report))
+        let result = {
+            let LanguageModel {
+                network,
+                vocab,
+                tokens,
+            } = &mut self.model;
+            let (vocab, tokens) = (&*vocab, *tokens);
+            let saver = &mut saver;
+            let on_event = |event: Event<'_>| {
+                if let (
+                    Some(saver),
+                    Event::Epoch {
+                        network,
+                        state,
+                        metrics,
+                    },
+                ) = (saver.as_mut(), event)
+                {
+                    let current = super::contents(network, network.params(), vocab, tokens);
+                    saver.at_epoch(current, state, metrics.epoch);
+                }
+                on_event(event);
+            };
+            let state = self.state.take();
+            crate::train::text::train_text(
+                network,
+                texts,
+                &self.config,
+                &self.text,
+                state,
+                on_event,
+            )
+        };
+        let Some(mut saver) = saver else {
+            return result;
+        };
+        let report = saver.finish(result)?;
+        saver.close(self.model.contents())?;
+        Ok(report)
     }
 }
 

@@ -15,8 +15,7 @@
 //! | `train.state` | metadata, JSON | the epoch, the step, the shuffling stream's position, the best epoch and the monitor's counts, the history, the warnings |
 //! | `train.notes` | metadata, JSON | what the caller keeps beside (the command line: its data settings) |
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +24,9 @@ use crate::metrics::EpochMetrics;
 use crate::model_file::{self, Contents, ContentsRef, EXTRA_PREFIX, ExtrasRef};
 use crate::optim::OptimizerState;
 use crate::train::{Monitor, RunState, TrainConfig, Warning};
+
+mod saver;
+pub use saver::{RunFiles, Saver, check_validation_file, checkpoint_path};
 
 /// A checkpoint read back.
 #[derive(Clone, Debug)]
@@ -170,123 +172,4 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 /// Plain data as a JSON string.
 fn to_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("plain data serialises")
-}
-
-/// The checkpoint's path for a model: `MODEL.ckpt`, beside it.
-pub fn checkpoint_path(model: &Path) -> PathBuf {
-    let mut name = model.file_name().unwrap_or_default().to_os_string();
-    name.push(".ckpt");
-    model.with_file_name(name)
-}
-
-/// How often a run writes its model and checkpoint at the end of an epoch. The model file
-/// always holds a usable model (the initial one, then the best so far), and the checkpoint
-/// lets `--resume` continue, so a run that is stopped loses at most this much work.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
-
-/// What a training run writes as it goes: at the end of an epoch (at most every
-/// [`CHECKPOINT_EVERY`], and after the last), the best model so far to the model file and the
-/// run's state to the checkpoint. A write that fails does not stop the run; [`Saver::finish`]
-/// reports it when the run ends.
-pub struct Saver<'a> {
-    pub model: &'a Path,
-    pub checkpoint: &'a Path,
-    pub config: &'a TrainConfig,
-    /// What the caller keeps in the checkpoint beside the run's state (how it made its data).
-    pub notes: serde_json::Value,
-    last: Instant,
-    /// What the model file holds, in words.
-    saved: String,
-    error: Option<Error>,
-}
-
-impl<'a> Saver<'a> {
-    /// A saver for a run whose model file holds the initial model.
-    pub fn new(
-        model: &'a Path,
-        checkpoint: &'a Path,
-        config: &'a TrainConfig,
-        notes: serde_json::Value,
-    ) -> Self {
-        Saver {
-            model,
-            checkpoint,
-            config,
-            notes,
-            last: Instant::now(),
-            saved: "the initial model".into(),
-            error: None,
-        }
-    }
-
-    /// At the end of epoch `epoch`, with the network's `current` contents and the run's
-    /// `state`: writes both files if it is time.
-    pub fn at_epoch(&mut self, current: ContentsRef<'_>, state: &RunState, epoch: usize) {
-        if self.last.elapsed() < CHECKPOINT_EVERY && epoch != self.config.epochs {
-            return;
-        }
-        // the model file: the best epoch so far, or the latest
-        let best = ContentsRef {
-            params: if state.best_params.is_empty() {
-                current.params
-            } else {
-                &state.best_params
-            },
-            ..current
-        };
-        let written = model_file::save(best, self.model)
-            .and_then(|()| save(self.checkpoint, current, self.config, state, &self.notes));
-        match written {
-            Ok(()) => {
-                self.saved = state.monitor.best.map_or_else(
-                    || format!("the model after epoch {epoch}"),
-                    |(e, _)| format!("the best model so far (epoch {e})"),
-                )
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
-        self.last = Instant::now();
-    }
-
-    /// The run's result, with a failed write, or a divergence, told as the command tells them:
-    /// a diverged run names what the model file keeps and how to go on.
-    ///
-    /// # Errors
-    /// The first write that failed; [`Error::DivergedSaved`] for a run that diverged; any other
-    /// error of the run as it was.
-    pub fn finish<T>(self, result: Result<T>) -> Result<T> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        match result {
-            Err(Error::Diverged {
-                epoch, loss, lr, ..
-            }) => Err(Error::DivergedSaved {
-                epoch,
-                loss,
-                lr,
-                model: self.model.to_path_buf(),
-                kept: self.saved,
-                checkpoint: self.checkpoint.to_path_buf(),
-            }),
-            other => other,
-        }
-    }
-}
-
-/// Checks that a resumed run is given a validation file when it was started with one, and none
-/// when it was not (`what` names the data: "data", "text").
-///
-/// # Errors
-/// [`Error::Config`] saying how the run was started.
-pub fn check_validation_file(started_with: bool, given: bool, what: &str) -> Result<()> {
-    if started_with == given {
-        return Ok(());
-    }
-    Err(Error::Config(format!(
-        "the run was started {} --valid: give the same {what} to resume it",
-        if started_with { "with" } else { "without" }
-    )))
 }

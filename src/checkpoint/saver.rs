@@ -1,0 +1,188 @@
+//! What a training run writes as it goes, for the command line and the Python package alike:
+//! the model file (the initial model, then the best so far) and the checkpoint that `--resume`
+//! continues from, and at the end the trained model, the checkpoint removed unless it is kept.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::save;
+use crate::error::{Error, Result};
+use crate::model_file::{self, ContentsRef};
+use crate::train::{RunState, TrainConfig};
+
+/// The checkpoint's path for a model: `MODEL.ckpt`, beside it.
+pub fn checkpoint_path(model: &Path) -> PathBuf {
+    let mut name = model.file_name().unwrap_or_default().to_os_string();
+    name.push(".ckpt");
+    model.with_file_name(name)
+}
+
+/// Where a run writes: its model file, if it has one (the Python package keeps the model in
+/// memory), and its checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFiles {
+    pub model: Option<PathBuf>,
+    pub checkpoint: PathBuf,
+    /// Keep the checkpoint once the run has ended, to continue it later; otherwise it is
+    /// removed once the model is saved.
+    pub keep_checkpoint: bool,
+}
+
+impl RunFiles {
+    /// A model file with its checkpoint beside it ([`checkpoint_path`]), as `rnn train` and
+    /// `rnn lm` write them.
+    pub fn beside(model: &Path, keep_checkpoint: bool) -> Self {
+        RunFiles {
+            model: Some(model.to_path_buf()),
+            checkpoint: checkpoint_path(model),
+            keep_checkpoint,
+        }
+    }
+}
+
+/// How often a run writes its model and checkpoint at the end of an epoch. The model file
+/// always holds a usable model (the initial one, then the best so far), and the checkpoint
+/// lets `--resume` continue, so a run that is stopped loses at most this much work.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// What a training run writes as it goes: at the end of an epoch (at most every
+/// [`CHECKPOINT_EVERY`], and after the last), the best model so far to the model file and the
+/// run's state to the checkpoint. A write that fails does not stop the run; [`Saver::finish`]
+/// reports it when the run ends.
+pub struct Saver {
+    files: RunFiles,
+    config: TrainConfig,
+    /// What the caller keeps in the checkpoint beside the run's state (how it made its data).
+    notes: serde_json::Value,
+    last: Instant,
+    /// What the model file holds, in words.
+    saved: String,
+    error: Option<Error>,
+}
+
+impl Saver {
+    /// A saver for a run of `config`; a new run (not `resumed`) writes its `initial` model
+    /// first, so that from then on the model file always holds a usable model.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the initial model cannot be written.
+    pub fn start(
+        files: RunFiles,
+        config: &TrainConfig,
+        notes: serde_json::Value,
+        initial: Option<ContentsRef<'_>>,
+    ) -> Result<Self> {
+        if let (Some(path), Some(initial)) = (&files.model, initial) {
+            model_file::save(initial, path)?;
+        }
+        Ok(Saver {
+            files,
+            config: config.clone(),
+            notes,
+            last: Instant::now(),
+            saved: "the initial model".into(),
+            error: None,
+        })
+    }
+
+    /// At the end of epoch `epoch`, with the network's `current` contents and the run's
+    /// `state`: writes both files if it is time.
+    pub fn at_epoch(&mut self, current: ContentsRef<'_>, state: &RunState, epoch: usize) {
+        if self.last.elapsed() < CHECKPOINT_EVERY && epoch != self.config.epochs {
+            return;
+        }
+        // the model file: the best epoch so far, or the latest
+        let best = ContentsRef {
+            params: if state.best_params.is_empty() {
+                current.params
+            } else {
+                &state.best_params
+            },
+            ..current
+        };
+        let written = match &self.files.model {
+            Some(path) => model_file::save(best, path),
+            None => Ok(()),
+        }
+        .and_then(|()| {
+            save(
+                &self.files.checkpoint,
+                current,
+                &self.config,
+                state,
+                &self.notes,
+            )
+        });
+        match written {
+            Ok(()) => {
+                self.saved = state.monitor.best.map_or_else(
+                    || format!("the model after epoch {epoch}"),
+                    |(e, _)| format!("the best model so far (epoch {e})"),
+                )
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self.last = Instant::now();
+    }
+
+    /// The run's result, with a failed write or a divergence told: a diverged run with a
+    /// model file names what that file keeps and how to go on.
+    ///
+    /// # Errors
+    /// The first write that failed; [`Error::DivergedSaved`] for a run with a model file that
+    /// diverged; any other error of the run as it was.
+    pub fn finish<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        match (result, &self.files.model) {
+            (
+                Err(Error::Diverged {
+                    epoch, loss, lr, ..
+                }),
+                Some(model),
+            ) => Err(Error::DivergedSaved {
+                epoch,
+                loss,
+                lr,
+                model: model.clone(),
+                kept: self.saved.clone(),
+                checkpoint: self.files.checkpoint.clone(),
+            }),
+            (other, _) => other,
+        }
+    }
+
+    /// After a run that ended well: the `trained` model saved to the model file (if any) and
+    /// the checkpoint removed, unless it is kept.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the model cannot be written or the checkpoint removed.
+    pub fn close(self, trained: ContentsRef<'_>) -> Result<()> {
+        if let Some(path) = &self.files.model {
+            model_file::save(trained, path)?;
+        }
+        let checkpoint = &self.files.checkpoint;
+        if !self.files.keep_checkpoint && checkpoint.exists() {
+            std::fs::remove_file(checkpoint).map_err(|e| Error::io(checkpoint, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a resumed run is given a validation file when it was started with one, and none
+/// when it was not (`what` names the data: "data", "text").
+///
+/// # Errors
+/// [`Error::Config`] saying how the run was started.
+pub fn check_validation_file(started_with: bool, given: bool, what: &str) -> Result<()> {
+    if started_with == given {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the run was started {} --valid: give the same {what} to resume it",
+        if started_with { "with" } else { "without" }
+    )))
+}
