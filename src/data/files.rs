@@ -11,6 +11,9 @@
 //! ([`Columns`], `--text-col` and `--label-col` on the command line), in any order, and the other
 //! columns are ignored. Windows line endings and a UTF-8 byte order mark are accepted everywhere.
 //!
+//! [`Texts`] reads the same files without labels, one text at a time, for predicting: a TSV or
+//! CSV file's text column (a label column may be there or not), or one text a line.
+//!
 //! **Errors.** Every malformed row is an error naming the file and the line (a wrong number of
 //! fields, invalid UTF-8, an empty label, a missing or repeated fastText label): nothing is
 //! skipped silently except blank lines. A row with a label and an empty text is an example (of
@@ -19,8 +22,8 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, ErrorKind, Read};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Chain, Cursor, ErrorKind, Read};
+use std::path::{Path, PathBuf};
 
 use crate::data::records::{self, Line, RecordError, Records, read_line};
 use crate::error::{Error, Result};
@@ -177,8 +180,20 @@ pub fn parse_rows(
     let (columns, max) = (&options.columns, options.max_row_bytes);
     let reader = BufReader::with_capacity(1 << 16, reader);
     match format {
-        Format::Tsv => parse_delimited(Records::tsv(reader, max), path, columns, options.shard),
-        Format::Csv => parse_delimited(Records::csv(reader, max), path, columns, options.shard),
+        Format::Tsv => parse_delimited(
+            Records::tsv(reader, max),
+            format,
+            path,
+            columns,
+            options.shard,
+        ),
+        Format::Csv => parse_delimited(
+            Records::csv(reader, max),
+            format,
+            path,
+            columns,
+            options.shard,
+        ),
         Format::FastText => parse_fasttext(reader, path, max, options.shard),
     }
 }
@@ -187,8 +202,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 const ONLY_BLANK: &str = "no examples (the file has only blank lines)";
 const INVALID_UTF8: &str = "invalid UTF-8";
 
+/// A reader after [`skip_bom`]: the bytes it looked at, then the rest.
+type Unmarked<R> = Chain<Cursor<Vec<u8>>, R>;
+
 /// `reader` without a leading UTF-8 byte order mark, and whether it is empty (but for the mark).
-fn skip_bom<R: Read>(mut reader: R) -> std::io::Result<(impl Read, bool)> {
+fn skip_bom<R: Read>(mut reader: R) -> std::io::Result<(Unmarked<R>, bool)> {
     let mut start = Vec::with_capacity(BOM.len());
     fill(&mut reader, &mut start, BOM.len())?;
     if start == BOM {
@@ -216,6 +234,7 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> std::io::Result<
 /// TSV or CSV: the header, then every row.
 fn parse_delimited(
     mut records: Records<impl BufRead>,
+    format: Format,
     path: &Path,
     columns: &Columns,
     shard: Option<Shard>,
@@ -227,38 +246,10 @@ fn parse_delimited(
         )));
     }
     let mut record = Vec::new();
-    let Some(header_line) = next_record(&mut records, &mut record, path)? else {
+    let Some((header_line, names)) = read_header(&mut records, &mut record, path)? else {
         return Err(Error::data(path, None, ONLY_BLANK));
     };
-    let mut names = Vec::with_capacity(record.len());
-    for i in 0..record.len() {
-        let name = field(&record, i, path, header_line)?;
-        let name = if i == 0 {
-            name.strip_prefix('\u{feff}').unwrap_or(name)
-        } else {
-            name
-        };
-        names.push(name.trim().to_string());
-    }
-    let column = |name: &str, flag: &str| -> Result<usize> {
-        let mut found = names.iter().enumerate().filter(|(_, n)| *n == name);
-        match (found.next(), found.next()) {
-            (Some((i, _)), None) => Ok(i),
-            (None, _) => Err(Error::data(
-                path,
-                Some(header_line),
-                format!(
-                    "the header has no {name:?} column (it has: {}); pick one with {flag}",
-                    names.join(", ")
-                ),
-            )),
-            (Some(_), Some(_)) => Err(Error::data(
-                path,
-                Some(header_line),
-                format!("the header has several {name:?} columns"),
-            )),
-        }
-    };
+    let column = |name: &str, flag: &str| find_column(&names, name, flag, path, header_line);
     let text_col = column(&columns.text, "--text-col")?;
     let label_col = column(&columns.label, "--label-col")?;
 
@@ -267,11 +258,8 @@ fn parse_delimited(
     let mut seen = 0;
     while let Some(line) = next_record(&mut records, &mut record, path)? {
         if record.len() != width {
-            return Err(Error::data(
-                path,
-                Some(line),
-                format!("expected {width} fields, found {}", record.len()),
-            ));
+            let message = wrong_width(format, width, record.len());
+            return Err(Error::data(path, Some(line), message));
         }
         let text = field(&record, text_col, path, line)?;
         let label = field(&record, label_col, path, line)?.trim();
@@ -285,6 +273,57 @@ fn parse_delimited(
         return Err(Error::data(path, None, "no examples after the header"));
     }
     Ok(rows)
+}
+
+/// Reads the header row: the line it is on and its names (trimmed, without a byte order mark);
+/// `None` when the input has only blank lines.
+fn read_header(
+    records: &mut Records<impl BufRead>,
+    record: &mut Vec<Vec<u8>>,
+    path: &Path,
+) -> Result<Option<(usize, Vec<String>)>> {
+    let Some(line) = next_record(records, record, path)? else {
+        return Ok(None);
+    };
+    let mut names = Vec::with_capacity(record.len());
+    for i in 0..record.len() {
+        let name = field(record, i, path, line)?;
+        let name = if i == 0 {
+            name.strip_prefix('\u{feff}').unwrap_or(name)
+        } else {
+            name
+        };
+        names.push(name.trim().to_string());
+    }
+    Ok(Some((line, names)))
+}
+
+/// The index of the column `name` in the header `names` (on `line`); an error naming `flag`,
+/// which picks another column, when there is none, or when there are several.
+fn find_column(
+    names: &[String],
+    name: &str,
+    flag: &str,
+    path: &Path,
+    line: usize,
+) -> Result<usize> {
+    let mut found = names.iter().enumerate().filter(|(_, n)| *n == name);
+    match (found.next(), found.next()) {
+        (Some((i, _)), None) => Ok(i),
+        (None, _) => Err(Error::data(
+            path,
+            Some(line),
+            format!(
+                "the header has no {name:?} column (it has: {}); pick one with {flag}",
+                names.join(", ")
+            ),
+        )),
+        (Some(_), Some(_)) => Err(Error::data(
+            path,
+            Some(line),
+            format!("the header has several {name:?} columns"),
+        )),
+    }
 }
 
 /// Reads the next record that is not a blank line into `record`, checks that all its fields are
@@ -395,6 +434,186 @@ fn fasttext_row(line: usize, s: &str) -> Result<Row, &'static str> {
     row(line, rest.trim_end(), label)
 }
 
+/// The texts of a file to predict, one at a time, without labels: a TSV or CSV file's text
+/// column (a label column may be there or not, and is not read), or, in fastText's format, one
+/// text a line with the `__label__` tokens it starts with removed.
+///
+/// A TSV or CSV file reads as for [`read_rows`]: a header row, then rows of as many fields,
+/// blank lines skipped. In fastText's format every line is a text, a blank one too (an empty
+/// text), so that one answer a line lines up with the input; a leading byte order mark is
+/// dropped.
+///
+/// Rows are read as they are asked for, so that a pipe can be answered line by line: see
+/// [`Texts::waiting`].
+pub struct Texts<R: Read> {
+    path: PathBuf,
+    max_bytes: usize,
+    /// The 1-based line of the last row read.
+    line: usize,
+    /// The reader failed, or a row was malformed: nothing more is read.
+    failed: bool,
+    source: Source<R>,
+}
+
+/// Where [`Texts`] reads from.
+enum Source<R: Read> {
+    /// fastText's format: the reader and the current line.
+    Lines { reader: BufReader<R>, buf: Vec<u8> },
+    /// TSV or CSV, after the header.
+    Delimited {
+        records: Records<BufReader<Unmarked<R>>>,
+        record: Vec<Vec<u8>>,
+        format: Format,
+        text_col: usize,
+        width: usize,
+    },
+}
+
+/// What [`Texts`] yields: the line a text starts on, and the text.
+pub type Text = (usize, String);
+
+impl<R: Read> Texts<R> {
+    /// Texts from `reader` in `format`; `path` names the source in messages. For TSV and CSV
+    /// the header is read now, and must name the `text_col` column; `text_col` is not used
+    /// in fastText's format.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when reading fails; [`Error::Data`] for an empty TSV/CSV input or a
+    /// header without the column (naming the flag `--text-col`).
+    pub fn new(
+        reader: R,
+        format: Format,
+        path: &Path,
+        text_col: &str,
+        max_bytes: usize,
+    ) -> Result<Self> {
+        let source = match format {
+            Format::FastText => Source::Lines {
+                reader: BufReader::with_capacity(1 << 20, reader),
+                buf: Vec::new(),
+            },
+            Format::Tsv | Format::Csv => {
+                let (reader, _) = skip_bom(reader).map_err(|e| Error::io(path, e))?;
+                let reader = BufReader::with_capacity(1 << 20, reader);
+                let mut records = if format == Format::Tsv {
+                    Records::tsv(reader, max_bytes)
+                } else {
+                    Records::csv(reader, max_bytes)
+                };
+                let mut record = Vec::new();
+                let Some((line, names)) = read_header(&mut records, &mut record, path)? else {
+                    return Err(Error::data(
+                        path,
+                        None,
+                        "no header row (the file is empty or blank)",
+                    ));
+                };
+                let text_col = find_column(&names, text_col, "--text-col", path, line)?;
+                Source::Delimited {
+                    records,
+                    record,
+                    format,
+                    text_col,
+                    width: names.len(),
+                }
+            }
+        };
+        Ok(Texts {
+            path: path.to_path_buf(),
+            max_bytes,
+            line: 0,
+            failed: false,
+            source,
+        })
+    }
+
+    /// Whether a whole line is already read in and waiting, so that the next text can be had
+    /// without waiting for the source. (A CSV field over several lines may still have to
+    /// wait for its end.)
+    pub fn waiting(&self) -> bool {
+        let buffer = match &self.source {
+            Source::Lines { reader, .. } => reader.buffer(),
+            Source::Delimited { records, .. } => records.get_ref().buffer(),
+        };
+        buffer.contains(&b'\n')
+    }
+
+    /// The next text, or `None` at the end.
+    fn read(&mut self) -> Result<Option<Text>> {
+        let path = self.path.as_path();
+        match &mut self.source {
+            Source::Lines { reader, buf } => {
+                self.line += 1;
+                let line = self.line;
+                match read_line(reader, buf, self.max_bytes).map_err(|e| Error::io(path, e))? {
+                    Line::End => return Ok(None),
+                    Line::Read => {}
+                    Line::TooLong => {
+                        let message = format!("a line {}", records::too_long(self.max_bytes));
+                        return Err(Error::data(path, Some(line), message));
+                    }
+                }
+                let mut bytes = buf.strip_suffix(b"\n").unwrap_or(buf);
+                bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+                if line == 1 {
+                    bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+                }
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| Error::data(path, Some(line), INVALID_UTF8))?;
+                Ok(Some((line, strip_labels(text).to_string())))
+            }
+            Source::Delimited {
+                records,
+                record,
+                format,
+                text_col,
+                width,
+            } => {
+                let Some(line) = next_record(records, record, path)? else {
+                    return Ok(None);
+                };
+                self.line = line;
+                if record.len() != *width {
+                    let message = wrong_width(*format, *width, record.len());
+                    return Err(Error::data(path, Some(line), message));
+                }
+                let text = field(record, *text_col, path, line)?;
+                Ok(Some((line, text.to_string())))
+            }
+        }
+    }
+}
+
+impl<R: Read> Iterator for Texts<R> {
+    type Item = Result<Text>;
+
+    /// The next text and its line; after an error, `None`.
+    fn next(&mut self) -> Option<Result<Text>> {
+        if self.failed {
+            return None;
+        }
+        let next = self.read().transpose();
+        self.failed = matches!(next, Some(Err(_)));
+        next
+    }
+}
+
+/// The text of a line in fastText's format: without the `__label__…` tokens it starts with,
+/// and without the white space before it.
+pub fn strip_labels(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    while rest.starts_with("__label__") {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[end..].trim_start();
+    }
+    rest
+}
+
+/// The message for a row of `found` fields under a header of `width`.
+fn wrong_width(_format: Format, width: usize, found: usize) -> String {
+    format!("expected {width} fields, found {found}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,11 +643,95 @@ mod tests {
     }
 
     /// The Display of the error, or a panic naming the rows that were read instead.
-    fn err(result: Result<Vec<Row>>) -> String {
+    fn err<T: std::fmt::Debug>(result: Result<Vec<T>>) -> String {
         match result {
             Ok(rows) => panic!("expected an error, read {rows:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// Every text of `data` read by [`Texts`] as `format`, or the first error.
+    fn texts(format: Format, name: &str, data: &str) -> Result<Vec<Text>> {
+        Texts::new(data.as_bytes(), format, Path::new(name), "text", 1000)?.collect()
+    }
+
+    fn t(line: usize, text: &str) -> Text {
+        (line, text.to_string())
+    }
+
+    #[test]
+    fn texts_of_a_tsv_or_csv_are_its_text_column_label_or_not() {
+        let data = "id\tlabel\ttext\n1\tpos\tgood film\n\n2\tneg\t  not good \n";
+        assert_eq!(
+            texts(Format::Tsv, "d.tsv", data).unwrap(),
+            [t(2, "good film"), t(4, "  not good ")]
+        );
+        // no label column, a byte order mark, Windows line ends
+        let data = "\u{feff}text\r\ngood film\r\n\"quoted\" too\r\n";
+        assert_eq!(
+            texts(Format::Tsv, "d.tsv", data).unwrap(),
+            [t(2, "good film"), t(3, "\"quoted\" too")]
+        );
+        let data = "label,text\npos,\"good, really\"\nneg,\"two\nlines\"\nneg,\n";
+        assert_eq!(
+            texts(Format::Csv, "d.csv", data).unwrap(),
+            [t(2, "good, really"), t(3, "two\nlines"), t(5, "")]
+        );
+        // a header alone holds no texts
+        assert_eq!(texts(Format::Tsv, "d.tsv", "text\tlabel\n").unwrap(), []);
+    }
+
+    #[test]
+    fn texts_in_fasttext_format_are_lines_without_their_labels() {
+        let data = "\u{feff}__label__pos  good film\n\n  plain text \r\n__label__a __label__b x\n";
+        assert_eq!(
+            texts(Format::FastText, "d.txt", data).unwrap(),
+            [t(1, "good film"), t(2, ""), t(3, "plain text "), t(4, "x")]
+        );
+        assert_eq!(texts(Format::FastText, "d.txt", "").unwrap(), []);
+    }
+
+    #[test]
+    fn texts_errors_name_the_line_and_stop_the_reading() {
+        assert_eq!(
+            err(texts(Format::Tsv, "d.tsv", "review\tlabel\nhi\tx\n")),
+            "d.tsv line 1: the header has no \"text\" column (it has: review, label); pick one \
+             with --text-col"
+        );
+        assert_eq!(
+            err(texts(Format::Tsv, "d.tsv", "\n \n")),
+            "d.tsv: no header row (the file is empty or blank)"
+        );
+        let mut read = Texts::new(
+            "text\tlabel\na\tx\nb\n c\tx\n".as_bytes(),
+            Format::Tsv,
+            Path::new("d.tsv"),
+            "text",
+            1000,
+        )
+        .unwrap();
+        assert_eq!(read.next().unwrap().unwrap(), t(2, "a"));
+        assert_eq!(
+            read.next().unwrap().unwrap_err().to_string(),
+            "d.tsv line 3: expected 2 fields, found 1"
+        );
+        assert!(read.next().is_none(), "nothing is read after an error");
+        let read = Texts::new(&b"a\n\xff\n"[..], Format::FastText, "stdin".as_ref(), "", 9);
+        assert_eq!(
+            err(read.unwrap().collect::<Result<Vec<_>>>()),
+            "stdin line 2: invalid UTF-8"
+        );
+    }
+
+    #[test]
+    fn fasttext_labels_are_stripped() {
+        assert_eq!(strip_labels("__label__pos  very good"), "very good");
+        assert_eq!(
+            strip_labels("__label__a __label__b x __label__c"),
+            "x __label__c"
+        );
+        assert_eq!(strip_labels("  plain text "), "plain text ");
+        assert_eq!(strip_labels("__label__only"), "");
     }
 
     #[test]
