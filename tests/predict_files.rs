@@ -201,3 +201,83 @@ fn standard_input_and_text_files_stay_one_text_a_line() {
     );
     assert_eq!(out.lines().count(), 2, "{out}");
 }
+
+#[test]
+fn malformed_files_get_messages_that_say_what_to_do() {
+    // Issue 27: each of these was a bare "line 1: no __label__ ...", "the header has no
+    // "text" column (it has: <the whole first row>)" or "expected 2 fields, found 3".
+    let dir = trained();
+    let d = dir.path();
+    let tsv = "text\tlabel\nit was good\tpositive\nit was bad\tnegative\n";
+    fs::write(d.join("data.txt"), tsv).unwrap();
+    let err = fails(
+        &["train", "--train", "data.txt", "--model", "o.safetensors"],
+        d,
+        b"",
+    );
+    assert_eq!(
+        err,
+        "error: data.txt line 1: no __label__ at the start of the line: the file is read in \
+         fastText's format (`__label__NAME text` a line) because its name does not end in .tsv \
+         or .csv; the line has tabs: for a TSV file, use --format tsv\n"
+    );
+    assert!(!d.join("o.safetensors").exists());
+    // The advice works.
+    let args = ["eval", "--model", "m.safetensors", "--data", "data.txt"];
+    let err = fails(&args, d, b"");
+    assert!(err.contains("use --format tsv"), "{err}");
+    ok(&[&args[..], &["--format", "tsv"]].concat(), d, b"");
+
+    // Standard input is fastText's format unless told otherwise.
+    let args = ["eval", "--model", "m.safetensors", "--data", "-"];
+    assert_eq!(
+        fails(&args, d, b"text,label\nit was good,positive\n"),
+        "error: stdin line 1: no __label__ at the start of the line: standard input is read in \
+         fastText's format (`__label__NAME text` a line) by default; the line has commas: for a \
+         CSV file, use --format csv\n"
+    );
+
+    // A TSV file without a header, in eval and in predict.
+    fs::write(
+        d.join("headless.tsv"),
+        "it was good\tpositive\nit was bad\tnegative\n",
+    )
+    .unwrap();
+    let err = fails(
+        &["eval", "--model", "m.safetensors", "--data", "headless.tsv"],
+        d,
+        b"",
+    );
+    assert_eq!(
+        err,
+        "error: headless.tsv line 1: the first row, \"it was good\\tpositive\", looks like data, \
+         not a header naming the columns; add the line \"text<TAB>label\" at the top (or, if it \
+         is the header, pick the columns with --text-col and --label-col)\n"
+    );
+    let err = fails(
+        &["predict", "--model", "m.safetensors", "headless.tsv"],
+        d,
+        b"",
+    );
+    assert!(
+        err.contains("looks like data") && err.ends_with("pick the columns with --text-col)\n"),
+        "{err}"
+    );
+
+    // An unquoted comma in a CSV text.
+    fs::write(
+        d.join("comma.csv"),
+        "text,label\nit was good, really,positive\n",
+    )
+    .unwrap();
+    let err = fails(
+        &["eval", "--model", "m.safetensors", "--data", "comma.csv"],
+        d,
+        b"",
+    );
+    assert_eq!(
+        err,
+        "error: comma.csv line 2: expected 2 fields, found 3; a field that holds a comma must \
+         be in double quotes (\"good, really\"), or the file written as TSV\n"
+    );
+}

@@ -150,15 +150,33 @@ impl std::str::FromStr for Format {
 /// malformed row (with its line), a header without the wanted columns, or a file without
 /// examples.
 pub fn read_rows(path: &Path, options: &ReadOptions) -> Result<Vec<Row>> {
-    let format = options.format.unwrap_or_else(|| Format::of(path));
-    if path == Path::new("-") {
-        return parse_rows(std::io::stdin().lock(), format, Path::new("stdin"), options);
+    let stdin = path == Path::new("-");
+    let (format, chosen) = match options.format {
+        Some(format) => (format, Chosen::Given),
+        None if stdin => (Format::FastText, Chosen::Stdin),
+        None => (Format::of(path), Chosen::Extension),
+    };
+    if stdin {
+        let stdin = std::io::stdin().lock();
+        return parse(stdin, format, chosen, Path::new("stdin"), options);
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::data(path, None, "a directory, not a data file"));
     }
-    parse_rows(file, format, path, options)
+    parse(file, format, chosen, path, options)
+}
+
+/// What chose the format a file is read in: messages about a file that does not look like
+/// that format say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chosen {
+    /// The file's extension ([`Format::of`]).
+    Extension,
+    /// Standard input, read in fastText's format unless told otherwise.
+    Stdin,
+    /// The caller (`--format` on the command line).
+    Given,
 }
 
 /// Reads every labelled row from `reader` (a file, standard input, bytes in a test), in
@@ -170,6 +188,17 @@ pub fn read_rows(path: &Path, options: &ReadOptions) -> Result<Vec<Row>> {
 pub fn parse_rows(
     reader: impl Read,
     format: Format,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Vec<Row>> {
+    parse(reader, format, Chosen::Given, path, options)
+}
+
+/// [`parse_rows`], knowing what chose the format.
+fn parse(
+    reader: impl Read,
+    format: Format,
+    chosen: Chosen,
     path: &Path,
     options: &ReadOptions,
 ) -> Result<Vec<Row>> {
@@ -194,7 +223,7 @@ pub fn parse_rows(
             columns,
             options.shard,
         ),
-        Format::FastText => parse_fasttext(reader, path, max, options.shard),
+        Format::FastText => parse_fasttext(reader, chosen, path, max, options.shard),
     }
 }
 
@@ -249,9 +278,16 @@ fn parse_delimited(
     let Some((header_line, names)) = read_header(&mut records, &mut record, path)? else {
         return Err(Error::data(path, None, ONLY_BLANK));
     };
-    let column = |name: &str, flag: &str| find_column(&names, name, flag, path, header_line);
-    let text_col = column(&columns.text, "--text-col")?;
-    let label_col = column(&columns.label, "--label-col")?;
+    let header = Header {
+        line: header_line,
+        names,
+        format,
+        wanted: columns.clone(),
+        flags: "--text-col and --label-col",
+    };
+    let text_col = header.column(&columns.text, "--text-col", path)?;
+    let label_col = header.column(&columns.label, "--label-col", path)?;
+    let names = header.names;
 
     let width = names.len();
     let mut rows = Vec::new();
@@ -298,32 +334,99 @@ fn read_header(
     Ok(Some((line, names)))
 }
 
-/// The index of the column `name` in the header `names` (on `line`); an error naming `flag`,
-/// which picks another column, when there is none, or when there are several.
-fn find_column(
-    names: &[String],
-    name: &str,
-    flag: &str,
-    path: &Path,
+/// A TSV or CSV file's header row, and what is looked for in it.
+struct Header {
+    /// The line it is on.
     line: usize,
-) -> Result<usize> {
-    let mut found = names.iter().enumerate().filter(|(_, n)| *n == name);
-    match (found.next(), found.next()) {
-        (Some((i, _)), None) => Ok(i),
-        (None, _) => Err(Error::data(
-            path,
-            Some(line),
-            format!(
+    /// The column names.
+    names: Vec<String>,
+    format: Format,
+    /// The columns the reader wants (for predicting, the label's is only for messages).
+    wanted: Columns,
+    /// The flags that name other columns.
+    flags: &'static str,
+}
+
+/// The most characters of a row (or a list of names) that a message quotes.
+const ECHO: usize = 80;
+
+impl Header {
+    /// The index of the column `name`; an error naming `flag`, which picks another column,
+    /// when there is none (saying so when the row looks like data rather than a header), or
+    /// when there are several.
+    fn column(&self, name: &str, flag: &str, path: &Path) -> Result<usize> {
+        let mut found = self.names.iter().enumerate().filter(|(_, n)| *n == name);
+        let message = match (found.next(), found.next()) {
+            (Some((i, _)), None) => return Ok(i),
+            (None, _) if self.looks_like_data() => self.not_a_header(),
+            (None, _) => format!(
                 "the header has no {name:?} column (it has: {}); pick one with {flag}",
-                names.join(", ")
+                cut(&self.names.join(", "), ECHO)
             ),
-        )),
-        (Some(_), Some(_)) => Err(Error::data(
-            path,
-            Some(line),
-            format!("the header has several {name:?} columns"),
-        )),
+            (Some(_), Some(_)) => format!("the header has several {name:?} columns"),
+        };
+        Err(Error::data(path, Some(self.line), message))
     }
+
+    /// Whether the first row is more likely an example than a header: it names none of the
+    /// wanted columns, and it holds a number, a field of three words or more, or a field of
+    /// several words beside one of a single word (a text and its label). Column names are
+    /// rarely any of these.
+    fn looks_like_data(&self) -> bool {
+        let wanted = [&self.wanted.text, &self.wanted.label];
+        if self.names.iter().any(|n| wanted.contains(&n)) {
+            return false;
+        }
+        let words = |n: &String| n.split_whitespace().count();
+        let number =
+            |n: &String| n.parse::<f64>().is_ok() && n.contains(|c: char| c.is_ascii_digit());
+        self.names.iter().any(|n| number(n) || words(n) >= 3)
+            || (self.names.iter().any(|n| words(n) >= 2)
+                && self.names.iter().any(|n| words(n) == 1))
+    }
+
+    /// The message for a first row that looks like data: the row, and the header line that
+    /// would name its columns.
+    fn not_a_header(&self) -> String {
+        let (separator, shown) = match self.format {
+            Format::Csv => (",", ","),
+            _ => ("\t", "<TAB>"),
+        };
+        let (text, label) = (&self.wanted.text, &self.wanted.label);
+        let suggestion = match self.names.as_slice() {
+            [_] => format!("add the line {:?} at the top", text),
+            [a, b] => {
+                // the text is the field of more words (of more characters, if as many)
+                let key = |n: &String| (n.split_whitespace().count(), n.chars().count());
+                let line = if key(a) >= key(b) {
+                    format!("{text}{shown}{label}")
+                } else {
+                    format!("{label}{shown}{text}")
+                };
+                format!("add the line {line:?} at the top")
+            }
+            _ => format!(
+                "add a line at the top that names the text column {text:?} and the label \
+                 column {label:?}"
+            ),
+        };
+        format!(
+            "the first row, {:?}, looks like data, not a header naming the columns; {suggestion} \
+             (or, if it is the header, pick the columns with {})",
+            cut(&self.names.join(separator), ECHO),
+            self.flags
+        )
+    }
+}
+
+/// `text`, cut to at most `max` characters (the last of them `…`) when it is longer.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// Reads the next record that is not a blank line into `record`, checks that all its fields are
@@ -379,6 +482,7 @@ fn row(line: usize, text: &str, label: &str) -> Result<Row, &'static str> {
 /// fastText's format: one `__label__NAME text` per line.
 fn parse_fasttext(
     mut reader: impl BufRead,
+    chosen: Chosen,
     path: &Path,
     max_bytes: usize,
     shard: Option<Shard>,
@@ -404,7 +508,16 @@ fn parse_fasttext(
         if text.trim().is_empty() {
             continue;
         }
-        let row = fasttext_row(line, text).map_err(|m| Error::data(path, Some(line), m))?;
+        let row = fasttext_row(line, text).map_err(|m| {
+            // A first line without a label: perhaps the file is not in fastText's format at
+            // all, and only its extension (or standard input) made it so.
+            let m = if seen == 0 && m == NO_LABEL {
+                not_fasttext(text, chosen)
+            } else {
+                m.to_string()
+            };
+            Error::data(path, Some(line), m)
+        })?;
         if shard.is_none_or(|s| s.holds(seen)) {
             rows.push(row);
         }
@@ -414,6 +527,28 @@ fn parse_fasttext(
         return Err(Error::data(path, None, ONLY_BLANK));
     }
     Ok(rows)
+}
+
+const NO_LABEL: &str = "no __label__ at the start of the line";
+
+/// The message for a first line without a `__label__`: what chose fastText's format, and the
+/// `--format` that reads the file when the line looks like TSV or CSV.
+fn not_fasttext(text: &str, chosen: Chosen) -> String {
+    const WHAT: &str = "fastText's format (`__label__NAME text` a line)";
+    let mut m = match chosen {
+        Chosen::Extension => format!(
+            "{NO_LABEL}: the file is read in {WHAT} because its name does not end in .tsv or \
+             .csv"
+        ),
+        Chosen::Stdin => format!("{NO_LABEL}: standard input is read in {WHAT} by default"),
+        Chosen::Given => format!("{NO_LABEL} ({WHAT})"),
+    };
+    if text.contains('\t') {
+        m.push_str("; the line has tabs: for a TSV file, use --format tsv");
+    } else if text.contains(',') {
+        m.push_str("; the line has commas: for a CSV file, use --format csv");
+    }
+    m
 }
 
 /// One non-blank fastText line: the leading `__label__` tokens are labels (exactly one is
@@ -430,7 +565,7 @@ fn fasttext_row(line: usize, s: &str) -> Result<Row, &'static str> {
         label = Some(&after[..end]);
         rest = after[end..].trim_start();
     }
-    let label = label.ok_or("no __label__ at the start of the line")?;
+    let label = label.ok_or(NO_LABEL)?;
     row(line, rest.trim_end(), label)
 }
 
@@ -508,13 +643,22 @@ impl<R: Read> Texts<R> {
                         "no header row (the file is empty or blank)",
                     ));
                 };
-                let text_col = find_column(&names, text_col, "--text-col", path, line)?;
+                let header = Header {
+                    line,
+                    names,
+                    format,
+                    wanted: Columns {
+                        text: text_col.to_string(),
+                        ..Columns::default()
+                    },
+                    flags: "--text-col",
+                };
                 Source::Delimited {
+                    text_col: header.column(text_col, "--text-col", path)?,
                     records,
                     record,
                     format,
-                    text_col,
-                    width: names.len(),
+                    width: header.names.len(),
                 }
             }
         };
@@ -609,9 +753,17 @@ pub fn strip_labels(line: &str) -> &str {
     rest
 }
 
-/// The message for a row of `found` fields under a header of `width`.
-fn wrong_width(_format: Format, width: usize, found: usize) -> String {
-    format!("expected {width} fields, found {found}")
+/// The message for a row of `found` fields under a header of `width`: with a field too many in
+/// a CSV file, most likely a comma in an unquoted text, how to write one.
+fn wrong_width(format: Format, width: usize, found: usize) -> String {
+    let mut m = format!("expected {width} fields, found {found}");
+    if format == Format::Csv && found > width {
+        m.push_str(
+            "; a field that holds a comma must be in double quotes (\"good, really\"), or the \
+             file written as TSV",
+        );
+    }
+    m
 }
 
 #[cfg(test)]
@@ -920,6 +1072,100 @@ mod tests {
     }
 
     #[test]
+    fn a_first_line_without_a_label_says_what_chose_fasttext_and_which_format_fits() {
+        // Issue 27: a TSV file named .txt got only "no __label__ at the start of the line".
+        let dir = tempfile::tempdir().unwrap();
+        let read = |name: &str, data: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, data).unwrap();
+            let e = read_rows(&path, &ReadOptions::default()).unwrap_err();
+            let message = e.to_string();
+            message[dir.path().to_str().unwrap().len() + 1..].to_string()
+        };
+        assert_eq!(
+            read("data.txt", "text\tlabel\ngood\tpos\n"),
+            "data.txt line 1: no __label__ at the start of the line: the file is read in \
+             fastText's format (`__label__NAME text` a line) because its name does not end in \
+             .tsv or .csv; the line has tabs: for a TSV file, use --format tsv"
+        );
+        assert_eq!(
+            read("reviews", "\n\ntext,label\n"),
+            "reviews line 3: no __label__ at the start of the line: the file is read in \
+             fastText's format (`__label__NAME text` a line) because its name does not end in \
+             .tsv or .csv; the line has commas: for a CSV file, use --format csv"
+        );
+        assert_eq!(
+            read("notes.txt", "just some words\n"),
+            "notes.txt line 1: no __label__ at the start of the line: the file is read in \
+             fastText's format (`__label__NAME text` a line) because its name does not end in \
+             .tsv or .csv"
+        );
+        // Asked for fastText's format, the message says what it is; after a good line, a
+        // bad one is only a bad line.
+        assert_eq!(
+            err(fasttext("a\tb\n")),
+            "data.txt line 1: no __label__ at the start of the line (fastText's format \
+             (`__label__NAME text` a line)); the line has tabs: for a TSV file, use --format tsv"
+        );
+        assert_eq!(
+            err(fasttext("__label__a x\ny\tz\n")),
+            "data.txt line 2: no __label__ at the start of the line"
+        );
+    }
+
+    #[test]
+    fn a_first_row_that_looks_like_data_is_not_taken_for_a_header() {
+        // Issue 27: the whole first row was shown as "the header", with only --text-col to try.
+        assert_eq!(
+            err(tsv("the food was good\tpositive\nbad\tnegative\n")),
+            "data.tsv line 1: the first row, \"the food was good\\tpositive\", looks like data, \
+             not a header naming the columns; add the line \"text<TAB>label\" at the top (or, if \
+             it is the header, pick the columns with --text-col and --label-col)"
+        );
+        // the suggested header follows the row's order, in the file's separator
+        assert_eq!(
+            err(csv("positive,not bad\n")),
+            "data.csv line 1: the first row, \"positive,not bad\", looks like data, not a \
+             header naming the columns; add the line \"label,text\" at the top (or, if it is the \
+             header, pick the columns with --text-col and --label-col)"
+        );
+        // a number is no column name
+        assert!(err(tsv("3\tgreat\n")).contains("add the line \"label<TAB>text\" at the top"));
+        assert!(err(tsv("7\tgreat film\tpos\n")).contains(
+            "add a line at the top that names the text column \"text\" and the label \
+                 column \"label\""
+        ));
+        // A long row is quoted up to 80 characters.
+        let long = format!("{}\tpos\n", "word ".repeat(40));
+        let quoted = format!("\"{}…\"", "word ".repeat(16).trim_end_matches(' '));
+        assert_eq!(quoted.chars().count(), 80 + 2, "80 characters in quotes");
+        let message = err(tsv(&long));
+        assert!(
+            message.contains(&format!("first row, {quoted}, looks")),
+            "{message}"
+        );
+        // For predicting, one text a line without a header.
+        let message = err(texts(Format::Tsv, "d.tsv", "the food was good\nbad\n"));
+        assert_eq!(
+            message,
+            "d.tsv line 1: the first row, \"the food was good\", looks like data, not a header \
+             naming the columns; add the line \"text\" at the top (or, if it is the header, \
+             pick the columns with --text-col)"
+        );
+        // Names that are names are listed as before, up to 80 characters.
+        let names: Vec<String> = (0..20).map(|i| format!("column_{i:02}")).collect();
+        let message = err(tsv(&format!("{}\n", names.join("\t"))));
+        let listed = format!("{}…", &names.join(", ")[..79]);
+        assert_eq!(
+            message,
+            format!(
+                "data.tsv line 1: the header has no \"text\" column (it has: {listed}); pick \
+                 one with --text-col"
+            )
+        );
+    }
+
+    #[test]
     fn ambiguous_columns_are_errors() {
         assert_eq!(
             err(tsv("text\tlabel\ttext\na\tb\tc\n")),
@@ -949,9 +1195,15 @@ mod tests {
             err(tsv("id\ttext\tlabel\n1\ta\tx\textra\n")),
             "data.tsv line 2: expected 3 fields, found 4"
         );
+        // In a CSV file, a field too many is most likely an unquoted comma (issue 27).
         assert_eq!(
-            err(csv("text,label\na,b,c\n")),
-            "data.csv line 2: expected 2 fields, found 3"
+            err(csv("text,label\ngood, really,pos\n")),
+            "data.csv line 2: expected 2 fields, found 3; a field that holds a comma must be in \
+             double quotes (\"good, really\"), or the file written as TSV"
+        );
+        assert_eq!(
+            err(csv("id,text,label\n1,a\n")),
+            "data.csv line 2: expected 3 fields, found 2"
         );
     }
 
@@ -1059,7 +1311,8 @@ mod tests {
         );
         assert_eq!(
             err(fasttext("x __label__a\n")),
-            "data.txt line 1: no __label__ at the start of the line"
+            "data.txt line 1: no __label__ at the start of the line (fastText's format \
+             (`__label__NAME text` a line))"
         );
         assert_eq!(
             err(fasttext("__label__ x\n")),
