@@ -170,6 +170,17 @@ def test_load_reads_a_file_the_command_line_wrote(sample, rnn_bin, tmp_path):
     assert clf.predict_proba(["the food is good"]).shape == (1, 2)
 
 
+def test_save_creates_missing_folders_as_the_command_line_does(fitted, tmp_path, monkeypatch):
+    # The README's example: it raised "OSError: the folder runs does not exist".
+    monkeypatch.chdir(tmp_path)
+    fitted.save("runs/sentiment.safetensors")
+    fitted.save(tmp_path / "deeper" / "still" / "m.safetensors")
+    texts = ["the food is good", "this was bad"]
+    for path in ("runs/sentiment.safetensors", tmp_path / "deeper/still/m.safetensors"):
+        assert np.array_equal(rnn.load(path).predict_proba(texts), fitted.predict_proba(texts))
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["sentiment.safetensors"]
+
+
 def test_save_and_load_round_trip(fitted, tmp_path):
     fitted.save(tmp_path / "m.safetensors")
     back = rnn.load(str(tmp_path / "m.safetensors"))
