@@ -60,6 +60,7 @@ def test_bad_data_is_a_value_error(sample):
 
 def test_using_an_unfitted_estimator(sample):
     for call in (lambda c: c.predict(["x"]), lambda c: c.predict_proba(["x"]),
+                 lambda c: c.predict_log_proba(["x"]),
                  lambda c: c.explain("x"), lambda c: c.save("m.safetensors")):
         with pytest.raises(NotFittedError):
             call(rnn.Classifier())
