@@ -89,6 +89,32 @@ pub fn check_parent(path: &Path) -> Result<()> {
     }
 }
 
+/// Creates the folders missing above `path`, as the command line does for the files it writes,
+/// and returns the topmost folder it made (`None` when the folder was there). For the
+/// library's users (the Python package's `save`), who have no `rnn train` to make them.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` and the folder, when it cannot be made (a file stands in its
+/// way, or permission is denied).
+pub fn create_parent(path: &Path) -> Result<Option<PathBuf>> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    if dir.is_dir() {
+        return Ok(None);
+    }
+    let topmost = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .last()
+        .map(Path::to_path_buf);
+    fs::create_dir_all(dir).map_err(|e| {
+        let message = format!("cannot create the folder {}: {e}", dir.display());
+        Error::io(path, std::io::Error::new(e.kind(), message))
+    })?;
+    Ok(topmost)
+}
+
 /// Checks, before any work, that a file could be written at `path`: its folder exists and
 /// `path` is not itself a folder.
 pub fn check_output(path: &Path) -> Result<()> {
@@ -195,6 +221,28 @@ mod tests {
         );
         assert!(parent.exists());
         assert_eq!(fs::read_to_string(&path).unwrap(), "model");
+    }
+
+    #[test]
+    fn missing_folders_are_created_and_a_file_in_the_way_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs/a/b/m.safetensors");
+        let made = create_parent(&path).unwrap();
+        assert_eq!(made, Some(dir.path().join("runs")));
+        assert!(dir.path().join("runs/a/b").is_dir());
+        assert_eq!(create_parent(&path).unwrap(), None, "made already");
+        assert_eq!(create_parent(Path::new("m.safetensors")).unwrap(), None);
+        fs::write(dir.path().join("file"), "x").unwrap();
+        let blocked = dir.path().join("file/m.safetensors");
+        let err = create_parent(&blocked).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}: cannot create the folder {}: ",
+                blocked.display(),
+                dir.path().join("file").display()
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1123,9 +1123,17 @@ fn explain_plot_draws_the_flow_of_a_text_for_the_chosen_label() {
             args.extend(["--label", label]);
         }
         args.push(SENTENCE);
-        // the table is printed as without --plot
-        let text = stdout(&ok(&args, dir.path()));
+        // the table is printed as without --plot, and stderr says where the picture went
+        let out = ok(&args, dir.path());
+        let text = stdout(&out);
         assert_eq!(text.lines().count(), SENTENCE_WORDS.len() + 2, "{text}");
+        assert_eq!(stderr(&out), format!("Wrote {file}\n"));
+        // with --json, stdout stays one JSON object
+        args.insert(1, "--json");
+        let out = ok(&args, dir.path());
+        assert_eq!(stdout(&out).lines().count(), 1);
+        assert_eq!(last_json(&out)["tokens"].as_array().unwrap().len(), 8);
+        assert_eq!(stderr(&out), format!("Wrote {file}\n"));
 
         let (width, height, channels, pixels) = decode_png(&dir.path().join(file));
         assert_eq!((width, height), rnn::plot::flow_size(SENTENCE_WORDS.len()));

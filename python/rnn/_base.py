@@ -57,7 +57,8 @@ class ModelEstimator(BaseEstimator):
 
     def save(self, path):
         """Writes the model file (atomically), as the command line writes it: the command line
-        and ``rnn.load`` read it, and PyTorch loads it as a state dict."""
+        and ``rnn.load`` read it, and PyTorch loads it as a state dict. Missing folders on the
+        way are created, as ``rnn train`` creates them."""
         check_is_fitted(self, "model_")
         self.model_.save(os.fspath(path))
 

@@ -165,6 +165,16 @@ class Classifier(ClassifierMixin, ModelEstimator):
         probs = np.frombuffer(data, dtype="<f4").reshape(len(texts), len(self.classes_))
         return probs[:, self._order]
 
+    def predict_log_proba(self, X):
+        """The natural log of :meth:`predict_proba`: a float32 array of shape
+        ``(len(X), len(classes_))``, columns in ``classes_`` order, for scikit-learn's
+        tools that ask for log-probabilities. As scikit-learn's own classifiers do, it is the
+        log of the probabilities, so a class whose probability is 0 in float32 (under about
+        1e-45) gets ``-inf``, without a warning."""
+        probs = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(probs, out=probs)
+
     def predict(self, X):
         """The likeliest class of every text (as ``rnn predict`` picks it)."""
         check_is_fitted(self, "model_")

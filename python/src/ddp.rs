@@ -558,12 +558,16 @@ impl NativeRank {
         })
     }
 
-    /// Writes the model file: the best epoch's weights so far (or the current ones).
+    /// Writes the model file: the best epoch's weights so far (or the current ones). Missing
+    /// folders are created, as `rnn train` creates them (the checkpoint goes beside the model).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         self.with(|r| {
             let contents = r.contents(r.best_params());
-            py.detach(|| rnn::model_file::save(contents, &path))
-                .map_err(to_py)
+            py.detach(|| {
+                rnn::fsutil::create_parent(&path)?;
+                rnn::model_file::save(contents, &path)
+            })
+            .map_err(to_py)
         })
     }
 

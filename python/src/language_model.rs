@@ -29,9 +29,13 @@ impl NativeLanguageModel {
         Ok(NativeLanguageModel { model })
     }
 
-    /// Writes the model file (atomically).
+    /// Writes the model file (atomically), creating missing folders as the command line does.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| self.model.save(&path)).map_err(to_py)
+        py.detach(|| {
+            rnn::fsutil::create_parent(&path)?;
+            self.model.save(&path)
+        })
+        .map_err(to_py)
     }
 
     /// The vocabulary, by token index (`<unk>` first).

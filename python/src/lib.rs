@@ -38,9 +38,13 @@ impl NativeClassifier {
         Ok(NativeClassifier { model })
     }
 
-    /// Writes the model file (atomically).
+    /// Writes the model file (atomically), creating missing folders as the command line does.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| self.model.save(&path)).map_err(to_py)
+        py.detach(|| {
+            rnn::fsutil::create_parent(&path)?;
+            self.model.save(&path)
+        })
+        .map_err(to_py)
     }
 
     /// The labels, in the model's order (sorted by name): the columns of `predict_proba`.

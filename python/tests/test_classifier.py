@@ -51,6 +51,26 @@ def test_predict_proba_is_float32_rows_that_sum_to_one_in_classes_order(sample, 
     assert list(fitted.predict(texts)) == list(fitted.classes_[probs.argmax(1)])
 
 
+def test_predict_log_proba_is_the_log_of_predict_proba(sample, fitted):
+    texts = sample[2] + ["words it has never seen", ""]
+    probs = fitted.predict_proba(texts)
+    logs = fitted.predict_log_proba(texts)
+    assert logs.dtype == np.float32 and logs.shape == (len(texts), 2)
+    assert np.array_equal(logs, np.log(probs))
+    assert (logs <= 0).all()
+    np.testing.assert_allclose(np.exp(logs).sum(1), 1.0, atol=1e-6)
+    assert list(fitted.predict(texts)) == list(fitted.classes_[logs.argmax(1)])
+
+
+def test_a_probability_of_zero_has_a_log_of_minus_infinity_without_a_warning(fitted, monkeypatch):
+    # float32 probabilities under about 1e-45 are 0
+    underflow = np.array([[1.0, 0.0]], dtype=np.float32)
+    monkeypatch.setattr(fitted, "predict_proba", lambda X: underflow.copy())
+    with np.errstate(all="raise"):
+        logs = fitted.predict_log_proba(["anything"])
+    assert logs.tolist() == [[0.0, -np.inf]]
+
+
 def test_lists_arrays_and_series_are_the_same_input(sample, fitted):
     texts = sample[2]
     a = fitted.predict_proba(texts)
@@ -168,6 +188,17 @@ def test_load_reads_a_file_the_command_line_wrote(sample, rnn_bin, tmp_path):
     assert (params["hidden"], params["cell"], params["layers"]) == (12, "rnn", 2)
     assert list(clf.classes_) == ["negative", "positive"]
     assert clf.predict_proba(["the food is good"]).shape == (1, 2)
+
+
+def test_save_creates_missing_folders_as_the_command_line_does(fitted, tmp_path, monkeypatch):
+    # The README's example: it raised "OSError: the folder runs does not exist".
+    monkeypatch.chdir(tmp_path)
+    fitted.save("runs/sentiment.safetensors")
+    fitted.save(tmp_path / "deeper" / "still" / "m.safetensors")
+    texts = ["the food is good", "this was bad"]
+    for path in ("runs/sentiment.safetensors", tmp_path / "deeper/still/m.safetensors"):
+        assert np.array_equal(rnn.load(path).predict_proba(texts), fitted.predict_proba(texts))
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["sentiment.safetensors"]
 
 
 def test_save_and_load_round_trip(fitted, tmp_path):

@@ -48,6 +48,14 @@ def test_generate_is_seeded_and_starts_with_the_prime(lm):
     assert greedy == lm.generate("the c", length=20, temperature=0, seed=9)
 
 
+def test_save_creates_missing_folders_as_the_command_line_does(lm, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lm.save("runs/lm.safetensors")
+    back = rnn.load("runs/lm.safetensors")
+    assert isinstance(back, rnn.LanguageModel)
+    assert back.generate("the ", length=30, seed=4) == lm.generate("the ", length=30, seed=4)
+
+
 def test_generate_and_evaluate_are_the_command_lines(lm, rnn_bin, tmp_path):
     lm.save(tmp_path / "lm.safetensors")
     out = subprocess.run(

@@ -35,9 +35,10 @@ pub struct ExplainArgs {
     #[arg(long)]
     json: bool,
     /// Also draw the hidden states, the probabilities and the gradient reaching each token
-    /// into this PNG file. The states are the top layer's (for a bidirectional model the
-    /// forward direction's units, then the backward direction's, which has read the text from
-    /// its end back to the token); the gradient is the loss's with respect to them.
+    /// into this PNG file, and say so on stderr (stdout keeps the table or the JSON). The
+    /// states are the top layer's (for a bidirectional model the forward direction's units,
+    /// then the backward direction's, which has read the text from its end back to the token);
+    /// the gradient is the loss's with respect to them.
     #[arg(long)]
     plot: Option<PathBuf>,
     /// With --plot: the label whose loss the gradient is for [default: the predicted one].
@@ -81,6 +82,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             &title,
             path,
         )?;
+        eprintln!("Wrote {}", path.display());
         explanation
     } else {
         model.explain(&text)

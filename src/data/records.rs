@@ -88,6 +88,11 @@ impl<R: BufRead> Records<R> {
         }
     }
 
+    /// The reader, to see what it holds already (as [`std::io::BufReader::buffer`]).
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
     /// Reads the next record's fields into `fields` (cleared first) and returns the line where
     /// it starts, or `None` at the end of the input. A blank line is a record of one empty
     /// field.
