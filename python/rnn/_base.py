@@ -33,13 +33,18 @@ class ModelEstimator(BaseEstimator):
 
     _native = None
 
-    def _train(self, fit, *args):
+    def _train(self, fit, *args, checkpoint=None, resume=None):
         """Runs ``fit(*args, callback)`` (a native training function) with this estimator's
-        callback and progress display; keeps its report and history. After a Ctrl-C (the model
-        is kept) raises KeyboardInterrupt. Returns the native model."""
+        callback and progress display, writing the run's checkpoint to ``checkpoint`` and
+        continuing the run of ``resume`` (paths, or None); keeps its report and history. After a
+        Ctrl-C (the model is kept) raises KeyboardInterrupt. Returns the native model."""
         callback = progress_callback(self.callback, self.verbose, self.epochs)
+        paths = {
+            "checkpoint": None if checkpoint is None else os.fspath(checkpoint),
+            "resume": None if resume is None else os.fspath(resume),
+        }
         try:
-            model, report = fit(*args, callback)
+            model, report = fit(*args, callback, **paths)
         finally:
             if callback is not None:
                 callback.close()

@@ -118,10 +118,17 @@ class Classifier(ClassifierMixin, ModelEstimator):
         names = _rnn.classifier_defaults().keys()
         return {name: getattr(self, name) for name in names}
 
-    def fit(self, X, y, valid=None):
+    def fit(self, X, y, valid=None, checkpoint=None, resume=None):
         """Trains on texts ``X`` (a list, NumPy array or pandas Series of str) with labels
         ``y``; ``valid`` is an optional ``(texts, labels)`` pair that then replaces the held-out
-        part (``valid_split``). Returns the estimator."""
+        part (``valid_split``). Returns the estimator.
+
+        ``checkpoint`` is a file the run's checkpoint is written to as it goes (at the end of an
+        epoch, at most every 10 seconds, and after the last), as ``rnn train`` writes
+        ``MODEL.ckpt``; it is kept. ``resume`` is such a checkpoint (this estimator's, or
+        ``rnn train --keep-checkpoint``'s): the run goes on from it with its own settings, but
+        ``epochs`` (which may raise the limit) and ``threads``, given the same data (and
+        ``valid`` exactly when the run had it), and ends as the uninterrupted run would."""
         texts = _texts(X, "X")
         y = _labels(y, len(texts))
         classes = np.unique(y)
@@ -135,7 +142,14 @@ class Classifier(ClassifierMixin, ModelEstimator):
             valid_texts = _texts(vx, "the validation texts")
             valid_labels = _label_names(_labels(vy, len(valid_texts)))
         model = self._train(
-            _rnn.fit_classifier, texts, names, valid_texts, valid_labels, self._options()
+            _rnn.fit_classifier,
+            texts,
+            names,
+            valid_texts,
+            valid_labels,
+            self._options(),
+            checkpoint=checkpoint,
+            resume=resume,
         )
         self._set_model(model, classes)
         self._raise_if_interrupted(self.report_)

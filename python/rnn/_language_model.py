@@ -72,14 +72,18 @@ class LanguageModel(ModelEstimator):
         self.verbose = verbose
         self.callback = callback
 
-    def fit(self, text, valid=None):
+    def fit(self, text, valid=None, checkpoint=None, resume=None):
         """Trains on ``text`` (a str, or a list of str read one after the other, as ``rnn lm``
         reads several files); ``valid`` is an optional validation text that replaces the
-        held-out end. Returns the model."""
+        held-out end. Returns the model. ``checkpoint`` and ``resume`` are as for
+        ``Classifier.fit``: the run's checkpoint written as it goes, and a checkpoint (this
+        estimator's or ``rnn lm --keep-checkpoint``'s) to go on from, with the same text."""
         text = _text(text, "text")
         valid = None if valid is None else _text(valid, "valid")
         options = {name: getattr(self, name) for name in _rnn.language_model_defaults()}
-        self.model_ = self._train(_rnn.fit_language_model, text, valid, options)
+        self.model_ = self._train(
+            _rnn.fit_language_model, text, valid, options, checkpoint=checkpoint, resume=resume
+        )
         self._raise_if_interrupted(self.report_)
         return self
 

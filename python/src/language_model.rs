@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use rnn::lm::recipe::{self, TextRecipe};
+use rnn::lm::recipe::{self, TextRecipe, TextStart};
 use rnn::lm::{LanguageModel, Sampling, bits};
 
 use crate::errors::to_py;
@@ -177,26 +177,48 @@ pub fn language_model_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 }
 
 /// Trains a language model on `text` as `rnn lm` would on a file holding it: the validation
-/// tokens are `valid`'s, or the end of `text`.
+/// tokens are `valid`'s, or the end of `text`. `checkpoint` and `resume` are as for a
+/// classifier ([`crate::training::fit_classifier`]).
 #[pyfunction]
-#[pyo3(signature = (text, valid, options, callback=None))]
+#[pyo3(signature = (text, valid, options, callback=None, checkpoint=None, resume=None))]
 pub fn fit_language_model<'py>(
     py: Python<'py>,
     text: String,
     valid: Option<String>,
     options: &Bound<'py, PyDict>,
     callback: Option<Bound<'py, PyAny>>,
+    checkpoint: Option<PathBuf>,
+    resume: Option<PathBuf>,
 ) -> PyResult<(NativeLanguageModel, Bound<'py, PyDict>)> {
     let recipe = options::text_recipe(options)?;
-    let prepared = py
-        .detach(|| recipe::prepare(&text, valid.as_deref(), &recipe))
+    let threads = options::threads_given(options)?;
+    let mut prepared = py
+        .detach(|| {
+            let start = match resume {
+                Some(path) => TextStart::Resume {
+                    checkpoint: Box::new(rnn::checkpoint::load(&path)?),
+                    path,
+                    epochs: recipe.epochs,
+                    threads,
+                },
+                None => TextStart::New,
+            };
+            let notes = start.notes(&recipe, valid.is_some())?;
+            recipe::prepare_run(start, &recipe, notes, &text, valid.as_deref(), None)
+        })
         .map_err(to_py)?;
     drop(text);
+    let files = training::checkpoint_files(checkpoint);
     let outcome = training::run(py, callback.as_ref(), |stop, link| {
-        prepared.train_until(Some(stop), sender(link, Vec::new()))
+        prepared.run(files, Some(stop), sender(link, Vec::new()))
     })?;
-    let (model, report) = outcome.result.map_err(to_py)?;
+    let report = outcome.result.map_err(to_py)?;
     let report_py = report_dict(py, &report, &[], outcome.keyboard_interrupt)?;
     report_py.set_item("stopped_by_callback", outcome.stopped_by_callback)?;
-    Ok((NativeLanguageModel { model }, report_py))
+    Ok((
+        NativeLanguageModel {
+            model: prepared.model,
+        },
+        report_py,
+    ))
 }

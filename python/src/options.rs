@@ -141,6 +141,11 @@ pub fn text_recipe(options: &Bound<'_, PyDict>) -> PyResult<TextRecipe> {
     })
 }
 
+/// The `threads` option as given, `None` when it is not: a resumed run then keeps its own.
+pub fn threads_given(options: &Bound<'_, PyDict>) -> PyResult<Option<usize>> {
+    Options(options).optional("threads", Options::threads)
+}
+
 /// The most threads that may be asked for: 4 per core, and at least 16 (as `--threads`).
 pub fn max_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

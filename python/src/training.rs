@@ -2,6 +2,7 @@
 //! thread, which runs the caller's callback and watches for Ctrl-C; and the helpers that move
 //! model files through bytes.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -11,10 +12,12 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use rnn::checkpoint::RunFiles;
+use rnn::data::files::Columns;
 use rnn::data::files::Row;
 use rnn::error::{Error, Result};
 use rnn::metrics::EpochMetrics;
-use rnn::recipe;
+use rnn::recipe::{self, DataNotes, Rows, Start};
 use rnn::train::{Event, TrainReport};
 
 use crate::NativeClassifier;
@@ -268,12 +271,25 @@ fn rows(what: &str, texts: Vec<String>, labels: Vec<String>) -> PyResult<Vec<Row
         .collect()
 }
 
+/// Where a run from Python writes as it goes: its checkpoint alone (the model stays in
+/// memory), kept at the end so that the run can be continued.
+pub fn checkpoint_files(checkpoint: Option<PathBuf>) -> Option<RunFiles> {
+    checkpoint.map(|checkpoint| RunFiles {
+        model: None,
+        checkpoint,
+        keep_checkpoint: true,
+    })
+}
+
 /// Trains a classifier on `texts` and `labels` as `rnn train` would on a file of these rows
 /// with the same options: validation rows held out of them unless `valid_texts` and
-/// `valid_labels` are given. Returns the model, the run's report, and whether a Ctrl-C (or the
-/// callback) stopped it early.
+/// `valid_labels` are given. With `checkpoint`, the run's checkpoint is written there as it
+/// goes (as `rnn train` writes MODEL.ckpt); with `resume`, the run of that checkpoint goes on,
+/// with its own settings but `epochs` and `threads` (the same data must be given). Returns the
+/// model, the run's report, and whether a Ctrl-C (or the callback) stopped it early.
 #[pyfunction]
-#[pyo3(signature = (texts, labels, valid_texts, valid_labels, options, callback=None))]
+#[pyo3(signature = (texts, labels, valid_texts, valid_labels, options, callback=None, checkpoint=None, resume=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn fit_classifier<'py>(
     py: Python<'py>,
     texts: Vec<String>,
@@ -282,8 +298,11 @@ pub fn fit_classifier<'py>(
     valid_labels: Option<Vec<String>>,
     options: &Bound<'py, PyDict>,
     callback: Option<Bound<'py, PyAny>>,
+    checkpoint: Option<PathBuf>,
+    resume: Option<PathBuf>,
 ) -> PyResult<(NativeClassifier, Bound<'py, PyDict>)> {
     let recipe = options::recipe(options)?;
+    let threads = options::threads_given(options)?;
     let train_rows = rows("the training data", texts, labels)?;
     let valid_rows = match (valid_texts, valid_labels) {
         (Some(t), Some(l)) => Some(rows("the validation data", t, l)?),
@@ -294,14 +313,30 @@ pub fn fit_classifier<'py>(
             ));
         }
     };
-    let prepared = py
-        .detach(|| recipe::prepare(train_rows, valid_rows, &recipe))
+    let mut prepared = py
+        .detach(|| {
+            let start = match resume {
+                Some(path) => Start::Resume {
+                    checkpoint: Box::new(rnn::checkpoint::load(&path)?),
+                    epochs: recipe.epochs,
+                    threads,
+                },
+                None => Start::New,
+            };
+            let given = DataNotes::new(&recipe, &Columns::default(), valid_rows.is_some());
+            let notes = start.notes(given)?;
+            let valid = valid_rows.map(Rows::in_memory);
+            let train = Rows::in_memory(train_rows);
+            recipe::prepare_run(start, &recipe, notes, train, valid, None)
+        })
         .map_err(to_py)?;
     let labels = prepared.model.labels.clone();
+    let files = checkpoint_files(checkpoint);
     let outcome = run(py, callback.as_ref(), |stop, link| {
-        prepared.train_until(Some(stop), sender(link, labels.clone()))
+        prepared.run(files, Some(stop), sender(link, labels.clone()))
     })?;
-    let (model, report) = outcome.result.map_err(to_py)?;
+    let report = outcome.result.map_err(to_py)?;
+    let model = prepared.model;
     let report = report_dict(py, &report, &model.labels, outcome.keyboard_interrupt)?;
     report.set_item("stopped_by_callback", outcome.stopped_by_callback)?;
     Ok((NativeClassifier { model }, report))
