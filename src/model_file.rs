@@ -41,6 +41,7 @@ use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::model::Kind;
 use crate::rnn::{Architecture, CellKind, Head, Network, Pool, Tensor};
 use crate::tensor_file::{TensorFile, TensorInfo, read_consistently};
 
@@ -265,7 +266,7 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
     put("dropout", arch.dropout.to_string());
     put("tokens", contents.tokens.name().to_string());
     put("vocab", json(contents.vocab.tokens()));
-    if !is_language_model(arch, contents.labels) {
+    if Kind::of(arch, contents.labels) != Some(Kind::LanguageModel) {
         put("labels", json(contents.labels));
     }
     if let Some(n) = contents.max_len {
@@ -481,12 +482,6 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         columns,
     };
     Ok((contents, kept))
-}
-
-/// Whether a network and its labels are a language model's: a prediction at every step, of
-/// the next token (the classes are the vocabulary), and no labels.
-pub fn is_language_model(arch: &Architecture, labels: &[String]) -> bool {
-    arch.head == Head::Step && labels.is_empty() && arch.classes == arch.vocab
 }
 
 /// The architecture the metadata describes (format 1 files have one: the seed's), with the

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use rnn::model::Model;
+use rnn::model::{AnyModel, Model};
 
 use errors::to_py;
 
@@ -123,12 +123,8 @@ impl NativeClassifier {
 /// Which kind of model a file holds: "classifier" or "language_model".
 #[pyfunction]
 fn model_kind(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
-    let contents = py.detach(|| rnn::model_file::load(&path)).map_err(to_py)?;
-    Ok(if rnn::lm::is_language_model(contents.network.arch()) {
-        "language_model"
-    } else {
-        "classifier"
-    })
+    let model = py.detach(|| AnyModel::load(&path)).map_err(to_py)?;
+    Ok(model.kind().name())
 }
 
 #[pymodule]

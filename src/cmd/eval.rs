@@ -10,7 +10,7 @@ use serde_json::json;
 
 use rnn::data::files::{self, Columns, Format, ReadOptions};
 use rnn::lm::{LanguageModel, bits};
-use rnn::model::Model;
+use rnn::model::{AnyModel, Evaluation};
 
 use super::{json_number, percent};
 
@@ -51,18 +51,19 @@ const TEXT_STREAMS: usize = 32;
 const TEXT_WINDOW: usize = 100;
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let contents = rnn::model_file::load(&args.model)?;
-    if rnn::lm::is_language_model(contents.network.arch()) {
-        let model = LanguageModel::from_contents(contents)
-            .map_err(|m| rnn::error::Error::model(&args.model, m))?;
-        return eval_text(&model, &args);
-    }
-    let model = Model::from(contents);
+    let model = match AnyModel::load(&args.model)? {
+        AnyModel::Classifier(model) => model,
+        AnyModel::LanguageModel(model) => return eval_text(&model, &args),
+    };
     let reading = ReadOptions {
         columns: Columns {
-            text: args.text_col.unwrap_or_else(|| model.columns.text.clone()),
+            text: args
+                .text_col
+                .clone()
+                .unwrap_or_else(|| model.columns.text.clone()),
             label: args
                 .label_col
+                .clone()
                 .unwrap_or_else(|| model.columns.label.clone()),
         },
         max_row_bytes: args.max_row_bytes,
@@ -72,38 +73,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let rows = files::read_rows(&args.data, &reading)?;
     let examples = model.examples(&rows, &args.data)?;
     let eval = model.evaluate(&examples);
-    let labels = &model.labels;
-    let scores: Vec<_> = (0..labels.len())
-        .map(|c| eval.confusion.class_score(c))
-        .collect();
     let mut out = std::io::stdout().lock();
-
     if args.json {
-        let classes: Vec<_> = labels
-            .iter()
-            .zip(&scores)
-            .map(|(label, s)| {
-                json!({
-                    "label": label,
-                    "precision": json_number(s.precision),
-                    "recall": json_number(s.recall),
-                    "f1": json_number(s.f1),
-                    "support": s.support,
-                })
-            })
-            .collect();
-        let matrix: Vec<&[usize]> = eval.confusion.rows().collect();
-        let summary = json!({
-            "n": eval.n,
-            "loss": json_number(eval.loss),
-            "accuracy": json_number(eval.accuracy),
-            "classes": classes,
-            "confusion": { "labels": labels, "matrix": matrix },
-        });
-        writeln!(out, "{summary}")?;
-        return Ok(());
+        return print_json(&mut out, &eval, &model.labels);
     }
-
     writeln!(
         out,
         "{}: {} examples, loss {:.4}, accuracy {}",
@@ -112,6 +85,44 @@ pub fn run(args: EvalArgs) -> Result<()> {
         eval.loss,
         percent(eval.accuracy)
     )?;
+    print_report(&mut out, &eval, &model.labels)
+}
+
+/// The evaluation as one JSON object: n, loss, accuracy, every class's scores, the confusion
+/// matrix.
+fn print_json(out: &mut impl Write, eval: &Evaluation, labels: &[String]) -> Result<()> {
+    let classes: Vec<_> = labels
+        .iter()
+        .enumerate()
+        .map(|(c, label)| {
+            let s = eval.confusion.class_score(c);
+            json!({
+                "label": label,
+                "precision": json_number(s.precision),
+                "recall": json_number(s.recall),
+                "f1": json_number(s.f1),
+                "support": s.support,
+            })
+        })
+        .collect();
+    let matrix: Vec<&[usize]> = eval.confusion.rows().collect();
+    let summary = json!({
+        "n": eval.n,
+        "loss": json_number(eval.loss),
+        "accuracy": json_number(eval.accuracy),
+        "classes": classes,
+        "confusion": { "labels": labels, "matrix": matrix },
+    });
+    writeln!(out, "{summary}")?;
+    Ok(())
+}
+
+/// Every class's precision, recall, F1 and support, their macro average, and the confusion
+/// matrix, as tables.
+fn print_report(out: &mut impl Write, eval: &Evaluation, labels: &[String]) -> Result<()> {
+    let scores: Vec<_> = (0..labels.len())
+        .map(|c| eval.confusion.class_score(c))
+        .collect();
     let width = labels
         .iter()
         .map(|l| l.chars().count())

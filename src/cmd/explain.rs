@@ -1,14 +1,14 @@
 //! `rnn explain`: how the prediction evolves while the network reads a text, token by token.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
 use rnn::lm::LanguageModel;
-use rnn::model::Model;
+use rnn::model::{AnyModel, Explanation, Model};
 use rnn::rnn::argmax;
 
 /// Show the class probabilities after every token of a text, as if it stopped there.
@@ -55,37 +55,17 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         rnn::fsutil::check_output(path)?;
     }
-    let contents = rnn::model_file::load(&args.model)?;
     let text = args.text.join(" ");
-    if rnn::lm::is_language_model(contents.network.arch()) {
-        let model = LanguageModel::from_contents(contents)
-            .map_err(|m| rnn::error::Error::model(&args.model, m))?;
-        if args.plot.is_some() {
-            anyhow::bail!("--plot draws a classifier's hidden states; this is a language model");
+    let model = match AnyModel::load(&args.model)? {
+        AnyModel::Classifier(model) => model,
+        AnyModel::LanguageModel(_) if args.plot.is_some() => {
+            anyhow::bail!("--plot draws a classifier's hidden states; this is a language model")
         }
-        return explain_text(&model, &text, args.json);
-    }
-    let model = Model::from(contents);
-    let explanation = if let Some(path) = &args.plot {
-        let (explanation, target, flow) = model.flow(&text, args.label.as_deref())?;
-        let title = format!(
-            "{} reading {} tokens; gradient of the loss for \"{}\"",
-            args.model.file_name().unwrap_or_default().to_string_lossy(),
-            explanation.tokens.len(),
-            model.labels[target]
-        );
-        rnn::plot::plot_flow(
-            &explanation.tokens,
-            &model.labels,
-            target,
-            &flow,
-            &title,
-            path,
-        )?;
-        eprintln!("Wrote {}", path.display());
-        explanation
-    } else {
-        model.explain(&text)
+        AnyModel::LanguageModel(model) => return explain_text(&model, &text, args.json),
+    };
+    let explanation = match &args.plot {
+        Some(path) => plot_flow(&model, &text, &args, path)?,
+        None => model.explain(&text),
     };
     let Some(last) = explanation.probs.last() else {
         anyhow::bail!("the text has no tokens to read");
@@ -105,8 +85,41 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         writeln!(out, "{summary}")?;
         return Ok(());
     }
+    print_table(&mut out, &model.labels, &explanation, last)
+}
+
+/// `explain --plot`: the hidden states, probabilities and gradient norms of `text` drawn to
+/// `path` (see [`rnn::plot::plot_flow`]); returns the explanation.
+fn plot_flow(model: &Model, text: &str, args: &ExplainArgs, path: &Path) -> Result<Explanation> {
+    let (explanation, target, flow) = model.flow(text, args.label.as_deref())?;
+    let title = format!(
+        "{} reading {} tokens; gradient of the loss for \"{}\"",
+        args.model.file_name().unwrap_or_default().to_string_lossy(),
+        explanation.tokens.len(),
+        model.labels[target]
+    );
+    rnn::plot::plot_flow(
+        &explanation.tokens,
+        &model.labels,
+        target,
+        &flow,
+        &title,
+        path,
+    )?;
+    eprintln!("Wrote {}", path.display());
+    Ok(explanation)
+}
+
+/// The table of the probabilities after every token, for the labels most likely at the end
+/// (`last`), with a bar for the predicted one.
+fn print_table(
+    out: &mut impl Write,
+    labels: &[String],
+    explanation: &Explanation,
+    last: &[f32],
+) -> Result<()> {
     let winner = argmax(last);
-    let mut columns: Vec<usize> = (0..model.labels.len()).collect();
+    let mut columns: Vec<usize> = (0..labels.len()).collect();
     columns.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
     columns.truncate(MAX_COLUMNS);
     columns.sort_unstable();
@@ -120,13 +133,13 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         .max(5);
     let widths: Vec<usize> = columns
         .iter()
-        .map(|&c| model.labels[c].chars().count().max(6))
+        .map(|&c| labels[c].chars().count().max(6))
         .collect();
     write!(out, "{:<token_width$}", "token")?;
     for (&c, w) in columns.iter().zip(&widths) {
-        write!(out, "  {:>w$}", model.labels[c])?;
+        write!(out, "  {:>w$}", labels[c])?;
     }
-    writeln!(out, "  p({})", model.labels[winner])?;
+    writeln!(out, "  p({})", labels[winner])?;
     for (token, probs) in explanation.tokens.iter().zip(&explanation.probs) {
         write!(out, "{:<token_width$}", shown(token))?;
         for (&c, w) in columns.iter().zip(&widths) {
@@ -140,16 +153,12 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             "·".repeat(BAR - filled.min(BAR))
         )?;
     }
-    writeln!(
-        out,
-        "prediction: {} ({:.3})",
-        model.labels[winner], last[winner]
-    )?;
-    if model.labels.len() > MAX_COLUMNS {
+    writeln!(out, "prediction: {} ({:.3})", labels[winner], last[winner])?;
+    if labels.len() > MAX_COLUMNS {
         writeln!(
             out,
             "(the {MAX_COLUMNS} labels most likely at the end, of {}; --json has them all)",
-            model.labels.len()
+            labels.len()
         )?;
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use rnn::serve::{ServeConfig, ServedModel, serve};
+use rnn::serve::{AnyModel, ServeConfig, serve};
 
 /// Serve a model over HTTP (the KServe V1 / TensorFlow Serving REST protocol).
 ///
@@ -113,15 +113,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
     {
         bail!("--name {name:?}: a model name must be non-empty, without / : ? # % or spaces");
     }
-    let model = ServedModel::load(&args.model)?;
+    let model = AnyModel::load(&args.model)?;
     let summary = match &model {
-        ServedModel::Classifier(model) => format!(
+        AnyModel::Classifier(model) => format!(
             "{}, V = {}, labels {}",
             model.network.arch(),
             model.vocab.len(),
             label_list(&model.labels)
         ),
-        ServedModel::LanguageModel(model) => format!(
+        AnyModel::LanguageModel(model) => format!(
             "a language model: {}, V = {}, {} tokens",
             model.network.arch(),
             model.vocab.len(),

@@ -42,10 +42,10 @@ use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::Score;
-use crate::model::{Initializer, ModelConfig};
+use crate::model::{AnyModel, Initializer, ModelConfig};
 use crate::model_file::{self, Contents, ContentsRef};
 use crate::rng::Rng;
-use crate::rnn::{Architecture, Batch, Head, Init, Network, Workspace};
+use crate::rnn::{Architecture, Batch, Init, Network, Workspace};
 use crate::train::text::{self, TextConfig, Texts};
 use crate::train::{Event, INIT_STREAM, RunState, TrainConfig, TrainReport};
 
@@ -108,29 +108,24 @@ impl LanguageModel {
     /// Reads a language model's file (see [`crate::model_file`]).
     ///
     /// # Errors
-    /// As [`model_file::load`], and [`Error::Model`] for a classifier's file.
+    /// As [`AnyModel::load`], and [`Error::Model`] for a classifier's file.
     pub fn load(path: &Path) -> Result<Self> {
-        let contents = model_file::load(path)?;
-        Self::from_contents(contents).map_err(|message| Error::model(path, message))
+        Self::from_contents(model_file::load(path)?, path)
     }
 
-    /// The language model a model file's contents hold.
+    /// The language model that a model file's contents (read from `path`) hold.
     ///
     /// # Errors
-    /// A sentence for a classifier's contents.
-    pub fn from_contents(contents: Contents) -> std::result::Result<Self, String> {
-        if !model_file::is_language_model(contents.network.arch(), &contents.labels) {
-            return Err(
+    /// As [`AnyModel::from_contents`], and [`Error::Model`] for a classifier's contents.
+    pub fn from_contents(contents: Contents, path: &Path) -> Result<Self> {
+        match AnyModel::from_contents(contents, path)? {
+            AnyModel::LanguageModel(model) => Ok(model),
+            AnyModel::Classifier(_) => Err(Error::model(
+                path,
                 "a classifier, not a language model: use `rnn predict` with it (`rnn generate` \
-                 needs a model trained by `rnn lm`)"
-                    .into(),
-            );
+                 needs a model trained by `rnn lm`)",
+            )),
         }
-        Ok(LanguageModel {
-            network: contents.network,
-            vocab: contents.vocab,
-            tokens: contents.tokens,
-        })
     }
 
     /// Writes the model file atomically.
@@ -274,9 +269,4 @@ pub struct NextToken {
 /// Bits a token from a loss in nats a token.
 pub fn bits(loss: f32) -> f32 {
     loss / std::f32::consts::LN_2
-}
-
-/// Whether `arch` is a language model's.
-pub fn is_language_model(arch: &Architecture) -> bool {
-    arch.head == Head::Step && arch.classes == arch.vocab
 }

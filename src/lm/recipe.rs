@@ -257,8 +257,7 @@ pub fn prepare_run(
                 state,
                 ..
             } = *checkpoint;
-            let model = LanguageModel::from_contents(contents)
-                .map_err(|message| Error::model(&path, message))?;
+            let model = LanguageModel::from_contents(contents, &path)?;
             let config = TrainConfig {
                 epochs,
                 threads: threads.unwrap_or(config.threads),

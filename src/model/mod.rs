@@ -43,6 +43,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+mod any;
+pub use any::{AnyModel, Kind};
+
 use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
@@ -309,15 +312,14 @@ impl Model {
     /// As [`model_file::load`], and [`Error::Model`] for a language model's file (see
     /// [`crate::lm::LanguageModel::load`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let contents = model_file::load(path)?;
-        if contents.network.arch().head != crate::rnn::Head::Sequence {
-            return Err(Error::model(
+        match AnyModel::load(path)? {
+            AnyModel::Classifier(model) => Ok(model),
+            AnyModel::LanguageModel(_) => Err(Error::model(
                 path,
                 "a language model, not a classifier: it predicts the next token; use \
                  `rnn generate` to write text with it, or `rnn eval` to score it on a text",
-            ));
+            )),
         }
-        Ok(Model::from(contents))
     }
 
     /// Writes a model file atomically (see [`crate::model_file`]).

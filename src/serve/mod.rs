@@ -63,7 +63,7 @@ use connection::Timeouts;
 use metrics::Metrics;
 use routes::{AppState, Served, Writer};
 use sampler::Sampler;
-pub use served::{Kind, ServedModel};
+pub use served::{AnyModel, Kind};
 
 /// How long, after SIGINT or SIGTERM, the server waits for requests in flight before it exits
 /// anyway.
@@ -116,7 +116,7 @@ pub struct ServeConfig {
 }
 
 /// Serves `model` (a [`Model`](crate::model::Model), a
-/// [`LanguageModel`](crate::lm::LanguageModel) or a [`ServedModel`]) until SIGINT or
+/// [`LanguageModel`](crate::lm::LanguageModel) or a [`AnyModel`]) until SIGINT or
 /// SIGTERM, then stops accepting connections, finishes the requests in flight (waiting at most
 /// 10 s) and returns. `on_ready` is called with the address once the server listens, after the
 /// signal handlers are installed.
@@ -124,7 +124,7 @@ pub struct ServeConfig {
 /// # Errors
 /// When the address cannot be bound, or threads cannot be started.
 pub fn serve(
-    model: impl Into<ServedModel>,
+    model: impl Into<AnyModel>,
     config: ServeConfig,
     on_ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
@@ -139,7 +139,7 @@ pub fn serve(
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         let metrics = Arc::new(Metrics::default());
         let served = match model {
-            ServedModel::Classifier(model) => {
+            AnyModel::Classifier(model) => {
                 let model = Arc::new(model);
                 let batcher = Batcher::start(
                     Arc::clone(&model),
@@ -153,7 +153,7 @@ pub fn serve(
                 )?;
                 Served::Classifier { model, batcher }
             }
-            ServedModel::LanguageModel(model) => Served::LanguageModel(Writer {
+            AnyModel::LanguageModel(model) => Served::LanguageModel(Writer {
                 token_json: generate::longest_token_json(model.vocab.tokens()),
                 max_prime_tokens: generate::max_prime_tokens(
                     model.network.arch(),

@@ -23,7 +23,7 @@ use crate::serve::budget::{Budget, Reservation};
 use crate::serve::generate::{self, GenerateRequest};
 use crate::serve::metrics::{Metrics, Route};
 use crate::serve::sampler::{self, Sampler};
-use crate::serve::served::Kind;
+use crate::serve::served::{self, Kind};
 
 /// The page at `/`: one HTML file with its script and style, no build step, no network.
 const PAGE: &str = include_str!("page.html");
@@ -244,14 +244,14 @@ async fn model_call(
 
 /// The 404 of a verb the served model does not answer: one of the other kind's, or none.
 fn wrong_verb(name: &str, kind: Kind, verb: &str) -> ApiError {
-    let verbs = kind.verbs().iter().map(|v| format!(":{v}"));
+    let verbs = served::verbs(kind).iter().map(|v| format!(":{v}"));
     let verbs = verbs.collect::<Vec<_>>().join(" or ");
     let message = match kind {
         Kind::Classifier if verb == "generate" => format!(
             "{name:?} is a classifier: it has no :generate (a language model, trained by \
              `rnn lm`, has); use {verbs}"
         ),
-        Kind::LanguageModel if Kind::Classifier.verbs().contains(&verb) => format!(
+        Kind::LanguageModel if served::verbs(Kind::Classifier).contains(&verb) => format!(
             "{name:?} is a language model: it writes text after a beginning and has no \
              :{verb} (a classifier, trained by `rnn train`, has); use :generate"
         ),
