@@ -27,13 +27,12 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
+use crate::checkpoint::{self, Checkpoint, Rest, RunFiles, Saver};
 use crate::data::Example;
 use crate::data::files::{Columns, Row};
 use crate::data::split;
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelConfig};
-use crate::model_file::ContentsRef;
 use crate::optim::OptimizerKind;
 use crate::train::{self, Data, Event, LrSchedule, RunState, TrainConfig, TrainReport};
 
@@ -335,17 +334,7 @@ pub fn prepare_run(
             epochs,
             threads,
         } => {
-            let Checkpoint {
-                contents,
-                config,
-                state,
-                ..
-            } = *checkpoint;
-            let config = TrainConfig {
-                epochs,
-                threads: threads.unwrap_or(config.threads),
-                ..config
-            };
+            let (contents, config, state) = checkpoint.continue_with(epochs, threads);
             (Model::from(contents), Some((config, state)))
         }
         Start::Init(mut model) => {
@@ -396,21 +385,8 @@ impl Prepared {
     ///
     /// # Errors
     /// As [`train::train`].
-    pub fn train(self, on_event: impl FnMut(Event<'_>) + Send) -> Result<(Model, TrainReport)> {
-        self.train_until(None, on_event)
-    }
-
-    /// As [`Prepared::train`], stopping after the batch in which `stop` becomes true (see
-    /// [`Data::stop`]).
-    ///
-    /// # Errors
-    /// As [`train::train`].
-    pub fn train_until(
-        mut self,
-        stop: Option<&AtomicBool>,
-        on_event: impl FnMut(Event<'_>) + Send,
-    ) -> Result<(Model, TrainReport)> {
-        let report = self.run(None, stop, on_event)?;
+    pub fn train(mut self, on_event: impl FnMut(Event<'_>) + Send) -> Result<(Model, TrainReport)> {
+        let report = self.run(None, None, on_event)?;
         Ok((self.model, report))
     }
 
@@ -426,13 +402,10 @@ impl Prepared {
         &mut self,
         files: Option<RunFiles>,
         stop: Option<&AtomicBool>,
-        mut on_event: impl FnMut(Event<'_>) + Send,
+        on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<TrainReport> {
-        let notes = serde_json::to_value(&self.notes).expect("plain data");
         let initial = self.state.is_none().then(|| self.model.contents());
-        let mut saver = files
-            .map(|files| Saver::start(files, &self.config, notes, initial))
-            .transpose()?;
+        let mut saver = Saver::start(files, &self.config, &self.notes, initial)?;
         let data = Data {
             train: &self.train,
             valid: &self.valid,
@@ -448,42 +421,19 @@ impl Prepared {
                 max_len,
                 columns,
             } = &mut self.model;
-            let (vocab, labels, tokens, max_len, columns) =
-                (&*vocab, &*labels, *tokens, *max_len, &*columns);
-            let saver = &mut saver;
-            let on_event = |event: Event<'_>| {
-                if let (
-                    Some(saver),
-                    Event::Epoch {
-                        network,
-                        state,
-                        metrics,
-                    },
-                ) = (saver.as_mut(), event)
-                {
-                    let current = ContentsRef {
-                        network,
-                        params: network.params(),
-                        vocab,
-                        labels,
-                        tokens,
-                        max_len,
-                        columns,
-                    };
-                    saver.at_epoch(current, state, metrics.epoch);
-                }
-                on_event(event);
+            let rest = Rest {
+                vocab,
+                labels,
+                tokens: *tokens,
+                max_len: *max_len,
+                columns,
             };
+            let on_event = checkpoint::writing(&mut saver, rest, on_event);
             match self.state.take() {
                 Some(state) => train::resume(network, data, &self.config, state, on_event),
                 None => train::train(network, data, &self.config, on_event),
             }
         };
-        let Some(mut saver) = saver else {
-            return result;
-        };
-        let report = saver.finish(result)?;
-        saver.close(self.model.contents())?;
-        Ok(report)
+        checkpoint::end(saver, result, self.model.contents())
     }
 }

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod common;
+use common::rnn_with_stdin;
 
 use common::{SEED_NET, SEED_TRAINING, seed_setup_with_cell};
 use rnn::data::sample::{TEST, TRAIN};
@@ -25,22 +25,6 @@ fn rnn(args: &[&str], cwd: &Path) -> Output {
         .current_dir(cwd)
         .output()
         .expect("the binary runs")
-}
-
-/// Runs the binary with `input` on a piped standard input, closed after writing.
-fn rnn_with_stdin(args: &[&str], cwd: &Path, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
 }
 
 fn stdout(out: &Output) -> String {

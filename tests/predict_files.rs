@@ -3,30 +3,12 @@
 //! is no part of it), while standard input and other files stay one text a line.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 mod common;
 
-use common::seed_setup_with_cell;
+use common::{rnn_with_stdin as rnn, seed_setup_with_cell};
 use rnn::data::sample::{TEST, TRAIN};
-
-/// Runs the binary in `dir`, with `input` on a piped standard input (closed after writing).
-fn rnn(args: &[&str], dir: &Path, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
-}
 
 /// The stdout of a run that must succeed without a word on stderr.
 fn ok(args: &[&str], dir: &Path, input: &[u8]) -> String {

@@ -258,21 +258,7 @@ fn texts() -> Vec<&'static str> {
 
 /// Runs the binary to completion with `input` on standard input.
 fn run_rnn(dir: &Path, args: &[&str], input: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::rnn_with_stdin(args, dir, input.as_bytes());
     assert!(
         out.status.success(),
         "{args:?}: {}",

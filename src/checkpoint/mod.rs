@@ -26,7 +26,7 @@ use crate::optim::OptimizerState;
 use crate::train::{Monitor, RunState, TrainConfig, Warning};
 
 mod saver;
-pub use saver::{RunFiles, Saver, check_validation_file, checkpoint_path};
+pub use saver::{Rest, RunFiles, Saver, check_validation_file, checkpoint_path, end, writing};
 
 /// A checkpoint read back.
 #[derive(Clone, Debug)]
@@ -37,6 +37,23 @@ pub struct Checkpoint {
     pub state: RunState,
     /// What the caller kept beside (see [`save`]).
     pub notes: serde_json::Value,
+}
+
+impl Checkpoint {
+    /// The checkpoint's model, and its run's settings and state to continue from: `epochs` as
+    /// the new limit, and `threads` (when given) instead of the run's.
+    pub fn continue_with(
+        self,
+        epochs: usize,
+        threads: Option<usize>,
+    ) -> (Contents, TrainConfig, RunState) {
+        let config = TrainConfig {
+            epochs,
+            threads: threads.unwrap_or(self.config.threads),
+            ..self.config
+        };
+        (self.contents, config, self.state)
+    }
 }
 
 /// The scalars of a [`RunState`], as the metadata holds them.

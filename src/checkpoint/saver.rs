@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::save;
+use crate::data::files::Columns;
+use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::model_file::{self, ContentsRef};
-use crate::train::{RunState, TrainConfig};
+use crate::rnn::Network;
+use crate::train::{Event, RunState, TrainConfig, TrainReport};
 
 /// The checkpoint's path for a model: `MODEL.ckpt`, beside it.
 pub fn checkpoint_path(model: &Path) -> PathBuf {
@@ -61,28 +64,32 @@ pub struct Saver {
 }
 
 impl Saver {
-    /// A saver for a run of `config`; a new run (not `resumed`) writes its `initial` model
-    /// first, so that from then on the model file always holds a usable model.
+    /// A saver for a run of `config` that writes `files`, if any, keeping `notes` in its
+    /// checkpoints; a new run gives its `initial` model, which is written first, so that from
+    /// then on the model file always holds a usable model.
     ///
     /// # Errors
     /// [`Error::Io`] if the initial model cannot be written.
     pub fn start(
-        files: RunFiles,
+        files: Option<RunFiles>,
         config: &TrainConfig,
-        notes: serde_json::Value,
+        notes: &impl serde::Serialize,
         initial: Option<ContentsRef<'_>>,
-    ) -> Result<Self> {
+    ) -> Result<Option<Self>> {
+        let Some(files) = files else {
+            return Ok(None);
+        };
         if let (Some(path), Some(initial)) = (&files.model, initial) {
             model_file::save(initial, path)?;
         }
-        Ok(Saver {
+        Ok(Some(Saver {
             files,
             config: config.clone(),
-            notes,
+            notes: serde_json::to_value(notes).expect("plain data"),
             last: Instant::now(),
             saved: "the initial model".into(),
             error: None,
-        })
+        }))
     }
 
     /// At the end of epoch `epoch`, with the network's `current` contents and the run's
@@ -170,6 +177,75 @@ impl Saver {
         }
         Ok(())
     }
+}
+
+/// What a model file holds beside the network: the text's rules and the labels, borrowed from
+/// a model whose network is being trained (and so borrowed apart).
+#[derive(Clone, Copy, Debug)]
+pub struct Rest<'a> {
+    pub vocab: &'a Vocab,
+    pub labels: &'a [String],
+    pub tokens: Tokens,
+    pub max_len: Option<usize>,
+    pub columns: &'a Columns,
+}
+
+impl<'a> Rest<'a> {
+    /// The model file's contents with `network` and its `params`.
+    pub fn around(self, network: &'a Network, params: &'a [f32]) -> ContentsRef<'a> {
+        ContentsRef {
+            network,
+            params,
+            vocab: self.vocab,
+            labels: self.labels,
+            tokens: self.tokens,
+            max_len: self.max_len,
+            columns: self.columns,
+        }
+    }
+}
+
+/// The event handler of a run that `saver` (if any) writes the files of: `on_event`, and at
+/// the end of every epoch the model (`rest` around the network being trained) and the
+/// checkpoint written, if it is time (see [`Saver::at_epoch`]).
+pub fn writing<'s>(
+    saver: &'s mut Option<Saver>,
+    rest: Rest<'s>,
+    mut on_event: impl FnMut(Event<'_>) + Send + 's,
+) -> impl FnMut(Event<'_>) + Send + 's {
+    move |event| {
+        if let (
+            Some(saver),
+            Event::Epoch {
+                network,
+                state,
+                metrics,
+            },
+        ) = (saver.as_mut(), event)
+        {
+            saver.at_epoch(rest.around(network, network.params()), state, metrics.epoch);
+        }
+        on_event(event);
+    }
+}
+
+/// The end of a run that `saver` (if any) wrote the files of: its `result` as
+/// [`Saver::finish`] tells it, and after a run that ended well the `trained` model saved
+/// ([`Saver::close`]).
+///
+/// # Errors
+/// As [`Saver::finish`] and [`Saver::close`].
+pub fn end(
+    saver: Option<Saver>,
+    result: Result<TrainReport>,
+    trained: ContentsRef<'_>,
+) -> Result<TrainReport> {
+    let Some(mut saver) = saver else {
+        return result;
+    };
+    let report = saver.finish(result)?;
+    saver.close(trained)?;
+    Ok(report)
 }
 
 /// Checks that a resumed run is given a validation file when it was started with one, and none

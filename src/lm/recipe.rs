@@ -8,8 +8,9 @@ use std::sync::atomic::AtomicBool;
 
 use super::LanguageModel;
 use super::corpus::{self, DEFAULT_VALID_FRACTION};
-use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
+use crate::checkpoint::{self, Checkpoint, Rest, RunFiles, Saver};
 use crate::data::Tokens;
+use crate::data::files::Columns;
 use crate::error::{Error, Result};
 use crate::model::{Initializer, ModelConfig};
 use crate::optim::OptimizerKind;
@@ -251,18 +252,8 @@ pub fn prepare_run(
             epochs,
             threads,
         } => {
-            let Checkpoint {
-                contents,
-                config,
-                state,
-                ..
-            } = *checkpoint;
+            let (contents, config, state) = checkpoint.continue_with(epochs, threads);
             let model = LanguageModel::from_contents(contents, &path)?;
-            let config = TrainConfig {
-                epochs,
-                threads: threads.unwrap_or(config.threads),
-                ..config
-            };
             (model, Some((config, state)))
         }
         TextStart::New => {
@@ -313,20 +304,6 @@ impl PreparedText {
         texts(&self.ids, &self.valid, stop)
     }
 
-    /// Trains the model, stopping after the window in which `stop` becomes true; returns it
-    /// with the run's report.
-    ///
-    /// # Errors
-    /// As [`crate::train::text::train_text`].
-    pub fn train_until(
-        mut self,
-        stop: Option<&AtomicBool>,
-        on_event: impl FnMut(Event<'_>) + Send,
-    ) -> Result<(LanguageModel, TrainReport)> {
-        let report = self.run(None, stop, on_event)?;
-        Ok((self.model, report))
-    }
-
     /// Runs the training (a new run, or the one it resumes), writing `files` as it goes (see
     /// [`Saver`]), stopping after the window in which `stop` becomes true. `self.model` is the
     /// trained model afterwards.
@@ -338,13 +315,10 @@ impl PreparedText {
         &mut self,
         files: Option<RunFiles>,
         stop: Option<&AtomicBool>,
-        mut on_event: impl FnMut(Event<'_>) + Send,
+        on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<TrainReport> {
-        let notes = serde_json::to_value(self.notes).expect("plain data");
         let initial = self.state.is_none().then(|| self.model.contents());
-        let mut saver = files
-            .map(|files| Saver::start(files, &self.config, notes, initial))
-            .transpose()?;
+        let mut saver = Saver::start(files, &self.config, &self.notes, initial)?;
         // (the fields apart: the model is borrowed mutably beside them)
         let texts = texts(&self.ids, &self.valid, stop);
         let result = {
@@ -353,39 +327,19 @@ impl PreparedText {
                 vocab,
                 tokens,
             } = &mut self.model;
-            let (vocab, tokens) = (&*vocab, *tokens);
-            let saver = &mut saver;
-            let on_event = |event: Event<'_>| {
-                if let (
-                    Some(saver),
-                    Event::Epoch {
-                        network,
-                        state,
-                        metrics,
-                    },
-                ) = (saver.as_mut(), event)
-                {
-                    let current = super::contents(network, network.params(), vocab, tokens);
-                    saver.at_epoch(current, state, metrics.epoch);
-                }
-                on_event(event);
+            let columns = Columns::default();
+            let rest = Rest {
+                vocab,
+                labels: &[],
+                tokens: *tokens,
+                max_len: None,
+                columns: &columns,
             };
-            let state = self.state.take();
-            crate::train::text::train_text(
-                network,
-                texts,
-                &self.config,
-                &self.text,
-                state,
-                on_event,
-            )
+            let on_event = checkpoint::writing(&mut saver, rest, on_event);
+            let (config, text, state) = (&self.config, &self.text, self.state.take());
+            crate::train::text::train_text(network, texts, config, text, state, on_event)
         };
-        let Some(mut saver) = saver else {
-            return result;
-        };
-        let report = saver.finish(result)?;
-        saver.close(self.model.contents())?;
-        Ok(report)
+        checkpoint::end(saver, result, self.model.contents())
     }
 }
 
