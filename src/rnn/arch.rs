@@ -278,10 +278,24 @@ mod tests {
         for pool in Pool::ALL {
             assert_eq!(pool.name().parse::<Pool>(), Ok(pool));
         }
+        for head in Head::ALL {
+            assert_eq!(head.to_string().parse::<Head>(), Ok(head));
+        }
         assert_eq!(
             "mode".parse::<Pool>().unwrap_err(),
             "unknown pooling \"mode\" (expected one of: last, mean, max)"
         );
+        assert_eq!(
+            "rnn2".parse::<CellKind>().unwrap_err(),
+            "unknown cell \"rnn2\" (expected one of: rnn, gru, lstm)"
+        );
+        assert_eq!(
+            "token".parse::<Head>().unwrap_err(),
+            "unknown head \"token\" (expected one of: sequence, step)"
+        );
+        // the defaults are the seed's
+        let defaults = (CellKind::default(), Pool::default(), Head::default());
+        assert_eq!(defaults, (CellKind::Rnn, Pool::Last, Head::Sequence));
     }
 
     #[test]

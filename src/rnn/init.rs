@@ -69,6 +69,56 @@ mod tests {
         }
     }
 
+    /// Draws `name`'s floats again from `rng` and checks them: uniform in `[-a, a]`, or
+    /// N(0, 1) for `a = None`.
+    fn redraw(net: &Network, name: &str, a: Option<f64>, rng: &mut Rng) {
+        let t = net.layout().get(name).unwrap();
+        for &w in &net.params()[t.range()] {
+            let want = match a {
+                Some(a) => rng.symmetric(a) as f32,
+                None => rng.normal() as f32,
+            };
+            assert_eq!(w, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_module_draws_its_tensors_in_pytorchs_order() {
+        // one-hot input: the input weights (at the input scale, 2) with their direction,
+        // although the buffer holds both directions' first; then W_hh, b_ih, b_hh (1/√H = 1)
+        let arch = Architecture {
+            bidirectional: true,
+            ..Architecture::new(CellKind::Gru, 2, 1, 2)
+        };
+        let net = Network::new(&arch, Init::Uniform(2.0), &mut Rng::new(9)).unwrap();
+        let rng = &mut Rng::new(9);
+        for suffix in ["l0", "l0_reverse"] {
+            redraw(&net, &format!("rnn.weight_ih_{suffix}"), Some(2.0), rng);
+            for base in ["weight_hh", "bias_ih", "bias_hh"] {
+                redraw(&net, &format!("rnn.{base}_{suffix}"), Some(1.0), rng);
+            }
+        }
+        let fc = Some(2f64.sqrt().recip()); // 1/√(D·H)
+        redraw(&net, "fc.weight", fc, rng);
+        redraw(&net, "fc.bias", fc, rng);
+        // an embedding N(0, 1) first, then two layers of Elman cells (no bias_hh), H = 4
+        let arch = Architecture {
+            embed: Some(2),
+            layers: 2,
+            ..Architecture::new(CellKind::Rnn, 3, 4, 2)
+        };
+        let net = Network::new(&arch, Init::Uniform(2.0), &mut Rng::new(9)).unwrap();
+        let rng = &mut Rng::new(9);
+        redraw(&net, "embedding.weight", None, rng);
+        for l in 0..2 {
+            for base in ["weight_ih", "weight_hh", "bias_ih"] {
+                redraw(&net, &format!("rnn.{base}_l{l}"), Some(0.5), rng);
+            }
+        }
+        redraw(&net, "fc.weight", Some(0.5), rng);
+        redraw(&net, "fc.bias", Some(0.5), rng);
+    }
+
     #[test]
     fn pytorchs_initialisation_draws_every_tensor_at_its_scale() {
         let arch = Architecture::new(CellKind::Lstm, 50, 16, 3);

@@ -98,3 +98,59 @@ impl Linear {
         y
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backward_pass_matches_finite_differences() {
+        // y = W x + b is linear, so a central difference is exact but for rounding
+        let mut layout = Layout::default();
+        layout.push("before", &[2], false);
+        let fc = Linear::new(&mut layout, 3, 4);
+        assert_eq!(fc.span(), 2..18);
+        let mut rng = Rng::new(3);
+        let mut draw =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.symmetric(1.0) as f32).collect() };
+        let (mut params, mut x, r) = (draw(layout.len()), draw(2 * 3), draw(2 * 4));
+        // the loss Σ r ⊙ y, whose gradient on the logits is r
+        let loss = |params: &[f32], x: &[f32]| {
+            let mut y = Vec::new();
+            fc.forward(params, x, &mut y);
+            y.iter().zip(&r).map(|(a, b)| a * b).sum::<f32>()
+        };
+        let (mut grad, mut dx) = (vec![0.0; 16], Vec::new());
+        fc.backward(&params, &x, &r, &mut grad, &mut dx);
+        let eps = 1e-2;
+        for (i, &g) in grad.iter().enumerate() {
+            let saved = params[2 + i];
+            params[2 + i] = saved + eps;
+            let plus = loss(&params, &x);
+            params[2 + i] = saved - eps;
+            let minus = loss(&params, &x);
+            params[2 + i] = saved;
+            let numeric = (plus - minus) / (2.0 * eps);
+            assert!(
+                (g - numeric).abs() < 1e-3,
+                "parameter {i}: {g} against {numeric}"
+            );
+        }
+        for i in 0..x.len() {
+            let saved = x[i];
+            x[i] = saved + eps;
+            let plus = loss(&params, &x);
+            x[i] = saved - eps;
+            let minus = loss(&params, &x);
+            x[i] = saved;
+            let numeric = (plus - minus) / (2.0 * eps);
+            assert!(
+                (dx[i] - numeric).abs() < 1e-3,
+                "input {i}: {} against {numeric}",
+                dx[i]
+            );
+        }
+        // and the bias's gradient is the sum of the rows of dy: db_0 = r_00 + r_10
+        assert!((grad[12] - (r[0] + r[4])).abs() < 1e-6);
+    }
+}

@@ -71,3 +71,68 @@ pub fn backward(ws: &mut Workspace, targets: &[u32], weight: f32, class_weights:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `weight · Σ_r w_target ln Σ_k exp(y_rk) - y_r,target`, in f64: the loss written out.
+    fn loss(logits: &[f32], targets: &[u32], weight: f64, class_weights: &[f32]) -> f64 {
+        let c = class_weights.len();
+        let mut sum = 0.0;
+        for (y, &t) in logits.chunks_exact(c).zip(targets) {
+            let log_sum = y.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+            let w = f64::from(class_weights[t as usize]);
+            sum += w * (log_sum - f64::from(y[t as usize]));
+        }
+        weight * sum
+    }
+
+    fn workspace(logits: &[f32], classes: usize) -> Workspace {
+        let mut ws = Workspace {
+            classes,
+            logits: logits.to_vec(),
+            ..Workspace::default()
+        };
+        softmax_rows(logits, classes, &mut ws.probs, &mut ws.norms);
+        ws
+    }
+
+    #[test]
+    fn the_gradient_on_the_logits_matches_finite_differences() {
+        let (c, targets, weights) = (4, [2, 0, 3], [0.5, 1.0, 2.0, 1.5]);
+        let mut logits: Vec<f32> = (0..12).map(|i| ((i * 7 % 11) as f32 - 5.0) / 2.0).collect();
+        let mut ws = workspace(&logits, c);
+        backward(&mut ws, &targets, 0.25, Some(&weights));
+        let eps = 1e-3;
+        for i in 0..logits.len() {
+            let saved = logits[i];
+            logits[i] = saved + eps;
+            let plus = loss(&logits, &targets, 0.25, &weights);
+            logits[i] = saved - eps;
+            let minus = loss(&logits, &targets, 0.25, &weights);
+            logits[i] = saved;
+            let numeric = ((plus - minus) / (2.0 * f64::from(eps))) as f32;
+            let analytic = ws.dlogits[i];
+            assert!(
+                (analytic - numeric).abs() < 1e-4,
+                "{i}: {analytic} against {numeric}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tally_sums_the_losses_and_counts_the_right_answers() {
+        // row 0: logits ln 1, ln 2, ln 3 (p = 1/6, 2/6, 3/6), target 2: right, L = ln 2
+        // row 1: the same, target 0: wrong, L = ln 6; row 2: no target, only counted
+        let row = [0.0, 2f32.ln(), 3f32.ln()];
+        let ws = workspace(&[row, row, row].concat(), 3);
+        let tally = tally(&ws, &[2, 0]);
+        assert_eq!((tally.correct, tally.count), (1, 3));
+        assert!(
+            (tally.loss_sum - (2f64.ln() + 6f64.ln())).abs() < 1e-6,
+            "{}",
+            tally.loss_sum
+        );
+    }
+}

@@ -137,3 +137,101 @@ pub(crate) fn running(pool: &dyn Pooling, states: &[Vec<f32>]) -> Vec<Vec<f32>> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    const H: usize = 3;
+    /// An LSTM's state: `h` then `c`, of which only `h` is pooled.
+    const S: usize = 2 * H;
+
+    /// The features of a batch whose one direction's states at step `t` are `states[t]`.
+    fn pooled(pool: &dyn Pooling, batch: &Batch, states: &[Vec<f32>]) -> PoolWork {
+        let mut work = PoolWork::default();
+        pool.begin(&mut work, batch.rows(), H);
+        for (t, s) in states.iter().enumerate() {
+            pool.step(&mut work, batch, 0, t, s, S, H);
+        }
+        pool.finish(&mut work, batch);
+        work
+    }
+
+    #[test]
+    fn every_pooling_passes_back_the_gradient_of_finite_differences() {
+        // rows of 3, 2, 2 and 1 tokens: they end at different steps
+        let batch = Batch::new(&[&[0, 0, 0], &[0, 0], &[0, 0], &[0]], &[]);
+        let mut rng = Rng::new(4);
+        let mut states: Vec<Vec<f32>> = (0..batch.steps())
+            .map(|t| {
+                (0..batch.active(t) * S)
+                    .map(|_| rng.symmetric(1.0) as f32)
+                    .collect()
+            })
+            .collect();
+        // the loss Σ r ⊙ f, whose gradient on the features is r
+        let r: Vec<f32> = (0..batch.rows() * H)
+            .map(|_| rng.symmetric(1.0) as f32)
+            .collect();
+        for kind in Pool::ALL {
+            let pool = kind.build();
+            let mut work = pooled(&*pool, &batch, &states);
+            pool.begin_backward(&mut work, &r, 1, H);
+            for t in 0..batch.steps() {
+                let n = batch.active(t);
+                let mut ds = vec![0.0; n * S];
+                pool.add_to_step(&work, &batch, &r, 0, t, &mut ds, S, H);
+                if let Some(d_last) = pool.d_last(&work, &r, 0) {
+                    for row in 0..n {
+                        if batch.lengths()[row] == t + 1 {
+                            for j in 0..H {
+                                ds[row * S + j] += d_last[row * H + j];
+                            }
+                        }
+                    }
+                }
+                for i in 0..n * S {
+                    let eps = 1e-3;
+                    let saved = states[t][i];
+                    let mut loss = |x: f32| {
+                        states[t][i] = x;
+                        let f = pooled(&*pool, &batch, &states).features;
+                        f.iter().zip(&r).map(|(a, b)| a * b).sum::<f32>()
+                    };
+                    let numeric = (loss(saved + eps) - loss(saved - eps)) / (2.0 * eps);
+                    states[t][i] = saved;
+                    assert!(
+                        (ds[i] - numeric).abs() < 1e-3,
+                        "{kind}: step {t}, state float {i}: {} against {numeric}",
+                        ds[i]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_running_features_end_in_the_whole_sequences_to_the_bit() {
+        let mut rng = Rng::new(5);
+        let steps: Vec<Vec<f32>> = (0..4)
+            .map(|_| (0..H).map(|_| rng.symmetric(1.0) as f32).collect())
+            .collect();
+        let batch = Batch::new(&[&[0, 0, 0, 0]], &[]);
+        for kind in Pool::ALL {
+            let pool = kind.build();
+            let running = running(&*pool, &steps);
+            let states: Vec<Vec<f32>> =
+                steps.iter().map(|h| [&h[..], &[0.0; H]].concat()).collect();
+            assert_eq!(running.len(), 4);
+            assert_eq!(
+                running[3],
+                pooled(&*pool, &batch, &states).features,
+                "{kind}"
+            );
+        }
+        // mean after two steps: their average
+        let mean = running(&*Pool::Mean.build(), &steps);
+        assert!((mean[1][0] - (steps[0][0] + steps[1][0]) / 2.0).abs() < 1e-6);
+    }
+}
