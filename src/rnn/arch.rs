@@ -24,8 +24,9 @@ use crate::error::{Error, Result};
 /// every row is a variant, its name on the command line and in model files, and the file and
 /// type that implement it. From the table come the enum, `ALL` (the list the help and the error
 /// messages print), `name` and `Display` (what a model file writes), `FromStr` (what the command
-/// line and a model file's metadata are read with), `build`, and the `mod` line of each file,
-/// so nothing can drift from it, and a new kind is one new file and one row.
+/// line and a model file's metadata are read with), `clap::ValueEnum` (the command line's
+/// parser and the list of possible values in its help), `build`, and the `mod` line of each
+/// file, so nothing can drift from it, and a new kind is one new file and one row.
 ///
 /// ```text
 /// kinds! {
@@ -93,6 +94,18 @@ macro_rules! kinds {
         impl std::fmt::Display for $kind {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.name())
+            }
+        }
+
+        /// The command line reads the names, and its help lists them, from the table.
+        #[cfg(feature = "cli")]
+        impl clap::ValueEnum for $kind {
+            fn value_variants<'a>() -> &'a [Self] {
+                &$kind::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.name()))
             }
         }
     };
