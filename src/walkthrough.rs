@@ -12,7 +12,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::optim::{Optimizer, Sgd};
-use crate::rnn::{Architecture, Batch, CellKind, Gradients, Network, Workspace};
+use crate::rnn::{Architecture, Batch, CellKind, Gradients, Network, Workspace, loss};
 
 const H: usize = 2;
 const WORDS: [&str; 3] = ["not", "good", "bad"];
@@ -239,7 +239,8 @@ pub fn report() -> String {
     let mut net = network();
     let batch = Batch::new(&[&[0, 1]], &[TARGET as u32]);
     let mut ws = Workspace::default();
-    let tally = net.forward(&batch, &mut ws, None);
+    net.forward(&batch, &mut ws, None);
+    let tally = loss::tally(&ws, batch.targets());
     let mut grads = Gradients::new(&net);
     net.backward(&batch, &mut ws, &mut grads);
     let dense = grads.to_dense();
@@ -275,7 +276,8 @@ pub fn report() -> String {
         ),
     );
     Sgd { lr: LR }.step(net.params_mut(), &mut grads, CLIP);
-    let after = net.forward(&batch, &mut ws, None).loss_sum as f32;
+    net.forward(&batch, &mut ws, None);
+    let after = loss::tally(&ws, batch.targets()).loss_sum as f32;
     let params = net.params();
     let tensor = |name: &str| &params[net.layout().get(name).expect("a tensor").range()];
     let col = |v: usize| &tensor("rnn.weight_ih_l0")[v * H..][..H];

@@ -21,7 +21,7 @@ use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
     Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network,
-    Pool, Recurrent, Workspace,
+    Pool, Recurrent, Workspace, loss,
 };
 
 const EPS: f32 = 1e-2;
@@ -63,10 +63,11 @@ fn masks() -> Rng {
 /// The batch's mean loss, from the initial states `carry` when given (held fixed: they are a
 /// constant of the window, as truncated backpropagation through time treats them).
 fn mean_loss(net: &Network, batch: &Batch, ws: &mut Workspace, carry: Option<&Carry>) -> f32 {
-    let tally = match carry {
+    match carry {
         None => net.forward(batch, ws, Some(&mut masks())),
         Some(carry) => net.forward_carried(batch, ws, &mut carry.clone(), Some(&mut masks())),
-    };
+    }
+    let tally = loss::tally(ws, net.targets(batch));
     (tally.loss_sum / tally.count as f64) as f32
 }
 
@@ -330,10 +331,15 @@ fn a_window_from_the_carried_state_continues_the_text_exactly() {
             Batch::with_step_targets(&inputs, &targets)
         };
         let mut ws = Workspace::default();
-        let all = net.forward(&whole, &mut ws, None);
+        let tally = |ws: &Workspace, batch: &Batch| loss::tally(ws, batch.step_targets());
+        net.forward(&whole, &mut ws, None);
+        let all = tally(&ws, &whole);
         let mut carry = Carry::default();
-        let a = net.forward_carried(&part(0, 4), &mut ws, &mut carry, None);
-        let b = net.forward_only_carried(&part(4, 9), &mut ws, &mut carry);
+        let (first, second) = (part(0, 4), part(4, 9));
+        net.forward_carried(&first, &mut ws, &mut carry, None);
+        let a = tally(&ws, &first);
+        net.forward_only_carried(&second, &mut ws, &mut carry);
+        let b = tally(&ws, &second);
         assert_eq!((a.count, b.count, all.count), (8, 10, 18));
         let split = a.loss_sum + b.loss_sum;
         assert!(
@@ -342,7 +348,8 @@ fn a_window_from_the_carried_state_continues_the_text_exactly() {
             all.loss_sum
         );
         // without the carried state, the second window's loss is another
-        let c = net.forward_only(&part(4, 9), &mut ws);
+        net.forward_only(&second, &mut ws);
+        let c = tally(&ws, &second);
         assert!((c.loss_sum - b.loss_sum).abs() > 1e-3, "{arch}");
     }
 }
@@ -641,7 +648,8 @@ fn a_batch_of_empty_texts_runs_forward_and_back_in_every_architecture() {
         let net = network(&arch, 5);
         let batch = Batch::new(&[&[], &[]], &[0, 2]);
         let mut ws = Workspace::default();
-        let tally = net.forward(&batch, &mut ws, Some(&mut masks()));
+        net.forward(&batch, &mut ws, Some(&mut masks()));
+        let tally = loss::tally(&ws, batch.targets());
         assert!(tally.loss_sum.is_finite(), "{arch}");
         let mut grads = Gradients::new(&net);
         net.backward(&batch, &mut ws, &mut grads);

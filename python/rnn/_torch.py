@@ -7,6 +7,9 @@ import struct
 
 from ._base import file_bytes
 
+# the poolings a model file may name (src/rnn/pool/mod.rs's table)
+_POOLS = ("last", "mean", "max")
+
 
 def _torch():
     try:
@@ -47,6 +50,11 @@ def _classifier_class():
 
         def __init__(self, meta, vocab, hidden, classes):
             super().__init__()
+            if meta["pool"] not in _POOLS:
+                raise ValueError(
+                    f"unknown pooling {meta['pool']!r} in the model file "
+                    f"(expected one of: {', '.join(_POOLS)})"
+                )
             self.vocab_size, self.pool = vocab, meta["pool"]
             embed = int(meta["embed"]) if "embed" in meta else None
             if embed:
@@ -75,7 +83,7 @@ def _classifier_class():
                 f = torch.cat([h[-2], h[-1]], 1) if self.rnn.bidirectional else h[-1]
             elif self.pool == "mean":
                 f = out.mean(1)
-            else:
+            else:  # "max", the one left of _POOLS
                 f = out.max(1).values
             return self.fc(f)
 

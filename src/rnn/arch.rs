@@ -16,106 +16,104 @@
 //! (`C = V`), or a tagger's tag.
 
 use std::fmt;
-use std::str::FromStr;
 
-use super::cell::Cell;
+use super::{CellKind, Head, Pool};
 use crate::error::{Error, Result};
 
-/// The kinds of cell, by the name used on the command line and in model files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CellKind {
-    /// The Elman cell, `h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`: PyTorch's `nn.RNN`.
-    #[default]
-    Rnn,
-    /// The gated recurrent unit: PyTorch's `nn.GRU` (see [`super::Gru`]).
-    Gru,
-    /// Long short-term memory: PyTorch's `nn.LSTM` (see [`super::Lstm`]).
-    Lstm,
-}
-
-impl CellKind {
-    /// Every kind, in the order the documentation lists them.
-    pub const ALL: [CellKind; 3] = [CellKind::Rnn, CellKind::Gru, CellKind::Lstm];
-
-    /// The name on the command line and in model files.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellKind::Rnn => "rnn",
-            CellKind::Gru => "gru",
-            CellKind::Lstm => "lstm",
+/// Declares a kind of module chosen by name (a cell, a pooling, a head) from **one table**:
+/// every row is a variant, its name on the command line and in model files, and the file and
+/// type that implement it. From the table come the enum, `ALL` (the list the help and the error
+/// messages print), `name` and `Display` (what a model file writes), `FromStr` (what the command
+/// line and a model file's metadata are read with), `clap::ValueEnum` (the command line's
+/// parser and the list of possible values in its help), `build`, and the `mod` line of each
+/// file, so nothing can drift from it, and a new kind is one new file and one row.
+///
+/// ```text
+/// kinds! {
+///     /// How the top layer's outputs over time become one feature vector a sequence.
+///     pub enum Pool, called "pooling";
+///     pub(crate) fn build() -> Arc<dyn Pooling> { Arc::new }
+///     /// Each direction's state after it has read the whole sequence.
+///     #[default]
+///     Last = "last", last::Last;
+///     Mean = "mean", mean::Mean;
+/// }
+/// ```
+///
+/// `build(args)` calls the row's `Type::new(args)` and wraps it.
+macro_rules! kinds {
+    // `build`, apart: its arguments pass to every row's `new` as one token tree
+    (@build $kind:ident, $bvis:vis, ($($params:tt)*), $args:tt, $ret:ty, $wrap:path,
+        [$($variant:ident $module:ident $ty:ident)+]) => {
+        impl $kind {
+            /// A module of this kind.
+            $bvis fn build(self, $($params)*) -> $ret {
+                match self {
+                    $( $kind::$variant => $wrap(<$module::$ty>::new $args), )+
+                }
+            }
         }
-    }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $kind:ident, called $what:literal;
+        $bvis:vis fn build($($arg:ident: $argty:ty),*) -> $ret:ty { $wrap:path }
+        $( $(#[$vmeta:meta])* $variant:ident = $name:literal, $module:ident::$ty:ident; )+
+    ) => {
+        $( mod $module; )+
 
-    /// A cell of this kind with `hidden` units.
-    pub fn build(self, hidden: usize) -> Box<dyn Cell> {
-        match self {
-            CellKind::Rnn => Box::new(super::elman::Elman::new(hidden)),
-            CellKind::Gru => Box::new(super::gru::Gru::new(hidden)),
-            CellKind::Lstm => Box::new(super::lstm::Lstm::new(hidden)),
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        $vis enum $kind {
+            $( $(#[$vmeta])* $variant, )+
         }
-    }
-}
 
-/// How the top layer's outputs over time become one feature vector a sequence.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Pool {
-    /// Each direction's state after it has read the whole sequence: for one direction `h_T`,
-    /// for two PyTorch's `cat(h_n[-2], h_n[-1])` (the forward direction after the last token,
-    /// the backward direction after the first).
-    #[default]
-    Last,
-    /// The mean over the sequence's own tokens of the outputs at every position.
-    Mean,
-    /// The maximum, unit by unit, over the sequence's own tokens.
-    Max,
-}
+        impl $kind {
+            /// Every kind, in the order of the table (the order the documentation lists them).
+            pub const ALL: [$kind; [$(stringify!($variant)),+].len()] = [$($kind::$variant),+];
 
-impl Pool {
-    /// Every pooling, in the order the documentation lists them.
-    pub const ALL: [Pool; 3] = [Pool::Last, Pool::Mean, Pool::Max];
-
-    /// The name on the command line and in model files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pool::Last => "last",
-            Pool::Mean => "mean",
-            Pool::Max => "max",
+            /// The name on the command line and in model files.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( $kind::$variant => $name, )+
+                }
+            }
         }
-    }
-}
 
-/// What the output layer reads, and so how many predictions a sequence gets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Head {
-    /// One prediction a sequence, from its pooled features: a classifier.
-    #[default]
-    Sequence,
-    /// One prediction a step, from the top layer's output at that step (its features are the
-    /// step's `D·H` outputs; the pooling is not used): a language model predicts the next
-    /// token at every step.
-    Step,
-}
+        kinds!(@build $kind, $bvis, ($($arg: $argty),*), ($($arg),*), $ret, $wrap,
+            [$($variant $module $ty)+]);
 
-impl Head {
-    /// The name in model files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Head::Sequence => "sequence",
-            Head::Step => "step",
+        impl std::str::FromStr for $kind {
+            type Err = String;
+
+            fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+                $crate::rnn::arch::parse_named(s, &$kind::ALL, $kind::name, $what)
+            }
         }
-    }
-}
 
-impl FromStr for Head {
-    type Err = String;
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_named(s, &[Head::Sequence, Head::Step], Head::name, "head")
-    }
+        /// The command line reads the names, and its help lists them, from the table.
+        #[cfg(feature = "cli")]
+        impl clap::ValueEnum for $kind {
+            fn value_variants<'a>() -> &'a [Self] {
+                &$kind::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.name()))
+            }
+        }
+    };
 }
+pub(crate) use kinds;
 
 /// Parses one of a list of named kinds, or says which names there are.
-fn parse_named<T: Copy>(
+pub(crate) fn parse_named<T: Copy>(
     s: &str,
     all: &[T],
     name: fn(T) -> &'static str,
@@ -128,34 +126,6 @@ fn parse_named<T: Copy>(
             names.join(", ")
         )
     })
-}
-
-impl FromStr for CellKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_named(s, &CellKind::ALL, CellKind::name, "cell")
-    }
-}
-
-impl FromStr for Pool {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_named(s, &Pool::ALL, Pool::name, "pooling")
-    }
-}
-
-impl fmt::Display for CellKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl fmt::Display for Pool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// The shape of a network: every size and choice that PyTorch's modules take as arguments.
@@ -321,10 +291,24 @@ mod tests {
         for pool in Pool::ALL {
             assert_eq!(pool.name().parse::<Pool>(), Ok(pool));
         }
+        for head in Head::ALL {
+            assert_eq!(head.to_string().parse::<Head>(), Ok(head));
+        }
         assert_eq!(
             "mode".parse::<Pool>().unwrap_err(),
             "unknown pooling \"mode\" (expected one of: last, mean, max)"
         );
+        assert_eq!(
+            "rnn2".parse::<CellKind>().unwrap_err(),
+            "unknown cell \"rnn2\" (expected one of: rnn, gru, lstm)"
+        );
+        assert_eq!(
+            "token".parse::<Head>().unwrap_err(),
+            "unknown head \"token\" (expected one of: sequence, step)"
+        );
+        // the defaults are the seed's
+        let defaults = (CellKind::default(), Pool::default(), Head::default());
+        assert_eq!(defaults, (CellKind::Rnn, Pool::Last, Head::Sequence));
     }
 
     #[test]

@@ -4,12 +4,11 @@
 //! **The prediction after each token** is the prediction for the text up to and including
 //! that token, as if it stopped there. A network that reads forwards only computes it in one
 //! pass: its top layer's output at step `t` depends on the first `t` tokens alone, so pooling
-//! those outputs step by step gives every prefix's features ([`pool::running`]). A
+//! those outputs step by step gives every prefix's features (see the head's `running`). A
 //! bidirectional network's backward direction reads each prefix from its own end, so every
 //! prefix is run again (in batches); that costs about `T²/2` steps for a text of `T` tokens.
 
-use super::pool;
-use super::{Batch, Gradients, Network, Workspace};
+use super::{Batch, Gradients, Network, Workspace, loss};
 
 /// What flows through one sequence (see [`Network::flow`]); each list has one entry a token.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,11 +54,7 @@ impl Network {
             let batch = Batch::new(&[tokens], &[]);
             self.forward(&batch, ws, None);
             let outputs = self.top_outputs(tokens.len(), ws);
-            let fc = self.fc();
-            return pool::running(self.arch.pool, &outputs)
-                .iter()
-                .map(|f| fc.probabilities(f))
-                .collect();
+            return self.head.running(&self.params, &outputs);
         }
         let mut probs = Vec::with_capacity(tokens.len());
         let per_batch = (PREFIX_TOKENS / tokens.len().max(1)).max(1);
@@ -74,7 +69,8 @@ impl Network {
     /// The top layer's output at each of the `steps` tokens of the one sequence that
     /// [`Network::forward`] last ran with `ws`, in the sequence's order (see [`Flow::states`]).
     fn top_outputs(&self, steps: usize, ws: &Workspace) -> Vec<Vec<f32>> {
-        let top = &ws.layers[self.layers.len() - 1];
+        let top_layer = self.stack.layers.len() - 1;
+        let top = &ws.stack.layers[top_layer];
         let h = self.hidden();
         (0..steps)
             .map(|t| {
@@ -82,7 +78,7 @@ impl Network {
                 for (d, track) in top.tracks.iter().enumerate() {
                     // a backward direction reached token t at its own step steps - 1 - t
                     let step = if d == 0 { t } else { steps - 1 - t };
-                    let s_size = self.cell(self.layers.len() - 1, d).state_size();
+                    let s_size = self.cell(top_layer, d).state_size();
                     y.extend_from_slice(&track.states[(step + 1) * s_size..][..h]);
                 }
                 y
@@ -107,7 +103,8 @@ impl Network {
             let at = if d == 0 { t } else { steps - 1 - t };
             squares[at] += ds[..h].iter().map(|g| g * g).sum::<f32>();
         };
-        self.backward_with(&batch, ws, &mut grads, 1.0, None, Some(&mut norms));
+        loss::backward(ws, self.targets(&batch), 1.0, None);
+        self.backward_with(&batch, ws, &mut grads, Some(&mut norms));
         Flow {
             states,
             probs,

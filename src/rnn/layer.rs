@@ -336,43 +336,66 @@ impl Layer {
                     for d_row in dpre.chunks_exact(p_size) {
                         add_into(db_ih, &d_row[..g]);
                     }
-                    let i_width = self.input.width();
                     // the same input rows the forward pass projected (reordered for a backward
                     // direction, and still in `rev_input` from the forward pass)
                     let x = if dir.reverse { &rev_input[..] } else { x };
-                    let dgi: &[f32] = if p_size == g {
-                        dpre
-                    } else {
-                        fit(dgi, n_tokens * g);
-                        for (dst, src) in dgi.chunks_exact_mut(g).zip(dpre.chunks_exact(p_size)) {
-                            dst.copy_from_slice(&src[..g]);
-                        }
-                        dgi
-                    };
-                    // dW_ih += Σ_t dpre_t · x_tᵀ = DGIᵀ · X, one product over all tokens
-                    CellGradient::new(
-                        grads.rest,
-                        dir.w_ih - grads.base,
-                        g * i_width,
-                        grads.products,
-                    )
-                    .add_product(0, dgi, x, g, i_width);
-                    // dx_t += W_ihᵀ dpre_t; row by row DX += DGI · W_ih
-                    if let Some(dx) = dx.as_deref_mut() {
-                        let w = &params[dir.w_ih..][..g * i_width];
-                        if dir.reverse {
-                            fit(rev_dx, n_tokens * i_width);
-                            rev_dx.fill(0.0);
-                            matmul_nn(rev_dx, dgi, w, n_tokens, g, i_width);
-                            for (i, row) in rev_dx.chunks_exact(i_width).enumerate() {
-                                let pos = positions[i] as usize;
-                                add_into(&mut dx[pos * i_width..][..i_width], row);
-                            }
-                        } else {
-                            matmul_nn(dx, dgi, w, n_tokens, g, i_width);
-                        }
-                    }
+                    let bufs = (&mut *dgi, &mut *rev_dx);
+                    let dx = dx.as_deref_mut();
+                    self.backward_dense(params, dir, x, dpre, positions, grads, dx, bufs);
                 }
+            }
+        }
+    }
+
+    /// The input side of [`Layer::backward`] for dense input `x` (N × I, in the direction's
+    /// order): **adds** `dW_ih += DGIᵀ·X` to `grads` and, when `dx` is given, `DX += DGI·W_ih`
+    /// to `dx` (forward order), where `DGI` is `∂L/∂pre` of every token, the first `G·H`
+    /// floats of each row of `dpre` (made contiguous in `bufs.0`; `bufs.1` holds a backward
+    /// direction's `DX` in its own order).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dense(
+        &self,
+        params: &[f32],
+        dir: &Direction,
+        x: &[f32],
+        dpre: &[f32],
+        positions: &[u32],
+        grads: &mut LayerGrads<'_>,
+        dx: Option<&mut [f32]>,
+        (dgi, rev_dx): (&mut AlignedVec, &mut AlignedVec),
+    ) {
+        let (g, p_size, i_width) = (dir.rows(), dir.cell.pre_size(), self.input.width());
+        let n_tokens = dpre.len() / p_size;
+        let dgi: &[f32] = if p_size == g {
+            dpre
+        } else {
+            fit(dgi, n_tokens * g);
+            for (dst, src) in dgi.chunks_exact_mut(g).zip(dpre.chunks_exact(p_size)) {
+                dst.copy_from_slice(&src[..g]);
+            }
+            dgi
+        };
+        // dW_ih += Σ_t dpre_t · x_tᵀ = DGIᵀ · X, one product over all tokens
+        CellGradient::new(
+            grads.rest,
+            dir.w_ih - grads.base,
+            g * i_width,
+            grads.products,
+        )
+        .add_product(0, dgi, x, g, i_width);
+        // dx_t += W_ihᵀ dpre_t; row by row DX += DGI · W_ih
+        if let Some(dx) = dx {
+            let w = &params[dir.w_ih..][..g * i_width];
+            if dir.reverse {
+                fit(rev_dx, n_tokens * i_width);
+                rev_dx.fill(0.0);
+                matmul_nn(rev_dx, dgi, w, n_tokens, g, i_width);
+                for (i, row) in rev_dx.chunks_exact(i_width).enumerate() {
+                    let pos = positions[i] as usize;
+                    add_into(&mut dx[pos * i_width..][..i_width], row);
+                }
+            } else {
+                matmul_nn(dx, dgi, w, n_tokens, g, i_width);
             }
         }
     }

@@ -1,13 +1,14 @@
-//! The recurrent network: an optional embedding, stacked layers of cells that read forwards or
-//! both ways, pooling over time, an output layer, softmax and cross-entropy, and
-//! backpropagation through all of it.
+//! The recurrent network, as modules: an optional embedding, a stack of layers of cells that
+//! read forwards or both ways, and a head (pooling over time and an output layer, or an output
+//! layer at every step); the loss (softmax cross-entropy) is outside it, in [`loss`].
 //!
 //! ```text
 //! x_t   = onehot(w_t)  or  E[w_t]                       (one-hot, or `embedding.weight` E: V×E)
 //! layer l = 1..L, direction d:  h_{l,d,t} = cell(W_ih x_{l,t} + b_ih, h_{l,d,t∓1})
 //! x_{l+1,t} = dropout([h_{l,0,t}, h_{l,1,t}])          (D·H, the next layer's input)
 //! f     = dropout(pool_t(h_{L,·,t}))                    (last | mean | max, D·H)
-//! y     = W_fc f + b_fc,   p = softmax(y),   L = -ln p_target
+//! y     = W_fc f + b_fc,   p = softmax(y)               (the logits, and the probabilities)
+//! L     = -ln p_target                                  (the loss, see [`loss`])
 //! ```
 //!
 //! With a [`Head::Step`] there is no pooling: every step's top-layer output is a feature
@@ -18,12 +19,15 @@
 //! the window starts from the state the previous one ended in, and no gradient crosses back
 //! (truncated backpropagation through time).
 //!
-//! The pieces, one file each: [`cell`] (one step of one direction; [`Elman`], [`Gru`],
-//! [`Lstm`]), [`unroll`] (one direction over time, written once for every cell), [`layer`] (the
-//! input projection and the directions), [`pool`] (pooling over time), [`dropout`], [`head`]
-//! (the output layer and the loss), and [`inspect`] (what flows through one text, for
-//! `explain`). This file builds a network from an [`Architecture`] and runs the pieces in
-//! order, forward and back. The trainer, the model file and the server see only [`Network`].
+//! The modules, one file each, each a forward and backward pair that owns its part of the
+//! flat parameter buffer and draws it at first ([`init`]): `embedding`, `stack` (the layers;
+//! a [`layer`] is its input projection and its directions, each an [`unroll`] over time of a
+//! [`cell`]: [`Elman`], [`Gru`], [`Lstm`]), [`pool`] (last, mean, max) and [`head`] (the
+//! classifier's and the step head, on `linear`, the output layer), with [`dropout`] between
+//! them; [`inspect`] shows what flows through one text, for `explain`. Cells, poolings and
+//! heads are each named in one table (see `arch::kinds`), so a new one is one new file and one
+//! row. This file builds a network from an [`Architecture`] and runs the modules in order,
+//! forward and back. The trainer, the model file and the server see only [`Network`].
 //!
 //! One forward pass serves everything: training, evaluation, prediction and the step-by-step
 //! trace behind `explain`. With an architecture's defaults (one layer, one direction, one-hot
@@ -33,104 +37,93 @@ mod arch;
 mod batch;
 mod cell;
 mod dropout;
-mod elman;
+mod embedding;
 mod gates;
 mod grads;
-mod gru;
 mod head;
+mod init;
 mod inspect;
 mod layer;
-mod lstm;
+mod linear;
+pub mod loss;
 mod params;
 mod pool;
 mod softmax;
+mod stack;
 mod unroll;
 
-pub use arch::{Architecture, CellKind, Pool};
+pub use arch::Architecture;
 pub use batch::Batch;
 pub use cell::{Cell, Pass, Recurrent};
 pub use elman::Elman;
 pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product, Table};
 pub use gru::Gru;
+pub use head::Head;
+pub use init::Init;
 pub use inspect::Flow;
 pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
+pub use pool::Pool;
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
 
-use crate::error::{Error, Result};
-use crate::kernels::{AlignedVec, add_into};
-use crate::metrics::Tally;
-use crate::rng::Rng;
-pub use arch::Head;
-use head::Fc;
-use layer::{
-    Above, Direction, FromNextLayer, Hook, Input, Layer, LayerGrads, LayerInput, LayerWork,
-};
-use pool::Pooling;
-use unroll::fit;
+use std::sync::Arc;
 
-/// A network: its architecture, its layers, and all its parameters in one buffer.
+use crate::error::{Error, Result};
+use crate::kernels::AlignedVec;
+use crate::rng::Rng;
+use arch::kinds;
+use embedding::Embedding;
+use head::{FromHead, HeadModule, HeadWork};
+use layer::{Hook, LayerGrads};
+use stack::{Stack, StackWork};
+
+kinds! {
+    /// The kinds of cell, by the name used on the command line and in model files.
+    pub enum CellKind, called "cell";
+    pub fn build(hidden: usize) -> Box<dyn Cell> { Box::new }
+    /// The Elman cell, `h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`: PyTorch's `nn.RNN`.
+    #[default]
+    Rnn = "rnn", elman::Elman;
+    /// The gated recurrent unit: PyTorch's `nn.GRU` (see [`Gru`]).
+    Gru = "gru", gru::Gru;
+    /// Long short-term memory: PyTorch's `nn.LSTM` (see [`Lstm`]).
+    Lstm = "lstm", lstm::Lstm;
+}
+
+/// A network: its architecture, its modules, and all their parameters in one buffer.
 ///
 /// The buffer holds the token tables first (the embedding, or the first layer's input weights
 /// under one-hot input, one a direction: see [`Gradients`]), then every layer's tensors, layer
-/// by layer and direction by direction, then `fc.weight` and `fc.bias`.
+/// by layer and direction by direction, then the head's `fc.weight` and `fc.bias`.
 #[derive(Clone, Debug)]
 pub struct Network {
     arch: Architecture,
-    layers: Vec<Layer>,
-    /// Where `embedding.weight` (V×E, a row a token) starts, when there is one.
-    embedding: Option<usize>,
+    embedding: Option<Embedding>,
+    stack: Stack,
+    head: Arc<dyn HeadModule>,
     tables: Vec<Table>,
-    /// Where `fc.weight` starts; `fc.bias` follows it.
-    fc: usize,
     layout: Layout,
     params: AlignedVec,
-}
-
-/// How the weights are drawn at first: PyTorch's way, with a choice of scale for the one-hot
-/// input weights (`Wxh`, the first layer's `weight_ih` without an embedding), or the seed's
-/// numpy original's way.
-///
-/// A one-hot input makes `Wxh` a table of token vectors, an embedding. How large those vectors
-/// start matters: small ones let a network read the order of a few words from a tiny dataset
-/// (the demo); vectors as large as a learnt embedding's let it pick out words in long texts
-/// (60 points of accuracy on the spam benchmark, see the README).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Init {
-    /// Uniform in `[-1/√H, 1/√H]`, as PyTorch initialises `nn.RNN(V, H)`: variance `1/(3H)`.
-    LikeRnn,
-    /// Uniform in `[-a, a]`: variance `a²/3`. `a = 1` gives the variance (1/3) of PyTorch's
-    /// usual `nn.Embedding(V, H)` (N(0, 1)) followed by `nn.RNN(H, H)`'s input weights
-    /// (U(±1/√H)).
-    Uniform(f32),
-    /// The numpy original of the seed: every weight, the embedding's too, N(0, 1)/1000, and
-    /// every bias 0. Tiny weights start every unit in `tanh`'s linear part.
-    Numpy,
 }
 
 /// Buffers reused from one batch to the next, so that a training run allocates once.
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
-    layers: Vec<LayerWork>,
     /// For a backward direction: where each of its packed positions reads (see
     /// [`Batch::reversed_positions`]).
     positions: Vec<u32>,
     /// The embedded tokens, N × E in forward packed order (the first layer's input).
     embedded: AlignedVec,
-    pooling: Pooling,
-    /// The dropout mask of the features (empty when none was applied).
-    feature_mask: Vec<f32>,
-    /// The logits and probabilities of every row (rows × C).
+    stack: StackWork,
+    head: HeadWork,
+    /// `C` of the last batch, and its logits, probabilities and softmax norms (one a
+    /// prediction, see [`loss::softmax_rows`]).
+    classes: usize,
     logits: Vec<f32>,
     probs: Vec<f32>,
-    /// Gradient buffers of the backward pass.
+    norms: Vec<(f32, f32)>,
+    /// The gradient on the logits, from the loss (see [`loss::backward`]).
     dlogits: Vec<f32>,
-    dfeatures: Vec<f32>,
-    d_last: Vec<Vec<f32>>,
-    /// The gradient on the input of the layer being undone, and on the outputs of the one
-    /// below (N × width each).
-    d_in: AlignedVec,
-    d_out: AlignedVec,
     /// Every token as the index of its entry in the gradient's token tables.
     local_tokens: Vec<u32>,
 }
@@ -175,30 +168,13 @@ impl Carry {
     }
 }
 
-/// The tensor names of layer `l`'s direction `d`, PyTorch's way: `rnn.weight_ih_l1_reverse`.
-fn rnn_name(base: &str, layer: usize, reverse: bool) -> String {
-    let suffix = if reverse { "_reverse" } else { "" };
-    format!("rnn.{base}_l{layer}{suffix}")
-}
-
-/// The order in which PyTorch registers, and so initialises, a direction's tensors.
-fn pytorch_rank(name: &str) -> usize {
-    [
-        "rnn.weight_ih",
-        "rnn.weight_hh",
-        "rnn.bias_ih",
-        "rnn.bias_hh",
-    ]
-    .iter()
-    .position(|p| name.starts_with(p))
-    .unwrap_or(4)
-}
-
 impl Network {
-    /// A network with freshly initialised parameters, drawn in PyTorch's order of tensors: the
-    /// embedding N(0, 1); then, layer by layer and direction by direction, every tensor uniform
-    /// in `[-1/√H, 1/√H]` (PyTorch's `nn.RNN/GRU/LSTM`), but for one-hot input weights, drawn as
-    /// `init` says; then the output layer uniform in `[-1/√(D·H), 1/√(D·H)]` (`nn.Linear`).
+    /// A network with freshly initialised parameters. Each module draws its own, in PyTorch's
+    /// order of tensors: the embedding N(0, 1); then, layer by layer and direction by
+    /// direction, every tensor uniform in `[-1/√H, 1/√H]` (PyTorch's `nn.RNN/GRU/LSTM`), but
+    /// for one-hot input weights, drawn as `init` says; then the output layer uniform in
+    /// `[-1/√(D·H), 1/√(D·H)]` (`nn.Linear`). [`Init::Numpy`] draws every weight matrix in
+    /// the buffer's order instead.
     ///
     /// # Errors
     /// [`Error::Config`] if a size is 0, the dropout is out of range, or the input scale is
@@ -214,57 +190,16 @@ impl Network {
                 )));
             }
             Init::Numpy => {
-                // every weight N(0, 1)/1000, tensor by tensor; the biases stay 0
-                for t in net.layout.tensors() {
-                    if t.name.contains("weight") {
-                        for w in &mut net.params[t.range()] {
-                            *w = (rng.normal() / 1000.0) as f32;
-                        }
-                    }
-                }
+                init::numpy(&net.layout, &mut net.params, rng);
                 return Ok(net);
             }
         };
-        let recurrent = 1.0 / (arch.hidden as f64).sqrt();
-        let mut order: Vec<&Tensor> = net.layout.tensors().iter().collect();
-        // embedding, then layer by layer and direction by direction (the suffix), each in
-        // PyTorch's order, then fc
-        let key = |t: &Tensor| {
-            let group = if t.name.starts_with("embedding") {
-                (0, 0, false)
-            } else if let Some(rest) = t.name.strip_prefix("rnn.") {
-                let (_, layer) = rest.rsplit_once("_l").expect("rnn tensors end in _lN");
-                let reverse = layer.ends_with("_reverse");
-                let l: usize = layer.trim_end_matches("_reverse").parse().expect("a layer");
-                (1, l, reverse)
-            } else {
-                (2, 0, false)
-            };
-            (group, pytorch_rank(&t.name))
-        };
-        order.sort_by_key(|t| key(t));
-        let ranges: Vec<(String, std::ops::Range<usize>)> =
-            order.iter().map(|t| (t.name.clone(), t.range())).collect();
-        let features = (arch.features() as f64).sqrt().recip();
-        for (name, range) in ranges {
-            let params = &mut net.params[range];
-            if name == "embedding.weight" {
-                params.iter_mut().for_each(|w| *w = rng.normal() as f32);
-            } else if name == "rnn.weight_ih_l0" && arch.embed.is_none()
-                || name == "rnn.weight_ih_l0_reverse" && arch.embed.is_none()
-            {
-                let a = f64::from(input);
-                params.iter_mut().for_each(|w| *w = rng.symmetric(a) as f32);
-            } else if name.starts_with("fc.") {
-                params
-                    .iter_mut()
-                    .for_each(|w| *w = rng.symmetric(features) as f32);
-            } else {
-                params
-                    .iter_mut()
-                    .for_each(|w| *w = rng.symmetric(recurrent) as f32);
-            }
+        let params = &mut net.params[..];
+        if let Some(embedding) = &net.embedding {
+            embedding.init(params, rng);
         }
+        net.stack.init(params, f64::from(input), rng);
+        net.head.init(params, rng);
         Ok(net)
     }
 
@@ -330,86 +265,36 @@ impl Network {
         Ok(net)
     }
 
-    /// The network's structure and layout, without parameters.
+    /// The network's modules and layout, without parameters: the token tables first (the
+    /// embedding, or the stack's one-hot input weights), then the stack, then the head.
     fn build(
         arch: &Architecture,
         mut cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
     ) -> Result<Self> {
         arch.validate()?;
-        let (v, h) = (arch.vocab, arch.hidden);
-        let mut cells: Vec<Vec<Box<dyn Cell>>> = (0..arch.layers)
+        let cells: Vec<Vec<Box<dyn Cell>>> = (0..arch.layers)
             .map(|l| {
                 (0..arch.directions())
                     .map(|d| {
                         let c = cell(l, d == 1);
-                        assert_eq!(c.hidden(), h, "a cell of the architecture's size");
+                        assert_eq!(c.hidden(), arch.hidden, "a cell of the architecture's size");
                         c
                     })
                     .collect()
             })
             .collect();
-        let mut layout = Layout::default();
-        // the token tables first: the embedding, or every direction's one-hot input weights
-        let mut tables = Vec::new();
-        let embedding = arch.embed.map(|e| {
-            let offset = layout.push("embedding.weight", &[v, e], false);
-            tables.push(Table { offset, width: e });
-            offset
-        });
-        let mut table_w_ih = Vec::new();
-        if embedding.is_none() {
-            let mut entry_at = 0;
-            for (d, c) in cells[0].iter().enumerate() {
-                let g = c.gates() * h;
-                let name = rnn_name("weight_ih", 0, d == 1);
-                let offset = layout.push(name, &[g, v], true);
-                tables.push(Table { offset, width: g });
-                table_w_ih.push((offset, entry_at));
-                entry_at += g;
-            }
-        }
-        let mut layers = Vec::new();
-        for (l, layer_cells) in cells.iter_mut().enumerate() {
-            let input = match (l, arch.embed) {
-                (0, None) => Input::Tokens(v),
-                _ => Input::Dense(arch.input_width(l)),
-            };
-            let mut dirs = Vec::new();
-            for (d, c) in layer_cells.drain(..).enumerate() {
-                let reverse = d == 1;
-                let g = c.gates() * h;
-                let (w_ih, entry_at) = match input {
-                    Input::Tokens(_) => table_w_ih[d],
-                    Input::Dense(width) => {
-                        let name = rnn_name("weight_ih", l, reverse);
-                        (layout.push(name, &[g, width], false), 0)
-                    }
-                };
-                let b_ih = layout.push(rnn_name("bias_ih", l, reverse), &[g], false);
-                let cell_at = layout.len();
-                for (base, shape) in c.tensors() {
-                    layout.push(rnn_name(base, l, reverse), &shape, false);
-                }
-                dirs.push(Direction {
-                    cell_len: layout.len() - cell_at,
-                    cell: c,
-                    reverse,
-                    w_ih,
-                    b_ih,
-                    cell_at,
-                    entry_at,
-                });
-            }
-            layers.push(Layer { input, dirs });
-        }
-        let fc = layout.push("fc.weight", &[arch.classes, arch.features()], false);
-        layout.push("fc.bias", &[arch.classes], false);
+        let (mut layout, mut tables) = (Layout::default(), Vec::new());
+        let embedding = arch
+            .embed
+            .map(|e| Embedding::new(&mut layout, &mut tables, arch.vocab, e));
+        let stack = Stack::new(arch, cells, &mut layout, &mut tables);
+        let head = arch.head.build(arch, &mut layout);
         Ok(Network {
             arch: arch.clone(),
-            layers,
             embedding,
+            stack,
+            head,
             tables,
-            fc,
             layout,
             params: AlignedVec::new(),
         })
@@ -437,7 +322,7 @@ impl Network {
 
     /// The cell of layer `layer`, direction `d` (0 forward, 1 backward).
     pub fn cell(&self, layer: usize, d: usize) -> &dyn Cell {
-        &*self.layers[layer].dirs[d].cell
+        &*self.stack.layers[layer].dirs[d].cell
     }
 
     /// The token tables at the start of the parameters (see [`Gradients`]).
@@ -463,16 +348,7 @@ impl Network {
     /// The tensors PyTorch keeps that the cells fold into their layer's input bias, as
     /// `(name, shape, name of the tensor it is added to)`; see [`Cell::folded_tensors`].
     pub fn folded_tensors(&self) -> Vec<(String, Vec<usize>, String)> {
-        let mut out = Vec::new();
-        for (l, layer) in self.layers.iter().enumerate() {
-            for dir in &layer.dirs {
-                for (base, shape) in dir.cell.folded_tensors() {
-                    let into = rnn_name("bias_ih", l, dir.reverse);
-                    out.push((rnn_name(base, l, dir.reverse), shape, into));
-                }
-            }
-        }
-        out
+        self.stack.folded_tensors()
     }
 
     /// Where the dense parameters start: after the token tables.
@@ -480,19 +356,24 @@ impl Network {
         self.tables.iter().map(|t| t.width).sum::<usize>() * self.arch.vocab
     }
 
-    fn fc(&self) -> Fc<'_> {
-        let (c, f) = (self.arch.classes, self.arch.features());
-        let (w, b) = self.params[self.fc..].split_at(c * f);
-        Fc { w, b: &b[..c] }
+    /// How many predictions `batch` makes, over which [`Network::backward`] takes the mean
+    /// loss: one a row, or one a token under a [`Head::Step`].
+    pub fn predictions(&self, batch: &Batch) -> usize {
+        self.head.predictions(batch)
+    }
+
+    /// The target of each of `batch`'s predictions, in the order of the logits: its rows'
+    /// labels, or its tokens' targets under a [`Head::Step`] (see [`loss::tally`]).
+    pub fn targets<'b>(&self, batch: &'b Batch) -> &'b [u32] {
+        self.head.targets(batch)
     }
 
     /// Runs `batch` forward in training mode, leaving everything [`Network::backward`] needs in
-    /// `ws`, and the probabilities of every row. With `dropout`, the architecture's dropout
-    /// draws its masks from that stream; without, nothing is dropped (as in evaluation).
-    /// Returns the summed loss and the number of correct predictions when the batch has
-    /// targets (otherwise only the count).
-    pub fn forward(&self, batch: &Batch, ws: &mut Workspace, dropout: Option<&mut Rng>) -> Tally {
-        self.run(batch, ws, true, dropout, None)
+    /// `ws`, and the logits and probabilities of every prediction. With `dropout`, the
+    /// architecture's dropout draws its masks from that stream; without, nothing is dropped
+    /// (as in evaluation). The loss is [`loss::tally`]'s.
+    pub fn forward(&self, batch: &Batch, ws: &mut Workspace, dropout: Option<&mut Rng>) {
+        self.run(batch, ws, true, dropout, None);
     }
 
     /// [`Network::forward`] from the states in `carry` (zero when it is empty), leaving in
@@ -508,8 +389,8 @@ impl Network {
         ws: &mut Workspace,
         carry: &mut Carry,
         dropout: Option<&mut Rng>,
-    ) -> Tally {
-        self.run(batch, ws, true, dropout, Some(carry))
+    ) {
+        self.run(batch, ws, true, dropout, Some(carry));
     }
 
     /// [`Network::forward_only`] from the states in `carry`, leaving the final states there (see
@@ -517,32 +398,20 @@ impl Network {
     ///
     /// # Panics
     /// As [`Network::forward_carried`].
-    pub fn forward_only_carried(
-        &self,
-        batch: &Batch,
-        ws: &mut Workspace,
-        carry: &mut Carry,
-    ) -> Tally {
-        self.run(batch, ws, false, None, Some(carry))
-    }
-
-    /// How many predictions `batch` makes, over which [`Network::backward`] takes the mean
-    /// loss: one a row, or one a token under a [`Head::Step`].
-    pub fn predictions(&self, batch: &Batch) -> usize {
-        match self.arch.head {
-            Head::Sequence => batch.rows(),
-            Head::Step => batch.token_count(),
-        }
+    pub fn forward_only_carried(&self, batch: &Batch, ws: &mut Workspace, carry: &mut Carry) {
+        self.run(batch, ws, false, None, Some(carry));
     }
 
     /// [`Network::forward`] for prediction only, without dropout: keeps the current step's
     /// states, not every step's, so its memory does not grow with the length of the sequences
-    /// (and stays in cache). Leaves the probabilities in `ws` but nothing for
+    /// (and stays in cache). Leaves the logits and probabilities in `ws` but nothing for
     /// [`Network::backward`].
-    pub fn forward_only(&self, batch: &Batch, ws: &mut Workspace) -> Tally {
-        self.run(batch, ws, false, None, None)
+    pub fn forward_only(&self, batch: &Batch, ws: &mut Workspace) {
+        self.run(batch, ws, false, None, None);
     }
 
+    /// The modules in order: embedding, stack (the head seeing its top layer's every step),
+    /// head, softmax.
     fn run(
         &self,
         batch: &Batch,
@@ -550,10 +419,9 @@ impl Network {
         keep: bool,
         rng: Option<&mut Rng>,
         carry: Option<&mut Carry>,
-    ) -> Tally {
+    ) {
         let arch = &self.arch;
         let mut rng = rng.filter(|_| arch.dropout > 0.0);
-        let step_head = arch.head == Head::Step;
         if let Some(carry) = carry.as_deref() {
             assert!(
                 !arch.bidirectional,
@@ -569,85 +437,28 @@ impl Network {
         if arch.bidirectional {
             batch.reversed_positions(&mut ws.positions);
         }
-        if let Some(at) = self.embedding {
-            self.embed(at, batch.tokens(), &mut ws.embedded);
+        if let Some(embedding) = &self.embedding {
+            embedding.forward(&self.params, batch.tokens(), &mut ws.embedded);
         }
-        ws.layers.resize_with(self.layers.len(), LayerWork::default);
-        ws.pooling.begin(arch.pool, batch.rows(), arch.features());
-        let top = self.layers.len() - 1;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (below, this) = ws.layers.split_at_mut(l);
-            let input = layer_input(layer, batch, &ws.embedded, below.last());
-            let work = &mut this[0];
-            let pooling = &mut ws.pooling;
-            let (h, pool) = (arch.hidden, arch.pool);
-            let s_size = layer.dirs[0].cell.state_size();
-            let initial = carry.as_deref().and_then(|c| c.layer(l));
-            layer.forward(
-                &self.params,
-                batch,
-                input,
-                &ws.positions,
-                work,
-                keep,
-                initial,
-                l < top || step_head,
-                |d, t, s| {
-                    if l == top && !step_head {
-                        pooling.step(pool, batch, d, t, s, s_size, h);
-                    }
-                },
-            );
-            work.mask.clear();
-            if let Some(rng) = rng.as_deref_mut().filter(|_| l < top || step_head) {
-                // dropout between layers, on the next layer's input (or the step head's)
-                dropout::draw(&mut work.mask, work.out.len(), arch.dropout, rng);
-                dropout::apply(&mut work.out, &work.mask);
-            }
-        }
-        if let Some(carry) = carry {
-            // every layer's state after the last step, the next window's start
-            carry.layers.resize_with(self.layers.len(), Vec::new);
-            for (l, (layer, work)) in self.layers.iter().zip(&ws.layers).enumerate() {
-                let s_size = layer.dirs[0].cell.state_size();
-                let last = unroll::final_states(&work.tracks[0], batch, s_size, keep);
-                carry.layers[l].clear();
-                carry.layers[l].extend_from_slice(last);
-            }
-            carry.rows = batch.rows();
-        }
-        if step_head {
-            // every step's outputs are features, and every token has a prediction
-            return self.fc().forward(
-                &ws.layers[top].out,
-                batch.step_targets(),
-                &mut ws.logits,
-                &mut ws.probs,
-            );
-        }
-        ws.pooling.finish(arch.pool, batch);
-        ws.feature_mask.clear();
-        if let Some(rng) = rng {
-            // dropout before the output layer
-            let features = &mut ws.pooling.features;
-            dropout::draw(&mut ws.feature_mask, features.len(), arch.dropout, rng);
-            dropout::apply(features, &ws.feature_mask);
-        }
-        self.fc().forward(
-            &ws.pooling.features,
-            batch.targets(),
-            &mut ws.logits,
-            &mut ws.probs,
-        )
-    }
-
-    /// The embedding of every token, packed (N × E): row `w` of the table for token `w`.
-    fn embed(&self, at: usize, tokens: &[u32], out: &mut AlignedVec) {
-        let e = self.arch.embed.expect("an embedding");
-        fit(out, tokens.len() * e);
-        for (row, &w) in out.chunks_exact_mut(e).zip(tokens) {
-            row.copy_from_slice(&self.params[at + w as usize * e..][..e]);
-        }
+        let head = &*self.head;
+        head.begin(&mut ws.head, batch);
+        let head_work = &mut ws.head;
+        self.stack.forward(
+            &self.params,
+            batch,
+            &ws.embedded,
+            &ws.positions,
+            &mut ws.stack,
+            keep,
+            rng.as_deref_mut(),
+            carry,
+            head.reads_every_step(),
+            |d, t, s, s_size| head.step(head_work, batch, d, t, s, s_size),
+        );
+        let top = self.stack.top_out(&mut ws.stack);
+        head.forward(&self.params, batch, top, &mut ws.head, rng, &mut ws.logits);
+        ws.classes = arch.classes;
+        loss::softmax_rows(&ws.logits, ws.classes, &mut ws.probs, &mut ws.norms);
     }
 
     /// Backpropagation through the network for the batch last run by [`Network::forward`] with
@@ -669,7 +480,8 @@ impl Network {
         grads: &mut Gradients,
         weight: f32,
     ) {
-        self.backward_with(batch, ws, grads, weight, None, None);
+        loss::backward(ws, self.targets(batch), weight, None);
+        self.backward_logits(batch, ws, grads);
     }
 
     /// As [`Network::backward_weighted`], with every row's loss also weighted by its class's
@@ -683,56 +495,45 @@ impl Network {
         class_weights: &[f32],
     ) {
         assert_eq!(class_weights.len(), self.classes(), "a weight a class");
-        self.backward_with(batch, ws, grads, weight, Some(class_weights), None);
+        loss::backward(ws, self.targets(batch), weight, Some(class_weights));
+        self.backward_logits(batch, ws, grads);
     }
 
-    /// [`Network::backward_class_weighted`], letting `hook(d, t, ds)`, if given, see the
-    /// gradient on the top layer's direction `d` at its step `t` before that step is undone.
+    /// Backpropagation from the gradient on the logits that a loss left in `ws` (see
+    /// [`loss::backward`]), for the batch last run by [`Network::forward`]: **adds** the
+    /// gradient of every parameter to `grads`.
+    pub fn backward_logits(&self, batch: &Batch, ws: &mut Workspace, grads: &mut Gradients) {
+        self.backward_with(batch, ws, grads, None);
+    }
+
+    /// [`Network::backward_logits`], the modules in reverse order, letting `hook(d, t, ds)`, if
+    /// given, see the gradient on the top layer's direction `d` at its step `t` before that
+    /// step is undone.
     fn backward_with(
         &self,
         batch: &Batch,
         ws: &mut Workspace,
         grads: &mut Gradients,
-        weight: f32,
-        class_weights: Option<&[f32]>,
-        mut hook: Option<Hook<'_>>,
+        hook: Option<Hook<'_>>,
     ) {
-        let arch = &self.arch;
-        let (c, f) = (arch.classes, arch.features());
         let dense = self.dense_start();
         if !self.tables.is_empty() {
             grads.localize(batch.tokens(), &mut ws.local_tokens);
         }
         let entry = grads.column_width();
         let (entries, rest, products) = grads.parts();
-        let top = self.layers.len() - 1;
-        let step_head = arch.head == Head::Step;
-        // the head: dy, dW_fc, db_fc, and df, the gradient on the features (every step's, under
-        // a step head)
-        {
-            let (dw, db) = rest[self.fc - dense..][..c * f + c].split_at_mut(c * f);
-            let (features, targets, mask) = if step_head {
-                let top = &ws.layers[top];
-                (&top.out[..], batch.step_targets(), &top.mask)
-            } else {
-                (&ws.pooling.features[..], batch.targets(), &ws.feature_mask)
-            };
-            self.fc().backward(
-                features,
-                &ws.probs,
-                targets,
-                weight,
-                class_weights,
-                dw,
-                db,
-                &mut ws.dlogits,
-                &mut ws.dfeatures,
-            );
-            if !mask.is_empty() {
-                dropout::apply(&mut ws.dfeatures, mask);
-            }
-        }
-        // the layers, from the top down; each hands the gradient on its input to the one below
+        // the head: its parameters' gradients, and the gradient on the top layer's outputs
+        let span = self.head.span();
+        let top = self.stack.top(&ws.stack);
+        let grad = &mut rest[span.start - dense..span.end - dense];
+        self.head
+            .backward(&self.params, top, &ws.dlogits, grad, &mut ws.head);
+        let above = FromHead {
+            head: &*self.head,
+            work: &ws.head,
+            batch,
+            positions: &ws.positions,
+        };
         let mut layer_grads = LayerGrads {
             entries,
             entry,
@@ -740,177 +541,21 @@ impl Network {
             base: dense,
             products,
         };
-        if !step_head && arch.pool == Pool::Last && arch.bidirectional {
-            // each direction's part of the gradient on the features reaches its final states
-            ws.d_last.resize_with(2, Vec::new);
-            for (d, out) in ws.d_last.iter_mut().enumerate() {
-                Pooling::direction_block(&ws.dfeatures, batch.rows(), d, arch.hidden, out);
-            }
-        }
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            let (below, this) = ws.layers.split_at_mut(l);
-            let input = layer_input(layer, batch, &ws.embedded, below.last());
-            // the gradient on this layer's input is needed below it, or by the embedding
-            let wants_dx = l > 0 || self.embedding.is_some();
-            if wants_dx {
-                fit(&mut ws.d_in, batch.token_count() * arch.input_width(l));
-                ws.d_in.fill(0.0);
-            }
-            let dx = wants_dx.then_some(&mut ws.d_in[..]);
-            let from_head = FromHead {
-                pool: arch.pool,
-                pooling: &ws.pooling,
-                batch,
-                df: &ws.dfeatures,
-                d_last: if arch.bidirectional { &ws.d_last } else { &[] },
-                hidden: arch.hidden,
-            };
-            let from_next = FromNextLayer {
-                // under a step head, the top layer's outputs get their gradient as a lower
-                // layer's do, at every step
-                d_out: if l == top { &ws.dfeatures } else { &ws.d_out },
-                batch,
-                positions: &ws.positions,
-                dirs: arch.directions(),
-                hidden: arch.hidden,
-            };
-            let above: &dyn Above = if l == top && !step_head {
-                &from_head
-            } else {
-                &from_next
-            };
-            let layer_hook = if l == top { hook.take() } else { None };
-            layer.backward(
-                &self.params,
-                batch,
-                input,
-                &ws.positions,
-                &ws.local_tokens,
-                &mut this[0],
-                &mut layer_grads,
-                above,
-                dx,
-                layer_hook,
-            );
-            if l > 0 {
-                // back through the dropout between the layers: the gradient on the outputs
-                // of the layer below
-                let mask = &below[l - 1].mask;
-                if !mask.is_empty() {
-                    dropout::apply(&mut ws.d_in, mask);
-                }
-                std::mem::swap(&mut ws.d_in, &mut ws.d_out);
-            }
-        }
-        if self.embedding.is_some() {
-            // forward: x_t = E[w_t]  =>  row w_t of dE += dx_t, in the token's gradient entry
-            let e = arch.embed.expect("an embedding");
-            for (dx, &local) in ws.d_in.chunks_exact(e).zip(&ws.local_tokens) {
-                add_into(&mut layer_grads.entries[local as usize * entry..][..e], dx);
-            }
-        }
-    }
-}
-
-/// What `layer` reads: the batch's tokens, or the embedded tokens (the first layer), or the
-/// outputs of the layer `below`.
-fn layer_input<'a>(
-    layer: &Layer,
-    batch: &'a Batch,
-    embedded: &'a [f32],
-    below: Option<&'a LayerWork>,
-) -> LayerInput<'a> {
-    match (layer.input, below) {
-        (Input::Tokens(_), _) => LayerInput::Tokens(batch.tokens()),
-        (Input::Dense(_), None) => LayerInput::Dense(embedded),
-        (Input::Dense(_), Some(below)) => LayerInput::Dense(&below.out),
-    }
-}
-
-/// The gradient on the top layer's outputs, from the head through the pooling.
-struct FromHead<'a> {
-    pool: Pool,
-    pooling: &'a Pooling,
-    batch: &'a Batch,
-    /// The gradient on the features (rows × D·H).
-    df: &'a [f32],
-    /// For `last` pooling of two directions, the gradient on each one's final states
-    /// (rows × H); with one direction, that is `df` itself.
-    d_last: &'a [Vec<f32>],
-    hidden: usize,
-}
-
-impl Above for FromHead<'_> {
-    fn reaches_steps(&self) -> bool {
-        self.pool != Pool::Last
-    }
-
-    fn d_last(&self, d: usize) -> Option<&[f32]> {
-        match (self.pool, self.d_last.get(d)) {
-            (Pool::Last, Some(block)) => Some(block),
-            (Pool::Last, None) => Some(self.df),
-            _ => None,
-        }
-    }
-
-    fn add(&self, d: usize, t: usize, ds: &mut [f32], s_size: usize) {
-        self.pooling.add_to_step(
-            self.pool,
-            self.batch,
-            self.df,
-            d,
-            t,
-            ds,
-            s_size,
-            self.hidden,
+        self.stack.backward(
+            &self.params,
+            batch,
+            &ws.embedded,
+            &ws.positions,
+            &ws.local_tokens,
+            &mut ws.stack,
+            &mut layer_grads,
+            &above,
+            self.embedding.is_some(),
+            hook,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_numpy_initialisation_is_tiny_weights_and_zero_biases() {
-        let arch = Architecture {
-            embed: Some(3),
-            layers: 2,
-            bidirectional: true,
-            ..Architecture::new(CellKind::Gru, 7, 4, 3)
-        };
-        let net = Network::new(&arch, Init::Numpy, &mut Rng::new(1)).unwrap();
-        for t in net.layout().tensors() {
-            let w = &net.params()[t.range()];
-            if t.name.contains("bias") {
-                assert!(w.iter().all(|&x| x == 0.0), "{}", t.name);
-            } else {
-                let rms = (w.iter().map(|x| x * x).sum::<f32>() / w.len() as f32).sqrt();
-                assert!(rms > 0.0002 && rms < 0.003, "{}: rms {rms}", t.name);
-            }
-        }
-    }
-
-    #[test]
-    fn pytorchs_initialisation_draws_every_tensor_at_its_scale() {
-        let arch = Architecture::new(CellKind::Lstm, 50, 16, 3);
-        let net = Network::new(&arch, Init::Uniform(1.0), &mut Rng::new(2)).unwrap();
-        let max = |name: &str| {
-            let t = net.layout().get(name).unwrap();
-            net.params()[t.range()]
-                .iter()
-                .fold(0.0f32, |m, x| m.max(x.abs()))
-        };
-        // one-hot input weights in [-1, 1]; the rest in [-1/4, 1/4] (H = 16, D·H = 16)
-        assert!(max("rnn.weight_ih_l0") > 0.9);
-        for name in [
-            "rnn.weight_hh_l0",
-            "rnn.bias_ih_l0",
-            "rnn.bias_hh_l0",
-            "fc.weight",
-        ] {
-            let m = max(name);
-            assert!(m > 0.2 && m <= 0.25, "{name}: {m}");
+        if let Some(embedding) = &self.embedding {
+            let local = &ws.local_tokens;
+            embedding.backward(&ws.stack.d_in, local, layer_grads.entries, entry);
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::optim::{self, OptimizerKind, OptimizerState};
 use crate::rng::Rng;
 use rayon::prelude::*;
 
-use crate::rnn::{Batch, Gradients, Network, Workspace, argmax};
+use crate::rnn::{Batch, Gradients, Network, Workspace, argmax, loss};
 pub use monitor::{LrSchedule, Monitor, Verdict, Warning};
 pub use run::Run;
 
@@ -340,7 +340,8 @@ pub(crate) fn tally_classes(net: &Network, examples: &[Example]) -> (Tally, Conf
         .par_chunks(EVAL_BATCH)
         .map_init(Workspace::default, |ws, chunk| {
             let batch = batch_of(chunk.iter());
-            let tally = net.forward_only(&batch, ws);
+            net.forward_only(&batch, ws);
+            let tally = loss::tally(ws, net.targets(&batch));
             let pairs = batch
                 .targets()
                 .iter()
@@ -570,7 +571,8 @@ impl Worker {
         self.targets.clear();
         self.targets.extend(examples.map(|e| e.label));
         self.batch.refill(&sequences, &self.targets);
-        let t = net.forward(&self.batch, &mut self.ws, masks);
+        net.forward(&self.batch, &mut self.ws, masks);
+        let t = loss::tally(&self.ws, net.targets(&self.batch));
         self.tally.add(t.loss_sum, t.correct, t.count);
         match class_weights {
             None => net.backward_weighted(&self.batch, &mut self.ws, &mut self.grads, weight),

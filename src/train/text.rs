@@ -31,7 +31,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
 use crate::rng::Rng;
-use crate::rnn::{Batch, Carry, Gradients, Head, Network, Workspace};
+use crate::rnn::{Batch, Carry, Gradients, Head, Network, Workspace, loss};
 
 /// The texts of a run, as token ids.
 #[derive(Clone, Copy, Debug, Default)]
@@ -250,13 +250,13 @@ fn run_epochs(
                 let mut masks = dropout.then(|| {
                     Rng::with_substream(config.seed, DROPOUT_STREAM, (step << 16) | p as u64)
                 });
-                let t = net_ref.forward_carried(
+                net_ref.forward_carried(
                     &worker.batch,
                     &mut worker.ws,
                     &mut worker.carry,
                     masks.as_mut(),
                 );
-                worker.tally = t;
+                worker.tally = loss::tally(&worker.ws, net_ref.targets(&worker.batch));
                 net_ref.backward_weighted(&worker.batch, &mut worker.ws, &mut worker.grads, weight);
             };
             if parts == 1 {
@@ -341,7 +341,8 @@ fn evaluate_streams(net: &Network, streams: &Streams<'_>, bptt: usize) -> Score 
                 let (inputs, targets): (Vec<&[u32]>, Vec<&[u32]>) =
                     rows.clone().map(|s| streams.window(s, k, bptt)).unzip();
                 batch.refill_with_step_targets(&inputs, &targets);
-                let t = net.forward_only_carried(&batch, &mut ws, &mut carry);
+                net.forward_only_carried(&batch, &mut ws, &mut carry);
+                let t = loss::tally(&ws, net.targets(&batch));
                 tally.add(t.loss_sum, t.correct, t.count);
             }
             tally
