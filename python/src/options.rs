@@ -148,8 +148,7 @@ pub fn threads_given(options: &Bound<'_, PyDict>) -> PyResult<Option<usize>> {
 
 /// The most threads that may be asked for: 4 per core, and at least 16 (as `--threads`).
 pub fn max_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    (4 * cores).max(16)
+    rnn::train::max_threads()
 }
 
 /// A dictionary of options, read with messages that name the argument.

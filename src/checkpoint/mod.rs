@@ -178,6 +178,12 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         train_tokens: meta.train_tokens,
         warnings: meta.warnings,
     };
+    state
+        .check()
+        .map_err(|e| err(format!("metadata train.state: {e}")))?;
+    config
+        .validate()
+        .map_err(|e| err(format!("metadata train.config: {e}")))?;
     Ok(Checkpoint {
         contents,
         config,

@@ -20,17 +20,7 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The most threads `--threads` may ask for: 4 per core, and at least 16. More only adds
-/// threads that wait for a core, and 100,000 of them once took minutes to start and then
-/// aborted.
-pub fn max_threads() -> usize {
-    (4 * cores()).max(16)
-}
-
-/// The cores this process may run on (1 where that cannot be told).
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
+pub use rnn::train::{cores, max_threads};
 
 /// Parses `--threads`: at least 1, at most [`max_threads`].
 pub fn thread_count(s: &str) -> Result<usize, String> {

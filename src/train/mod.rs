@@ -129,6 +129,14 @@ impl TrainConfig {
         if self.batch == 0 {
             return Err(Error::Config("the batch size must be at least 1".into()));
         }
+        if self.threads > max_threads() {
+            return Err(Error::Config(format!(
+                "{} threads on a machine with {} cores: at most {} (4 per core, or 16)",
+                self.threads,
+                cores(),
+                max_threads()
+            )));
+        }
         if self.patience == Some(0) {
             return Err(Error::Config(
                 "the patience must be at least 1 epoch".into(),
@@ -151,6 +159,17 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// The cores this process may run on (1 where that cannot be told).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The most threads a run may ask for: 4 per core, and at least 16 (more only waste memory
+/// and time on switching; a larger number is a mistake, or a crafted file).
+pub fn max_threads() -> usize {
+    (4 * cores()).max(16)
 }
 
 /// The batch size used by default for `examples` training examples: 32, or fewer for a small
@@ -313,6 +332,68 @@ impl RunState {
     }
 }
 
+impl RunState {
+    /// Checks a state read back from a file: the epoch count agrees with the history, the best
+    /// epoch is one of them, and every number is in range (a schedule's scale in `(0, 1]`,
+    /// seconds finite). A state from a file is not trusted: a crafted one must be an error,
+    /// never a panic or a run that silently trains otherwise.
+    ///
+    /// # Errors
+    /// A sentence naming the field out of range.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.epoch != self.history.len() {
+            return Err(format!(
+                "epoch {} with the metrics of {} epochs",
+                self.epoch,
+                self.history.len()
+            ));
+        }
+        if let Some((best, _)) = self.monitor.best
+            && (best == 0 || best > self.epoch)
+        {
+            return Err(format!("best epoch {best} of {} epochs", self.epoch));
+        }
+        let scale = self.monitor.lr_scale;
+        if !(scale > 0.0 && scale <= 1.0) {
+            return Err(format!(
+                "lr_scale {scale}: the schedule's scale of the learning rate is in (0, 1]"
+            ));
+        }
+        if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {
+            return Err(format!("train_seconds {}", self.train_seconds));
+        }
+        if let Some(bad) = self.best_params.iter().find(|x| !x.is_finite()) {
+            return Err(format!("the best epoch's weights hold {bad}"));
+        }
+        Ok(())
+    }
+
+    /// Checks that the state's order of the training examples is an order of `n` examples:
+    /// each of `0..n` once.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first index out of place.
+    fn check_order(&self, n: usize) -> Result<()> {
+        let wrong = |what: String| {
+            Err(Error::Config(format!(
+                "the run's state is not of this training set: {what}"
+            )))
+        };
+        if self.order.len() != n {
+            return wrong(format!("it orders {} examples, not {n}", self.order.len()));
+        }
+        let mut seen = vec![false; n];
+        for &i in &self.order {
+            match seen.get_mut(i as usize) {
+                Some(s) if !*s => *s = true,
+                Some(_) => return wrong(format!("example {i} is in its order twice")),
+                None => return wrong(format!("its order holds example {i} of {n}")),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Sequences per forward pass when only evaluating (no updates, so any size gives the same
 /// result; this one keeps the matrix products large).
 const EVAL_BATCH: usize = 64;
@@ -415,11 +496,7 @@ pub fn resume(
             net.classes()
         )));
     }
-    if state.order.len() != data.train.len() {
-        return Err(Error::Config(
-            "the run's state is not of this training set or network".into(),
-        ));
-    }
+    state.check_order(data.train.len())?;
     let pool = run::thread_pool(net, config.threads())?;
     // The loop runs on one of the pool's threads (this one waits): the pool's other threads
     // then share its batches and evaluations, and while they wait for the next job they spin

@@ -47,6 +47,7 @@ impl Run {
     /// optimiser.
     pub fn new(net: &Network, config: TrainConfig, state: RunState) -> Result<Self> {
         config.validate()?;
+        state.check().map_err(Error::Config)?;
         if !(state.best_params.is_empty() || state.best_params.len() == net.params().len()) {
             return Err(Error::Config(
                 "the run's state is not of this network".into(),
