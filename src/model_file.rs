@@ -380,6 +380,22 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
     };
     let mut arch = architecture(meta, version == "1", vocab.len(), hidden, classes).map_err(err)?;
     arch.head = head;
+    // The number of layers is bounded by the tensors before anything is built for them: the
+    // top layer's recurrent weights (and its reverse direction's) must be in the file.
+    let top = format!("rnn.weight_hh_l{}", arch.layers - 1);
+    for name in [
+        Some(top.clone()),
+        arch.bidirectional.then(|| format!("{top}_reverse")),
+    ] {
+        if let Some(name) = name
+            && file.tensor(&name).is_none()
+        {
+            return Err(err(format!(
+                "metadata layers is {} (bidirectional {}), but there is no tensor {name}",
+                arch.layers, arch.bidirectional
+            )));
+        }
+    }
     // Every size so far came from the file: the layout is checked against the tensors the
     // file holds (each of which holds its data) before the parameters are allocated.
     let mut network = Network::unallocated(&arch).map_err(|e| err(e.to_string()))?;

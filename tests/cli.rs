@@ -125,3 +125,48 @@ fn a_diverging_run_says_so() {
     );
     assert!(!dir.path().join("o/metrics.csv").exists());
 }
+
+/// Absurd sizes from flags are one line each, before anything is built: `--hidden 2^64-1`
+/// panicked on a size that wrapped around, and `--layers 10^9` aborted on an allocation
+/// (red team, issue 28, items 4 and 7).
+#[test]
+fn absurd_sizes_are_refused_with_a_sentence_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/train.tsv");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--hidden", "18446744073709551615"],
+            "has more than 2^64 parameters",
+        ),
+        (
+            &["--hidden", "1099511627776"],
+            "has more than 2^64 parameters",
+        ),
+        (
+            &["--layers", "1000000000", "--hidden", "4"],
+            "of memory, and this machine has",
+        ),
+        (
+            &["--layers", "18446744073709551615", "--hidden", "4"],
+            "has more than 2^64 parameters",
+        ),
+    ];
+    for (flags, says) in cases {
+        let mut args = vec![
+            "train",
+            "--train",
+            train.to_str().unwrap(),
+            "--model",
+            "m.safetensors",
+        ];
+        args.extend(flags);
+        let out = rnn(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(
+            err.contains(says) && !err.contains("panicked"),
+            "{flags:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{flags:?}: {err}");
+    }
+}

@@ -382,7 +382,7 @@ fn sizes_read_from_a_file_are_checked_before_anything_is_allocated() {
     let cases = [
         (
             1usize << 30,
-            "tensor rnn.weight_ih_l0 has shape [5, 7], expected [1073741824, 7]",
+            "H = 1073741824 network with V = 7 tokens and C = 2 classes needs 4.6 EB of memory",
         ),
         (
             1 << 40,
@@ -403,6 +403,28 @@ fn sizes_read_from_a_file_are_checked_before_anything_is_allocated() {
         t.3.clear();
         let err = load_error(&p, dir.path());
         assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn a_number_of_layers_the_tensors_do_not_hold_is_refused_before_anything_is_built() {
+    // `layers` of 10^7, 10^9 or 2^64 - 1 in the metadata once aborted every command (or looped
+    // for ever) while the network's layers were built, before any shape was checked
+    let dir = tempfile::tempdir().unwrap();
+    let good = parts(&model(Tokens::Word), dir.path());
+    for layers in ["10000000", "1000000000", "18446744073709551615"] {
+        let mut p = Parts {
+            tensors: good.tensors.clone(),
+            meta: good.meta.clone(),
+        };
+        p.meta.insert("layers".into(), layers.into());
+        let err = load_error(&p, dir.path());
+        let top = layers.parse::<u64>().unwrap() - 1;
+        assert!(
+            err.contains(&format!("metadata layers is {layers}"))
+                && err.contains(&format!("no tensor rnn.weight_hh_l{top}")),
+            "{err}"
+        );
     }
 }
 

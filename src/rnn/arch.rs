@@ -207,24 +207,31 @@ impl Architecture {
         // a cell of one unit, to ask its kind's number of gates and biases
         let cell = self.cell.build(1);
         let gates = cell.gates();
-        let mut total = match self.embed {
+        let embedding = match self.embed {
             Some(e) => self.vocab.checked_mul(e)?,
             None => 0,
         };
-        for l in 0..self.layers {
-            let g = gates.checked_mul(h)?;
-            let input = match (l, self.embed) {
-                (0, Some(e)) => e,
-                (0, None) => self.vocab,
-                _ => f,
+        // weight_ih, bias_ih, weight_hh, and bias_hh unless the cell folds it, for a layer
+        // reading `input` floats a token
+        let g = gates.checked_mul(h)?;
+        let layer = |input: usize| {
+            let all = g.checked_mul(input.checked_add(h)?.checked_add(2)?)?;
+            let folded = if cell.folded_tensors().is_empty() {
+                0
+            } else {
+                g
             };
-            // weight_ih, bias_ih, weight_hh, and bias_hh unless the cell folds it
-            let mut layer = g.checked_mul(input.checked_add(h)?.checked_add(2)?)?;
-            if !cell.folded_tensors().is_empty() {
-                layer -= g;
-            }
-            total = total.checked_add(layer.checked_mul(self.directions())?)?;
-        }
+            (all - folded).checked_mul(self.directions())
+        };
+        // the first layer reads the embedding or the one-hot tokens; the others (all alike,
+        // counted at once, so that a file's absurd number of layers costs no time) the layer
+        // below's `f` floats
+        let first = layer(self.embed.unwrap_or(self.vocab))?;
+        let others = match self.layers {
+            0 => 0,
+            n => layer(f)?.checked_mul(n - 1)?,
+        };
+        let total = embedding.checked_add(first)?.checked_add(others)?;
         total.checked_add(c.checked_mul(f.checked_add(1)?)?)
     }
 

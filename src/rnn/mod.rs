@@ -168,6 +168,32 @@ impl Carry {
     }
 }
 
+/// A bound on the memory of what a network holds a layer and direction besides its
+/// parameters: its cell, its tensors' names and ranges in the layout, its scratch buffers'
+/// headers.
+const BYTES_A_CELL: u64 = 1024;
+
+/// Refuses, before anything is built, a network whose parameters, or whose layers' structures,
+/// would not fit in memory, or that has more than 2^64 parameters: the sizes may come from a
+/// flag or a file, and an absurd one must be a sentence, not an abort.
+fn check_memory(arch: &Architecture) -> Result<()> {
+    let what = format!(
+        "a {arch} network with V = {} tokens and C = {} classes",
+        arch.vocab, arch.classes
+    );
+    let Some(count) = arch.parameter_count() else {
+        return Err(Error::Config(format!(
+            "{what} has more than 2^64 parameters"
+        )));
+    };
+    let cells = (arch.layers as u64).checked_mul(arch.directions() as u64);
+    let bytes = (count as u64)
+        .checked_mul(4)
+        .zip(cells.and_then(|n| n.checked_mul(BYTES_A_CELL)))
+        .and_then(|(params, cells)| params.checked_add(cells));
+    crate::memory::check(bytes, &what)
+}
+
 impl Network {
     /// A network with freshly initialised parameters. Each module draws its own, in PyTorch's
     /// order of tensors: the embedding N(0, 1); then, layer by layer and direction by
@@ -219,13 +245,6 @@ impl Network {
     /// [`Error::Config`] if a size is 0, the dropout is out of range, or the parameters would
     /// not fit in memory's address space.
     pub(crate) fn unallocated(arch: &Architecture) -> Result<Self> {
-        if arch.parameter_count().is_none() {
-            return Err(Error::Config(format!(
-                "a {arch} network with V = {} tokens and C = {} classes has more than 2^64 \
-                 parameters",
-                arch.vocab, arch.classes
-            )));
-        }
         Self::build(arch, |_, _| arch.cell.build(arch.hidden))
     }
 
@@ -272,6 +291,7 @@ impl Network {
         mut cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
     ) -> Result<Self> {
         arch.validate()?;
+        check_memory(arch)?;
         let cells: Vec<Vec<Box<dyn Cell>>> = (0..arch.layers)
             .map(|l| {
                 (0..arch.directions())
