@@ -309,10 +309,47 @@ const READ_ATTEMPTS: usize = 3;
 
 /// [`read`] from the open file.
 fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, Extras)> {
+    let meta = read_meta(path, file)?;
+    let (network, expected) = read_network(path, file, &meta)?;
+    let kept = read_extras(path, file, extras, expected, network.arch())?;
+    let Meta {
+        tokens,
+        vocab,
+        labels,
+        max_len,
+        columns,
+        ..
+    } = meta;
+    let contents = Contents {
+        network,
+        vocab,
+        labels,
+        tokens,
+        max_len,
+        columns,
+    };
+    Ok((contents, kept))
+}
+
+/// What a model file's metadata says, but for the network's shape.
+struct Meta<'f> {
+    all: &'f HashMap<String, String>,
+    version: String,
+    tokens: Tokens,
+    vocab: Vocab,
+    head: Head,
+    language_model: bool,
+    labels: Vec<String>,
+    max_len: Option<usize>,
+    columns: Columns,
+}
+
+/// The metadata of a model file, checked (see [`load`]).
+fn read_meta<'f>(path: &Path, file: &'f TensorFile) -> Result<Meta<'f>> {
+    static EMPTY: std::sync::LazyLock<HashMap<String, String>> =
+        std::sync::LazyLock::new(HashMap::new);
     let err = |message: String| Error::model(path, message);
-    let io = |e: std::io::Error| Error::io(path, e);
-    let empty = HashMap::new();
-    let meta = file.metadata().unwrap_or(&empty);
+    let meta = file.metadata().unwrap_or(&EMPTY);
     let get = |key: &str| {
         meta.get(key).ok_or_else(|| {
             err(format!(
@@ -366,6 +403,29 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         label: meta.get("label_col").unwrap_or(&defaults.label).clone(),
     };
 
+    Ok(Meta {
+        all: meta,
+        version: version.clone(),
+        tokens,
+        vocab,
+        head,
+        language_model,
+        labels,
+        max_len,
+        columns,
+    })
+}
+
+/// The network a model file holds, its shape from `meta` and its tensors checked against the
+/// file before anything is allocated; and the names of the tensors it read.
+fn read_network(
+    path: &Path,
+    file: &TensorFile,
+    meta: &Meta<'_>,
+) -> Result<(Network, BTreeSet<String>)> {
+    let err = |message: String| Error::model(path, message);
+    let io = |e: std::io::Error| Error::io(path, e);
+    let (vocab, labels, language_model) = (&meta.vocab, &meta.labels, meta.language_model);
     let hidden_tensor = file
         .tensor(HIDDEN_FROM)
         .ok_or_else(|| err(format!("no tensor {HIDDEN_FROM}")))?;
@@ -378,8 +438,9 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
     } else {
         labels.len()
     };
-    let mut arch = architecture(meta, version == "1", vocab.len(), hidden, classes).map_err(err)?;
-    arch.head = head;
+    let mut arch =
+        architecture(meta.all, meta.version == "1", vocab.len(), hidden, classes).map_err(err)?;
+    arch.head = meta.head;
     // The number of layers is bounded by the tensors before anything is built for them: the
     // top layer's recurrent weights (and its reverse direction's) must be in the file.
     let top = format!("rnn.weight_hh_l{}", arch.layers - 1);
@@ -408,6 +469,7 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
             "labels"
         }
     );
+    let names = file.names();
     let layout = network.layout().clone();
     let mut data = Vec::with_capacity(layout.tensors().len());
     for t in layout.tensors() {
@@ -430,7 +492,6 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
             )));
         }
     }
-    let names = file.names();
     for (name, shape, into) in network.folded_tensors() {
         if names.contains(&name) {
             let info = tensor_info(file, &name, &shape, &sizes).map_err(err)?;
@@ -449,6 +510,23 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         }
         expected.insert(name);
     }
+    Ok((network, expected))
+}
+
+/// What a model file keeps beside the model (with `extras`; otherwise nothing), once every
+/// tensor of the file is either `expected` (the network's) or an extra: another is an error
+/// naming what an `arch` model has.
+fn read_extras(
+    path: &Path,
+    file: &TensorFile,
+    extras: bool,
+    mut expected: BTreeSet<String>,
+    arch: &Architecture,
+) -> Result<Extras> {
+    let err = |message: String| Error::model(path, message);
+    let io = |e: std::io::Error| Error::io(path, e);
+    let meta = file.metadata();
+    let names = file.names();
     let mut kept = Extras::default();
     for name in &names {
         if name.starts_with(EXTRA_PREFIX) {
@@ -475,7 +553,7 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
                 other => return Err(err(format!("tensor {name} is {other:?}, not F32 or U32"))),
             }
         }
-        for (key, value) in meta {
+        for (key, value) in meta.into_iter().flatten() {
             if key.starts_with(EXTRA_PREFIX) {
                 kept.meta.insert(key.clone(), value.clone());
             }
@@ -489,15 +567,7 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
             expected.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    let contents = Contents {
-        network,
-        vocab,
-        labels,
-        tokens,
-        max_len,
-        columns,
-    };
-    Ok((contents, kept))
+    Ok(kept)
 }
 
 /// The architecture the metadata describes (format 1 files have one: the seed's), with the
