@@ -1,5 +1,6 @@
 """python -m rnn.ddp under torchrun: ranks on one machine (gloo on loopback)."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -153,3 +154,24 @@ def test_a_real_set_on_two_ranks_learns_as_one_process(tmp_path):
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     # f32 rounding over 265 updates (5e-7 seen)
     assert worst <= 1e-5, worst
+
+
+# Issue 25: a fully specified run on two ranks writes these bytes, as tests/pinned.rs pins
+# rnn train's and rnn lm's. With the baseline kernels, whose sums are in the same order on every
+# x86-64 CPU, so the hash holds on any machine. (With AVX2's kernels the same run wrote
+# sha256 86551ce9... both before the restructuring, at a8228e4, and after it.)
+PINNED_FLAGS = [
+    "--cell", "gru", "--hidden", "12", "--layers", "1", "--bidirectional", "true", "--embed", "8",
+    "--pool", "max", "--dropout", "0", "--tokens", "wordpunct", "--min-count", "1",
+    "--initializer", "pytorch", "--input-init", "1", "--optimizer", "adam", "--lr", "0.01",
+    "--clip", "1", "--batch", "8", "--epochs", "3", "--patience", "0", "--schedule", "constant",
+    "--class-weight", "balanced", "--valid-split", "0", "--seed", "3", "--threads", "1",
+    "--exchange", "dense", "--quiet",
+]
+PINNED_SHA256 = "347fe1581165c48c15263f4e76da5d6657a39400137caea278f2dd316d2ae096"
+
+
+def test_two_ranks_write_the_pinned_bytes(tmp_path):
+    model = tmp_path / "pinned.safetensors"
+    torchrun(2, model, *PINNED_FLAGS, env={"RNN_BASELINE_KERNELS": "1"})
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == PINNED_SHA256

@@ -99,3 +99,17 @@ def test_explain_reads_one_text(sample):
     with pytest.raises(ValueError, match="one text"):
         clf.explain(["a", "b"])
     assert clf.explain("").tokens == [] and clf.explain("").probs.shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(layers=10**9, hidden=4), "of memory, and this machine has"),
+        (dict(hidden=2**64 - 1), "more than 2\\^64 parameters"),
+        (dict(layers=2**64 - 1, hidden=4), "more than 2\\^64 parameters"),
+    ],
+)
+def test_absurd_sizes_are_value_errors_not_a_dead_interpreter(sample, options, message):
+    # these aborted (or killed) the interpreter before the network checked its size first
+    with pytest.raises(ValueError, match=message):
+        rnn.Classifier(epochs=1, **options).fit(sample[0], sample[1])
