@@ -170,3 +170,56 @@ fn absurd_sizes_are_refused_with_a_sentence_before_anything_is_built() {
         assert_eq!(err.trim().lines().count(), 1, "{flags:?}: {err}");
     }
 }
+
+/// `--metrics` (or `--plot`) given the model's path once left the CSV where the model was, with
+/// exit 0 (red team, issue 28, item 6): two outputs on one path are refused before any work.
+#[test]
+fn two_outputs_on_one_path_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/train.tsv");
+    let text = dir.path().join("corpus.txt");
+    std::fs::write(&text, "abc abd abe ".repeat(200)).unwrap();
+    let (train, text) = (train.to_str().unwrap(), text.to_str().unwrap());
+    let runs: [&[&str]; 3] = [
+        &[
+            "train",
+            "--train",
+            train,
+            "--model",
+            "m.safetensors",
+            "--metrics",
+            "m.safetensors",
+        ],
+        &[
+            "train",
+            "--train",
+            train,
+            "--model",
+            "m.safetensors",
+            "--plot",
+            "m.safetensors.ckpt",
+        ],
+        &[
+            "lm",
+            "--train",
+            text,
+            "--model",
+            "m.safetensors",
+            "--metrics",
+            "m.safetensors",
+        ],
+    ];
+    for args in runs {
+        let out = rnn(args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("two outputs would be written to this one file"),
+            "{err}"
+        );
+        assert!(
+            !dir.path().join("m.safetensors").exists(),
+            "{args:?}: nothing is written"
+        );
+    }
+}

@@ -113,3 +113,11 @@ def test_absurd_sizes_are_value_errors_not_a_dead_interpreter(sample, options, m
     # these aborted (or killed) the interpreter before the network checked its size first
     with pytest.raises(ValueError, match=message):
         rnn.Classifier(epochs=1, **options).fit(sample[0], sample[1])
+
+
+def test_a_label_with_a_line_break_is_a_value_error(sample):
+    # it was accepted, and then broke `rnn predict`'s output of a label a line (issue 28, item 10)
+    texts, labels = sample[0], list(sample[1])
+    labels[0] = "pos\nitive"
+    with pytest.raises(ValueError, match="holds a line break or a tab"):
+        rnn.Classifier(epochs=1).fit(texts, labels)

@@ -29,6 +29,17 @@ pub fn prepare(outputs: &[&Path], inputs: &[&Path], model: &Path, quiet: bool) -
             check_output(path)?;
         }
     }
+    for (i, a) in outputs.iter().enumerate() {
+        if let Some(b) = outputs[i + 1..].iter().find(|b| same_file(a, b)) {
+            bail!(
+                "{}: two outputs would be written to this one file ({} and {}); give each its \
+                 own path",
+                a.display(),
+                describe(a, model),
+                describe(b, model)
+            );
+        }
+    }
     for output in outputs {
         for input in inputs {
             if same_file(input, output) {
@@ -67,6 +78,17 @@ pub fn prepare_run(
         );
     }
     Ok(())
+}
+
+/// What an output is, in words: the model, its checkpoint, or an output (for messages).
+fn describe(output: &Path, model: &Path) -> &'static str {
+    if output == model {
+        "the model"
+    } else if output == checkpoint_path(model) {
+        "its checkpoint"
+    } else {
+        "another output"
+    }
 }
 
 /// Whether `a` and `b` name the same file: the same path, or the same existing file by another

@@ -277,6 +277,12 @@ impl Model {
                 }
             )));
         }
+        if let Some(label) = labels.iter().find(|l| l.contains(['\n', '\r', '\t'])) {
+            // `rnn predict` prints a label a line, tab-separated from its probability
+            return Err(Error::Config(format!(
+                "the label {label:?} holds a line break or a tab; a label must not"
+            )));
+        }
         if config.max_len == Some(0) {
             return Err(Error::Config(
                 "the maximum length must be at least 1".into(),
