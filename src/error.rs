@@ -2,6 +2,7 @@
 //! line) where it happened, so that the command line can print one clear sentence.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +47,10 @@ pub enum Error {
     /// checkpoint lets the run go on from there.
     #[error(
         "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {kept}, and {} lets \
-         --resume go on from there. Try a smaller learning rate (it was {lr:?}).",
+         {} go on from there. Try a smaller learning rate (it was {lr:?}).",
         model.display(),
-        checkpoint.display()
+        checkpoint.display(),
+        Setting::Resume
     )]
     DivergedSaved {
         epoch: usize,
@@ -58,6 +60,64 @@ pub enum Error {
         kept: String,
         checkpoint: PathBuf,
     },
+}
+
+/// A setting that a message names. The library's messages are read through two front ends
+/// that call each setting by another name: the command line by its flag (`--bptt`), the Python
+/// package by its argument (`bptt`). A message holds the setting, and it is named as the front
+/// end calls it: as an argument, unless [`name_settings_as_flags`] was called (the binary does
+/// so before anything else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    Batch,
+    Bptt,
+    Valid,
+    Resume,
+    Bidirectional,
+    TextCol,
+    LabelCol,
+    Format,
+    MaxRowBytes,
+}
+
+/// Whether settings are named as the command line's flags.
+static AS_FLAGS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, this process's messages name settings as the command line's flags.
+pub fn name_settings_as_flags() {
+    AS_FLAGS.store(true, Ordering::Relaxed);
+}
+
+impl Setting {
+    /// The name of the argument (Python's, and the library's own fields').
+    pub fn argument(self) -> &'static str {
+        match self {
+            Setting::Batch => "batch",
+            Setting::Bptt => "bptt",
+            Setting::Valid => "valid",
+            Setting::Resume => "resume",
+            Setting::Bidirectional => "bidirectional",
+            Setting::TextCol => "text_col",
+            Setting::LabelCol => "label_col",
+            Setting::Format => "format",
+            Setting::MaxRowBytes => "max_row_bytes",
+        }
+    }
+
+    /// The command line's flag: the argument's name with dashes.
+    pub fn flag(self) -> String {
+        format!("--{}", self.argument().replace('_', "-"))
+    }
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if AS_FLAGS.load(Ordering::Relaxed) {
+            f.write_str(&self.flag())
+        } else {
+            f.write_str(self.argument())
+        }
+    }
 }
 
 /// The library's result type.

@@ -29,6 +29,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // the library's messages name settings as this program's flags
+    rnn::error::name_settings_as_flags();
     let cli = Cli::parse();
     if matches!(
         cli.command,

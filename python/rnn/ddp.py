@@ -324,6 +324,7 @@ def main(argv=None):
     WORLD_SIZE, MASTER_ADDR, MASTER_PORT). Where a framework has made it already (Ray Train's
     TorchTrainer, with the gloo backend), that group is used as it is."""
     args = _parser().parse_args(argv)
+    _rnn.name_settings_as_flags()  # the messages name this command's flags
     try:
         import torch
         import torch.distributed as dist

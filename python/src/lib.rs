@@ -120,6 +120,13 @@ impl NativeClassifier {
     }
 }
 
+/// From now on, this process's messages name settings as the command line's flags
+/// (`--text-col`, not `text_col`): for `python -m rnn.ddp`, whose flags are `rnn train`'s.
+#[pyfunction]
+fn name_settings_as_flags() {
+    rnn::error::name_settings_as_flags();
+}
+
 /// Which kind of model a file holds: "classifier" or "language_model".
 #[pyfunction]
 fn model_kind(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
@@ -140,6 +147,7 @@ fn _rnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?)?;
     m.add_function(wrap_pyfunction!(options::classifier_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(model_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(name_settings_as_flags, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

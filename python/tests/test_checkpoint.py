@@ -56,7 +56,7 @@ def test_resuming_needs_the_validation_data_the_run_had(tmp_path):
     texts, labels = rows()
     ckpt = tmp_path / "run.ckpt"
     rnn.Classifier(epochs=1, **SMALL).fit(texts, labels, checkpoint=ckpt)
-    with pytest.raises(ValueError, match="started without --valid"):
+    with pytest.raises(ValueError, match="started without valid:"):
         rnn.Classifier(epochs=2, **SMALL).fit(texts, labels, valid=(texts[:5], labels[:5]),
                                               resume=ckpt)
 

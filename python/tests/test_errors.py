@@ -121,3 +121,9 @@ def test_a_label_with_a_line_break_is_a_value_error(sample):
     labels[0] = "pos\nitive"
     with pytest.raises(ValueError, match="holds a line break or a tab"):
         rnn.Classifier(epochs=1).fit(texts, labels)
+
+
+def test_messages_name_the_arguments_not_the_command_lines_flags():
+    # the library's messages once named `--batch` and `--bptt` to Python users (issue 25)
+    with pytest.raises(ValueError, match=r"use a smaller batch or bptt$"):
+        rnn.LanguageModel(bptt=50, batch=32, epochs=1).fit("abc abc abc")

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::save;
 use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model_file::{self, ContentsRef};
 use crate::rnn::Network;
 use crate::train::{Event, RunState, TrainConfig, TrainReport};
@@ -258,7 +258,8 @@ pub fn check_validation_file(started_with: bool, given: bool, what: &str) -> Res
         return Ok(());
     }
     Err(Error::Config(format!(
-        "the run was started {} --valid: give the same {what} to resume it",
-        if started_with { "with" } else { "without" }
+        "the run was started {} {}: give the same {what} to resume it",
+        if started_with { "with" } else { "without" },
+        Setting::Valid
     )))
 }

@@ -14,6 +14,7 @@
 //! longer than the cap is an error naming its line, read no further than the cap: a file with
 //! no line break at all (`/dev/zero`) costs the cap, not all the memory there is.
 
+use crate::error::Setting;
 use std::io::{BufRead, ErrorKind};
 
 /// The default cap on a record's (or a line's) length in bytes: 1 MiB, some 170,000 words. A
@@ -38,7 +39,8 @@ impl From<std::io::Error> for RecordError {
 /// The message for a record or line over the cap.
 pub fn too_long(max_bytes: usize) -> String {
     format!(
-        "longer than {max_bytes} bytes; raise the limit with --max-row-bytes if it is meant to be"
+        "longer than {max_bytes} bytes; raise the limit with {} if it is meant to be",
+        Setting::MaxRowBytes
     )
 }
 

@@ -40,7 +40,7 @@ pub use sample::{Generator, Sampling};
 
 use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::metrics::Score;
 use crate::model::{AnyModel, Initializer, ModelConfig};
 use crate::model_file::{self, Contents, ContentsRef};
@@ -69,11 +69,11 @@ impl LanguageModel {
     /// it predicts), an empty text, or a size out of range.
     pub fn for_text(text: &str, config: &ModelConfig) -> Result<Self> {
         if config.bidirectional {
-            return Err(Error::Config(
+            return Err(Error::Config(format!(
                 "a language model reads forwards only: it must not see the token it predicts \
-                 (--bidirectional false)"
-                    .into(),
-            ));
+                 ({} false)",
+                Setting::Bidirectional
+            )));
         }
         let vocab = Vocab::build(
             [text],

@@ -28,7 +28,7 @@ use super::run::{Run, thread_pool};
 use super::{
     DROPOUT_STREAM, Event, Monitor, RunState, TrainConfig, TrainReport, Verdict, stop_requested,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::metrics::{EpochMetrics, Score, Tally};
 use crate::rng::Rng;
 use crate::rnn::{Batch, Carry, Gradients, Head, Network, Workspace, loss};
@@ -161,7 +161,10 @@ pub fn check_text<'a>(
     text: &TextConfig,
 ) -> Result<Streams<'a>> {
     if text.bptt == 0 {
-        return Err(Error::Config("--bptt must be at least 1".into()));
+        return Err(Error::Config(format!(
+            "{} must be at least 1",
+            Setting::Bptt
+        )));
     }
     if let Some(s) = text.max_seconds
         && !(s.is_finite() && s >= 0.0)
@@ -175,11 +178,13 @@ pub fn check_text<'a>(
         .ok_or_else(|| {
             Error::Config(format!(
                 "the training text has {} tokens: fewer than one window of {} streams of {} \
-                 steps needs ({}); use a smaller --batch or --bptt",
+                 steps needs ({}); use a smaller {} or {}",
                 texts.train.len(),
                 config.batch,
                 text.bptt,
-                config.batch * text.bptt + 1
+                config.batch * text.bptt + 1,
+                Setting::Batch,
+                Setting::Bptt
             ))
         })
 }

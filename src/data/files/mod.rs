@@ -26,7 +26,7 @@ use std::io::{BufRead, BufReader, Chain, Cursor, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use crate::data::records::{self, Line, RecordError, Records, read_line};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 
 /// Which columns of a TSV/CSV file hold the text and the label (by default `text` and `label`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,7 +270,9 @@ fn parse_delimited(
 ) -> Result<Vec<Row>> {
     if columns.text == columns.label {
         return Err(Error::Config(format!(
-            "--text-col and --label-col both name the column {:?}",
+            "{} and {} both name the column {:?}",
+            Setting::TextCol,
+            Setting::LabelCol,
             columns.text
         )));
     }
@@ -283,10 +285,10 @@ fn parse_delimited(
         names,
         format,
         wanted: columns.clone(),
-        flags: "--text-col and --label-col",
+        flags: &[Setting::TextCol, Setting::LabelCol],
     };
-    let text_col = header.column(&columns.text, "--text-col", path)?;
-    let label_col = header.column(&columns.label, "--label-col", path)?;
+    let text_col = header.column(&columns.text, Setting::TextCol, path)?;
+    let label_col = header.column(&columns.label, Setting::LabelCol, path)?;
     let names = header.names;
 
     let width = names.len();
@@ -343,8 +345,8 @@ struct Header {
     format: Format,
     /// The columns the reader wants (for predicting, the label's is only for messages).
     wanted: Columns,
-    /// The flags that name other columns.
-    flags: &'static str,
+    /// The settings that name other columns.
+    flags: &'static [Setting],
 }
 
 /// The most characters of a row (or a list of names) that a message quotes.
@@ -354,7 +356,7 @@ impl Header {
     /// The index of the column `name`; an error naming `flag`, which picks another column,
     /// when there is none (saying so when the row looks like data rather than a header), or
     /// when there are several.
-    fn column(&self, name: &str, flag: &str, path: &Path) -> Result<usize> {
+    fn column(&self, name: &str, flag: Setting, path: &Path) -> Result<usize> {
         let mut found = self.names.iter().enumerate().filter(|(_, n)| *n == name);
         let message = match (found.next(), found.next()) {
             (Some((i, _)), None) => return Ok(i),
@@ -415,6 +417,10 @@ impl Header {
              (or, if it is the header, pick the columns with {})",
             cut(&self.names.join(separator), ECHO),
             self.flags
+                .iter()
+                .map(Setting::to_string)
+                .collect::<Vec<_>>()
+                .join(" and ")
         )
     }
 }
@@ -544,9 +550,15 @@ fn not_fasttext(text: &str, chosen: Chosen) -> String {
         Chosen::Given => format!("{NO_LABEL} ({WHAT})"),
     };
     if text.contains('\t') {
-        m.push_str("; the line has tabs: for a TSV file, use --format tsv");
+        m.push_str(&format!(
+            "; the line has tabs: for a TSV file, use {} tsv",
+            Setting::Format
+        ));
     } else if text.contains(',') {
-        m.push_str("; the line has commas: for a CSV file, use --format csv");
+        m.push_str(&format!(
+            "; the line has commas: for a CSV file, use {} csv",
+            Setting::Format
+        ));
     }
     m
 }
@@ -651,10 +663,10 @@ impl<R: Read> Texts<R> {
                         text: text_col.to_string(),
                         ..Columns::default()
                     },
-                    flags: "--text-col",
+                    flags: &[Setting::TextCol],
                 };
                 Source::Delimited {
-                    text_col: header.column(text_col, "--text-col", path)?,
+                    text_col: header.column(text_col, Setting::TextCol, path)?,
                     records,
                     record,
                     format,

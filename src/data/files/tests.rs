@@ -80,7 +80,7 @@ fn texts_errors_name_the_line_and_stop_the_reading() {
     assert_eq!(
         err(texts(Format::Tsv, "d.tsv", "review\tlabel\nhi\tx\n")),
         "d.tsv line 1: the header has no \"text\" column (it has: review, label); pick one \
-         with --text-col"
+         with text_col"
     );
     assert_eq!(
         err(texts(Format::Tsv, "d.tsv", "\n \n")),
@@ -287,18 +287,18 @@ fn a_missing_column_names_the_flag_and_lists_the_header() {
     assert_eq!(
         err(tsv("id\ttext\tsentiment\n1\thi\tpos\n")),
         "data.tsv line 1: the header has no \"label\" column (it has: id, text, sentiment); \
-         pick one with --label-col"
+         pick one with label_col"
     );
     assert_eq!(
         err(csv("review,label\nhi,pos\n")),
         "data.csv line 1: the header has no \"text\" column (it has: review, label); \
-         pick one with --text-col"
+         pick one with text_col"
     );
     // A header on a later line (after blank lines) is named by that line.
     assert_eq!(
         err(tsv("\ntext\n")),
         "data.tsv line 2: the header has no \"label\" column (it has: text); \
-         pick one with --label-col"
+         pick one with label_col"
     );
 }
 
@@ -317,13 +317,13 @@ fn a_first_line_without_a_label_says_what_chose_fasttext_and_which_format_fits()
         read("data.txt", "text\tlabel\ngood\tpos\n"),
         "data.txt line 1: no __label__ at the start of the line: the file is read in \
          fastText's format (`__label__NAME text` a line) because its name does not end in \
-         .tsv or .csv; the line has tabs: for a TSV file, use --format tsv"
+         .tsv or .csv; the line has tabs: for a TSV file, use format tsv"
     );
     assert_eq!(
         read("reviews", "\n\ntext,label\n"),
         "reviews line 3: no __label__ at the start of the line: the file is read in \
          fastText's format (`__label__NAME text` a line) because its name does not end in \
-         .tsv or .csv; the line has commas: for a CSV file, use --format csv"
+         .tsv or .csv; the line has commas: for a CSV file, use format csv"
     );
     assert_eq!(
         read("notes.txt", "just some words\n"),
@@ -336,7 +336,7 @@ fn a_first_line_without_a_label_says_what_chose_fasttext_and_which_format_fits()
     assert_eq!(
         err(fasttext("a\tb\n")),
         "data.txt line 1: no __label__ at the start of the line (fastText's format \
-         (`__label__NAME text` a line)); the line has tabs: for a TSV file, use --format tsv"
+         (`__label__NAME text` a line)); the line has tabs: for a TSV file, use format tsv"
     );
     assert_eq!(
         err(fasttext("__label__a x\ny\tz\n")),
@@ -351,14 +351,14 @@ fn a_first_row_that_looks_like_data_is_not_taken_for_a_header() {
         err(tsv("the food was good\tpositive\nbad\tnegative\n")),
         "data.tsv line 1: the first row, \"the food was good\\tpositive\", looks like data, \
          not a header naming the columns; add the line \"text<TAB>label\" at the top (or, if \
-         it is the header, pick the columns with --text-col and --label-col)"
+         it is the header, pick the columns with text_col and label_col)"
     );
     // the suggested header follows the row's order, in the file's separator
     assert_eq!(
         err(csv("positive,not bad\n")),
         "data.csv line 1: the first row, \"positive,not bad\", looks like data, not a \
          header naming the columns; add the line \"label,text\" at the top (or, if it is the \
-         header, pick the columns with --text-col and --label-col)"
+         header, pick the columns with text_col and label_col)"
     );
     // a number is no column name
     assert!(err(tsv("3\tgreat\n")).contains("add the line \"label<TAB>text\" at the top"));
@@ -381,7 +381,7 @@ fn a_first_row_that_looks_like_data_is_not_taken_for_a_header() {
         message,
         "d.tsv line 1: the first row, \"the food was good\", looks like data, not a header \
          naming the columns; add the line \"text\" at the top (or, if it is the header, \
-         pick the columns with --text-col)"
+         pick the columns with text_col)"
     );
     // Names that are names are listed as before, up to 80 characters.
     let names: Vec<String> = (0..20).map(|i| format!("column_{i:02}")).collect();
@@ -391,7 +391,7 @@ fn a_first_row_that_looks_like_data_is_not_taken_for_a_header() {
         message,
         format!(
             "data.tsv line 1: the header has no \"text\" column (it has: {listed}); pick \
-             one with --text-col"
+             one with text_col"
         )
     );
 }
@@ -412,7 +412,7 @@ fn ambiguous_columns_are_errors() {
     let e = parse_rows(&b"x\ny\n"[..], Format::Tsv, Path::new("d.tsv"), &same).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "--text-col and --label-col both name the column \"x\""
+        "text_col and label_col both name the column \"x\""
     );
 }
 
