@@ -133,3 +133,26 @@ fn ci_runs_the_readmes_two_set_up_commands() {
         );
     }
 }
+
+/// The README's "From Rust" block is `examples/readme.rs`, which `cargo test` compiles and
+/// `cargo run --example readme` runs: the block cannot drift from the library's API.
+#[test]
+fn the_readmes_rust_block_is_the_example_that_compiles() {
+    let example = read(&root().join("examples/readme.rs"));
+    let begin = "// README:begin\n";
+    let start = example.find(begin).expect("the begin marker") + begin.len();
+    let end = example.find("    // README:end").expect("the end marker");
+    let body: String = example[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let readme = read(&root().join("README.md"));
+    let section = &readme[readme.find("## From Rust").expect("the section")..];
+    let block = section
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```\n").next())
+        .expect("a rust block");
+    assert_eq!(block, body, "the README's Rust block is not examples/readme.rs");
+}
