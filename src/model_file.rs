@@ -41,7 +41,7 @@ use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::Kind;
+use crate::model::{Kind, Model};
 use crate::rnn::{Architecture, CellKind, Head, Network, Pool, Tensor};
 use crate::tensor_file::{TensorFile, TensorInfo, read_consistently};
 
@@ -54,18 +54,10 @@ const READS: [&str; 2] = ["1", "2"];
 /// The tensor whose second dimension is `H` in every network.
 const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
 
-/// What a model file holds: a network, and what turns text into its input and its output into
-/// labels.
-#[derive(Clone, Debug)]
-pub struct Contents {
-    pub network: Network,
-    pub vocab: Vocab,
-    pub labels: Vec<String>,
-    pub tokens: Tokens,
-    pub max_len: Option<usize>,
-    /// The columns of the data the model was trained on, which `eval` reads by default.
-    pub columns: Columns,
-}
+/// What a model file holds: a [`Model`] (a network, what turns text into its input, and the
+/// labels), read and written as it is, with no copy of its own. A language model's file holds
+/// one with no labels, which [`crate::model::AnyModel`] tells apart.
+pub type Contents = Model;
 
 /// [`Contents`] borrowed, to be written: a model, or a network in training with its text
 /// rules. `params` are the weights written, laid out as the network's (its own, or another set

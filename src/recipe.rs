@@ -335,7 +335,7 @@ pub fn prepare_run(
             threads,
         } => {
             let (contents, config, state) = checkpoint.continue_with(epochs, threads);
-            (Model::from(contents), Some((config, state)))
+            (contents, Some((config, state)))
         }
         Start::Init(mut model) => {
             if recipe.model.max_len.is_some() {

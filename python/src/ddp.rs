@@ -176,7 +176,7 @@ impl NativeRank {
                 notes.rows
             )));
         }
-        let model = Model::from(ckpt.contents);
+        let model = ckpt.contents;
         let plan = Plan {
             rows: total,
             valid_fraction: notes.valid_fraction,

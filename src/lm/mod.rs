@@ -42,12 +42,11 @@ use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result, Setting};
 use crate::metrics::Score;
-use crate::model::{AnyModel, Initializer, ModelConfig};
+use crate::model::{AnyModel, ModelConfig};
 use crate::model_file::{self, Contents, ContentsRef};
-use crate::rng::Rng;
-use crate::rnn::{Architecture, Batch, Init, Network, Workspace};
+use crate::rnn::{Architecture, Batch, Network, Workspace};
 use crate::train::text::{self, TextConfig, Texts};
-use crate::train::{Event, INIT_STREAM, RunState, TrainConfig, TrainReport};
+use crate::train::{Event, RunState, TrainConfig, TrainReport};
 
 /// A language model.
 #[derive(Clone, Debug)]
@@ -93,13 +92,8 @@ impl LanguageModel {
             dropout: config.dropout,
             ..Architecture::language_model(config.cell, vocab.len(), config.hidden)
         };
-        let mut rng = Rng::with_stream(config.seed, INIT_STREAM);
-        let init = match config.initializer {
-            Initializer::PyTorch => Init::Uniform(config.input_init),
-            Initializer::Numpy => Init::Numpy,
-        };
         Ok(LanguageModel {
-            network: Network::new(&arch, init, &mut rng)?,
+            network: config.network(&arch)?,
             vocab,
             tokens: config.tokens,
         })

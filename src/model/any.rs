@@ -67,7 +67,7 @@ impl AnyModel {
     pub fn from_contents(contents: Contents, path: &Path) -> Result<Self> {
         let arch = contents.network.arch();
         match Kind::of(arch, &contents.labels) {
-            Some(Kind::Classifier) => Ok(AnyModel::Classifier(Model::from(contents))),
+            Some(Kind::Classifier) => Ok(AnyModel::Classifier(contents)),
             Some(Kind::LanguageModel) if arch.bidirectional => Err(Error::model(
                 path,
                 "a language model that reads the text both ways: it would see the token it \

@@ -50,7 +50,7 @@ use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
-use crate::model_file::{self, Contents, ContentsRef};
+use crate::model_file::{self, ContentsRef};
 use crate::rng::Rng;
 use crate::rnn::{Architecture, CellKind, Flow, Init, Network, Pool, Workspace, argmax};
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
@@ -170,6 +170,21 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// A network of `arch`, its weights drawn as this configuration says: by
+    /// [`ModelConfig::initializer`] (with [`ModelConfig::input_init`]), from the seed's stream
+    /// of initial weights ([`INIT_STREAM`]).
+    ///
+    /// # Errors
+    /// As [`Network::new`].
+    pub fn network(&self, arch: &Architecture) -> Result<Network> {
+        let mut rng = Rng::with_stream(self.seed, INIT_STREAM);
+        let init = match self.initializer {
+            Initializer::PyTorch => Init::Uniform(self.input_init),
+            Initializer::Numpy => Init::Numpy,
+        };
+        Network::new(arch, init, &mut rng)
+    }
+
     /// The seed's network: one layer of the plain cell, one direction, one-hot words (split on
     /// white space, every training word kept), the last state, no dropout.
     pub fn seed() -> Self {
@@ -221,19 +236,6 @@ pub struct Evaluation {
     pub loss: f32,
     pub accuracy: f32,
     pub confusion: Confusion,
-}
-
-impl From<Contents> for Model {
-    fn from(c: Contents) -> Self {
-        Model {
-            network: c.network,
-            vocab: c.vocab,
-            labels: c.labels,
-            tokens: c.tokens,
-            max_len: c.max_len,
-            columns: c.columns,
-        }
-    }
 }
 
 impl Model {
@@ -296,12 +298,7 @@ impl Model {
             dropout: config.dropout,
             ..Architecture::new(config.cell, vocab.len(), config.hidden, labels.len())
         };
-        let mut rng = Rng::with_stream(config.seed, INIT_STREAM);
-        let init = match config.initializer {
-            Initializer::PyTorch => Init::Uniform(config.input_init),
-            Initializer::Numpy => Init::Numpy,
-        };
-        let network = Network::new(&arch, init, &mut rng)?;
+        let network = config.network(&arch)?;
         Ok(Model {
             network,
             vocab,
