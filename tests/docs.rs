@@ -154,5 +154,8 @@ fn the_readmes_rust_block_is_the_example_that_compiles() {
         .nth(1)
         .and_then(|rest| rest.split("```\n").next())
         .expect("a rust block");
-    assert_eq!(block, body, "the README's Rust block is not examples/readme.rs");
+    assert_eq!(
+        block, body,
+        "the README's Rust block is not examples/readme.rs"
+    );
 }
