@@ -46,11 +46,10 @@ pub enum Error {
     /// ([`crate::checkpoint::Saver`]): the model file keeps `kept` (in words), and the
     /// checkpoint lets the run go on from there.
     #[error(
-        "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {kept}, and {} lets \
-         {} go on from there. Try a smaller learning rate (it was {lr:?}).",
+        "training diverged in epoch {epoch}: the loss became {loss}. {} keeps {kept}{}. Try a \
+         smaller learning rate (it was {lr:?}).",
         model.display(),
-        checkpoint.display(),
-        Setting::Resume
+        resume_from(checkpoint.as_deref())
     )]
     DivergedSaved {
         epoch: usize,
@@ -58,7 +57,8 @@ pub enum Error {
         lr: f32,
         model: PathBuf,
         kept: String,
-        checkpoint: PathBuf,
+        /// The checkpoint the run wrote, if it wrote one before it diverged.
+        checkpoint: Option<PathBuf>,
     },
 }
 
@@ -117,6 +117,18 @@ impl std::fmt::Display for Setting {
         } else {
             f.write_str(self.argument())
         }
+    }
+}
+
+/// How a diverged run goes on: from `checkpoint`, if one was written.
+fn resume_from(checkpoint: Option<&std::path::Path>) -> String {
+    match checkpoint {
+        Some(path) => format!(
+            ", and {} lets {} go on from there",
+            path.display(),
+            Setting::Resume
+        ),
+        None => String::new(),
     }
 }
 

@@ -1782,6 +1782,12 @@ fn a_diverging_run_stops_and_saves_the_last_good_model() {
         err.contains("m.safetensors keeps the initial model") && !err.contains("panicked"),
         "{err}"
     );
+    // it diverged before any checkpoint was written: the message names none (it named a
+    // .ckpt that did not exist: red team, issue 28, item 10)
+    assert!(
+        !err.contains(".ckpt") && !dir.path().join("m.safetensors.ckpt").exists(),
+        "{err}"
+    );
     // The model file holds the last good model, here the initial one: it loads, its weights
     // are finite, and they are those of an untrained run with the same seed.
     let model = rnn::model::Model::load(&dir.path().join("m.safetensors")).unwrap();

@@ -150,6 +150,10 @@ fn a_language_model_learns_a_text_and_writes_more_of_it() {
     let greedy = generate("1", "0");
     assert_eq!(greedy, generate("2", "0"));
     assert!(greedy.contains(" sat on the mat.\n"), "{greedy:?}");
+    // a temperature so small that y / τ overflows is greedy too; it drew the least likely
+    // tokens (red team, issue 28, item 10)
+    assert_eq!(generate("1", "1e-45"), greedy);
+    assert_eq!(generate("1", "1e-30"), greedy);
 
     // explain: the probability of every character from the ones before, and what comes next
     let out = ok(

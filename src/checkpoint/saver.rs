@@ -60,6 +60,8 @@ pub struct Saver {
     last: Instant,
     /// What the model file holds, in words.
     saved: String,
+    /// Whether the checkpoint has been written.
+    checkpointed: bool,
     error: Option<Error>,
 }
 
@@ -88,6 +90,7 @@ impl Saver {
             notes: serde_json::to_value(notes).expect("plain data"),
             last: Instant::now(),
             saved: "the initial model".into(),
+            checkpointed: false,
             error: None,
         }))
     }
@@ -122,6 +125,7 @@ impl Saver {
         });
         match written {
             Ok(()) => {
+                self.checkpointed = true;
                 self.saved = state.monitor.best.map_or_else(
                     || format!("the model after epoch {epoch}"),
                     |(e, _)| format!("the best model so far (epoch {e})"),
@@ -156,7 +160,7 @@ impl Saver {
                 lr,
                 model: model.clone(),
                 kept: self.saved.clone(),
-                checkpoint: self.files.checkpoint.clone(),
+                checkpoint: self.checkpointed.then(|| self.files.checkpoint.clone()),
             }),
             (other, _) => other,
         }

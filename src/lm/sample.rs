@@ -178,6 +178,14 @@ impl<'a> Generator<'a> {
         self.probs.clear();
         self.probs
             .extend(self.order.iter().map(|&t| logits[t as usize] / tau));
+        if !self.probs.iter().all(|y| y.is_finite()) {
+            // a temperature so small (1e-45) that y / τ overflows: measured from the likeliest
+            // logit, the likeliest tokens are 0 and the others -∞, as τ → 0 has them
+            let top = logits[self.order[0] as usize];
+            self.probs.clear();
+            self.probs
+                .extend(self.order.iter().map(|&t| (logits[t as usize] - top) / tau));
+        }
         softmax_in_place(&mut self.probs);
         let mut keep = self.probs.len();
         if let Some(k) = self.sampling.top_k {
