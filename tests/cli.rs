@@ -223,3 +223,29 @@ fn two_outputs_on_one_path_are_refused_before_any_work() {
         );
     }
 }
+
+/// One epoch is "1 epoch" (issue 27, item 8: it said "Trained for 1 epochs").
+#[test]
+fn one_epoch_is_said_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/train.tsv");
+    let args = [
+        "train",
+        "--train",
+        train.to_str().unwrap(),
+        "--model",
+        "m.safetensors",
+    ];
+    let one = rnn(&[&args[..], &["--epochs", "1"]].concat(), dir.path());
+    assert!(
+        stdout(&one).contains("Trained for 1 epoch in "),
+        "{}",
+        stdout(&one)
+    );
+    let two = rnn(&[&args[..], &["--epochs", "2"]].concat(), dir.path());
+    assert!(
+        stdout(&two).contains("Trained for 2 epochs in "),
+        "{}",
+        stdout(&two)
+    );
+}

@@ -340,8 +340,9 @@ fn print_summary(
         };
         writeln!(
             out,
-            "Trained for {epochs} epochs{stopped} in {seconds:.2} s ({:.0} tokens/s in training \
+            "Trained for {epochs} epoch{}{stopped} in {seconds:.2} s ({:.0} tokens/s in training \
              steps).",
+            if epochs == 1 { "" } else { "s" },
             report.tokens_per_second()
         )?;
         if let Some(best) = report.best_epoch {
