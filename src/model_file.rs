@@ -73,6 +73,32 @@ pub struct ContentsRef<'a> {
     pub columns: &'a Columns,
 }
 
+/// What a model file holds beside the network: the text's rules and the labels, borrowed apart
+/// from the network (which may be in training).
+#[derive(Clone, Copy, Debug)]
+pub struct Rest<'a> {
+    pub vocab: &'a Vocab,
+    pub labels: &'a [String],
+    pub tokens: Tokens,
+    pub max_len: Option<usize>,
+    pub columns: &'a Columns,
+}
+
+impl<'a> Rest<'a> {
+    /// The model file's contents with `network` and its `params`.
+    pub fn around(self, network: &'a Network, params: &'a [f32]) -> ContentsRef<'a> {
+        ContentsRef {
+            network,
+            params,
+            vocab: self.vocab,
+            labels: self.labels,
+            tokens: self.tokens,
+            max_len: self.max_len,
+            columns: self.columns,
+        }
+    }
+}
+
 /// The start of the names of data kept beside a model in the same file (a checkpoint's
 /// training state), tensors and metadata alike; a model's own names never start so.
 pub const EXTRA_PREFIX: &str = "train.";

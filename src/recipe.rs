@@ -27,7 +27,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use crate::checkpoint::{self, Checkpoint, Rest, RunFiles, Saver};
+use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
 use crate::data::Example;
 use crate::data::files::{Columns, Row};
 use crate::data::split;
@@ -413,21 +413,7 @@ impl Prepared {
             stop,
         };
         let result = {
-            let Model {
-                network,
-                vocab,
-                labels,
-                tokens,
-                max_len,
-                columns,
-            } = &mut self.model;
-            let rest = Rest {
-                vocab,
-                labels,
-                tokens: *tokens,
-                max_len: *max_len,
-                columns,
-            };
+            let (network, rest) = self.model.network_and_rest();
             let on_event = checkpoint::writing(&mut saver, rest, on_event);
             match self.state.take() {
                 Some(state) => train::resume(network, data, &self.config, state, on_event),

@@ -26,7 +26,7 @@ use crate::optim::OptimizerState;
 use crate::train::{Monitor, RunState, TrainConfig, Warning};
 
 mod saver;
-pub use saver::{Rest, RunFiles, Saver, check_validation_file, checkpoint_path, end, writing};
+pub use saver::{RunFiles, Saver, check_validation_file, checkpoint_path, end, writing};
 
 /// A checkpoint read back.
 #[derive(Clone, Debug)]

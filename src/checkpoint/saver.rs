@@ -6,11 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::save;
-use crate::data::files::Columns;
-use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result, Setting};
-use crate::model_file::{self, ContentsRef};
-use crate::rnn::Network;
+use crate::model_file::{self, ContentsRef, Rest};
 use crate::train::{Event, RunState, TrainConfig, TrainReport};
 
 /// The checkpoint's path for a model: `MODEL.ckpt`, beside it.
@@ -180,32 +177,6 @@ impl Saver {
             std::fs::remove_file(checkpoint).map_err(|e| Error::io(checkpoint, e))?;
         }
         Ok(())
-    }
-}
-
-/// What a model file holds beside the network: the text's rules and the labels, borrowed from
-/// a model whose network is being trained (and so borrowed apart).
-#[derive(Clone, Copy, Debug)]
-pub struct Rest<'a> {
-    pub vocab: &'a Vocab,
-    pub labels: &'a [String],
-    pub tokens: Tokens,
-    pub max_len: Option<usize>,
-    pub columns: &'a Columns,
-}
-
-impl<'a> Rest<'a> {
-    /// The model file's contents with `network` and its `params`.
-    pub fn around(self, network: &'a Network, params: &'a [f32]) -> ContentsRef<'a> {
-        ContentsRef {
-            network,
-            params,
-            vocab: self.vocab,
-            labels: self.labels,
-            tokens: self.tokens,
-            max_len: self.max_len,
-            columns: self.columns,
-        }
     }
 }
 

@@ -43,7 +43,7 @@ use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result, Setting};
 use crate::metrics::Score;
 use crate::model::{AnyModel, ModelConfig};
-use crate::model_file::{self, Contents, ContentsRef};
+use crate::model_file::{self, Contents, ContentsRef, Rest};
 use crate::rnn::{Architecture, Batch, Network, Workspace};
 use crate::train::text::{self, TextConfig, Texts};
 use crate::train::{Event, RunState, TrainConfig, TrainReport};
@@ -129,12 +129,13 @@ impl LanguageModel {
 
     /// The model as a model file holds it.
     pub fn contents(&self) -> ContentsRef<'_> {
-        self.contents_with(self.network.params())
+        rest(&self.vocab, self.tokens).around(&self.network, self.network.params())
     }
 
-    /// The model with other weights of the same shape (a run's best epoch's), to be written.
-    pub fn contents_with<'a>(&'a self, params: &'a [f32]) -> ContentsRef<'a> {
-        contents(&self.network, params, &self.vocab, self.tokens)
+    /// The network, to be trained, and beside it what the model file holds with it (borrowed
+    /// apart, so that a run can write the model file as it trains).
+    pub fn network_and_rest(&mut self) -> (&mut Network, Rest<'_>) {
+        (&mut self.network, rest(&self.vocab, self.tokens))
     }
 
     /// The token ids of `text`, split by the model's rule; unknown tokens are `<unk>`.
@@ -230,18 +231,11 @@ impl LanguageModel {
     }
 }
 
-/// A language model's network (in training, say), with `params` as its weights, its
-/// vocabulary and token rule, as a model file holds them.
-pub fn contents<'a>(
-    network: &'a Network,
-    params: &'a [f32],
-    vocab: &'a Vocab,
-    tokens: Tokens,
-) -> ContentsRef<'a> {
+/// What a language model's file holds beside the network: its vocabulary and token rule (no
+/// labels, no length limit, the default columns).
+fn rest(vocab: &Vocab, tokens: Tokens) -> Rest<'_> {
     static COLUMNS: std::sync::LazyLock<Columns> = std::sync::LazyLock::new(Columns::default);
-    ContentsRef {
-        network,
-        params,
+    Rest {
         vocab,
         labels: &[],
         tokens,

@@ -8,9 +8,8 @@ use std::sync::atomic::AtomicBool;
 
 use super::LanguageModel;
 use super::corpus::{self, DEFAULT_VALID_FRACTION};
-use crate::checkpoint::{self, Checkpoint, Rest, RunFiles, Saver};
+use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
 use crate::data::Tokens;
-use crate::data::files::Columns;
 use crate::error::{Error, Result};
 use crate::model::{Initializer, ModelConfig};
 use crate::optim::OptimizerKind;
@@ -322,19 +321,7 @@ impl PreparedText {
         // (the fields apart: the model is borrowed mutably beside them)
         let texts = texts(&self.ids, &self.valid, stop);
         let result = {
-            let LanguageModel {
-                network,
-                vocab,
-                tokens,
-            } = &mut self.model;
-            let columns = Columns::default();
-            let rest = Rest {
-                vocab,
-                labels: &[],
-                tokens: *tokens,
-                max_len: None,
-                columns: &columns,
-            };
+            let (network, rest) = self.model.network_and_rest();
             let on_event = checkpoint::writing(&mut saver, rest, on_event);
             let (config, text, state) = (&self.config, &self.text, self.state.take());
             crate::train::text::train_text(network, texts, config, text, state, on_event)

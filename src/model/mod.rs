@@ -50,7 +50,7 @@ use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
-use crate::model_file::{self, ContentsRef};
+use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
 use crate::rnn::{Architecture, CellKind, Flow, Init, Network, Pool, Workspace, argmax};
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
@@ -341,6 +341,27 @@ impl Model {
             max_len: self.max_len,
             columns: &self.columns,
         }
+    }
+
+    /// The network, to be trained, and beside it what the model file holds with it (borrowed
+    /// apart, so that a run can write the model file as it trains).
+    pub fn network_and_rest(&mut self) -> (&mut Network, Rest<'_>) {
+        let Model {
+            network,
+            vocab,
+            labels,
+            tokens,
+            max_len,
+            columns,
+        } = self;
+        let rest = Rest {
+            vocab,
+            labels,
+            tokens: *tokens,
+            max_len: *max_len,
+            columns,
+        };
+        (network, rest)
     }
 
     /// The token indices of `text`: split by the model's rule, unknown tokens as `<unk>`, cut

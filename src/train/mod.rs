@@ -330,9 +330,7 @@ impl RunState {
             warnings: Vec::new(),
         }
     }
-}
 
-impl RunState {
     /// Checks a state read back from a file: the epoch count agrees with the history, the best
     /// epoch is one of them, and every number is in range (a schedule's scale in `(0, 1]`,
     /// seconds finite). A state from a file is not trusted: a crafted one must be an error,
