@@ -3,11 +3,12 @@
 //! and 10): an order of examples out of range, a negative or absurd scale of the learning
 //! rate, an epoch count that does not fit the history, a thread count past the cap.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use safetensors::tensor::{Dtype, TensorView};
+mod common;
+
+use common::{Parts, read_parts as read, write_parts as write};
 
 fn rnn(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rnn"))
@@ -15,36 +16,6 @@ fn rnn(args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .unwrap()
-}
-
-/// A checkpoint's tensors and metadata, to be altered and written back.
-struct Parts {
-    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
-    meta: HashMap<String, String>,
-}
-
-fn read(path: &Path) -> Parts {
-    let bytes = std::fs::read(path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    Parts {
-        tensors: file
-            .tensors()
-            .into_iter()
-            .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
-            .collect(),
-        meta: header.metadata().clone().unwrap(),
-    }
-}
-
-fn write(parts: &Parts, path: &Path) {
-    let views: Vec<(&str, TensorView<'_>)> = parts
-        .tensors
-        .iter()
-        .map(|(n, d, s, b)| (n.as_str(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    let bytes = safetensors::serialize(views, Some(parts.meta.clone())).unwrap();
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// `parts` with the JSON metadata entry `key` changed by `change`.

@@ -8,7 +8,11 @@ use rnn::data::Tokens;
 use rnn::error::Error;
 use rnn::model::{Model, ModelConfig};
 use rnn::rnn::CellKind;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
+
+mod common;
+
+use common::{Parts, read_parts, tensor, write_parts};
 
 const DATA: [(&str, &str); 4] = [
     ("good food", "pos"),
@@ -95,53 +99,20 @@ fn gru_and_lstm_models_round_trip_with_pytorchs_shapes_and_both_biases() {
 /// An alteration of a good file.
 type Change = Box<dyn Fn(&mut Parts)>;
 
-/// The tensors and metadata of a saved model, to be altered and written back.
-struct Parts {
-    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
-    meta: HashMap<String, String>,
-}
-
+/// The parts of `model`'s file.
 fn parts(model: &Model, dir: &Path) -> Parts {
     let path = dir.join("good.safetensors");
     model.save(&path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let tensors = file
-        .tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
-        .collect();
-    Parts {
-        tensors,
-        meta: header.metadata().clone().unwrap(),
-    }
-}
-
-fn write(parts: &Parts, path: &Path) {
-    let views: Vec<(&str, TensorView<'_>)> = parts
-        .tensors
-        .iter()
-        .map(|(n, d, s, b)| (n.as_str(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    std::fs::write(
-        path,
-        safetensors::serialize(views, Some(parts.meta.clone())).unwrap(),
-    )
-    .unwrap();
+    read_parts(&path)
 }
 
 fn load_error(parts: &Parts, dir: &Path) -> String {
     let path = dir.join("bad.safetensors");
-    write(parts, &path);
+    write_parts(parts, &path);
     match Model::load(&path) {
         Err(e @ Error::Model { .. }) => e.to_string(),
         other => panic!("expected a model error, got {other:?}"),
     }
-}
-
-fn tensor<'a>(parts: &'a mut Parts, name: &str) -> &'a mut (String, Dtype, Vec<usize>, Vec<u8>) {
-    parts.tensors.iter_mut().find(|t| t.0 == name).unwrap()
 }
 
 #[test]
@@ -153,7 +124,7 @@ fn pytorchs_two_biases_are_added_on_loading() {
     let ones: Vec<u8> = (0..h).flat_map(|_| 1.0f32.to_le_bytes()).collect();
     tensor(&mut p, "rnn.bias_hh_l0").3 = ones;
     let path = dir.path().join("torch.safetensors");
-    write(&p, &path);
+    write_parts(&p, &path);
     let loaded = Model::load(&path).unwrap();
     let range = m.network.layout().get("rnn.bias_ih_l0").unwrap().range();
     for (a, b) in loaded.network.params()[range.clone()]

@@ -1,13 +1,19 @@
-//! What several test files share: the flags of the seed's setup, and running the binary with
-//! a standard input.
+//! What several test files share: the flags of the seed's setup, running the binary with a
+//! standard input, and a model file's parts to alter and write back.
 //!
 //! Most command-line tests were written when `rnn train`'s defaults were the seed's network;
 //! the defaults are now bigger (see the README's "Train on your own data"), so those tests ask
 //! for the seed's setup by name.
 
+// Each test file that shares this module uses a part of it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use safetensors::tensor::{Dtype, TensorView};
 
 /// The seed's network: one layer of the plain cell, one direction, one-hot words (split on
 /// white space, every one kept), the last state, no dropout.
@@ -40,7 +46,6 @@ pub fn seed_setup_with_cell(cell: &str) -> Vec<&str> {
 }
 
 /// Runs the binary in `dir` with `input` on a piped standard input (closed after writing).
-#[allow(dead_code)] // (not every test file that shares this module runs the binary so)
 pub fn rnn_with_stdin(args: &[&str], dir: &Path, input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
         .args(args)
@@ -54,4 +59,44 @@ pub fn rnn_with_stdin(args: &[&str], dir: &Path, input: &[u8]) -> Output {
     stdin.write_all(input).unwrap();
     drop(stdin);
     child.wait_with_output().unwrap()
+}
+
+/// The tensors and metadata of a model file (or a checkpoint), to be altered and written back.
+pub struct Parts {
+    pub tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    pub meta: HashMap<String, String>,
+}
+
+/// The parts of the file at `path`.
+pub fn read_parts(path: &Path) -> Parts {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    Parts {
+        tensors: file
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+            .collect(),
+        meta: header.metadata().clone().unwrap(),
+    }
+}
+
+/// Writes `parts` as a safetensors file at `path`.
+pub fn write_parts(parts: &Parts, path: &Path) {
+    let views: Vec<(&str, TensorView<'_>)> = parts
+        .tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.as_str(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let bytes = safetensors::serialize(views, Some(parts.meta.clone())).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The tensor `name` of `parts`.
+pub fn tensor<'a>(
+    parts: &'a mut Parts,
+    name: &str,
+) -> &'a mut (String, Dtype, Vec<usize>, Vec<u8>) {
+    parts.tensors.iter_mut().find(|t| t.0 == name).unwrap()
 }
