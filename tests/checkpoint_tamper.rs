@@ -117,25 +117,26 @@ fn tampered_checkpoints_are_one_line_errors_in_resume() {
             "metadata train.config",
         ),
     ];
+    // `rnn train --resume CHECKPOINT --epochs EPOCHS` on the same data
+    let resume = |checkpoint: &str, epochs: &str| {
+        let args = [
+            "--model",
+            "r.safetensors",
+            "--resume",
+            checkpoint,
+            "--epochs",
+            epochs,
+        ];
+        rnn(
+            &[&["train", "--train", train][..], &args, &["--quiet"]].concat(),
+            dir.path(),
+        )
+    };
     for (what, tamper, says) in cases {
         let mut parts = read(&dir.path().join("m.safetensors.ckpt"));
         tamper(&mut parts);
         write(&parts, &dir.path().join("bad.ckpt"));
-        let out = rnn(
-            &[
-                "train",
-                "--train",
-                train,
-                "--model",
-                "r.safetensors",
-                "--resume",
-                "bad.ckpt",
-                "--epochs",
-                "4",
-                "--quiet",
-            ],
-            dir.path(),
-        );
+        let out = resume("bad.ckpt", "4");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{what}: {err}");
         assert!(err.contains(says), "{what}: {err}");
@@ -144,21 +145,7 @@ fn tampered_checkpoints_are_one_line_errors_in_resume() {
     }
     // and the untouched checkpoint still resumes
     write(&good, &dir.path().join("good.ckpt"));
-    let out = rnn(
-        &[
-            "train",
-            "--train",
-            train,
-            "--model",
-            "r.safetensors",
-            "--resume",
-            "good.ckpt",
-            "--epochs",
-            "3",
-            "--quiet",
-        ],
-        dir.path(),
-    );
+    let out = resume("good.ckpt", "3");
     assert!(
         out.status.success(),
         "{}",
