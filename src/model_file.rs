@@ -493,7 +493,7 @@ fn read_network(
     for t in layout.tensors() {
         data.push(tensor_info(file, &t.name, &t.shape, &sizes).map_err(err)?);
     }
-    network.allocate().map_err(|e| err(e.to_string()))?;
+    network.allocate();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for (t, data) in layout.tensors().iter().zip(&data) {
         expected.insert(t.name.clone());

@@ -232,7 +232,7 @@ impl Network {
     /// A network whose parameters are all zero (to be filled, e.g. from a model file).
     ///
     /// # Errors
-    /// [`Error::Config`] if a size is 0 or the dropout is out of range.
+    /// As [`Network::with_cells`].
     pub fn zeros(arch: &Architecture) -> Result<Self> {
         Self::with_cells(arch, |_, _| arch.cell.build(arch.hidden))
     }
@@ -242,36 +242,24 @@ impl Network {
     /// memory is spent on it.
     ///
     /// # Errors
-    /// [`Error::Config`] if a size is 0, the dropout is out of range, or the parameters would
-    /// not fit in memory's address space.
+    /// As [`Network::with_cells`].
     pub(crate) fn unallocated(arch: &Architecture) -> Result<Self> {
         Self::build(arch, |_, _| arch.cell.build(arch.hidden))
     }
 
-    /// Gives an [`Network::unallocated`] network its parameters, all zero.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when they would not fit in the memory available (the sizes may come
-    /// from a flag or a file: this refuses them with a sentence rather than an abort).
-    pub(crate) fn allocate(&mut self) -> Result<()> {
-        let arch = &self.arch;
-        let bytes = u64::try_from(self.layout.len())
-            .ok()
-            .and_then(|n| n.checked_mul(4));
-        let what = format!(
-            "a {arch} network with V = {} tokens and C = {} classes",
-            arch.vocab, arch.classes
-        );
-        crate::memory::check(bytes, &what)?;
+    /// Gives an [`Network::unallocated`] network its parameters, all zero (their memory was
+    /// checked when it was built: see [`check_memory`]).
+    pub(crate) fn allocate(&mut self) {
         self.params = AlignedVec::zeros(self.layout.len());
-        Ok(())
     }
 
     /// A network of `arch`'s shape whose cells `cell(layer, reverse)` makes (one of
     /// [`CellKind`]'s, or your own, of `arch.hidden` units), all parameters zero.
     ///
     /// # Errors
-    /// [`Error::Config`] if a size is 0 or the dropout is out of range.
+    /// [`Error::Config`] if a size is 0, the dropout is out of range, or the network would not
+    /// fit in the memory available (its parameters, and a bound on each layer's structures);
+    /// nothing is built then.
     ///
     /// # Panics
     /// If a cell has another number of hidden units than `arch.hidden`.
@@ -280,7 +268,7 @@ impl Network {
         cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
     ) -> Result<Self> {
         let mut net = Self::build(arch, cell)?;
-        net.allocate()?;
+        net.allocate();
         Ok(net)
     }
 
