@@ -306,3 +306,49 @@ fn bad_texts_and_settings_fail_with_one_clear_line() {
         "a classifier, not a language model",
     );
 }
+
+/// A language model's file whose network reads both ways once loaded, and then `generate` and
+/// `eval` panicked on it (red team, issue 28, item 7): every command refuses it with a line.
+#[test]
+fn a_language_model_that_reads_both_ways_is_refused_by_every_command() {
+    use rnn::data::files::Columns;
+    use rnn::data::{Tokens, Vocab};
+    use rnn::model_file::ContentsRef;
+    use rnn::rng::Rng;
+    use rnn::rnn::{Architecture, CellKind, Init, Network};
+
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = Vocab::build(["abcabc"], Tokens::Char, 1, None, None);
+    let arch = Architecture {
+        bidirectional: true,
+        ..Architecture::language_model(CellKind::Gru, vocab.len(), 4)
+    };
+    let network = Network::new(&arch, Init::LikeRnn, &mut Rng::new(0)).unwrap();
+    let contents = ContentsRef {
+        network: &network,
+        params: network.params(),
+        vocab: &vocab,
+        labels: &[],
+        tokens: Tokens::Char,
+        max_len: None,
+        columns: &Columns::default(),
+    };
+    rnn::model_file::save(contents, &dir.path().join("bi.safetensors")).unwrap();
+    fs::write(dir.path().join("text.txt"), "abcabc").unwrap();
+    for args in [
+        &[
+            "generate",
+            "--model",
+            "bi.safetensors",
+            "--prime",
+            "ab",
+            "--length",
+            "5",
+        ][..],
+        &["eval", "--model", "bi.safetensors", "--data", "text.txt"],
+        &["explain", "--model", "bi.safetensors", "abc"],
+    ] {
+        let err = fails(args, dir.path(), "reads the text both ways");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
