@@ -11,18 +11,23 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
-/// The temporary name used while `path` is being written: `.tmp-PID-NAME` in the same folder,
-/// so that the final rename stays on one file system and is atomic, and the extension (which
-/// some writers go by) is kept.
+/// The temporary name used while `path` is being written: `.tmp-PID-N-NAME` in the same
+/// folder, so that the final rename stays on one file system and is atomic, and the extension
+/// (which some writers go by) is kept. `N` counts this process's writes, so that two threads
+/// writing the same file at once each have a file of their own (the last rename wins, and
+/// every version renamed into place is whole).
 fn temporary_path(path: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
 }
 
 /// The temporary files being written now, by any thread.
@@ -39,7 +44,8 @@ pub fn remove_temporaries() {
     }
 }
 
-/// Removes the temporary files for `path` (`.tmp-PID-NAME`) of processes that no longer run:
+/// Removes the temporary files for `path` (`.tmp-PID-N-NAME`, or `.tmp-PID-NAME` from
+/// versions before `N`) of processes that no longer run:
 /// they were killed while writing it. Another live process's file is left alone. Needs
 /// `/proc` to tell; without it nothing is removed.
 fn remove_stale_temporaries(path: &Path) {
@@ -64,6 +70,7 @@ fn remove_stale_temporaries(path: &Path) {
         let Some(pid) = file_name
             .strip_prefix(".tmp-")
             .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+            .and_then(|middle| middle.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;
@@ -204,23 +211,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.safetensors");
         // a PID that runs no process (PIDs stop below 2^22), and one that does: ours
-        let dead = dir.path().join(".tmp-4194305-m.safetensors");
-        let other = dir.path().join(".tmp-4194305-other.safetensors");
+        let dead = dir.path().join(".tmp-4194305-7-m.safetensors");
+        let dead_before_n = dir.path().join(".tmp-4194306-m.safetensors");
+        let other = dir.path().join(".tmp-4194305-7-other.safetensors");
         let parent = dir.path().join(format!(
-            ".tmp-{}-m.safetensors",
+            ".tmp-{}-7-m.safetensors",
             std::os::unix::process::parent_id()
         ));
-        for p in [&dead, &other, &parent] {
+        for p in [&dead, &dead_before_n, &other, &parent] {
             fs::write(p, "half a model").unwrap();
         }
         write_atomic(&path, |w| w.write_all(b"model")).unwrap();
         assert!(!dead.exists(), "a dead process's temporary file is removed");
+        assert!(!dead_before_n.exists());
         assert!(
             other.exists(),
             "another file's temporary is not ours to remove"
         );
         assert!(parent.exists());
         assert_eq!(fs::read_to_string(&path).unwrap(), "model");
+    }
+
+    #[test]
+    fn threads_writing_one_file_at_once_each_leave_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.bin");
+        let contents: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 200_000]).collect();
+        std::thread::scope(|scope| {
+            for bytes in &contents {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..5 {
+                        write_atomic(path, |w| {
+                            // in pieces, so that writers overlap
+                            for piece in bytes.chunks(1000) {
+                                w.write_all(piece)?;
+                                w.flush()?;
+                            }
+                            Ok(())
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let written = fs::read(&path).unwrap();
+        assert!(contents.contains(&written), "a mix of two writes");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "temporary files left behind");
     }
 
     #[test]
