@@ -30,8 +30,22 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
 }
 
-/// The temporary files being written now, by any thread.
+/// The temporary files being written now, by any thread, and the other files that must not
+/// outlive the process.
 static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Lists `path` among the files that [`remove_temporaries`] removes (`listed`), or takes it
+/// off the list: a file that must not outlive the process, such as a run's claim on its files.
+pub fn remove_on_signal(path: &Path, listed: bool) {
+    let mut in_flight = IN_FLIGHT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if listed {
+        in_flight.push(path.to_path_buf());
+    } else if let Some(i) = in_flight.iter().position(|p| p == path) {
+        in_flight.swap_remove(i);
+    }
+}
 
 /// Removes the temporary files being written now. For a handler of a terminating signal, which
 /// exits afterwards: whatever was being written is abandoned, and its target left as it was.
@@ -138,23 +152,35 @@ pub fn check_output(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Opens the file of data or texts at `path` (`what` says which, for messages) for reading,
+/// after checking that it is a regular file: opening a FIFO would wait for a writer for ever,
+/// and a directory or a device holds no data. (Standard input, `-`, is the way to stream.)
+///
+/// # Errors
+/// [`Error::Data`] naming `path` when it is a directory, a FIFO or a device;
+/// [`Error::Io`] when it cannot be read.
+pub fn open_regular(path: &Path, what: &str) -> Result<File> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::data(path, None, format!("a directory, not {what}")));
+    }
+    if !meta.is_file() {
+        return Err(Error::data(
+            path,
+            None,
+            "not a regular file (a FIFO or a device); give a file, or `-` for standard input",
+        ));
+    }
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
 /// Lets `write` create the file at a temporary path, syncs it to disk, then renames it to
 /// `path`. On any error the temporary file is removed and `path` is left untouched.
 pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     check_parent(path)?;
     remove_stale_temporaries(path);
     let tmp = temporary_path(path);
-    let listed = |add: bool| {
-        let mut in_flight = IN_FLIGHT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if add {
-            in_flight.push(tmp.clone());
-        } else if let Some(i) = in_flight.iter().position(|p| *p == tmp) {
-            in_flight.swap_remove(i);
-        }
-    };
-    listed(true);
+    remove_on_signal(&tmp, true);
     let result = write(&tmp).and_then(|()| {
         File::open(&tmp)
             .and_then(|file| file.sync_all())
@@ -164,7 +190,7 @@ pub fn replace_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    listed(false);
+    remove_on_signal(&tmp, false);
     result
 }
 

@@ -2374,7 +2374,9 @@ fn a_run_stopped_by_a_signal_while_it_saves_leaves_no_temporary_file() {
         let status = child.wait().unwrap();
         let left = listing(dir.path());
         assert!(
-            !left.iter().any(|n| n.starts_with(".tmp-")),
+            !left
+                .iter()
+                .any(|n| n.starts_with(".tmp-") || n.ends_with(".lock")),
             "try {i} (SIG{signal}, {killed:?}, {status:?}) left {left:?}"
         );
         if dir.path().join("m.safetensors").exists() {
@@ -2603,4 +2605,53 @@ fn a_fifo_given_as_the_model_is_refused_without_waiting_for_a_writer() {
         stderr(&out),
         "error: fifo.safetensors: not a regular file\n"
     );
+}
+
+#[test]
+fn a_second_run_to_the_same_model_is_refused_while_the_first_writes_it() {
+    // Two runs given one --model overwrote each other's files, and the first to end removed
+    // the other's checkpoint. The first run claims the files (m.safetensors.lock) until it ends.
+    let dir = sample_dir();
+    let first = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(train_and_test("m.safetensors"))
+        .args(["--epochs", "100000", "--patience", "0", "--quiet"])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("m.safetensors.lock");
+    let started = std::time::Instant::now();
+    while !lock.exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first run never claimed its files"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = rnn(&train_and_test("m.safetensors"), dir.path());
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: m.safetensors: another run (process {}) is writing this model; wait for it \
+             to end, or choose another path (if no run is writing it, remove m.safetensors.lock)",
+            first.id()
+        )
+    );
+    // the first run is stopped as a user would (Ctrl-C): its files are its own, and its claim
+    // is given back
+    let mut first = first;
+    Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+    assert!(!lock.exists(), "the claim is given back when the run stops");
+    ok(
+        &["eval", "--model", "m.safetensors", "--data", "test.tsv"],
+        dir.path(),
+    );
+    // and the files are free for the next run
+    ok(&train_and_test("m.safetensors"), dir.path());
 }

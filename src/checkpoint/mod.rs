@@ -25,7 +25,9 @@ use crate::model_file::{self, Contents, ContentsRef, EXTRA_PREFIX, ExtrasRef};
 use crate::optim::OptimizerState;
 use crate::train::{Monitor, RunState, TrainConfig, Warning};
 
+mod lock;
 mod saver;
+pub use lock::{RunLock, check_free, lock_path};
 pub use saver::{RunFiles, Saver, check_validation_file, checkpoint_path, end, writing};
 
 /// A checkpoint read back.

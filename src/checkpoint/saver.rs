@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::save;
+use super::{RunLock, save};
 use crate::error::{Error, Result, Setting};
 use crate::model_file::{self, ContentsRef, Rest};
 use crate::train::{Event, RunState, TrainConfig, TrainReport};
@@ -51,6 +51,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// reports it when the run ends.
 pub struct Saver {
     files: RunFiles,
+    /// The run's claim on its files, given back when the saver is dropped.
+    _lock: RunLock,
     config: TrainConfig,
     /// What the caller keeps in the checkpoint beside the run's state (how it made its data).
     notes: serde_json::Value,
@@ -67,8 +69,12 @@ impl Saver {
     /// checkpoints; a new run gives its `initial` model, which is written first, so that from
     /// then on the model file always holds a usable model.
     ///
+    /// The files are claimed for this run first ([`RunLock`]): two runs cannot write one
+    /// model.
+    ///
     /// # Errors
-    /// [`Error::Io`] if the initial model cannot be written.
+    /// [`Error::Io`] if another run that still runs writes these files, or the initial model
+    /// cannot be written.
     pub fn start(
         files: Option<RunFiles>,
         config: &TrainConfig,
@@ -78,11 +84,13 @@ impl Saver {
         let Some(files) = files else {
             return Ok(None);
         };
+        let lock = RunLock::take(files.model.as_deref().unwrap_or(&files.checkpoint))?;
         if let (Some(path), Some(initial)) = (&files.model, initial) {
             model_file::save(initial, path)?;
         }
         Ok(Some(Saver {
             files,
+            _lock: lock,
             config: config.clone(),
             notes: serde_json::to_value(notes).expect("plain data"),
             last: Instant::now(),

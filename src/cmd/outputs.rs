@@ -71,6 +71,7 @@ pub fn prepare_run(
     let outputs = [Some(model), Some(files.checkpoint.as_path()), metrics, plot];
     let outputs: Vec<&Path> = outputs.into_iter().flatten().collect();
     prepare(&outputs, inputs, model, quiet)?;
+    rnn::checkpoint::check_free(model)?;
     if let (Some(path), 0) = (plot, epochs) {
         bail!(
             "{}: there is nothing to plot after 0 epochs",
