@@ -2575,36 +2575,68 @@ fn training_data_can_come_from_standard_input() {
     );
 }
 
-#[test]
-fn a_fifo_given_as_the_model_is_refused_without_waiting_for_a_writer() {
-    let dir = sample_dir();
-    let made = Command::new("mkfifo")
-        .arg(dir.path().join("fifo.safetensors"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+/// Runs `args` in `dir`, which must end on its own within 10 s (a command that opens a FIFO
+/// waits for a writer for ever), with exit 1 and `error` as its whole stderr.
+fn fails_without_waiting(dir: &Path, args: &[&str], error: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(["predict", "--model", "fifo.safetensors"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // opening a FIFO for reading waits for a writer: the command must not get that far
     let started = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed().as_secs() >= 10 {
             child.kill().unwrap();
-            panic!("rnn predict waited on a FIFO given as the model");
+            panic!("{args:?} waited on a FIFO");
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "error: fifo.safetensors: not a regular file\n"
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    assert_eq!(stderr(&out), error, "{args:?}");
+}
+
+#[test]
+fn a_fifo_given_as_the_model_or_the_data_is_refused_without_waiting_for_a_writer() {
+    let dir = sample_dir();
+    for fifo in ["fifo.safetensors", "fifo.tsv", "fifo.txt"] {
+        let made = Command::new("mkfifo")
+            .arg(dir.path().join(fifo))
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    fails_without_waiting(
+        dir.path(),
+        &["predict", "--model", "fifo.safetensors"],
+        "error: fifo.safetensors: not a regular file\n",
     );
+    ok(
+        &train_and_test("m.safetensors")
+            .into_iter()
+            .chain(["--epochs", "1", "--quiet"])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    let not_regular = |name: &str| {
+        format!(
+            "error: {name}: not a regular file (a FIFO or a device); give a file, or `-` for \
+             standard input\n"
+        )
+    };
+    let cases: [&[&str]; 4] = [
+        &["train", "--train", "fifo.tsv", "--model", "n.safetensors"],
+        &["eval", "--model", "m.safetensors", "--data", "fifo.tsv"],
+        &["predict", "--model", "m.safetensors", "fifo.txt"],
+        &["lm", "--train", "fifo.txt", "--model", "l.safetensors"],
+    ];
+    for args in cases {
+        let fifo = args.iter().find(|a| a.starts_with("fifo")).unwrap();
+        fails_without_waiting(dir.path(), args, &not_regular(fifo));
+    }
 }
 
 #[test]

@@ -65,10 +65,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         None => (Box::new(std::io::stdin()), "stdin".into(), false),
         Some(p) if p == Path::new("-") => (Box::new(std::io::stdin()), "stdin".into(), false),
         Some(p) => {
-            let file = File::open(p).with_context(|| p.display().to_string())?;
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
-                bail!("{}: a directory, not a file of texts", p.display());
-            }
+            let file = rnn::fsutil::open_regular(p, "a file of texts")?;
             (Box::new(file), p.clone(), true)
         }
     };

@@ -34,18 +34,7 @@ pub fn read_text(path: &Path) -> Result<String> {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("stdin", e))?;
     } else {
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        if meta.is_dir() {
-            return Err(Error::data(path, None, "a directory, not a text file"));
-        }
-        if !meta.is_file() {
-            return Err(Error::data(
-                path,
-                None,
-                "not a regular file (a FIFO or a device); give a file, or `-` for standard input",
-            ));
-        }
+        let mut file = crate::fsutil::open_regular(path, "a text file")?;
         file.read_to_end(&mut bytes)
             .map_err(|e| Error::io(path, e))?;
     }

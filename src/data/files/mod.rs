@@ -160,10 +160,7 @@ pub fn read_rows(path: &Path, options: &ReadOptions) -> Result<Vec<Row>> {
         let stdin = std::io::stdin().lock();
         return parse(stdin, format, chosen, Path::new("stdin"), options);
     }
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::data(path, None, "a directory, not a data file"));
-    }
+    let file = crate::fsutil::open_regular(path, "a data file")?;
     parse(file, format, chosen, path, options)
 }
 
