@@ -1,10 +1,9 @@
 //! `rnn predict`: label the texts of a file or a pipe, as they arrive.
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
 use serde_json::{Map, json};
 
