@@ -352,3 +352,47 @@ fn a_language_model_that_reads_both_ways_is_refused_by_every_command() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_language_model_that_knows_no_token_but_unk_is_refused_by_generate() {
+    // Such a model (a crafted file: training refuses a text without tokens) has nothing to
+    // write; generate once panicked on an empty prime looking for a token to start from.
+    use rnn::data::files::Columns;
+    use rnn::data::{Tokens, Vocab};
+    use rnn::model_file::ContentsRef;
+    use rnn::rng::Rng;
+    use rnn::rnn::{Architecture, CellKind, Init, Network};
+
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = Vocab::from_tokens(vec!["<unk>".into()]).unwrap();
+    assert_eq!(vocab.unk(), Some(0));
+    let arch = Architecture::language_model(CellKind::Gru, vocab.len(), 4);
+    let network = Network::new(&arch, Init::LikeRnn, &mut Rng::new(0)).unwrap();
+    let contents = ContentsRef {
+        network: &network,
+        params: network.params(),
+        vocab: &vocab,
+        labels: &[],
+        tokens: Tokens::Char,
+        max_len: None,
+        columns: &Columns::default(),
+    };
+    rnn::model_file::save(contents, &dir.path().join("unk.safetensors")).unwrap();
+    for prime in ["", "abc"] {
+        let args = [
+            "generate",
+            "--model",
+            "unk.safetensors",
+            "--prime",
+            prime,
+            "--length",
+            "5",
+        ];
+        let err = fails(&args, dir.path(), "");
+        assert_eq!(
+            err,
+            "error: the model's vocabulary holds no token but <unk>: it has nothing to write\n",
+            "{args:?}"
+        );
+    }
+}

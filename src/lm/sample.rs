@@ -100,8 +100,14 @@ impl<'a> Generator<'a> {
     /// As [`LanguageModel::generate`].
     pub fn new(model: &'a LanguageModel, prime: &str, sampling: &Sampling) -> Result<Self> {
         sampling.validate()?;
-        let mut ids = model.encode(prime);
         let unk = model.vocab.unk();
+        // the first token it knows besides <unk>: the tokens it can write
+        let Some(first_known) = (0..model.vocab.len() as u32).find(|&t| Some(t) != unk) else {
+            return Err(Error::Config(
+                "the model's vocabulary holds no token but <unk>: it has nothing to write".into(),
+            ));
+        };
+        let mut ids = model.encode(prime);
         if !ids.is_empty() && ids.iter().all(|&t| Some(t) == unk) {
             return Err(Error::Config(format!(
                 "the prime {prime:?} has no token the model knows; its vocabulary has {} tokens",
@@ -109,12 +115,7 @@ impl<'a> Generator<'a> {
             )));
         }
         if ids.is_empty() {
-            let start = model
-                .vocab
-                .index("\n")
-                .or_else(|| (0..model.vocab.len() as u32).find(|&t| Some(t) != unk))
-                .expect("a model's vocabulary has a token besides <unk>");
-            ids.push(start);
+            ids.push(model.vocab.index("\n").unwrap_or(first_known));
         }
         let mut generator = Generator {
             model,
