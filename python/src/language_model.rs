@@ -14,6 +14,9 @@ use crate::errors::to_py;
 use crate::options;
 use crate::training::{self, report_dict, sender};
 
+/// Tokens generated between two looks at Python's signals: a few milliseconds' work.
+const GENERATE_CHUNK: usize = 256;
+
 /// A trained language model: the library's [`LanguageModel`].
 #[pyclass(module = "rnn._rnn", name = "NativeLanguageModel", frozen)]
 pub struct NativeLanguageModel {
@@ -64,7 +67,8 @@ impl NativeLanguageModel {
         Ok(d)
     }
 
-    /// `prime` and `length` tokens drawn after it, as `rnn generate` prints them.
+    /// `prime` and `length` tokens drawn after it, as `rnn generate` prints them. Ctrl-C (a
+    /// signal Python handles) stops a long text between chunks of [`GENERATE_CHUNK`] tokens.
     #[pyo3(signature = (prime, length, temperature, top_k, top_p, seed))]
     #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn generate(
@@ -83,21 +87,29 @@ impl NativeLanguageModel {
             top_p,
             seed,
         };
-        py.detach(|| {
-            let generator = self.model.generate(&prime, &sampling)?;
-            let join = self.model.join();
-            let mut out = prime.clone();
-            let mut first = prime.is_empty();
-            for (token, _) in generator.take(length) {
-                if !first {
-                    out.push_str(join);
+        let mut generator = py
+            .detach(|| self.model.generate(&prime, &sampling))
+            .map_err(to_py)?;
+        let join = self.model.join();
+        let mut out = prime.clone();
+        let mut first = prime.is_empty();
+        let mut left = length;
+        // a chunk of tokens at a time without the GIL, then Ctrl-C's chance to stop a long text
+        while left > 0 {
+            let chunk = left.min(GENERATE_CHUNK);
+            py.detach(|| {
+                for (token, _) in generator.by_ref().take(chunk) {
+                    if !first {
+                        out.push_str(join);
+                    }
+                    first = false;
+                    out.push_str(self.model.token(token));
                 }
-                first = false;
-                out.push_str(self.model.token(token));
-            }
-            Ok(out)
-        })
-        .map_err(to_py)
+            });
+            left -= chunk;
+            py.check_signals()?;
+        }
+        Ok(out)
     }
 
     /// The mean loss on `text` in nats a token, in bits a token, the perplexity, the

@@ -4,6 +4,8 @@ import inspect
 import json
 import pickle
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -127,3 +129,20 @@ def test_bad_input(lm, tmp_path):
     lm.save(tmp_path / "lm.safetensors")
     with pytest.raises(ValueError, match="a language model, not a classifier"):
         _rnn.NativeClassifier.load(str(tmp_path / "lm.safetensors"))
+
+
+def test_ctrl_c_stops_a_long_generation(lm):
+    import _thread
+    import signal
+
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    # a background job's shell ignores SIGINT: install Python's handler for the test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        start = time.time()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            lm.generate("the", length=10**8)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.time() - start < 5
