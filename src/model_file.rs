@@ -503,9 +503,10 @@ fn read_network(
         } else {
             read_f32s_into(params, file, data).map_err(io)?;
         }
-        if let Some(x) = params.iter().find(|x| !x.is_finite()) {
+        if let Some(x) = params.iter().find(|x| !is_weight(**x)) {
             return Err(err(format!(
-                "tensor {} holds {x}; a model's weights must be finite numbers",
+                "tensor {} holds {x}; a model's weights must be finite numbers of at most \
+                 {MAX_WEIGHT:e} in size",
                 t.name
             )));
         }
@@ -515,10 +516,10 @@ fn read_network(
             let info = tensor_info(file, &name, &shape, &sizes).map_err(err)?;
             let mut data = vec![0.0; info.bytes / 4];
             read_f32s_into(&mut data, file, &info).map_err(io)?;
-            if data.iter().any(|x| !x.is_finite()) {
+            if let Some(x) = data.iter().find(|x| !is_weight(**x)) {
                 return Err(err(format!(
-                    "tensor {name} holds a NaN or infinite value; a model's weights must be \
-                     finite numbers"
+                    "tensor {name} holds {x}; a model's weights must be finite numbers of at \
+                     most {MAX_WEIGHT:e} in size"
                 )));
             }
             let target = layout.get(&into).expect("folded into a tensor").range();
@@ -529,6 +530,18 @@ fn read_network(
         expected.insert(name);
     }
     Ok((network, expected))
+}
+
+/// The largest weight a model file may hold. Larger ones overflow `f32` on the way through
+/// the network (and are then NaN answers, not errors): a product of two of them, an embedding
+/// and an input weight, summed over a layer's inputs, stays below `f32::MAX` (3.4e38) for up
+/// to 10^14 inputs at 1e12; every other layer reads outputs of at most 1 in size. Training
+/// never comes near it: a diverging run stops long before.
+pub const MAX_WEIGHT: f32 = 1e12;
+
+/// Whether `x` may be a weight of a model file: finite, and at most [`MAX_WEIGHT`] in size.
+fn is_weight(x: f32) -> bool {
+    x.abs() <= MAX_WEIGHT
 }
 
 /// What a model file keeps beside the model (with `extras`; otherwise nothing), once every

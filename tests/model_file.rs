@@ -400,13 +400,16 @@ fn a_number_of_layers_the_tensors_do_not_hold_is_refused_before_anything_is_buil
 }
 
 #[test]
-fn nan_or_infinite_weights_are_refused_naming_the_tensor() {
+fn nan_infinite_or_huge_weights_are_refused_naming_the_tensor() {
+    // huge but finite weights (3e38) overflowed on the way through and answered NaN
     let dir = tempfile::tempdir().unwrap();
     let good = parts(&model(Tokens::Word), dir.path());
     for (name, value) in [
         ("fc.weight", f32::NAN),
         ("rnn.weight_hh_l0", f32::INFINITY),
         ("rnn.bias_hh_l0", f32::NEG_INFINITY),
+        ("rnn.weight_ih_l0", 3e38),
+        ("fc.bias", -1.5e12),
     ] {
         let mut p = Parts {
             tensors: good.tensors.clone(),
@@ -415,7 +418,8 @@ fn nan_or_infinite_weights_are_refused_naming_the_tensor() {
         tensor(&mut p, name).3[4..8].copy_from_slice(&value.to_le_bytes());
         let err = load_error(&p, dir.path());
         assert!(
-            err.contains(&format!("tensor {name} holds")) && err.contains("must be finite numbers"),
+            err.contains(&format!("tensor {name} holds {value}"))
+                && err.contains("must be finite numbers of at most 1e12 in size"),
             "{err}"
         );
     }
