@@ -192,6 +192,11 @@ pub struct DataNotes {
     /// The columns read.
     pub text_col: String,
     pub label_col: String,
+    /// The fingerprint of the rows the run started on (training, then validation rows of
+    /// their own; see [`checkpoint::fingerprint`]), which a resumed run's rows must match.
+    /// Checkpoints written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 impl DataNotes {
@@ -205,6 +210,7 @@ impl DataNotes {
             class_weight: recipe.class_weight,
             text_col: columns.text.clone(),
             label_col: columns.label.clone(),
+            data: None,
         }
     }
 
@@ -321,9 +327,13 @@ pub fn prepare_run(
         Start::Resume { checkpoint, .. } => checkpoint.config.seed,
         _ => recipe.model.seed,
     };
-    if !matches!(start, Start::Resume { .. }) {
+    let data = rows_fingerprint(&train.rows, valid.as_ref().map(|v| v.rows.as_slice()));
+    if matches!(start, Start::Resume { .. }) {
+        checkpoint::check_same_data(notes.data.as_deref(), &data, "training data")?;
+    } else {
         notes.valid_split = recipe.valid_fraction(train.rows.len());
     }
+    notes.data = Some(data);
     let (rows, valid_rows) = match valid {
         Some(valid) => (train.rows, valid.rows),
         None => hold_out(train.rows, notes.valid_split, seed),
@@ -378,6 +388,21 @@ pub fn prepare_run(
         notes,
         state,
     })
+}
+
+/// The fingerprint of a run's rows: the training rows' texts and labels in order, then the
+/// validation rows' when they are given apart.
+fn rows_fingerprint(train: &[Row], valid: Option<&[Row]>) -> String {
+    fn fields(rows: &[Row]) -> impl Iterator<Item = &[u8]> {
+        rows.iter()
+            .flat_map(|r| [r.text.as_bytes(), r.label.as_bytes()])
+    }
+    let apart: &[&[u8]] = if valid.is_some() { &[b"valid"] } else { &[] };
+    checkpoint::fingerprint(
+        fields(train)
+            .chain(apart.iter().copied())
+            .chain(fields(valid.unwrap_or_default())),
+    )
 }
 
 impl Prepared {

@@ -152,3 +152,59 @@ fn tampered_checkpoints_are_one_line_errors_in_resume() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_run_resumed_on_other_data_of_the_same_size_is_refused() {
+    // The checkpoint's order fits any data of as many rows: without the data's fingerprint a
+    // resumed run went on, silently, over other examples.
+    let dir = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/train.tsv");
+    let rows = std::fs::read_to_string(&sample).unwrap();
+    std::fs::write(dir.path().join("a.tsv"), &rows).unwrap();
+    // the same rows, one word changed
+    let other = rows.replacen("good", "fine", 1);
+    assert_ne!(other, rows);
+    std::fs::write(dir.path().join("b.tsv"), &other).unwrap();
+    let text = "the cat sat on the mat. ".repeat(200);
+    std::fs::write(dir.path().join("a.txt"), &text).unwrap();
+    std::fs::write(dir.path().join("b.txt"), text.replacen("cat", "rat", 1)).unwrap();
+    let run = |args: &[&str]| {
+        let quiet = ["--threads", "1", "--quiet", "--keep-checkpoint"];
+        let out = rnn(&[args, &quiet[..]].concat(), dir.path());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    let small = ["--hidden", "8", "--batch", "2", "--bptt", "8"];
+    for (command, file, other, what, extra) in [
+        ("train", "a.tsv", "b.tsv", "training data", &small[..2]),
+        ("lm", "a.txt", "b.txt", "training text", &small[..]),
+    ] {
+        let start = [
+            command,
+            "--train",
+            file,
+            "--model",
+            "m.safetensors",
+            "--epochs",
+            "1",
+        ];
+        assert_eq!(run(&[&start[..], extra].concat()), (Some(0), String::new()));
+        let resume = |data: &str| {
+            let args = [command, "--train", data, "--model", "r.safetensors"];
+            let more = ["--resume", "m.safetensors.ckpt", "--epochs", "2"];
+            run(&[&args[..], &more].concat())
+        };
+        assert_eq!(
+            resume(other),
+            (
+                Some(1),
+                format!(
+                    "error: the {what} is not the one this run started on (its contents \
+                     differ): resume with the same {what}, or start a new run\n"
+                )
+            ),
+            "{command}"
+        );
+        assert_eq!(resume(file), (Some(0), String::new()), "{command}");
+    }
+}

@@ -13,7 +13,7 @@
 //! | `train.optimizer.NAME` | `f32` tensor | the optimiser's buffers (Adam's `m` and `v`) |
 //! | `train.config` | metadata, JSON | the [`TrainConfig`] |
 //! | `train.state` | metadata, JSON | the epoch, the step, the shuffling stream's position, the best epoch and the monitor's counts, the history, the warnings |
-//! | `train.notes` | metadata, JSON | what the caller keeps beside (the command line: its data settings) |
+//! | `train.notes` | metadata, JSON | what the caller keeps beside (the command line: its data settings and the data's [`fingerprint`]) |
 
 use std::path::Path;
 
@@ -25,8 +25,10 @@ use crate::model_file::{self, Contents, ContentsRef, EXTRA_PREFIX, ExtrasRef};
 use crate::optim::OptimizerState;
 use crate::train::{Monitor, RunState, TrainConfig, Warning};
 
+mod fingerprint;
 mod lock;
 mod saver;
+pub use fingerprint::{check_same_data, fingerprint};
 pub use lock::{RunLock, check_free, lock_path};
 pub use saver::{RunFiles, Saver, check_validation_file, checkpoint_path, end, writing};
 

@@ -154,13 +154,18 @@ pub enum TextStart {
 
 /// What a language model's checkpoint keeps beside the run's state: how the run cut its text,
 /// so that a resumed run cuts the same.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TextNotes {
     pub text: TextConfig,
     /// The share of the text's end held out (without a validation text).
     pub valid_fraction: f64,
     /// Whether a validation text was given.
     pub validation_file: bool,
+    /// The fingerprint of the text the run started on (then its validation text, if given;
+    /// see [`checkpoint::fingerprint`]), which a resumed run's text must match. Checkpoints
+    /// written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 impl TextStart {
@@ -180,6 +185,7 @@ impl TextStart {
                 },
                 valid_fraction: recipe.valid_fraction,
                 validation_file,
+                data: None,
             });
         };
         let notes: TextNotes = serde_json::from_value(checkpoint.notes.clone())
@@ -229,11 +235,20 @@ pub fn prepare(text: &str, valid: Option<&str>, recipe: &TextRecipe) -> Result<P
 pub fn prepare_run(
     start: TextStart,
     recipe: &TextRecipe,
-    notes: TextNotes,
+    mut notes: TextNotes,
     text: &str,
     valid: Option<&str>,
     name: Option<&str>,
 ) -> Result<PreparedText> {
+    let data = checkpoint::fingerprint(
+        [text.as_bytes()]
+            .into_iter()
+            .chain(valid.map(str::as_bytes)),
+    );
+    if matches!(start, TextStart::Resume { .. }) {
+        checkpoint::check_same_data(notes.data.as_deref(), &data, "training text")?;
+    }
+    notes.data = Some(data);
     if !(0.0..1.0).contains(&notes.valid_fraction) {
         return Err(Error::Config(format!(
             "the validation share must be at least 0 and less than 1, not {}",
