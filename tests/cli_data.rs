@@ -2687,3 +2687,64 @@ fn a_second_run_to_the_same_model_is_refused_while_the_first_writes_it() {
     // and the files are free for the next run
     ok(&train_and_test("m.safetensors"), dir.path());
 }
+
+#[test]
+fn a_chart_in_a_format_that_cannot_be_written_is_refused_before_any_work() {
+    // it was reported after training, when the chart was drawn
+    let dir = sample_dir();
+    fs::write(
+        dir.path().join("t.txt"),
+        "the cat sat on the mat. ".repeat(50),
+    )
+    .unwrap();
+    let says = |path: &str, given: &str| {
+        format!(
+            "error: cannot draw {path}: the image format follows the extension: .png, .jpg or \
+             .bmp, {given}\n"
+        )
+    };
+    let train = train_and_test("m.safetensors");
+    let cases: [(Vec<&str>, &str, &str); 3] = [
+        (
+            [&train[..], &["--plot", "c.gif"]].concat(),
+            "c.gif",
+            "not .gif",
+        ),
+        (
+            [&train[..], &["--plot", "curves"]].concat(),
+            "curves",
+            "and this path has none",
+        ),
+        (
+            vec![
+                "lm",
+                "--train",
+                "t.txt",
+                "--model",
+                "l.safetensors",
+                "--plot",
+                "c.GIF",
+            ],
+            "c.GIF",
+            "not .gif",
+        ),
+    ];
+    for (args, path, given) in &cases {
+        let out = fails(dir.path(), args, 1, &[]);
+        assert_eq!(stderr(&out), says(path, given), "{args:?}");
+    }
+    ok(
+        &[&train[..], &["--epochs", "1", "--plot", "c.PNG"]].concat(),
+        dir.path(),
+    );
+    let explain = [
+        "explain",
+        "--model",
+        "m.safetensors",
+        "--plot",
+        "f.gif",
+        "good",
+    ];
+    let out = fails(dir.path(), &explain, 1, &[]);
+    assert_eq!(stderr(&out), says("f.gif", "not .gif"));
+}

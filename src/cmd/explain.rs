@@ -54,6 +54,7 @@ const BAR: usize = 20;
 pub fn run(args: ExplainArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         rnn::fsutil::check_output(path)?;
+        rnn::plot::check_path(path)?;
     }
     let text = args.text.join(" ");
     let model = match AnyModel::load(&args.model)? {

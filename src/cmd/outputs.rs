@@ -72,6 +72,9 @@ pub fn prepare_run(
     let outputs: Vec<&Path> = outputs.into_iter().flatten().collect();
     prepare(&outputs, inputs, model, quiet)?;
     rnn::checkpoint::check_free(model)?;
+    if let Some(path) = plot {
+        rnn::plot::check_path(path)?;
+    }
     if let (Some(path), 0) = (plot, epochs) {
         bail!(
             "{}: there is nothing to plot after 0 epochs",

@@ -45,6 +45,33 @@ pub fn plot_curves(history: &[EpochMetrics], title: &str, path: &Path) -> Result
     replace_with(path, |tmp| render(history, title, tmp).map_err(plot_error))
 }
 
+/// The image formats a chart can be written in, by the extension of its path.
+pub const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+/// Checks, before any work, that a chart can be written at `path` in the format its extension
+/// names (one of [`EXTENSIONS`], in any case): a run should not train for an hour and then
+/// fail to draw its chart.
+///
+/// # Errors
+/// [`Error::Plot`] naming the extension, or its absence, and the ones that can be used.
+pub fn check_path(path: &Path) -> Result<()> {
+    let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+    if extension
+        .as_deref()
+        .is_some_and(|e| EXTENSIONS.contains(&e))
+    {
+        return Ok(());
+    }
+    let given = match extension {
+        Some(e) => format!("not .{e}"),
+        None => "and this path has none".into(),
+    };
+    Err(Error::Plot {
+        path: path.to_path_buf(),
+        message: format!("the image format follows the extension: .png, .jpg or .bmp, {given}"),
+    })
+}
+
 /// Registers the embedded font as [`FONT`], once per process.
 fn register_font_once() {
     static REGISTERED: OnceLock<()> = OnceLock::new();
