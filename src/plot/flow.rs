@@ -407,7 +407,7 @@ fn draw_flow<DB: DrawingBackend>(
     title: &str,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let body = root.titled(title, (FONT, 24))?;
+    let body = super::titled(root, title, 24)?;
     let (width, height) = body.dim_in_pixel();
     let plot_width = width.saturating_sub(SIDE + 2 * FLOW_MARGIN + FLOW_Y_AREA);
     let axis = TokenAxis::new(root, chart.tokens, plot_width)?;

@@ -107,6 +107,46 @@ struct Panel<'a> {
     legend: SeriesLabelPosition,
 }
 
+/// The smallest size a title is shrunk to before it is cut.
+const MIN_TITLE: u32 = 14;
+/// The room kept free on each side of a title, in pixels.
+const TITLE_MARGIN: u32 = 12;
+
+/// `root` below `title`, drawn in [`FONT`] at `size`, or smaller when it would not fit the
+/// width (a title is centred, so one too wide lost both of its ends): as large as fits, down
+/// to [`MIN_TITLE`]; a title too long even then is cut, ending in "…".
+pub(crate) fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let (title, size) = fit_title(root, title, size)?;
+    root.titled(&title, (FONT, size))
+}
+
+/// The title and its size as [`titled`] draws them on `root`.
+fn fit_title<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+) -> Result<(String, u32), DrawingAreaErrorKind<DB::ErrorType>> {
+    let room = root.dim_in_pixel().0.saturating_sub(2 * TITLE_MARGIN);
+    let width = |text: &str, size: u32| {
+        root.estimate_text_size(text, &(FONT, size).into_font().into())
+            .map(|(w, _)| w)
+    };
+    let mut size = size;
+    while size > MIN_TITLE && width(title, size)? > room {
+        size -= 1;
+    }
+    let mut kept: Vec<char> = title.chars().collect();
+    let mut fitted = title.to_string();
+    while width(&fitted, size)? > room && kept.pop().is_some() {
+        fitted = kept.iter().collect::<String>() + "…";
+    }
+    Ok((fitted, size))
+}
+
 /// Draws the whole chart (title and both panels) onto `root`.
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -114,7 +154,7 @@ fn draw<DB: DrawingBackend>(
     title: &str,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let root = root.titled(title, (FONT, 26))?;
+    let root = titled(root, title, 26)?;
     let panels = root.split_evenly((1, 2));
     let max_loss = history
         .iter()
@@ -279,6 +319,37 @@ mod tests {
         assert!(colours.len() > 3, "only {} colours", colours.len());
         let has = |c: RGBColor| colours.contains(&[c.0, c.1, c.2][..]);
         assert!(has(TRAIN_COLOUR) && has(TEST_COLOUR), "a curve is missing");
+    }
+
+    #[test]
+    fn a_long_title_is_shrunk_to_fit_and_a_longer_one_cut() {
+        register_font_once();
+        let (w, h) = SIZE;
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
+        let fits = |title: &str, size: u32| {
+            let (w, _) = root
+                .estimate_text_size(title, &(FONT, size).into_font().into())
+                .unwrap();
+            w <= SIZE.0 - 2 * TITLE_MARGIN
+        };
+        let short = "train.tsv: lstm";
+        assert_eq!(fit_title(&root, short, 26).unwrap(), (short.into(), 26));
+        // the title of a run with many settings, over the chart's width at 26
+        let long = "a-long-data-file-name.tsv: bidirectional lstm, H = 64, embedding 64, max \
+                    pooling, dropout 0.3, adam lr = 0.001, batch 32, balanced weights";
+        assert!(!fits(long, 26));
+        let (title, size) = fit_title(&root, long, 26).unwrap();
+        assert_eq!(title, long, "shrunk, not cut");
+        assert!(
+            (MIN_TITLE..26).contains(&size) && fits(&title, size),
+            "{size}"
+        );
+        let longer = long.repeat(3);
+        let (title, size) = fit_title(&root, &longer, 26).unwrap();
+        assert_eq!(size, MIN_TITLE);
+        assert!(title.ends_with('…') && fits(&title, size), "{title}");
+        assert!(longer.starts_with(title.trim_end_matches('…')));
     }
 
     #[test]
