@@ -213,6 +213,7 @@ pub fn run(args: LmArgs) -> Result<()> {
     let valid = valid_text.as_deref();
     let mut run = recipe::prepare_run(start, &recipe, notes, &whole, valid, Some(&names))?;
     drop((whole, valid_text));
+    let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &names)?;
     }
@@ -220,7 +221,9 @@ pub fn run(args: LmArgs) -> Result<()> {
     let train_tokens = run.texts(None).train.len();
     let tokens_per_epoch = train_tokens.saturating_sub(1) / config.batch * config.batch;
     let progress = Progress::for_text(config.epochs, tokens_per_epoch, args.quiet);
-    let (result, seconds) = progress.show(&[], |on_event| run.run(Some(files), None, on_event));
+    let stop = Some(&super::STOP);
+    let (result, seconds) = progress.show(&[], |on_event| run.run(Some(files), stop, on_event));
+    drop(signals);
     let report = result?;
     let title = || {
         let (arch, optimizer) = (run.model.network.arch(), config.optimizer.name());
@@ -228,7 +231,17 @@ pub fn run(args: LmArgs) -> Result<()> {
         let train = file_name(&args.train[0]);
         format!("{train}: {arch}, {optimizer} lr = {lr}, bptt {bptt}, batch {batch}")
     };
-    outputs::write_history(&report.history, &[], written.0, written.1, title)?;
+    let history = || outputs::write_history(&report.history, &[], written.0, written.1, title);
+    if report.interrupted {
+        let command = <LmArgs as clap::Args>::augment_args(clap::Command::new("lm"));
+        return Err(super::report_interruption(
+            command,
+            &report,
+            &args.model,
+            history,
+        ));
+    }
+    history()?;
     let valid = run
         .model
         .evaluate(run.texts(None).valid, config.batch, text.bptt);

@@ -260,12 +260,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let valid = args.valid.as_deref().map(read).transpose()?;
     let test = args.test.as_deref().map(read).transpose()?;
     let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
+    let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &args)?;
     }
     let progress = Progress::new(run.config.epochs, run.train.len(), args.quiet);
     let labels = run.model.labels.clone();
-    let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), None, on_event));
+    let stop = Some(&super::STOP);
+    let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), stop, on_event));
+    drop(signals);
     let report = result?;
     let title = || {
         let config = &run.config;
@@ -276,7 +279,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.lr, config.batch
         )
     };
-    outputs::write_history(&report.history, &labels, written.0, written.1, title)?;
+    let history = || outputs::write_history(&report.history, &labels, written.0, written.1, title);
+    if report.interrupted {
+        let command = <TrainArgs as clap::Args>::augment_args(clap::Command::new("train"));
+        return Err(super::report_interruption(
+            command,
+            &report,
+            &args.model,
+            history,
+        ));
+    }
+    history()?;
     print_summary(&run, &args, &report, seconds)
 }
 
