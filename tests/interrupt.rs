@@ -167,8 +167,21 @@ fn an_interrupted_train_run_names_its_checkpoint_and_resumes_to_the_same_model()
     // the printed command goes on from the checkpoint (here, to two epochs more) and ends in
     // the model file of a run that was never interrupted
     let resume = with_epochs(&words(&command), epoch + 2);
-    run(&resume, dir.path());
+    let resumed = run(&resume, dir.path());
     assert_eq!(epochs_in(&csv), (1..=epoch + 2).collect::<Vec<_>>());
+    // the summary tells this process's epochs from the run's (issue 27, item 6)
+    let summary = String::from_utf8_lossy(&resumed.stdout);
+    let said = format!(
+        "Trained epochs {} to {} (2 epochs) in ",
+        epoch + 1,
+        epoch + 2
+    );
+    assert!(summary.contains(&said), "{summary}");
+    let said = format!(
+        "s, resuming the run after epoch {epoch}; the run has trained {} epochs in all, ",
+        epoch + 2
+    );
+    assert!(summary.contains(&said), "{summary}");
     let whole = tempfile::tempdir().unwrap();
     std::fs::copy(dir.path().join("data.tsv"), whole.path().join("data.tsv")).unwrap();
     let mut uninterrupted: Vec<String> = [BIN].iter().chain(&args).map(|a| a.to_string()).collect();
@@ -223,6 +236,14 @@ fn an_interrupted_lm_run_names_its_checkpoint_and_resumes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("Saved the model to lm.safetensors"),
+        "{stdout}"
+    );
+    let said = format!("Trained epoch {} (1 epoch) in ", epoch + 1);
+    assert!(stdout.contains(&said), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "resuming the run after epoch {epoch}; the run has trained"
+        )),
         "{stdout}"
     );
     assert_eq!(

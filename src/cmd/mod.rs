@@ -81,8 +81,46 @@ pub fn json_number(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::NAN)
 }
 
+/// The summary's first line: how many epochs this process trained, how long it took, and for
+/// a run resumed after epoch `resumed_after`, which epochs those were and what the whole run
+/// has done (its epochs, and its seconds and tokens/s of training steps, which a checkpoint
+/// carries). `stopped` is said after the epochs (an early stop).
+pub fn trained_line(
+    report: &rnn::train::TrainReport,
+    seconds: f64,
+    resumed_after: Option<usize>,
+    stopped: &str,
+) -> String {
+    let epochs = report.history.last().map_or(0, |m| m.epoch);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let rate = report.tokens_per_second();
+    match resumed_after {
+        None => format!(
+            "Trained for {epochs} epoch{}{stopped} in {seconds:.2} s ({rate:.0} tokens/s in \
+             training steps).",
+            plural(epochs)
+        ),
+        Some(from) if epochs <= from => format!(
+            "Trained no epoch in {seconds:.2} s: the run resumed had ended its epochs \
+             ({from}){stopped}."
+        ),
+        Some(from) => {
+            let here = match epochs - from {
+                1 => format!("epoch {epochs} (1 epoch)"),
+                n => format!("epochs {} to {epochs} ({n} epochs)", from + 1),
+            };
+            format!(
+                "Trained {here}{stopped} in {seconds:.2} s, resuming the run after epoch {from}; \
+                 the run has trained {epochs} epochs in all, {:.2} s in training steps ({rate:.0} \
+                 tokens/s).",
+                report.train_seconds
+            )
+        }
+    }
+}
+
 /// Set by the first interruption (Ctrl-C, SIGTERM, SIGHUP) of a training run that
-/// [`stops_at_signals`]: the run stops after its current batch, writes its files and says how
+/// [`StopAtSignals`]: the run stops after its current batch, writes its files and says how
 /// to resume it.
 pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -234,9 +234,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
     let written = (args.metrics.as_deref(), args.plot.as_deref());
     outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
-    let start = match (&args.resume, &args.init) {
-        (Some(path), _) => Start::Resume {
-            checkpoint: Box::new(checkpoint::load(path)?),
+    let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
+    let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
+    let start = match (checkpoint, &args.init) {
+        (Some(checkpoint), _) => Start::Resume {
+            checkpoint: Box::new(checkpoint),
             epochs: args.epochs,
             threads: args.threads,
         },
@@ -290,7 +292,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ));
     }
     history()?;
-    print_summary(&run, &args, &report, seconds)
+    print_summary(&run, &args, &report, (seconds, resumed_after))
 }
 
 /// The rows of the file at `path`.
@@ -332,7 +334,7 @@ fn print_summary(
     run: &Prepared,
     args: &TrainArgs,
     report: &train::TrainReport,
-    seconds: f64,
+    (seconds, resumed_after): (f64, Option<usize>),
 ) -> Result<()> {
     let (model, train, valid, test) = (&run.model, &run.train, &run.valid, &run.test);
     // Final scores with the final weights (the history's train scores are running means).
@@ -351,13 +353,8 @@ fn print_summary(
         } else {
             ""
         };
-        writeln!(
-            out,
-            "Trained for {epochs} epoch{}{stopped} in {seconds:.2} s ({:.0} tokens/s in training \
-             steps).",
-            if epochs == 1 { "" } else { "s" },
-            report.tokens_per_second()
-        )?;
+        let line = super::trained_line(report, seconds, resumed_after, stopped);
+        writeln!(out, "{line}")?;
         if let Some(best) = report.best_epoch {
             writeln!(
                 out,
@@ -383,6 +380,7 @@ fn print_summary(
     if args.json {
         let mut summary = json!({
             "epochs": epochs,
+            "resumed_after": resumed_after,
             "best_epoch": report.best_epoch,
             "stopped_early": report.stopped_early,
             "seconds": seconds,
