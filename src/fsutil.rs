@@ -136,8 +136,10 @@ pub fn create_parent(path: &Path) -> Result<Option<PathBuf>> {
     Ok(topmost)
 }
 
-/// Checks, before any work, that a file could be written at `path`: its folder exists and
-/// `path` is not itself a folder.
+/// Checks, before any work, that a file could be written at `path`: its folder exists, `path`
+/// is not itself a folder, and a file can be made in the folder (the temporary file a write
+/// would make is made and removed): a folder that is read-only, or not one files can be made
+/// in (`/proc`), is told now rather than after the data has been read.
 pub fn check_output(path: &Path) -> Result<()> {
     check_parent(path)?;
     if path.is_dir() {
@@ -149,7 +151,28 @@ pub fn check_output(path: &Path) -> Result<()> {
             ),
         ));
     }
-    Ok(())
+    let tmp = temporary_path(path);
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+    {
+        Ok(file) => {
+            drop(file);
+            let _ = fs::remove_file(&tmp);
+            Ok(())
+        }
+        // this process's own temporary file: being written, so the folder is writable
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let message = format!("cannot write a file in {}: {e}", dir.display());
+            Err(Error::io(path, std::io::Error::new(e.kind(), message)))
+        }
+    }
 }
 
 /// Opens the file of data or texts at `path` (`what` says which, for messages) for reading,

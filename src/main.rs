@@ -52,6 +52,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // said, with how to resume, when the run stopped
+        Err(e) if e.is::<cmd::Interrupted>() => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -59,11 +61,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP, removes the temporary files being written and exits: a run
-/// stopped while it saves leaves the model file as it was (the best so far) and no half-written
-/// `.tmp-` file. (`rnn serve` handles these signals itself, to finish the requests in flight.)
+/// On SIGINT, SIGTERM or SIGHUP during a training run, asks it to stop after its current
+/// batch: it then writes its last complete epoch's files and says how to resume
+/// ([`cmd::STOP`]). Otherwise (before the run, or at a second signal) removes the temporary
+/// files being written and exits: a run stopped while it saves leaves the model file as it was
+/// (the best so far) and no half-written `.tmp-` file. (`rnn serve` handles these signals
+/// itself, to finish the requests in flight.)
 fn remove_temporaries_on_signals() {
     let installed = ctrlc::set_handler(|| {
+        if cmd::stop_the_run() {
+            eprintln!("\nStopping after the current batch (interrupt again to quit at once).");
+            return;
+        }
         rnn::fsutil::remove_temporaries();
         eprintln!("interrupted");
         std::process::exit(130);

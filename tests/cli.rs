@@ -249,3 +249,71 @@ fn one_epoch_is_said_in_the_singular() {
         stdout(&two)
     );
 }
+
+/// An output in a folder where no file can be made (`/proc`) was found out only when the first
+/// file was written, after the data had been read (issue 27, item 3): every output is now
+/// tried before any data is read. The data named here does not exist, so an error about the
+/// data would mean it was read first.
+#[test]
+fn an_output_where_no_file_can_be_made_is_refused_before_the_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [(&[&str], &str); 4] = [
+        (
+            &[
+                "train",
+                "--train",
+                "missing.tsv",
+                "--model",
+                "/proc/x.safetensors",
+            ],
+            "/proc/x.safetensors",
+        ),
+        (
+            &[
+                "train",
+                "--train",
+                "missing.tsv",
+                "--model",
+                "m.safetensors",
+                "--metrics",
+                "/proc/m.csv",
+            ],
+            "/proc/m.csv",
+        ),
+        (
+            &[
+                "lm",
+                "--train",
+                "missing.txt",
+                "--model",
+                "/proc/x.safetensors",
+            ],
+            "/proc/x.safetensors",
+        ),
+        (
+            &[
+                "explain",
+                "--model",
+                "missing.safetensors",
+                "--plot",
+                "/proc/flow.png",
+                "a text",
+            ],
+            "/proc/flow.png",
+        ),
+    ];
+    for (args, output) in runs {
+        let out = rnn(args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err.trim(),
+            format!(
+                "error: {output}: cannot write a file in /proc: No such file or directory (os \
+                 error 2)"
+            ),
+            "{args:?}"
+        );
+        assert_eq!(stdout(&out), "", "{args:?}: nothing was started");
+    }
+}

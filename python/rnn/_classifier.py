@@ -213,12 +213,14 @@ class Classifier(ClassifierMixin, ModelEstimator):
 
     def to_torch(self):
         """The model as a ``torch.nn.Module`` with the file's state dict, loaded with
-        ``strict=True``; ``module(ids)`` gives the logits of a batch of token ids, and
-        ``module.encode(text)`` a text's ids. Needs PyTorch."""
+        ``strict=True``: ``module.predict_proba(texts)`` gives this estimator's
+        ``predict_proba`` (to f32 rounding), columns in ``classes_`` order (``module.classes_``);
+        ``module(ids)`` gives the logits of a batch of token ids, and ``module.encode(text)`` a
+        text's ids, cut by the model's own rule. Needs PyTorch."""
         check_is_fitted(self, "model_")
         from ._torch import classifier_module
 
-        return classifier_module(self.model_)
+        return classifier_module(self.model_, self._order, self.classes_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,6 +5,8 @@ raw tensors), read here without the safetensors package."""
 import json
 import struct
 
+import numpy as np
+
 from ._base import file_bytes
 
 # the poolings a model file may name (src/rnn/pool/mod.rs's table)
@@ -16,7 +18,8 @@ def _torch():
         import torch
     except ImportError:
         raise ImportError(
-            "to_torch() needs PyTorch, which is not installed: pip install torch"
+            "to_torch() needs PyTorch, which is not installed: pip install torch (or, without "
+            "a GPU, pip install torch --index-url https://download.pytorch.org/whl/cpu)"
         ) from None
     return torch
 
@@ -87,12 +90,34 @@ def _classifier_class():
                 f = out.max(1).values
             return self.fc(f)
 
+        def predict_proba(self, texts):
+            """The probability of every class for every text in ``texts`` (a list of str): a
+            float32 NumPy array of shape ``(len(texts), len(classes_))``, columns in
+            ``classes_`` order, as the estimator's ``predict_proba`` gives (to f32 rounding).
+            Each text is cut into tokens by the model's own rule (``encode``, the library's
+            tokenizer), and a text of no tokens gets the output layer's bias alone, as
+            ``rnn predict`` gives it (its features are zeros)."""
+            if isinstance(texts, str):
+                raise ValueError("texts must be a sequence of texts, not one str")
+            rows = []
+            with torch.no_grad():
+                for text in texts:
+                    ids = self.encode(text)
+                    logits = self.fc.bias.unsqueeze(0) if len(ids) == 0 else self(ids)
+                    rows.append(torch.softmax(logits, -1)[0])
+            if not rows:
+                return np.zeros((0, len(self.labels)), dtype=np.float32)
+            probs = torch.stack(rows).numpy().astype(np.float32, copy=False)
+            return probs[:, self.class_order]
+
     return RnnClassifier
 
 
-def classifier_module(native):
-    """The PyTorch module of a native classifier, with ``labels``, ``vocabulary`` and
-    ``encode(text)`` (the token ids the model reads) beside it."""
+def classifier_module(native, order=None, classes=None):
+    """The PyTorch module of a native classifier, with ``labels`` (the file's), ``vocabulary``,
+    ``encode(text)`` (the token ids the model reads), ``classes_`` and ``predict_proba(texts)``
+    beside it. ``order[j]`` is the file's label of column ``j`` of ``predict_proba``, whose
+    class is ``classes[j]`` (the estimator's ``classes_``); by default, the file's labels."""
     torch = _torch()
     meta, state = read_safetensors(file_bytes(native))
     vocab, labels = json.loads(meta["vocab"]), json.loads(meta["labels"])
@@ -103,4 +128,6 @@ def classifier_module(native):
     module.labels = labels
     module.vocabulary = vocab
     module.encode = lambda text: torch.tensor(native.encode(text), dtype=torch.long)
+    module.class_order = np.arange(len(labels)) if order is None else np.asarray(order)
+    module.classes_ = np.asarray(labels) if classes is None else np.asarray(classes)
     return module

@@ -110,6 +110,8 @@ pub fn sender(link: Link, labels: Vec<String>) -> impl FnMut(Event<'_>) + Send {
             }
             Event::Epoch { metrics, .. } => Message::Epoch(metrics.clone()),
             Event::Warning(w) => Message::Warning(w.describe(&labels)),
+            // the stop came from this side (a Ctrl-C or the callback), which knows
+            Event::Interrupted { .. } => return,
         };
         // the calling thread stops listening only once training has ended
         if tx.send(message).is_ok() && epoch {

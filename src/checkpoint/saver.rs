@@ -61,6 +61,10 @@ pub struct Saver {
     saved: String,
     /// Whether the checkpoint has been written.
     checkpointed: bool,
+    /// The epoch whose end was not written (it came too soon after the last write) and the
+    /// network's weights then: what an interrupted run writes, so that its checkpoint is of
+    /// its last complete epoch.
+    unwritten: Option<(usize, Vec<f32>)>,
     error: Option<Error>,
 }
 
@@ -96,6 +100,7 @@ impl Saver {
             last: Instant::now(),
             saved: "the initial model".into(),
             checkpointed: false,
+            unwritten: None,
             error: None,
         }))
     }
@@ -104,8 +109,38 @@ impl Saver {
     /// `state`: writes both files if it is time.
     pub fn at_epoch(&mut self, current: ContentsRef<'_>, state: &RunState, epoch: usize) {
         if self.last.elapsed() < CHECKPOINT_EVERY && epoch != self.config.epochs {
+            // kept, in case the run is interrupted before the next write
+            let (at, params) = self.unwritten.get_or_insert_with(|| (0, Vec::new()));
+            *at = epoch;
+            params.clear();
+            params.extend_from_slice(current.params);
             return;
         }
+        self.write(current, state, epoch);
+    }
+
+    /// After the run was interrupted, with its `state` as at the end of its last complete
+    /// epoch (see [`crate::train::Event::Interrupted`]): writes that epoch's model and
+    /// checkpoint, if they were not written then, so that `--resume` goes on from it. `current`
+    /// is the network as it is (its weights are not written: those of the epoch's end are).
+    /// Nothing is written when no epoch ended.
+    pub fn at_interrupt(&mut self, current: ContentsRef<'_>, state: &RunState) {
+        match self.unwritten.take() {
+            Some((epoch, params)) if epoch == state.epoch && epoch > 0 => {
+                let at_end = ContentsRef {
+                    params: &params,
+                    ..current
+                };
+                self.write(at_end, state, epoch);
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the model file (the best epoch so far, or `current`) and the checkpoint of
+    /// `current` and `state`, at the end of epoch `epoch`.
+    fn write(&mut self, current: ContentsRef<'_>, state: &RunState, epoch: usize) {
+        self.unwritten = None;
         // the model file: the best epoch so far, or the latest
         let best = ContentsRef {
             params: if state.best_params.is_empty() {
@@ -197,16 +232,19 @@ pub fn writing<'s>(
     mut on_event: impl FnMut(Event<'_>) + Send + 's,
 ) -> impl FnMut(Event<'_>) + Send + 's {
     move |event| {
-        if let (
-            Some(saver),
-            Event::Epoch {
-                network,
-                state,
-                metrics,
-            },
-        ) = (saver.as_mut(), event)
-        {
-            saver.at_epoch(rest.around(network, network.params()), state, metrics.epoch);
+        match (saver.as_mut(), event) {
+            (
+                Some(saver),
+                Event::Epoch {
+                    network,
+                    state,
+                    metrics,
+                },
+            ) => saver.at_epoch(rest.around(network, network.params()), state, metrics.epoch),
+            (Some(saver), Event::Interrupted { network, state }) => {
+                saver.at_interrupt(rest.around(network, network.params()), state)
+            }
+            _ => {}
         }
         on_event(event);
     }
@@ -214,7 +252,9 @@ pub fn writing<'s>(
 
 /// The end of a run that `saver` (if any) wrote the files of: its `result` as
 /// [`Saver::finish`] tells it, and after a run that ended well the `trained` model saved
-/// ([`Saver::close`]).
+/// ([`Saver::close`]). An interrupted run leaves its files as they are: the model file with
+/// the best model of its complete epochs, and the checkpoint, if one was written, of its last
+/// complete epoch (kept, to be resumed).
 ///
 /// # Errors
 /// As [`Saver::finish`] and [`Saver::close`].
@@ -227,7 +267,9 @@ pub fn end(
         return result;
     };
     let report = saver.finish(result)?;
-    saver.close(trained)?;
+    if !report.interrupted {
+        saver.close(trained)?;
+    }
     Ok(report)
 }
 

@@ -195,14 +195,16 @@ pub fn run(args: LmArgs) -> Result<()> {
         .collect();
     let written = (args.metrics.as_deref(), args.plot.as_deref());
     outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
-    let start = match &args.resume {
-        Some(path) => TextStart::Resume {
-            checkpoint: Box::new(checkpoint::load(path)?),
+    let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
+    let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
+    let start = match (checkpoint, &args.resume) {
+        (Some(checkpoint), Some(path)) => TextStart::Resume {
+            checkpoint: Box::new(checkpoint),
             path: path.clone(),
             epochs: args.epochs,
             threads: args.threads,
         },
-        None => TextStart::New,
+        _ => TextStart::New,
     };
     let recipe = recipe_of(&args);
     let notes = start.notes(&recipe, args.valid.is_some())?;
@@ -213,6 +215,7 @@ pub fn run(args: LmArgs) -> Result<()> {
     let valid = valid_text.as_deref();
     let mut run = recipe::prepare_run(start, &recipe, notes, &whole, valid, Some(&names))?;
     drop((whole, valid_text));
+    let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &names)?;
     }
@@ -220,7 +223,9 @@ pub fn run(args: LmArgs) -> Result<()> {
     let train_tokens = run.texts(None).train.len();
     let tokens_per_epoch = train_tokens.saturating_sub(1) / config.batch * config.batch;
     let progress = Progress::for_text(config.epochs, tokens_per_epoch, args.quiet);
-    let (result, seconds) = progress.show(&[], |on_event| run.run(Some(files), None, on_event));
+    let stop = Some(&super::STOP);
+    let (result, seconds) = progress.show(&[], |on_event| run.run(Some(files), stop, on_event));
+    drop(signals);
     let report = result?;
     let title = || {
         let (arch, optimizer) = (run.model.network.arch(), config.optimizer.name());
@@ -228,11 +233,27 @@ pub fn run(args: LmArgs) -> Result<()> {
         let train = file_name(&args.train[0]);
         format!("{train}: {arch}, {optimizer} lr = {lr}, bptt {bptt}, batch {batch}")
     };
-    outputs::write_history(&report.history, &[], written.0, written.1, title)?;
+    let history = || outputs::write_history(&report.history, &[], written.0, written.1, title);
+    if report.interrupted {
+        let command = <LmArgs as clap::Args>::augment_args(clap::Command::new("lm"));
+        return Err(super::report_interruption(
+            command,
+            &report,
+            &args.model,
+            history,
+        ));
+    }
+    history()?;
     let valid = run
         .model
         .evaluate(run.texts(None).valid, config.batch, text.bptt);
-    print_summary(&args, &report, seconds, valid, run.model.vocab.len())
+    print_summary(
+        &args,
+        &report,
+        (seconds, resumed_after),
+        valid,
+        run.model.vocab.len(),
+    )
 }
 
 fn print_banner(run: &PreparedText, names: &str) -> Result<()> {
@@ -258,7 +279,7 @@ fn print_banner(run: &PreparedText, names: &str) -> Result<()> {
 fn print_summary(
     args: &LmArgs,
     report: &TrainReport,
-    seconds: f64,
+    (seconds, resumed_after): (f64, Option<usize>),
     valid: Option<Score>,
     vocab: usize,
 ) -> Result<()> {
@@ -270,13 +291,8 @@ fn print_summary(
         } else {
             ""
         };
-        writeln!(
-            out,
-            "Trained for {epochs} epoch{}{stopped} in {seconds:.2} s ({:.0} tokens/s in training \
-             steps).",
-            if epochs == 1 { "" } else { "s" },
-            report.tokens_per_second()
-        )?;
+        let line = super::trained_line(report, seconds, resumed_after, stopped);
+        writeln!(out, "{line}")?;
         if let Some(best) = report.best_epoch {
             writeln!(
                 out,
@@ -302,6 +318,7 @@ fn print_summary(
     if args.json {
         let mut summary = json!({
             "epochs": epochs,
+            "resumed_after": resumed_after,
             "best_epoch": report.best_epoch,
             "stopped_early": report.stopped_early,
             "seconds": seconds,
@@ -309,6 +326,7 @@ fn print_summary(
             "train_tokens": report.train_tokens,
             "train_tokens_per_s": report.tokens_per_second(),
             "vocab": vocab,
+            "warnings": report.warnings.iter().map(|w| w.describe(&[])).collect::<Vec<_>>(),
         });
         if let Some(last) = report.history.last() {
             summary["train_loss"] = json!(json_number(last.train.loss));

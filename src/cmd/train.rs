@@ -234,9 +234,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
     let written = (args.metrics.as_deref(), args.plot.as_deref());
     outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
-    let start = match (&args.resume, &args.init) {
-        (Some(path), _) => Start::Resume {
-            checkpoint: Box::new(checkpoint::load(path)?),
+    let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
+    let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
+    let start = match (checkpoint, &args.init) {
+        (Some(checkpoint), _) => Start::Resume {
+            checkpoint: Box::new(checkpoint),
             epochs: args.epochs,
             threads: args.threads,
         },
@@ -260,12 +262,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let valid = args.valid.as_deref().map(read).transpose()?;
     let test = args.test.as_deref().map(read).transpose()?;
     let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
+    let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &args)?;
     }
     let progress = Progress::new(run.config.epochs, run.train.len(), args.quiet);
     let labels = run.model.labels.clone();
-    let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), None, on_event));
+    let stop = Some(&super::STOP);
+    let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), stop, on_event));
+    drop(signals);
     let report = result?;
     let title = || {
         let config = &run.config;
@@ -276,8 +281,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.lr, config.batch
         )
     };
-    outputs::write_history(&report.history, &labels, written.0, written.1, title)?;
-    print_summary(&run, &args, &report, seconds)
+    let history = || outputs::write_history(&report.history, &labels, written.0, written.1, title);
+    if report.interrupted {
+        let command = <TrainArgs as clap::Args>::augment_args(clap::Command::new("train"));
+        return Err(super::report_interruption(
+            command,
+            &report,
+            &args.model,
+            history,
+        ));
+    }
+    history()?;
+    print_summary(&run, &args, &report, (seconds, resumed_after))
 }
 
 /// The rows of the file at `path`.
@@ -319,7 +334,7 @@ fn print_summary(
     run: &Prepared,
     args: &TrainArgs,
     report: &train::TrainReport,
-    seconds: f64,
+    (seconds, resumed_after): (f64, Option<usize>),
 ) -> Result<()> {
     let (model, train, valid, test) = (&run.model, &run.train, &run.valid, &run.test);
     // Final scores with the final weights (the history's train scores are running means).
@@ -338,13 +353,8 @@ fn print_summary(
         } else {
             ""
         };
-        writeln!(
-            out,
-            "Trained for {epochs} epoch{}{stopped} in {seconds:.2} s ({:.0} tokens/s in training \
-             steps).",
-            if epochs == 1 { "" } else { "s" },
-            report.tokens_per_second()
-        )?;
+        let line = super::trained_line(report, seconds, resumed_after, stopped);
+        writeln!(out, "{line}")?;
         if let Some(best) = report.best_epoch {
             writeln!(
                 out,
@@ -370,6 +380,7 @@ fn print_summary(
     if args.json {
         let mut summary = json!({
             "epochs": epochs,
+            "resumed_after": resumed_after,
             "best_epoch": report.best_epoch,
             "stopped_early": report.stopped_early,
             "seconds": seconds,

@@ -246,6 +246,13 @@ pub enum Event<'a> {
     },
     /// Something a user should know about the run (said once).
     Warning(&'a Warning),
+    /// The run was stopped from outside ([`Data::stop`]): its state as at the end of its last
+    /// complete epoch (what a checkpoint continues from; the batches of an epoch cut short
+    /// are not in it), told once, before the run ends. `network` is the network as it is now.
+    Interrupted {
+        network: &'a Network,
+        state: &'a RunState,
+    },
 }
 
 /// What a training run did.
@@ -579,6 +586,7 @@ fn run_epochs<'a>(
         run.state.shuffle_position = rng.position();
         run.end_epoch(net, metrics, &mut on_event);
     }
+    run.tell_interrupted(net, &mut on_event);
     // (with the weights the run ends with)
     let mut report = run.finish(net);
     if let Some(warning) = one_class_warning(net, &data, pool) {

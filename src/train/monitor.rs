@@ -182,7 +182,7 @@ impl Monitor {
         lr: f32,
     ) -> (Verdict, Vec<Warning>) {
         let metrics = history.last().expect("an epoch just ended");
-        let warnings = self.warnings(history, lr);
+        let mut warnings = self.warnings(history, lr);
         let Some(valid) = metrics.valid else {
             return (Verdict::Continue, warnings);
         };
@@ -212,6 +212,13 @@ impl Monitor {
         self.since_best += 1;
         self.since_change += 1;
         if patience.is_some_and(|p| self.since_best >= p) {
+            // a run stopped by its patience may not have seen the validation loss rise by
+            // RISE yet (a language model's patience is 3, the RISING epochs themselves): when
+            // it rose at every one of them while the training loss fell, that is overfitting
+            if !self.warned_overfitting && overfitting(history, 0.0) {
+                self.warned_overfitting = true;
+                warnings.push(Warning::Overfitting);
+            }
             return (Verdict::Stop, warnings);
         }
         if let LrSchedule::Plateau { patience, factor } = schedule
@@ -234,13 +241,7 @@ impl Monitor {
                 .windows(2)
                 .all(|w| matches!((score(&w[0]), score(&w[1])), (Some(a), Some(b)) if b > a))
         };
-        let falling = |score: fn(&EpochMetrics) -> Option<f32>| {
-            recent
-                .windows(2)
-                .all(|w| matches!((score(&w[0]), score(&w[1])), (Some(a), Some(b)) if b < a))
-        };
         let train_loss = |m: &EpochMetrics| Some(m.train.loss);
-        let valid_loss = |m: &EpochMetrics| m.valid.map(|v| v.loss);
         let (first, last) = (&recent[0], &recent[RISING]);
         let grew = |score: fn(&EpochMetrics) -> Option<f32>| matches!((score(first), score(last)), (Some(a), Some(b)) if b > a * (1.0 + RISE));
         if !self.warned_rising && rising(train_loss) && grew(train_loss) {
@@ -251,13 +252,27 @@ impl Monitor {
                 lr,
             });
         }
-        if !self.warned_overfitting && rising(valid_loss) && grew(valid_loss) && falling(train_loss)
-        {
+        if !self.warned_overfitting && overfitting(history, RISE) {
             self.warned_overfitting = true;
             out.push(Warning::Overfitting);
         }
         out
     }
+}
+
+/// Whether, over the last [`RISING`] epochs of `history`, the validation loss rose at every
+/// epoch (by `rise` or more in all, a fraction) while the training loss fell at every epoch.
+fn overfitting(history: &[EpochMetrics], rise: f32) -> bool {
+    let Some(recent) = history.len().checked_sub(RISING + 1).map(|i| &history[i..]) else {
+        return false;
+    };
+    let valid: Option<Vec<f32>> = recent.iter().map(|m| m.valid.map(|v| v.loss)).collect();
+    let Some(valid) = valid else {
+        return false;
+    };
+    let rising = valid.windows(2).all(|w| w[1] > w[0]);
+    let falling = recent.windows(2).all(|w| w[1].train.loss < w[0].train.loss);
+    rising && falling && valid[RISING] > valid[0] * (1.0 + rise)
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub struct Run {
     last_good: Vec<f32>,
     stopped_early: bool,
     interrupted: bool,
+    /// The state's counters (steps, tokens, seconds) at the end of the last complete epoch,
+    /// which the batches of an epoch cut short move on.
+    at_epoch_end: (u64, usize, f64),
 }
 
 impl Run {
@@ -60,6 +63,7 @@ impl Run {
         } else {
             Vec::new()
         };
+        let at_epoch_end = (state.step, state.train_tokens, state.train_seconds);
         let mut run = Run {
             config,
             optimizer,
@@ -67,6 +71,7 @@ impl Run {
             last_good,
             stopped_early: false,
             interrupted: false,
+            at_epoch_end,
         };
         run.optimizer.set_learning_rate(run.lr());
         Ok(run)
@@ -176,6 +181,7 @@ impl Run {
         }
         state.epoch = epoch;
         state.optimizer = self.optimizer.save();
+        self.at_epoch_end = (state.step, state.train_tokens, state.train_seconds);
         for warning in warnings {
             on_event(Event::Warning(&warning));
             state.warnings.push(warning);
@@ -192,6 +198,24 @@ impl Run {
         // the next epoch's rate, for a trainer driven from outside (a rank)
         self.optimizer.set_learning_rate(self.lr());
         verdict
+    }
+
+    /// If the run was interrupted, tells `on_event` so ([`Event::Interrupted`]) with its
+    /// state as at the end of its last complete epoch: the steps, tokens and seconds of an
+    /// epoch cut short are not counted in it. (The rest of the state moves only at the end of
+    /// an epoch.) A trainer calls it once, after its last epoch.
+    pub fn tell_interrupted(&mut self, net: &Network, on_event: &mut impl FnMut(Event<'_>)) {
+        if !self.interrupted {
+            return;
+        }
+        let state = &mut self.state;
+        let now = (state.step, state.train_tokens, state.train_seconds);
+        (state.step, state.train_tokens, state.train_seconds) = self.at_epoch_end;
+        on_event(Event::Interrupted {
+            network: net,
+            state,
+        });
+        (state.step, state.train_tokens, state.train_seconds) = now;
     }
 
     /// Ends the run: `net` takes the best epoch's weights, when a validation set picked one,

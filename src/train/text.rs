@@ -315,6 +315,7 @@ fn run_epochs(
             break;
         }
     }
+    run.tell_interrupted(net, on_event);
     Ok(run.finish(net))
 }
 
