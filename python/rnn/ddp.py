@@ -7,9 +7,11 @@ CPU). Every process, a *rank*, reads its own shard of the training file (every N
 never holds the others), and the ranks agree on the data before training: each counts its
 rows' tokens, with where each token was first seen, and every rank merges every rank's counts
 (an all-gather), so that all build the vocabulary and the labels one process reading the whole
-file would, and the same initial weights from the seed. Rows are held out for validation by a
-seeded draw per row, and every epoch's batches are the training rows in one seeded order, cut
-in turn: the same batches whatever the number of ranks. A rank trains on the rows of each batch
+file would, and the same initial weights from the seed. Rows are held out for validation as
+``rnn train`` holds them out of the same file with the same seed (a seeded share of every
+label's rows: the ranks share every row's label, 4 bytes a row), and every epoch's batches are
+the training rows in one seeded order, cut in turn: the same batches whatever the number of
+ranks. A rank trains on the rows of each batch
 it holds.
 
 Per batch each rank computes its part of the gradient in Rust (weighted by one over the whole

@@ -128,6 +128,44 @@ where
     gather.call1((value,))?.extract()
 }
 
+/// The plan of a run on `total` rows (see [`Plan`]): every row's label, gathered from every
+/// rank's shard (`rows`; row `rank + world · k` of the file is shard `rank`'s `k`-th), so that
+/// the rows held out are the ones `rnn train` holds out of the whole file. Each rank holds 4
+/// bytes a row for it, once.
+fn plan(
+    gather: &Bound<'_, PyAny>,
+    rows: &[Row],
+    total: usize,
+    world: usize,
+    valid_fraction: f64,
+    seed: u64,
+) -> PyResult<Plan> {
+    let mut labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let names: Vec<Vec<String>> = gathered(gather, labels)?;
+    let mut names: Vec<String> = names.concat();
+    names.sort_unstable();
+    names.dedup();
+    let index = |label: &str| {
+        names
+            .binary_search_by(|n| n.as_str().cmp(label))
+            .unwrap_or(0)
+    };
+    let mine: Vec<u32> = rows.iter().map(|r| index(&r.label) as u32).collect();
+    let shards: Vec<Vec<u32>> = gathered(gather, mine)?;
+    let every: Option<Vec<u32>> = (0..total)
+        .map(|g| shards.get(g % world)?.get(g / world).copied())
+        .collect();
+    let every = every.ok_or_else(|| {
+        PyRuntimeError::new_err(format!(
+            "the ranks' shards do not make {total} rows of {world} shards"
+        ))
+    })?;
+    // indices into the sorted names sort as the names: the same draw as rnn train's
+    Ok(Plan::new(&every, valid_fraction, seed))
+}
+
 impl NativeRank {
     fn with<T>(&self, f: impl FnOnce(&mut Rank) -> PyResult<T>) -> PyResult<T> {
         let mut guard = self.inner.lock().expect("one caller at a time");
@@ -145,6 +183,7 @@ impl NativeRank {
         py: Python<'_>,
         checkpoint: &std::path::Path,
         path: &std::path::Path,
+        gather: &Bound<'_, PyAny>,
         rows: Vec<Row>,
         scored: Scored,
         total: usize,
@@ -177,11 +216,14 @@ impl NativeRank {
             )));
         }
         let model = ckpt.contents;
-        let plan = Plan {
-            rows: total,
-            valid_fraction: notes.valid_fraction,
-            seed: ckpt.config.seed,
-        };
+        let plan = plan(
+            gather,
+            &rows,
+            total,
+            world,
+            notes.valid_fraction,
+            ckpt.config.seed,
+        )?;
         let examples = model.examples(&rows, path).map_err(to_py)?;
         let config = rnn::train::TrainConfig {
             epochs: recipe.epochs,
@@ -332,6 +374,7 @@ impl NativeRank {
                 py,
                 &checkpoint,
                 &path,
+                gather,
                 rows,
                 scored,
                 total,
@@ -340,15 +383,19 @@ impl NativeRank {
                 &recipe,
             );
         }
-        let plan = Plan {
-            rows: total,
-            valid_fraction: if scored.valid.is_some() {
-                0.0
-            } else {
-                recipe.valid_fraction(total)
-            },
-            seed: recipe.model.seed,
+        let valid_fraction = if scored.valid.is_some() {
+            0.0
+        } else {
+            recipe.valid_fraction(total)
         };
+        let plan = plan(
+            gather,
+            &rows,
+            total,
+            world,
+            valid_fraction,
+            recipe.model.seed,
+        )?;
         // the vocabulary: every rank's counts of its training rows, merged
         let counts = TokenCounts::of(
             rows.iter()

@@ -175,3 +175,33 @@ def test_two_ranks_write_the_pinned_bytes(tmp_path):
     model = tmp_path / "pinned.safetensors"
     torchrun(2, model, *PINNED_FLAGS, env={"RNN_BASELINE_KERNELS": "1"})
     assert hashlib.sha256(model.read_bytes()).hexdigest() == PINNED_SHA256
+
+
+def test_one_rank_holds_out_and_builds_what_rnn_train_does(rnn_bin, tmp_path):
+    # Issue 27: one rank held out other rows than rnn train with the same seed (a draw per row,
+    # where rnn train takes a share of every label's rows) and so built another vocabulary.
+    # Unbalanced labels, where the two draws differ most.
+    rng = np.random.default_rng(1)
+    words = [f"{w}{i}" for w in ("good", "bad", "film", "plot", "very", "not") for i in range(30)]
+    data = tmp_path / "unbalanced.tsv"
+    with open(data, "w") as f:
+        f.write("text\tlabel\n")
+        for i in range(400):
+            f.write(" ".join(rng.choice(words, 6)) + "\t" + ("neg" if i % 5 == 0 else "pos") + "\n")
+    flags = ["--hidden", "8", "--embed", "8", "--epochs", "2", "--valid-split", "0.25",
+             "--dropout", "0", "--no-shuffle", "--threads", "1", "--seed", "5", "--json",
+             "--quiet"]
+    ddp = torchrun(1, tmp_path / "ddp.safetensors", *flags, data=data)
+    train = subprocess.run([rnn_bin, "train", "--train", str(data), "--model",
+                            str(tmp_path / "train.safetensors"), *flags],
+                           capture_output=True, text=True, check=True)
+    ddp = json.loads(ddp.stdout.strip().splitlines()[-1])
+    train = json.loads(train.stdout.strip().splitlines()[-1])
+    a, b = rnn.load(tmp_path / "ddp.safetensors"), rnn.load(tmp_path / "train.safetensors")
+    assert a.vocabulary_ == b.vocabulary_
+    # the same rows in the same batches: the same best epoch and validation scores, but for
+    # f32 rounding
+    assert ddp["best_epoch"] == train["best_epoch"]
+    best = ddp["history"][ddp["best_epoch"] - 1]
+    assert abs(best["valid_loss"] - train["valid_loss"]) < 1e-4, (best, train)
+    assert abs(best["valid_accuracy"] - train["valid_acc"]) < 1e-6

@@ -25,7 +25,7 @@ use super::{
     tally_classes,
 };
 use crate::data::Example;
-use crate::data::split::VALID_STREAM;
+use crate::data::split;
 use crate::error::{Error, Result};
 use crate::metrics::{EpochMetrics, Score, Tally};
 use crate::rng::Rng;
@@ -34,22 +34,42 @@ use crate::rnn::Network;
 /// Which rows of a data set are held out for validation, and the batches of every epoch: the
 /// same on every rank and for any number of ranks, so that a run on N ranks trains on the
 /// batches a run on one would. Rows are numbered in the file's order from 0; rank `r` of `N`
-/// holds rows `r, r + N, ...` (see [`crate::data::files::Shard`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// holds rows `r, r + N, ...` (see [`crate::data::files::Shard`]). The held-out rows are the
+/// ones `rnn train` holds out of the same file with the same seed ([`split::stratified`]: a
+/// share of every label's rows), so one rank means what one process means.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Rows in the whole data set.
     pub rows: usize,
-    /// The share of rows held out, each row drawn on its own from the seed.
+    /// The share of every label's rows held out.
     pub valid_fraction: f64,
     pub seed: u64,
+    /// Whether each row is held out.
+    held: Vec<bool>,
 }
 
 impl Plan {
+    /// The plan of a data set whose rows have `labels` (every row's, in the file's order: one
+    /// value a row, which every rank holds), holding out `valid_fraction` of every label's rows
+    /// drawn by `seed`.
+    pub fn new<L: Ord>(labels: &[L], valid_fraction: f64, seed: u64) -> Plan {
+        let mut held = vec![false; labels.len()];
+        if valid_fraction > 0.0 {
+            for g in split::stratified(labels, valid_fraction, seed).1 {
+                held[g] = true;
+            }
+        }
+        Plan {
+            rows: labels.len(),
+            valid_fraction,
+            seed,
+            held,
+        }
+    }
+
     /// Whether row `g` is held out for validation.
     pub fn held(&self, g: usize) -> bool {
-        self.valid_fraction > 0.0
-            && Rng::with_substream(self.seed, VALID_STREAM, g as u64).uniform()
-                < self.valid_fraction
+        self.held.get(g).copied().unwrap_or(false)
     }
 
     /// The rows trained on, in order.
@@ -288,28 +308,23 @@ mod tests {
 
     #[test]
     fn a_plan_holds_out_its_share_and_every_training_row_is_in_one_batch() {
-        let plan = Plan {
-            rows: 1000,
-            valid_fraction: 0.1,
-            seed: 4,
-        };
-        let held = (0..1000).filter(|&g| plan.held(g)).count();
-        assert!((70..130).contains(&held), "{held} held out");
+        let labels: Vec<u32> = (0..1000).map(|g| u32::from(g % 3 == 0)).collect();
+        let plan = Plan::new(&labels, 0.1, 4);
+        // as rnn train holds them out: a tenth of every label's rows
+        let (_, held) = split::stratified(&labels, 0.1, 4);
+        assert_eq!(
+            (0..1000).filter(|&g| plan.held(g)).collect::<Vec<_>>(),
+            held
+        );
+        assert_eq!(held.iter().filter(|&&g| labels[g] == 1).count(), 33);
+        assert_eq!(held.len(), 100);
         let mut seen: Vec<usize> = plan.batches(1, 32, true).concat();
         assert_ne!(seen, plan.training_rows(), "shuffled");
         seen.sort_unstable();
         assert_eq!(seen, plan.training_rows());
         assert_ne!(plan.batches(1, 32, true), plan.batches(2, 32, true));
         assert_eq!(plan.batches(2, 32, true), plan.batches(2, 32, true));
-        assert!(
-            Plan {
-                valid_fraction: 0.0,
-                ..plan
-            }
-            .training_rows()
-            .len()
-                == 1000
-        );
+        assert_eq!(Plan::new(&labels, 0.0, 4).training_rows().len(), 1000);
     }
 
     fn rank(net: &Network, r: usize) -> RankTrainer {
