@@ -274,12 +274,7 @@ def train(args, rank, world, dist, torch):
             if args.metrics:
                 _write_metrics(args.metrics, history)
             if not args.quiet:
-                line = f"epoch {epoch}: train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f}"
-                if metrics["valid_loss"] is not None:
-                    line += f", valid loss {metrics['valid_loss']:.4f} acc {metrics['valid_accuracy']:.4f}"
-                if "test_loss" in metrics:
-                    line += f", test loss {metrics['test_loss']:.4f} acc {metrics['test_accuracy']:.4f}"
-                print(line, flush=True)
+                print(_epoch_line(metrics, args.epochs), flush=True)
         if verdict == "stop":
             stopped_early = True
             break
@@ -292,6 +287,9 @@ def train(args, rank, world, dist, torch):
     # every rank's training tokens over the wall time of the batches (collectives included)
     tokens = torch.tensor([report["train_tokens"]], dtype=torch.float64)
     comm.all_reduce(tokens)
+    if lead and not args.quiet:
+        rate = float(tokens[0]) / max(loop_seconds, 1e-9)
+        _print_summary(args, history, report["best_epoch"], stopped_early, seconds, rate)
     return {
         "ranks": world,
         "epochs": len(history),
@@ -306,6 +304,42 @@ def train(args, rank, world, dist, torch):
         "bytes_sent_per_batch": comm.bytes_sent / max(batches, 1),
         "history": history,
     }
+
+
+def _percent(fraction):
+    return f"{100 * fraction:.1f}%"
+
+
+def _epoch_line(metrics, epochs):
+    """An epoch's line, as ``rnn train`` prints it."""
+    width = len(str(epochs))
+    line = (f"epoch {metrics['epoch']:>{width}}/{epochs}  train loss {metrics['train_loss']:.4f} "
+            f"acc {_percent(metrics['train_accuracy']):>6}")
+    for name in ("valid", "test"):
+        if metrics.get(f"{name}_loss") is not None:
+            line += (f"  {name} loss {metrics[f'{name}_loss']:.4f} "
+                     f"acc {_percent(metrics[f'{name}_accuracy']):>6}")
+    return line
+
+
+def _print_summary(args, history, best_epoch, stopped_early, seconds, rate):
+    """The run's summary, as ``rnn train`` prints it: the epochs and time, the epoch kept and
+    its scores, where the model went."""
+    epochs = len(history)
+    stopped = " (stopped early: no better validation score)" if stopped_early else ""
+    print(f"Trained for {epochs} epoch{'' if epochs == 1 else 's'}{stopped} in {seconds:.2f} s "
+          f"({rate:.0f} tokens/s in training steps).")
+    kept = history[-1] if history else None
+    if best_epoch is not None and history:
+        kept = next(m for m in history if m["epoch"] == best_epoch)
+        print(f"Kept the weights of epoch {best_epoch}, the best on the validation set.")
+    if kept is not None:
+        print("           loss  accuracy")
+        for name in ("train", "valid", "test"):
+            if kept.get(f"{name}_loss") is not None:
+                print(f"  {name:<5} {kept[f'{name}_loss']:>7.4f} "
+                      f"{_percent(kept[f'{name}_accuracy']):>9}")
+    print(f"Saved the model to {args.model}", flush=True)
 
 
 def _write_metrics(path, history):

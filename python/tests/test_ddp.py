@@ -205,3 +205,20 @@ def test_one_rank_holds_out_and_builds_what_rnn_train_does(rnn_bin, tmp_path):
     best = ddp["history"][ddp["best_epoch"] - 1]
     assert abs(best["valid_loss"] - train["valid_loss"]) < 1e-4, (best, train)
     assert abs(best["valid_accuracy"] - train["valid_acc"]) < 1e-6
+
+
+def test_progress_and_summary_read_as_rnn_train_s(tmp_path):
+    # Issue 27: rnn.ddp printed "epoch 1: ... acc 0.9752" and no summary
+    flags = ["--hidden", "8", "--epochs", "2", "--batch", "4", "--threads", "1", "--valid-split",
+             "0.2", "--test", SAMPLE]
+    out = torchrun(2, tmp_path / "m.safetensors", *flags).stdout
+    lines = out.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 2, out
+    for i, line in enumerate(epochs, 1):
+        assert line.startswith(f"epoch {i}/2  train loss "), line
+        assert "  valid loss " in line and "  test loss " in line and "%" in line, line
+    assert lines[-1] == f"Saved the model to {tmp_path / 'm.safetensors'}"
+    assert any(line.startswith("Trained for 2 epochs in ") for line in lines), out
+    assert any(line.startswith("Kept the weights of epoch ") for line in lines), out
+    assert "           loss  accuracy" in lines, out
