@@ -59,6 +59,11 @@ use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 /// Sequences per forward pass when predicting or evaluating.
 const BATCH: usize = 32;
 
+/// Tokens in one forward pass of [`Model::predict`] at most (unless one text alone has more):
+/// a pass holds every token's embedding and input projection, 1 KB a token with the default
+/// network, so 32 texts of 200,000 tokens in one pass would take 6 GB.
+const BATCH_TOKENS: usize = 1 << 16;
+
 /// A text classifier.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -443,15 +448,29 @@ impl Model {
 
     /// Predicts every text, in order.
     ///
-    /// Batches of texts run in parallel on rayon's pool (one thread per core unless the caller
-    /// installs another pool); a text's prediction does not depend on the others.
+    /// Batches of texts (32 at most, 65,536 tokens at most unless one text has more) run in
+    /// parallel on rayon's pool (one thread per core unless the caller installs another
+    /// pool); a text's prediction does not depend on the others.
     pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
         let encoded: Vec<Vec<u32>> = texts.par_iter().map(|t| self.encode(t)).collect();
         // Batches of texts of similar lengths keep the matrix products full at every step.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
-        let batches: Vec<Vec<Vec<f32>>> = order
-            .par_chunks(BATCH)
+        let mut chunks: Vec<&[usize]> = Vec::new();
+        let (mut start, mut tokens) = (0, 0);
+        for (k, &i) in order.iter().enumerate() {
+            let len = encoded[i].len();
+            if k > start && (k - start == BATCH || tokens + len > BATCH_TOKENS) {
+                chunks.push(&order[start..k]);
+                (start, tokens) = (k, 0);
+            }
+            tokens += len;
+        }
+        if start < order.len() {
+            chunks.push(&order[start..]);
+        }
+        let batches: Vec<Vec<Vec<f32>>> = chunks
+            .par_iter()
             .map_init(Workspace::default, |ws, chunk| {
                 let refs: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
                 self.network.predict(&refs, ws)

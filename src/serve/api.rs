@@ -44,13 +44,23 @@ impl ApiError {
     }
 }
 
+/// What a 503 says in `Retry-After`: seconds to wait before trying again.
+pub static RETRY_AFTER: axum::http::HeaderValue = axum::http::HeaderValue::from_static("1");
+
 impl IntoResponse for ApiError {
+    /// The JSON error; a 503 says when to try again (`Retry-After`), and an error that ends
+    /// the connection says so (`Connection: close`).
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, RETRY_AFTER.clone());
+        }
         if self.close {
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
