@@ -1411,7 +1411,12 @@ fn healthz_says_busy_while_no_model_request_can_be_admitted() {
     );
     let refused = server.post("/v1/models/sample:predict", r#"{"instances": ["good"]}"#);
     refused.is_error(503, "busy");
-    assert_eq!(refused.header("retry-after"), Some("1"), "{:?}", refused.headers);
+    assert_eq!(
+        refused.header("retry-after"),
+        Some("1"),
+        "{:?}",
+        refused.headers
+    );
     assert_eq!(admitted.join().unwrap().status, 200);
     let health = server.get("/healthz");
     assert_eq!(
@@ -1430,6 +1435,8 @@ fn idle_connections_are_closed_and_cannot_lock_new_clients_out() {
         dir.path(),
         &[
             "--max-connections",
+            &LIMIT.to_string(),
+            "--max-connections-per-peer",
             &LIMIT.to_string(),
             "--idle-timeout",
             "2",
@@ -1481,7 +1488,10 @@ fn idle_connections_are_closed_and_cannot_lock_new_clients_out() {
 #[test]
 fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503() {
     let dir = model_dir();
-    let server = Server::start(dir.path(), &["--max-connections", "3"]);
+    let server = Server::start(
+        dir.path(),
+        &["--max-connections", "3", "--max-connections-per-peer", "3"],
+    );
     // Three connections in the middle of a request's head: none is idle.
     let mut busy: Vec<TcpStream> = (0..3)
         .map(|_| {
@@ -1493,6 +1503,7 @@ fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503() {
     std::thread::sleep(Duration::from_millis(200));
     let refused = raw(server.address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     refused.is_error(503, "too many connections (--max-connections)");
+    assert_eq!(refused.header("retry-after"), Some("1"));
     // One finishes its request; then there is room again.
     busy[0]
         .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
@@ -1724,4 +1735,72 @@ fn a_hundred_concurrent_1_mb_predictions_each_get_an_answer() {
     }
     eprintln!("{statuses:?}");
     predicted_within_2_s(&server);
+}
+
+/// A connection to `address` from the loopback address `from` (127.0.0.2, say): another peer.
+fn connect_from(from: &str, address: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(address).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+#[test]
+fn one_peer_trickling_bodies_holds_its_share_of_the_connections_not_all() {
+    // The report's slowloris, scaled down: more connections than the limit, from one address,
+    // each sending a body a byte at a time (for 30 s, the body timeout, if let).
+    const LIMIT: usize = 20;
+    const SLOW: usize = 30;
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-connections", &LIMIT.to_string()]);
+    let mut slow: Vec<TcpStream> = Vec::new();
+    let mut refused = 0;
+    for _ in 0..SLOW {
+        let mut stream = TcpStream::connect(server.address).unwrap();
+        stream
+            .write_all(post_head("predict", 1000).as_bytes())
+            .unwrap();
+        let _ = stream.write_all(b" ");
+        std::thread::sleep(Duration::from_millis(10));
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut answer = [0u8; 512];
+        match stream.read(&mut answer) {
+            Ok(n) if n > 0 => {
+                let answer = String::from_utf8_lossy(&answer[..n]);
+                assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+                assert!(answer.contains("retry-after: 1"), "{answer}");
+                assert!(answer.contains("--max-connections-per-peer"), "{answer}");
+                refused += 1;
+            }
+            _ => slow.push(stream),
+        }
+    }
+    // Half of the connections by default: 10 held, the others refused.
+    assert_eq!((slow.len(), refused), (LIMIT / 2, SLOW - LIMIT / 2));
+    // Another peer is served while they trickle.
+    for _ in 0..3 {
+        let mut other = connect_from("127.0.0.2", server.address);
+        let body = json!({ "instances": ["the food was good"] }).to_string();
+        let head = format!(
+            "POST /v1/models/sample:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        other.write_all(format!("{head}{body}").as_bytes()).unwrap();
+        let line = status_line(&mut other, Duration::from_secs(5));
+        assert_eq!(line.as_deref(), Some("HTTP/1.1 200 OK"));
+    }
+    for stream in &mut slow {
+        let _ = stream.write_all(b" ");
+    }
 }

@@ -27,10 +27,10 @@ use rnn::serve::{AnyModel, ServeConfig, serve};
 /// (--max-answer-memory) is taken, or a request is not answered within --max-request-seconds
 /// (its work is then given up, as it is when its client hangs up); every 503 has Retry-After.
 /// Explanations run on threads of their own, so they never hold up predictions. 408 for a body
-/// slower than --body-timeout. A head slower
-/// than --header-timeout, or a connection idle for --idle-timeout, is closed. Over
-/// --max-connections, the connection idle longest is closed to make room, or the new one gets
-/// 503 when none is idle. GET /healthz answers 503 {"status": "busy", "queues": {...}} while a
+/// slower than --body-timeout. A head slower than --header-timeout, or a connection idle for
+/// --idle-timeout, is closed. Over --max-connections (or a peer's --max-connections-per-peer),
+/// the connection idle longest (of that peer) is closed to make room, or the new one gets 503
+/// when none is idle. GET /healthz answers 503 {"status": "busy", "queues": {...}} while a
 /// predict request would be refused, or a queue's oldest request has waited half of
 /// --max-request-seconds.
 #[derive(Args, Debug)]
@@ -86,6 +86,12 @@ pub struct ServeArgs {
     /// Connections open at once at most; keep it below the open-file limit (ulimit -n).
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_connections: usize,
+    /// Connections open at once from one peer address at most, so that one peer keeping its
+    /// connections busy (a body a byte at a time) cannot take them all [default: half of
+    /// --max-connections]. Behind a proxy, whose connections all come from one address, give
+    /// --max-connections.
+    #[arg(long, value_parser = super::at_least_one)]
+    max_connections_per_peer: Option<usize>,
     /// Seconds from the first byte of a request's head to its end; slower ones are closed.
     #[arg(long, default_value = "10", value_parser = seconds)]
     header_timeout: Duration,
@@ -160,6 +166,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_prime_memory: args.max_prime_memory,
         max_answer_memory: args.max_answer_memory,
         max_connections: args.max_connections,
+        max_connections_per_peer: args
+            .max_connections_per_peer
+            .unwrap_or(args.max_connections.div_ceil(2)),
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
         idle_timeout: args.idle_timeout,

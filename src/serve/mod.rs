@@ -28,7 +28,7 @@
 //! A request over a limit gets a status and a JSON error that names the flag; a 503 says when
 //! to try again (`Retry-After`). Work whose client is gone is given up.
 //!
-//! - [`listener`]: the accept loop and the connection limit.
+//! - [`listener`]: the accept loop and the connection limits, in all and for each peer.
 //! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
 //!   timeouts, the lingering close.
 //! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON,
@@ -106,6 +106,8 @@ pub struct ServeConfig {
     pub max_answer_memory: usize,
     /// Connections open at once at most.
     pub max_connections: usize,
+    /// Connections open at once from one peer address at most.
+    pub max_connections_per_peer: usize,
     /// From the first byte of a request's head to its end, at most.
     pub header_timeout: Duration,
     /// From the end of a request's head to the end of its body, at most; then a 408.
@@ -207,7 +209,10 @@ pub fn serve(
         let server = listener::run(
             listener,
             app,
-            config.max_connections,
+            listener::Limits {
+                total: config.max_connections,
+                per_peer: config.max_connections_per_peer,
+            },
             timeouts,
             stopping.clone(),
         );
