@@ -1728,6 +1728,89 @@ fn predict_on_a_missing_file_names_it() {
 }
 
 #[test]
+fn a_long_text_read_both_ways_is_explained_after_evenly_spaced_tokens_only() {
+    // The default network reads both ways: each prefix is read again, so a text of 1,000
+    // tokens is explained after 129 of them (prefixes of 65,536 tokens in all), not 1,000.
+    let dir = sample_dir();
+    ok(
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "bi.safetensors",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    let words: Vec<&str> = ["it", "was", "good", "but", "bad"]
+        .iter()
+        .copied()
+        .cycle()
+        .take(1000)
+        .collect();
+    let text = words.join(" ");
+    let json = last_json(&ok(
+        &["explain", "--model", "bi.safetensors", "--json", &text],
+        dir.path(),
+    ));
+    let probs = json["probs"].as_array().unwrap();
+    assert_eq!(probs.len(), 1000, "a row a token");
+    let ends: Vec<usize> = (1..=1000).filter(|&e| !probs[e - 1].is_null()).collect();
+    assert_eq!(ends.len(), 129);
+    assert_eq!(ends.last(), Some(&1000));
+    // Those evaluated are the prediction for the text up to there, as `rnn predict` gives it.
+    let prefixes: Vec<String> = [ends[0], ends[64], 1000]
+        .iter()
+        .map(|&e| words[..e].join(" "))
+        .collect();
+    let out = rnn_with_stdin(
+        &["predict", "--model", "bi.safetensors", "--probs"],
+        dir.path(),
+        format!("{}\n", prefixes.join("\n")).as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let predicted: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (e, predicted) in [ends[0], ends[64], 1000].iter().zip(&predicted) {
+        let row = probs[e - 1].as_array().unwrap();
+        for (label, p) in [NEGATIVE, POSITIVE].iter().zip(row) {
+            let whole = f64_of(&predicted["probs"], label);
+            assert!(
+                (whole - p.as_f64().unwrap()).abs() < 1e-6,
+                "prefix {e}: {label}"
+            );
+        }
+    }
+    // The table shows every token, numbers only where a prefix ends, and says so.
+    let table = stdout(&ok(
+        &["explain", "--model", "bi.safetensors", &text],
+        dir.path(),
+    ));
+    let rows: Vec<&str> = table.lines().skip(1).take(1000).collect();
+    assert_eq!(rows.iter().filter(|r| r.contains('.')).count(), 129);
+    assert_eq!(
+        rows[0].trim_end(),
+        "it",
+        "no prefix ends after the first token"
+    );
+    assert!(
+        table.trim_end().ends_with(
+            "(probabilities after 129 of the 1000 tokens, evenly spaced, and the last: the \
+             network reads both ways, so each is the text read again up to there)"
+        ),
+        "{}",
+        &table[table.len() - 300..]
+    );
+}
+
+#[test]
 fn explaining_a_text_without_words_is_an_error() {
     let dir = sample_dir();
     train_quick_model(dir.path(), "m.safetensors");

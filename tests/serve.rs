@@ -1402,13 +1402,21 @@ fn healthz_says_busy_while_no_model_request_can_be_admitted() {
     });
     std::thread::sleep(Duration::from_millis(500));
     let health = server.get("/healthz");
+    assert_eq!(health.status, 503);
+    assert_eq!(health.header("retry-after"), Some("1"));
+    let queue = json!({"queued": 0, "oldest_seconds": 0.0});
     assert_eq!(
-        (health.status, health.json()),
-        (503, json!({"status": "busy"}))
+        health.json(),
+        json!({"status": "busy", "queues": {"predict": queue, "explain": queue}})
     );
-    server
-        .post("/v1/models/sample:predict", r#"{"instances": ["good"]}"#)
-        .is_error(503, "busy");
+    let refused = server.post("/v1/models/sample:predict", r#"{"instances": ["good"]}"#);
+    refused.is_error(503, "busy");
+    assert_eq!(
+        refused.header("retry-after"),
+        Some("1"),
+        "{:?}",
+        refused.headers
+    );
     assert_eq!(admitted.join().unwrap().status, 200);
     let health = server.get("/healthz");
     assert_eq!(
@@ -1427,6 +1435,8 @@ fn idle_connections_are_closed_and_cannot_lock_new_clients_out() {
         dir.path(),
         &[
             "--max-connections",
+            &LIMIT.to_string(),
+            "--max-connections-per-peer",
             &LIMIT.to_string(),
             "--idle-timeout",
             "2",
@@ -1478,7 +1488,10 @@ fn idle_connections_are_closed_and_cannot_lock_new_clients_out() {
 #[test]
 fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503() {
     let dir = model_dir();
-    let server = Server::start(dir.path(), &["--max-connections", "3"]);
+    let server = Server::start(
+        dir.path(),
+        &["--max-connections", "3", "--max-connections-per-peer", "3"],
+    );
     // Three connections in the middle of a request's head: none is idle.
     let mut busy: Vec<TcpStream> = (0..3)
         .map(|_| {
@@ -1490,6 +1503,7 @@ fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503() {
     std::thread::sleep(Duration::from_millis(200));
     let refused = raw(server.address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     refused.is_error(503, "too many connections (--max-connections)");
+    assert_eq!(refused.header("retry-after"), Some("1"));
     // One finishes its request; then there is room again.
     busy[0]
         .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
@@ -1521,4 +1535,272 @@ fn an_oversize_body_sent_whole_still_gets_its_413() {
     let _ = stream.read_to_string(&mut rest);
     assert!(rest.contains("--max-body"), "{rest}");
     assert!(rest.to_lowercase().contains("connection: close"), "{rest}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long work and many clients: explanations that would hold the compute, clients that hang up,
+// a shutdown under load, refusals under load, and one peer's connections
+
+/// A temporary folder with the sample and `m.safetensors`, the default network (a
+/// bidirectional LSTM, H = 64, whose explanations read each prefix again) trained for an epoch.
+fn default_model_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tsv = String::from("text\tlabel\n");
+    for (text, label) in TRAIN {
+        tsv.push_str(&format!("{text}\t{label}\n"));
+    }
+    fs::write(dir.path().join("train.tsv"), tsv).unwrap();
+    run_rnn(
+        dir.path(),
+        &[
+            "train",
+            "--train",
+            "train.tsv",
+            "--model",
+            "m.safetensors",
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+        "",
+    );
+    dir
+}
+
+/// Sends an explain request of a 10,000-token text (about 50 KB) and leaves its answer unread.
+fn long_explain(address: SocketAddr) -> TcpStream {
+    let body = json!({ "instances": [long_text(10_000)] }).to_string();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .write_all(&[post_head("explain", body.len()).as_bytes(), body.as_bytes()].concat())
+        .unwrap();
+    stream
+}
+
+/// A predict request, answered (200) within 2 s.
+fn predicted_within_2_s(server: &Server) {
+    let start = Instant::now();
+    assert_eq!(server.predict(&["the food was good"]).len(), 1);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "a prediction took {took:?}");
+}
+
+/// The value of a counter without labels in `/metrics`.
+fn counter(server: &Server, name: &str) -> f64 {
+    let metrics = server.get("/metrics").body;
+    let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
+    let line = line.unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn long_explanations_whose_clients_hang_up_neither_stop_predictions_nor_go_on() {
+    let dir = default_model_dir();
+    // a short time budget, so that explanations queued behind others are soon late
+    let server = Server::start(dir.path(), &["--max-request-seconds", "2"]);
+    // The report's two 10,000-token explanations, and more queued behind them.
+    let explains: Vec<TcpStream> = (0..8).map(|_| long_explain(server.address)).collect();
+    // While they are worked on, predictions are answered, and /healthz says the explain queue
+    // is late: its oldest request has waited half of its 2 s.
+    let start = Instant::now();
+    let busy = loop {
+        predicted_within_2_s(&server);
+        let health = server.get("/healthz");
+        if health.status == 503 {
+            break health;
+        }
+        assert_eq!(health.json(), json!({"status": "ok"}));
+        assert!(start.elapsed() < Duration::from_secs(4), "never busy");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let health = busy.json();
+    assert_eq!(health["status"], "busy", "{health}");
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert!(
+        health["queues"]["explain"]["queued"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+    assert!(
+        health["queues"]["explain"]["oldest_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{health}"
+    );
+    assert_eq!(health["queues"]["predict"]["queued"], 0, "{health}");
+    // The clients hang up: their work stops, and the server is soon healthy again.
+    drop(explains);
+    predicted_within_2_s(&server);
+    let start = Instant::now();
+    while server.get("/healthz").status != 200 {
+        assert!(start.elapsed() < Duration::from_secs(2), "still busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    predicted_within_2_s(&server);
+    assert!(counter(&server, "rnn_abandoned_requests_total") >= 1.0);
+}
+
+#[test]
+fn an_explanation_over_its_time_gets_503_and_its_work_is_given_up() {
+    let dir = default_model_dir();
+    let server = Server::start(dir.path(), &["--max-request-seconds", "0.5"]);
+    let mut explains: Vec<TcpStream> = (0..6).map(|_| long_explain(server.address)).collect();
+    let mut late = 0;
+    for stream in &mut explains {
+        let line = status_line(stream, Duration::from_secs(10)).expect("an answer");
+        if line.starts_with("HTTP/1.1 503") {
+            late += 1;
+            let mut rest = [0u8; 2048];
+            let n = stream.read(&mut rest).unwrap();
+            let rest = String::from_utf8_lossy(&rest[..n]).to_lowercase();
+            assert!(rest.contains("retry-after: 1"), "{rest}");
+            assert!(rest.contains("--max-request-seconds"), "{rest}");
+        } else {
+            assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        }
+    }
+    assert!(late >= 1, "none of 6 long explanations was late");
+    // The compute threads learn that the late ones are gone, and give up their work.
+    let start = Instant::now();
+    while counter(&server, "rnn_abandoned_requests_total") < late as f64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "work not given up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_under_load_gives_up_after_shutdown_seconds_and_exits_0() {
+    let dir = default_model_dir();
+    let mut server = Server::start(dir.path(), &["--shutdown-seconds", "1"]);
+    // More explanation than a second: 16 texts of 10,000 tokens, one explain thread.
+    let explains: Vec<TcpStream> = (0..16).map(|_| long_explain(server.address)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let (status, err) = server.terminate();
+    let took = start.elapsed();
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(
+        took < Duration::from_secs(2),
+        "exited {took:?} after SIGTERM"
+    );
+    assert!(
+        err.contains("gave up the requests still in flight after 1 s (--shutdown-seconds)"),
+        "{err}"
+    );
+    drop(explains);
+}
+
+#[test]
+fn a_hundred_concurrent_1_mb_predictions_each_get_an_answer() {
+    const CLIENTS: usize = 100;
+    let dir = default_model_dir();
+    let server = Server::start(dir.path(), &[]);
+    // about 1 MB of words a request, under --max-body (1 MiB)
+    let body = json!({ "instances": [long_text(199_000)] }).to_string();
+    assert!(
+        body.len() > 990_000 && body.len() < 1 << 20,
+        "{}",
+        body.len()
+    );
+    let request = [post_head("predict", body.len()).as_bytes(), body.as_bytes()].concat();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (address, request) = (server.address, request.clone());
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                if let Err(e) = stream.write_all(&request) {
+                    return format!("not sent: {e}");
+                }
+                match status_line(&mut stream, Duration::from_secs(120)) {
+                    Some(line) => line,
+                    None => "no status".to_string(),
+                }
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for client in clients {
+        *statuses.entry(client.join().unwrap()).or_insert(0) += 1;
+    }
+    for line in statuses.keys() {
+        assert!(
+            ["HTTP/1.1 200", "HTTP/1.1 413", "HTTP/1.1 503"]
+                .iter()
+                .any(|s| line.starts_with(s)),
+            "{statuses:?}"
+        );
+    }
+    eprintln!("{statuses:?}");
+    predicted_within_2_s(&server);
+}
+
+/// A connection to `address` from the loopback address `from` (127.0.0.2, say): another peer.
+fn connect_from(from: &str, address: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(address).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+#[test]
+fn one_peer_trickling_bodies_holds_its_share_of_the_connections_not_all() {
+    // The report's slowloris, scaled down: more connections than the limit, from one address,
+    // each sending a body a byte at a time (for 30 s, the body timeout, if let).
+    const LIMIT: usize = 20;
+    const SLOW: usize = 30;
+    let dir = model_dir();
+    let server = Server::start(dir.path(), &["--max-connections", &LIMIT.to_string()]);
+    let mut slow: Vec<TcpStream> = Vec::new();
+    let mut refused = 0;
+    for _ in 0..SLOW {
+        let mut stream = TcpStream::connect(server.address).unwrap();
+        stream
+            .write_all(post_head("predict", 1000).as_bytes())
+            .unwrap();
+        let _ = stream.write_all(b" ");
+        std::thread::sleep(Duration::from_millis(10));
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut answer = [0u8; 512];
+        match stream.read(&mut answer) {
+            Ok(n) if n > 0 => {
+                let answer = String::from_utf8_lossy(&answer[..n]);
+                assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+                assert!(answer.contains("retry-after: 1"), "{answer}");
+                assert!(answer.contains("--max-connections-per-peer"), "{answer}");
+                refused += 1;
+            }
+            _ => slow.push(stream),
+        }
+    }
+    // Half of the connections by default: 10 held, the others refused.
+    assert_eq!((slow.len(), refused), (LIMIT / 2, SLOW - LIMIT / 2));
+    // Another peer is served while they trickle.
+    for _ in 0..3 {
+        let mut other = connect_from("127.0.0.2", server.address);
+        let body = json!({ "instances": ["the food was good"] }).to_string();
+        let head = format!(
+            "POST /v1/models/sample:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        other.write_all(format!("{head}{body}").as_bytes()).unwrap();
+        let line = status_line(&mut other, Duration::from_secs(5));
+        assert_eq!(line.as_deref(), Some("HTTP/1.1 200 OK"));
+    }
+    for stream in &mut slow {
+        let _ = stream.write_all(b" ");
+    }
 }

@@ -18,6 +18,9 @@ class Explanation:
 
     ``tokens`` are the tokens as the model sees them (unknown ones as ``<unk>``);
     ``probs[i, j]`` is the probability of ``classes[j]`` had the text stopped after token ``i``.
+    A bidirectional network reads each such prefix again, so for a long text (over 361 tokens)
+    only some prefixes are evaluated, ending at evenly spaced tokens and at the last one; the
+    rows of the other tokens are NaN (``np.isnan(probs[:, 0])`` marks them).
     """
 
     tokens: List[str]

@@ -104,17 +104,24 @@ impl NativeClassifier {
     }
 
     /// The tokens of `text` as the model sees them, and after each one the probability of
-    /// every label if the text stopped there (`f32` bytes, `len(tokens) × len(labels)`).
+    /// every label if the text stopped there (`f32` bytes, `len(tokens) × len(labels)`; NaN
+    /// after a token of a long text where no evaluated prefix ends, see `Model::explain`).
     fn explain<'py>(
         &self,
         py: Python<'py>,
         text: String,
     ) -> PyResult<(Vec<String>, Bound<'py, PyBytes>)> {
         let explanation = py.detach(|| self.model.explain(&text));
+        let labels = self.model.labels.len();
+        let not_evaluated = vec![f32::NAN; labels];
         let bytes: Vec<u8> = explanation
-            .probs
-            .iter()
-            .flat_map(|p| p.iter().flat_map(|x| x.to_le_bytes()))
+            .after_each_token()
+            .into_iter()
+            .flat_map(|p| {
+                p.unwrap_or(&not_evaluated)
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+            })
             .collect();
         Ok((explanation.tokens, PyBytes::new(py, &bytes)))
     }

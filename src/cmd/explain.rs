@@ -15,8 +15,11 @@ use rnn::rnn::argmax;
 ///
 /// After each token, the prediction is the model's prediction for the text up to and including
 /// that token. A network that reads forwards only gets all of them in one pass; a
-/// bidirectional one reads every such prefix again, both ways, so its time grows with the
-/// square of the length.
+/// bidirectional one reads every such prefix again, both ways. So that its time does not grow
+/// with the square of the length, the prefixes it reads hold at most 65,536 tokens together:
+/// every prefix of a text of up to 361 tokens; of a longer one, as many as fit, ending at evenly
+/// spaced tokens and at the last. The other tokens are shown without probabilities (null in
+/// --json), and a line under the table says how many were evaluated.
 ///
 /// The table shows at most 6 labels, those most likely after the last token, and says so when
 /// there are more; `--json` has them all.
@@ -31,7 +34,8 @@ pub struct ExplainArgs {
     /// The text (several words may be given as separate arguments).
     #[arg(required = true)]
     text: Vec<String>,
-    /// Print one JSON object: {"tokens": [...], "labels": [...], "probs": [[...], ...]}.
+    /// Print one JSON object: {"tokens": [...], "labels": [...], "probs": [[...], ...]}, one
+    /// list of probabilities a token (null after a token where no evaluated prefix ends).
     #[arg(long)]
     json: bool,
     /// Also draw the hidden states, the probabilities and the gradient reaching each token
@@ -73,10 +77,10 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let probs: Vec<Vec<f64>> = explanation
-            .probs
-            .iter()
-            .map(|p| p.iter().map(|&x| super::json_number(x)).collect())
+        let probs: Vec<Option<Vec<f64>>> = explanation
+            .after_each_token()
+            .into_iter()
+            .map(|p| Some(p?.iter().map(|&x| super::json_number(x)).collect()))
             .collect();
         let summary = json!({
             "tokens": explanation.tokens,
@@ -141,8 +145,17 @@ fn print_table(
         write!(out, "  {:>w$}", labels[c])?;
     }
     writeln!(out, "  p({})", labels[winner])?;
-    for (token, probs) in explanation.tokens.iter().zip(&explanation.probs) {
+    for (token, probs) in explanation
+        .tokens
+        .iter()
+        .zip(explanation.after_each_token())
+    {
         write!(out, "{:<token_width$}", shown(token))?;
+        let Some(probs) = probs else {
+            // no prefix ends here: nothing to show, rather than a number made up
+            writeln!(out)?;
+            continue;
+        };
         for (&c, w) in columns.iter().zip(&widths) {
             write!(out, "  {:>w$.3}", probs[c])?;
         }
@@ -155,6 +168,15 @@ fn print_table(
         )?;
     }
     writeln!(out, "prediction: {} ({:.3})", labels[winner], last[winner])?;
+    if !explanation.is_complete() {
+        writeln!(
+            out,
+            "(probabilities after {} of the {} tokens, evenly spaced, and the last: the \
+             network reads both ways, so each is the text read again up to there)",
+            explanation.ends.len(),
+            explanation.tokens.len()
+        )?;
+    }
     if labels.len() > MAX_COLUMNS {
         writeln!(
             out,

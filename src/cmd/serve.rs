@@ -17,18 +17,22 @@ use rnn::serve::{AnyModel, ServeConfig, serve};
 /// POST /v1/models/NAME:explain with {"instances": ["text", ...]}; for a language model
 /// (`rnn lm`), POST /v1/models/NAME:generate with {"prime": "...", "length": N, "temperature":
 /// T, "seed": S, "stream": true|false}. SIGINT or SIGTERM stops it after the requests in
-/// flight.
+/// flight, waiting --shutdown-seconds for them at most.
 ///
 /// Limits keep the server's memory, file descriptors and compute bounded whatever clients do;
 /// a request over one gets a JSON error: 413 for a body over --max-body, more texts than
 /// --max-instances, an explanation over --max-explain-probs, a length over
 /// --max-generate-tokens or a prime over --max-prime-memory; 503 when --max-pending requests
 /// are in progress, or the memory for bodies (--max-pending × --max-body) or for answers
-/// (--max-answer-memory) is taken; 408 for a body slower than --body-timeout. A head slower
-/// than --header-timeout, or a connection idle for --idle-timeout, is closed. Over
-/// --max-connections, the connection idle longest is closed to make room, or the new one gets
-/// 503 when none is idle. GET /healthz answers 503 {"status": "busy"} while a predict request
-/// would be refused.
+/// (--max-answer-memory) is taken, or a request is not answered within --max-request-seconds
+/// (its work is then given up, as it is when its client hangs up); every 503 has Retry-After.
+/// Explanations run on threads of their own, so they never hold up predictions. 408 for a body
+/// slower than --body-timeout. A head slower than --header-timeout, or a connection idle for
+/// --idle-timeout, is closed. Over --max-connections (or a peer's --max-connections-per-peer),
+/// the connection idle longest (of that peer) is closed to make room, or the new one gets 503
+/// when none is idle. GET /healthz answers 503 {"status": "busy", "queues": {...}} while a
+/// predict request would be refused, or a queue's oldest request has waited half of
+/// --max-request-seconds.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The model file: a classifier (`rnn train`) or a language model (`rnn lm`).
@@ -82,6 +86,12 @@ pub struct ServeArgs {
     /// Connections open at once at most; keep it below the open-file limit (ulimit -n).
     #[arg(long, default_value_t = 1024, value_parser = super::at_least_one)]
     max_connections: usize,
+    /// Connections open at once from one peer address at most, so that one peer keeping its
+    /// connections busy (a body a byte at a time) cannot take them all [default: half of
+    /// --max-connections]. Behind a proxy, whose connections all come from one address, give
+    /// --max-connections.
+    #[arg(long, value_parser = super::at_least_one)]
+    max_connections_per_peer: Option<usize>,
     /// Seconds from the first byte of a request's head to its end; slower ones are closed.
     #[arg(long, default_value = "10", value_parser = seconds)]
     header_timeout: Duration,
@@ -93,6 +103,14 @@ pub struct ServeArgs {
     /// above the idle timeout of a proxy in front.
     #[arg(long, default_value = "30", value_parser = seconds)]
     idle_timeout: Duration,
+    /// Seconds from the end of a model request's body to its answer, waiting in a queue
+    /// included; a request not answered by then gets 503 and its work is given up.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    max_request_seconds: Duration,
+    /// Seconds the server lets the requests in flight finish after SIGINT or SIGTERM; then it
+    /// gives up their work and exits (with status 0).
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    shutdown_seconds: Duration,
 }
 
 /// Labels named in the start-up line at most.
@@ -148,9 +166,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         max_prime_memory: args.max_prime_memory,
         max_answer_memory: args.max_answer_memory,
         max_connections: args.max_connections,
+        max_connections_per_peer: args
+            .max_connections_per_peer
+            .unwrap_or(args.max_connections.div_ceil(2)),
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
         idle_timeout: args.idle_timeout,
+        max_request: args.max_request_seconds,
+        shutdown: args.shutdown_seconds,
     };
     let path = args.model.display().to_string();
     serve(model, config, |address| {

@@ -52,11 +52,17 @@ use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
-use crate::rnn::{Architecture, CellKind, Flow, Init, Network, Pool, Workspace, argmax};
+pub use crate::rnn::Cancelled;
+use crate::rnn::{Architecture, CellKind, Flow, Init, Network, Pool, Trace, Workspace, argmax};
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
 const BATCH: usize = 32;
+
+/// Tokens in one forward pass of [`Model::predict`] at most (unless one text alone has more):
+/// a pass holds every token's embedding and input projection, 1 KB a token with the default
+/// network, so 32 texts of 200,000 tokens in one pass would take 6 GB.
+const BATCH_TOKENS: usize = 1 << 16;
 
 /// A text classifier.
 #[derive(Clone, Debug)]
@@ -220,13 +226,37 @@ impl Prediction {
     }
 }
 
-/// How a prediction evolves while the network reads a text.
+/// How a prediction evolves while the network reads a text: the probabilities of the labels
+/// after each token, as if the text stopped there.
+///
+/// For a network that reads forwards only, and for a text short enough, that is after every
+/// token. A bidirectional network reads each prefix again, so for a long text only some
+/// prefixes are evaluated, their ends evenly spaced and the last the whole text (see
+/// [`prefix_ends`](crate::rnn::prefix_ends)): [`Explanation::ends`] says which, and the tokens
+/// between them have no probabilities.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Explanation {
     /// The tokens as the model sees them (unknown ones as `<unk>`).
     pub tokens: Vec<String>,
-    /// After each token, the probability of every label if the text stopped there.
+    /// The lengths of the prefixes evaluated, increasing; the last is the whole text's
+    /// (`tokens.len()`). Every length from 1 unless the text was too long for that.
+    pub ends: Vec<usize>,
+    /// `probs[i]`: the probability of every label after the first `ends[i]` tokens, had the
+    /// text stopped there. The last is the prediction for the whole text.
     pub probs: Vec<Vec<f32>>,
+}
+
+impl Explanation {
+    /// The probabilities after each token, in the order of [`Explanation::tokens`]: `None`
+    /// after a token where no evaluated prefix ends.
+    pub fn after_each_token(&self) -> Vec<Option<&[f32]>> {
+        Trace::after_each_token_of(&self.ends, &self.probs, self.tokens.len())
+    }
+
+    /// Whether a prefix ends after every token.
+    pub fn is_complete(&self) -> bool {
+        self.ends.len() == self.tokens.len()
+    }
 }
 
 /// Loss, accuracy and confusion matrix of a model on labelled examples.
@@ -418,15 +448,29 @@ impl Model {
 
     /// Predicts every text, in order.
     ///
-    /// Batches of texts run in parallel on rayon's pool (one thread per core unless the caller
-    /// installs another pool); a text's prediction does not depend on the others.
+    /// Batches of texts (32 at most, 65,536 tokens at most unless one text has more) run in
+    /// parallel on rayon's pool (one thread per core unless the caller installs another
+    /// pool); a text's prediction does not depend on the others.
     pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
         let encoded: Vec<Vec<u32>> = texts.par_iter().map(|t| self.encode(t)).collect();
         // Batches of texts of similar lengths keep the matrix products full at every step.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
-        let batches: Vec<Vec<Vec<f32>>> = order
-            .par_chunks(BATCH)
+        let mut chunks: Vec<&[usize]> = Vec::new();
+        let (mut start, mut tokens) = (0, 0);
+        for (k, &i) in order.iter().enumerate() {
+            let len = encoded[i].len();
+            if k > start && (k - start == BATCH || tokens + len > BATCH_TOKENS) {
+                chunks.push(&order[start..k]);
+                (start, tokens) = (k, 0);
+            }
+            tokens += len;
+        }
+        if start < order.len() {
+            chunks.push(&order[start..]);
+        }
+        let batches: Vec<Vec<Vec<f32>>> = chunks
+            .par_iter()
             .map_init(Workspace::default, |ws, chunk| {
                 let refs: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
                 self.network.predict(&refs, ws)
@@ -444,14 +488,36 @@ impl Model {
             .collect()
     }
 
-    /// The class probabilities after every token of `text`.
+    /// The class probabilities after the tokens of `text` (every one, unless the text is
+    /// long and the network reads both ways: see [`Explanation`]). The prefixes run in
+    /// batches on rayon's threads.
     pub fn explain(&self, text: &str) -> Explanation {
-        let ids = self.encode(text);
-        let probs = self.network.trace(&ids, &mut Workspace::default());
-        Explanation {
-            tokens: self.shown_tokens(&ids),
-            probs,
+        match self.explain_until(text, &|| false) {
+            Ok(explanation) => explanation,
+            Err(Cancelled) => unreachable!("an explanation that is never cancelled ends"),
         }
+    }
+
+    /// [`Model::explain`], asking `cancelled` between batches of prefixes (tens of ms apart)
+    /// and giving up when it says so: the server's way to stop working for a client that is
+    /// gone, or a request over its time.
+    ///
+    /// # Errors
+    /// [`Cancelled`] when `cancelled` returned true.
+    pub fn explain_until(
+        &self,
+        text: &str,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> std::result::Result<Explanation, Cancelled> {
+        let ids = self.encode(text);
+        let trace = self
+            .network
+            .trace_until(&ids, &mut Workspace::default(), cancelled)?;
+        Ok(Explanation {
+            tokens: self.shown_tokens(&ids),
+            ends: trace.ends,
+            probs: trace.probs,
+        })
     }
 
     /// The tokens of `ids` as the model sees them, unknown ones as `<unk>`.
@@ -492,7 +558,12 @@ impl Model {
         let flow = self.network.flow(&ids, target as u32, &mut ws);
         let explanation = Explanation {
             tokens: self.shown_tokens(&ids),
-            probs: flow.probs.clone(),
+            ends: flow.ends.clone(),
+            probs: flow
+                .ends
+                .iter()
+                .map(|&e| flow.probs[e - 1].clone())
+                .collect(),
         };
         Ok((explanation, target, flow))
     }

@@ -710,6 +710,7 @@ mod tests {
         Flow {
             states,
             probs,
+            ends: (1..=tokens).collect(),
             gradient_norms,
             directions: 1,
         }

@@ -44,13 +44,23 @@ impl ApiError {
     }
 }
 
+/// What a 503 says in `Retry-After`: seconds to wait before trying again.
+pub static RETRY_AFTER: axum::http::HeaderValue = axum::http::HeaderValue::from_static("1");
+
 impl IntoResponse for ApiError {
+    /// The JSON error; a 503 says when to try again (`Retry-After`), and an error that ends
+    /// the connection says so (`Connection: close`).
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, RETRY_AFTER.clone());
+        }
         if self.close {
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
@@ -227,10 +237,10 @@ impl<'a> Predictions<'a> {
                     .map(|e| {
                         e.tokens
                             .iter()
-                            .zip(&e.probs)
+                            .zip(e.after_each_token())
                             .map(|(token, probs)| Step {
                                 token,
-                                probs: Probs { labels, probs },
+                                probs: probs.map(|probs| Probs { labels, probs }),
                             })
                             .collect()
                     })
@@ -248,11 +258,12 @@ struct PredictionJson<'a> {
 }
 
 /// One token of an explanation: `{"token": t, "probs": {class: p, ...}}`, the probabilities
-/// after the network has read it.
+/// after the network has read it, or `"probs": null` after a token of a long text where no
+/// evaluated prefix ends (see [`Explanation`]).
 #[derive(Serialize)]
 struct Step<'a> {
     token: &'a str,
-    probs: Probs<'a>,
+    probs: Option<Probs<'a>>,
 }
 
 /// Probabilities as an object from label to probability, in the model's label order. Each is
@@ -327,6 +338,32 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&probs).unwrap(),
             r#"{"neg":0.1,"pos":0.9}"#
+        );
+    }
+
+    #[test]
+    fn a_token_where_no_evaluated_prefix_ends_has_null_probabilities() {
+        let data = [("good", "pos"), ("bad", "neg")];
+        let model = Model::for_data(data, &ModelConfig::seed()).unwrap();
+        let explanation = Explanation {
+            tokens: vec!["good".into(), "bad".into(), "good".into()],
+            ends: vec![2, 3],
+            probs: vec![vec![0.25, 0.75], vec![0.5, 0.5]],
+        };
+        let predictions = [Prediction {
+            label: 0,
+            probs: vec![0.5, 0.5],
+        }];
+        let explanations = [explanation];
+        let json = Predictions::new(&model, &predictions, Some(&explanations));
+        let json = serde_json::to_value(&json).unwrap();
+        assert_eq!(
+            json["explanations"][0],
+            serde_json::json!([
+                {"token": "good", "probs": null},
+                {"token": "bad", "probs": {"neg": 0.25, "pos": 0.75}},
+                {"token": "good", "probs": {"neg": 0.5, "pos": 0.5}},
+            ])
         );
     }
 

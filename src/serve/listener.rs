@@ -1,14 +1,18 @@
-//! The accept loop and the connection limit.
+//! The accept loop and the connection limits.
 //!
-//! At most `--max-connections` connections are open at once. A connection accepted over the
+//! At most `--max-connections` connections are open at once, and at most
+//! `--max-connections-per-peer` of them from one peer address. A connection accepted over a
 //! limit takes the place of the connection idle longest (waiting for a request that has not
 //! started, with no answer to send: nothing is lost in closing it), as nginx reuses its idle
-//! keep-alive connections; when every connection is busy, the new one is answered 503 and
-//! closed at once. So a crowd of idle connections neither exhausts the file descriptors nor
-//! locks new clients out, and the listener never spins.
+//! keep-alive connections: over the peer's share, one of that peer's own. When every such
+//! connection is busy, the new one is answered 503 (with `Retry-After`) and closed at once. So
+//! a crowd of idle connections neither exhausts the file descriptors nor locks new clients out;
+//! one peer that keeps its connections busy (sending bodies a byte at a time, say) holds its
+//! share, not every connection; and the listener never spins.
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -23,10 +27,43 @@ use crate::serve::connection::{self, Activity, Timeouts};
 /// descriptors, memory): the pending connections wait in the kernel's queue meanwhile.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// What a connection over the limit gets before it is closed.
-const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\
-content-type: application/json\r\ncontent-length: 71\r\n\r\n\
-{\"error\":\"too many connections (--max-connections); try again shortly\"}";
+/// Why a connection was not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// Every connection is busy.
+    Full,
+    /// Every connection of its peer's share is busy.
+    PeerFull,
+}
+
+impl Refused {
+    /// What the connection gets before it is closed: a whole HTTP answer.
+    fn answer(self) -> Vec<u8> {
+        let error = match self {
+            Refused::Full => "too many connections (--max-connections); try again shortly",
+            Refused::PeerFull => {
+                "too many connections from your address (--max-connections-per-peer); \
+                 try again shortly"
+            }
+        };
+        let body = serde_json::json!({ "error": error }).to_string();
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+}
+
+/// How many connections may be open: in all, and from one peer address.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `--max-connections`.
+    pub total: usize,
+    /// `--max-connections-per-peer`.
+    pub per_peer: usize,
+}
 
 /// Accepts connections on `listener` and serves each with `router` until `stopping` turns
 /// true; then accepts no more, lets the connections answer their requests in flight, and
@@ -34,11 +71,11 @@ content-type: application/json\r\ncontent-length: 71\r\n\r\n\
 pub async fn run(
     listener: TcpListener,
     router: Router,
-    max_connections: usize,
+    limits: Limits,
     timeouts: Timeouts,
     stopping: watch::Receiver<bool>,
 ) {
-    let open = Arc::new(Open::new(max_connections));
+    let open = Arc::new(Open::new(limits));
     let mut stop = stopping.clone();
     let mut failing = false;
     let refusing = Arc::new(AtomicUsize::new(0));
@@ -47,8 +84,8 @@ pub async fn run(
             accepted = listener.accept() => accepted,
             () = super::stopped(&mut stop) => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) if is_about_one_connection(&e) => continue,
             Err(e) => {
                 if !failing {
@@ -60,9 +97,12 @@ pub async fn run(
             }
         };
         failing = false;
-        let Some(slot) = open.admit() else {
-            refuse(stream, &refusing);
-            continue;
+        let slot = match open.admit(peer) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                refuse(stream, refused, &refusing);
+                continue;
+            }
         };
         let (router, stopping) = (router.clone(), stopping.clone());
         tokio::spawn(async move {
@@ -98,12 +138,12 @@ fn is_about_one_connection(e: &io::Error) -> bool {
 /// without the wait that lets their clients read the 503.
 const MAX_REFUSING: usize = 64;
 
-/// Answers 503 to a connection over the limit and closes it: after reading what its client
+/// Answers 503 to a connection over a limit and closes it: after reading what its client
 /// sends for a moment (as a closing connection is, [`connection::linger`]), so that the close
 /// does not reset the connection before the client has read the 503, unless
 /// [`MAX_REFUSING`] connections are being refused already.
-fn refuse(stream: TcpStream, refusing: &Arc<AtomicUsize>) {
-    if stream.try_write(TOO_MANY).is_err() {
+fn refuse(stream: TcpStream, refused: Refused, refusing: &Arc<AtomicUsize>) {
+    if stream.try_write(&refused.answer()).is_err() {
         return;
     }
     if refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
@@ -119,11 +159,49 @@ fn refuse(stream: TcpStream, refusing: &Arc<AtomicUsize>) {
 
 /// The open connections.
 struct Open {
-    max: usize,
+    limits: Limits,
     next: AtomicU64,
-    live: Mutex<HashMap<u64, Arc<Activity>>>,
+    live: Mutex<Live>,
     /// How many are open, for the shutdown to wait on.
     count: watch::Sender<usize>,
+}
+
+/// The open connections by number, with their peers, and how many each peer has.
+#[derive(Default)]
+struct Live {
+    connections: HashMap<u64, (IpAddr, Arc<Activity>)>,
+    peers: HashMap<IpAddr, usize>,
+}
+
+impl Live {
+    /// Closes the connection idle longest among those `of` accepts; `false` if none is idle.
+    fn evict_idle(&mut self, of: impl Fn(IpAddr) -> bool) -> bool {
+        let oldest = self
+            .connections
+            .iter()
+            .filter(|(_, (peer, a))| of(*peer) && a.is_idle())
+            .max_by_key(|(_, (_, a))| a.idle_for())
+            .map(|(&id, _)| id);
+        let Some(id) = oldest else {
+            return false;
+        };
+        self.remove(id).evict();
+        true
+    }
+
+    fn remove(&mut self, id: u64) -> Arc<Activity> {
+        let (peer, activity) = self
+            .connections
+            .remove(&id)
+            .expect("a live connection is removed once");
+        if let Some(n) = self.peers.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.peers.remove(&peer);
+            }
+        }
+        activity
+    }
 }
 
 /// A place among the open connections, given back when dropped.
@@ -134,33 +212,41 @@ struct Slot {
 }
 
 impl Open {
-    fn new(max: usize) -> Self {
+    fn new(limits: Limits) -> Self {
         Open {
-            max: max.max(1),
+            limits: Limits {
+                total: limits.total.max(1),
+                per_peer: limits.per_peer.max(1),
+            },
             next: AtomicU64::new(0),
-            live: Mutex::new(HashMap::new()),
+            live: Mutex::new(Live::default()),
             count: watch::Sender::new(0),
         }
     }
 
-    /// A place for a new connection: a free one, or that of the connection idle longest,
-    /// which is told to close; `None` when every connection is busy.
-    fn admit(self: &Arc<Self>) -> Option<Slot> {
+    /// A place for a new connection from `peer`: a free one, or that of the connection idle
+    /// longest, which is told to close (one of `peer`'s own when it has its share already).
+    ///
+    /// # Errors
+    /// [`Refused::PeerFull`] when `peer` has its share and none of its connections is idle,
+    /// [`Refused::Full`] when every connection is busy.
+    fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Refused> {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if live.len() >= self.max {
-            let (&oldest, _) = live
-                .iter()
-                .filter(|(_, a)| a.is_idle())
-                .max_by_key(|(_, a)| a.idle_for())?;
-            if let Some(evicted) = live.remove(&oldest) {
-                evicted.evict();
+        let held = live.peers.get(&peer).copied().unwrap_or(0);
+        // a share as large as the whole is no share: the total limit speaks
+        if held >= self.limits.per_peer && self.limits.per_peer < self.limits.total {
+            if !live.evict_idle(|p| p == peer) {
+                return Err(Refused::PeerFull);
             }
+        } else if live.connections.len() >= self.limits.total && !live.evict_idle(|_| true) {
+            return Err(Refused::Full);
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new());
-        live.insert(id, Arc::clone(&activity));
-        self.count.send_replace(live.len());
-        Some(Slot {
+        live.connections.insert(id, (peer, Arc::clone(&activity)));
+        *live.peers.entry(peer).or_default() += 1;
+        self.count.send_replace(live.connections.len());
+        Ok(Slot {
             id,
             activity,
             open: Arc::clone(self),
@@ -175,8 +261,11 @@ impl Drop for Slot {
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        live.remove(&self.id);
-        self.open.count.send_replace(live.len());
+        // an evicted connection has been removed already
+        if live.connections.contains_key(&self.id) {
+            live.remove(self.id);
+        }
+        self.open.count.send_replace(live.connections.len());
     }
 }
 
@@ -184,13 +273,20 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const THERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+    fn open(total: usize, per_peer: usize) -> Arc<Open> {
+        Arc::new(Open::new(Limits { total, per_peer }))
+    }
+
     #[test]
     fn over_the_limit_the_connection_idle_longest_makes_room() {
-        let open = Arc::new(Open::new(2));
-        let a = open.admit().unwrap();
+        let open = open(2, 2);
+        let a = open.admit(HERE).unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        let b = open.admit().unwrap();
-        let c = open.admit().expect("a is idle: it makes room");
+        let b = open.admit(THERE).unwrap();
+        let c = open.admit(THERE).expect("a is idle: it makes room");
         assert!(a.activity.is_evicted());
         assert!(!b.activity.is_evicted());
         assert_eq!(*open.count.borrow(), 2);
@@ -202,17 +298,46 @@ mod tests {
 
     #[test]
     fn when_every_connection_is_busy_a_new_one_is_refused() {
-        let open = Arc::new(Open::new(1));
-        let a = open.admit().unwrap();
+        let open = open(1, 1);
+        let a = open.admit(HERE).unwrap();
         a.activity.read(); // a request head has started
-        assert!(open.admit().is_none());
+        assert_eq!(open.admit(THERE).err(), Some(Refused::Full));
     }
 
     #[test]
-    fn the_refusal_is_a_whole_http_answer() {
-        let text = std::str::from_utf8(TOO_MANY).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("content-length: {}", body.len())));
-        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+    fn a_peer_with_its_share_busy_is_refused_and_the_others_still_get_in() {
+        let open = open(4, 2);
+        let mine: Vec<Slot> = (0..2).map(|_| open.admit(HERE).unwrap()).collect();
+        for slot in &mine {
+            slot.activity.read(); // a body trickling in, say
+        }
+        assert_eq!(open.admit(HERE).err(), Some(Refused::PeerFull));
+        let theirs = open.admit(THERE).expect("room left for another peer");
+        // Over its share, a peer's own idle connection makes room, not another peer's.
+        let idle = open.admit(THERE).unwrap();
+        let again = open.admit(THERE).expect("its idle connection makes room");
+        assert!(idle.activity.is_evicted() ^ theirs.activity.is_evicted());
+        assert!(mine.iter().all(|s| !s.activity.is_evicted()));
+        drop((mine, theirs, idle, again));
+        assert_eq!(*open.count.borrow(), 0);
+        assert!(open.live.lock().unwrap().peers.is_empty());
+    }
+
+    #[test]
+    fn the_refusals_are_whole_http_answers_that_say_when_to_come_back() {
+        for refused in [Refused::Full, Refused::PeerFull] {
+            let answer = refused.answer();
+            let text = std::str::from_utf8(&answer).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains(&format!("content-length: {}", body.len())));
+            assert!(head.contains("retry-after: 1"));
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert!(
+                json["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("--max-connections")
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! What `GET /metrics` reports, in Prometheus' text format: requests and errors by route, a
-//! latency histogram by route, how many texts each forward pass carried, and how many tokens
-//! generations wrote.
+//! latency histogram by route, how many texts each forward pass carried, how many tokens
+//! generations wrote, and how many requests' work was given up.
 //!
 //! Everything is a lock-free counter except the errors, which are few and keyed by status code.
 
@@ -151,6 +151,9 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<(Route, u16), u64>>,
     batch_texts: Histogram,
     generated_tokens: AtomicU64,
+    /// Model requests whose work was given up: their client was gone, their time was over, or
+    /// the server was stopping.
+    abandoned: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -164,6 +167,7 @@ impl Default for Metrics {
             errors: Mutex::new(BTreeMap::new()),
             batch_texts: Histogram::new(&BATCH_BOUNDS),
             generated_tokens: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
         }
     }
 }
@@ -189,6 +193,12 @@ impl Metrics {
     pub fn observe_generated(&self, tokens: usize) {
         self.generated_tokens
             .fetch_add(tokens as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one model request whose work was given up, or never started, because nobody
+    /// waited for its answer any more.
+    pub fn observe_abandoned(&self) {
+        self.abandoned.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Everything, in Prometheus' text exposition format.
@@ -242,6 +252,17 @@ impl Metrics {
             out,
             "rnn_generated_tokens_total {}",
             self.generated_tokens.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP rnn_abandoned_requests_total Model requests whose work was dropped or given \
+             up because nobody waited for the answer: the client had gone, the request was over \
+             --max-request-seconds, or the server was stopping.\n",
+        );
+        out.push_str("# TYPE rnn_abandoned_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "rnn_abandoned_requests_total {}",
+            self.abandoned.load(Ordering::Relaxed)
         );
         out
     }

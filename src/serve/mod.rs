@@ -5,7 +5,8 @@
 //! ```text
 //! GET  /                          the page: type a sentence, see the label and every token's probabilities,
 //!                                 or (a language model) type a beginning and watch the text written
-//! GET  /healthz                   {"status": "ok"}, or 503 {"status": "busy"} while a request would be refused
+//! GET  /healthz                   {"status": "ok"}, or 503 {"status": "busy", "queues"} while a request
+//!                                 would be refused or would wait past its time
 //! GET  /metrics                   requests and errors by route, latency, batch sizes, tokens generated
 //! GET  /v1/models                 {"models": [NAME], "kinds": {NAME: "classifier" | "language_model"}}
 //! GET  /v1/models/NAME            {"name": NAME, "ready": true, "kind", "cell", "hidden", "vocabulary", ...}
@@ -22,10 +23,12 @@
 //!
 //! Whatever its clients do, the server's memory, file descriptors and compute stay bounded
 //! ([`ServeConfig`] has every limit): request bodies and answers are counted in byte budgets,
-//! explanations have a size limit, every wait on a client has a timeout, and connections have
-//! a limit. A request over a limit gets a status and a JSON error that names the flag.
+//! explanations have a size limit and a bounded cost, every wait on a client has a timeout,
+//! every request has a time budget, and connections have a limit, a share of it for each peer.
+//! A request over a limit gets a status and a JSON error that names the flag; a 503 says when
+//! to try again (`Retry-After`). Work whose client is gone is given up.
 //!
-//! - [`listener`]: the accept loop and the connection limit.
+//! - [`listener`]: the accept loop and the connection limits, in all and for each peer.
 //! - [`connection`]: one connection: hyper's HTTP/1.1 under the router, the header and idle
 //!   timeouts, the lingering close.
 //! - [`routes`]: the HTTP handlers and the limits of a request. [`api`]: the protocol's JSON,
@@ -34,7 +37,8 @@
 //!   whole or streamed.
 //! - [`budget`]: the byte budgets for request bodies and answers.
 //! - [`served`]: the served model, a classifier or a language model, read from its file.
-//! - [`batcher`]: the queue and the compute threads that batch texts into forward passes.
+//! - [`batcher`]: the queues and the compute threads that batch texts into forward passes, and
+//!   explain on threads of their own.
 //! - [`sampler`]: generations, on threads of their own, a token at a time.
 //! - [`metrics`]: the counters behind `/metrics`.
 
@@ -64,10 +68,6 @@ use metrics::Metrics;
 use routes::{AppState, Served, Writer};
 use sampler::Sampler;
 pub use served::{AnyModel, Kind};
-
-/// How long, after SIGINT or SIGTERM, the server waits for requests in flight before it exits
-/// anyway.
-const GRACE: Duration = Duration::from_secs(10);
 
 /// Where and how to serve a model, and the limits that keep the server's memory, file
 /// descriptors and permits bounded whatever its clients do.
@@ -106,6 +106,8 @@ pub struct ServeConfig {
     pub max_answer_memory: usize,
     /// Connections open at once at most.
     pub max_connections: usize,
+    /// Connections open at once from one peer address at most.
+    pub max_connections_per_peer: usize,
     /// From the first byte of a request's head to its end, at most.
     pub header_timeout: Duration,
     /// From the end of a request's head to the end of its body, at most; then a 408.
@@ -113,12 +115,18 @@ pub struct ServeConfig {
     /// How long a connection may stay without a byte read or written while no request of it
     /// is being handled.
     pub idle_timeout: Duration,
+    /// From the end of a model request's body to its answer, at most (waiting in a queue
+    /// included); then a 503, and the request's work is given up.
+    pub max_request: Duration,
+    /// How long, after SIGINT or SIGTERM, the server lets the requests in flight finish; then
+    /// it gives up their work and exits.
+    pub shutdown: Duration,
 }
 
 /// Serves `model` (a [`Model`](crate::model::Model), a
 /// [`LanguageModel`](crate::lm::LanguageModel) or a [`AnyModel`]) until SIGINT or
 /// SIGTERM, then stops accepting connections, finishes the requests in flight (waiting at most
-/// 10 s) and returns. `on_ready` is called with the address once the server listens, after the
+/// `config.shutdown`, then giving up their work) and returns. `on_ready` is called with the address once the server listens, after the
 /// signal handlers are installed.
 ///
 /// # Errors
@@ -145,6 +153,9 @@ pub fn serve(
                     Arc::clone(&model),
                     BatchConfig {
                         threads: config.threads,
+                        // explanations get their own threads, half as many: they never hold up
+                        // a prediction, nor take all the cores
+                        explain_threads: (config.threads / 2).max(1),
                         max_batch: config.max_batch,
                         max_wait: config.max_wait,
                         queue: config.max_pending,
@@ -167,6 +178,11 @@ pub fn serve(
                 ),
             }),
         };
+        // kept to give up the compute threads' work when the shutdown can wait no longer
+        let stop_work = match &served {
+            Served::Classifier { batcher, .. } => Some(batcher.stopper()),
+            Served::LanguageModel(_) => None,
+        };
         let state = Arc::new(AppState {
             name: config.name.clone(),
             served,
@@ -178,6 +194,7 @@ pub fn serve(
             max_instances: config.max_instances,
             max_explain_probs: config.max_explain_probs,
             max_generate_tokens: config.max_generate_tokens,
+            max_request: config.max_request,
             in_progress: Arc::new(Semaphore::new(config.max_pending)),
             bodies: Budget::new(config.max_pending.saturating_mul(config.max_body)),
             answers: Budget::new(config.max_answer_memory),
@@ -192,24 +209,42 @@ pub fn serve(
         let server = listener::run(
             listener,
             app,
-            config.max_connections,
+            listener::Limits {
+                total: config.max_connections,
+                per_peer: config.max_connections_per_peer,
+            },
             timeouts,
             stopping.clone(),
         );
         let mut overdue = stopping;
+        let grace = config.shutdown;
         let give_up = async move {
             stopped(&mut overdue).await;
-            tokio::time::sleep(GRACE).await;
+            tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            () = server => Ok(()),
+            () = server => {}
             () = give_up => {
-                eprintln!("gave up waiting for the requests in flight after {GRACE:?}");
-                Ok(())
+                if let Some(stop) = &stop_work {
+                    stop.stop();
+                }
+                eprintln!(
+                    "gave up the requests still in flight after {} s (--shutdown-seconds)",
+                    grace.as_secs_f64()
+                );
             }
         }
-    })
+        Ok::<(), std::io::Error>(())
+    })?;
+    // Connections still open are dropped; a generation still running stops at its next token
+    // (its channel is closed), and the process does not wait for it.
+    runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+    Ok(())
 }
+
+/// How long the runtime waits, after the server has stopped, for threads still running work
+/// whose requests are gone.
+const SHUTDOWN_LEFTOVERS: Duration = Duration::from_millis(500);
 
 /// Waits until `stopping` turns true (never, if its sender is gone without turning it).
 async fn stopped(stopping: &mut watch::Receiver<bool>) {

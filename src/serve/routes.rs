@@ -2,7 +2,7 @@
 //! passes through, and the metrics every answer is counted in.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -43,6 +43,8 @@ pub struct AppState {
     pub max_explain_probs: usize,
     /// Tokens in one generate answer at most.
     pub max_generate_tokens: usize,
+    /// From the end of a model request's body to its answer, at most (`--max-request-seconds`).
+    pub max_request: Duration,
     /// Permits for model requests whose body has been read, until they are answered: queued
     /// or in a forward pass, or generating. When none is left, a request is refused at once
     /// with 503 rather than queued without bound.
@@ -114,14 +116,29 @@ fn busy() -> ApiError {
     )
 }
 
+/// The 503 of a request not answered within `--max-request-seconds`, whose work is given up.
+fn over_time(budget: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the request was not answered within {} s (--max-request-seconds) and its work was \
+             given up; the server is busy, try again shortly",
+            budget.as_secs_f64()
+        ),
+    )
+}
+
 async fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
 /// `GET /healthz`: 200 `{"status": "ok"}` when a predict request (a generate request of the
-/// default length, for a language model) would be admitted now, 503 `{"status": "busy"}` when
-/// it would be refused for want of room: every permit of the model requests in progress
-/// taken, or no byte left for its body or its answer.
+/// default length, for a language model) would be admitted now and answered in time; 503
+/// `{"status": "busy", "queues": ...}` when it would be refused for want of room (every permit
+/// of the model requests in progress taken, or no byte left for its body or its answer), or
+/// when a queue's oldest request has waited half of `--max-request-seconds` (requests queued
+/// now would likely not be answered in time). `"queues"` tells, for the predict and the
+/// explain queue, the requests waiting in it and how long the oldest has waited.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let small_answer = match &state.served {
         Served::Classifier { model, .. } => {
@@ -141,15 +158,38 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let admits = state.in_progress.available_permits() > 0
         && state.bodies.free() > 0
         && state.answers.free() >= 2 * small_answer;
-    if admits {
-        axum::Json(json!({ "status": "ok" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "busy" })),
-        )
-            .into_response()
+    let loads = match &state.served {
+        Served::Classifier { batcher, .. } => vec![
+            ("predict", batcher.load(false)),
+            ("explain", batcher.load(true)),
+        ],
+        Served::LanguageModel(_) => Vec::new(),
+    };
+    let late = loads
+        .iter()
+        .any(|(_, load)| load.oldest * 2 >= state.max_request);
+    if admits && !late {
+        return axum::Json(json!({ "status": "ok" })).into_response();
     }
+    let queues: serde_json::Map<String, serde_json::Value> = loads
+        .iter()
+        .map(|(name, load)| {
+            let queue = json!({
+                "queued": load.queued,
+                "oldest_seconds": (load.oldest.as_secs_f64() * 1000.0).round() / 1000.0,
+            });
+            (name.to_string(), queue)
+        })
+        .collect();
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(json!({ "status": "busy", "queues": queues })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, api::RETRY_AFTER.clone());
+    response
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
@@ -283,8 +323,9 @@ async fn read_body(
 ///
 /// Every limit is checked before the work it bounds: the body's (see [`read_body`]); the
 /// permits of the requests in progress once it is read; the explanation's size and the
-/// answer's bytes before the texts are queued. The answer's bytes stay counted until the
-/// connection has taken them.
+/// answer's bytes before the texts are queued; the request's time (`--max-request-seconds`,
+/// from the end of its body) while it waits and is computed. The answer's bytes stay counted
+/// until the connection has taken them.
 async fn classify(
     state: &AppState,
     model: &Model,
@@ -293,8 +334,9 @@ async fn classify(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let arrival = batcher.arrival();
+    let arrival = batcher.arrival(explain);
     let (body, body_held) = read_body(state, headers, body).await?;
+    let deadline = tokio::time::Instant::now() + state.max_request;
     let _permit = state.in_progress.try_acquire().map_err(|_| busy())?;
     let texts = api::read_instances(&body, state.max_instances)?;
     drop(body);
@@ -315,9 +357,11 @@ async fn classify(
     }
     let mut answer_held = reserve_answer(&state.answers, size.bytes)?;
 
-    let answer = batcher
-        .run(texts, explain, arrival)
+    // Over its time, the request is answered 503 and its job dropped with the reply channel:
+    // the compute threads then give up its work.
+    let answer = tokio::time::timeout_at(deadline, batcher.run(texts, explain, arrival))
         .await
+        .map_err(|_| over_time(state.max_request))?
         .map_err(|refusal| match refusal {
             Refusal::Busy => busy(),
             Refusal::Unavailable => ApiError::new(
@@ -353,7 +397,9 @@ async fn classify(
 /// (see [`read_body`]); the permits of the requests in progress once it is read (held until
 /// the generation ends); the prime's tokens (`--max-prime-memory`), the length
 /// (`--max-generate-tokens`) and the answer's bytes, whole or streamed, before the model reads
-/// the prime. A streamed answer gives its bytes back as the connection takes them.
+/// the prime. A streamed answer gives its bytes back as the connection takes them. The time
+/// (`--max-request-seconds`) bounds the wait for a turn and the prime's reading, and a whole
+/// answer's generation; a stream, whose client sees it progress, runs to its length.
 async fn write_text(
     state: &AppState,
     writer: &Writer,
@@ -374,7 +420,11 @@ async fn write_text(
     let mut answer_held = reserve_answer(&state.answers, bound)?;
     let stream = request.stream;
     // The prime goes with the generation, so its body's bytes stay counted until it ends.
-    let mut output = writer.sampler.start(request, (permit, body_held)).await?;
+    let deadline = tokio::time::Instant::now() + state.max_request;
+    let mut output =
+        tokio::time::timeout_at(deadline, writer.sampler.start(request, (permit, body_held)))
+            .await
+            .map_err(|_| over_time(state.max_request))??;
     if stream {
         return Ok((
             [
@@ -385,7 +435,11 @@ async fn write_text(
         )
             .into_response());
     }
-    let Some(bytes) = output.recv().await else {
+    // Over its time, the generation stops at its next token (its channel is closed).
+    let Some(bytes) = tokio::time::timeout_at(deadline, output.recv())
+        .await
+        .map_err(|_| over_time(state.max_request))?
+    else {
         return Err(sampler::failed());
     };
     // The bound was taken before; now the answer holds what it is, no more.
