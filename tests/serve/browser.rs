@@ -235,7 +235,10 @@ fn the_page_shows_the_label_and_the_tokens_as_a_sentence_is_typed() {
     });
     let about = page.eval("document.getElementById('about').textContent");
     assert!(
-        about.as_str().unwrap().contains("rnn cell, H = 8"),
+        about
+            .as_str()
+            .unwrap()
+            .starts_with("1 layer of rnn cells, H = 8, one-hot input, "),
         "{about}"
     );
 
@@ -314,7 +317,7 @@ fn the_page_of_a_language_model_writes_on_from_a_beginning_token_by_token() {
         about
             .as_str()
             .unwrap()
-            .contains("A language model: lstm cell, H = 24"),
+            .starts_with("A language model: 1 layer of lstm cells, H = 24, one-hot input, "),
         "{about}"
     );
 
@@ -391,4 +394,17 @@ fn the_page_of_a_language_model_writes_on_from_a_beginning_token_by_token() {
             .starts_with("the temperature must be 0"),
         "{error}"
     );
+
+    // A link with ?text= starts writing after that beginning, as a classifier's page reads it.
+    page.call(
+        "Page.navigate",
+        json!({ "url": format!("http://{}/?text=the+cat+", server.address) }),
+    );
+    let given = page.wait_for(
+        "document.body && document.body.dataset.state === 'written' && \
+           JSON.stringify([document.getElementById('prime').value, \
+             [...document.querySelectorAll('#written .given')].map(t => t.textContent)])",
+        |v| v.is_string(),
+    );
+    assert_eq!(given, json!(["the cat ", ["the cat "]]).to_string());
 }
