@@ -309,13 +309,32 @@ fn bad_texts_and_settings_fail_with_one_clear_line() {
 
 /// A language model's file whose network reads both ways once loaded, and then `generate` and
 /// `eval` panicked on it (red team, issue 28, item 7): every command refuses it with a line.
-#[test]
-fn a_language_model_that_reads_both_ways_is_refused_by_every_command() {
+/// Saves a language model of `arch` over characters of `vocab`, with new weights, to `path`:
+/// a file such as no `rnn lm` run writes, for the commands to refuse.
+fn save_crafted(arch: &rnn::rnn::Architecture, vocab: &rnn::data::Vocab, path: &Path) {
+    use rnn::data::Tokens;
     use rnn::data::files::Columns;
-    use rnn::data::{Tokens, Vocab};
     use rnn::model_file::ContentsRef;
     use rnn::rng::Rng;
-    use rnn::rnn::{Architecture, CellKind, Init, Network};
+    use rnn::rnn::{Init, Network};
+
+    let network = Network::new(arch, Init::LikeRnn, &mut Rng::new(0)).unwrap();
+    let contents = ContentsRef {
+        network: &network,
+        params: network.params(),
+        vocab,
+        labels: &[],
+        tokens: Tokens::Char,
+        max_len: None,
+        columns: &Columns::default(),
+    };
+    rnn::model_file::save(contents, path).unwrap();
+}
+
+#[test]
+fn a_language_model_that_reads_both_ways_is_refused_by_every_command() {
+    use rnn::data::{Tokens, Vocab};
+    use rnn::rnn::{Architecture, CellKind};
 
     let dir = tempfile::tempdir().unwrap();
     let vocab = Vocab::build(["abcabc"], Tokens::Char, 1, None, None);
@@ -323,17 +342,7 @@ fn a_language_model_that_reads_both_ways_is_refused_by_every_command() {
         bidirectional: true,
         ..Architecture::language_model(CellKind::Gru, vocab.len(), 4)
     };
-    let network = Network::new(&arch, Init::LikeRnn, &mut Rng::new(0)).unwrap();
-    let contents = ContentsRef {
-        network: &network,
-        params: network.params(),
-        vocab: &vocab,
-        labels: &[],
-        tokens: Tokens::Char,
-        max_len: None,
-        columns: &Columns::default(),
-    };
-    rnn::model_file::save(contents, &dir.path().join("bi.safetensors")).unwrap();
+    save_crafted(&arch, &vocab, &dir.path().join("bi.safetensors"));
     fs::write(dir.path().join("text.txt"), "abcabc").unwrap();
     for args in [
         &[
@@ -357,27 +366,14 @@ fn a_language_model_that_reads_both_ways_is_refused_by_every_command() {
 fn a_language_model_that_knows_no_token_but_unk_is_refused_by_generate() {
     // Such a model (a crafted file: training refuses a text without tokens) has nothing to
     // write; generate once panicked on an empty prime looking for a token to start from.
-    use rnn::data::files::Columns;
-    use rnn::data::{Tokens, Vocab};
-    use rnn::model_file::ContentsRef;
-    use rnn::rng::Rng;
-    use rnn::rnn::{Architecture, CellKind, Init, Network};
+    use rnn::data::Vocab;
+    use rnn::rnn::{Architecture, CellKind};
 
     let dir = tempfile::tempdir().unwrap();
     let vocab = Vocab::from_tokens(vec!["<unk>".into()]).unwrap();
     assert_eq!(vocab.unk(), Some(0));
     let arch = Architecture::language_model(CellKind::Gru, vocab.len(), 4);
-    let network = Network::new(&arch, Init::LikeRnn, &mut Rng::new(0)).unwrap();
-    let contents = ContentsRef {
-        network: &network,
-        params: network.params(),
-        vocab: &vocab,
-        labels: &[],
-        tokens: Tokens::Char,
-        max_len: None,
-        columns: &Columns::default(),
-    };
-    rnn::model_file::save(contents, &dir.path().join("unk.safetensors")).unwrap();
+    save_crafted(&arch, &vocab, &dir.path().join("unk.safetensors"));
     for prime in ["", "abc"] {
         let args = [
             "generate",

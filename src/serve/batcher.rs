@@ -521,12 +521,18 @@ mod tests {
     use crate::model::ModelConfig;
 
     fn batcher(max_wait_ms: u64) -> (Batcher, Arc<Metrics>, Arc<Model>) {
-        let data = [("good", "pos"), ("bad", "neg"), ("not good", "neg")];
         let config = ModelConfig {
             hidden: 4,
             ..ModelConfig::seed()
         };
-        let model = Arc::new(Model::for_data(data, &config).unwrap());
+        batcher_of(&config, max_wait_ms)
+    }
+
+    /// A batcher of a model of `config` trained on nothing (three rows' vocabulary), with one
+    /// predict and one explain thread, waiting `max_wait_ms` for company.
+    fn batcher_of(config: &ModelConfig, max_wait_ms: u64) -> (Batcher, Arc<Metrics>, Arc<Model>) {
+        let data = [("good", "pos"), ("bad", "neg"), ("not good", "neg")];
+        let model = Arc::new(Model::for_data(data, config).unwrap());
         let metrics = Arc::new(Metrics::default());
         let config = BatchConfig {
             threads: 1,
@@ -600,21 +606,11 @@ mod tests {
     /// A batcher serving the default network (a bidirectional LSTM, whose explanations read
     /// each prefix again) with one predict and one explain thread.
     fn bidirectional_batcher() -> (Arc<Batcher>, Arc<Metrics>, Arc<Model>) {
-        let data = [("good", "pos"), ("bad", "neg"), ("not good", "neg")];
         let config = ModelConfig {
             min_count: 1,
             ..ModelConfig::default()
         };
-        let model = Arc::new(Model::for_data(data, &config).unwrap());
-        let metrics = Arc::new(Metrics::default());
-        let config = BatchConfig {
-            threads: 1,
-            explain_threads: 1,
-            max_batch: 8,
-            max_wait: Duration::from_millis(2),
-            queue: 16,
-        };
-        let batcher = Batcher::start(Arc::clone(&model), config, Arc::clone(&metrics)).unwrap();
+        let (batcher, metrics, model) = batcher_of(&config, 2);
         (Arc::new(batcher), metrics, model)
     }
 
