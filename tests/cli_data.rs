@@ -2850,3 +2850,76 @@ fn a_chart_in_a_format_that_cannot_be_written_is_refused_before_any_work() {
     let out = fails(dir.path(), &explain, 1, &[]);
     assert_eq!(stderr(&out), says("f.gif", "not .gif"));
 }
+
+#[test]
+fn pretrained_vectors_start_the_embedding_of_the_words_they_hold() {
+    let dir = sample_dir();
+    fs::write(
+        dir.path().join("v.vec"),
+        "3 4\nfood 1 2 3 4\ngood 0.5 0.5 0.5 0.5\nzebra 0 0 0 0\n",
+    )
+    .unwrap();
+    let mut args = train_and_test("m.safetensors");
+    args.extend(["--pretrained", "v.vec", "--epochs", "0"]);
+    let out = ok(&args, dir.path());
+    assert!(
+        stderr(&out).starts_with("Pretrained vectors for 2 of "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("from v.vec (3 words).\n"),
+        "{}",
+        stderr(&out)
+    );
+    // the embedding is as wide as the vectors, and their words' rows are the vectors
+    let parts = common::read_parts(&dir.path().join("m.safetensors"));
+    let vocab: Vec<String> = serde_json::from_str(&parts.meta["vocab"]).unwrap();
+    let table = parts
+        .tensors
+        .iter()
+        .find(|t| t.0 == "embedding.weight")
+        .unwrap();
+    assert_eq!(table.2, [vocab.len(), 4]);
+    let row = |word: &str| -> Vec<f32> {
+        let i = vocab.iter().position(|w| w == word).unwrap();
+        table.3[16 * i..16 * (i + 1)]
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(row("food"), [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(row("good"), [0.5; 4]);
+    assert_ne!(row("the"), [0.0; 4], "drawn at random as usual");
+    // and it trains from there
+    let mut args = train_and_test("m.safetensors");
+    args.extend(["--pretrained", "v.vec", "--epochs", "2", "--quiet"]);
+    ok(&args, dir.path());
+
+    // a width that does not fit, and malformed files, are errors naming the file and the line
+    let mut args = train_and_test("n.safetensors");
+    args.extend(["--pretrained", "v.vec", "--embed", "8"]);
+    let out = fails(dir.path(), &args, 1, &[]);
+    assert_eq!(
+        stderr(&out),
+        "error: --embed 8 does not fit v.vec, whose vectors have 4 numbers: give --embed 4, or \
+         leave --embed out\n"
+    );
+    for (text, says) in [
+        (
+            "3 4\nfood 1 2 3 4\ngood 1 2 3\n",
+            "error: bad.vec line 3: 3 numbers after the word, where the vectors have 4\n",
+        ),
+        (
+            "food 1 2 3 4\ngood 1 two 3 4\n",
+            "error: bad.vec line 2: \"two\" is not a number (a vector has 4 numbers after its \
+             word)\n",
+        ),
+    ] {
+        fs::write(dir.path().join("bad.vec"), text).unwrap();
+        let mut args = train_and_test("n.safetensors");
+        args.extend(["--pretrained", "bad.vec"]);
+        let out = fails(dir.path(), &args, 1, &[]);
+        assert_eq!(stderr(&out), says);
+    }
+}

@@ -13,8 +13,8 @@ use clap::Args;
 use serde_json::json;
 
 use rnn::checkpoint::{self, RunFiles, checkpoint_path};
-use rnn::data::Tokens;
 use rnn::data::files::{self, Columns, Format, ReadOptions};
+use rnn::data::{Tokens, vectors};
 use rnn::metrics::Score;
 use rnn::model::{Initializer, Model, ModelConfig};
 use rnn::optim::OptimizerKind;
@@ -74,6 +74,11 @@ pub struct TrainArgs {
     /// weights are the table of token vectors [default: 64].
     #[arg(long, conflicts_with_all = ["init", "resume"])]
     embed: Option<usize>,
+    /// Start the embedding of every vocabulary word found in this file of word vectors, in
+    /// the `.vec` text format of fastText and GloVe (a header line "WORDS DIMENSION" or none);
+    /// the others start at random as usual. --embed is the vectors' dimension by default.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "resume"])]
+    pretrained: Option<PathBuf>,
     /// How the top layer's outputs over the text become the features the output layer reads:
     /// last (each direction's final state, PyTorch's h_n), mean or max (over the text's
     /// tokens) [default: max].
@@ -229,11 +234,12 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(mut args: TrainArgs) -> Result<()> {
     let files = RunFiles::beside(&args.model, args.keep_checkpoint);
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
     let written = (args.metrics.as_deref(), args.plot.as_deref());
     outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
+    args.embed = embed_of_vectors(&args)?;
     let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
     let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
     let start = match (checkpoint, &args.init) {
@@ -262,6 +268,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let valid = args.valid.as_deref().map(read).transpose()?;
     let test = args.test.as_deref().map(read).transpose()?;
     let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
+    if let Some(path) = &args.pretrained {
+        use_vectors(&mut run.model, path, args.quiet)?;
+    }
     let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &args)?;
@@ -293,6 +302,43 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     history()?;
     print_summary(&run, &args, &report, (seconds, resumed_after))
+}
+
+/// The embedding's width: `--embed`, or the dimension of the `--pretrained` vectors, which
+/// must agree.
+fn embed_of_vectors(args: &TrainArgs) -> Result<Option<usize>> {
+    let Some(path) = &args.pretrained else {
+        return Ok(args.embed);
+    };
+    let dim = vectors::dimension(path)?;
+    match args.embed {
+        None => Ok(Some(dim)),
+        Some(e) if e == dim => Ok(Some(dim)),
+        Some(e) => anyhow::bail!(
+            "--embed {e} does not fit {}, whose vectors have {dim} numbers: give --embed {dim}, \
+             or leave --embed out",
+            path.display()
+        ),
+    }
+}
+
+/// Starts the embedding of `model`'s words at their vectors in the `.vec` file at `path`, and
+/// says how many of its words had one.
+fn use_vectors(model: &mut Model, path: &Path, quiet: bool) -> Result<()> {
+    let width = model.network.arch().embed.unwrap_or(0);
+    let found = vectors::read_for(path, &model.vocab, width)?;
+    model.use_vectors(&found)?;
+    if !quiet {
+        let known = model.vocab.len() - usize::from(model.vocab.unk().is_some());
+        eprintln!(
+            "Pretrained vectors for {} of {known} words ({:.1}%), from {} ({} words).",
+            found.rows.len(),
+            100.0 * found.coverage(&model.vocab),
+            path.display(),
+            found.words
+        );
+    }
+    Ok(())
 }
 
 /// The rows of the file at `path`.

@@ -8,6 +8,7 @@ pub mod records;
 pub mod sample;
 pub mod split;
 pub mod tokens;
+pub mod vectors;
 pub mod vocab;
 
 pub use tokens::Tokens;

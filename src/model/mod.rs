@@ -446,6 +446,40 @@ impl Model {
             .collect()
     }
 
+    /// Starts the embedding of every word of `found` at its pretrained vector (see
+    /// [`crate::data::vectors`]); the other words keep theirs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the model has no embedding (its input is one-hot) or one of
+    /// another width than the vectors.
+    pub fn use_vectors(&mut self, found: &crate::data::vectors::Found) -> Result<()> {
+        let width = self.network.arch().embed.unwrap_or(0);
+        if width == 0 {
+            return Err(Error::Config(
+                "pretrained vectors start an embedding, and this network reads one-hot words \
+                 (embed 0)"
+                    .into(),
+            ));
+        }
+        if width != found.dim {
+            return Err(Error::Config(format!(
+                "the vectors have {} numbers and the embedding {width}",
+                found.dim
+            )));
+        }
+        let table = self
+            .network
+            .layout()
+            .get("embedding.weight")
+            .expect("a network with an embedding has its table")
+            .range();
+        let params = &mut self.network.params_mut()[table];
+        for (id, vector) in &found.rows {
+            params[*id as usize * width..][..width].copy_from_slice(vector);
+        }
+        Ok(())
+    }
+
     /// Predicts every text, in order.
     ///
     /// Batches of texts (32 at most, 65,536 tokens at most unless one text has more) run in
