@@ -143,6 +143,7 @@ impl Recipe {
             schedule: self.schedule,
             class_weights: (self.class_weight == ClassWeight::Balanced)
                 .then(|| train::balanced_class_weights(train, classes)),
+            freeze_embed: false,
         }
     }
 }

@@ -2923,3 +2923,44 @@ fn pretrained_vectors_start_the_embedding_of_the_words_they_hold() {
         assert_eq!(stderr(&out), says);
     }
 }
+
+#[test]
+fn a_frozen_embedding_stays_as_it_started_while_the_rest_learns() {
+    let dir = sample_dir();
+    fs::write(
+        dir.path().join("v.vec"),
+        "food 1 2 3 4\ngood 0.5 0.5 0.5 0.5\n",
+    )
+    .unwrap();
+    let tensors = |model: &str| -> BTreeMap<String, Vec<u8>> {
+        common::read_parts(&dir.path().join(model))
+            .tensors
+            .into_iter()
+            .map(|t| (t.0, t.3))
+            .collect()
+    };
+    let run = |model: &str, extra: &[&str]| {
+        let mut args = train_and_test(model);
+        args.extend(["--pretrained", "v.vec", "--quiet", "--seed", "2"]);
+        args.extend(extra);
+        ok(&args, dir.path());
+        tensors(model)
+    };
+    let start = run("start.safetensors", &["--epochs", "0"]);
+    let frozen = run("frozen.safetensors", &["--epochs", "3", "--freeze-embed"]);
+    let free = run("free.safetensors", &["--epochs", "3"]);
+    assert_eq!(frozen["embedding.weight"], start["embedding.weight"]);
+    assert_ne!(free["embedding.weight"], start["embedding.weight"]);
+    for name in ["fc.weight", "rnn.weight_hh_l0"] {
+        assert_ne!(frozen[name], start[name], "{name} learns");
+    }
+    // without an embedding there is nothing to freeze
+    let mut args = train_and_test("n.safetensors");
+    args.extend(["--embed", "0", "--freeze-embed"]);
+    let out = fails(dir.path(), &args, 1, &[]);
+    assert_eq!(
+        stderr(&out),
+        "error: --freeze-embed keeps an embedding, and this network reads one-hot words \
+         (--embed 0)\n"
+    );
+}

@@ -79,6 +79,10 @@ pub struct TrainArgs {
     /// the others start at random as usual. --embed is the vectors' dimension by default.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "resume"])]
     pretrained: Option<PathBuf>,
+    /// Keep the embedding as it starts (with --pretrained, the vectors): only the rest of the
+    /// network learns.
+    #[arg(long, conflicts_with = "resume")]
+    freeze_embed: bool,
     /// How the top layer's outputs over the text become the features the output layer reads:
     /// last (each direction's final state, PyTorch's h_n), mean or max (over the text's
     /// tokens) [default: max].
@@ -268,9 +272,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let valid = args.valid.as_deref().map(read).transpose()?;
     let test = args.test.as_deref().map(read).transpose()?;
     let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
-    if let Some(path) = &args.pretrained {
-        use_vectors(&mut run.model, path, args.quiet)?;
-    }
+    start_embedding(&mut run, &args)?;
     let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &args)?;
@@ -320,6 +322,21 @@ fn embed_of_vectors(args: &TrainArgs) -> Result<Option<usize>> {
             path.display()
         ),
     }
+}
+
+/// The embedding of a new run as `--pretrained` and `--freeze-embed` say.
+fn start_embedding(run: &mut Prepared, args: &TrainArgs) -> Result<()> {
+    if let Some(path) = &args.pretrained {
+        use_vectors(&mut run.model, path, args.quiet)?;
+    }
+    if args.freeze_embed {
+        anyhow::ensure!(
+            run.model.network.arch().embed.is_some(),
+            "--freeze-embed keeps an embedding, and this network reads one-hot words (--embed 0)"
+        );
+        run.config.freeze_embed = true;
+    }
+    Ok(())
 }
 
 /// Starts the embedding of `model`'s words at their vectors in the `.vec` file at `path`, and

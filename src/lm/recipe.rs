@@ -104,6 +104,7 @@ impl TextRecipe {
             patience: (self.patience > 0).then_some(self.patience),
             schedule: self.schedule,
             class_weights: None,
+            freeze_embed: false,
         }
     }
 

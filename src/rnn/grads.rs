@@ -242,6 +242,21 @@ impl Gradients {
         }
     }
 
+    /// Sets to zero the gradient of the token table at `offset` (of the parameters) for
+    /// every token: that table is then left as it is by the update.
+    pub fn zero_table(&mut self, offset: usize) {
+        let column = self.column.max(1);
+        let mut start = 0;
+        for table in &self.tables {
+            if table.offset == offset {
+                for entry in self.columns.chunks_exact_mut(column) {
+                    entry[start..start + table.width].fill(0.0);
+                }
+            }
+            start += table.width;
+        }
+    }
+
     /// The tokens that have a column, in order.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens

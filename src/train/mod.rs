@@ -76,6 +76,10 @@ pub struct TrainConfig {
     /// A weight for every class's loss (its mean over the training examples should be 1, as
     /// [`balanced_class_weights`] gives), or none (all 1).
     pub class_weights: Option<Vec<f32>>,
+    /// Keep the embedding as it starts (pretrained vectors): its gradient is dropped before
+    /// every update, so that only the rest of the network learns. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_embed: bool,
 }
 
 impl Default for TrainConfig {
@@ -108,6 +112,7 @@ impl TrainConfig {
             patience: None,
             schedule: LrSchedule::Constant,
             class_weights: None,
+            freeze_embed: false,
         }
     }
 

@@ -128,6 +128,11 @@ impl Run {
         if !loss.is_finite() {
             return Err(self.diverged(net, loss));
         }
+        if self.config.freeze_embed
+            && let Some(embedding) = net.layout().get("embedding.weight")
+        {
+            grads.zero_table(embedding.range().start);
+        }
         self.optimizer
             .step(net.params_mut(), grads, self.config.clip);
         self.state.step += 1;
