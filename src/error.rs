@@ -78,6 +78,9 @@ pub enum Setting {
     LabelCol,
     Format,
     MaxRowBytes,
+    Embed,
+    FreezeEmbed,
+    Pretrained,
 }
 
 /// Whether settings are named as the command line's flags.
@@ -101,6 +104,9 @@ impl Setting {
             Setting::LabelCol => "label_col",
             Setting::Format => "format",
             Setting::MaxRowBytes => "max_row_bytes",
+            Setting::Embed => "embed",
+            Setting::FreezeEmbed => "freeze_embed",
+            Setting::Pretrained => "pretrained",
         }
     }
 

@@ -31,7 +31,8 @@ use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
 use crate::data::Example;
 use crate::data::files::{Columns, Row};
 use crate::data::split;
-use crate::error::{Error, Result};
+use crate::data::vectors;
+use crate::error::{Error, Result, Setting};
 use crate::model::{Model, ModelConfig};
 use crate::optim::OptimizerKind;
 use crate::train::{self, Data, Event, LrSchedule, RunState, TrainConfig, TrainReport};
@@ -407,6 +408,59 @@ fn rows_fingerprint(train: &[Row], valid: Option<&[Row]>) -> String {
 }
 
 impl Prepared {
+    /// Starts a new run's embedding at the word vectors of the `.vec` file at `vectors` (see
+    /// [`crate::data::vectors`]; the other words keep their random start), and keeps it fixed
+    /// in training with `freeze`. Returns what the file held for the vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a resumed run (it has its own embedding) or a network without an
+    /// embedding (one-hot input), or vectors of another width; as [`vectors::read_for`] for
+    /// the file.
+    pub fn start_embedding(
+        &mut self,
+        vectors: Option<&Path>,
+        freeze: bool,
+    ) -> Result<Option<vectors::Found>> {
+        if vectors.is_none() && !freeze {
+            return Ok(None);
+        }
+        let named = if freeze {
+            Setting::FreezeEmbed
+        } else {
+            Setting::Pretrained
+        };
+        if self.state.is_some() {
+            return Err(Error::Config(format!(
+                "{named} starts a new run's embedding; a resumed run keeps its own"
+            )));
+        }
+        let Some(width) = self.model.network.arch().embed else {
+            return Err(Error::Config(format!(
+                "{named} needs an embedding, and this network reads one-hot words ({} 0)",
+                Setting::Embed
+            )));
+        };
+        let found = match vectors {
+            Some(path) => {
+                let dim = vectors::dimension(path)?;
+                if dim != width {
+                    return Err(Error::Config(format!(
+                        "{}: its vectors have {dim} numbers and the embedding {width}: give {} \
+                         {dim}",
+                        path.display(),
+                        Setting::Embed
+                    )));
+                }
+                let found = vectors::read_for(path, &self.model.vocab, width)?;
+                self.model.use_vectors(&found)?;
+                Some(found)
+            }
+            None => None,
+        };
+        self.config.freeze_embed = freeze;
+        Ok(found)
+    }
+
     /// Trains the model (see [`train::train`]) and returns it with the run's report.
     ///
     /// # Errors

@@ -2960,7 +2960,7 @@ fn a_frozen_embedding_stays_as_it_started_while_the_rest_learns() {
     let out = fails(dir.path(), &args, 1, &[]);
     assert_eq!(
         stderr(&out),
-        "error: --freeze-embed keeps an embedding, and this network reads one-hot words \
+        "error: --freeze-embed needs an embedding, and this network reads one-hot words \
          (--embed 0)\n"
     );
 }

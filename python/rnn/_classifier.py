@@ -37,6 +37,11 @@ class Classifier(ClassifierMixin, ModelEstimator):
     (0.001 for adam, 0.02 for sgd), ``batch`` 32 or fewer for a small set, ``valid_split`` 0.1
     of the training rows, or 0 when that would be fewer than 50; ``threads`` one per core.
 
+    ``pretrained``, a ``.vec`` file of word vectors (fastText's or GloVe's text format), starts
+    the embedding of every vocabulary word it holds (``embed`` must be its dimension), and
+    ``freeze_embed=True`` keeps the embedding as it starts: ``--pretrained`` and
+    ``--freeze-embed``.
+
     Without ``valid`` in ``fit``, ``valid_split`` of every label's rows is held out to pick the
     best epoch and to stop early (``patience``); the estimator keeps the best epoch's weights.
 
@@ -83,6 +88,8 @@ class Classifier(ClassifierMixin, ModelEstimator):
         shuffle=True,
         seed=0,
         threads=None,
+        pretrained=None,
+        freeze_embed=False,
         verbose=False,
         callback=None,
     ):
@@ -111,6 +118,8 @@ class Classifier(ClassifierMixin, ModelEstimator):
         self.shuffle = shuffle
         self.seed = seed
         self.threads = threads
+        self.pretrained = pretrained
+        self.freeze_embed = freeze_embed
         self.verbose = verbose
         self.callback = callback
 
@@ -119,7 +128,11 @@ class Classifier(ClassifierMixin, ModelEstimator):
     def _options(self):
         """The training options as the native module reads them (every key present)."""
         names = _rnn.classifier_defaults().keys()
-        return {name: getattr(self, name) for name in names}
+        options = {name: getattr(self, name) for name in names}
+        # how the embedding starts: rnn train's --pretrained and --freeze-embed
+        options["pretrained"] = None if self.pretrained is None else os.fspath(self.pretrained)
+        options["freeze_embed"] = bool(self.freeze_embed)
+        return options
 
     def fit(self, X, y, valid=None, checkpoint=None, resume=None):
         """Trains on texts ``X`` (a list, NumPy array or pandas Series of str) with labels

@@ -3,6 +3,7 @@
 //! where `rnn train` names the flag), and the defaults, which the Python class states and a
 //! test keeps equal to these.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use pyo3::exceptions::PyValueError;
@@ -64,6 +65,21 @@ pub fn settings_of<'py>(py: Python<'py>, model: &Model) -> PyResult<Bound<'py, P
     d.set_item("tokens", model.tokens.name())?;
     d.set_item("max_len", model.max_len)?;
     Ok(d)
+}
+
+/// How a classifier's embedding starts, from the options `rnn.Classifier` passes:
+/// `pretrained`, a `.vec` file (or None), and `freeze_embed`; either may be absent (as from
+/// `rnn.ddp`), which is None and false.
+pub fn embedding_start(options: &Bound<'_, PyDict>) -> PyResult<(Option<PathBuf>, bool)> {
+    let pretrained = match options.get_item("pretrained")? {
+        Some(v) if !v.is_none() => Some(v.extract()?),
+        _ => None,
+    };
+    let freeze = match options.get_item("freeze_embed")? {
+        Some(v) => v.extract()?,
+        None => false,
+    };
+    Ok((pretrained, freeze))
 }
 
 /// Reads the options that `rnn.Classifier` passes (every key present) into a recipe.

@@ -305,6 +305,7 @@ pub fn fit_classifier<'py>(
 ) -> PyResult<(NativeClassifier, Bound<'py, PyDict>)> {
     let recipe = options::recipe(options)?;
     let threads = options::threads_given(options)?;
+    let (pretrained, freeze_embed) = options::embedding_start(options)?;
     let train_rows = rows("the training data", texts, labels)?;
     let valid_rows = match (valid_texts, valid_labels) {
         (Some(t), Some(l)) => Some(rows("the validation data", t, l)?),
@@ -329,7 +330,9 @@ pub fn fit_classifier<'py>(
             let notes = start.notes(given)?;
             let valid = valid_rows.map(Rows::in_memory);
             let train = Rows::in_memory(train_rows);
-            recipe::prepare_run(start, &recipe, notes, train, valid, None)
+            let mut prepared = recipe::prepare_run(start, &recipe, notes, train, valid, None)?;
+            prepared.start_embedding(pretrained.as_deref(), freeze_embed)?;
+            Ok::<_, rnn::error::Error>(prepared)
         })
         .map_err(to_py)?;
     let labels = prepared.model.labels.clone();

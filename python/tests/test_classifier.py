@@ -28,7 +28,8 @@ def test_the_defaults_are_the_command_lines(sample):
     signature = inspect.signature(rnn.Classifier)
     ours = {k: p.default for k, p in signature.parameters.items()}
     rust = _rnn.classifier_defaults()
-    assert set(ours) - {"verbose", "callback"} == set(rust)
+    # how the embedding starts (a file, and whether it is kept) is passed beside the recipe
+    assert set(ours) - {"verbose", "callback", "pretrained", "freeze_embed"} == set(rust)
     for name, value in rust.items():
         assert ours[name] == value, name
 
@@ -288,3 +289,22 @@ def test_verbose_prints_every_epoch(sample, capsys):
     rnn.Classifier(**dict(QUICK, epochs=2), verbose=True).fit(sample[0], sample[1])
     err = capsys.readouterr().err
     assert "epoch 1: train loss" in err and "epoch 2: train loss" in err
+
+
+def test_pretrained_vectors_start_the_embedding_as_the_command_line_s(sample, rnn_bin, tmp_path):
+    texts, labels = sample[0], sample[1]
+    vectors = tmp_path / "v.vec"
+    vectors.write_text("2 4\nfood 1 2 3 4\ngood 0.5 0.5 0.5 0.5\n")
+    flags = dict(hidden=8, embed=4, epochs=2, threads=1, seed=3)
+    clf = rnn.Classifier(**flags, pretrained=vectors, freeze_embed=True).fit(texts, labels)
+    clf.save(tmp_path / "py.safetensors")
+    data = tmp_path / "train.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in zip(texts, labels)))
+    subprocess.run([rnn_bin, "train", "--train", str(data), "--model", str(tmp_path / "cli.safetensors"),
+                    "--hidden", "8", "--embed", "4", "--epochs", "2", "--threads", "1", "--seed",
+                    "3", "--pretrained", str(vectors), "--freeze-embed", "--quiet"], check=True)
+    assert (tmp_path / "py.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="its vectors have 4 numbers and the embedding 8: give embed 4"):
+        rnn.Classifier(hidden=8, embed=8, epochs=1, pretrained=vectors).fit(texts, labels)
+    with pytest.raises(ValueError, match=r"freeze_embed needs an embedding.*\(embed 0\)"):
+        rnn.Classifier(hidden=8, embed=0, epochs=1, freeze_embed=True).fit(texts, labels)

@@ -324,34 +324,21 @@ fn embed_of_vectors(args: &TrainArgs) -> Result<Option<usize>> {
     }
 }
 
-/// The embedding of a new run as `--pretrained` and `--freeze-embed` say.
+/// The embedding of a new run as `--pretrained` and `--freeze-embed` say; how many words had
+/// a vector is told.
 fn start_embedding(run: &mut Prepared, args: &TrainArgs) -> Result<()> {
-    if let Some(path) = &args.pretrained {
-        use_vectors(&mut run.model, path, args.quiet)?;
-    }
-    if args.freeze_embed {
-        anyhow::ensure!(
-            run.model.network.arch().embed.is_some(),
-            "--freeze-embed keeps an embedding, and this network reads one-hot words (--embed 0)"
-        );
-        run.config.freeze_embed = true;
-    }
-    Ok(())
-}
-
-/// Starts the embedding of `model`'s words at their vectors in the `.vec` file at `path`, and
-/// says how many of its words had one.
-fn use_vectors(model: &mut Model, path: &Path, quiet: bool) -> Result<()> {
-    let width = model.network.arch().embed.unwrap_or(0);
-    let found = vectors::read_for(path, &model.vocab, width)?;
-    model.use_vectors(&found)?;
-    if !quiet {
-        let known = model.vocab.len() - usize::from(model.vocab.unk().is_some());
+    let vectors = args.pretrained.as_deref();
+    let Some(found) = run.start_embedding(vectors, args.freeze_embed)? else {
+        return Ok(());
+    };
+    if !args.quiet {
+        let vocab = &run.model.vocab;
+        let known = vocab.len() - usize::from(vocab.unk().is_some());
         eprintln!(
             "Pretrained vectors for {} of {known} words ({:.1}%), from {} ({} words).",
             found.rows.len(),
-            100.0 * found.coverage(&model.vocab),
-            path.display(),
+            100.0 * found.coverage(vocab),
+            vectors.unwrap_or(Path::new("")).display(),
             found.words
         );
     }

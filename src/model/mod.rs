@@ -48,7 +48,7 @@ pub use any::{AnyModel, Kind};
 
 use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, Vocab};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::metrics::Confusion;
 use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
@@ -454,16 +454,11 @@ impl Model {
     /// another width than the vectors.
     pub fn use_vectors(&mut self, found: &crate::data::vectors::Found) -> Result<()> {
         let width = self.network.arch().embed.unwrap_or(0);
-        if width == 0 {
-            return Err(Error::Config(
-                "pretrained vectors start an embedding, and this network reads one-hot words \
-                 (embed 0)"
-                    .into(),
-            ));
-        }
         if width != found.dim {
             return Err(Error::Config(format!(
-                "the vectors have {} numbers and the embedding {width}",
+                "the vectors have {} numbers and the embedding {width}: give {} {}",
+                found.dim,
+                Setting::Embed,
                 found.dim
             )));
         }
