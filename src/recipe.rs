@@ -407,58 +407,90 @@ fn rows_fingerprint(train: &[Row], valid: Option<&[Row]>) -> String {
     )
 }
 
+/// How a new run's embedding starts: at the word vectors of a `.vec` file, and kept fixed in
+/// training or not (`--pretrained`, `--freeze-embed`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EmbeddingStart<'a> {
+    pub vectors: Option<&'a Path>,
+    pub freeze: bool,
+}
+
+/// Starts the embedding of a new run's `network` as `start` says, for a classifier and a
+/// language model alike: the rows of `vocab`'s words found in the vectors' file are set (the
+/// others keep their random start), and `config` freezes the embedding if asked. Returns
+/// what the file held for the vocabulary.
+///
+/// # Errors
+/// [`Error::Config`] for a `resumed` run (it has its own embedding), a network without an
+/// embedding (one-hot input), or vectors of another width; as [`vectors::read_for`] for the
+/// file.
+pub fn start_embedding(
+    network: &mut crate::rnn::Network,
+    vocab: &crate::data::Vocab,
+    config: &mut TrainConfig,
+    resumed: bool,
+    start: EmbeddingStart<'_>,
+) -> Result<Option<vectors::Found>> {
+    if start.vectors.is_none() && !start.freeze {
+        return Ok(None);
+    }
+    let named = if start.freeze {
+        Setting::FreezeEmbed
+    } else {
+        Setting::Pretrained
+    };
+    if resumed {
+        return Err(Error::Config(format!(
+            "{named} starts a new run's embedding; a resumed run keeps its own"
+        )));
+    }
+    let Some(width) = network.arch().embed else {
+        return Err(Error::Config(format!(
+            "{named} needs an embedding, and this network reads one-hot words ({} 0)",
+            Setting::Embed
+        )));
+    };
+    let found = match start.vectors {
+        Some(path) => {
+            let dim = vectors::dimension(path)?;
+            if dim != width {
+                return Err(Error::Config(format!(
+                    "{}: its vectors have {dim} numbers and the embedding {width}: give {} {dim}",
+                    path.display(),
+                    Setting::Embed
+                )));
+            }
+            let found = vectors::read_for(path, vocab, width)?;
+            network.set_embedding_rows(&found.rows)?;
+            Some(found)
+        }
+        None => None,
+    };
+    config.freeze_embed = start.freeze;
+    Ok(found)
+}
+
 impl Prepared {
     /// Starts a new run's embedding at the word vectors of the `.vec` file at `vectors` (see
-    /// [`crate::data::vectors`]; the other words keep their random start), and keeps it fixed
-    /// in training with `freeze`. Returns what the file held for the vocabulary.
+    /// [`start_embedding`]), and keeps it fixed in training with `freeze`.
     ///
     /// # Errors
-    /// [`Error::Config`] for a resumed run (it has its own embedding) or a network without an
-    /// embedding (one-hot input), or vectors of another width; as [`vectors::read_for`] for
-    /// the file.
+    /// As [`start_embedding`].
     pub fn start_embedding(
         &mut self,
         vectors: Option<&Path>,
         freeze: bool,
     ) -> Result<Option<vectors::Found>> {
-        if vectors.is_none() && !freeze {
-            return Ok(None);
-        }
-        let named = if freeze {
-            Setting::FreezeEmbed
-        } else {
-            Setting::Pretrained
-        };
-        if self.state.is_some() {
-            return Err(Error::Config(format!(
-                "{named} starts a new run's embedding; a resumed run keeps its own"
-            )));
-        }
-        let Some(width) = self.model.network.arch().embed else {
-            return Err(Error::Config(format!(
-                "{named} needs an embedding, and this network reads one-hot words ({} 0)",
-                Setting::Embed
-            )));
-        };
-        let found = match vectors {
-            Some(path) => {
-                let dim = vectors::dimension(path)?;
-                if dim != width {
-                    return Err(Error::Config(format!(
-                        "{}: its vectors have {dim} numbers and the embedding {width}: give {} \
-                         {dim}",
-                        path.display(),
-                        Setting::Embed
-                    )));
-                }
-                let found = vectors::read_for(path, &self.model.vocab, width)?;
-                self.model.use_vectors(&found)?;
-                Some(found)
-            }
-            None => None,
-        };
-        self.config.freeze_embed = freeze;
-        Ok(found)
+        let start = EmbeddingStart { vectors, freeze };
+        let model = &mut self.model;
+        let resumed = self.state.is_some();
+        start_embedding(
+            &mut model.network,
+            &model.vocab,
+            &mut self.config,
+            resumed,
+            start,
+        )
     }
 
     /// Trains the model (see [`train::train`]) and returns it with the run's report.

@@ -464,3 +464,42 @@ fn a_language_model_stopped_for_overfitting_says_so() {
         "{csv}"
     );
 }
+
+#[test]
+fn a_language_model_starts_from_pretrained_vectors_and_can_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    write_text(cwd);
+    fs::write(cwd.join("v.vec"), "2 3\ncat 1 2 3\nthe 0.5 0.5 0.5\n").unwrap();
+    let run = |model: &str, extra: &[&str]| {
+        let mut args = vec![
+            "lm", "--train", "text.txt", "--model", model, "--tokens", "word",
+        ];
+        args.extend(SMALL);
+        args.extend(["--pretrained", "v.vec"]);
+        args.extend(extra);
+        let out = ok(&args, cwd);
+        let file = LanguageModel::load(&cwd.join(model)).unwrap();
+        (stderr(&out), file)
+    };
+    // --embed is the vectors' dimension, and their words' rows are the vectors
+    let (err, kept) = run("kept.safetensors", &["--epochs", "1", "--freeze-embed"]);
+    assert!(err.contains("Pretrained vectors for 2 of "), "{err}");
+    assert_eq!(kept.network.arch().embed, Some(3));
+    let table = kept
+        .network
+        .layout()
+        .get("embedding.weight")
+        .unwrap()
+        .range();
+    let row = |file: &LanguageModel, word: &str| -> Vec<f32> {
+        let i = file.vocab.index(word).unwrap() as usize;
+        file.network.params()[table.clone()][3 * i..3 * i + 3].to_vec()
+    };
+    // frozen: after training as they started
+    assert_eq!(row(&kept, "cat"), [1.0, 2.0, 3.0]);
+    assert_eq!(row(&kept, "the"), [0.5; 3]);
+    // a free embedding moves in training
+    let (_, free) = run("free.safetensors", &["--epochs", "1", "--quiet"]);
+    assert_ne!(row(&free, "cat"), [1.0, 2.0, 3.0]);
+}

@@ -68,6 +68,14 @@ pub struct LmArgs {
     /// input, as char-rnn).
     #[arg(long, default_value_t = 0, conflicts_with = "resume")]
     embed: usize,
+    /// Start the embedding of every vocabulary token found in this file of word vectors, in
+    /// the `.vec` text format of fastText and GloVe; --embed is their dimension by default.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pretrained: Option<PathBuf>,
+    /// Keep the embedding as it starts (with --pretrained, the vectors): only the rest of the
+    /// network learns.
+    #[arg(long, conflicts_with = "resume")]
+    freeze_embed: bool,
     /// Dropout probability in training, between layers and before the output layer.
     #[arg(long, default_value_t = 0.0, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with = "resume")]
     dropout: f32,
@@ -185,7 +193,7 @@ fn recipe_of(args: &LmArgs) -> TextRecipe {
     }
 }
 
-pub fn run(args: LmArgs) -> Result<()> {
+pub fn run(mut args: LmArgs) -> Result<()> {
     let files = RunFiles::beside(&args.model, args.keep_checkpoint);
     let inputs: Vec<&Path> = args
         .train
@@ -206,6 +214,11 @@ pub fn run(args: LmArgs) -> Result<()> {
         },
         _ => TextStart::New,
     };
+    if let Some(path) = &args.pretrained
+        && args.embed == 0
+    {
+        args.embed = rnn::data::vectors::dimension(path)?;
+    }
     let recipe = recipe_of(&args);
     let notes = start.notes(&recipe, args.valid.is_some())?;
     let whole = corpus::read_texts(&args.train)?;
@@ -215,6 +228,9 @@ pub fn run(args: LmArgs) -> Result<()> {
     let valid = valid_text.as_deref();
     let mut run = recipe::prepare_run(start, &recipe, notes, &whole, valid, Some(&names))?;
     drop((whole, valid_text));
+    let vectors = args.pretrained.as_deref();
+    let found = run.start_embedding(vectors, args.freeze_embed)?;
+    super::tell_vectors(found, &run.model.vocab, vectors, args.quiet);
     let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &names)?;

@@ -75,6 +75,27 @@ pub fn percent(fraction: f32) -> String {
     format!("{:.1}%", 100.0 * fraction)
 }
 
+/// Says how many of `vocab`'s words had a vector in the file `vectors` (`--pretrained`), as
+/// `found` (if any) holds them, unless `quiet`.
+pub fn tell_vectors(
+    found: Option<rnn::data::vectors::Found>,
+    vocab: &rnn::data::Vocab,
+    vectors: Option<&std::path::Path>,
+    quiet: bool,
+) {
+    let (Some(found), Some(path), false) = (found, vectors, quiet) else {
+        return;
+    };
+    let known = vocab.len() - usize::from(vocab.unk().is_some());
+    eprintln!(
+        "Pretrained vectors for {} of {known} words ({:.1}%), from {} ({} words).",
+        found.rows.len(),
+        100.0 * found.coverage(vocab),
+        path.display(),
+        found.words
+    );
+}
+
 /// An `f32` as the shortest decimal that reads back as the same `f32` (`0.02`, not the
 /// `0.019999999552965164` that widening it to `f64` would print).
 pub fn json_number(x: f32) -> f64 {

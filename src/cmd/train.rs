@@ -272,7 +272,9 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let valid = args.valid.as_deref().map(read).transpose()?;
     let test = args.test.as_deref().map(read).transpose()?;
     let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
-    start_embedding(&mut run, &args)?;
+    let vectors = args.pretrained.as_deref();
+    let found = run.start_embedding(vectors, args.freeze_embed)?;
+    super::tell_vectors(found, &run.model.vocab, vectors, args.quiet);
     let signals = super::StopAtSignals::start();
     if !args.quiet {
         print_banner(&run, &args)?;
@@ -322,27 +324,6 @@ fn embed_of_vectors(args: &TrainArgs) -> Result<Option<usize>> {
             path.display()
         ),
     }
-}
-
-/// The embedding of a new run as `--pretrained` and `--freeze-embed` say; how many words had
-/// a vector is told.
-fn start_embedding(run: &mut Prepared, args: &TrainArgs) -> Result<()> {
-    let vectors = args.pretrained.as_deref();
-    let Some(found) = run.start_embedding(vectors, args.freeze_embed)? else {
-        return Ok(());
-    };
-    if !args.quiet {
-        let vocab = &run.model.vocab;
-        let known = vocab.len() - usize::from(vocab.unk().is_some());
-        eprintln!(
-            "Pretrained vectors for {} of {known} words ({:.1}%), from {} ({} words).",
-            found.rows.len(),
-            100.0 * found.coverage(vocab),
-            vectors.unwrap_or(Path::new("")).display(),
-            found.words
-        );
-    }
-    Ok(())
 }
 
 /// The rows of the file at `path`.

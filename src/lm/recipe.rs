@@ -314,6 +314,29 @@ pub fn prepare_run(
 }
 
 impl PreparedText {
+    /// Starts a new run's embedding at the word vectors of the `.vec` file at `vectors`, and
+    /// keeps it fixed in training with `freeze`, as a classifier's run does (see
+    /// [`crate::recipe::start_embedding`]).
+    ///
+    /// # Errors
+    /// As [`crate::recipe::start_embedding`].
+    pub fn start_embedding(
+        &mut self,
+        vectors: Option<&std::path::Path>,
+        freeze: bool,
+    ) -> Result<Option<crate::data::vectors::Found>> {
+        let start = crate::recipe::EmbeddingStart { vectors, freeze };
+        let resumed = self.state.is_some();
+        let model = &mut self.model;
+        crate::recipe::start_embedding(
+            &mut model.network,
+            &model.vocab,
+            &mut self.config,
+            resumed,
+            start,
+        )
+    }
+
     /// The training and validation tokens.
     pub fn texts<'a>(&'a self, stop: Option<&'a AtomicBool>) -> Texts<'a> {
         texts(&self.ids, &self.valid, stop)

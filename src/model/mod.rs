@@ -48,7 +48,7 @@ pub use any::{AnyModel, Kind};
 
 use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, Vocab};
-use crate::error::{Error, Result, Setting};
+use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
@@ -444,35 +444,6 @@ impl Model {
                 })
             })
             .collect()
-    }
-
-    /// Starts the embedding of every word of `found` at its pretrained vector (see
-    /// [`crate::data::vectors`]); the other words keep theirs.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the model has no embedding (its input is one-hot) or one of
-    /// another width than the vectors.
-    pub fn use_vectors(&mut self, found: &crate::data::vectors::Found) -> Result<()> {
-        let width = self.network.arch().embed.unwrap_or(0);
-        if width != found.dim {
-            return Err(Error::Config(format!(
-                "the vectors have {} numbers and the embedding {width}: give {} {}",
-                found.dim,
-                Setting::Embed,
-                found.dim
-            )));
-        }
-        let table = self
-            .network
-            .layout()
-            .get("embedding.weight")
-            .expect("a network with an embedding has its table")
-            .range();
-        let params = &mut self.network.params_mut()[table];
-        for (id, vector) in &found.rows {
-            params[*id as usize * width..][..width].copy_from_slice(vector);
-        }
-        Ok(())
     }
 
     /// Predicts every text, in order.
