@@ -89,6 +89,27 @@ fn first_line(line: &str) -> First {
     }
 }
 
+/// The fields of `text` separated by spaces (runs of them count as one), in one pass.
+fn count_fields(text: &str) -> usize {
+    let mut previous = b' ';
+    let mut fields = 0;
+    for b in text.bytes() {
+        fields += usize::from(previous == b' ' && b != b' ');
+        previous = b;
+    }
+    fields
+}
+
+/// Whether a field looks like a number: made of digits, signs, points and exponents (checked
+/// byte by byte, which is what keeps a file of millions of words quick to read: only the
+/// vocabulary's vectors are parsed), or else parsed as one (`nan`, `inf`).
+fn looks_like_number(field: &str) -> bool {
+    field
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        || field.parse::<f32>().is_ok()
+}
+
 /// The message for a first line that is not a `.vec` file's.
 fn not_vectors(line: &str) -> String {
     let shown: String = line.trim_end().chars().take(80).collect();
@@ -99,7 +120,8 @@ fn not_vectors(line: &str) -> String {
 }
 
 /// Reads the vectors of `vocab`'s words from the `.vec` file at `path`, whose vectors must
-/// have `dim` numbers. Every line is checked; only the vocabulary's rows are kept.
+/// have `dim` numbers. Every line's count of numbers is checked (a field of other characters
+/// than a number's is an error); only the vocabulary's rows are parsed and kept.
 ///
 /// # Errors
 /// [`Error::Data`] naming the file and the line for a line with another number of numbers
@@ -148,11 +170,23 @@ pub fn read_for(path: &Path, vocab: &Vocab, dim: usize) -> Result<Found> {
                 First::Vector { .. } => {}
             }
         }
+        // the quick look that most lines of a big file get: a word without spaces that the
+        // vocabulary does not hold, and `dim` fields of a number's characters after it
+        if let Some((word, rest)) = line.split_once(' ')
+            && vocab.index(word).is_none()
+            && count_fields(rest) == dim
+            && rest.bytes().all(|b| {
+                b == b' ' || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')
+            })
+        {
+            found.words += 1;
+            continue;
+        }
         let fields: Vec<&str> = line.split(' ').filter(|f| !f.is_empty()).collect();
         let numbers = fields
             .iter()
             .rev()
-            .take_while(|f| f.parse::<f32>().is_ok())
+            .take_while(|f| looks_like_number(f))
             .count()
             .min(fields.len().saturating_sub(1));
         if numbers != dim {
@@ -175,10 +209,16 @@ pub fn read_for(path: &Path, vocab: &Vocab, dim: usize) -> Result<Found> {
             && !seen[id as usize]
         {
             seen[id as usize] = true;
-            let vector: Vec<f32> = fields[fields.len() - dim..]
+            let vector = fields[fields.len() - dim..]
                 .iter()
-                .map(|f| f.parse().expect("counted as numbers"))
-                .collect();
+                .map(|f| {
+                    f.parse::<f32>().map_err(|_| {
+                        at(format!(
+                            "{f:?} is not a number (a vector has {dim} numbers after its word)"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<f32>>>()?;
             if let Some(x) = vector.iter().find(|x| !x.is_finite()) {
                 return Err(at(format!(
                     "{x} in the vector of {word:?}: not a finite number"
@@ -223,6 +263,13 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_counted_across_runs_of_spaces() {
+        assert_eq!(count_fields(""), 0);
+        assert_eq!(count_fields("1 2  3 "), 3);
+        assert_eq!(count_fields("  -0.5e-3"), 1);
+    }
+
+    #[test]
     fn a_glove_file_has_no_header_and_a_word_may_hold_a_space() {
         let f = file("the 1 2\r\nwas good 3 4\n");
         assert_eq!(dimension(f.path()).unwrap(), 2);
@@ -255,6 +302,25 @@ mod tests {
                 name(&f)
             )
         );
+        // a word the vocabulary does not hold is checked as well
+        for (text, says) in [
+            (
+                "zebra 1 2\n",
+                "line 1: 2 numbers after the word, where the vectors have 3",
+            ),
+            (
+                "the 1 2 3\nzebra 1 two 3\n",
+                "line 2: \"two\" is not a number (a vector has 3 numbers after its word)",
+            ),
+            (
+                "the 1 2 3\nzebra 1 2 3 4\n",
+                "line 2: 4 numbers after the word, where the vectors have 3",
+            ),
+        ] {
+            let f = file(text);
+            let err = read_for(f.path(), &vocab(), 3).unwrap_err().to_string();
+            assert!(err.ends_with(says), "{err}");
+        }
         let f = file("10 300\nthe 1 2 3\n");
         let err = read_for(f.path(), &vocab(), 3).unwrap_err().to_string();
         assert!(err.ends_with("line 1: the header gives vectors of 300 numbers; 3 were expected"));
