@@ -1,5 +1,7 @@
 """``rnn.LanguageModel``: the library's next-token model (what ``rnn lm`` trains)."""
 
+import os
+
 from sklearn.utils.validation import check_is_fitted
 
 from . import _rnn
@@ -18,7 +20,8 @@ class LanguageModel(ModelEstimator):
     for ``threads`` one per core. ``fit`` holds out the last ``valid_fraction`` of the text to
     pick the best epoch and stop early; ``max_seconds`` ends training after that much time.
     ``callback``, ``verbose`` and Ctrl-C work as for :class:`rnn.Classifier` (a step's
-    ``done`` and ``total`` count tokens).
+    ``done`` and ``total`` count tokens). ``pretrained`` (a ``.vec`` file, ``embed`` its
+    dimension) and ``freeze_embed`` start and keep the embedding as for :class:`rnn.Classifier`.
     """
 
     _native = _rnn.NativeLanguageModel
@@ -46,6 +49,8 @@ class LanguageModel(ModelEstimator):
         max_seconds=None,
         seed=0,
         threads=None,
+        pretrained=None,
+        freeze_embed=False,
         verbose=False,
         callback=None,
     ):
@@ -68,6 +73,8 @@ class LanguageModel(ModelEstimator):
         self.valid_fraction = valid_fraction
         self.max_seconds = max_seconds
         self.seed = seed
+        self.pretrained = pretrained
+        self.freeze_embed = freeze_embed
         self.threads = threads
         self.verbose = verbose
         self.callback = callback
@@ -81,6 +88,9 @@ class LanguageModel(ModelEstimator):
         text = _text(text, "text")
         valid = None if valid is None else _text(valid, "valid")
         options = {name: getattr(self, name) for name in _rnn.language_model_defaults()}
+        # how the embedding starts: rnn lm's --pretrained and --freeze-embed
+        options["pretrained"] = None if self.pretrained is None else os.fspath(self.pretrained)
+        options["freeze_embed"] = bool(self.freeze_embed)
         self.model_ = self._train(
             _rnn.fit_language_model, text, valid, options, checkpoint=checkpoint, resume=resume
         )

@@ -204,6 +204,7 @@ pub fn fit_language_model<'py>(
 ) -> PyResult<(NativeLanguageModel, Bound<'py, PyDict>)> {
     let recipe = options::text_recipe(options)?;
     let threads = options::threads_given(options)?;
+    let (pretrained, freeze_embed) = options::embedding_start(options)?;
     let mut prepared = py
         .detach(|| {
             let start = match resume {
@@ -216,7 +217,10 @@ pub fn fit_language_model<'py>(
                 None => TextStart::New,
             };
             let notes = start.notes(&recipe, valid.is_some())?;
-            recipe::prepare_run(start, &recipe, notes, &text, valid.as_deref(), None)
+            let mut prepared =
+                recipe::prepare_run(start, &recipe, notes, &text, valid.as_deref(), None)?;
+            prepared.start_embedding(pretrained.as_deref(), freeze_embed)?;
+            Ok::<_, rnn::error::Error>(prepared)
         })
         .map_err(to_py)?;
     drop(text);

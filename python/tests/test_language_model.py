@@ -25,7 +25,8 @@ def lm():
 def test_the_defaults_are_the_command_lines():
     ours = {k: p.default for k, p in inspect.signature(rnn.LanguageModel).parameters.items()}
     rust = _rnn.language_model_defaults()
-    assert set(ours) - {"verbose", "callback"} == set(rust)
+    # how the embedding starts (a file, and whether it is kept) is passed beside the recipe
+    assert set(ours) - {"verbose", "callback", "pretrained", "freeze_embed"} == set(rust)
     for name, value in rust.items():
         assert ours[name] == value, name
 
@@ -146,3 +147,18 @@ def test_ctrl_c_stops_a_long_generation(lm):
     finally:
         signal.signal(signal.SIGINT, previous)
     assert time.time() - start < 5
+
+
+def test_pretrained_vectors_start_the_embedding_as_rnn_lm_s(rnn_bin, tmp_path):
+    vectors = tmp_path / "v.vec"
+    vectors.write_text("cat 1 2 3\nthe 0.5 0.5 0.5\n")
+    flags = dict(QUICK, tokens="word", embed=3, epochs=2, seed=4)
+    model = rnn.LanguageModel(**flags, pretrained=vectors, freeze_embed=True).fit(TEXT)
+    model.save(tmp_path / "py.safetensors")
+    (tmp_path / "text.txt").write_text(TEXT)
+    subprocess.run([rnn_bin, "lm", "--train", str(tmp_path / "text.txt"), "--model",
+                    str(tmp_path / "cli.safetensors"), "--tokens", "word", "--embed", "3",
+                    "--hidden", "32", "--layers", "1", "--bptt", "16", "--batch", "4",
+                    "--epochs", "2", "--threads", "1", "--seed", "4", "--pretrained", str(vectors),
+                    "--freeze-embed", "--quiet"], check=True)
+    assert (tmp_path / "py.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()
