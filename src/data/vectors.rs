@@ -104,10 +104,12 @@ fn count_fields(text: &str) -> usize {
 /// byte by byte, which is what keeps a file of millions of words quick to read: only the
 /// vocabulary's vectors are parsed), or else parsed as one (`nan`, `inf`).
 fn looks_like_number(field: &str) -> bool {
-    field
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
-        || field.parse::<f32>().is_ok()
+    field.bytes().all(is_number_byte) || field.parse::<f32>().is_ok()
+}
+
+/// Whether `b` is one of a number's characters: a digit, a sign, a point or an exponent.
+fn is_number_byte(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')
 }
 
 /// The message for a first line that is not a `.vec` file's.
@@ -175,9 +177,7 @@ pub fn read_for(path: &Path, vocab: &Vocab, dim: usize) -> Result<Found> {
         if let Some((word, rest)) = line.split_once(' ')
             && vocab.index(word).is_none()
             && count_fields(rest) == dim
-            && rest.bytes().all(|b| {
-                b == b' ' || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')
-            })
+            && rest.bytes().all(|b| b == b' ' || is_number_byte(b))
         {
             found.words += 1;
             continue;
