@@ -128,25 +128,29 @@ where
     gather.call1((value,))?.extract()
 }
 
-/// The plan of a run on `total` rows (see [`Plan`]): every row's label, gathered from every
-/// rank's shard (`rows`; row `rank + world · k` of the file is shard `rank`'s `k`-th), so that
-/// the rows held out are the ones `rnn train` holds out of the whole file. Each rank holds 4
-/// bytes a row for it, once.
+/// Every rank's labels, gathered: the labels of every row of the file, sorted, once each.
+fn every_label(gather: &Bound<'_, PyAny>, rows: &[Row]) -> PyResult<Vec<String>> {
+    let mut mine: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    mine.sort_unstable();
+    mine.dedup();
+    let mut names: Vec<String> = gathered::<Vec<String>>(gather, mine)?.concat();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}
+
+/// The plan of a run on `total` rows (see [`Plan`]): every row's label (by its index in
+/// `names`, the run's labels sorted), gathered from every rank's shard (`rows`; row
+/// `rank + world · k` of the file is shard `rank`'s `k`-th), so that the rows held out are the
+/// ones `rnn train` holds out of the whole file. Each rank holds 4 bytes a row for it, once.
 fn plan(
     gather: &Bound<'_, PyAny>,
     rows: &[Row],
-    total: usize,
-    world: usize,
+    names: &[String],
+    (total, world): (usize, usize),
     valid_fraction: f64,
     seed: u64,
 ) -> PyResult<Plan> {
-    let mut labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
-    labels.sort_unstable();
-    labels.dedup();
-    let names: Vec<Vec<String>> = gathered(gather, labels)?;
-    let mut names: Vec<String> = names.concat();
-    names.sort_unstable();
-    names.dedup();
     let index = |label: &str| {
         names
             .binary_search_by(|n| n.as_str().cmp(label))
@@ -219,8 +223,8 @@ impl NativeRank {
         let plan = plan(
             gather,
             &rows,
-            total,
-            world,
+            &model.labels,
+            (total, world),
             notes.valid_fraction,
             ckpt.config.seed,
         )?;
@@ -388,11 +392,13 @@ impl NativeRank {
         } else {
             recipe.valid_fraction(total)
         };
+        // the labels of every row, held out or not
+        let labels = every_label(gather, &rows)?;
         let plan = plan(
             gather,
             &rows,
-            total,
-            world,
+            &labels,
+            (total, world),
             valid_fraction,
             recipe.model.seed,
         )?;
@@ -424,11 +430,6 @@ impl NativeRank {
             }
         }));
         let vocab = Vocab::from_counts(&merged, recipe.model.min_count, recipe.model.max_vocab);
-        // the labels of every row, held out or not
-        let mut mine: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
-        mine.sort_unstable();
-        mine.dedup();
-        let labels: Vec<String> = gathered::<Vec<String>>(gather, mine)?.concat();
         let mut model = Model::for_vocab(vocab, labels, &recipe.model).map_err(to_py)?;
         model.columns = columns;
         let examples = model.examples(&rows, &path).map_err(to_py)?;
