@@ -42,7 +42,7 @@ use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::model::{Kind, Model};
-use crate::rnn::{Architecture, CellKind, Head, Network, Pool, Tensor};
+use crate::rnn::{Architecture, CellKind, Head, MAX_NGRAMS, Network, Ngrams, Pool, Tensor};
 use crate::tensor_file::{TensorFile, TensorInfo, read_consistently};
 
 /// The version of the layout and metadata described above.
@@ -282,6 +282,10 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
         put("head", arch.head.name().to_string());
     }
     put("dropout", arch.dropout.to_string());
+    if let Some(ngrams) = arch.ngrams {
+        put("ngrams", ngrams.n.to_string());
+        put("buckets", ngrams.buckets.to_string());
+    }
     put("tokens", contents.tokens.name().to_string());
     put("vocab", json(contents.vocab.tokens()));
     if Kind::of(arch, contents.labels) != Some(Kind::LanguageModel) {
@@ -637,6 +641,13 @@ fn architecture(
     arch.embed = optional_number(meta, "embed", |&e| e > 0, "a positive number")?;
     arch.dropout =
         optional_number(meta, "dropout", |p| (0.0..1.0).contains(p), "in [0, 1)")?.unwrap_or(0.0);
+    let within = format!("from 1 to {MAX_NGRAMS}");
+    let n = optional_number(meta, "ngrams", |n| (1..=MAX_NGRAMS).contains(n), &within)?;
+    if let Some(n) = n {
+        let buckets = optional_number(meta, "buckets", |&b| b > 0, "a positive number")?
+            .ok_or("metadata ngrams without buckets")?;
+        arch.ngrams = Some(Ngrams { n, buckets });
+    }
     Ok(arch)
 }
 

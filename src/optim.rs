@@ -49,12 +49,32 @@ pub trait Optimizer: Send {
     /// batch, all in one pass over the parts of the gradient the batch has (see
     /// [`Gradients`]); then the gradient forgets its tokens.
     fn step(&mut self, params: &mut [f32], grads: &mut Gradients, clip: f32) {
+        self.step_with_wide_rate(params, grads, clip, None);
+    }
+
+    /// [`Optimizer::step`], with the wide path's table (see [`crate::rnn::Ngrams`]), when
+    /// `wide_lr` is given, at that learning rate instead of the optimiser's.
+    fn step_with_wide_rate(
+        &mut self,
+        params: &mut [f32],
+        grads: &mut Gradients,
+        clip: f32,
+        wide_lr: Option<f32>,
+    ) {
         self.begin_step();
+        let (lr, wide_end) = (self.learning_rate(), grads.wide_end());
         grads.for_each_part(|range, part| {
             let w = &mut params[range.clone()];
+            let wide = wide_lr.filter(|_| range.start < wide_end);
+            if let Some(wide_lr) = wide {
+                self.set_learning_rate(wide_lr);
+            }
             match part {
                 Part::Dense(g) => self.update(w, g, range, clip),
                 Part::Product(product) => self.update_product(w, product, range, clip),
+            }
+            if wide.is_some() {
+                self.set_learning_rate(lr);
             }
         });
         grads.clear();

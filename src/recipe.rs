@@ -95,7 +95,13 @@ pub struct Recipe {
     pub shuffle: bool,
     /// Threads that share each batch; 0 is one per core.
     pub threads: usize,
+    /// The learning rate of the wide path, when the model has one. `None`:
+    /// [`DEFAULT_WIDE_LR`].
+    pub wide_lr: Option<f32>,
 }
+
+/// The wide path's learning rate when none is given: fastText's.
+pub const DEFAULT_WIDE_LR: f32 = 0.1;
 
 impl Default for Recipe {
     fn default() -> Self {
@@ -113,6 +119,7 @@ impl Default for Recipe {
             class_weight: ClassWeight::None,
             shuffle: train.shuffle,
             threads: 0,
+            wide_lr: None,
         }
     }
 }
@@ -145,6 +152,10 @@ impl Recipe {
             class_weights: (self.class_weight == ClassWeight::Balanced)
                 .then(|| train::balanced_class_weights(train, classes)),
             freeze_embed: false,
+            wide_lr: self
+                .model
+                .ngrams
+                .map(|_| self.wide_lr.unwrap_or(DEFAULT_WIDE_LR)),
         }
     }
 }

@@ -21,7 +21,7 @@ use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
     Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network,
-    Pool, Recurrent, Workspace, loss,
+    Ngrams, Pool, Recurrent, Workspace, loss,
 };
 
 const EPS: f32 = 1e-2;
@@ -179,12 +179,15 @@ fn architectures(vocab: usize, hidden: usize, classes: usize) -> Vec<Architectur
             for bidirectional in [false, true] {
                 for pool in Pool::ALL {
                     for embed in [None, Some(3)] {
+                        // half with the wide path, in few buckets, so that grams share rows
+                        let wide = Ngrams { n: 3, buckets: 7 };
                         out.push(Architecture {
                             layers,
                             bidirectional,
                             pool,
                             embed,
                             dropout: DROPOUT,
+                            ngrams: (embed.is_some() == bidirectional).then_some(wide),
                             ..Architecture::new(cell, vocab, hidden, classes)
                         });
                     }
@@ -199,12 +202,19 @@ fn architectures(vocab: usize, hidden: usize, classes: usize) -> Vec<Architectur
 fn every_gradient_of_every_architecture_matches_finite_differences() {
     let archs = architectures(6, 3, 3);
     assert_eq!(archs.len(), 72);
+    let mut wide = 0;
     for (i, arch) in archs.iter().enumerate() {
         let mut net = network(arch, i as u64);
         // padded: sequences of different lengths, one of them empty
         let batch = random_batch(6, 3, &[3, 5, 1, 4, 0], 100 + i as u64);
-        assert_passes(arch, &check(&mut net, &batch));
+        let report = check(&mut net, &batch);
+        if let Some(table) = report.iter().find(|w| w.name == "wide.weight") {
+            assert_eq!(table.len, 7 * 3, "B×C");
+            wide += 1;
+        }
+        assert_passes(arch, &report);
     }
+    assert_eq!(wide, 36, "half the architectures have a wide path");
 }
 
 #[test]

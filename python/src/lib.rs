@@ -75,7 +75,14 @@ impl NativeClassifier {
     /// The token ids the model reads for `text` (split by its rule, unknown tokens as
     /// `<unk>`, cut to its `max_len`).
     fn encode(&self, text: &str) -> Vec<u32> {
-        self.model.encode(text)
+        let mut ids = self.model.encode(text);
+        // a token the vocabulary lacks is <unk> (token 0) to the network (see rnn::data::UNSEEN)
+        for id in &mut ids {
+            if *id & rnn::data::UNSEEN != 0 {
+                *id = 0;
+            }
+        }
+        ids
     }
 
     /// The probability of every label for every text, as little-endian `f32` bytes of a

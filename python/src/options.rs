@@ -92,6 +92,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         bidirectional: o.flag("bidirectional")?,
         embed: Some(o.whole("embed")?).filter(|&e| e > 0),
         pool: o.parsed("pool")?,
+        ngrams: None,
         dropout: o.fraction("dropout")? as f32,
         tokens: o.parsed("tokens")?,
         min_count: o.at_least_one("min_count")?,
@@ -114,6 +115,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         class_weight: o.parsed("class_weight")?,
         shuffle: o.flag("shuffle")?,
         threads: o.optional("threads", Options::threads)?.unwrap_or(0),
+        wide_lr: None,
     })
 }
 

@@ -19,7 +19,7 @@ use rnn::metrics::Score;
 use rnn::model::{Initializer, Model, ModelConfig};
 use rnn::optim::OptimizerKind;
 use rnn::recipe::{self, ClassWeight, DataNotes, Prepared, Recipe, Rows, Start};
-use rnn::rnn::{CellKind, Pool};
+use rnn::rnn::{CellKind, DEFAULT_BUCKETS, Ngrams, Pool};
 use rnn::train::{self, LrSchedule, TrainConfig};
 
 use super::outputs::{self, file_name};
@@ -88,6 +88,21 @@ pub struct TrainArgs {
     /// tokens) [default: max].
     #[arg(long, conflicts_with_all = ["init", "resume"])]
     pool: Option<Pool>,
+    /// Also read a hashed bag of the text's n-grams of 1 to N tokens (word n-grams, or
+    /// character n-grams with --tokens char): a linear model beside the recurrent network,
+    /// whose scores add to its own, trained with it (fastText's -wordNgrams); 0 for none
+    /// [default: 0].
+    #[arg(long, conflicts_with_all = ["init", "resume"])]
+    ngrams: Option<usize>,
+    /// Rows of the n-grams' hashed table, C floats each (fastText's -bucket) [default:
+    /// 1048576].
+    #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
+    buckets: Option<usize>,
+    /// The learning rate of the n-grams' table, the highest the schedule reaches (a linear
+    /// model over sparse n-grams learns at rates far above a recurrent network's)
+    /// [default: 0.1, fastText's].
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
+    wide_lr: Option<f32>,
     /// Dropout probability in training, between layers and before the output layer
     /// (inverted dropout, as PyTorch's; nothing is dropped outside training) [default: 0.3].
     #[arg(long, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with_all = ["init", "resume"])]
@@ -206,6 +221,7 @@ fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
             bidirectional: args.bidirectional.unwrap_or(model.bidirectional),
             embed: args.embed.map_or(model.embed, |e| (e > 0).then_some(e)),
             pool: args.pool.unwrap_or(model.pool),
+            ngrams: ngrams_of(args.ngrams, args.buckets, model.ngrams),
             dropout: args.dropout.unwrap_or(model.dropout),
             tokens: args.tokens.unwrap_or(model.tokens),
             min_count: args.min_count.unwrap_or(model.min_count),
@@ -226,7 +242,18 @@ fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
         class_weight,
         shuffle: !args.no_shuffle,
         threads: args.threads.unwrap_or(0),
+        wide_lr: args.wide_lr,
     }
+}
+
+/// The wide path that `--ngrams` and `--buckets` ask for, or the default's.
+fn ngrams_of(n: Option<usize>, buckets: Option<usize>, default: Option<Ngrams>) -> Option<Ngrams> {
+    let n = n.unwrap_or(default.map_or(0, |d| d.n));
+    let buckets = buckets.or(default.map(|d| d.buckets));
+    (n > 0).then(|| Ngrams {
+        n,
+        buckets: buckets.unwrap_or(DEFAULT_BUCKETS),
+    })
 }
 
 /// Parses a fraction in `[0, 1)` (`--valid-split`).

@@ -42,6 +42,21 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The mark of an unseen token's key: a model with a wide path (see [`crate::rnn::Ngrams`])
+/// encodes a token its vocabulary lacks not as `<unk>` alone but as `UNSEEN | hash(token)`
+/// ([`unseen_key`]), which the recurrent network reads as `<unk>` (token 0) and the wide path
+/// by its hash, so that a word seen once in training still has n-grams of its own.
+pub const UNSEEN: u32 = 1 << 31;
+
+/// The key of a token the vocabulary lacks: [`UNSEEN`] and the low 31 bits of the 32-bit
+/// FNV-1a hash of its UTF-8 bytes (fastText's word hash).
+pub fn unseen_key(token: &str) -> u32 {
+    let hash = token.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    UNSEEN | (hash & !UNSEEN)
+}
+
 /// The token that stands for every token the vocabulary does not have.
 pub const UNK: &str = "<unk>";
 

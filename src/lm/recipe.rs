@@ -25,6 +25,7 @@ pub const MODEL_DEFAULTS: ModelConfig = ModelConfig {
     bidirectional: false,
     embed: None,
     pool: Pool::Last,
+    ngrams: None,
     dropout: 0.0,
     tokens: Tokens::Char,
     min_count: 1,
@@ -105,6 +106,7 @@ impl TextRecipe {
             schedule: self.schedule,
             class_weights: None,
             freeze_embed: false,
+            wide_lr: None,
         }
     }
 

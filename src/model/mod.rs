@@ -47,13 +47,15 @@ mod any;
 pub use any::{AnyModel, Kind};
 
 use crate::data::files::{Columns, Row};
-use crate::data::{Example, Tokens, UNK, Vocab};
+use crate::data::{Example, Tokens, UNK, UNSEEN, Vocab, unseen_key};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
 pub use crate::rnn::Cancelled;
-use crate::rnn::{Architecture, CellKind, Flow, Init, Network, Pool, Trace, Workspace, argmax};
+use crate::rnn::{
+    Architecture, CellKind, Flow, Init, Network, Ngrams, Pool, Trace, Workspace, argmax,
+};
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 
 /// Sequences per forward pass when predicting or evaluating.
@@ -137,6 +139,9 @@ pub struct ModelConfig {
     pub embed: Option<usize>,
     /// Pooling over time. Default the last state.
     pub pool: Pool,
+    /// The wide path: a hashed bag of n-grams of the tokens beside the recurrent network,
+    /// trained with it (see [`crate::rnn::Ngrams`]). Default none.
+    pub ngrams: Option<Ngrams>,
     /// Dropout between layers and before the output layer, in training. Default 0.
     pub dropout: f32,
     pub tokens: Tokens,
@@ -163,6 +168,7 @@ impl Default for ModelConfig {
             bidirectional: true,
             embed: Some(64),
             pool: Pool::Max,
+            ngrams: None,
             dropout: 0.3,
             tokens: Tokens::WordPunct,
             min_count: 2,
@@ -326,6 +332,7 @@ impl Model {
             embed: config.embed,
             pool: config.pool,
             dropout: config.dropout,
+            ngrams: config.ngrams,
             ..Architecture::new(config.cell, vocab.len(), config.hidden, labels.len())
         };
         let network = config.network(&arch)?;
@@ -395,16 +402,21 @@ impl Model {
     }
 
     /// The token indices of `text`: split by the model's rule, unknown tokens as `<unk>`, cut
-    /// to `max_len`.
+    /// to `max_len`. With a wide path (and `<unk>` first in the vocabulary), an unknown token
+    /// is its [`UNSEEN`] key instead, which the network reads as `<unk>` and its n-grams by
+    /// the token's hash (see [`unseen_key`]).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let unk = self.vocab.unk();
+        let keyed = self.network.arch().ngrams.is_some() && unk == Some(0);
         let limit = self.max_len.unwrap_or(usize::MAX);
         let mut ids = Vec::new();
         self.tokens.for_each(text, |t| {
             if ids.len() < limit {
                 // a vocabulary without <unk> (loaded from elsewhere) drops unknown tokens
-                if let Some(i) = self.vocab.index(t).or(unk) {
-                    ids.push(i);
+                match self.vocab.index(t) {
+                    Some(i) => ids.push(i),
+                    None if keyed => ids.push(unseen_key(t)),
+                    None => ids.extend(unk),
                 }
             }
         });
@@ -524,7 +536,7 @@ impl Model {
     fn shown_tokens(&self, ids: &[u32]) -> Vec<String> {
         ids.iter()
             .map(|&i| {
-                if Some(i) == self.vocab.unk() {
+                if Some(i) == self.vocab.unk() || i & UNSEEN != 0 {
                     UNK.to_string()
                 } else {
                     self.vocab.token(i).to_string()

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use super::{CellKind, Head, Pool};
+use super::{CellKind, Head, Ngrams, Pool};
 use crate::error::{Error, Result};
 
 /// Declares a kind of module chosen by name (a cell, a pooling, a head) from **one table**:
@@ -152,6 +152,9 @@ pub struct Architecture {
     pub dropout: f32,
     /// `C`, the number of classes.
     pub classes: usize,
+    /// The wide path beside the recurrent one, a hashed bag of n-grams whose logits add to the
+    /// head's (see [`super::wide`]); `None` for none. Only under a [`Head::Sequence`].
+    pub ngrams: Option<Ngrams>,
 }
 
 impl Architecture {
@@ -168,6 +171,7 @@ impl Architecture {
             head: Head::Sequence,
             dropout: 0.0,
             classes,
+            ngrams: None,
         }
     }
 
@@ -231,8 +235,14 @@ impl Architecture {
             0 => 0,
             n => layer(f)?.checked_mul(n - 1)?,
         };
+        let wide = match self.ngrams {
+            Some(ngrams) => ngrams.buckets.checked_mul(c)?,
+            None => 0,
+        };
         let total = embedding.checked_add(first)?.checked_add(others)?;
-        total.checked_add(c.checked_mul(f.checked_add(1)?)?)
+        total
+            .checked_add(wide)?
+            .checked_add(c.checked_mul(f.checked_add(1)?)?)
     }
 
     /// Checks every size and the dropout.
@@ -251,6 +261,16 @@ impl Architecture {
                 return Err(Error::Config(format!("{what} must be at least 1")));
             }
         }
+        if let Some(ngrams) = self.ngrams {
+            check_ngrams(ngrams)?;
+            if self.head != Head::Sequence {
+                return Err(Error::Config(
+                    "n-gram features are for classifiers: a network that predicts every step \
+                     has none"
+                        .into(),
+                ));
+            }
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Config(format!(
                 "the dropout must be at least 0 and less than 1, not {}",
@@ -259,6 +279,30 @@ impl Architecture {
         }
         Ok(())
     }
+}
+
+/// The longest n-gram the wide path reads at most.
+pub const MAX_NGRAMS: usize = 10;
+
+/// Checks the wide path's sizes: `1 ≤ N ≤` [`MAX_NGRAMS`], and `1 ≤ B ≤ 2^32` (a bucket is
+/// kept as a `u32`).
+///
+/// # Errors
+/// [`Error::Config`] naming the size out of range.
+pub fn check_ngrams(ngrams: Ngrams) -> Result<()> {
+    if !(1..=MAX_NGRAMS).contains(&ngrams.n) {
+        return Err(Error::Config(format!(
+            "the longest n-gram must be from 1 to {MAX_NGRAMS}, not {}",
+            ngrams.n
+        )));
+    }
+    if ngrams.buckets == 0 || ngrams.buckets as u64 > 1 << 32 {
+        return Err(Error::Config(format!(
+            "the number of n-gram buckets must be from 1 to 2^32, not {}",
+            ngrams.buckets
+        )));
+    }
+    Ok(())
 }
 
 impl fmt::Display for Architecture {
@@ -281,6 +325,13 @@ impl fmt::Display for Architecture {
         }
         if self.dropout > 0.0 {
             write!(f, ", dropout {}", self.dropout)?;
+        }
+        if let Some(ngrams) = self.ngrams {
+            write!(
+                f,
+                ", 1- to {}-grams in {} buckets",
+                ngrams.n, ngrams.buckets
+            )?;
         }
         Ok(())
     }

@@ -13,6 +13,12 @@
 //! steps over the same rows: at its step `t`, row `r` reads token `len_r - 1 - t`. Its packed
 //! positions are therefore the forward ones reordered, and [`Batch::reversed_positions`] gives
 //! the map; a sequence's reversal never mixes it with another's.
+//!
+//! **Unseen tokens.** A token given as an [`UNSEEN`] key (a word the vocabulary lacks, by its
+//! hash: see [`crate::data::unseen_key`]) is read as token 0, `<unk>`, by the recurrent
+//! network; the keys as given are kept for the wide path ([`Batch::keys`]).
+
+use crate::data::UNSEEN;
 
 /// Sequences (and, for training, their labels) sorted by length for the unroll.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +38,9 @@ pub struct Batch {
     step_targets: Vec<u32>,
     /// `order[r]`: the position in the caller's list of the sequence in row `r`.
     order: Vec<usize>,
+    /// The tokens as given, packed as `tokens` are, when some were [`UNSEEN`] keys (which
+    /// `tokens` holds as token 0, `<unk>`); empty otherwise.
+    keys: Vec<u32>,
 }
 
 impl Batch {
@@ -80,6 +89,15 @@ impl Batch {
                 .extend(self.order[..n].iter().map(|&i| sequences[i][t]));
         }
         self.offsets.push(self.tokens.len());
+        self.keys.clear();
+        if self.tokens.iter().any(|&t| t & UNSEEN != 0) {
+            self.keys.extend_from_slice(&self.tokens);
+            for t in &mut self.tokens {
+                if *t & UNSEEN != 0 {
+                    *t = 0;
+                }
+            }
+        }
         self.targets.clear();
         self.step_targets.clear();
         if !targets.is_empty() {
@@ -117,6 +135,12 @@ impl Batch {
             self.step_targets
                 .extend(self.order[..n].iter().map(|&i| targets[i][t]));
         }
+    }
+
+    /// The tokens as given, packed, when some were [`UNSEEN`] keys of tokens the vocabulary
+    /// lacks (the wide path reads these; `tokens` has `<unk>` there); empty when none were.
+    pub fn keys(&self) -> &[u32] {
+        &self.keys
     }
 
     /// The number of sequences.

@@ -159,22 +159,141 @@ impl<'a> CellGradient<'a> {
     }
 }
 
+/// Sparse rows of the gradient: the vectors of the ids a batch reached, of one or more tables
+/// indexed alike (every token's vector of every token table; or every n-gram bucket's row of
+/// the wide path's table). An id's entry holds its vector of every table, in the tables'
+/// order; ids get entries in the order they are first met.
+#[derive(Clone, Debug, Default)]
+struct Sparse {
+    tables: Vec<Table>,
+    /// Floats an entry: the sum of the tables' widths.
+    column: usize,
+    /// The ids that have an entry, in the order they were first met.
+    ids: Vec<u32>,
+    /// `slot[id]`: one more than the id's position in `ids`, or 0 for none.
+    slot: Vec<u32>,
+    /// One entry per id of `ids`, back to back.
+    entries: AlignedVec,
+}
+
+impl Sparse {
+    /// No entries yet, for tables of `keys` ids.
+    fn new(tables: Vec<Table>, keys: usize) -> Self {
+        Sparse {
+            column: tables.iter().map(|t| t.width).sum(),
+            tables,
+            slot: vec![0; keys],
+            ..Sparse::default()
+        }
+    }
+
+    /// The entries, one `column` wide, as a slice of chunks (never of width 0).
+    fn chunks(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.entries.chunks_exact(self.column.max(1))
+    }
+
+    /// Replaces every id of `x` by the index of its entry (adding zero entries for ids met
+    /// for the first time), into `local`.
+    fn localize(&mut self, x: &[u32], local: &mut Vec<u32>) {
+        local.clear();
+        for &id in x {
+            let slot = &mut self.slot[id as usize];
+            if *slot == 0 {
+                self.ids.push(id);
+                *slot = self.ids.len() as u32;
+            }
+            local.push(*slot - 1);
+        }
+        let len = self.ids.len() * self.column;
+        self.entries.resize(len, 0.0);
+    }
+
+    /// Calls `f` with every id's vector of every table and its range of the parameters.
+    fn for_each_part(&mut self, f: &mut impl FnMut(Range<usize>, Part<'_>)) {
+        let column = self.column.max(1);
+        for (&id, entry) in self.ids.iter().zip(self.entries.chunks_exact_mut(column)) {
+            let mut entry = entry;
+            for table in &self.tables {
+                let (g, after) = entry.split_at_mut(table.width);
+                let start = table.offset + id as usize * table.width;
+                f(start..start + table.width, Part::Dense(g));
+                entry = after;
+            }
+        }
+    }
+
+    /// Forgets which ids have entries (which must be zero).
+    fn clear(&mut self) {
+        debug_assert!(self.entries.iter().all(|&g| g == 0.0));
+        for &id in &self.ids {
+            self.slot[id as usize] = 0;
+        }
+        self.ids.clear();
+    }
+
+    /// Sets every entry to zero and forgets the ids.
+    fn zero(&mut self) {
+        self.entries.fill(0.0);
+        self.clear();
+    }
+
+    /// Adds `other`'s entries to this one's, matched by id, and zeroes `other`.
+    fn absorb(&mut self, other: &mut Sparse) {
+        let column = self.column;
+        let mut local = Vec::with_capacity(other.ids.len());
+        self.localize(&other.ids, &mut local);
+        for (&i, g) in local.iter().zip(other.chunks()) {
+            let dst = &mut self.entries[i as usize * column..][..column];
+            crate::kernels::add_into(dst, g);
+        }
+        other.zero();
+    }
+
+    /// Makes this (empty) set the entries of the ids `union`, read from `dense`, laid out like
+    /// the parameters.
+    fn read_dense(&mut self, union: &[u32], dense: &[f32]) {
+        assert!(
+            self.ids.is_empty(),
+            "unpacking into a gradient that has ids"
+        );
+        let mut local = Vec::with_capacity(union.len());
+        self.localize(union, &mut local);
+        let column = self.column.max(1);
+        for (&id, entry) in union.iter().zip(self.entries.chunks_exact_mut(column)) {
+            let mut entry = entry;
+            for table in &self.tables {
+                let (g, after) = entry.split_at_mut(table.width);
+                g.copy_from_slice(
+                    &dense[table.offset + id as usize * table.width..][..table.width],
+                );
+                entry = after;
+            }
+        }
+    }
+
+    /// Writes every entry into `dense`, laid out like the parameters.
+    fn write_dense(&self, dense: &mut [f32]) {
+        for (&id, entry) in self.ids.iter().zip(self.chunks()) {
+            let mut entry = entry;
+            for table in &self.tables {
+                let (g, after) = entry.split_at(table.width);
+                dense[table.offset + id as usize * table.width..][..table.width].copy_from_slice(g);
+                entry = after;
+            }
+        }
+    }
+}
+
 /// The gradient of a batch's loss with respect to every parameter of a [`Network`].
 #[derive(Clone, Debug)]
 pub struct Gradients {
-    /// The token tables, back to back from the start of the parameters.
-    tables: Vec<Table>,
-    /// Floats a token in `columns`: the sum of the tables' widths.
-    column: usize,
-    /// Where the other parameters start in the parameter buffer.
+    /// The token tables' entries of the batch's tokens.
+    tokens: Sparse,
+    /// The wide path's rows of the batch's n-gram buckets (no table without a wide path).
+    rows: Sparse,
+    /// Where the other parameters start in the parameter buffer: after the wide table and the
+    /// token tables.
     input_len: usize,
-    /// The tokens that have a column, in the order they were first met.
-    tokens: Vec<u32>,
-    /// `slot[token]`: one more than the token's position in `tokens`, or 0 for none.
-    slot: Vec<u32>,
-    /// One entry per entry of `tokens`, back to back: the token's vector of every table, in
-    /// the tables' order.
-    columns: AlignedVec,
     /// The gradient of every parameter after the input weights, in the same layout, but for
     /// the kept products, which are zero here.
     rest: AlignedVec,
@@ -186,21 +305,22 @@ pub struct Gradients {
 impl Gradients {
     /// An all-zero gradient for `net`.
     pub fn new(net: &Network) -> Self {
+        let input_len = net.dense_start();
         let tables = net.tables().to_vec();
-        let input_len = tables.iter().map(|t| t.width).sum::<usize>() * net.vocab();
         debug_assert!(
             tables
                 .iter()
                 .all(|t| t.offset + t.width * net.vocab() <= input_len),
             "the tables come first"
         );
+        let rows = match net.wide_table() {
+            Some((table, buckets)) => Sparse::new(vec![table], buckets),
+            None => Sparse::default(),
+        };
         Gradients {
-            column: tables.iter().map(|t| t.width).sum(),
-            tables,
+            tokens: Sparse::new(tables, net.vocab()),
+            rows,
             input_len,
-            tokens: Vec::new(),
-            slot: vec![0; net.vocab()],
-            columns: AlignedVec::new(),
             rest: AlignedVec::zeros(net.params().len() - input_len),
             products: Vec::new(),
         }
@@ -209,28 +329,32 @@ impl Gradients {
     /// Replaces every token of `x` by the index of its column here (adding zero columns for
     /// tokens met for the first time), into `local`.
     pub(crate) fn localize(&mut self, x: &[u32], local: &mut Vec<u32>) {
-        local.clear();
-        for &token in x {
-            let slot = &mut self.slot[token as usize];
-            if *slot == 0 {
-                self.tokens.push(token);
-                *slot = self.tokens.len() as u32;
-            }
-            local.push(*slot - 1);
-        }
-        let len = self.tokens.len() * self.column;
-        self.columns.resize(len, 0.0);
+        self.tokens.localize(x, local);
+    }
+
+    /// Replaces every n-gram bucket of `x` by the index of its row here (adding zero rows for
+    /// buckets met for the first time), into `local`.
+    pub(crate) fn localize_rows(&mut self, x: &[u32], local: &mut Vec<u32>) {
+        self.rows.localize(x, local);
+    }
+
+    /// The wide path's rows, to be written by a backward pass (row `i` of [`localize_rows`]'s
+    /// indices is `C` floats at `i·C`).
+    ///
+    /// [`localize_rows`]: Gradients::localize_rows
+    pub(crate) fn row_entries(&mut self) -> &mut [f32] {
+        &mut self.rows.entries
     }
 
     /// The tokens' entries (see [`Gradients::column_width`]), the rest, and the kept products,
     /// to be written by a backward pass.
     pub(crate) fn parts(&mut self) -> (&mut [f32], &mut [f32], &mut Vec<Product>) {
-        (&mut self.columns, &mut self.rest, &mut self.products)
+        (&mut self.tokens.entries, &mut self.rest, &mut self.products)
     }
 
     /// Floats a token's entry holds: its vector of every table, in order.
     pub(crate) fn column_width(&self) -> usize {
-        self.column
+        self.tokens.column
     }
 
     /// Forms every kept product into the dense part.
@@ -245,11 +369,12 @@ impl Gradients {
     /// Sets to zero the gradient of the token table at `offset` (of the parameters) for
     /// every token: that table is then left as it is by the update.
     pub fn zero_table(&mut self, offset: usize) {
-        let column = self.column.max(1);
+        let tokens = &mut self.tokens;
+        let column = tokens.column.max(1);
         let mut start = 0;
-        for table in &self.tables {
+        for table in &tokens.tables {
             if table.offset == offset {
-                for entry in self.columns.chunks_exact_mut(column) {
+                for entry in tokens.entries.chunks_exact_mut(column) {
                     entry[start..start + table.width].fill(0.0);
                 }
             }
@@ -259,28 +384,29 @@ impl Gradients {
 
     /// The tokens that have a column, in order.
     pub fn tokens(&self) -> &[u32] {
-        &self.tokens
+        &self.tokens.ids
+    }
+
+    /// Where the wide path's table ends in the parameters (it starts them), or 0 without one.
+    pub fn wide_end(&self) -> usize {
+        self.rows
+            .tables
+            .first()
+            .map_or(0, |t| t.width * self.rows.slot.len())
+    }
+
+    /// The n-gram buckets that have a row, in order.
+    pub fn buckets(&self) -> &[u32] {
+        &self.rows.ids
     }
 
     /// Calls `f` with every part of the gradient and the range of the parameters it belongs
-    /// to: each token's vector of each table, then the rest in order, cut around the kept
-    /// products, which come as [`Part::Product`]. The order is fixed, so a step is
-    /// reproducible.
+    /// to: each bucket's row of the wide table, each token's vector of each table, then the
+    /// rest in order, cut around the kept products, which come as [`Part::Product`]. The
+    /// order is fixed, so a step is reproducible.
     pub fn for_each_part(&mut self, mut f: impl FnMut(Range<usize>, Part<'_>)) {
-        let column = self.column;
-        for (&token, entry) in self
-            .tokens
-            .iter()
-            .zip(self.columns.chunks_exact_mut(column.max(1)))
-        {
-            let mut entry = entry;
-            for table in &self.tables {
-                let (g, after) = entry.split_at_mut(table.width);
-                let start = table.offset + token as usize * table.width;
-                f(start..start + table.width, Part::Dense(g));
-                entry = after;
-            }
-        }
+        self.rows.for_each_part(&mut f);
+        self.tokens.for_each_part(&mut f);
         let base = self.input_len;
         let mut rest = &mut self.rest[..];
         let mut done = 0; // floats of `rest` passed so far
@@ -300,14 +426,12 @@ impl Gradients {
         }
     }
 
-    /// Forgets which tokens have columns, and every kept product. Call it after an optimiser
-    /// step (which leaves every float zero); use [`Gradients::zero`] otherwise.
+    /// Forgets which tokens and buckets have entries, and every kept product. Call it after an
+    /// optimiser step (which leaves every float zero); use [`Gradients::zero`] otherwise.
     pub fn clear(&mut self) {
-        debug_assert!(self.columns.iter().chain(&self.rest).all(|&g| g == 0.0));
-        for &token in &self.tokens {
-            self.slot[token as usize] = 0;
-        }
+        debug_assert!(self.rest.iter().all(|&g| g == 0.0));
         self.tokens.clear();
+        self.rows.clear();
         for product in &mut self.products {
             product.a.clear();
             product.b.clear();
@@ -315,25 +439,21 @@ impl Gradients {
         }
     }
 
-    /// Sets every float to zero and forgets the tokens and the kept products.
+    /// Sets every float to zero and forgets the tokens, the buckets and the kept products.
     pub fn zero(&mut self) {
-        self.columns.fill(0.0);
+        self.tokens.entries.fill(0.0);
+        self.rows.entries.fill(0.0);
         self.rest.fill(0.0);
         self.clear();
     }
 
     /// Adds `other` (the gradient of another part of the same batch) to this one and zeroes
-    /// it. Tokens' entries are matched by token.
+    /// it. Tokens' and buckets' entries are matched by token and by bucket.
     pub fn absorb(&mut self, other: &mut Gradients) {
         self.form_products();
         other.form_products();
-        let column = self.column;
-        let mut local = Vec::with_capacity(other.tokens.len());
-        self.localize(&other.tokens, &mut local);
-        for (&i, g) in local.iter().zip(other.columns.chunks_exact(column.max(1))) {
-            let dst = &mut self.columns[i as usize * column..][..column];
-            crate::kernels::add_into(dst, g);
-        }
+        self.tokens.absorb(&mut other.tokens);
+        self.rows.absorb(&mut other.rows);
         crate::kernels::add_into(&mut self.rest, &other.rest);
         other.zero();
     }
@@ -341,7 +461,7 @@ impl Gradients {
     /// Floats of a packed gradient (see [`Gradients::pack`]) for `tokens` tokens: an entry
     /// a token, then the rest of the parameters.
     pub fn packed_len(&self, tokens: usize) -> usize {
-        tokens * self.column + self.rest.len()
+        tokens * self.tokens.column + self.rest.len()
     }
 
     /// Writes the gradient into `out` (of [`Gradients::packed_len`] floats) as another process
@@ -350,22 +470,20 @@ impl Gradients {
     /// formed. `union` must hold every token this gradient has. Leaves the gradient zero.
     ///
     /// # Panics
-    /// If `out` is not of that length or a token of the gradient is not in `union`.
+    /// If `out` is not of that length, a token of the gradient is not in `union`, or the
+    /// network has a wide path (whose rows are not packed: data-parallel training refuses it).
     pub fn pack(&mut self, union: &[u32], out: &mut [f32]) {
         assert_eq!(out.len(), self.packed_len(union.len()), "the packed length");
+        assert!(self.rows.tables.is_empty(), "a wide path is not packed");
         self.form_products();
-        let column = self.column;
+        let column = self.tokens.column;
         let (entries, rest) = out.split_at_mut(union.len() * column);
         entries.fill(0.0);
-        let mut position = vec![u32::MAX; self.slot.len()];
+        let mut position = vec![u32::MAX; self.tokens.slot.len()];
         for (i, &token) in union.iter().enumerate() {
             position[token as usize] = i as u32;
         }
-        for (&token, entry) in self
-            .tokens
-            .iter()
-            .zip(self.columns.chunks_exact(column.max(1)))
-        {
+        for (&token, entry) in self.tokens.ids.iter().zip(self.tokens.chunks()) {
             let i = position[token as usize];
             assert!(i != u32::MAX, "token {token} is not in the union");
             entries[i as usize * column..][..column].copy_from_slice(entry);
@@ -386,13 +504,13 @@ impl Gradients {
             "the packed length"
         );
         assert!(
-            self.tokens.is_empty(),
+            self.tokens.ids.is_empty(),
             "unpacking into a gradient that has tokens"
         );
         let mut local = Vec::with_capacity(union.len());
-        self.localize(union, &mut local);
-        let (entries, rest) = packed.split_at(union.len() * self.column);
-        self.columns.copy_from_slice(entries);
+        self.tokens.localize(union, &mut local);
+        let (entries, rest) = packed.split_at(union.len() * self.tokens.column);
+        self.tokens.entries.copy_from_slice(entries);
         self.rest.copy_from_slice(rest);
     }
 
@@ -408,45 +526,16 @@ impl Gradients {
             self.input_len + self.rest.len(),
             "the dense length"
         );
-        assert!(
-            self.tokens.is_empty(),
-            "unpacking into a gradient that has tokens"
-        );
-        let mut local = Vec::with_capacity(union.len());
-        self.localize(union, &mut local);
-        for (&token, entry) in union
-            .iter()
-            .zip(self.columns.chunks_exact_mut(self.column.max(1)))
-        {
-            let mut entry = entry;
-            for table in &self.tables {
-                let (g, after) = entry.split_at_mut(table.width);
-                g.copy_from_slice(
-                    &dense[table.offset + token as usize * table.width..][..table.width],
-                );
-                entry = after;
-            }
-        }
+        self.tokens.read_dense(union, dense);
         self.rest.copy_from_slice(&dense[self.input_len..]);
     }
 
     /// The whole gradient laid out like the parameters (zeros in the vectors of the tokens
-    /// the batch did not have): what a dense backward pass would give.
+    /// and buckets the batch did not have): what a dense backward pass would give.
     pub fn to_dense(&self) -> Vec<f32> {
         let mut dense = vec![0.0; self.input_len + self.rest.len()];
-        for (&token, entry) in self
-            .tokens
-            .iter()
-            .zip(self.columns.chunks_exact(self.column.max(1)))
-        {
-            let mut entry = entry;
-            for table in &self.tables {
-                let (g, after) = entry.split_at(table.width);
-                dense[table.offset + token as usize * table.width..][..table.width]
-                    .copy_from_slice(g);
-                entry = after;
-            }
-        }
+        self.tokens.write_dense(&mut dense);
+        self.rows.write_dense(&mut dense);
         let rest = &mut dense[self.input_len..];
         rest.copy_from_slice(&self.rest);
         for product in self.products.iter().filter(|p| p.is_kept()) {

@@ -147,9 +147,11 @@ impl Network {
     }
 
     /// Whether the output at every step depends on the tokens up to it alone (no backward
-    /// direction), so that one pass gives the prediction after every token.
+    /// direction), and the head alone makes the prediction (no wide path, whose mean over a
+    /// prefix's n-grams one pass does not give), so that one pass gives the prediction after
+    /// every token.
     pub fn reads_forwards_only(&self) -> bool {
-        !self.arch.bidirectional
+        !self.arch.bidirectional && self.arch.ngrams.is_none()
     }
 
     /// The class probabilities after the tokens of `tokens` where an evaluated prefix ends, as

@@ -51,8 +51,9 @@ mod pool;
 mod softmax;
 mod stack;
 mod unroll;
+mod wide;
 
-pub use arch::Architecture;
+pub use arch::{Architecture, MAX_NGRAMS, check_ngrams};
 pub use batch::Batch;
 pub use cell::{Cell, Pass, Recurrent};
 pub use elman::Elman;
@@ -65,6 +66,7 @@ pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
 pub use pool::Pool;
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
+pub use wide::{DEFAULT_BUCKETS, Ngrams, buckets_of};
 
 use std::sync::Arc;
 
@@ -76,6 +78,7 @@ use embedding::Embedding;
 use head::{FromHead, HeadModule, HeadWork};
 use layer::{Hook, LayerGrads};
 use stack::{Stack, StackWork};
+use wide::{Wide, WideWork};
 
 kinds! {
     /// The kinds of cell, by the name used on the command line and in model files.
@@ -92,12 +95,14 @@ kinds! {
 
 /// A network: its architecture, its modules, and all their parameters in one buffer.
 ///
-/// The buffer holds the token tables first (the embedding, or the first layer's input weights
-/// under one-hot input, one a direction: see [`Gradients`]), then every layer's tensors, layer
-/// by layer and direction by direction, then the head's `fc.weight` and `fc.bias`.
+/// The buffer holds the wide path's table first, if there is one, then the token tables (the
+/// embedding, or the first layer's input weights under one-hot input, one a direction: see
+/// [`Gradients`]), then every layer's tensors, layer by layer and direction by direction, then
+/// the head's `fc.weight` and `fc.bias`.
 #[derive(Clone, Debug)]
 pub struct Network {
     arch: Architecture,
+    wide: Option<Wide>,
     embedding: Option<Embedding>,
     stack: Stack,
     head: Arc<dyn HeadModule>,
@@ -116,6 +121,7 @@ pub struct Workspace {
     embedded: AlignedVec,
     stack: StackWork,
     head: HeadWork,
+    wide: WideWork,
     /// `C` of the last batch, and its logits, probabilities and softmax norms (one a
     /// prediction, see [`loss::softmax_rows`]).
     classes: usize,
@@ -126,6 +132,8 @@ pub struct Workspace {
     dlogits: Vec<f32>,
     /// Every token as the index of its entry in the gradient's token tables.
     local_tokens: Vec<u32>,
+    /// Every n-gram bucket as the index of its row in the gradient's rows of the wide table.
+    local_grams: Vec<u32>,
 }
 
 impl Workspace {
@@ -292,6 +300,9 @@ impl Network {
             })
             .collect();
         let (mut layout, mut tables) = (Layout::default(), Vec::new());
+        let wide = arch
+            .ngrams
+            .map(|ngrams| Wide::new(&mut layout, ngrams, arch.classes));
         let embedding = arch
             .embed
             .map(|e| Embedding::new(&mut layout, &mut tables, arch.vocab, e));
@@ -299,6 +310,7 @@ impl Network {
         let head = arch.head.build(arch, &mut layout);
         Ok(Network {
             arch: arch.clone(),
+            wide,
             embedding,
             stack,
             head,
@@ -390,9 +402,22 @@ impl Network {
         self.stack.folded_tensors()
     }
 
-    /// Where the dense parameters start: after the token tables.
-    fn dense_start(&self) -> usize {
-        self.tables.iter().map(|t| t.width).sum::<usize>() * self.arch.vocab
+    /// Where the dense parameters start: after the wide path's table and the token tables.
+    pub(crate) fn dense_start(&self) -> usize {
+        self.wide.map_or(0, |w| w.len())
+            + self.tables.iter().map(|t| t.width).sum::<usize>() * self.arch.vocab
+    }
+
+    /// The wide path's table, as a table of `C`-float rows and its number of rows `B`, if the
+    /// network has one (its gradient is sparse, see [`Gradients`]).
+    pub(crate) fn wide_table(&self) -> Option<(Table, usize)> {
+        self.wide.map(|w| {
+            let table = Table {
+                offset: w.offset,
+                width: w.classes,
+            };
+            (table, w.ngrams.buckets)
+        })
     }
 
     /// How many predictions `batch` makes, over which [`Network::backward`] takes the mean
@@ -496,6 +521,9 @@ impl Network {
         );
         let top = self.stack.top_out(&mut ws.stack);
         head.forward(&self.params, batch, top, &mut ws.head, rng, &mut ws.logits);
+        if let Some(wide) = &self.wide {
+            wide.forward(&self.params, batch, &mut ws.wide, &mut ws.logits);
+        }
         ws.classes = arch.classes;
         loss::softmax_rows(&ws.logits, ws.classes, &mut ws.probs, &mut ws.norms);
     }
@@ -558,6 +586,17 @@ impl Network {
         let dense = self.dense_start();
         if !self.tables.is_empty() {
             grads.localize(batch.tokens(), &mut ws.local_tokens);
+        }
+        if let Some(wide) = &self.wide {
+            grads.localize_rows(&ws.wide.grams, &mut ws.local_grams);
+            let rows = grads.row_entries();
+            let mut local = ws.local_grams.iter();
+            wide.backward(&ws.wide, &ws.dlogits, |_, scale, dy| {
+                let at = *local.next().expect("a local index a gram") as usize * dy.len();
+                for (g, &d) in rows[at..][..dy.len()].iter_mut().zip(dy) {
+                    *g += scale * d;
+                }
+            });
         }
         let entry = grads.column_width();
         let (entries, rest, products) = grads.parts();

@@ -133,8 +133,10 @@ impl Run {
         {
             grads.zero_table(embedding.range().start);
         }
+        let scale = self.state.monitor.lr_scale;
+        let wide_lr = self.config.wide_lr.map(|lr| lr * scale);
         self.optimizer
-            .step(net.params_mut(), grads, self.config.clip);
+            .step_with_wide_rate(net.params_mut(), grads, self.config.clip, wide_lr);
         self.state.step += 1;
         Ok(())
     }
