@@ -42,8 +42,14 @@ impl RunFiles {
 
 /// How often a run writes its model and checkpoint at the end of an epoch. The model file
 /// always holds a usable model (the initial one, then the best so far), and the checkpoint
-/// lets `--resume` continue, so a run that is stopped loses at most this much work.
+/// lets `--resume` continue, so a run that is stopped loses at most this much work; unless
+/// writing takes longer than a tenth of it (a large model: the checkpoint holds its weights
+/// three times, with Adam's moments), when the interval is ten times the last write, so that
+/// writing costs at most a tenth of the run.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// The interval between writes is at least this many times the last write's duration.
+const WRITE_SHARE: u32 = 10;
 
 /// What a training run writes as it goes: at the end of an epoch (at most every
 /// [`CHECKPOINT_EVERY`], and after the last), the best model so far to the model file and the
@@ -57,6 +63,8 @@ pub struct Saver {
     /// What the caller keeps in the checkpoint beside the run's state (how it made its data).
     notes: serde_json::Value,
     last: Instant,
+    /// The time between writes: [`CHECKPOINT_EVERY`], or more after a slow write.
+    every: Duration,
     /// What the model file holds, in words.
     saved: String,
     /// Whether the checkpoint has been written.
@@ -98,6 +106,7 @@ impl Saver {
             config: config.clone(),
             notes: serde_json::to_value(notes).expect("plain data"),
             last: Instant::now(),
+            every: CHECKPOINT_EVERY,
             saved: "the initial model".into(),
             checkpointed: false,
             unwritten: None,
@@ -108,7 +117,7 @@ impl Saver {
     /// At the end of epoch `epoch`, with the network's `current` contents and the run's
     /// `state`: writes both files if it is time.
     pub fn at_epoch(&mut self, current: ContentsRef<'_>, state: &RunState, epoch: usize) {
-        if self.last.elapsed() < CHECKPOINT_EVERY && epoch != self.config.epochs {
+        if self.last.elapsed() < self.every && epoch != self.config.epochs {
             // kept, in case the run is interrupted before the next write
             let (at, params) = self.unwritten.get_or_insert_with(|| (0, Vec::new()));
             *at = epoch;
@@ -140,6 +149,7 @@ impl Saver {
     /// Writes the model file (the best epoch so far, or `current`) and the checkpoint of
     /// `current` and `state`, at the end of epoch `epoch`.
     fn write(&mut self, current: ContentsRef<'_>, state: &RunState, epoch: usize) {
+        let start = Instant::now();
         self.unwritten = None;
         // the model file: the best epoch so far, or the latest
         let best = ContentsRef {
@@ -176,6 +186,7 @@ impl Saver {
             }
         }
         self.last = Instant::now();
+        self.every = CHECKPOINT_EVERY.max(start.elapsed() * WRITE_SHARE);
     }
 
     /// The run's result, with a failed write or a divergence told: a diverged run with a

@@ -82,11 +82,16 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             .into_iter()
             .map(|p| Some(p?.iter().map(|&x| super::json_number(x)).collect()))
             .collect();
-        let summary = json!({
+        let mut summary = json!({
             "tokens": explanation.tokens,
             "labels": model.labels,
             "probs": probs,
         });
+        if let Some(wide) = &explanation.wide {
+            let numbers = |v: &[f32]| v.iter().map(|&x| super::json_number(x)).collect::<Vec<_>>();
+            summary["logits"] = json!(numbers(&wide.logits));
+            summary["ngram_logits"] = json!(numbers(&wide.ngrams));
+        }
         writeln!(out, "{summary}")?;
         return Ok(());
     }
@@ -168,6 +173,23 @@ fn print_table(
         )?;
     }
     writeln!(out, "prediction: {} ({:.3})", labels[winner], last[winner])?;
+    if let Some(wide) = &explanation.wide {
+        // how much of the winner's lead over the runner-up the n-grams gave
+        let runner_up = (0..labels.len())
+            .filter(|&c| c != winner)
+            .max_by(|&a, &b| wide.logits[a].total_cmp(&wide.logits[b]));
+        if let Some(second) = runner_up {
+            let lead = wide.logits[winner] - wide.logits[second];
+            let from_ngrams = wide.ngrams[winner] - wide.ngrams[second];
+            writeln!(
+                out,
+                "n-grams: {from_ngrams:+.3} of its lead of {lead:.3} over {} in score (the \
+                 recurrent network: {:+.3})",
+                labels[second],
+                lead - from_ngrams
+            )?;
+        }
+    }
     if !explanation.is_complete() {
         writeln!(
             out,

@@ -283,6 +283,13 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         (None, None) => Start::New,
     };
     let recipe = recipe_of(&args, args.class_weight);
+    if recipe.model.ngrams.is_none() && (args.buckets.is_some() || args.wide_lr.is_some()) {
+        anyhow::bail!("--buckets and --wide-lr are for the n-grams' table: give --ngrams N too");
+    }
+    if let Some(ngrams) = recipe.model.ngrams {
+        // before the data is read: a size out of range is the flag's error, not the data's
+        rnn::rnn::check_ngrams(ngrams)?;
+    }
     let columns = Columns {
         text: args.text_col.clone(),
         label: args.label_col.clone(),

@@ -54,7 +54,7 @@ use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
 pub use crate::rnn::Cancelled;
 use crate::rnn::{
-    Architecture, CellKind, Flow, Init, Network, Ngrams, Pool, Trace, Workspace, argmax,
+    Architecture, CellKind, Flow, Init, Network, Ngrams, Pool, Trace, WidePart, Workspace, argmax,
 };
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 
@@ -250,6 +250,8 @@ pub struct Explanation {
     /// `probs[i]`: the probability of every label after the first `ends[i]` tokens, had the
     /// text stopped there. The last is the prediction for the whole text.
     pub probs: Vec<Vec<f32>>,
+    /// With a wide path (`--ngrams`): the whole text's logits and the n-grams' part of them.
+    pub wide: Option<WidePart>,
 }
 
 impl Explanation {
@@ -522,13 +524,13 @@ impl Model {
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> std::result::Result<Explanation, Cancelled> {
         let ids = self.encode(text);
-        let trace = self
-            .network
-            .trace_until(&ids, &mut Workspace::default(), cancelled)?;
+        let mut ws = Workspace::default();
+        let trace = self.network.trace_until(&ids, &mut ws, cancelled)?;
         Ok(Explanation {
             tokens: self.shown_tokens(&ids),
             ends: trace.ends,
             probs: trace.probs,
+            wide: self.network.wide_part(&ids, &mut ws),
         })
     }
 
@@ -576,6 +578,7 @@ impl Model {
                 .iter()
                 .map(|&e| flow.probs[e - 1].clone())
                 .collect(),
+            wide: self.network.wide_part(&ids, &mut ws),
         };
         Ok((explanation, target, flow))
     }

@@ -134,6 +134,15 @@ pub fn prefix_ends(len: usize, budget: usize) -> Vec<usize> {
     }
 }
 
+/// A sequence's logits and the wide path's part of them: `logits[c] = head's + ngrams[c]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WidePart {
+    /// Every class's logit (before softmax), both paths together.
+    pub logits: Vec<f32>,
+    /// The wide path's part of every class's logit: the mean of the text's n-grams' rows.
+    pub ngrams: Vec<f32>,
+}
+
 impl Network {
     /// The class probabilities of every sequence, in the order given.
     pub fn predict(&self, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f32>> {
@@ -144,6 +153,19 @@ impl Network {
             out[i] = ws.probabilities(r, self.classes()).to_vec();
         }
         out
+    }
+
+    /// The logits of one sequence, and the wide path's part of them (see [`super::wide`]), if
+    /// the network has a wide path: how much of each class's score came from the n-grams.
+    pub fn wide_part(&self, tokens: &[u32], ws: &mut Workspace) -> Option<WidePart> {
+        let wide = self.wide.as_ref()?;
+        let batch = Batch::new(&[tokens], &[]);
+        self.forward_only(&batch, ws);
+        let c = self.classes();
+        let logits = ws.logits(0, c).to_vec();
+        let mut ngrams = vec![0.0; c];
+        wide.forward(&self.params, &batch, &mut ws.wide, &mut ngrams);
+        Some(WidePart { logits, ngrams })
     }
 
     /// Whether the output at every step depends on the tokens up to it alone (no backward

@@ -61,7 +61,7 @@ pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product, Table};
 pub use gru::Gru;
 pub use head::Head;
 pub use init::Init;
-pub use inspect::{Cancelled, Flow, PREFIX_BUDGET, Trace, prefix_ends};
+pub use inspect::{Cancelled, Flow, PREFIX_BUDGET, Trace, WidePart, prefix_ends};
 pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
 pub use pool::Pool;

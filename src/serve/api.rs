@@ -349,6 +349,7 @@ mod tests {
             tokens: vec!["good".into(), "bad".into(), "good".into()],
             ends: vec![2, 3],
             probs: vec![vec![0.25, 0.75], vec![0.5, 0.5]],
+            wide: None,
         };
         let predictions = [Prediction {
             label: 0,
