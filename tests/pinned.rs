@@ -38,7 +38,7 @@ const PINNED: &[Pinned] = &[
             "train", "--train", "{dir}/sample_train.tsv", "--test", "{dir}/sample_test.tsv",
             "--model", "{dir}/seed.safetensors", "--valid-split", "0", "--cell", "rnn",
             "--bidirectional", "false", "--layers", "1", "--embed", "0", "--hidden", "16",
-            "--pool", "last", "--dropout", "0", "--tokens", "word", "--min-count", "1",
+            "--pool", "last", "--ngrams", "0", "--dropout", "0", "--tokens", "word", "--min-count", "1",
             "--optimizer", "sgd", "--lr", "0.02", "--batch", "1", "--patience", "0",
             "--schedule", "constant", "--class-weight", "none", "--clip", "1", "--initializer",
             "numpy", "--input-init", "1", "--epochs", "12", "--seed", "3", "--threads", "1",
@@ -52,13 +52,29 @@ const PINNED: &[Pinned] = &[
         commands: &[&[
             "train", "--train", "{dir}/train.tsv", "--model", "{dir}/bilstm.safetensors",
             "--valid-split", "0.2", "--cell", "lstm", "--bidirectional", "true", "--layers", "2",
-            "--embed", "16", "--hidden", "12", "--pool", "max", "--dropout", "0.3", "--tokens",
+            "--embed", "16", "--hidden", "12", "--pool", "max", "--ngrams", "0", "--dropout", "0.3", "--tokens",
             "wordpunct", "--min-count", "2", "--optimizer", "adam", "--lr", "0.01", "--batch",
             "16", "--patience", "2", "--schedule", "plateau", "--class-weight", "balanced",
             "--clip", "1", "--initializer", "pytorch", "--input-init", "1", "--epochs", "4",
             "--seed", "7", "--threads", "2",
         ]],
         files: &["bilstm.safetensors"],
+    },
+    // The wide path beside a BiLSTM: word bigrams hashed into few buckets (so that grams
+    // share rows), their own learning rate, sparse rows of the gradient, unseen words' keys.
+    Pinned {
+        name: "bilstm_wide_bigrams",
+        commands: &[&[
+            "train", "--train", "{dir}/train.tsv", "--model", "{dir}/wide.safetensors",
+            "--valid-split", "0.2", "--cell", "lstm", "--bidirectional", "true", "--layers", "1",
+            "--embed", "8", "--hidden", "8", "--pool", "max", "--ngrams", "2", "--buckets",
+            "512", "--wide-lr", "0.05", "--dropout", "0.2", "--tokens", "wordpunct",
+            "--min-count", "2", "--optimizer", "adam", "--lr", "0.01", "--batch", "16",
+            "--patience", "2", "--schedule", "plateau", "--class-weight", "none", "--clip", "1",
+            "--initializer", "pytorch", "--input-init", "1", "--epochs", "4", "--seed", "5",
+            "--threads", "2",
+        ]],
+        files: &["wide.safetensors"],
     },
     // A GRU on characters, mean pooling, a validation file and a test file, plain SGD.
     Pinned {
@@ -67,7 +83,7 @@ const PINNED: &[Pinned] = &[
             "train", "--train", "{dir}/train.tsv", "--valid", "{dir}/valid.tsv", "--test",
             "{dir}/test.tsv", "--model", "{dir}/gru.safetensors", "--cell", "gru",
             "--bidirectional", "false", "--layers", "1", "--embed", "8", "--hidden", "10",
-            "--pool", "mean", "--dropout", "0", "--tokens", "char", "--min-count", "1",
+            "--pool", "mean", "--ngrams", "0", "--dropout", "0", "--tokens", "char", "--min-count", "1",
             "--max-len", "40", "--optimizer", "sgd", "--lr", "0.1", "--batch", "8", "--patience",
             "0", "--schedule", "constant", "--class-weight", "none", "--clip", "1",
             "--initializer", "pytorch", "--input-init", "1", "--epochs", "3", "--seed", "1",
@@ -82,7 +98,7 @@ const PINNED: &[Pinned] = &[
         commands: &[&[
             "train", "--train", "{dir}/train.tsv", "--model", "{dir}/birnn.safetensors",
             "--valid-split", "0", "--cell", "rnn", "--bidirectional", "true", "--layers", "1",
-            "--embed", "0", "--hidden", "9", "--pool", "last", "--dropout", "0.1", "--tokens",
+            "--embed", "0", "--hidden", "9", "--pool", "last", "--ngrams", "0", "--dropout", "0.1", "--tokens",
             "word", "--min-count", "1", "--max-vocab", "30", "--optimizer", "adam", "--batch",
             "4", "--patience", "0", "--schedule", "constant", "--class-weight", "none", "--clip",
             "0.5", "--initializer", "pytorch", "--input-init", "0.5", "--epochs", "3", "--seed",
@@ -98,7 +114,7 @@ const PINNED: &[Pinned] = &[
             &[
                 "train", "--train", "{dir}/train.tsv", "--model", "{dir}/resumed.safetensors",
                 "--valid-split", "0.2", "--cell", "lstm", "--bidirectional", "true", "--layers",
-                "1", "--embed", "8", "--hidden", "8", "--pool", "max", "--dropout", "0.2",
+                "1", "--embed", "8", "--hidden", "8", "--pool", "max", "--ngrams", "0", "--dropout", "0.2",
                 "--tokens", "wordpunct", "--min-count", "1", "--optimizer", "adam", "--lr",
                 "0.01", "--batch", "8", "--patience", "5", "--schedule", "plateau",
                 "--class-weight", "none", "--clip", "1", "--initializer", "pytorch",
@@ -173,6 +189,13 @@ const HASHES: &[(&str, &str, u64, u64, u64)] = &[
         "bilstm.safetensors",
         0x957f15bd076e91de,
         0xc6ba91c5443c00a7,
+        0,
+    ),
+    (
+        "bilstm_wide_bigrams",
+        "wide.safetensors",
+        0x32d00d28be320a63,
+        0xc0c18e3310d035b1,
         0,
     ),
     (
