@@ -340,7 +340,7 @@ def describe(settings, epochs):
 # input (PyTorch's embedding here is the input weights), the last state, no dropout, every
 # training token kept, every epoch run on all the training rows. `rnn train`'s defaults are
 # another network (see the README); a binary older than them knows none of these flags.
-FIXED = ["--embed", "0", "--pool", "last", "--dropout", "0", "--min-count", "1", "--valid-split", "0", "--patience", "0"]
+FIXED = ["--embed", "0", "--pool", "last", "--ngrams", "0", "--dropout", "0", "--min-count", "1", "--valid-split", "0", "--patience", "0"]
 
 
 def our_train_argv(binary, train, test, model, settings, epochs, threads, old=False):

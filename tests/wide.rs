@@ -184,8 +184,9 @@ fn the_wide_flags_are_checked() {
         ),
         (&["--ngrams", "2", "--buckets", "0"], "--buckets"),
         (
-            &["--buckets", "64"],
-            "error: --buckets and --wide-lr are for the n-grams' table: give --ngrams N too\n",
+            &["--ngrams", "0", "--buckets", "64"],
+            "error: --buckets and --wide-lr are for the n-grams' table, which --ngrams 0 turns \
+             off\n",
         ),
         (
             &["--ngrams", "2", "--buckets", "8589934592"],

@@ -91,11 +91,11 @@ pub struct TrainArgs {
     /// Also read a hashed bag of the text's n-grams of 1 to N tokens (word n-grams, or
     /// character n-grams with --tokens char): a linear model beside the recurrent network,
     /// whose scores add to its own, trained with it (fastText's -wordNgrams); 0 for none
-    /// [default: 0].
+    /// [default: 2, or 4 with --tokens char].
     #[arg(long, conflicts_with_all = ["init", "resume"])]
     ngrams: Option<usize>,
     /// Rows of the n-grams' hashed table, C floats each (fastText's -bucket) [default:
-    /// 1048576].
+    /// 262144].
     #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     buckets: Option<usize>,
     /// The learning rate of the n-grams' table, the highest the schedule reaches (a linear
@@ -221,7 +221,11 @@ fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
             bidirectional: args.bidirectional.unwrap_or(model.bidirectional),
             embed: args.embed.map_or(model.embed, |e| (e > 0).then_some(e)),
             pool: args.pool.unwrap_or(model.pool),
-            ngrams: ngrams_of(args.ngrams, args.buckets, model.ngrams),
+            ngrams: ngrams_of(
+                args.ngrams,
+                args.buckets,
+                rnn::model::default_ngrams(args.tokens.unwrap_or(model.tokens)),
+            ),
             dropout: args.dropout.unwrap_or(model.dropout),
             tokens: args.tokens.unwrap_or(model.tokens),
             min_count: args.min_count.unwrap_or(model.min_count),
@@ -284,7 +288,9 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     };
     let recipe = recipe_of(&args, args.class_weight);
     if recipe.model.ngrams.is_none() && (args.buckets.is_some() || args.wide_lr.is_some()) {
-        anyhow::bail!("--buckets and --wide-lr are for the n-grams' table: give --ngrams N too");
+        anyhow::bail!(
+            "--buckets and --wide-lr are for the n-grams' table, which --ngrams 0 turns off"
+        );
     }
     if let Some(ngrams) = recipe.model.ngrams {
         // before the data is read: a size out of range is the flag's error, not the data's

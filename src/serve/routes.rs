@@ -230,6 +230,8 @@ async fn model_status(
                 "bidirectional": arch.bidirectional,
                 "embed": arch.embed,
                 "pool": arch.pool.name(),
+                "ngrams": arch.ngrams.map(|n| n.n),
+                "buckets": arch.ngrams.map(|n| n.buckets),
                 "vocabulary": model.vocab.len(),
                 "labels": model.labels,
                 "tokens": model.tokens.name(),

@@ -17,7 +17,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 /// The seed's network: one layer of the plain cell, one direction, one-hot words (split on
 /// white space, every one kept), the last state, no dropout.
-pub const SEED_NET: [&str; 14] = [
+pub const SEED_NET: [&str; 16] = [
     "--cell",
     "rnn",
     "--bidirectional",
@@ -32,6 +32,8 @@ pub const SEED_NET: [&str; 14] = [
     "word",
     "--min-count",
     "1",
+    "--ngrams",
+    "0",
 ];
 
 /// The seed's training: per-example SGD, every epoch run.
