@@ -244,7 +244,9 @@ class Classifier(ClassifierMixin, ModelEstimator):
         ``strict=True``: ``module.predict_proba(texts)`` gives this estimator's
         ``predict_proba`` (to f32 rounding), columns in ``classes_`` order (``module.classes_``);
         ``module(ids)`` gives the logits of a batch of token ids, and ``module.encode(text)`` a
-        text's ids, cut by the model's own rule. Needs PyTorch."""
+        text's ids, cut by the model's own rule. With n-gram features (``ngrams``) the module
+        also has ``wide``, an ``nn.EmbeddingBag`` of the texts' n-gram buckets: ``module(ids,
+        module.buckets(text))``. Needs PyTorch."""
         check_is_fitted(self, "model_")
         from ._torch import classifier_module
 
