@@ -42,6 +42,12 @@ class Classifier(ClassifierMixin, ModelEstimator):
     ``freeze_embed=True`` keeps the embedding as it starts: ``--pretrained`` and
     ``--freeze-embed``.
 
+    ``ngrams=N`` (``--ngrams``) also reads a hashed bag of the text's 1- to N-grams of tokens, a
+    linear model beside the network whose scores add to its own (fastText's word n-grams; 0,
+    the default, is none): ``buckets`` rows in its table (``--buckets``, None for 2^20), learnt
+    at ``wide_lr`` (``--wide-lr``, None for 0.1). Data-parallel training (``rnn.ddp``) does
+    not train it yet.
+
     Without ``valid`` in ``fit``, ``valid_split`` of every label's rows is held out to pick the
     best epoch and to stop early (``patience``); the estimator keeps the best epoch's weights.
 
@@ -69,6 +75,9 @@ class Classifier(ClassifierMixin, ModelEstimator):
         bidirectional=True,
         embed=64,
         pool="max",
+        ngrams=0,
+        buckets=None,
+        wide_lr=None,
         dropout=0.3,
         tokens="wordpunct",
         min_count=2,
@@ -99,6 +108,9 @@ class Classifier(ClassifierMixin, ModelEstimator):
         self.bidirectional = bidirectional
         self.embed = embed
         self.pool = pool
+        self.ngrams = ngrams
+        self.buckets = buckets
+        self.wide_lr = wide_lr
         self.dropout = dropout
         self.tokens = tokens
         self.min_count = min_count
@@ -232,7 +244,9 @@ class Classifier(ClassifierMixin, ModelEstimator):
         ``strict=True``: ``module.predict_proba(texts)`` gives this estimator's
         ``predict_proba`` (to f32 rounding), columns in ``classes_`` order (``module.classes_``);
         ``module(ids)`` gives the logits of a batch of token ids, and ``module.encode(text)`` a
-        text's ids, cut by the model's own rule. Needs PyTorch."""
+        text's ids, cut by the model's own rule. With n-gram features (``ngrams``) the module
+        also has ``wide``, an ``nn.EmbeddingBag`` of the texts' n-gram buckets: ``module(ids,
+        module.buckets(text))``. Needs PyTorch."""
         check_is_fitted(self, "model_")
         from ._torch import classifier_module
 

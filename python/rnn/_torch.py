@@ -12,6 +12,48 @@ from ._base import file_bytes
 # the poolings a model file may name (src/rnn/pool/mod.rs's table)
 _POOLS = ("last", "mean", "max")
 
+# n-gram features (src/rnn/wide.rs): a token the vocabulary lacks has an unseen key, this bit
+# and its hash; fastText's multiplier of its rolling hash of a word n-gram; 64-bit wrapping
+UNSEEN = 1 << 31
+_ROLL = 116_049_371
+_U64 = (1 << 64) - 1
+
+
+def unseen_key(token):
+    """The key of a token the vocabulary lacks, in a model with n-gram features: ``UNSEEN`` and
+    the low 31 bits of the 32-bit FNV-1a hash of its UTF-8 bytes (``rnn::data::unseen_key``)."""
+    h = 0x811C9DC5
+    for b in token.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return UNSEEN | (h & (UNSEEN - 1))
+
+
+def _mix(h):
+    """SplitMix64's finaliser (``mix`` in src/rnn/wide.rs)."""
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _U64
+    return h ^ (h >> 31)
+
+
+def buckets_of(keys, n, buckets):
+    """The buckets of every 1- to ``n``-gram of ``keys`` (a text's token keys, as
+    ``module.keys(text)`` gives them): every 1-gram by position, then every 2-gram, and so on;
+    the rows of ``wide.weight`` whose mean adds to the text's logits (``buckets_of`` in
+    src/rnn/wide.rs). A known token ``k`` alone is bucket ``k % buckets``; an unseen one, and a
+    longer gram, is ``mix(h) % buckets`` of fastText's rolling hash ``h`` of its keys."""
+    keys = [int(k) for k in keys]
+    out = []
+    for size in range(1, min(n, len(keys)) + 1):
+        for i in range(len(keys) - size + 1):
+            h = keys[i]
+            if size == 1 and not h & UNSEEN:
+                out.append(h % buckets)
+                continue
+            for k in keys[i + 1 : i + size]:
+                h = (h * _ROLL + k) & _U64
+            out.append(_mix(h) % buckets)
+    return out
+
 
 def _torch():
     try:
@@ -49,7 +91,13 @@ def _classifier_class():
         """One-hot tokens or nn.Embedding -> nn.RNN/GRU/LSTM -> last, mean or max -> nn.Linear,
         as the model file describes it. ``forward(ids)`` takes a LongTensor of token ids,
         ``[T]`` or ``[B, T]`` (texts of one length), and returns the logits ``[B, C]``; their
-        softmax is ``predict_proba``."""
+        softmax is ``predict_proba``.
+
+        A model with n-gram features (``ngrams`` in its file) also has ``wide``, an
+        ``nn.EmbeddingBag(buckets, C, mode="mean")`` whose bag of a text's n-gram buckets adds
+        to ``fc``'s logits: ``forward(ids, buckets, offsets=None)`` takes them as the bag does,
+        one text's as a 1-d LongTensor (``module.buckets(text)``), or a batch's back to back
+        with ``offsets``, where each text starts (an empty bag adds 0)."""
 
         def __init__(self, meta, vocab, hidden, classes):
             super().__init__()
@@ -72,10 +120,20 @@ def _classifier_class():
             )
             directions = 2 if self.rnn.bidirectional else 1
             self.fc = torch.nn.Linear(hidden * directions, classes)
+            self.ngrams = int(meta.get("ngrams", 0))
+            if self.ngrams:
+                self.wide = torch.nn.EmbeddingBag(int(meta["buckets"]), classes, mode="mean")
 
-        def forward(self, ids):
+        def forward(self, ids, buckets=None, offsets=None):
             if ids.dim() == 1:
                 ids = ids.unsqueeze(0)
+            if self.ngrams and buckets is None:
+                raise ValueError(
+                    "the model has n-gram features: give the texts' buckets too, "
+                    "module(ids, module.buckets(text))"
+                )
+            if not self.ngrams and buckets is not None:
+                raise ValueError("the model has no n-gram features: module(ids) alone")
             if hasattr(self, "embedding"):
                 x = self.embedding(ids)
             else:
@@ -88,7 +146,28 @@ def _classifier_class():
                 f = out.mean(1)
             else:  # "max", the one left of _POOLS
                 f = out.max(1).values
-            return self.fc(f)
+            logits = self.fc(f)
+            if self.ngrams:
+                logits = logits + self._bag(buckets, offsets, len(ids))
+            return logits
+
+        def _bag(self, buckets, offsets, rows):
+            """The mean row of ``wide.weight`` of each text's buckets: ``[rows, C]``."""
+            if offsets is None and buckets.dim() == 1:
+                if rows != 1:
+                    raise ValueError(
+                        f"the buckets of {rows} texts need their offsets (where each starts)"
+                    )
+                offsets = torch.zeros(1, dtype=torch.long)
+            return self.wide(buckets, offsets)
+
+        def buckets(self, text):
+            """The buckets of ``text``'s n-grams, from its keys (``keys``), in pure Python
+            (``buckets_of``): the ``buckets`` of ``forward``."""
+            return torch.tensor(
+                buckets_of(self.keys(text), self.ngrams, self.wide.num_embeddings),
+                dtype=torch.long,
+            )
 
         def predict_proba(self, texts):
             """The probability of every class for every text in ``texts`` (a list of str): a
@@ -96,14 +175,19 @@ def _classifier_class():
             ``classes_`` order, as the estimator's ``predict_proba`` gives (to f32 rounding).
             Each text is cut into tokens by the model's own rule (``encode``, the library's
             tokenizer), and a text of no tokens gets the output layer's bias alone, as
-            ``rnn predict`` gives it (its features are zeros)."""
+            ``rnn predict`` gives it (its features are zeros, and it has no n-grams)."""
             if isinstance(texts, str):
                 raise ValueError("texts must be a sequence of texts, not one str")
             rows = []
             with torch.no_grad():
                 for text in texts:
                     ids = self.encode(text)
-                    logits = self.fc.bias.unsqueeze(0) if len(ids) == 0 else self(ids)
+                    if len(ids) == 0:
+                        logits = self.fc.bias.unsqueeze(0)
+                    elif self.ngrams:
+                        logits = self(ids, self.buckets(text))
+                    else:
+                        logits = self(ids)
                     rows.append(torch.softmax(logits, -1)[0])
             if not rows:
                 return np.zeros((0, len(self.labels)), dtype=np.float32)
@@ -115,9 +199,11 @@ def _classifier_class():
 
 def classifier_module(native, order=None, classes=None):
     """The PyTorch module of a native classifier, with ``labels`` (the file's), ``vocabulary``,
-    ``encode(text)`` (the token ids the model reads), ``classes_`` and ``predict_proba(texts)``
-    beside it. ``order[j]`` is the file's label of column ``j`` of ``predict_proba``, whose
-    class is ``classes[j]`` (the estimator's ``classes_``); by default, the file's labels."""
+    ``encode(text)`` (the token ids the model reads), ``keys(text)`` (the same, but a token the
+    vocabulary lacks as its ``unseen_key``, for n-gram features), ``classes_`` and
+    ``predict_proba(texts)`` beside it. ``order[j]`` is the file's label of column ``j`` of
+    ``predict_proba``, whose class is ``classes[j]`` (the estimator's ``classes_``); by
+    default, the file's labels."""
     torch = _torch()
     meta, state = read_safetensors(file_bytes(native))
     vocab, labels = json.loads(meta["vocab"]), json.loads(meta["labels"])
@@ -128,6 +214,7 @@ def classifier_module(native, order=None, classes=None):
     module.labels = labels
     module.vocabulary = vocab
     module.encode = lambda text: torch.tensor(native.encode(text), dtype=torch.long)
+    module.keys = native.keys
     module.class_order = np.arange(len(labels)) if order is None else np.asarray(order)
     module.classes_ = np.asarray(labels) if classes is None else np.asarray(classes)
     return module

@@ -98,8 +98,8 @@ def _parser():
         "--timeout", type=float, default=300, help="seconds a collective waits for the others"
     )
     ints = {"hidden", "layers", "embed", "min_count", "max_vocab", "max_len", "batch", "epochs",
-            "patience", "seed", "threads"}
-    floats = {"dropout", "input_init", "lr", "clip", "valid_split"}
+            "patience", "seed", "threads", "ngrams", "buckets"}
+    floats = {"dropout", "input_init", "lr", "clip", "valid_split", "wide_lr"}
     for name, default in _DEFAULTS.items():
         flag = "--" + name.replace("_", "-")
         if name == "shuffle":

@@ -220,6 +220,7 @@ impl NativeRank {
             )));
         }
         let model = ckpt.contents;
+        refuse_ngrams(model.network.arch().ngrams.is_some())?;
         let plan = plan(
             gather,
             &rows,
@@ -244,6 +245,20 @@ impl NativeRank {
             Some(ckpt.state),
         )
     }
+}
+
+/// The error of a run with n-gram features, before anything is read or exchanged: the ranks
+/// do not exchange the rows of their table (`Gradients::pack` has none), and every rank stops
+/// alike (the same options, or the same checkpoint) before a collective, so none waits for
+/// another.
+fn refuse_ngrams(wide: bool) -> PyResult<()> {
+    if wide {
+        return Err(PyValueError::new_err(
+            "n-gram features (--ngrams) are not trained data-parallel yet; train with rnn train \
+             or rnn.Classifier",
+        ));
+    }
+    Ok(())
 }
 
 /// The shards of the files a rank only scores, as read: a validation file's and a test file's.
@@ -353,6 +368,7 @@ impl NativeRank {
             )));
         }
         let recipe = options::recipe(options)?;
+        refuse_ngrams(recipe.model.ngrams.is_some())?;
         let read = read_options(reading, rank, world)?;
         let columns = read.columns.clone();
         let rows = py

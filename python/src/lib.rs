@@ -16,6 +16,7 @@ mod training;
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -83,6 +84,26 @@ impl NativeClassifier {
             }
         }
         ids
+    }
+
+    /// The keys the model reads for `text`: its token ids, but with n-gram features (see
+    /// [`rnn::rnn::Ngrams`]) a token the vocabulary lacks is its unseen key (`1 << 31` and the
+    /// low 31 bits of the FNV-1a hash of its UTF-8 bytes), which the network reads as `<unk>`
+    /// and the n-grams by its hash.
+    fn keys(&self, text: &str) -> Vec<u32> {
+        self.model.encode(text)
+    }
+
+    /// The n-gram features' buckets of `text` (every 1-gram by position, then every 2-gram,
+    /// ...), the rows of `wide.weight` whose mean adds to its logits; an error for a model
+    /// without them.
+    fn buckets(&self, text: &str) -> PyResult<Vec<u32>> {
+        let ngrams = self.model.network.arch().ngrams.ok_or_else(|| {
+            PyValueError::new_err("the model has no n-gram features (it was trained with ngrams 0)")
+        })?;
+        let mut out = Vec::new();
+        rnn::rnn::buckets_of(&self.model.encode(text), ngrams, &mut out);
+        Ok(out)
     }
 
     /// The probability of every label for every text, as little-endian `f32` bytes of a

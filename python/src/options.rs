@@ -13,10 +13,12 @@ use pyo3::types::PyDict;
 use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
 use rnn::model::{Model, ModelConfig};
 use rnn::recipe::Recipe;
+use rnn::rnn::{DEFAULT_BUCKETS, MAX_NGRAMS, Ngrams};
 
 /// The options of a classifier as Python sees them, with `rnn train`'s defaults: a value
 /// that depends on the data (`lr`, `batch`, `valid_split`) or is absent (`max_vocab`,
-/// `max_len`) is `None`.
+/// `max_len`), or the library's own default (`buckets`, `wide_lr`), is `None`; `ngrams` 0 is
+/// no n-gram features.
 #[pyfunction]
 pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let r = Recipe::default();
@@ -28,6 +30,9 @@ pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("bidirectional", m.bidirectional)?;
     d.set_item("embed", m.embed.unwrap_or(0))?;
     d.set_item("pool", m.pool.to_string())?;
+    d.set_item("ngrams", m.ngrams.map_or(0, |g| g.n))?;
+    d.set_item("buckets", m.ngrams.map(|g| g.buckets))?;
+    d.set_item("wide_lr", r.wide_lr.map(shortest))?;
     d.set_item("dropout", shortest(m.dropout))?;
     d.set_item("tokens", m.tokens.name())?;
     d.set_item("min_count", m.min_count)?;
@@ -61,6 +66,9 @@ pub fn settings_of<'py>(py: Python<'py>, model: &Model) -> PyResult<Bound<'py, P
     d.set_item("bidirectional", a.bidirectional)?;
     d.set_item("embed", a.embed.unwrap_or(0))?;
     d.set_item("pool", a.pool.to_string())?;
+    // the table's size as a number, also where it was the default (None) when trained
+    d.set_item("ngrams", a.ngrams.map_or(0, |g| g.n))?;
+    d.set_item("buckets", a.ngrams.map(|g| g.buckets))?;
     d.set_item("dropout", shortest(a.dropout))?;
     d.set_item("tokens", model.tokens.name())?;
     d.set_item("max_len", model.max_len)?;
@@ -92,7 +100,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         bidirectional: o.flag("bidirectional")?,
         embed: Some(o.whole("embed")?).filter(|&e| e > 0),
         pool: o.parsed("pool")?,
-        ngrams: None,
+        ngrams: o.ngrams()?,
         dropout: o.fraction("dropout")? as f32,
         tokens: o.parsed("tokens")?,
         min_count: o.at_least_one("min_count")?,
@@ -115,7 +123,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         class_weight: o.parsed("class_weight")?,
         shuffle: o.flag("shuffle")?,
         threads: o.optional("threads", Options::threads)?.unwrap_or(0),
-        wide_lr: None,
+        wide_lr: o.optional("wide_lr", Options::positive)?,
     })
 }
 
@@ -245,6 +253,32 @@ impl Options<'_, '_> {
                 describe(&self.item(key)?)
             ))),
         }
+    }
+
+    /// The wide path that `ngrams` and `buckets` ask for, as `--ngrams` and `--buckets` do:
+    /// none for `ngrams` 0 (whatever `buckets` is), `buckets` None for [`DEFAULT_BUCKETS`].
+    fn ngrams(&self) -> PyResult<Option<Ngrams>> {
+        let n = match self.value::<usize>("ngrams", "") {
+            Ok(n) if n <= MAX_NGRAMS => n,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "ngrams must be a whole number from 0 (none) to {MAX_NGRAMS}, not {}",
+                    describe(&self.item("ngrams")?)
+                )));
+            }
+        };
+        let buckets = match self.optional("buckets", |o, k| o.at_least_one(k))? {
+            Some(b) if b as u64 > 1 << 32 => {
+                return Err(PyValueError::new_err(format!(
+                    "buckets must be a whole number from 1 to 2^32, not {b}"
+                )));
+            }
+            b => b,
+        };
+        Ok((n > 0).then(|| Ngrams {
+            n,
+            buckets: buckets.unwrap_or(DEFAULT_BUCKETS),
+        }))
     }
 
     fn threads(&self, key: &str) -> PyResult<usize> {

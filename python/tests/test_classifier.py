@@ -143,6 +143,46 @@ def test_a_model_trained_here_is_the_file_the_command_line_trains(sample, rnn_bi
     assert (tmp_path / "py.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()
 
 
+@pytest.mark.parametrize(
+    "options, flags",
+    [
+        (dict(ngrams=2), ["--ngrams", "2"]),
+        (dict(ngrams=3, buckets=4096, wide_lr=0.05, tokens="char", cell="gru"),
+         ["--ngrams", "3", "--buckets", "4096", "--wide-lr", "0.05", "--tokens", "char",
+          "--cell", "gru"]),
+    ],
+)
+def test_ngrams_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path, options, flags):
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    common = dict(hidden=8, embed=8, epochs=4, threads=2, seed=5)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", "--hidden", "8", "--embed", "8", "--epochs", "4", "--threads", "2", "--seed",
+         "5", *flags],
+        check=True,
+    )
+    clf = rnn.Classifier(**common, **options).fit(texts, labels)
+    ours = file_bytes(clf.model_)
+    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    # the n-grams' table is there and has learnt, at the rate asked for
+    from rnn._torch import read_safetensors
+
+    meta, tensors = read_safetensors(ours)
+    buckets = options.get("buckets", 2**20)
+    assert (meta["ngrams"], meta["buckets"]) == (str(options["ngrams"]), str(buckets))
+    assert tensors["wide.weight"].shape == (buckets, 2)
+    assert float(tensors["wide.weight"].abs().max()) > 0.01
+    other_rate = dict(options, wide_lr=options.get("wide_lr", 0.1) * 2)
+    assert file_bytes(rnn.Classifier(**common, **other_rate).fit(texts, labels).model_) != ours
+    # a loaded file's settings are the model's: with the run's other settings they train it again
+    (tmp_path / "py.safetensors").write_bytes(ours)
+    params = rnn.load(tmp_path / "py.safetensors").get_params()
+    assert (params["ngrams"], params["buckets"]) == (options["ngrams"], buckets)
+    again = rnn.Classifier(**{**params, **common, "wide_lr": options.get("wide_lr")})
+    assert file_bytes(again.fit(texts, labels).model_) == ours
+
+
 def test_with_a_held_out_part_too(rnn_bin, tmp_path):
     # 600 rows: 60 are held out, by the seed, as the command line holds them out
     rng = np.random.default_rng(0)
@@ -187,6 +227,7 @@ def test_load_reads_a_file_the_command_line_wrote(sample, rnn_bin, tmp_path):
     assert isinstance(clf, rnn.Classifier)
     params = clf.get_params()
     assert (params["hidden"], params["cell"], params["layers"]) == (12, "rnn", 2)
+    assert (params["ngrams"], params["buckets"]) == (0, None)
     assert list(clf.classes_) == ["negative", "positive"]
     assert clf.predict_proba(["the food is good"]).shape == (1, 2)
 

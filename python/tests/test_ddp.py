@@ -222,3 +222,19 @@ def test_progress_and_summary_read_as_rnn_train_s(tmp_path):
     assert any(line.startswith("Trained for 2 epochs in ") for line in lines), out
     assert any(line.startswith("Kept the weights of epoch ") for line in lines), out
     assert "           loss  accuracy" in lines, out
+
+
+def test_ngrams_are_refused_in_one_line_before_training(tmp_path):
+    # the ranks do not exchange the n-grams' table (Gradients::pack has none): every rank stops
+    # before its first collective, with one line, and no model is written (torchrun stops the
+    # other ranks when one ends, maybe before they print theirs)
+    model = tmp_path / "m.safetensors"
+    done = torchrun(2, model, *FLAGS, "--ngrams", "2", "--buckets", "64", check=False)
+    assert done.returncode != 0
+    message = ("n-gram features (--ngrams) are not trained data-parallel yet; train with rnn "
+               "train or rnn.Classifier")
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: rank")]
+    assert errors and all(e in (f"error: rank {r}: {message}" for r in (0, 1)) for e in errors)
+    # no panic and no traceback through the package (torchrun prints its own)
+    assert "panicked" not in done.stderr and "rnn/ddp.py" not in done.stderr, done.stderr
+    assert not model.exists()

@@ -30,6 +30,11 @@ QUICK = dict(hidden=8, embed=8, epochs=2, threads=1)
         (dict(bidirectional="yes"), "bidirectional must be True or False, not 'yes'"),
         (dict(epochs=2.5), "epochs must be a whole number"),
         (dict(seed=-1), "seed must be a whole number"),
+        (dict(ngrams=11), r"ngrams must be a whole number from 0 \(none\) to 10, not 11"),
+        (dict(ngrams=-1), r"ngrams must be a whole number from 0 \(none\) to 10, not -1"),
+        (dict(ngrams=2, buckets=0), "buckets must be a whole number of at least 1, not 0"),
+        (dict(ngrams=2, buckets=2**32 + 1), r"buckets must be a whole number from 1 to 2\^32"),
+        (dict(ngrams=2, wide_lr=0.0), "wide_lr must be a positive number, not 0.0"),
     ],
 )
 def test_bad_options_are_value_errors_naming_the_option(sample, option, message):
