@@ -43,10 +43,10 @@ class Classifier(ClassifierMixin, ModelEstimator):
     ``--freeze-embed``.
 
     ``ngrams=N`` (``--ngrams``) also reads a hashed bag of the text's 1- to N-grams of tokens, a
-    linear model beside the network whose scores add to its own (fastText's word n-grams; 0,
-    the default, is none): ``buckets`` rows in its table (``--buckets``, None for 2^20), learnt
-    at ``wide_lr`` (``--wide-lr``, None for 0.1). Data-parallel training (``rnn.ddp``) does
-    not train it yet.
+    linear model beside the network whose scores add to its own (fastText's word n-grams; None,
+    the default, is 2, or 4 with ``tokens="char"``; 0 is none): ``buckets`` rows in its table
+    (``--buckets``, None for 2^18), learnt at ``wide_lr`` (``--wide-lr``, None for 0.1).
+    Data-parallel training (``rnn.ddp``) does not train it yet: give it ``ngrams=0``.
 
     Without ``valid`` in ``fit``, ``valid_split`` of every label's rows is held out to pick the
     best epoch and to stop early (``patience``); the estimator keeps the best epoch's weights.
@@ -75,7 +75,7 @@ class Classifier(ClassifierMixin, ModelEstimator):
         bidirectional=True,
         embed=64,
         pool="max",
-        ngrams=0,
+        ngrams=None,
         buckets=None,
         wide_lr=None,
         dropout=0.3,

@@ -104,6 +104,8 @@ def _parser():
         flag = "--" + name.replace("_", "-")
         if name == "shuffle":
             continue  # --no-shuffle, as rnn train
+        if name == "ngrams":
+            default = 0  # n-gram features are not trained data-parallel yet
         if name == "bidirectional":
             kind = _boolean
         elif name in ints:

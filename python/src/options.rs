@@ -10,15 +10,16 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use rnn::data::Tokens;
 use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
-use rnn::model::{Model, ModelConfig};
+use rnn::model::{Model, ModelConfig, default_ngrams};
 use rnn::recipe::Recipe;
 use rnn::rnn::{DEFAULT_BUCKETS, MAX_NGRAMS, Ngrams};
 
 /// The options of a classifier as Python sees them, with `rnn train`'s defaults: a value
 /// that depends on the data (`lr`, `batch`, `valid_split`) or is absent (`max_vocab`,
-/// `max_len`), or the library's own default (`buckets`, `wide_lr`), is `None`; `ngrams` 0 is
-/// no n-gram features.
+/// `max_len`), or the library's own default (`ngrams`, which depends on the tokens, `buckets`,
+/// `wide_lr`), is `None`; `ngrams` 0 is no n-gram features.
 #[pyfunction]
 pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let r = Recipe::default();
@@ -30,8 +31,8 @@ pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("bidirectional", m.bidirectional)?;
     d.set_item("embed", m.embed.unwrap_or(0))?;
     d.set_item("pool", m.pool.to_string())?;
-    d.set_item("ngrams", m.ngrams.map_or(0, |g| g.n))?;
-    d.set_item("buckets", m.ngrams.map(|g| g.buckets))?;
+    d.set_item("ngrams", None::<usize>)?;
+    d.set_item("buckets", None::<usize>)?;
     d.set_item("wide_lr", r.wide_lr.map(shortest))?;
     d.set_item("dropout", shortest(m.dropout))?;
     d.set_item("tokens", m.tokens.name())?;
@@ -100,7 +101,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         bidirectional: o.flag("bidirectional")?,
         embed: Some(o.whole("embed")?).filter(|&e| e > 0),
         pool: o.parsed("pool")?,
-        ngrams: o.ngrams()?,
+        ngrams: o.ngrams(o.parsed("tokens")?)?,
         dropout: o.fraction("dropout")? as f32,
         tokens: o.parsed("tokens")?,
         min_count: o.at_least_one("min_count")?,
@@ -256,13 +257,16 @@ impl Options<'_, '_> {
     }
 
     /// The wide path that `ngrams` and `buckets` ask for, as `--ngrams` and `--buckets` do:
-    /// none for `ngrams` 0 (whatever `buckets` is), `buckets` None for [`DEFAULT_BUCKETS`].
-    fn ngrams(&self) -> PyResult<Option<Ngrams>> {
-        let n = match self.value::<usize>("ngrams", "") {
-            Ok(n) if n <= MAX_NGRAMS => n,
+    /// `ngrams` None for the default of `tokens` ([`default_ngrams`]), none for `ngrams` 0
+    /// (whatever `buckets` is), `buckets` None for [`DEFAULT_BUCKETS`].
+    fn ngrams(&self, tokens: Tokens) -> PyResult<Option<Ngrams>> {
+        let default = default_ngrams(tokens).map_or(0, |d| d.n);
+        let n = match self.optional("ngrams", |o, k| o.value::<usize>(k, "")) {
+            Ok(n) if n.unwrap_or(default) <= MAX_NGRAMS => n.unwrap_or(default),
             _ => {
                 return Err(PyValueError::new_err(format!(
-                    "ngrams must be a whole number from 0 (none) to {MAX_NGRAMS}, not {}",
+                    "ngrams must be None (the default) or a whole number from 0 (none) to \
+                     {MAX_NGRAMS}, not {}",
                     describe(&self.item("ngrams")?)
                 )));
             }

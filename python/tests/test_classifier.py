@@ -169,7 +169,7 @@ def test_ngrams_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path
     from rnn._torch import read_safetensors
 
     meta, tensors = read_safetensors(ours)
-    buckets = options.get("buckets", 2**20)
+    buckets = options.get("buckets", 2**18)
     assert (meta["ngrams"], meta["buckets"]) == (str(options["ngrams"]), str(buckets))
     assert tensors["wide.weight"].shape == (buckets, 2)
     assert float(tensors["wide.weight"].abs().max()) > 0.01
@@ -227,7 +227,8 @@ def test_load_reads_a_file_the_command_line_wrote(sample, rnn_bin, tmp_path):
     assert isinstance(clf, rnn.Classifier)
     params = clf.get_params()
     assert (params["hidden"], params["cell"], params["layers"]) == (12, "rnn", 2)
-    assert (params["ngrams"], params["buckets"]) == (0, None)
+    # the command line's default wide path: word bigrams in 2^18 buckets
+    assert (params["ngrams"], params["buckets"]) == (2, 2**18)
     assert list(clf.classes_) == ["negative", "positive"]
     assert clf.predict_proba(["the food is good"]).shape == (1, 2)
 

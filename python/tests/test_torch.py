@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 @pytest.mark.parametrize(
     "options",
     [
-        dict(),  # the defaults: bidirectional LSTM, embedding, max pooling
-        dict(cell="gru", layers=2, pool="mean", embed=0),
-        dict(cell="rnn", bidirectional=False, pool="last"),
+        dict(),  # the defaults: bidirectional LSTM, embedding, max pooling, word bigrams
+        dict(cell="gru", layers=2, pool="mean", embed=0, ngrams=0),
+        dict(cell="rnn", bidirectional=False, pool="last", ngrams=0),
     ],
 )
 def test_the_module_gives_predict_proba(sample, options):
@@ -26,7 +26,9 @@ def test_the_module_gives_predict_proba(sample, options):
     assert isinstance(module, torch.nn.Module) and module.labels == list(clf.model_.labels)
     with torch.no_grad():
         for text, ours in zip(test_texts, clf.predict_proba(test_texts)):
-            p = torch.softmax(module(module.encode(text)), -1)[0].numpy()
+            ids = module.encode(text)
+            logits = module(ids, module.buckets(text)) if module.ngrams else module(ids)
+            p = torch.softmax(logits, -1)[0].numpy()
             np.testing.assert_allclose(p[clf._order], ours, atol=1e-5)
 
 
@@ -94,7 +96,7 @@ def test_buckets_of_is_the_native_hash(wide):
     # pinned in src/rnn/wide.rs: the bigram (5, 9) of the default table
     assert buckets_of([5, 9], 2, 2**20) == [5, 9, 837_401]
     native, n, size = wide.model_, wide.ngrams, wide.to_torch().wide.num_embeddings
-    assert size == (wide.buckets or 2**20)
+    assert size == (wide.buckets or 2**18)
     unseen = 0
     for text in QUERIES + ["the food", "quux"]:
         keys = native.keys(text)
@@ -139,7 +141,7 @@ def test_a_wide_module_gives_the_native_probabilities(wide):
 
 
 def test_a_plain_module_takes_no_buckets(sample):
-    clf = rnn.Classifier(hidden=8, epochs=1, threads=1).fit(sample[0], sample[1])
+    clf = rnn.Classifier(hidden=8, epochs=1, threads=1, ngrams=0).fit(sample[0], sample[1])
     module = clf.to_torch()
     assert not hasattr(module, "wide") and module.ngrams == 0
     ids = module.encode("the food was good")
