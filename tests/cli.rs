@@ -1,15 +1,10 @@
 //! The binary, driven as a user drives it: what it prints, what it writes, and how it fails.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::rnn;
 
-fn rnn(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
+use std::path::Path;
+use std::process::Output;
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod common;
+use common::rnn;
 use common::rnn_with_stdin;
 
 use common::{SEED_NET, SEED_TRAINING, seed_setup_with_cell};
@@ -18,14 +19,6 @@ use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-fn rnn(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

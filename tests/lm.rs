@@ -2,20 +2,15 @@
 //! them: what they print and write, that a seed fixes the text, that a stopped run resumes to
 //! the same model, and how every kind of bad input fails (exit code, one clear line, no panic).
 
+mod common;
+use common::rnn;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rnn::lm::LanguageModel;
 use serde_json::Value;
-
-fn rnn(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

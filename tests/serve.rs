@@ -330,7 +330,8 @@ fn every_route_answers_and_the_start_up_line_describes_the_model() {
         status,
         json!({
             "name": "sample", "ready": true, "kind": "classifier", "cell": "rnn", "hidden": 8, "layers": 1,
-            "bidirectional": false, "embed": null, "pool": "last", "vocabulary": 24,
+            "bidirectional": false, "embed": null, "pool": "last", "ngrams": null, "buckets": null,
+            "vocabulary": 24,
             "labels": ["negative", "positive"], "tokens": "word", "max_len": null,
         })
     );

@@ -3,20 +3,12 @@
 //! the new flags.
 
 mod common;
+use common::rnn;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn rnn(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
 
 /// Runs the binary, which must succeed; returns its standard output.
 fn ok(args: &[&str], cwd: &Path) -> String {

@@ -15,6 +15,15 @@ use std::process::{Command, Output, Stdio};
 
 use safetensors::tensor::{Dtype, TensorView};
 
+/// Runs this build's `rnn` in `cwd`.
+pub fn rnn(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
 /// The seed's network: one layer of the plain cell, one direction, one-hot words (split on
 /// white space, every one kept), the last state, no dropout.
 pub const SEED_NET: [&str; 16] = [
