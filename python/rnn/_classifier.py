@@ -46,7 +46,6 @@ class Classifier(ClassifierMixin, ModelEstimator):
     linear model beside the network whose scores add to its own (fastText's word n-grams; None,
     the default, is 2, or 4 with ``tokens="char"``; 0 is none): ``buckets`` rows in its table
     (``--buckets``, None for 2^18), learnt at ``wide_lr`` (``--wide-lr``, None for 0.1).
-    Data-parallel training (``rnn.ddp``) does not train it yet: give it ``ngrams=0``.
 
     Without ``valid`` in ``fit``, ``valid_split`` of every label's rows is held out to pick the
     best epoch and to stop early (``patience``); the estimator keeps the best epoch's weights.

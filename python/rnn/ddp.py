@@ -104,8 +104,6 @@ def _parser():
         flag = "--" + name.replace("_", "-")
         if name == "shuffle":
             continue  # --no-shuffle, as rnn train
-        if name == "ngrams":
-            default = 0  # n-gram features are not trained data-parallel yet
         if name == "bidirectional":
             kind = _boolean
         elif name in ints:
@@ -167,8 +165,8 @@ def _exchange(native, comm, loss_sum, size, mode):
         comm.all_reduce(summed)
         native.step_dense(buffer, float(summed[n]) / size)
         return n
-    union = comm.union(native.tokens(), native.vocab_size())
-    n = native.packed_len(len(union))
+    union = comm.union(native.tokens(), native.id_space())
+    n = native.packed_len(union)
     buffer = bytearray(4 * (n + 1))
     native.pack(union, buffer)
     summed = torch.frombuffer(buffer, dtype=torch.float32)

@@ -220,7 +220,6 @@ impl NativeRank {
             )));
         }
         let model = ckpt.contents;
-        refuse_ngrams(model.network.arch().ngrams.is_some())?;
         let plan = plan(
             gather,
             &rows,
@@ -245,20 +244,6 @@ impl NativeRank {
             Some(ckpt.state),
         )
     }
-}
-
-/// The error of a run with n-gram features, before anything is read or exchanged: the ranks
-/// do not exchange the rows of their table (`Gradients::pack` has none), and every rank stops
-/// alike (the same options, or the same checkpoint) before a collective, so none waits for
-/// another.
-fn refuse_ngrams(wide: bool) -> PyResult<()> {
-    if wide {
-        return Err(PyValueError::new_err(
-            "n-gram features (--ngrams) are not trained data-parallel yet; train with rnn train \
-             or rnn.Classifier",
-        ));
-    }
-    Ok(())
 }
 
 /// The shards of the files a rank only scores, as read: a validation file's and a test file's.
@@ -368,7 +353,6 @@ impl NativeRank {
             )));
         }
         let recipe = options::recipe(options)?;
-        refuse_ngrams(recipe.model.ngrams.is_some())?;
         let read = read_options(reading, rank, world)?;
         let columns = read.columns.clone();
         let rows = py
@@ -518,19 +502,20 @@ impl NativeRank {
         })
     }
 
-    /// The tokens of this rank's gradient, sorted.
+    /// The ids of this rank's gradient entries, sorted: its tokens, then `V + b` for its
+    /// n-gram buckets `b`.
     fn tokens(&self) -> PyResult<Vec<u32>> {
         self.with(|r| Ok(r.trainer.tokens()))
     }
 
-    /// Floats of the packed gradient for `tokens` tokens.
-    fn packed_len(&self, tokens: usize) -> PyResult<usize> {
-        self.with(|r| Ok(r.trainer.packed_len(tokens)))
+    /// Floats of the packed gradient for the ranks' `union` of entry ids.
+    fn packed_len(&self, union: Vec<u32>) -> PyResult<usize> {
+        self.with(|r| Ok(r.trainer.packed_len(&union)))
     }
 
-    /// Tokens in the vocabulary.
-    fn vocab_size(&self) -> PyResult<usize> {
-        self.with(|r| Ok(r.vocab.len()))
+    /// The number of entry ids: the tokens of the vocabulary, and the n-gram buckets.
+    fn id_space(&self) -> PyResult<usize> {
+        self.with(|r| Ok(r.trainer.id_space()))
     }
 
     /// Floats of the dense gradient.
@@ -542,7 +527,7 @@ impl NativeRank {
     /// (little-endian f32) and clears it.
     fn pack(&self, union: Vec<u32>, buffer: &Bound<'_, PyByteArray>) -> PyResult<()> {
         self.with(|r| {
-            let n = r.trainer.packed_len(union.len());
+            let n = r.trainer.packed_len(&union);
             // SAFETY: the GIL is held and no Python code runs until the slice is dropped.
             r.trainer.pack(&union, unsafe { floats(buffer, n)? });
             Ok(())
@@ -563,7 +548,7 @@ impl NativeRank {
     /// mean loss over every rank. (The GIL stays held: the update reads the buffer in place.)
     fn step(&self, union: Vec<u32>, buffer: &Bound<'_, PyByteArray>, loss: f32) -> PyResult<()> {
         self.with(|r| {
-            let n = r.trainer.packed_len(union.len());
+            let n = r.trainer.packed_len(&union);
             // SAFETY: as in `pack`.
             let summed = unsafe { floats(buffer, n)? };
             r.trainer.step(&union, summed, loss).map_err(to_py)

@@ -50,6 +50,8 @@ def test_two_ranks_train_the_model_one_process_trains(tmp_path):
     torchrun(2, tmp_path / "packed.safetensors", *FLAGS, "--exchange", "packed")
     one, two = weights(tmp_path / "one.safetensors"), weights(tmp_path / "two.safetensors")
     assert one.keys() == two.keys()
+    # the default wide path too: its rows are exchanged as entries V + bucket
+    assert "wide.weight" in one and float(one["wide.weight"].abs().max()) > 0
     # the same batches and the same sums, added in another order: f32 rounding, grown over
     # 39 updates (1e-7 seen)
     for name in one:
@@ -162,7 +164,7 @@ def test_a_real_set_on_two_ranks_learns_as_one_process(tmp_path):
 # sha256 86551ce9... both before the restructuring, at a8228e4, and after it.)
 PINNED_FLAGS = [
     "--cell", "gru", "--hidden", "12", "--layers", "1", "--bidirectional", "true", "--embed", "8",
-    "--pool", "max", "--dropout", "0", "--tokens", "wordpunct", "--min-count", "1",
+    "--pool", "max", "--ngrams", "0", "--dropout", "0", "--tokens", "wordpunct", "--min-count", "1",
     "--initializer", "pytorch", "--input-init", "1", "--optimizer", "adam", "--lr", "0.01",
     "--clip", "1", "--batch", "8", "--epochs", "3", "--patience", "0", "--schedule", "constant",
     "--class-weight", "balanced", "--valid-split", "0", "--seed", "3", "--threads", "1",
@@ -190,7 +192,7 @@ def test_one_rank_holds_out_and_builds_what_rnn_train_does(rnn_bin, tmp_path):
             f.write(" ".join(rng.choice(words, 6)) + "\t" + ("neg" if i % 5 == 0 else "pos") + "\n")
     flags = ["--hidden", "8", "--embed", "8", "--epochs", "2", "--valid-split", "0.25",
              "--dropout", "0", "--no-shuffle", "--threads", "1", "--seed", "5", "--json",
-             "--quiet", "--ngrams", "0"]  # data-parallel training has no wide path yet
+             "--quiet"]
     ddp = torchrun(1, tmp_path / "ddp.safetensors", *flags, data=data)
     train = subprocess.run([rnn_bin, "train", "--train", str(data), "--model",
                             str(tmp_path / "train.safetensors"), *flags],
@@ -222,19 +224,3 @@ def test_progress_and_summary_read_as_rnn_train_s(tmp_path):
     assert any(line.startswith("Trained for 2 epochs in ") for line in lines), out
     assert any(line.startswith("Kept the weights of epoch ") for line in lines), out
     assert "           loss  accuracy" in lines, out
-
-
-def test_ngrams_are_refused_in_one_line_before_training(tmp_path):
-    # the ranks do not exchange the n-grams' table (Gradients::pack has none): every rank stops
-    # before its first collective, with one line, and no model is written (torchrun stops the
-    # other ranks when one ends, maybe before they print theirs)
-    model = tmp_path / "m.safetensors"
-    done = torchrun(2, model, *FLAGS, "--ngrams", "2", "--buckets", "64", check=False)
-    assert done.returncode != 0
-    message = ("n-gram features (--ngrams) are not trained data-parallel yet; train with rnn "
-               "train or rnn.Classifier")
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: rank")]
-    assert errors and all(e in (f"error: rank {r}: {message}" for r in (0, 1)) for e in errors)
-    # no panic and no traceback through the package (torchrun prints its own)
-    assert "panicked" not in done.stderr and "rnn/ddp.py" not in done.stderr, done.stderr
-    assert not model.exists()

@@ -249,6 +249,36 @@ impl Sparse {
         other.zero();
     }
 
+    /// Writes the entry of every id of `union` into `out`, in that order (zeros for an id
+    /// without one).
+    ///
+    /// # Panics
+    /// If an id that has an entry is not in `union`.
+    fn pack(&self, union: &[u32], out: &mut [f32]) {
+        let column = self.column;
+        out.fill(0.0);
+        let mut position = vec![u32::MAX; self.slot.len()];
+        for (i, &id) in union.iter().enumerate() {
+            position[id as usize] = i as u32;
+        }
+        for (&id, entry) in self.ids.iter().zip(self.chunks()) {
+            let i = position[id as usize];
+            assert!(i != u32::MAX, "id {id} is not in the union");
+            out[i as usize * column..][..column].copy_from_slice(entry);
+        }
+    }
+
+    /// Makes this (empty) set the entries of the ids `union`, as [`Sparse::pack`] wrote them.
+    fn unpack(&mut self, union: &[u32], packed: &[f32]) {
+        assert!(
+            self.ids.is_empty(),
+            "unpacking into a gradient that has ids"
+        );
+        let mut local = Vec::with_capacity(union.len());
+        self.localize(union, &mut local);
+        self.entries.copy_from_slice(packed);
+    }
+
     /// Makes this (empty) set the entries of the ids `union`, read from `dense`, laid out like
     /// the parameters.
     fn read_dense(&mut self, union: &[u32], dense: &[f32]) {
@@ -458,65 +488,77 @@ impl Gradients {
         other.zero();
     }
 
-    /// Floats of a packed gradient (see [`Gradients::pack`]) for `tokens` tokens: an entry
-    /// a token, then the rest of the parameters.
-    pub fn packed_len(&self, tokens: usize) -> usize {
-        tokens * self.tokens.column + self.rest.len()
+    /// The number of entry ids a packed gradient may name: `V` tokens, then `B` n-gram buckets
+    /// (`V + b` is bucket `b`'s id; see [`Gradients::entry_ids`]).
+    pub fn id_space(&self) -> usize {
+        self.tokens.slot.len() + self.rows.slot.len()
+    }
+
+    /// The ids of the entries this gradient has: every token, then `V + b` for every n-gram
+    /// bucket `b` of the wide path (the ids a packed gradient names; see [`Gradients::pack`]).
+    pub fn entry_ids(&self) -> Vec<u32> {
+        let vocab = self.tokens.slot.len() as u32;
+        let buckets = self.rows.ids.iter().map(|&b| vocab + b);
+        self.tokens.ids.iter().copied().chain(buckets).collect()
+    }
+
+    /// The tokens of `union` (ids under `V`) and its buckets (the others, less `V`), each in
+    /// the order of `union`.
+    fn split_ids(&self, union: &[u32]) -> (Vec<u32>, Vec<u32>) {
+        let vocab = self.tokens.slot.len() as u32;
+        let tokens = union.iter().copied().filter(|&id| id < vocab).collect();
+        let buckets = union
+            .iter()
+            .filter(|&&id| id >= vocab)
+            .map(|&id| id - vocab);
+        (tokens, buckets.collect())
+    }
+
+    /// Floats of a packed gradient (see [`Gradients::pack`]) for the entry ids `union`: an
+    /// entry a token, a row a bucket, then the rest of the parameters.
+    pub fn packed_len(&self, union: &[u32]) -> usize {
+        let (tokens, buckets) = self.split_ids(union);
+        tokens.len() * self.tokens.column + buckets.len() * self.rows.column + self.rest.len()
     }
 
     /// Writes the gradient into `out` (of [`Gradients::packed_len`] floats) as another process
     /// can add it to its own: the entry of every token of `union` in that order (zeros for a
-    /// token this gradient has not), then the rest of the parameters, with the kept products
-    /// formed. `union` must hold every token this gradient has. Leaves the gradient zero.
+    /// token this gradient has not), the row of every bucket of `union` in that order (ids `V +
+    /// b`, see [`Gradients::entry_ids`]), then the rest of the parameters, with the kept
+    /// products formed. `union` must hold every id this gradient has. Leaves the gradient zero.
     ///
     /// # Panics
-    /// If `out` is not of that length, a token of the gradient is not in `union`, or the
-    /// network has a wide path (whose rows are not packed: data-parallel training refuses it).
+    /// If `out` is not of that length, or an id of the gradient is not in `union`.
     pub fn pack(&mut self, union: &[u32], out: &mut [f32]) {
-        assert_eq!(out.len(), self.packed_len(union.len()), "the packed length");
-        assert!(self.rows.tables.is_empty(), "a wide path is not packed");
+        assert_eq!(out.len(), self.packed_len(union), "the packed length");
         self.form_products();
-        let column = self.tokens.column;
-        let (entries, rest) = out.split_at_mut(union.len() * column);
-        entries.fill(0.0);
-        let mut position = vec![u32::MAX; self.tokens.slot.len()];
-        for (i, &token) in union.iter().enumerate() {
-            position[token as usize] = i as u32;
-        }
-        for (&token, entry) in self.tokens.ids.iter().zip(self.tokens.chunks()) {
-            let i = position[token as usize];
-            assert!(i != u32::MAX, "token {token} is not in the union");
-            entries[i as usize * column..][..column].copy_from_slice(entry);
-        }
+        let (tokens, buckets) = self.split_ids(union);
+        let (entries, out) = out.split_at_mut(tokens.len() * self.tokens.column);
+        let (rows, rest) = out.split_at_mut(buckets.len() * self.rows.column);
+        self.tokens.pack(&tokens, entries);
+        self.rows.pack(&buckets, rows);
         rest.copy_from_slice(&self.rest);
         self.zero();
     }
 
-    /// Makes this (zero) gradient the one `packed` holds for the tokens `union` (see
+    /// Makes this (zero) gradient the one `packed` holds for the ids `union` (see
     /// [`Gradients::pack`]): the sum of every process's part, for the update.
     ///
     /// # Panics
     /// If `packed` is not of the packed length, or this gradient is not zero and empty.
     pub fn unpack(&mut self, union: &[u32], packed: &[f32]) {
-        assert_eq!(
-            packed.len(),
-            self.packed_len(union.len()),
-            "the packed length"
-        );
-        assert!(
-            self.tokens.ids.is_empty(),
-            "unpacking into a gradient that has tokens"
-        );
-        let mut local = Vec::with_capacity(union.len());
-        self.tokens.localize(union, &mut local);
-        let (entries, rest) = packed.split_at(union.len() * self.tokens.column);
-        self.tokens.entries.copy_from_slice(entries);
+        assert_eq!(packed.len(), self.packed_len(union), "the packed length");
+        let (tokens, buckets) = self.split_ids(union);
+        let (entries, packed) = packed.split_at(tokens.len() * self.tokens.column);
+        let (rows, rest) = packed.split_at(buckets.len() * self.rows.column);
+        self.tokens.unpack(&tokens, entries);
+        self.rows.unpack(&buckets, rows);
         self.rest.copy_from_slice(rest);
     }
 
     /// Makes this (zero) gradient the one `dense` holds (laid out like the parameters, as
-    /// [`Gradients::to_dense`] gives it) for the tokens `union`: their vectors of the token
-    /// tables, and the rest.
+    /// [`Gradients::to_dense`] gives it) for the ids `union`: their vectors of the token
+    /// tables and rows of the wide table, and the rest.
     ///
     /// # Panics
     /// If `dense` is not of the parameters' length, or this gradient is not zero and empty.
@@ -526,7 +568,9 @@ impl Gradients {
             self.input_len + self.rest.len(),
             "the dense length"
         );
-        self.tokens.read_dense(union, dense);
+        let (tokens, buckets) = self.split_ids(union);
+        self.tokens.read_dense(&tokens, dense);
+        self.rows.read_dense(&buckets, dense);
         self.rest.copy_from_slice(&dense[self.input_len..]);
     }
 
@@ -631,8 +675,8 @@ mod tests {
         run(&first, &mut a, &mut ws);
         run(&second, &mut b, &mut ws);
         let union = [1, 3, 7];
-        let mut pa = vec![f32::NAN; a.packed_len(3)];
-        let mut pb = vec![f32::NAN; b.packed_len(3)];
+        let mut pa = vec![f32::NAN; a.packed_len(&[1, 3, 7])];
+        let mut pb = vec![f32::NAN; b.packed_len(&[1, 3, 7])];
         a.pack(&union, &mut pa);
         b.pack(&union, &mut pb);
         assert!(a.to_dense().iter().all(|&g| g == 0.0) && a.tokens().is_empty());

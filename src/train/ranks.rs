@@ -124,6 +124,14 @@ impl RankTrainer {
                 "rank {rank}: a run may have at most 256 ranks"
             )));
         }
+        // an entry id is a token's, or V + b for an n-gram bucket b, in a u32
+        let buckets = net.arch().ngrams.map_or(0, |n| n.buckets);
+        if (net.vocab() as u64) + (buckets as u64) > u64::from(u32::MAX) {
+            return Err(Error::Config(format!(
+                "{} tokens and {buckets} n-gram buckets are more than 2^32 - 1 ids to exchange",
+                net.vocab()
+            )));
+        }
         let threads = config.threads();
         let pool = thread_pool(&net, threads)?;
         let state = state.unwrap_or_else(|| RunState::start(&net, &config, Monitor::new()));
@@ -173,39 +181,46 @@ impl RankTrainer {
         t
     }
 
-    /// The tokens the gradient has, sorted.
+    /// The ids of the entries the gradient has, sorted: its tokens, and `V + b` for its
+    /// n-gram buckets `b` (see [`crate::rnn::Gradients::entry_ids`]).
     pub fn tokens(&self) -> Vec<u32> {
-        let mut tokens = self.workers[0].grads.tokens().to_vec();
+        let mut tokens = self.workers[0].grads.entry_ids();
         tokens.sort_unstable();
         tokens
     }
 
-    /// Floats of the packed gradient for `tokens` tokens.
-    pub fn packed_len(&self, tokens: usize) -> usize {
-        self.workers[0].grads.packed_len(tokens)
+    /// Floats of the packed gradient for the ranks' `union` of entry ids.
+    pub fn packed_len(&self, union: &[u32]) -> usize {
+        self.workers[0].grads.packed_len(union)
     }
 
-    /// Writes the gradient into `out` for the ranks' `union` of tokens (see
+    /// Writes the gradient into `out` for the ranks' `union` of entry ids (see
     /// [`crate::rnn::Gradients::pack`]) and clears it.
     pub fn pack(&mut self, union: &[u32], out: &mut [f32]) {
         self.workers[0].grads.pack(union, out);
     }
 
-    /// Floats of the dense layout: the parameters, then one a token.
+    /// The number of entry ids: `V` tokens, and `B` n-gram buckets of a wide path.
+    pub fn id_space(&self) -> usize {
+        self.workers[0].grads.id_space()
+    }
+
+    /// Floats of the dense layout: the parameters, then one an entry id (every token, and
+    /// every n-gram bucket of a wide path).
     pub fn dense_len(&self) -> usize {
-        self.net.params().len() + self.net.vocab()
+        self.net.params().len() + self.workers[0].grads.id_space()
     }
 
     /// Writes the gradient into `out` in the dense layout: every parameter's gradient, then
-    /// 1 for every token the gradient has and 0 for the others; clears it.
+    /// 1 for every entry id the gradient has and 0 for the others; clears it.
     pub fn pack_dense(&mut self, out: &mut [f32]) {
         assert_eq!(out.len(), self.dense_len(), "the dense length");
         let grads = &mut self.workers[0].grads;
         let (params, marks) = out.split_at_mut(self.net.params().len());
         params.copy_from_slice(&grads.to_dense());
         marks.fill(0.0);
-        for &t in grads.tokens() {
-            marks[t as usize] = 1.0;
+        for id in grads.entry_ids() {
+            marks[id as usize] = 1.0;
         }
         grads.zero();
     }
@@ -363,7 +378,7 @@ mod tests {
                     let mut union: Vec<u32> = trainers.iter().flat_map(|t| t.tokens()).collect();
                     union.sort_unstable();
                     union.dedup();
-                    let mut sum = vec![0.0; trainers[0].packed_len(union.len())];
+                    let mut sum = vec![0.0; trainers[0].packed_len(&union)];
                     for t in &mut trainers {
                         let mut part = vec![0.0; sum.len()];
                         t.pack(&union, &mut part);
@@ -395,18 +410,33 @@ mod tests {
     #[test]
     fn ranks_that_add_their_parts_train_as_one_process_to_rounding() {
         let data = Dataset::sample();
-        let arch = Architecture::new(CellKind::Lstm, data.vocab.len(), 8, 2);
-        let net = Network::new(&arch, Init::LikeRnn, &mut Rng::new(3)).unwrap();
-        let one = train(&net, &data.train, 1, false);
-        assert_ne!(one, net.params(), "it trained");
-        for (ranks, dense) in [(2, false), (2, true), (3, false)] {
-            let many = train(&net, &data.train, ranks, dense);
-            // the same sums, added in another order: f32 rounding, grown over 26 updates
-            for (a, b) in one.iter().zip(&many) {
+        let plain = Architecture::new(CellKind::Lstm, data.vocab.len(), 8, 2);
+        // and with the wide path, whose rows are exchanged as entries V + b
+        let ngrams = Some(crate::rnn::Ngrams { n: 2, buckets: 50 });
+        let wide = Architecture {
+            ngrams,
+            ..plain.clone()
+        };
+        for arch in [plain, wide] {
+            let net = Network::new(&arch, Init::LikeRnn, &mut Rng::new(3)).unwrap();
+            let one = train(&net, &data.train, 1, false);
+            assert_ne!(one, net.params(), "it trained");
+            if arch.ngrams.is_some() {
+                let table = net.layout().get("wide.weight").unwrap().range();
                 assert!(
-                    (a - b).abs() <= 1e-4,
-                    "{ranks} ranks (dense {dense}): {a} against {b}"
+                    one[table].iter().any(|&w| w != 0.0),
+                    "the wide path trained"
                 );
+            }
+            for (ranks, dense) in [(2, false), (2, true), (3, false)] {
+                let many = train(&net, &data.train, ranks, dense);
+                // the same sums, added in another order: f32 rounding, grown over 26 updates
+                for (a, b) in one.iter().zip(&many) {
+                    assert!(
+                        (a - b).abs() <= 1e-4,
+                        "{arch}: {ranks} ranks (dense {dense}): {a} against {b}"
+                    );
+                }
             }
         }
     }
@@ -420,7 +450,7 @@ mod tests {
         let batch: Vec<&Example> = data.train.iter().take(2).collect();
         t.backward(&batch, 2);
         let union = t.tokens();
-        let mut packed = vec![0.0; t.packed_len(union.len())];
+        let mut packed = vec![0.0; t.packed_len(&union)];
         t.pack(&union, &mut packed);
         let err = t.step(&union, &packed, f32::NAN).unwrap_err();
         assert!(matches!(err, Error::Diverged { epoch: 1, .. }), "{err}");
