@@ -4,8 +4,10 @@
 //! ([`rnn`]) reads them through an embedding (or one-hot input), stacked recurrent layers of
 //! Elman, GRU or LSTM cells, each forwards or both ways, and then either pools the top layer's
 //! outputs over time into one prediction of a label (a classifier) or predicts the next token
-//! at every step (a language model). The seed's model is the smallest case, one Elman layer on
-//! one-hot words classifying its last state:
+//! at every step (a language model). A classifier also reads, by default, a hashed bag of the
+//! text's n-grams, a linear model whose logits add to the recurrent network's (the wide path,
+//! [`rnn::Ngrams`]). The seed's model is the smallest case, one Elman layer on one-hot words
+//! classifying its last state:
 //!
 //! ```text
 //! h_0 = 0
@@ -58,8 +60,8 @@
 //!   file with a run's state, to resume it; [`tensor_file`]: reading such files safely.
 //! - [`data`]: data files (TSV, CSV, fastText) with `file:line` errors, token rules,
 //!   vocabularies, the held-out split, the built-in sample.
-//! - [`rnn`]: the network: cells, layers, directions, pooling, heads, dropout, softmax and
-//!   cross-entropy, forward and backward.
+//! - [`rnn`]: the network: cells, layers, directions, pooling, heads, the wide path of
+//!   n-grams, dropout, softmax and cross-entropy, forward and backward.
 //! - [`train`]: the training loop (classifier, text, and a rank of a data-parallel run),
 //!   evaluation, the best epoch, early stopping, the learning-rate schedule, divergence.
 //! - [`optim`]: clipping, SGD, Adam, Adagrad. [`kernels`]: the matrix products and vector

@@ -153,7 +153,7 @@ pub struct Architecture {
     /// `C`, the number of classes.
     pub classes: usize,
     /// The wide path beside the recurrent one, a hashed bag of n-grams whose logits add to the
-    /// head's (see [`super::wide`]); `None` for none. Only under a [`Head::Sequence`].
+    /// head's (see [`super::Ngrams`]); `None` for none. Only under a [`Head::Sequence`].
     pub ngrams: Option<Ngrams>,
 }
 

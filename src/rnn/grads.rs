@@ -7,6 +7,8 @@
 //! every other parameter gets its gradient in full ([`Gradients::rest`]). With a vocabulary of
 //! 60,000 words and a batch that holds a few thousand of them, this saves the memory of a
 //! second copy of the tables, and the time of clearing, clipping and updating it at every step.
+//! The wide path's table (see [`super::Ngrams`]) is kept the same way, a row for each n-gram
+//! bucket the batch reached ([`Sparse`] serves both).
 //!
 //! **Products kept as factors.** The recurrent weights' gradient is a sum over tokens,
 //! `dWhh = Σ_t da_t · h_{t-1}ᵀ = Aᵀ·B`. For one short sentence (the seed's per-example SGD)

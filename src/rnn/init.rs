@@ -36,7 +36,7 @@ pub(super) fn uniform(params: &mut [f32], a: f64, rng: &mut Rng) {
 
 /// The numpy original's initialisation: every matrix of `layout` (a weight; the vectors are
 /// biases), in the buffer's order, N(0, 1)/1000; the biases stay as they are (0), and so does
-/// the wide path's table (see [`super::wide`]), which is not the seed's.
+/// the wide path's table (see [`super::Ngrams`]), which is not the seed's.
 pub(super) fn numpy(layout: &Layout, params: &mut [f32], rng: &mut Rng) {
     let drawn = |t: &&super::Tensor| t.shape.len() == 2 && t.name != super::wide::WEIGHT;
     for t in layout.tensors().iter().filter(drawn) {

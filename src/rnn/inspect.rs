@@ -155,7 +155,7 @@ impl Network {
         out
     }
 
-    /// The logits of one sequence, and the wide path's part of them (see [`super::wide`]), if
+    /// The logits of one sequence, and the wide path's part of them (see [`super::Ngrams`]), if
     /// the network has a wide path: how much of each class's score came from the n-grams.
     pub fn wide_part(&self, tokens: &[u32], ws: &mut Workspace) -> Option<WidePart> {
         let wide = self.wide.as_ref()?;
