@@ -287,15 +287,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         (None, None) => Start::New,
     };
     let recipe = recipe_of(&args, args.class_weight);
-    if recipe.model.ngrams.is_none() && (args.buckets.is_some() || args.wide_lr.is_some()) {
-        anyhow::bail!(
-            "--buckets and --wide-lr are for the n-grams' table, which --ngrams 0 turns off"
-        );
-    }
-    if let Some(ngrams) = recipe.model.ngrams {
-        // before the data is read: a size out of range is the flag's error, not the data's
-        rnn::rnn::check_ngrams(ngrams)?;
-    }
+    check_wide_flags(&args, &recipe)?;
     let columns = Columns {
         text: args.text_col.clone(),
         label: args.label_col.clone(),
@@ -346,6 +338,18 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     }
     history()?;
     print_summary(&run, &args, &report, (seconds, resumed_after))
+}
+
+/// Checks the wide path's flags before the data is read: a size out of range is the flag's
+/// error, not the data's, and `--buckets` or `--wide-lr` without n-grams is a mistake.
+fn check_wide_flags(args: &TrainArgs, recipe: &Recipe) -> Result<()> {
+    match recipe.model.ngrams {
+        Some(ngrams) => Ok(rnn::rnn::check_ngrams(ngrams)?),
+        None if args.buckets.is_some() || args.wide_lr.is_some() => anyhow::bail!(
+            "--buckets and --wide-lr are for the n-grams' table, which --ngrams 0 turns off"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The embedding's width: `--embed`, or the dimension of the `--pretrained` vectors, which
