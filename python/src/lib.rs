@@ -76,14 +76,9 @@ impl NativeClassifier {
     /// The token ids the model reads for `text` (split by its rule, unknown tokens as
     /// `<unk>`, cut to its `max_len`).
     fn encode(&self, text: &str) -> Vec<u32> {
-        let mut ids = self.model.encode(text);
         // a token the vocabulary lacks is <unk> (token 0) to the network (see rnn::data::UNSEEN)
-        for id in &mut ids {
-            if *id & rnn::data::UNSEEN != 0 {
-                *id = 0;
-            }
-        }
-        ids
+        let ids = self.model.encode(text);
+        ids.into_iter().map(rnn::data::network_token).collect()
     }
 
     /// The keys the model reads for `text`: its token ids, but with n-gram features (see

@@ -12,7 +12,7 @@ pub mod vectors;
 pub mod vocab;
 
 pub use tokens::Tokens;
-pub use vocab::{TokenCounts, UNK, UNSEEN, Vocab, unseen_key};
+pub use vocab::{TokenCounts, UNK, UNSEEN, Vocab, network_token, unseen_key};
 
 /// One sequence and its class: the tokens' indices in the vocabulary and the label's index.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,6 +57,12 @@ pub fn unseen_key(token: &str) -> u32 {
     UNSEEN | (hash & !UNSEEN)
 }
 
+/// The token the recurrent network reads for `key`: the key itself, or token 0 (`<unk>`) for
+/// an [`UNSEEN`] key.
+pub fn network_token(key: u32) -> u32 {
+    if key & UNSEEN != 0 { 0 } else { key }
+}
+
 /// The token that stands for every token the vocabulary does not have.
 pub const UNK: &str = "<unk>";
 

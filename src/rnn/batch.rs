@@ -18,7 +18,7 @@
 //! hash: see [`crate::data::unseen_key`]) is read as token 0, `<unk>`, by the recurrent
 //! network; the keys as given are kept for the wide path ([`Batch::keys`]).
 
-use crate::data::UNSEEN;
+use crate::data::{UNSEEN, network_token};
 
 /// Sequences (and, for training, their labels) sorted by length for the unroll.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,9 +93,7 @@ impl Batch {
         if self.tokens.iter().any(|&t| t & UNSEEN != 0) {
             self.keys.extend_from_slice(&self.tokens);
             for t in &mut self.tokens {
-                if *t & UNSEEN != 0 {
-                    *t = 0;
-                }
+                *t = network_token(*t);
             }
         }
         self.targets.clear();

@@ -270,26 +270,26 @@ impl Sparse {
         }
     }
 
-    /// Makes this (empty) set the entries of the ids `union`, as [`Sparse::pack`] wrote them.
-    fn unpack(&mut self, union: &[u32], packed: &[f32]) {
+    /// Gives this (empty) set a zero entry for every id of `union`, in that order, to be filled.
+    fn enter(&mut self, union: &[u32]) {
         assert!(
             self.ids.is_empty(),
             "unpacking into a gradient that has ids"
         );
         let mut local = Vec::with_capacity(union.len());
         self.localize(union, &mut local);
+    }
+
+    /// Makes this (empty) set the entries of the ids `union`, as [`Sparse::pack`] wrote them.
+    fn unpack(&mut self, union: &[u32], packed: &[f32]) {
+        self.enter(union);
         self.entries.copy_from_slice(packed);
     }
 
     /// Makes this (empty) set the entries of the ids `union`, read from `dense`, laid out like
     /// the parameters.
     fn read_dense(&mut self, union: &[u32], dense: &[f32]) {
-        assert!(
-            self.ids.is_empty(),
-            "unpacking into a gradient that has ids"
-        );
-        let mut local = Vec::with_capacity(union.len());
-        self.localize(union, &mut local);
+        self.enter(union);
         let column = self.column.max(1);
         for (&id, entry) in union.iter().zip(self.entries.chunks_exact_mut(column)) {
             let mut entry = entry;
@@ -425,11 +425,6 @@ impl Gradients {
             .tables
             .first()
             .map_or(0, |t| t.width * self.rows.slot.len())
-    }
-
-    /// The n-gram buckets that have a row, in order.
-    pub fn buckets(&self) -> &[u32] {
-        &self.rows.ids
     }
 
     /// Calls `f` with every part of the gradient and the range of the parameters it belongs

@@ -590,13 +590,7 @@ impl Network {
         if let Some(wide) = &self.wide {
             grads.localize_rows(&ws.wide.grams, &mut ws.local_grams);
             let rows = grads.row_entries();
-            let mut local = ws.local_grams.iter();
-            wide.backward(&ws.wide, &ws.dlogits, |_, scale, dy| {
-                let at = *local.next().expect("a local index a gram") as usize * dy.len();
-                for (g, &d) in rows[at..][..dy.len()].iter_mut().zip(dy) {
-                    *g += scale * d;
-                }
-            });
+            wide.backward(&ws.wide, &ws.dlogits, &ws.local_grams, rows);
         }
         let entry = grads.column_width();
         let (entries, rest, products) = grads.parts();

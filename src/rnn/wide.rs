@@ -154,24 +154,23 @@ impl Wide {
         }
     }
 
-    /// **Adds** `dW[g] += dy_r / |G_r|` for every gram of every row to `add(bucket, scale,
-    /// dy_r)`, which puts it into the bucket's row of the sparse gradient.
-    pub fn backward(
-        &self,
-        work: &WideWork,
-        dlogits: &[f32],
-        mut add: impl FnMut(u32, f32, &[f32]),
-    ) {
+    /// **Adds** `dW[g] += dy_r / |G_r|` for every gram of every row to the rows of the
+    /// sparse gradient: gram `i` of `work.grams` (in its order) goes to row `local[i]` of
+    /// `rows` (`C` floats a row; see [`super::Gradients::localize_rows`]).
+    pub fn backward(&self, work: &WideWork, dlogits: &[f32], local: &[u32], rows: &mut [f32]) {
         let c = self.classes;
         for r in 0..work.starts.len() - 1 {
-            let grams = work.of_row(r);
-            if grams.is_empty() {
+            let span = work.starts[r]..work.starts[r + 1];
+            if span.is_empty() {
                 continue;
             }
-            let scale = 1.0 / grams.len() as f32;
+            let scale = 1.0 / span.len() as f32;
             let dy = &dlogits[r * c..][..c];
-            for &g in grams {
-                add(g, scale, dy);
+            for &row in &local[span] {
+                let g = &mut rows[row as usize * c..][..c];
+                for (g, &d) in g.iter_mut().zip(dy) {
+                    *g += scale * d;
+                }
             }
         }
     }
