@@ -78,6 +78,7 @@
 //! on by default; the binary needs all three. `cargo build --no-default-features` builds the
 //! library alone, which depends on none of them.
 
+pub mod autotune;
 pub mod checkpoint;
 pub mod data;
 pub mod demo;

@@ -47,6 +47,15 @@ class Classifier(ClassifierMixin, ModelEstimator):
     the default, is 2, or 4 with ``tokens="char"``; 0 is none): ``buckets`` rows in its table
     (``--buckets``, None for 2^18), learnt at ``wide_lr`` (``--wide-lr``, None for 0.1).
 
+    ``autotune=SECONDS`` (``--autotune``) searches the settings that matter (``ngrams``,
+    ``buckets``, ``wide_lr``, ``embed``, ``hidden``, ``cell``, ``pool``, ``dropout``, ``lr``)
+    within a budget of nominal seconds, scoring each trial on the validation rows, and keeps the
+    best model: the same model ``rnn train --autotune`` keeps from the same rows, arguments and
+    seed. An argument set to other than its default stays fixed. Trial 0 is the arguments as
+    given. ``autotune_`` then holds the trials (a list of dicts), ``best_trial``, and
+    ``params``: the arguments the best trial changed (with ``valid_split`` and ``epochs`` when
+    the search set them), which make the same model in a plain ``fit``.
+
     Without ``valid`` in ``fit``, ``valid_split`` of every label's rows is held out to pick the
     best epoch and to stop early (``patience``); the estimator keeps the best epoch's weights.
 
@@ -96,6 +105,7 @@ class Classifier(ClassifierMixin, ModelEstimator):
         shuffle=True,
         seed=0,
         threads=None,
+        autotune=None,
         pretrained=None,
         freeze_embed=False,
         verbose=False,
@@ -129,6 +139,7 @@ class Classifier(ClassifierMixin, ModelEstimator):
         self.shuffle = shuffle
         self.seed = seed
         self.threads = threads
+        self.autotune = autotune
         self.pretrained = pretrained
         self.freeze_embed = freeze_embed
         self.verbose = verbose
@@ -179,6 +190,7 @@ class Classifier(ClassifierMixin, ModelEstimator):
             resume=resume,
         )
         self._set_model(model, classes)
+        self.autotune_ = self.report_.get("autotune")
         self._raise_if_interrupted(self.report_)
         return self
 

@@ -43,6 +43,15 @@ class _Progress:
             if event.get("valid_loss") is not None:
                 line += f", valid loss {event['valid_loss']:.4f} acc {event['valid_accuracy']:.4f}"
             print(line, file=sys.stderr)
+        elif kind == "trial":
+            self.close()
+            changed = " ".join(f"{k}={v!r}" for k, v in event["params"].items()) or "as given"
+            best = "  best so far" if event["best"] else ""
+            print(
+                f"trial {event['number']}: {changed}: valid acc {event['valid_accuracy']:.4f}"
+                f" loss {event['valid_loss']:.4f}, {event['epochs']} epochs{best}",
+                file=sys.stderr,
+            )
         elif kind == "warning":
             self.close()
             print(f"warning: {event['message']}", file=sys.stderr)

@@ -13,6 +13,7 @@ mod errors;
 mod language_model;
 mod options;
 mod training;
+mod tuning;
 
 use std::path::PathBuf;
 

@@ -10,6 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use rnn::autotune::Knob;
 use rnn::data::Tokens;
 use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
 use rnn::model::{Model, ModelConfig, default_ngrams};
@@ -53,7 +54,40 @@ pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("shuffle", r.shuffle)?;
     d.set_item("seed", m.seed)?;
     d.set_item("threads", None::<usize>)?;
+    d.set_item("autotune", None::<f64>)?;
     Ok(d)
+}
+
+/// The `autotune` option: a budget in seconds, or None for no search.
+pub fn autotune(options: &Bound<'_, PyDict>) -> PyResult<Option<f64>> {
+    Options(options).optional("autotune", |o, k| {
+        let s: f64 = o.value(k, "a number of seconds")?;
+        if s.is_finite() && s > 0.0 {
+            Ok(s)
+        } else {
+            Err(PyValueError::new_err(format!(
+                "{k} must be a positive number of seconds, not {s}"
+            )))
+        }
+    })
+}
+
+/// The knobs that `autotune` keeps: those whose argument differs from its default (and the
+/// embedding's width when `pretrained` vectors set it).
+pub fn fixed_knobs(options: &Bound<'_, PyDict>) -> PyResult<Vec<Knob>> {
+    let defaults = classifier_defaults(options.py())?;
+    let (o, mut fixed) = (Options(options), Vec::new());
+    for knob in Knob::ALL {
+        let name = knob.name();
+        let given = o.item(name)?;
+        if given.ne(defaults.get_item(name)?)? {
+            fixed.push(knob);
+        }
+    }
+    if embedding_start(options)?.0.is_some() && !fixed.contains(&Knob::Embed) {
+        fixed.push(Knob::Embed);
+    }
+    Ok(fixed)
 }
 
 /// The settings a model was made with that its file keeps, as keyword arguments of

@@ -37,6 +37,8 @@ pub enum Message {
     },
     Epoch(EpochMetrics),
     Warning(String),
+    /// A trial of `autotune` ended.
+    Trial(crate::tuning::TrialRecord),
 }
 
 impl Message {
@@ -58,6 +60,10 @@ impl Message {
             Message::Warning(text) => {
                 d.set_item("event", "warning")?;
                 d.set_item("message", text)?;
+            }
+            Message::Trial(trial) => {
+                d.set_item("event", "trial")?;
+                trial.write_into(&d)?;
             }
         }
         Ok(d)
@@ -244,7 +250,7 @@ pub fn report_dict<'py>(
 
 /// Labelled rows from parallel lists, numbered from 1 as lines are; labels lose surrounding
 /// white space, as a file's do.
-fn rows(what: &str, texts: Vec<String>, labels: Vec<String>) -> PyResult<Vec<Row>> {
+pub fn rows(what: &str, texts: Vec<String>, labels: Vec<String>) -> PyResult<Vec<Row>> {
     if texts.len() != labels.len() {
         return Err(PyValueError::new_err(format!(
             "{what}: {} texts and {} labels; every text needs its label",
@@ -316,6 +322,20 @@ pub fn fit_classifier<'py>(
             ));
         }
     };
+    if let Some(seconds) = options::autotune(options)? {
+        if checkpoint.is_some() || resume.is_some() {
+            return Err(PyValueError::new_err(
+                "autotune runs new trials: it takes no checkpoint and resumes none",
+            ));
+        }
+        let search = rnn::autotune::Search {
+            seconds,
+            fixed: options::fixed_knobs(options)?,
+        };
+        let embedding = (pretrained, freeze_embed);
+        let data = (train_rows, valid_rows);
+        return crate::tuning::fit_tuned(py, &recipe, data, embedding, search, callback);
+    }
     let mut prepared = py
         .detach(|| {
             let start = match resume {

@@ -183,6 +183,48 @@ def test_ngrams_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path
     assert file_bytes(again.fit(texts, labels).model_) == ours
 
 
+def test_autotune_keeps_the_model_the_command_line_keeps(sample, rnn_bin, tmp_path):
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", "--embed", "8", "--autotune", "0.3", "--seed", "3", "--threads", "2"],
+        check=True,
+    )
+    events = []
+    options = dict(embed=8, seed=3, threads=2)
+    clf = rnn.Classifier(**options, autotune=0.3, callback=events.append).fit(texts, labels)
+    ours = file_bytes(clf.model_)
+    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    trials = clf.autotune_["trials"]
+    assert len(trials) >= 3 and trials[0]["number"] == 0 and trials[0]["params"] == {}
+    heard = [{k: v for k, v in e.items() if k != "event"} for e in events if e["event"] == "trial"]
+    assert heard == trials
+    best = clf.autotune_["best_trial"]
+    assert trials[best]["best"] and trials[best]["valid_accuracy"] >= trials[0]["valid_accuracy"]
+    # 50 rows: the search held out a tenth, which a plain fit must be told
+    params = clf.autotune_["params"]
+    assert params["valid_split"] == 0.1
+    assert file_bytes(rnn.Classifier(**options, **params).fit(texts, labels).model_) == ours
+    # an argument set to other than its default stays as it is
+    fixed = rnn.Classifier(**options, hidden=8, autotune=0.3).fit(texts, labels)
+    assert len(fixed.autotune_["trials"]) >= 3
+    assert all("hidden" not in t["params"] and "embed" not in t["params"]
+               for t in fixed.autotune_["trials"])
+    assert rnn.Classifier(**options).fit(texts, labels).autotune_ is None
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), "soon"])
+def test_autotune_needs_a_positive_number_of_seconds(sample, seconds):
+    with pytest.raises(ValueError, match="autotune must be"):
+        rnn.Classifier(autotune=seconds).fit(sample[0], sample[1])
+
+
+def test_autotune_takes_no_checkpoint(sample, tmp_path):
+    with pytest.raises(ValueError, match="autotune runs new trials"):
+        rnn.Classifier(autotune=1).fit(sample[0], sample[1], checkpoint=tmp_path / "c.ckpt")
+
+
 def test_with_a_held_out_part_too(rnn_bin, tmp_path):
     # 600 rows: 60 are held out, by the seed, as the command line holds them out
     rng = np.random.default_rng(0)

@@ -22,6 +22,8 @@ use rnn::recipe::{self, ClassWeight, DataNotes, Prepared, Recipe, Rows, Start};
 use rnn::rnn::{CellKind, DEFAULT_BUCKETS, Ngrams, Pool};
 use rnn::train::{self, LrSchedule, TrainConfig};
 
+mod autotune;
+
 use super::outputs::{self, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
@@ -173,6 +175,13 @@ pub struct TrainArgs {
     /// --resume; otherwise it is removed once the model is saved.
     #[arg(long)]
     keep_checkpoint: bool,
+    /// Search the settings that matter (n-grams, buckets, the wide path's rate, embedding,
+    /// hidden size, cell, pooling, dropout, learning rate) for about SECONDS, scoring each
+    /// trial on the validation rows, and keep the best model; it prints the best flags as a
+    /// command line. Flags given stay fixed. The budget is counted in nominal seconds of the
+    /// work done, so the same data, flags, seed and threads give the same model anywhere.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds, allow_negative_numbers = true, conflicts_with_all = ["init", "resume", "keep_checkpoint"])]
+    autotune: Option<f64>,
     /// Threads that share each batch [default: one per core; at most 4 per core, or 16]. The
     /// same seed and number of threads give the same model.
     #[arg(long, value_parser = super::thread_count)]
@@ -260,6 +269,15 @@ fn ngrams_of(n: Option<usize>, buckets: Option<usize>, default: Option<Ngrams>) 
     })
 }
 
+/// Parses a positive number of seconds (`--autotune`).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(_) => Err("must be a positive number of seconds".into()),
+        Err(_) => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
 /// Parses a fraction in `[0, 1)` (`--valid-split`).
 fn fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -270,6 +288,9 @@ fn fraction(s: &str) -> Result<f64, String> {
 }
 
 pub fn run(mut args: TrainArgs) -> Result<()> {
+    if let Some(seconds) = args.autotune {
+        return autotune::run(args, seconds);
+    }
     let files = RunFiles::beside(&args.model, args.keep_checkpoint);
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
     let written = (args.metrics.as_deref(), args.plot.as_deref());
@@ -337,7 +358,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         ));
     }
     history()?;
-    print_summary(&run, &args, &report, (seconds, resumed_after))
+    print_summary(&run, &args, &report, (seconds, resumed_after), json!({}))
 }
 
 /// Checks the wide path's flags before the data is read: a size out of range is the flag's
@@ -410,6 +431,7 @@ fn print_summary(
     args: &TrainArgs,
     report: &train::TrainReport,
     (seconds, resumed_after): (f64, Option<usize>),
+    extra: serde_json::Value,
 ) -> Result<()> {
     let (model, train, valid, test) = (&run.model, &run.train, &run.valid, &run.test);
     // Final scores with the final weights (the history's train scores are running means).
@@ -471,6 +493,10 @@ fn print_summary(
         if let Some(t) = &final_test {
             summary["test_loss"] = json!(json_number(t.loss));
             summary["test_acc"] = json!(json_number(t.accuracy));
+        }
+        if let (Some(summary), serde_json::Value::Object(extra)) = (summary.as_object_mut(), extra)
+        {
+            summary.extend(extra);
         }
         writeln!(out, "{summary}")?;
     }

@@ -1,0 +1,144 @@
+//! `rnn train --autotune SECONDS` through the binary: the search keeps its best model, prints
+//! the command line that trains that model again byte for byte, gives the same model for the
+//! same seed, keeps the flags given, and refuses what it cannot do in one line.
+
+mod common;
+use common::rnn;
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Runs the binary, which must succeed; returns its standard output.
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = rnn(args, cwd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the binary, which must fail with exit code 1 or 2; returns its standard error.
+fn fails(args: &[&str], cwd: &Path) -> String {
+    let out = rnn(args, cwd);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
+}
+
+/// A directory with the sample sentences (50 training rows: `rnn train` alone would hold out
+/// none), and `rnn train --autotune 0.3` on them into `model` with a small embedding and
+/// `more`.
+fn search<'a>(dir: &Path, model: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for name in ["train.tsv", "test.tsv"] {
+        let from = Path::new(root).join("data/sample").join(name);
+        fs::copy(from, dir.join(name)).unwrap();
+    }
+    let mut args = vec!["train", "--train", "train.tsv", "--test", "test.tsv"];
+    args.extend(["--model", model, "--embed", "8", "--autotune", "0.3"]);
+    args.extend(["--seed", "3", "--threads", "2"]);
+    [&args[..], more].concat()
+}
+
+/// The JSON summary, the last line of `out`.
+fn summary(out: &str) -> Value {
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_search_keeps_its_best_model_and_prints_the_command_that_trains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(
+        &search(dir.path(), "m.safetensors", &["--json"]),
+        dir.path(),
+    );
+    let trials: Vec<&str> = out.lines().filter(|l| l.starts_with("  trial")).collect();
+    assert!(trials.len() >= 3, "{out}");
+    assert!(trials[0].contains("trial  0: the flags given: "), "{out}");
+    let found = summary(&out)["autotune"].clone();
+    assert_eq!(found["trials"], trials.len());
+    // rnn train alone would hold out none of 50 rows: the search holds out 10% and says so
+    let flags: Vec<String> = serde_json::from_value(found["flags"].clone()).unwrap();
+    assert!(
+        flags.windows(2).any(|w| w == ["--valid-split", "0.1"]),
+        "{flags:?}"
+    );
+    let best = found["best_trial"].as_u64().unwrap() as usize;
+    assert!(trials[best].ends_with("best so far"), "{out}");
+    // the printed command, run as it is (to another model file), writes the same bytes
+    let command = found["command"].as_str().unwrap();
+    assert!(!command.contains("--autotune"), "{command}");
+    assert!(
+        out.contains(&format!("Its command line:\n  {command}\n")),
+        "{out}"
+    );
+    let words: Vec<&str> = command.split(' ').collect();
+    assert_eq!(words[0], "rnn");
+    let again: Vec<&str> = words[1..]
+        .iter()
+        .map(|w| {
+            if *w == "m.safetensors" {
+                "again.safetensors"
+            } else {
+                w
+            }
+        })
+        .collect();
+    ok(&again, dir.path());
+    let (a, b) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("again.safetensors"),
+    );
+    assert_eq!(fs::read(a).unwrap(), fs::read(b).unwrap(), "{command}");
+}
+
+#[test]
+fn the_same_seed_searches_alike_and_the_flags_given_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = ["--hidden", "8", "--cell", "gru", "--ngrams", "0"];
+    let first = ok(&search(dir.path(), "a.safetensors", &fixed), dir.path());
+    let second = ok(&search(dir.path(), "b.safetensors", &fixed), dir.path());
+    let a = fs::read(dir.path().join("a.safetensors")).unwrap();
+    assert_eq!(a, fs::read(dir.path().join("b.safetensors")).unwrap());
+    let trials = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("  trial"))
+            // the same trials, in the same order, with the same scores (not the same times)
+            .map(|l| l.rsplit_once(" epochs").unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(trials(&first), trials(&second));
+    assert!(trials(&first).len() >= 3, "{first}");
+    for line in trials(&first) {
+        for flag in ["--hidden", "--cell", "--ngrams", "--buckets", "--wide-lr"] {
+            assert!(!line.contains(flag), "{flag} was given: {line}");
+        }
+    }
+}
+
+#[test]
+fn every_wrong_use_of_autotune_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = search(dir.path(), "m.safetensors", &[]);
+    let with = |value: &'static str, more: &[&'static str]| -> Vec<&str> {
+        let mut args = base.clone();
+        let at = args.iter().position(|a| *a == "--autotune").unwrap();
+        args[at + 1] = value;
+        args.extend(more);
+        args
+    };
+    for bad in ["0", "-1", "soon", "inf"] {
+        let err = fails(&with(bad, &[]), dir.path());
+        assert!(err.contains("--autotune"), "{bad}: {err}");
+    }
+    let err = fails(&with("1", &["--resume", "m.safetensors.ckpt"]), dir.path());
+    assert!(err.contains("cannot be used with"), "{err}");
+    let err = fails(&with("1", &["--valid-split", "0"]), dir.path());
+    assert!(err.contains("validation rows"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = fails(&with("1", &["--epochs", "0"]), dir.path());
+    assert!(err.contains("--epochs 1 or more"), "{err}");
+    assert!(!dir.path().join("m.safetensors").exists());
+}
