@@ -62,16 +62,18 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
     };
     let quiet = args.quiet;
     if !quiet {
-        println!(
+        writeln!(
+            std::io::stdout().lock(),
             "Searching the settings for {seconds} s (nominal), each trial scored on the \
              validation rows:"
-        );
+        )?;
     }
     let signals = super::super::StopAtSignals::start();
     let started = Instant::now();
     let tuned = autotune::tune(data, &recipe, &search, Some(&super::super::STOP), |event| {
         if let (TuneEvent::End(trial), false) = (event, quiet) {
-            println!("{}", trial_line(trial));
+            // a closed pipe stops the lines, not the search (the model is still saved)
+            let _ = writeln!(std::io::stdout().lock(), "{}", trial_line(trial));
         }
     })?;
     drop(signals);
