@@ -306,6 +306,8 @@ pub struct Trial {
     pub seconds: f64,
     /// Whether it is the best so far (when it ended).
     pub best: bool,
+    /// Whether the stop flag ended it before its end.
+    pub interrupted: bool,
 }
 
 impl Trial {
@@ -468,6 +470,7 @@ pub fn tune(
             nominal_seconds: 0.0,
             seconds: 0.0,
             best: false,
+            interrupted: false,
         };
         on_event(TuneEvent::Start(&trial));
         let mut run = prepare(&data, &trial.recipe, epoch_limit)?;
@@ -496,6 +499,7 @@ pub fn tune(
         trial.nominal_seconds = per_epoch * trial.epochs as f64;
         spent += trial.nominal_seconds;
         interrupted = report.interrupted || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        trial.interrupted = interrupted;
         // an interrupted trial is kept only when there is no other
         let keep = match &best {
             None => true,

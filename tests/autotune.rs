@@ -142,3 +142,53 @@ fn every_wrong_use_of_autotune_is_one_line() {
     assert!(err.contains("--epochs 1 or more"), "{err}");
     assert!(!dir.path().join("m.safetensors").exists());
 }
+
+#[test]
+fn an_interrupted_search_keeps_the_best_model_of_the_trials_that_ended() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = search(dir.path(), "m.safetensors", &[]);
+    let at = args.iter().position(|a| *a == "--autotune").unwrap();
+    args[at + 1] = "100000"; // it runs until it is stopped
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(&args)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("  trial  1:") {
+        assert!(stdout.read_line(&mut seen).unwrap() > 0, "{seen}");
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    child.stdout = Some(stdout.into_inner());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        seen + &String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: interrupted: m.safetensors holds the best model of the"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Saved the model to m.safetensors"),
+        "{stdout}"
+    );
+    // the model is whole, and one of the trials that ended
+    let best = stdout
+        .lines()
+        .filter(|l| l.ends_with("best so far"))
+        .count();
+    assert!(best >= 1, "{stdout}");
+    ok(
+        &["eval", "--model", "m.safetensors", "--data", "test.tsv"],
+        dir.path(),
+    );
+}

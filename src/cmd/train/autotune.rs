@@ -160,6 +160,12 @@ fn trial_line(t: &Trial) -> String {
     } else {
         String::new()
     };
+    if t.interrupted {
+        return format!(
+            "  trial {:>2}: {flags}: interrupted after {} epochs",
+            t.number, t.epochs
+        );
+    }
     format!(
         "  trial {:>2}: {flags}: {:.2}% (loss {:.4}), {} epochs{cut}, {:.1} s{}",
         t.number,
