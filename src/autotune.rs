@@ -311,6 +311,28 @@ pub struct Trial {
 }
 
 impl Trial {
+    /// Trial `number` of `recipe`, which differs from `given` in its changed knobs, before it
+    /// runs.
+    fn new(number: usize, recipe: Recipe, given: &Recipe, epoch_limit: usize) -> Self {
+        Trial {
+            number,
+            changed: Knob::ALL
+                .into_iter()
+                .filter(|k| k.value(&recipe) != k.value(given))
+                .collect(),
+            recipe,
+            epoch_limit,
+            epochs: 0,
+            best_epoch: None,
+            valid_loss: f32::INFINITY,
+            valid_accuracy: 0.0,
+            nominal_seconds: 0.0,
+            seconds: 0.0,
+            best: false,
+            interrupted: false,
+        }
+    }
+
     /// Whether this trial scored better than `other`: a higher validation accuracy, or the
     /// same with a lower loss.
     fn beats(&self, other: &Trial) -> bool {
@@ -411,106 +433,44 @@ pub fn tune(
             search.seconds
         )));
     }
-    let mut given = recipe.clone();
-    let mut held_out = None;
-    if data.valid.is_none() {
-        let rows = data.train.rows.len();
-        match recipe.valid_split {
-            Some(share) if share <= 0.0 => {
-                return Err(Error::Config(
-                    "the search scores settings on validation rows: give some, or hold out a \
-                     share of the training rows above 0"
-                        .into(),
-                ));
-            }
-            Some(_) => {}
-            // `rnn train`'s own default holds out rows
-            None if split::default_fraction(rows) > 0.0 => {}
-            None => held_out = Some(split::DEFAULT_FRACTION),
-        }
-        given.valid_split = given.valid_split.or(held_out);
-    }
+    let held_out = held_out_share(&data, recipe)?;
+    let given = Recipe {
+        valid_split: recipe.valid_split.or(held_out),
+        ..recipe.clone()
+    };
     let mut rng = Rng::with_stream(recipe.model.seed, STREAM);
     let mut trials: Vec<Trial> = Vec::new();
     let mut best: Option<(usize, Prepared, TrainReport)> = None;
     let mut spent = 0.0;
     let mut interrupted = false;
     for number in 0.. {
-        let candidate = if number == 0 {
-            Some((given.clone(), given.epochs))
-        } else {
-            let (b, run, _) = best.as_ref().expect("trial 0 ran");
-            let needed = trials[*b].best_epoch.unwrap_or(1).max(1);
-            let sizes = (tokens(&run.train), tokens(&run.valid));
-            draw(
-                &trials,
-                b,
-                search,
-                sizes,
-                needed,
-                search.seconds - spent,
-                &mut rng,
-            )
+        let candidate = match &best {
+            None => Some((given.clone(), given.epochs)),
+            Some((b, run, _)) => {
+                let needed = trials[*b].best_epoch.unwrap_or(1).max(1);
+                let sizes = (tokens(&run.train), tokens(&run.valid));
+                let left = search.seconds - spent;
+                draw(&trials, *b, search, sizes, (needed, left), &mut rng)
+            }
         };
         let Some((candidate, epoch_limit)) = candidate else {
             break;
         };
-        let mut trial = Trial {
-            number,
-            changed: Knob::ALL
-                .into_iter()
-                .filter(|k| k.value(&candidate) != k.value(&given))
-                .collect(),
-            recipe: candidate,
-            epoch_limit,
-            epochs: 0,
-            best_epoch: None,
-            valid_loss: f32::INFINITY,
-            valid_accuracy: 0.0,
-            nominal_seconds: 0.0,
-            seconds: 0.0,
-            best: false,
-            interrupted: false,
-        };
+        let mut trial = Trial::new(number, candidate, &given, epoch_limit);
         on_event(TuneEvent::Start(&trial));
-        let mut run = prepare(&data, &trial.recipe, epoch_limit)?;
-        if run.valid.is_empty() {
-            return Err(Error::Config(format!(
-                "the search scores settings on validation rows, and {} training rows held out \
-                 none: give validation rows, or a larger share",
-                data.train.rows.len()
-            )));
-        }
-        let started = std::time::Instant::now();
-        let report = run.run(None, stop, |e| on_event(TuneEvent::Run(e)))?;
-        let scored: Evaluation = run.model.evaluate(&run.valid);
-        trial.seconds = started.elapsed().as_secs_f64();
-        trial.epochs = report.history.len();
-        trial.best_epoch = report.best_epoch;
-        trial.valid_loss = scored.loss;
-        trial.valid_accuracy = scored.accuracy;
-        let threads = run.config.threads();
-        let per_epoch = nominal_seconds_per_epoch(
-            run.model.network.arch(),
-            tokens(&run.train),
-            tokens(&run.valid),
-            threads,
-        );
-        trial.nominal_seconds = per_epoch * trial.epochs as f64;
+        let (run, report) = run_trial(&data, &mut trial, stop, &mut on_event)?;
         spent += trial.nominal_seconds;
-        interrupted = report.interrupted || stop.is_some_and(|s| s.load(Ordering::Relaxed));
-        trial.interrupted = interrupted;
+        interrupted = trial.interrupted;
         // an interrupted trial is kept only when there is no other
-        let keep = match &best {
+        trial.best = match &best {
             None => true,
             Some((b, _, _)) => !interrupted && trial.beats(&trials[*b]),
         };
-        trial.best = keep;
         on_event(TuneEvent::End(&trial));
-        trials.push(trial);
-        if keep {
+        if trial.best {
             best = Some((number, run, report));
         }
+        trials.push(trial);
         if interrupted {
             break;
         }
@@ -532,6 +492,67 @@ pub fn tune(
     })
 }
 
+/// The share of the training rows the search holds out itself: none with validation rows or
+/// where `rnn train` would hold out some, [`split::DEFAULT_FRACTION`] where it would not.
+///
+/// # Errors
+/// [`Error::Config`] for a validation share of 0 given without validation rows.
+fn held_out_share(data: &TuneData<'_>, recipe: &Recipe) -> Result<Option<f64>> {
+    if data.valid.is_some() {
+        return Ok(None);
+    }
+    match recipe.valid_split {
+        Some(share) if share <= 0.0 => Err(Error::Config(
+            "the search scores settings on validation rows: give some, or hold out a share of \
+             the training rows above 0"
+                .into(),
+        )),
+        Some(_) => Ok(None),
+        // `rnn train`'s own default holds out rows
+        None if split::default_fraction(data.train.rows.len()) > 0.0 => Ok(None),
+        None => Ok(Some(split::DEFAULT_FRACTION)),
+    }
+}
+
+/// Trains `trial`'s recipe on `data` and scores it on the validation rows, filling in the
+/// trial's results (all but whether it is the best). Returns its run and report.
+///
+/// # Errors
+/// [`Error::Config`] when no validation rows were held out; as [`recipe::prepare_run`] and
+/// [`Prepared::run`].
+fn run_trial(
+    data: &TuneData<'_>,
+    trial: &mut Trial,
+    stop: Option<&AtomicBool>,
+    on_event: &mut (impl FnMut(TuneEvent<'_>) + Send),
+) -> Result<(Prepared, TrainReport)> {
+    let mut run = prepare(data, &trial.recipe, trial.epoch_limit)?;
+    if run.valid.is_empty() {
+        return Err(Error::Config(format!(
+            "the search scores settings on validation rows, and {} training rows held out \
+             none: give validation rows, or a larger share",
+            data.train.rows.len()
+        )));
+    }
+    let started = std::time::Instant::now();
+    let report = run.run(None, stop, |e| on_event(TuneEvent::Run(e)))?;
+    let scored: Evaluation = run.model.evaluate(&run.valid);
+    trial.seconds = started.elapsed().as_secs_f64();
+    trial.epochs = report.history.len();
+    trial.best_epoch = report.best_epoch;
+    trial.valid_loss = scored.loss;
+    trial.valid_accuracy = scored.accuracy;
+    let per_epoch = nominal_seconds_per_epoch(
+        run.model.network.arch(),
+        tokens(&run.train),
+        tokens(&run.valid),
+        run.config.threads(),
+    );
+    trial.nominal_seconds = per_epoch * trial.epochs as f64;
+    trial.interrupted = report.interrupted || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+    Ok((run, report))
+}
+
 /// The random stream of the search's draws, apart from the training's own.
 const STREAM: u64 = 0x6175_746f_7475_6e65; // "autotune"
 
@@ -545,14 +566,13 @@ fn tokens(examples: &[crate::data::Example]) -> usize {
 /// the `left` budget affords `needed` of; `None` when 50 draws find none.
 fn draw(
     trials: &[Trial],
-    best: &usize,
+    best: usize,
     search: &Search,
     sizes: (usize, usize),
-    needed: usize,
-    left: f64,
+    (needed, left): (usize, f64),
     rng: &mut Rng,
 ) -> Option<(Recipe, usize)> {
-    let from = &trials[*best].recipe;
+    let from = &trials[best].recipe;
     for _ in 0..50 {
         let mut candidate = from.clone();
         let moves = 1 + rng.below(2);

@@ -35,27 +35,7 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
     args.embed = embed_of_vectors(&args)?;
     let recipe = recipe_of(&args, args.class_weight);
     check_wide_flags(&args, &recipe)?;
-    let columns = Columns {
-        text: args.text_col.clone(),
-        label: args.label_col.clone(),
-    };
-    let reading = ReadOptions {
-        columns: columns.clone(),
-        max_row_bytes: args.max_row_bytes,
-        format: args.format,
-        shard: None,
-    };
-    let read = |path| read_rows(path, &reading);
-    let data = TuneData {
-        train: read(&args.train)?,
-        valid: args.valid.as_deref().map(read).transpose()?,
-        test: args.test.as_deref().map(read).transpose()?,
-        columns,
-        embedding: EmbeddingStart {
-            vectors: args.pretrained.as_deref(),
-            freeze: args.freeze_embed,
-        },
-    };
+    let data = read_data(&args)?;
     let search = Search {
         seconds,
         fixed: fixed_knobs(&args),
@@ -86,19 +66,10 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
     };
     outputs::write_history(&tuned.report.history, labels, written.0, written.1, title)?;
     let command = best_command(std::env::args().collect(), &tuned);
-    let best = &tuned.trials[tuned.best];
     if !quiet {
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "Searched {} trials in {searched:.1} s ({:.1} s nominal); the best is trial {}, {:.2}% \
-             on the validation rows. Its command line:\n  {command}",
-            tuned.trials.len(),
-            tuned.nominal_seconds,
-            best.number,
-            100.0 * best.valid_accuracy,
-        )?;
+        print_search(&tuned, searched, &command)?;
     }
+    let best = &tuned.trials[tuned.best];
     let extra = json!({ "autotune": {
         "trials": tuned.trials.len(),
         "best_trial": best.number,
@@ -122,6 +93,46 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The search's last line: how many trials, in how long, the best, and its command line.
+fn print_search(tuned: &Tuned, seconds: f64, command: &str) -> Result<()> {
+    let best = &tuned.trials[tuned.best];
+    writeln!(
+        std::io::stdout().lock(),
+        "Searched {} trials in {seconds:.1} s ({:.1} s nominal); the best is trial {}, {:.2}% \
+         on the validation rows. Its command line:\n  {command}",
+        tuned.trials.len(),
+        tuned.nominal_seconds,
+        best.number,
+        100.0 * best.valid_accuracy,
+    )?;
+    Ok(())
+}
+
+/// The rows that `args` name, read, and how each trial's embedding starts.
+fn read_data(args: &TrainArgs) -> Result<TuneData<'_>> {
+    let columns = Columns {
+        text: args.text_col.clone(),
+        label: args.label_col.clone(),
+    };
+    let reading = ReadOptions {
+        columns: columns.clone(),
+        max_row_bytes: args.max_row_bytes,
+        format: args.format,
+        shard: None,
+    };
+    let read = |path| read_rows(path, &reading);
+    Ok(TuneData {
+        train: read(&args.train)?,
+        valid: args.valid.as_deref().map(read).transpose()?,
+        test: args.test.as_deref().map(read).transpose()?,
+        columns,
+        embedding: EmbeddingStart {
+            vectors: args.pretrained.as_deref(),
+            freeze: args.freeze_embed,
+        },
+    })
 }
 
 /// The knobs whose flags are given: the search keeps them.
