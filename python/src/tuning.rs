@@ -23,6 +23,8 @@ pub struct TrialRecord {
     valid_accuracy: f32,
     valid_loss: f32,
     epochs: usize,
+    /// Validation rows it got right and the best before it wrong, and the other way.
+    against_best: Option<(usize, usize)>,
     best: bool,
 }
 
@@ -38,17 +40,21 @@ impl TrialRecord {
             valid_accuracy: t.valid_accuracy,
             valid_loss: t.valid_loss,
             epochs: t.epochs,
+            against_best: t.against_best,
             best: t.best,
         }
     }
 
-    /// The trial into `d`: number, params (a dict), valid_accuracy, valid_loss, epochs, best.
+    /// The trial into `d`: number, params (a dict), valid_accuracy, valid_loss, epochs, gained
+    /// and lost (validation rows against the best before it; None for trial 0), best.
     pub fn write_into(&self, d: &Bound<'_, PyDict>) -> PyResult<()> {
         d.set_item("number", self.number)?;
         d.set_item("params", params(d.py(), &self.params)?)?;
         d.set_item("valid_accuracy", self.valid_accuracy)?;
         d.set_item("valid_loss", self.valid_loss)?;
         d.set_item("epochs", self.epochs)?;
+        d.set_item("gained", self.against_best.map(|a| a.0))?;
+        d.set_item("lost", self.against_best.map(|a| a.1))?;
         d.set_item("best", self.best)?;
         Ok(())
     }

@@ -177,8 +177,12 @@ fn trial_line(t: &Trial) -> String {
             t.number, t.epochs
         );
     }
+    let against = match t.against_best {
+        Some((gained, lost)) => format!(", rows +{gained} -{lost} against the best"),
+        None => String::new(),
+    };
     format!(
-        "  trial {:>2}: {flags}: {:.2}% (loss {:.4}), {} epochs{cut}, {:.1} s{}",
+        "  trial {:>2}: {flags}: {:.2}% (loss {:.4}), {} epochs{cut}, {:.1} s{against}{}",
         t.number,
         100.0 * t.valid_accuracy,
         t.valid_loss,
