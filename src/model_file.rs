@@ -34,7 +34,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-use rayon::prelude::*;
 use safetensors::tensor::Dtype;
 
 use crate::data::files::Columns;
@@ -229,10 +228,6 @@ fn header(
     json
 }
 
-/// Rows of a column-major tensor transposed at a time: a band of this many rows is a few
-/// cache lines of every column, read in order, and small enough to buffer.
-const BAND: usize = 16;
-
 /// Writes tensor `t` of `params` as PyTorch lays it out: row-major little-endian `f32`.
 /// A column-major tensor is transposed a band of rows at a time.
 fn write_tensor(out: &mut impl Write, t: &Tensor, params: &[f32]) -> std::io::Result<()> {
@@ -247,10 +242,10 @@ fn write_tensor(out: &mut impl Write, t: &Tensor, params: &[f32]) -> std::io::Re
         return Ok(());
     }
     let (rows, cols) = (t.shape[0], t.shape[1]);
-    let mut band = vec![0.0f32; BAND * cols];
+    let mut band = vec![0.0f32; crate::tensor_file::BAND * cols];
     let mut bytes = Vec::with_capacity(4 * band.len());
-    for r0 in (0..rows).step_by(BAND) {
-        let height = BAND.min(rows - r0);
+    for r0 in (0..rows).step_by(crate::tensor_file::BAND) {
+        let height = crate::tensor_file::BAND.min(rows - r0);
         for (c, column) in data.chunks_exact(rows).enumerate() {
             for (i, &x) in column[r0..r0 + height].iter().enumerate() {
                 band[i * cols + c] = x;
@@ -503,9 +498,10 @@ fn read_network(
         expected.insert(t.name.clone());
         let params = &mut network.params_mut()[t.range()];
         if t.column_major {
-            transpose_into(params, file, data, t.shape[0], t.shape[1]).map_err(io)?;
+            file.transpose_into(params, data, t.shape[0], t.shape[1])
+                .map_err(io)?;
         } else {
-            read_f32s_into(params, file, data).map_err(io)?;
+            file.read_f32s_into(params, data).map_err(io)?;
         }
         if let Some(x) = params.iter().find(|x| !is_weight(**x)) {
             return Err(err(format!(
@@ -519,7 +515,7 @@ fn read_network(
         if names.contains(&name) {
             let info = tensor_info(file, &name, &shape, &sizes).map_err(err)?;
             let mut data = vec![0.0; info.bytes / 4];
-            read_f32s_into(&mut data, file, &info).map_err(io)?;
+            file.read_f32s_into(&mut data, &info).map_err(io)?;
             if let Some(x) = data.iter().find(|x| !is_weight(**x)) {
                 return Err(err(format!(
                     "tensor {name} holds {x}; a model's weights must be finite numbers of at \
@@ -690,64 +686,6 @@ fn tensor_info(
         ));
     }
     Ok(info)
-}
-
-/// Columns of a column-major tensor that one task transposes (see [`transpose_into`]).
-const TASK_COLUMNS: usize = 2048;
-
-/// Fills the column-major `params` (`rows×cols`) from tensor `t` of `file`, the same tensor
-/// row-major.
-///
-/// Columns are split into tasks that run in parallel. Within a task, a band of [`BAND`] rows of
-/// its columns is read into a small buffer (one read a row), then written column by column, so
-/// that every column gets a whole cache line at once.
-fn transpose_into(
-    params: &mut [f32],
-    file: &TensorFile,
-    t: &TensorInfo,
-    rows: usize,
-    cols: usize,
-) -> std::io::Result<()> {
-    params
-        .par_chunks_mut(rows * TASK_COLUMNS)
-        .enumerate()
-        .try_for_each(|(task, block)| {
-            let (c0, width) = (task * TASK_COLUMNS, block.len() / rows);
-            let mut bytes = vec![0u8; 4 * width];
-            let mut band = vec![0.0f32; BAND * width];
-            for r0 in (0..rows).step_by(BAND) {
-                let height = BAND.min(rows - r0);
-                for (i, row) in band.chunks_exact_mut(width).take(height).enumerate() {
-                    file.read_at(t, 4 * ((r0 + i) * cols + c0), &mut bytes)?;
-                    for (x, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
-                        *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    }
-                }
-                for (c, column) in block.chunks_exact_mut(rows).enumerate() {
-                    for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
-                        *x = band[i * width + c];
-                    }
-                }
-            }
-            Ok(())
-        })
-}
-
-/// Bytes read at a time by [`read_f32s_into`].
-const CHUNK: usize = 1 << 20;
-
-/// Fills `out` with tensor `t` of `file`, little-endian `f32`s in the order they lie.
-fn read_f32s_into(out: &mut [f32], file: &TensorFile, t: &TensorInfo) -> std::io::Result<()> {
-    debug_assert_eq!(4 * out.len(), t.bytes);
-    let mut buf = vec![0u8; CHUNK.min(t.bytes)];
-    for (k, values) in out.chunks_mut(CHUNK / 4).enumerate() {
-        let bytes = &mut buf[..4 * values.len()];
-        file.read_at(t, k * CHUNK, bytes)?;
-        for (x, b) in values.iter_mut().zip(bytes.chunks_exact(4)) {
-            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-    }
-    Ok(())
 }
 
 fn first_duplicate(items: &[String]) -> Option<&str> {

@@ -23,6 +23,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::SystemTime;
 
+use rayon::prelude::*;
 use safetensors::tensor::{Dtype, Metadata};
 
 use crate::error::{Error, Result};
@@ -167,6 +168,71 @@ impl TensorFile {
     /// renaming another over its name has not changed: this one is still open.
     pub fn changed(&self) -> bool {
         stamp(&self.file).map_or(true, |now| now != self.opened)
+    }
+}
+
+/// Rows of a column-major tensor transposed at a time: a band of this many rows is a few
+/// cache lines of every column, read in order, and small enough to buffer.
+pub(crate) const BAND: usize = 16;
+
+/// Columns of a column-major tensor that one task transposes (see
+/// [`TensorFile::transpose_into`]).
+const TASK_COLUMNS: usize = 2048;
+
+/// Bytes read at a time by [`TensorFile::read_f32s_into`].
+const CHUNK: usize = 1 << 20;
+
+impl TensorFile {
+    /// Fills the column-major `params` (`rows×cols`) from tensor `t` of this file, the same tensor
+    /// row-major.
+    ///
+    /// Columns are split into tasks that run in parallel. Within a task, a band of [`BAND`] rows of
+    /// its columns is read into a small buffer (one read a row), then written column by column, so
+    /// that every column gets a whole cache line at once.
+    pub fn transpose_into(
+        &self,
+        params: &mut [f32],
+        t: &TensorInfo,
+        rows: usize,
+        cols: usize,
+    ) -> std::io::Result<()> {
+        params
+            .par_chunks_mut(rows * TASK_COLUMNS)
+            .enumerate()
+            .try_for_each(|(task, block)| {
+                let (c0, width) = (task * TASK_COLUMNS, block.len() / rows);
+                let mut bytes = vec![0u8; 4 * width];
+                let mut band = vec![0.0f32; BAND * width];
+                for r0 in (0..rows).step_by(BAND) {
+                    let height = BAND.min(rows - r0);
+                    for (i, row) in band.chunks_exact_mut(width).take(height).enumerate() {
+                        self.read_at(t, 4 * ((r0 + i) * cols + c0), &mut bytes)?;
+                        for (x, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
+                            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        }
+                    }
+                    for (c, column) in block.chunks_exact_mut(rows).enumerate() {
+                        for (i, x) in column[r0..r0 + height].iter_mut().enumerate() {
+                            *x = band[i * width + c];
+                        }
+                    }
+                }
+                Ok(())
+            })
+    }
+
+    /// Fills `out` with tensor `t` of this file, little-endian `f32`s in the order they lie.
+    pub fn read_f32s_into(&self, out: &mut [f32], t: &TensorInfo) -> std::io::Result<()> {
+        debug_assert_eq!(4 * out.len(), t.bytes);
+        let mut buf = vec![0u8; CHUNK.min(t.bytes)];
+        for (k, values) in out.chunks_mut(CHUNK / 4).enumerate() {
+            let bytes = &mut buf[..4 * values.len()];
+            self.read_at(t, k * CHUNK, bytes)?;
+            for (x, b) in values.iter_mut().zip(bytes.chunks_exact(4)) {
+                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -337,6 +337,38 @@ impl fmt::Display for Architecture {
     }
 }
 
+/// A bound on the memory of what a network holds a layer and direction besides its
+/// parameters: its cell, its tensors' names and ranges in the layout, its scratch buffers'
+/// headers.
+const BYTES_A_CELL: u64 = 1024;
+
+impl Architecture {
+    /// Refuses, before anything is built, a network whose parameters, or whose layers'
+    /// structures, would not fit in memory, or that has more than 2^64 parameters: the sizes
+    /// may come from a flag or a file, and an absurd one must be a sentence, not an abort.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for more than 2^64 parameters; as [`crate::memory::check`] for too
+    /// much memory.
+    pub fn check_memory(&self) -> Result<()> {
+        let what = format!(
+            "a {self} network with V = {} tokens and C = {} classes",
+            self.vocab, self.classes
+        );
+        let Some(count) = self.parameter_count() else {
+            return Err(Error::Config(format!(
+                "{what} has more than 2^64 parameters"
+            )));
+        };
+        let cells = (self.layers as u64).checked_mul(self.directions() as u64);
+        let bytes = (count as u64)
+            .checked_mul(4)
+            .zip(cells.and_then(|n| n.checked_mul(BYTES_A_CELL)))
+            .and_then(|(params, cells)| params.checked_add(cells));
+        crate::memory::check(bytes, &what)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

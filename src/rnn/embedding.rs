@@ -10,6 +10,7 @@
 use super::grads::Table;
 use super::params::Layout;
 use super::unroll::fit;
+use crate::error::{Error, Result};
 use crate::kernels::{AlignedVec, add_into};
 use crate::rng::Rng;
 
@@ -55,5 +56,38 @@ impl Embedding {
         for (dx, &local) in dx.chunks_exact(e).zip(local) {
             add_into(&mut entries[local as usize * entry..][..e], dx);
         }
+    }
+}
+
+impl super::Network {
+    /// Sets rows of the embedding (`embedding.weight`): `(token, vector)`, every vector as wide
+    /// as the embedding (pretrained word vectors, see [`crate::data::vectors`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the network reads one-hot words, or a vector has another width
+    /// than the embedding; nothing is set then.
+    pub fn set_embedding_rows(&mut self, rows: &[(u32, Vec<f32>)]) -> Result<()> {
+        let Some(width) = self.arch.embed else {
+            return Err(Error::Config(
+                "this network reads one-hot words: it has no embedding to set".into(),
+            ));
+        };
+        if let Some((_, v)) = rows.iter().find(|(_, v)| v.len() != width) {
+            return Err(Error::Config(format!(
+                "a vector of {} numbers for an embedding of {width}",
+                v.len()
+            )));
+        }
+        let table = self
+            .layout
+            .get("embedding.weight")
+            .expect("a network with an embedding has its table")
+            .range();
+        let vocab = table.len() / width;
+        let params = &mut self.params[table];
+        for (id, vector) in rows.iter().filter(|(id, _)| (*id as usize) < vocab) {
+            params[*id as usize * width..][..width].copy_from_slice(vector);
+        }
+        Ok(())
     }
 }

@@ -35,6 +35,7 @@
 
 mod arch;
 mod batch;
+mod carry;
 mod cell;
 mod dropout;
 mod embedding;
@@ -55,6 +56,7 @@ mod wide;
 
 pub use arch::{Architecture, MAX_NGRAMS, check_ngrams};
 pub use batch::Batch;
+pub use carry::Carry;
 pub use cell::{Cell, Pass, Recurrent};
 pub use elman::Elman;
 pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product, Table};
@@ -149,59 +151,6 @@ impl Workspace {
     }
 }
 
-/// The state a network carries from one window of a text to the next: every layer's state
-/// after the window's last step (`S` floats a row, rows × S a layer), the initial state of the
-/// next window. Empty, it is the zero state.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Carry {
-    layers: Vec<Vec<f32>>,
-    rows: usize,
-}
-
-impl Carry {
-    /// Back to the zero state (the start of a text).
-    pub fn clear(&mut self) {
-        self.layers.clear();
-        self.rows = 0;
-    }
-
-    /// Whether this is the zero state.
-    pub fn is_empty(&self) -> bool {
-        self.layers.is_empty()
-    }
-
-    /// Layer `l`'s states (rows × S), if any were carried.
-    pub fn layer(&self, l: usize) -> Option<&[f32]> {
-        self.layers.get(l).map(Vec::as_slice)
-    }
-}
-
-/// A bound on the memory of what a network holds a layer and direction besides its
-/// parameters: its cell, its tensors' names and ranges in the layout, its scratch buffers'
-/// headers.
-const BYTES_A_CELL: u64 = 1024;
-
-/// Refuses, before anything is built, a network whose parameters, or whose layers' structures,
-/// would not fit in memory, or that has more than 2^64 parameters: the sizes may come from a
-/// flag or a file, and an absurd one must be a sentence, not an abort.
-fn check_memory(arch: &Architecture) -> Result<()> {
-    let what = format!(
-        "a {arch} network with V = {} tokens and C = {} classes",
-        arch.vocab, arch.classes
-    );
-    let Some(count) = arch.parameter_count() else {
-        return Err(Error::Config(format!(
-            "{what} has more than 2^64 parameters"
-        )));
-    };
-    let cells = (arch.layers as u64).checked_mul(arch.directions() as u64);
-    let bytes = (count as u64)
-        .checked_mul(4)
-        .zip(cells.and_then(|n| n.checked_mul(BYTES_A_CELL)))
-        .and_then(|(params, cells)| params.checked_add(cells));
-    crate::memory::check(bytes, &what)
-}
-
 impl Network {
     /// A network with freshly initialised parameters. Each module draws its own, in PyTorch's
     /// order of tensors: the embedding N(0, 1); then, layer by layer and direction by
@@ -256,7 +205,7 @@ impl Network {
     }
 
     /// Gives an [`Network::unallocated`] network its parameters, all zero (their memory was
-    /// checked when it was built: see [`check_memory`]).
+    /// checked when it was built: see [`Architecture::check_memory`]).
     pub(crate) fn allocate(&mut self) {
         self.params = AlignedVec::zeros(self.layout.len());
     }
@@ -287,7 +236,7 @@ impl Network {
         mut cell: impl FnMut(usize, bool) -> Box<dyn Cell>,
     ) -> Result<Self> {
         arch.validate()?;
-        check_memory(arch)?;
+        arch.check_memory()?;
         let cells: Vec<Vec<Box<dyn Cell>>> = (0..arch.layers)
             .map(|l| {
                 (0..arch.directions())
@@ -363,37 +312,6 @@ impl Network {
     /// All parameters, mutable (for optimisers and loading).
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.params
-    }
-
-    /// Sets rows of the embedding (`embedding.weight`): `(token, vector)`, every vector as wide
-    /// as the embedding (pretrained word vectors, see [`crate::data::vectors`]).
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the network reads one-hot words, or a vector has another width
-    /// than the embedding; nothing is set then.
-    pub fn set_embedding_rows(&mut self, rows: &[(u32, Vec<f32>)]) -> Result<()> {
-        let Some(width) = self.arch.embed else {
-            return Err(Error::Config(
-                "this network reads one-hot words: it has no embedding to set".into(),
-            ));
-        };
-        if let Some((_, v)) = rows.iter().find(|(_, v)| v.len() != width) {
-            return Err(Error::Config(format!(
-                "a vector of {} numbers for an embedding of {width}",
-                v.len()
-            )));
-        }
-        let table = self
-            .layout
-            .get("embedding.weight")
-            .expect("a network with an embedding has its table")
-            .range();
-        let vocab = table.len() / width;
-        let params = &mut self.params[table];
-        for (id, vector) in rows.iter().filter(|(id, _)| (*id as usize) < vocab) {
-            params[*id as usize * width..][..width].copy_from_slice(vector);
-        }
-        Ok(())
     }
 
     /// The tensors PyTorch keeps that the cells fold into their layer's input bias, as

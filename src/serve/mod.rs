@@ -146,38 +146,7 @@ pub fn serve(
         let stopping = stop_signals()?;
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
         let metrics = Arc::new(Metrics::default());
-        let served = match model {
-            AnyModel::Classifier(model) => {
-                let model = Arc::new(model);
-                let batcher = Batcher::start(
-                    Arc::clone(&model),
-                    BatchConfig {
-                        threads: config.threads,
-                        // explanations get their own threads, half as many: they never hold up
-                        // a prediction, nor take all the cores
-                        explain_threads: (config.threads / 2).max(1),
-                        max_batch: config.max_batch,
-                        max_wait: config.max_wait,
-                        queue: config.max_pending,
-                    },
-                    Arc::clone(&metrics),
-                )?;
-                Served::Classifier { model, batcher }
-            }
-            AnyModel::LanguageModel(model) => Served::LanguageModel(Writer {
-                token_json: generate::longest_token_json(model.vocab.tokens()),
-                max_prime_tokens: generate::max_prime_tokens(
-                    model.network.arch(),
-                    config.max_prime_memory,
-                ),
-                sampler: Sampler::new(
-                    Arc::new(model),
-                    &config.name,
-                    config.threads,
-                    Arc::clone(&metrics),
-                ),
-            }),
-        };
+        let served = served_of(model, &config, &metrics)?;
         // kept to give up the compute threads' work when the shutdown can wait no longer
         let stop_work = match &served {
             Served::Classifier { batcher, .. } => Some(batcher.stopper()),
@@ -240,6 +209,47 @@ pub fn serve(
     // (its channel is closed), and the process does not wait for it.
     runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
     Ok(())
+}
+
+/// What `model` is served as: a classifier behind its batcher, or a language model behind its
+/// sampler, with `config`'s threads and limits, counting into `metrics`.
+fn served_of(
+    model: AnyModel,
+    config: &ServeConfig,
+    metrics: &Arc<Metrics>,
+) -> std::io::Result<Served> {
+    Ok(match model {
+        AnyModel::Classifier(model) => {
+            let model = Arc::new(model);
+            let batcher = Batcher::start(
+                Arc::clone(&model),
+                BatchConfig {
+                    threads: config.threads,
+                    // explanations get their own threads, half as many: they never hold up
+                    // a prediction, nor take all the cores
+                    explain_threads: (config.threads / 2).max(1),
+                    max_batch: config.max_batch,
+                    max_wait: config.max_wait,
+                    queue: config.max_pending,
+                },
+                Arc::clone(metrics),
+            )?;
+            Served::Classifier { model, batcher }
+        }
+        AnyModel::LanguageModel(model) => Served::LanguageModel(Writer {
+            token_json: generate::longest_token_json(model.vocab.tokens()),
+            max_prime_tokens: generate::max_prime_tokens(
+                model.network.arch(),
+                config.max_prime_memory,
+            ),
+            sampler: Sampler::new(
+                Arc::new(model),
+                &config.name,
+                config.threads,
+                Arc::clone(metrics),
+            ),
+        }),
+    })
 }
 
 /// How long the runtime waits, after the server has stopped, for threads still running work
