@@ -8,6 +8,11 @@
                direction after the last token and the backward one after the first)
          mean, max: the mean or maximum over time of the top layer's outputs
     -> dropout (--dropout p) -> nn.Linear(D*H, C)   (D = 2 if bidirectional, else 1)
+    + nn.EmbeddingBag(B, C, mode="mean") of the text's 1- to N-gram buckets (--ngrams N,
+      --buckets B; 0 turns it off), zero at first: `rnn train`'s wide path, hashed as it hashes
+      (src/rnn/wide.rs): a known token alone is its id mod B, a token the vocabulary lacks is its
+      FNV-1a key, a longer gram fastText's rolling hash of its keys, mixed. Its sparse gradient
+      is clipped as the others and stepped by SparseAdam at --wide-lr (rnn's lazy Adam).
 
 Sequences are padded and packed (pack_padded_sequence, enforce_sorted=False), so padding costs no
 computation and never enters the features. Softmax cross-entropy; gradients clipped element-wise
@@ -17,7 +22,9 @@ Every epoch visits the training rows in a new order drawn from a generator seede
 
 The defaults are `rnn train`'s: LSTM, H 64, an embedding of 64, one layer, both directions, max
 pooling, dropout 0.3, Adam at 0.001, batch 32, at most 20 epochs, clip 1, words and punctuation
-as tokens, tokens seen once become `<unk>`, 10% of the training rows held out, patience 5.
+as tokens, tokens seen once become `<unk>`, 10% of the training rows held out, patience 5, and
+the wide path of words and bigrams (characters and 2- to 4-grams with --tokens char) in 2^18
+buckets at 0.1.
 
 Data and tokens as bench/peer_data.py and the rnn binary: TSV with `text` and `label` columns;
 word tokens are the lowercased text split on white space, wordpunct tokens lowercased runs of
@@ -54,6 +61,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peer_data import read_tsv, tokenize  # noqa: E402
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+UNSEEN = 1 << 31
+ROLL = 116_049_371
+U64 = (1 << 64) - 1
 DEFAULT_LR = {"sgd": 0.02, "adam": 0.001}
 EVAL_BATCH = 256
 
@@ -77,6 +87,10 @@ class Classifier(nn.Module):
         )
         self.drop = nn.Dropout(args.dropout)
         self.out = nn.Linear(args.hidden * (2 if args.bidirectional else 1), classes)
+        self.wide = None
+        if args.ngrams:
+            self.wide = nn.EmbeddingBag(args.buckets, classes, mode="mean", sparse=True)
+            nn.init.zeros_(self.wide.weight)
 
     def features(self, ids, lengths):
         """The pooled features (B x D*H) of a padded batch whose real lengths are `lengths`."""
@@ -92,9 +106,43 @@ class Classifier(nn.Module):
             return (padded * mask).sum(dim=1) / lengths[:, None].to(padded.dtype)
         return padded.masked_fill(~mask, float("-inf")).max(dim=1).values
 
-    def forward(self, ids, lengths):
-        """Logits (B x C)."""
-        return self.out(self.drop(self.features(ids, lengths)))
+    def forward(self, ids, lengths, grams, offsets):
+        """Logits (B x C): the recurrent path's, plus the wide path's mean of the grams' rows."""
+        logits = self.out(self.drop(self.features(ids, lengths)))
+        if self.wide is not None:
+            logits = logits + self.wide(grams, offsets)
+        return logits
+
+
+def unseen_key(token):
+    """rnn's key of a token the vocabulary lacks: the high bit and the low 31 bits of the
+    FNV-1a hash of its UTF-8 bytes."""
+    h = 0x811C9DC5
+    for b in token.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return UNSEEN | (h & (UNSEEN - 1))
+
+
+def mix(h):
+    """SplitMix64's finaliser."""
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & U64
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & U64
+    return h ^ (h >> 31)
+
+
+def grams_of(keys, n, buckets):
+    """The buckets of every 1- to n-gram of a text's keys, as rnn's wide path hashes them."""
+    out = []
+    for size in range(1, min(n, len(keys)) + 1):
+        for i in range(len(keys) - size + 1):
+            h = keys[i]
+            if size == 1 and not h & UNSEEN:
+                out.append(h % buckets)
+                continue
+            for k in keys[i + 1 : i + size]:
+                h = (h * ROLL + k) & U64
+            out.append(mix(h) % buckets)
+    return out
 
 
 def build_vocab(token_lists, min_count):
@@ -110,20 +158,29 @@ def build_vocab(token_lists, min_count):
     return vocab
 
 
-def encode(rows, vocab, labels, rule, max_len):
-    """(ids tensor, label id) examples; an empty text becomes one `<unk>`."""
+def encode(rows, vocab, labels, args):
+    """(ids tensor, label id, gram buckets tensor) examples; an empty text becomes one `<unk>`
+    (and has no grams)."""
     examples = []
     for text, label in rows:
-        ids = [vocab.get(t, 0) for t in tokenize(text, rule, max_len)] or [0]
-        examples.append((torch.tensor(ids, dtype=torch.long), labels[label]))
+        tokens = tokenize(text, args.tokens, args.max_len)
+        ids = [vocab.get(t, 0) for t in tokens] or [0]
+        grams = []
+        if args.ngrams:
+            keys = [vocab[t] if t in vocab else unseen_key(t) for t in tokens]
+            grams = grams_of(keys, args.ngrams, args.buckets)
+        examples.append((torch.tensor(ids, dtype=torch.long), labels[label], torch.tensor(grams, dtype=torch.long)))
     return examples
 
 
 def collate(chunk):
-    """(ids B x T, lengths B, labels B) of a list of examples."""
-    ids = pad_sequence([x for x, _ in chunk], batch_first=True)
-    lengths = torch.tensor([len(x) for x, _ in chunk])
-    return ids, lengths, torch.tensor([y for _, y in chunk])
+    """(ids B x T, lengths B, labels B, grams, offsets B) of a list of examples."""
+    ids = pad_sequence([x for x, _, _ in chunk], batch_first=True)
+    lengths = torch.tensor([len(x) for x, _, _ in chunk])
+    sizes = torch.tensor([len(g) for _, _, g in chunk])
+    offsets = torch.cumsum(sizes, 0) - sizes
+    grams = torch.cat([g for _, _, g in chunk])
+    return ids, lengths, torch.tensor([y for _, y, _ in chunk]), grams, offsets
 
 
 def evaluate(net, examples):
@@ -133,8 +190,8 @@ def evaluate(net, examples):
     net.eval()
     with torch.no_grad():
         for k in range(0, len(examples), EVAL_BATCH):
-            ids, lengths, y = collate(examples[k : k + EVAL_BATCH])
-            logits = net(ids, lengths)
+            ids, lengths, y, grams, offsets = collate(examples[k : k + EVAL_BATCH])
+            logits = net(ids, lengths, grams, offsets)
             total_loss += loss_fn(logits, y).item()
             correct += (logits.argmax(1) == y).sum().item()
     net.train()
@@ -155,16 +212,24 @@ def stratified_holdout(rows, fraction, seed):
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
-def train_epoch(net, optimizer, examples, args, generator):
+def train_epoch(net, optimizers, examples, args, generator):
     """One pass over the examples in a seeded random order, in batches of args.batch."""
     loss_fn = nn.CrossEntropyLoss()
     order = torch.randperm(len(examples), generator=generator).tolist()
+    dense = [p for name, p in net.named_parameters() if not name.startswith("wide.")]
     for k in range(0, len(order), args.batch):
-        ids, lengths, y = collate([examples[i] for i in order[k : k + args.batch]])
-        optimizer.zero_grad()
-        loss_fn(net(ids, lengths), y).backward()
-        nn.utils.clip_grad_value_(net.parameters(), args.clip)
-        optimizer.step()
+        ids, lengths, y, grams, offsets = collate([examples[i] for i in order[k : k + args.batch]])
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss_fn(net(ids, lengths, grams, offsets), y).backward()
+        nn.utils.clip_grad_value_(dense, args.clip)
+        if net.wide is not None and net.wide.weight.grad is not None:
+            g = net.wide.weight.grad.coalesce()
+            net.wide.weight.grad = torch.sparse_coo_tensor(
+                g.indices(), g.values().clamp(-args.clip, args.clip), g.shape, check_invariants=False
+            )
+        for optimizer in optimizers:
+            optimizer.step()
 
 
 def fit(net, train, valid, args):
@@ -172,16 +237,19 @@ def fit(net, train, valid, args):
 
     With validation rows, the best epoch's weights are loaded back at the end."""
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    dense = [p for name, p in net.named_parameters() if not name.startswith("wide.")]
     if args.optimizer == "adam":
-        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        optimizers = [torch.optim.Adam(dense, lr=lr)]
     else:
-        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+        optimizers = [torch.optim.SGD(dense, lr=lr)]
+    if net.wide is not None:
+        optimizers.append(torch.optim.SparseAdam(net.wide.parameters(), lr=args.wide_lr))
     generator = torch.Generator().manual_seed(args.seed)
     seconds, best_epoch, best_key, best_state, epochs_run = 0.0, args.epochs, None, None, 0
     lowest_loss, progress = None, 0  # the last epoch with a new best or a new lowest loss
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        train_epoch(net, optimizer, train, args, generator)
+        train_epoch(net, optimizers, train, args, generator)
         seconds += time.perf_counter() - start
         epochs_run = epoch
         if not valid:
@@ -230,6 +298,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     p.add_argument("--valid-split", type=float, default=0.1, help="fraction of train held out to pick the best epoch")
     p.add_argument("--patience", type=int, default=5, help="stop after N epochs without progress (0: never)")
+    p.add_argument("--ngrams", type=int, default=None, help="the wide path's longest n-gram (default 2, or 4 with --tokens char; 0: none)")
+    p.add_argument("--buckets", type=int, default=1 << 18, help="rows of the wide path's table")
+    p.add_argument("--wide-lr", type=float, default=0.1, help="the wide path's learning rate")
     return p.parse_args()
 
 
@@ -245,9 +316,11 @@ def main():
     train_rows, valid_rows = stratified_holdout(rows, args.valid_split, args.seed) if args.valid_split else (rows, [])
     vocab = build_vocab((tokenize(text, rule, args.max_len) for text, _ in train_rows), args.min_count)
     labels = {name: i for i, name in enumerate(sorted({label for _, label in rows}))}
-    train = encode(train_rows, vocab, labels, rule, args.max_len)
-    valid = encode(valid_rows, vocab, labels, rule, args.max_len)
-    test = encode(read_tsv(args.test), vocab, labels, rule, args.max_len)
+    if args.ngrams is None:
+        args.ngrams = 4 if rule == "char" else 2
+    train = encode(train_rows, vocab, labels, args)
+    valid = encode(valid_rows, vocab, labels, args)
+    test = encode(read_tsv(args.test), vocab, labels, args)
 
     net = Classifier(len(vocab), len(labels), args)
     seconds, epochs_run, best_epoch = fit(net, train, valid, args)
