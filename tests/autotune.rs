@@ -3,29 +3,12 @@
 //! same seed, keeps the flags given, and refuses what it cannot do in one line.
 
 mod common;
-use common::rnn;
+use common::{fails, succeeds as ok};
 
 use std::fs;
 use std::path::Path;
 
 use serde_json::Value;
-
-/// Runs the binary, which must succeed; returns its standard output.
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = rnn(args, cwd);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{args:?} failed: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs the binary, which must fail with exit code 1 or 2; returns its standard error.
-fn fails(args: &[&str], cwd: &Path) -> String {
-    let out = rnn(args, cwd);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    err
-}
 
 /// A directory with the sample sentences (50 training rows: `rnn train` alone would hold out
 /// none), and `rnn train --autotune 0.3` on them into `model` with a small embedding and
@@ -145,31 +128,13 @@ fn every_wrong_use_of_autotune_is_one_line() {
 
 #[test]
 fn an_interrupted_search_keeps_the_best_model_of_the_trials_that_ended() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let mut args = search(dir.path(), "m.safetensors", &[]);
     let at = args.iter().position(|a| *a == "--autotune").unwrap();
     args[at + 1] = "100000"; // it runs until it is stopped
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
-        .args(&args)
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("  trial  1:") {
-        assert!(stdout.read_line(&mut seen).unwrap() > 0, "{seen}");
-    }
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(killed.success());
-    child.stdout = Some(stdout.into_inner());
-    let out = child.wait_with_output().unwrap();
+    let out = common::interrupted_at(&args, dir.path(), |line| line.starts_with("  trial  1:"));
     let (stdout, stderr) = (
-        seen + &String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");

@@ -4,6 +4,8 @@
 //! line with `--resume`. The tests send SIGINT to the binary once its first epoch is logged,
 //! then run the command it printed.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -13,35 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_rnn");
 /// Runs the binary with `args` in `dir`, sends it SIGINT once it has logged its first epoch,
 /// and returns its output (the lines read before the signal included).
 fn interrupted_after_the_first_epoch(args: &[&str], dir: &Path) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the run ended before its first epoch was logged: {seen}"
-        );
-        seen += &line;
-        if line.starts_with("epoch ") {
-            break;
-        }
-    }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    child.stdout = Some(stdout.into_inner());
-    let mut out = child.wait_with_output().unwrap();
-    out.stdout = [seen.into_bytes(), out.stdout].concat();
-    out
+    common::interrupted_at(args, dir, |line| line.starts_with("epoch "))
 }
 
 /// The epoch the run said it stopped after, and the command it printed to go on.

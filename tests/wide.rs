@@ -3,29 +3,12 @@
 //! the new flags.
 
 mod common;
-use common::rnn;
+use common::{fails, succeeds as ok};
 
 use std::fs;
 use std::path::Path;
 
 use serde_json::Value;
-
-/// Runs the binary, which must succeed; returns its standard output.
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = rnn(args, cwd);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{args:?} failed: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs the binary, which must fail with exit code 1 or 2; returns its standard error.
-fn fails(args: &[&str], cwd: &Path) -> String {
-    let out = rnn(args, cwd);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    err
-}
 
 /// A directory with the sample sentences, and `rnn train` on them into `model` with a small
 /// network, a wide path of bigrams in 64 buckets, and `more`.

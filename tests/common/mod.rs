@@ -24,6 +24,57 @@ pub fn rnn(args: &[&str], cwd: &Path) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs the binary, which must succeed; returns its standard output.
+pub fn succeeds(args: &[&str], cwd: &Path) -> String {
+    let out = rnn(args, cwd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the binary, which must fail with exit code 1 or 2 and no panic; returns its standard
+/// error.
+pub fn fails(args: &[&str], cwd: &Path) -> String {
+    let out = rnn(args, cwd);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
+}
+
+/// Runs the binary with `args` in `dir`, sends it SIGINT once it has printed a line for which
+/// `at` holds, and returns its output (the lines read before the signal included).
+pub fn interrupted_at(args: &[&str], dir: &Path, at: impl Fn(&str) -> bool) -> Output {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rnn"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the run ended before the line to stop it at: {seen}"
+        );
+        seen += &line;
+        if at(&line) {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    child.stdout = Some(stdout.into_inner());
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = [seen.into_bytes(), out.stdout].concat();
+    out
+}
+
 /// The seed's network: one layer of the plain cell, one direction, one-hot words (split on
 /// white space, every one kept), the last state, no dropout.
 pub const SEED_NET: [&str; 16] = [
