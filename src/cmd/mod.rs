@@ -102,6 +102,31 @@ pub fn json_number(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::NAN)
 }
 
+/// Writes how a run ended to `out`: [`trained_line`], saying that patience stopped it early
+/// for want of `progress` ("better validation score"), and which epoch's weights were kept,
+/// the best on `validation` ("set").
+pub fn write_trained(
+    out: &mut impl std::io::Write,
+    report: &rnn::train::TrainReport,
+    (seconds, resumed_after): (f64, Option<usize>),
+    (progress, validation): (&str, &str),
+) -> std::io::Result<()> {
+    let stopped = if report.stopped_early {
+        format!(" (stopped early: no {progress})")
+    } else {
+        String::new()
+    };
+    let line = trained_line(report, seconds, resumed_after, &stopped);
+    writeln!(out, "{line}")?;
+    if let Some(best) = report.best_epoch {
+        writeln!(
+            out,
+            "Kept the weights of epoch {best}, the best on the validation {validation}."
+        )?;
+    }
+    Ok(())
+}
+
 /// The summary's first line: how many epochs this process trained, how long it took, and for
 /// a run resumed after epoch `resumed_after`, which epochs those were and what the whole run
 /// has done (its epochs, and its seconds and tokens/s of training steps, which a checkpoint

@@ -445,19 +445,8 @@ fn print_summary(
     let epochs = report.history.last().map_or(0, |m| m.epoch);
     let mut out = std::io::stdout().lock();
     if !args.quiet {
-        let stopped = if report.stopped_early {
-            " (stopped early: no better validation score)"
-        } else {
-            ""
-        };
-        let line = super::trained_line(report, seconds, resumed_after, stopped);
-        writeln!(out, "{line}")?;
-        if let Some(best) = report.best_epoch {
-            writeln!(
-                out,
-                "Kept the weights of epoch {best}, the best on the validation set."
-            )?;
-        }
+        let run = (seconds, resumed_after);
+        super::write_trained(&mut out, report, run, ("better validation score", "set"))?;
         let mut rows = vec![("train", final_train)];
         rows.extend(final_valid.map(|s| ("valid", s)));
         rows.extend(final_test.map(|s| ("test", s)));
