@@ -102,6 +102,29 @@ fn the_same_seed_searches_alike_and_the_flags_given_stay() {
 }
 
 #[test]
+fn with_validation_rows_of_its_own_the_search_holds_out_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = search(
+        dir.path(),
+        "m.safetensors",
+        &["--valid", "test.tsv", "--json"],
+    );
+    let out = ok(&args, dir.path());
+    let found = summary(&out)["autotune"].clone();
+    let command = found["command"].as_str().unwrap();
+    assert!(command.contains("--valid test.tsv"), "{command}");
+    assert!(!command.contains("--valid-split"), "{command}");
+    assert!(found["nominal_seconds"].as_f64().unwrap() > 0.0, "{found}");
+    // 25 validation rows, every trial scored on them
+    assert_eq!(
+        summary(&out)["valid_acc"]
+            .as_f64()
+            .map(|a| (a * 25.0).round() / 25.0 == a),
+        Some(true)
+    );
+}
+
+#[test]
 fn every_wrong_use_of_autotune_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let base = search(dir.path(), "m.safetensors", &[]);
