@@ -232,7 +232,9 @@ def run_rnn(binary, paths, tokens, flags, seed, threads, workdir, timeout):
     if threads:
         cmd += ["--threads", str(threads)]
     result, wall = run_json(cmd + shlex.split(flags), timeout)
-    return {**result, "train_seconds": result["seconds"], "wall_seconds": wall}
+    # with --autotune, `seconds` are the kept trial's: the whole search's are the cost
+    seconds = result.get("autotune", {}).get("seconds", result["seconds"])
+    return {**result, "train_seconds": seconds, "wall_seconds": wall}
 
 
 def over_seeds(run_one, seeds):
