@@ -55,7 +55,8 @@
 //! - [`model`]: a classifier (network, token rule, vocabulary, labels): train, predict, explain,
 //!   evaluate. [`lm`]: a language model (network, token rule, vocabulary): train on a text,
 //!   generate, score. [`recipe`] and [`lm::recipe`]: how `rnn train`, `rnn lm` and the Python
-//!   package make them from data and settings.
+//!   package make them from data and settings. [`autotune`]: a search of a classifier's
+//!   settings within a budget counted in nominal seconds, scored on the validation rows.
 //! - [`model_file`]: `.safetensors` model files with PyTorch's names; [`checkpoint`]: a model
 //!   file with a run's state, to resume it; [`tensor_file`]: reading such files safely.
 //! - [`data`]: data files (TSV, CSV, fastText) with `file:line` errors, token rules,
