@@ -48,7 +48,7 @@ pub struct DemoReport {
 /// Trains on the sample and scores the result, without writing anything.
 ///
 /// # Errors
-/// [`Error::Config`] for settings out of range, [`Error::Diverged`] if the loss blows up.
+/// [`Error::Config`](crate::error::Error::Config) for settings out of range, [`Error::Diverged`](crate::error::Error::Diverged) if the loss blows up.
 pub fn train_sample(
     config: &DemoConfig,
     on_event: impl FnMut(Event<'_>) + Send,

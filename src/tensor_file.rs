@@ -186,7 +186,7 @@ impl TensorFile {
     /// Fills the column-major `params` (`rows×cols`) from tensor `t` of this file, the same tensor
     /// row-major.
     ///
-    /// Columns are split into tasks that run in parallel. Within a task, a band of [`BAND`] rows of
+    /// Columns are split into tasks that run in parallel. Within a task, a band of `BAND` rows of
     /// its columns is read into a small buffer (one read a row), then written column by column, so
     /// that every column gets a whole cache line at once.
     pub fn transpose_into(

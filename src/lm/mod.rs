@@ -8,7 +8,7 @@
 //! L   = mean over t of -ln p_t[w_{t+1}]       bits a token = L / ln 2,  perplexity = e^L
 //! ```
 //!
-//! The network is the classifier's core with a [`Head::Step`] (see [`crate::rnn`]), trained
+//! The network is the classifier's core with a [`Head::Step`](crate::rnn::Head::Step) (see [`crate::rnn`]), trained
 //! by truncated backpropagation through time ([`crate::train::text`]).
 //!
 //! ```
