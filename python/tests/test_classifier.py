@@ -212,6 +212,11 @@ def test_autotune_keeps_the_model_the_command_line_keeps(sample, rnn_bin, tmp_pa
     assert all("hidden" not in t["params"] and "embed" not in t["params"]
                for t in fixed.autotune_["trials"])
     assert rnn.Classifier(**options).fit(texts, labels).autotune_ is None
+    # validation rows of its own: nothing is held out, and the trials are scored on them
+    valid = (sample[2], sample[3])
+    own = rnn.Classifier(**options, autotune=0.3).fit(texts, labels, valid=valid)
+    assert "valid_split" not in own.autotune_["params"]
+    assert own.history_[0]["valid_loss"] is not None
 
 
 @pytest.mark.parametrize("seconds", [0, -1, float("nan"), "soon"])
