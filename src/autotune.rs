@@ -58,17 +58,20 @@ pub enum Knob {
     Dropout,
     /// `--lr`.
     Lr,
+    /// `--epochs`: the most epochs a trial may run (patience may stop it sooner).
+    Epochs,
 }
 
 impl Knob {
     /// Every knob, in the order flags are printed.
-    pub const ALL: [Knob; 9] = [
+    pub const ALL: [Knob; 10] = [
         Knob::Cell,
         Knob::Embed,
         Knob::Hidden,
         Knob::Pool,
         Knob::Dropout,
         Knob::Lr,
+        Knob::Epochs,
         Knob::Ngrams,
         Knob::Buckets,
         Knob::WideLr,
@@ -87,6 +90,7 @@ impl Knob {
             Knob::Pool => "pool",
             Knob::Dropout => "dropout",
             Knob::Lr => "lr",
+            Knob::Epochs => "epochs",
         }
     }
 
@@ -118,6 +122,7 @@ impl Knob {
             Knob::Pool => m.pool.to_string(),
             Knob::Dropout => m.dropout.to_string(),
             Knob::Lr => lr(recipe).to_string(),
+            Knob::Epochs => recipe.epochs.to_string(),
         }
     }
 
@@ -156,6 +161,7 @@ impl Knob {
             Knob::Cell => m.cell = other(&[CellKind::Lstm, CellKind::Gru], m.cell, rng),
             Knob::Pool => m.pool = other(&Pool::ALL, m.pool, rng),
             Knob::Dropout => m.dropout = step(&[0.0, 0.1, 0.2, 0.3, 0.4, 0.5], m.dropout, rng),
+            Knob::Epochs => r.epochs = step(&[10, 20, 30, 40, 60], recipe.epochs, rng),
             Knob::Lr => {
                 let base = recipe.optimizer.default_lr();
                 let ladder = [0.25, 0.5, 1.0, 2.0, 4.0].map(|x| x * base);
@@ -413,7 +419,8 @@ pub struct Tuned {
 impl Tuned {
     /// The flags that, added to the given ones, make `rnn train` train the best trial's model,
     /// byte for byte: the changed knobs (in [`Knob::ALL`]'s order), the validation share
-    /// when the search set one, and `--epochs` when the budget cut the trial short.
+    /// when the search set one, and `--epochs` when the trial's limit was not the given one (the
+    /// knob moved it, or the budget cut it short).
     pub fn flags(&self) -> Vec<String> {
         self.settings()
             .into_iter()
@@ -424,8 +431,10 @@ impl Tuned {
     /// [`Tuned::flags`] as names of `rnn.Classifier`'s arguments and their values.
     pub fn settings(&self) -> Vec<(&'static str, String)> {
         let trial = &self.trials[self.best];
+        // the epochs are the trial's limit (the knob's, or fewer that the budget afforded)
         let mut out: Vec<(&'static str, String)> = Knob::ALL
             .iter()
+            .filter(|&&k| k != Knob::Epochs)
             .filter(|k| trial.changed.contains(k) && k.applies(&trial.recipe))
             .map(|&k| (k.name(), k.value(&trial.recipe)))
             .collect();

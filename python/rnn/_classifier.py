@@ -48,7 +48,8 @@ class Classifier(ClassifierMixin, ModelEstimator):
     (``--buckets``, None for 2^18), learnt at ``wide_lr`` (``--wide-lr``, None for 0.1).
 
     ``autotune=SECONDS`` (``--autotune``) searches the settings that matter (``ngrams``,
-    ``buckets``, ``wide_lr``, ``embed``, ``hidden``, ``cell``, ``pool``, ``dropout``, ``lr``)
+    ``buckets``, ``wide_lr``, ``embed``, ``hidden``, ``cell``, ``pool``, ``dropout``, ``lr``,
+    ``epochs``)
     within a budget of nominal seconds, scoring each trial on the validation rows, and keeps the
     best model: the same model ``rnn train --autotune`` keeps from the same rows, arguments and
     seed. An argument set to other than its default stays fixed. Trial 0 is the arguments as

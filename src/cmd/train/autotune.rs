@@ -29,7 +29,7 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
     if let Some(plot) = written.1 {
         rnn::plot::check_path(plot)?;
     }
-    if args.epochs == 0 {
+    if args.epochs == Some(0) {
         anyhow::bail!("--autotune compares trained models: give --epochs 1 or more");
     }
     args.embed = embed_of_vectors(&args)?;
@@ -147,6 +147,7 @@ fn fixed_knobs(args: &TrainArgs) -> Vec<Knob> {
         (Knob::Pool, args.pool.is_some()),
         (Knob::Dropout, args.dropout.is_some()),
         (Knob::Lr, args.lr.is_some()),
+        (Knob::Epochs, args.epochs.is_some()),
         (Knob::Ngrams, args.ngrams.is_some()),
         (Knob::Buckets, args.buckets.is_some()),
         (Knob::WideLr, args.wide_lr.is_some()),

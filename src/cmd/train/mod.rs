@@ -116,9 +116,9 @@ pub struct TrainArgs {
     #[arg(long, value_parser = at_least_one, conflicts_with_all = ["init", "resume"])]
     max_vocab: Option<usize>,
     /// Passes over the training data, at most: --patience may stop the run sooner (0 saves the
-    /// initial model).
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    epochs: usize,
+    /// initial model) [default: 20].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Stop after this many epochs in a row without a better validation score; 0 never stops
     /// early [default: 5].
     #[arg(long, allow_negative_numbers = true, conflicts_with = "resume")]
@@ -176,9 +176,9 @@ pub struct TrainArgs {
     #[arg(long)]
     keep_checkpoint: bool,
     /// Search the settings that matter (n-grams, buckets, the wide path's rate, embedding,
-    /// hidden size, cell, pooling, dropout, learning rate) for about SECONDS, scoring each
-    /// trial on the validation rows, and keep the best model; it prints the best flags as a
-    /// command line. Flags given stay fixed. The budget is counted in nominal seconds of the
+    /// hidden size, cell, pooling, dropout, learning rate, epochs) for about SECONDS, scoring
+    /// each trial on the validation rows, and keep the best model; it prints the best flags as
+    /// a command line. Flags given stay fixed. The budget is counted in nominal seconds of the
     /// work done, so the same data, flags, seed and threads give the same model anywhere.
     #[arg(long, value_name = "SECONDS", value_parser = positive_seconds, allow_negative_numbers = true, conflicts_with_all = ["init", "resume", "keep_checkpoint"])]
     autotune: Option<f64>,
@@ -245,7 +245,7 @@ fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
             seed: args.seed,
         },
         valid_split: args.valid_split,
-        epochs: args.epochs,
+        epochs: args.epochs.unwrap_or(defaults.epochs),
         optimizer: args.optimizer,
         lr: args.lr,
         clip: args.clip,
@@ -294,14 +294,15 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let files = RunFiles::beside(&args.model, args.keep_checkpoint);
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
     let written = (args.metrics.as_deref(), args.plot.as_deref());
-    outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
+    let epochs = args.epochs.unwrap_or(Recipe::default().epochs);
+    outputs::prepare_run(&files, &inputs, written, epochs, args.quiet)?;
     args.embed = embed_of_vectors(&args)?;
     let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
     let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
     let start = match (checkpoint, &args.init) {
         (Some(checkpoint), _) => Start::Resume {
             checkpoint: Box::new(checkpoint),
-            epochs: args.epochs,
+            epochs,
             threads: args.threads,
         },
         (None, Some(init)) => Start::Init(Box::new(Model::load(init)?)),
