@@ -645,7 +645,8 @@ fn draw(
         if trials.iter().any(|t| same(&t.recipe, &candidate)) {
             continue;
         }
-        let arch = architecture_of(&candidate);
+        // the vocabulary and the classes do not change the cost
+        let arch = candidate.model.classifier(1, 2);
         let threads = crate::train::TrainConfig {
             threads: candidate.threads,
             ..Default::default()
@@ -666,23 +667,6 @@ fn same(a: &Recipe, b: &Recipe) -> bool {
     Knob::ALL
         .iter()
         .all(|k| !k.applies(a) && !k.applies(b) || k.value(a) == k.value(b))
-        && a.model.ngrams.is_some() == b.model.ngrams.is_some()
-}
-
-/// The shape of the network `recipe` builds, for its cost (the vocabulary and the classes,
-/// which do not change it, are left at 1 and 2).
-fn architecture_of(recipe: &Recipe) -> Architecture {
-    let m = &recipe.model;
-    Architecture {
-        embed: m.embed,
-        hidden: m.hidden,
-        layers: m.layers,
-        bidirectional: m.bidirectional,
-        pool: m.pool,
-        dropout: m.dropout,
-        ngrams: m.ngrams,
-        ..Architecture::new(m.cell, 1, m.hidden, 2)
-    }
 }
 
 /// A run of `recipe` on `data`, at most `epochs` epochs.

@@ -195,6 +195,20 @@ pub fn default_ngrams(tokens: Tokens) -> Option<Ngrams> {
 }
 
 impl ModelConfig {
+    /// The shape of the classifier this configuration describes, for `vocab` tokens and
+    /// `classes` labels.
+    pub fn classifier(&self, vocab: usize, classes: usize) -> Architecture {
+        Architecture {
+            layers: self.layers,
+            bidirectional: self.bidirectional,
+            embed: self.embed,
+            pool: self.pool,
+            dropout: self.dropout,
+            ngrams: self.ngrams,
+            ..Architecture::new(self.cell, vocab, self.hidden, classes)
+        }
+    }
+
     /// A network of `arch`, its weights drawn as this configuration says: by
     /// [`ModelConfig::initializer`] (with [`ModelConfig::input_init`]), from the seed's stream
     /// of initial weights ([`INIT_STREAM`]).
@@ -342,15 +356,7 @@ impl Model {
                 "the maximum length must be at least 1".into(),
             ));
         }
-        let arch = Architecture {
-            layers: config.layers,
-            bidirectional: config.bidirectional,
-            embed: config.embed,
-            pool: config.pool,
-            dropout: config.dropout,
-            ngrams: config.ngrams,
-            ..Architecture::new(config.cell, vocab.len(), config.hidden, labels.len())
-        };
+        let arch = config.classifier(vocab.len(), labels.len());
         let network = config.network(&arch)?;
         Ok(Model {
             network,

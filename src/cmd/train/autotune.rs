@@ -13,8 +13,8 @@ use rnn::autotune::{self, Knob, Search, Trial, TuneData, TuneEvent, Tuned};
 use rnn::recipe::EmbeddingStart;
 
 use super::{
-    Columns, ReadOptions, TrainArgs, check_wide_flags, embed_of_vectors, file_name, outputs, paths,
-    print_summary, read_rows, recipe_of,
+    TrainArgs, check_wide_flags, embed_of_vectors, file_name, outputs, paths, print_summary,
+    read_rows, recipe_of,
 };
 
 /// Runs the search that `args` ask for, within `seconds` (nominal).
@@ -112,16 +112,8 @@ fn print_search(tuned: &Tuned, seconds: f64, command: &str) -> Result<()> {
 
 /// The rows that `args` name, read, and how each trial's embedding starts.
 fn read_data(args: &TrainArgs) -> Result<TuneData<'_>> {
-    let columns = Columns {
-        text: args.text_col.clone(),
-        label: args.label_col.clone(),
-    };
-    let reading = ReadOptions {
-        columns: columns.clone(),
-        max_row_bytes: args.max_row_bytes,
-        format: args.format,
-        shard: None,
-    };
+    let columns = args.columns();
+    let reading = args.reading(columns.clone());
     let read = |path| read_rows(path, &reading);
     Ok(TuneData {
         train: read(&args.train)?,

@@ -218,6 +218,26 @@ pub struct TrainArgs {
     format: Option<Format>,
 }
 
+impl TrainArgs {
+    /// The columns that `--text-col` and `--label-col` name.
+    fn columns(&self) -> Columns {
+        Columns {
+            text: self.text_col.clone(),
+            label: self.label_col.clone(),
+        }
+    }
+
+    /// How a data file of `columns` is read, as the flags say.
+    fn reading(&self, columns: Columns) -> ReadOptions {
+        ReadOptions {
+            columns,
+            max_row_bytes: self.max_row_bytes,
+            format: self.format,
+            shard: None,
+        }
+    }
+}
+
 /// The recipe that `args` give for a new run (see [`recipe`]), weighing classes as `class_weight`.
 fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
     let defaults = Recipe::default();
@@ -310,17 +330,12 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     };
     let recipe = recipe_of(&args, args.class_weight);
     check_wide_flags(&args, &recipe)?;
-    let columns = Columns {
-        text: args.text_col.clone(),
-        label: args.label_col.clone(),
-    };
-    let notes = start.notes(DataNotes::new(&recipe, &columns, args.valid.is_some()))?;
-    let reading = ReadOptions {
-        columns: notes.columns(),
-        max_row_bytes: args.max_row_bytes,
-        format: args.format,
-        shard: None,
-    };
+    let notes = start.notes(DataNotes::new(
+        &recipe,
+        &args.columns(),
+        args.valid.is_some(),
+    ))?;
+    let reading = args.reading(notes.columns());
     let read = |path| read_rows(path, &reading);
     let train = read(&args.train)?;
     let valid = args.valid.as_deref().map(read).transpose()?;
