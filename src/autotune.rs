@@ -375,7 +375,8 @@ fn right(model: &crate::model::Model, examples: &[crate::data::Example]) -> Vec<
         .par_chunks(64)
         .map_init(crate::rnn::Workspace::default, |ws, chunk| {
             let sequences: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
-            let probs = model.network.predict(&sequences, ws);
+            let grams: Vec<&crate::rnn::TokenGrams> = chunk.iter().map(|e| &e.grams).collect();
+            let probs = model.network.predict_with_grams(&sequences, &grams, ws);
             chunk
                 .iter()
                 .zip(probs)

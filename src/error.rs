@@ -81,6 +81,8 @@ pub enum Setting {
     Embed,
     FreezeEmbed,
     Pretrained,
+    Tokens,
+    Subwords,
 }
 
 /// Whether settings are named as the command line's flags.
@@ -107,6 +109,8 @@ impl Setting {
             Setting::Embed => "embed",
             Setting::FreezeEmbed => "freeze_embed",
             Setting::Pretrained => "pretrained",
+            Setting::Tokens => "tokens",
+            Setting::Subwords => "subwords",
         }
     }
 

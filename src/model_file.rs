@@ -41,7 +41,10 @@ use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::model::{Kind, Model};
-use crate::rnn::{Architecture, CellKind, Head, MAX_NGRAMS, Network, Ngrams, Pool, Tensor};
+use crate::rnn::{
+    Architecture, CellKind, Head, MAX_NGRAMS, Network, Ngrams, Pool, Subwords, Tensor,
+    parse_subwords,
+};
 use crate::tensor_file::{TensorFile, TensorInfo, read_consistently};
 
 /// The version of the layout and metadata described above.
@@ -280,6 +283,10 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
     if let Some(ngrams) = arch.ngrams {
         put("ngrams", ngrams.n.to_string());
         put("buckets", ngrams.buckets.to_string());
+    }
+    if let Some(subwords) = arch.subwords {
+        put("subwords", format!("{}-{}", subwords.min, subwords.max));
+        put("subword_buckets", subwords.buckets.to_string());
     }
     put("tokens", contents.tokens.name().to_string());
     put("vocab", json(contents.vocab.tokens()));
@@ -643,6 +650,15 @@ fn architecture(
         let buckets = optional_number(meta, "buckets", |&b| b > 0, "a positive number")?
             .ok_or("metadata ngrams without buckets")?;
         arch.ngrams = Some(Ngrams { n, buckets });
+    }
+    if let Some(range) = meta.get("subwords") {
+        let (min, max) = parse_subwords(range)
+            .ok_or_else(|| format!("metadata subwords {range:?} is not MIN-MAX"))?;
+        let buckets = optional_number(meta, "subword_buckets", |&b| b > 0, "a positive number")?
+            .ok_or("metadata subwords without subword_buckets")?;
+        let subwords = Subwords { min, max, buckets };
+        subwords.check().map_err(|e| format!("metadata: {e}"))?;
+        arch.subwords = Some(subwords);
     }
     Ok(arch)
 }

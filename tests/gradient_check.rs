@@ -21,7 +21,7 @@ use rnn::kernels::matmul_nt;
 use rnn::rng::Rng;
 use rnn::rnn::{
     Architecture, Batch, Carry, Cell, CellGradient, CellKind, Elman, Gradients, Init, Network,
-    Ngrams, Pool, Recurrent, Workspace, loss,
+    Ngrams, Pool, Recurrent, Subwords, TokenGrams, Workspace, loss,
 };
 
 const EPS: f32 = 1e-2;
@@ -229,6 +229,57 @@ fn every_gradient_of_a_single_sequence_matches_finite_differences() {
             assert_eq!(names, tensor_names(cell), "{cell}");
             assert_passes(&arch, &report);
         }
+    }
+}
+
+#[test]
+fn subword_vectors_get_the_gradient_of_finite_differences() {
+    // few buckets, so that n-grams share rows; the empty word "<>" has no n-gram at all
+    let subwords = Subwords {
+        min: 2,
+        max: 3,
+        buckets: 5,
+    };
+    let words = ["ab", "", "abc", "ba", "été", "b"];
+    for (i, cell) in CellKind::ALL.into_iter().enumerate() {
+        let arch = Architecture {
+            bidirectional: i != 1,
+            pool: Pool::ALL[i % 3],
+            embed: Some(3),
+            dropout: DROPOUT,
+            ngrams: (i == 2).then_some(Ngrams { n: 2, buckets: 7 }),
+            subwords: Some(subwords),
+            ..Architecture::new(cell, 4, 3, 3)
+        };
+        let mut net = network(&arch, 10 + i as u64);
+        let mut rng = Rng::new(200 + i as u64);
+        let lengths = [3, 5, 1, 4, 0];
+        let mut sequences = Vec::new();
+        let mut grams = Vec::new();
+        for &n in &lengths {
+            let (mut tokens, mut g) = (Vec::new(), TokenGrams::default());
+            for _ in 0..n {
+                // a word of the vocabulary (its index below 4) or not (read as <unk>, 0)
+                let w = rng.below(words.len());
+                tokens.push(if w < 4 { w as u32 } else { 0 });
+                g.push(subwords, words[w]);
+            }
+            sequences.push(tokens);
+            grams.push(g);
+        }
+        let refs: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+        let targets: Vec<u32> = lengths.iter().map(|_| rng.below(3) as u32).collect();
+        let mut batch = Batch::new(&refs, &targets);
+        batch.attach_grams(&grams.iter().collect::<Vec<_>>());
+        let table = net.layout().get("subwords.weight").unwrap().range();
+        assert_eq!(table.len(), 5 * 3, "B×E");
+        let analytic = analytic_gradient(&net, &batch, None);
+        assert!(
+            analytic[table].iter().filter(|&&g| g != 0.0).count() >= 6,
+            "{arch}: the n-grams' rows learn"
+        );
+        let report = check(&mut net, &batch);
+        assert_passes(&arch, &report);
     }
 }
 
@@ -627,7 +678,7 @@ fn the_gradient_reaching_each_hidden_state_matches_finite_differences() {
         let mut rng = Rng::new(22);
         let tokens: Vec<u32> = (0..7).map(|_| rng.below(5) as u32).collect();
         let target = 1;
-        let flow = net.flow(&tokens, target, &mut Workspace::default());
+        let flow = net.flow(&tokens, None, target, &mut Workspace::default());
         assert_eq!(flow.gradient_norms.len(), tokens.len());
         for t in 0..tokens.len() {
             let h = &flow.states[t];

@@ -120,6 +120,7 @@ fn examples_outside_the_network_are_rejected() {
     let bad_token = [Example {
         tokens: vec![999],
         label: 0,
+        grams: Default::default(),
     }];
     let err = train(
         &mut net,
@@ -132,6 +133,7 @@ fn examples_outside_the_network_are_rejected() {
     let bad_label = [Example {
         tokens: vec![0],
         label: 5,
+        grams: Default::default(),
     }];
     let err = train(
         &mut net,

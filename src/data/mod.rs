@@ -12,13 +12,18 @@ pub mod vectors;
 pub mod vocab;
 
 pub use tokens::Tokens;
+
+use crate::rnn::TokenGrams;
 pub use vocab::{TokenCounts, UNK, UNSEEN, Vocab, network_token, unseen_key};
 
-/// One sequence and its class: the tokens' indices in the vocabulary and the label's index.
+/// One sequence and its class: the tokens' indices in the vocabulary and the label's index,
+/// and for a model with subword vectors, every token's character n-grams (see
+/// [`crate::rnn::Subwords`]; empty otherwise).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Example {
     pub tokens: Vec<u32>,
     pub label: u32,
+    pub grams: TokenGrams,
 }
 
 /// A labelled dataset in memory: examples, with the vocabulary and class names they index.
@@ -56,6 +61,7 @@ impl Dataset {
                     Ok(Example {
                         tokens,
                         label: label as u32,
+                        grams: TokenGrams::default(),
                     })
                 })
                 .collect()

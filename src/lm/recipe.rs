@@ -26,6 +26,7 @@ pub const MODEL_DEFAULTS: ModelConfig = ModelConfig {
     embed: None,
     pool: Pool::Last,
     ngrams: None,
+    subwords: None,
     dropout: 0.0,
     tokens: Tokens::Char,
     min_count: 1,

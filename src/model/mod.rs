@@ -48,14 +48,14 @@ pub use any::{AnyModel, Kind};
 
 use crate::data::files::{Columns, Row};
 use crate::data::{Example, Tokens, UNK, UNSEEN, Vocab, unseen_key};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::metrics::Confusion;
 use crate::model_file::{self, ContentsRef, Rest};
 use crate::rng::Rng;
 pub use crate::rnn::Cancelled;
 use crate::rnn::{
-    Architecture, CellKind, DEFAULT_BUCKETS, Flow, Init, Network, Ngrams, Pool, Trace, WidePart,
-    Workspace, argmax,
+    Architecture, CellKind, DEFAULT_BUCKETS, Flow, Init, Network, Ngrams, Pool, Subwords,
+    TokenGrams, Trace, WidePart, Workspace, argmax,
 };
 use crate::train::{self, Data, Event, INIT_STREAM, TrainConfig, TrainReport};
 
@@ -144,6 +144,10 @@ pub struct ModelConfig {
     /// trained with it (see [`crate::rnn::Ngrams`]). Default [`default_ngrams`] of the
     /// default tokens: words and their bigrams in 2^18 buckets (the seed's: none).
     pub ngrams: Option<Ngrams>,
+    /// Subword vectors: every word's embedding is the mean of its own row and its character
+    /// n-grams' (see [`Subwords`]), so that a word unseen in training still has one. Word
+    /// tokens with an embedding only. Default none.
+    pub subwords: Option<Subwords>,
     /// Dropout between layers and before the output layer, in training. Default 0.
     pub dropout: f32,
     pub tokens: Tokens,
@@ -171,6 +175,7 @@ impl Default for ModelConfig {
             embed: Some(64),
             pool: Pool::Max,
             ngrams: default_ngrams(Tokens::WordPunct),
+            subwords: None,
             dropout: 0.3,
             tokens: Tokens::WordPunct,
             min_count: 2,
@@ -205,6 +210,7 @@ impl ModelConfig {
             pool: self.pool,
             dropout: self.dropout,
             ngrams: self.ngrams,
+            subwords: self.subwords,
             ..Architecture::new(self.cell, vocab, self.hidden, classes)
         }
     }
@@ -356,6 +362,14 @@ impl Model {
                 "the maximum length must be at least 1".into(),
             ));
         }
+        if config.subwords.is_some() && config.tokens == Tokens::Char {
+            return Err(Error::Config(format!(
+                "{} needs word tokens: subwords are character n-grams of words, and {} char \
+                 makes none",
+                Setting::Subwords,
+                Setting::Tokens
+            )));
+        }
         let arch = config.classifier(vocab.len(), labels.len());
         let network = config.network(&arch)?;
         Ok(Model {
@@ -428,21 +442,35 @@ impl Model {
     /// is its [`UNSEEN`] key instead, which the network reads as `<unk>` and its n-grams by
     /// the token's hash (see [`unseen_key`]).
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.encode_with_grams(text).0
+    }
+
+    /// [`Model::encode`], and with subword vectors every token's character n-grams, taken
+    /// from the word itself (a word the vocabulary lacks too; see [`crate::rnn::Subwords`]);
+    /// empty n-grams without.
+    pub fn encode_with_grams(&self, text: &str) -> (Vec<u32>, TokenGrams) {
         let unk = self.vocab.unk();
-        let keyed = self.network.arch().ngrams.is_some() && unk == Some(0);
+        let arch = self.network.arch();
+        let keyed = arch.ngrams.is_some() && unk == Some(0);
         let limit = self.max_len.unwrap_or(usize::MAX);
-        let mut ids = Vec::new();
+        let (mut ids, mut grams) = (Vec::new(), TokenGrams::default());
         self.tokens.for_each(text, |t| {
             if ids.len() < limit {
                 // a vocabulary without <unk> (loaded from elsewhere) drops unknown tokens
-                match self.vocab.index(t) {
-                    Some(i) => ids.push(i),
-                    None if keyed => ids.push(unseen_key(t)),
-                    None => ids.extend(unk),
+                let id = match self.vocab.index(t) {
+                    Some(i) => Some(i),
+                    None if keyed => Some(unseen_key(t)),
+                    None => unk,
+                };
+                if let Some(id) = id {
+                    ids.push(id);
+                    if let Some(subwords) = arch.subwords {
+                        grams.push(subwords, t);
+                    }
                 }
             }
         });
-        ids
+        (ids, grams)
     }
 
     /// The index of `label`, if the model has it.
@@ -472,9 +500,11 @@ impl Model {
                         ),
                     )
                 })?;
+                let (tokens, grams) = self.encode_with_grams(&row.text);
                 Ok(Example {
-                    tokens: self.encode(&row.text),
+                    tokens,
                     label,
+                    grams,
                 })
             })
             .collect()
@@ -486,14 +516,17 @@ impl Model {
     /// parallel on rayon's pool (one thread per core unless the caller installs another
     /// pool); a text's prediction does not depend on the others.
     pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
-        let encoded: Vec<Vec<u32>> = texts.par_iter().map(|t| self.encode(t)).collect();
+        let encoded: Vec<(Vec<u32>, TokenGrams)> = texts
+            .par_iter()
+            .map(|t| self.encode_with_grams(t))
+            .collect();
         // Batches of texts of similar lengths keep the matrix products full at every step.
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
         let mut chunks: Vec<&[usize]> = Vec::new();
         let (mut start, mut tokens) = (0, 0);
         for (k, &i) in order.iter().enumerate() {
-            let len = encoded[i].len();
+            let len = encoded[i].0.len();
             if k > start && (k - start == BATCH || tokens + len > BATCH_TOKENS) {
                 chunks.push(&order[start..k]);
                 (start, tokens) = (k, 0);
@@ -506,8 +539,9 @@ impl Model {
         let batches: Vec<Vec<Vec<f32>>> = chunks
             .par_iter()
             .map_init(Workspace::default, |ws, chunk| {
-                let refs: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
-                self.network.predict(&refs, ws)
+                let refs: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].0.as_slice()).collect();
+                let grams: Vec<&TokenGrams> = chunk.iter().map(|&i| &encoded[i].1).collect();
+                self.network.predict_with_grams(&refs, &grams, ws)
             })
             .collect();
         let mut out = vec![None; texts.len()];
@@ -543,14 +577,16 @@ impl Model {
         text: &str,
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> std::result::Result<Explanation, Cancelled> {
-        let ids = self.encode(text);
+        let (ids, grams) = self.encode_with_grams(text);
         let mut ws = Workspace::default();
-        let trace = self.network.trace_until(&ids, &mut ws, cancelled)?;
+        let trace = self
+            .network
+            .trace_until(&ids, Some(&grams), &mut ws, cancelled)?;
         Ok(Explanation {
             tokens: self.shown_tokens(&ids),
             ends: trace.ends,
             probs: trace.probs,
-            wide: self.network.wide_part(&ids, &mut ws),
+            wide: self.network.wide_part(&ids, Some(&grams), &mut ws),
         })
     }
 
@@ -574,14 +610,14 @@ impl Model {
     /// # Errors
     /// [`Error::Config`] if the label is not one of the model's, or the text has no tokens.
     pub fn flow(&self, text: &str, label: Option<&str>) -> Result<(Explanation, usize, Flow)> {
-        let ids = self.encode(text);
+        let (ids, grams) = self.encode_with_grams(text);
         if ids.is_empty() {
             return Err(Error::Config("the text has no tokens to read".into()));
         }
         let mut ws = Workspace::default();
         // the backward pass needs its target first: the given label, or the prediction
         let target = match label {
-            None => argmax(&self.network.predict(&[&ids], &mut ws)[0]),
+            None => argmax(&self.network.predict_with_grams(&[&ids], &[&grams], &mut ws)[0]),
             Some(l) => self.label_index(l).ok_or_else(|| {
                 Error::Config(format!(
                     "the label {l:?} is not one the model knows ({})",
@@ -589,7 +625,9 @@ impl Model {
                 ))
             })? as usize,
         };
-        let flow = self.network.flow(&ids, target as u32, &mut ws);
+        let flow = self
+            .network
+            .flow(&ids, Some(&grams), target as u32, &mut ws);
         let explanation = Explanation {
             tokens: self.shown_tokens(&ids),
             ends: flow.ends.clone(),
@@ -598,7 +636,7 @@ impl Model {
                 .iter()
                 .map(|&e| flow.probs[e - 1].clone())
                 .collect(),
-            wide: self.network.wide_part(&ids, &mut ws),
+            wide: self.network.wide_part(&ids, Some(&grams), &mut ws),
         };
         Ok((explanation, target, flow))
     }

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use super::{CellKind, Head, Ngrams, Pool};
+use super::{CellKind, Head, Ngrams, Pool, Subwords};
 use crate::error::{Error, Result};
 
 /// Declares a kind of module chosen by name (a cell, a pooling, a head) from **one table**:
@@ -155,6 +155,10 @@ pub struct Architecture {
     /// The wide path beside the recurrent one, a hashed bag of n-grams whose logits add to the
     /// head's (see [`super::Ngrams`]); `None` for none. Only under a [`Head::Sequence`].
     pub ngrams: Option<Ngrams>,
+    /// Subword vectors: every word's embedding is the mean of its row and its character
+    /// n-grams' rows (see [`super::Subwords`]); `None` for none. Only with an embedding, under
+    /// a [`Head::Sequence`].
+    pub subwords: Option<Subwords>,
 }
 
 impl Architecture {
@@ -172,6 +176,7 @@ impl Architecture {
             dropout: 0.0,
             classes,
             ngrams: None,
+            subwords: None,
         }
     }
 
@@ -182,6 +187,12 @@ impl Architecture {
             head: Head::Step,
             ..Architecture::new(cell, vocab, hidden, vocab)
         }
+    }
+
+    /// The rows of the token table: `V`, and with subwords their `B` rows after (n-gram `g`
+    /// is row `V + g`, see [`super::Subwords`]).
+    pub fn token_rows(&self) -> usize {
+        self.vocab + self.subwords.map_or(0, |s| s.buckets)
     }
 
     /// `D`: 2 for a bidirectional network, else 1.
@@ -212,7 +223,7 @@ impl Architecture {
         let cell = self.cell.build(1);
         let gates = cell.gates();
         let embedding = match self.embed {
-            Some(e) => self.vocab.checked_mul(e)?,
+            Some(e) => self.token_rows().checked_mul(e)?,
             None => 0,
         };
         // weight_ih, bias_ih, weight_hh, and bias_hh unless the cell folds it, for a layer
@@ -267,6 +278,16 @@ impl Architecture {
                 return Err(Error::Config(
                     "n-gram features are for classifiers: a network that predicts every step \
                      has none"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(subwords) = self.subwords {
+            subwords.check()?;
+            if self.embed.is_none() || self.head != Head::Sequence {
+                return Err(Error::Config(
+                    "subword vectors are a classifier's embedding: they need an embedding \
+                     (one-hot words have none) and a prediction a text"
                         .into(),
                 ));
             }
@@ -331,6 +352,13 @@ impl fmt::Display for Architecture {
                 f,
                 ", 1- to {}-grams in {} buckets",
                 ngrams.n, ngrams.buckets
+            )?;
+        }
+        if let Some(s) = self.subwords {
+            write!(
+                f,
+                ", subwords of {}-{} characters in {} buckets",
+                s.min, s.max, s.buckets
             )?;
         }
         Ok(())

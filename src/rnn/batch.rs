@@ -18,6 +18,7 @@
 //! hash: see [`crate::data::unseen_key`]) is read as token 0, `<unk>`, by the recurrent
 //! network; the keys as given are kept for the wide path ([`Batch::keys`]).
 
+use super::TokenGrams;
 use crate::data::{UNSEEN, network_token};
 
 /// Sequences (and, for training, their labels) sorted by length for the unroll.
@@ -41,6 +42,11 @@ pub struct Batch {
     /// The tokens as given, packed as `tokens` are, when some were [`UNSEEN`] keys (which
     /// `tokens` holds as token 0, `<unk>`); empty otherwise.
     keys: Vec<u32>,
+    /// Every token's subword n-grams (see [`super::Subwords`]), packed as `tokens` are: the
+    /// token at packed position `p` has `grams[gram_starts[p]..gram_starts[p + 1]]`. Empty
+    /// unless [`Batch::attach_grams`] gave them.
+    gram_starts: Vec<u32>,
+    grams: Vec<u32>,
 }
 
 impl Batch {
@@ -96,6 +102,8 @@ impl Batch {
                 *t = network_token(*t);
             }
         }
+        self.gram_starts.clear();
+        self.grams.clear();
         self.targets.clear();
         self.step_targets.clear();
         if !targets.is_empty() {
@@ -132,6 +140,35 @@ impl Batch {
         for (t, &n) in self.active.iter().enumerate() {
             self.step_targets
                 .extend(self.order[..n].iter().map(|&i| targets[i][t]));
+        }
+    }
+
+    /// Gives every token of the batch its subword n-grams: `grams[i]` are those of the tokens
+    /// of the sequence `i` of [`Batch::refill`]'s list (at least as many tokens as it has).
+    ///
+    /// # Panics
+    /// If `grams` is not one a sequence, or one has fewer tokens than its sequence.
+    pub fn attach_grams(&mut self, grams: &[&TokenGrams]) {
+        assert_eq!(grams.len(), self.rows(), "n-grams for every sequence");
+        self.gram_starts.clear();
+        self.grams.clear();
+        self.gram_starts.push(0);
+        for (t, &n) in self.active.iter().enumerate() {
+            for &i in &self.order[..n] {
+                self.grams.extend_from_slice(grams[i].of(t));
+                self.gram_starts.push(self.grams.len() as u32);
+            }
+        }
+    }
+
+    /// Every token's subword n-grams, packed as the tokens are (see [`Batch::attach_grams`]):
+    /// `(starts, grams)`, packed position `p`'s being `grams[starts[p]..starts[p + 1]]`; `None`
+    /// when none were attached.
+    pub fn grams(&self) -> Option<(&[u32], &[u32])> {
+        if self.gram_starts.is_empty() {
+            None
+        } else {
+            Some((&self.gram_starts, &self.grams))
         }
     }
 

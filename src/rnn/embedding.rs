@@ -6,28 +6,51 @@
 //!
 //! Backward: `dE[w_t] += dx_t`. Only the batch's tokens' rows get a gradient, so it goes to
 //! their entries of the sparse gradient (see [`super::Gradients`]), not to a V×E matrix.
+//!
+//! With subword vectors a token's row is the mean of its own and its character n-grams'
+//! (see [`super::Subwords`]).
 
+use super::batch::Batch;
 use super::grads::Table;
 use super::params::Layout;
 use super::unroll::fit;
+use super::{Architecture, subwords};
 use crate::error::{Error, Result};
 use crate::kernels::{AlignedVec, add_into};
 use crate::rng::Rng;
 
-/// `embedding.weight`, a token table at `at`: `width` floats a token.
+/// `embedding.weight`, a token table at `at`: `width` floats a token; with subwords, followed
+/// by `subwords.weight`, as wide, whose row `g` is the table's row `V + g`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Embedding {
     table: Table,
     vocab: usize,
+    /// `B`, the subword n-grams' rows after the tokens' (0 without subwords).
+    buckets: usize,
 }
 
 impl Embedding {
-    /// Adds `embedding.weight` (V×E) to `layout`, and to the token tables.
-    pub fn new(layout: &mut Layout, tables: &mut Vec<Table>, vocab: usize, width: usize) -> Self {
+    /// Adds `embedding.weight` (V×E), and with subwords `subwords.weight` (B×E), to `layout`,
+    /// and the one table of both to the token tables.
+    pub fn new(
+        layout: &mut Layout,
+        tables: &mut Vec<Table>,
+        arch: &Architecture,
+        width: usize,
+    ) -> Self {
+        let vocab = arch.vocab;
         let offset = layout.push("embedding.weight", &[vocab, width], false);
+        let buckets = arch.subwords.map_or(0, |s| s.buckets);
+        if buckets > 0 {
+            layout.push(subwords::WEIGHT, &[buckets, width], false);
+        }
         let table = Table { offset, width };
         tables.push(table);
-        Embedding { table, vocab }
+        Embedding {
+            table,
+            vocab,
+            buckets,
+        }
     }
 
     /// PyTorch's `nn.Embedding` initialisation: every entry N(0, 1).
@@ -38,23 +61,72 @@ impl Embedding {
         }
     }
 
-    /// The embedding of every token, packed (N × E): row `w` of the table for token `w`.
-    pub fn forward(&self, params: &[f32], tokens: &[u32], out: &mut AlignedVec) {
+    /// The subword n-grams' rows, N(0, 1) as the tokens' are.
+    pub fn init_subwords(&self, params: &mut [f32], rng: &mut Rng) {
+        let e = self.table.width;
+        let at = self.table.offset + self.vocab * e;
+        for w in &mut params[at..][..self.buckets * e] {
+            *w = rng.normal() as f32;
+        }
+    }
+
+    /// The embedding of every token of `batch`, packed (N × E): row `w` of the table for token
+    /// `w`, or with subwords the mean of it and its n-grams' rows.
+    pub fn forward(&self, params: &[f32], batch: &Batch, out: &mut AlignedVec) {
         let (at, e) = (self.table.offset, self.table.width);
+        let tokens = batch.tokens();
         fit(out, tokens.len() * e);
         for (row, &w) in out.chunks_exact_mut(e).zip(tokens) {
             row.copy_from_slice(&params[at + w as usize * e..][..e]);
         }
+        let Some((starts, grams)) = batch.grams() else {
+            return;
+        };
+        let subwords = at + self.vocab * e;
+        for (p, row) in out.chunks_exact_mut(e).enumerate() {
+            let mine = &grams[starts[p] as usize..starts[p + 1] as usize];
+            if mine.is_empty() {
+                continue;
+            }
+            for &g in mine {
+                add_into(row, &params[subwords + g as usize * e..][..e]);
+            }
+            let scale = 1.0 / (1 + mine.len()) as f32;
+            row.iter_mut().for_each(|x| *x *= scale);
+        }
     }
 
     /// **Adds** `dx` (N × E, the gradient on every token's embedding) to the rows of the
-    /// batch's tokens: token `i`'s row of the gradient is the first `E` floats of entry
-    /// `local[i]` of `entries` (`entry` floats an entry).
-    pub fn backward(&self, dx: &[f32], local: &[u32], entries: &mut [f32], entry: usize) {
+    /// batch's tokens (and their n-grams'): token `i`'s row of the gradient is the first `E`
+    /// floats of entry `local.0[i]` of `entries` (`entry` floats an entry), and the batch's
+    /// `k`-th n-gram's is entry `local.1[k]`.
+    pub fn backward(
+        &self,
+        batch: &Batch,
+        dx: &[f32],
+        local: (&[u32], &[u32]),
+        entries: &mut [f32],
+        entry: usize,
+    ) {
         let e = self.table.width;
-        // forward: x_t = E[w_t]  =>  row w_t of dE += dx_t, in the token's gradient entry
-        for (dx, &local) in dx.chunks_exact(e).zip(local) {
-            add_into(&mut entries[local as usize * entry..][..e], dx);
+        let Some((starts, _)) = batch.grams() else {
+            // forward: x_t = E[w_t]  =>  row w_t of dE += dx_t, in the token's gradient entry
+            for (dx, &local) in dx.chunks_exact(e).zip(local.0) {
+                add_into(&mut entries[local as usize * entry..][..e], dx);
+            }
+            return;
+        };
+        // forward: x_t = (E[w_t] + Σ S[g]) / (1 + |G|)  =>  each row += dx_t / (1 + |G|)
+        let mut scaled = vec![0.0; e];
+        for (p, (dx, &token)) in dx.chunks_exact(e).zip(local.0).enumerate() {
+            let span = starts[p] as usize..starts[p + 1] as usize;
+            let scale = 1.0 / (1 + span.len()) as f32;
+            for (s, &d) in scaled.iter_mut().zip(dx) {
+                *s = d * scale;
+            }
+            for &row in std::iter::once(&token).chain(&local.1[span]) {
+                add_into(&mut entries[row as usize * entry..][..e], &scaled);
+            }
         }
     }
 }

@@ -342,7 +342,7 @@ impl Gradients {
         debug_assert!(
             tables
                 .iter()
-                .all(|t| t.offset + t.width * net.vocab() <= input_len),
+                .all(|t| t.offset + t.width * net.arch().token_rows() <= input_len),
             "the tables come first"
         );
         let rows = match net.wide_table() {
@@ -350,7 +350,7 @@ impl Gradients {
             None => Sparse::default(),
         };
         Gradients {
-            tokens: Sparse::new(tables, net.vocab()),
+            tokens: Sparse::new(tables, net.arch().token_rows()),
             rows,
             input_len,
             rest: AlignedVec::zeros(net.params().len() - input_len),
@@ -485,8 +485,9 @@ impl Gradients {
         other.zero();
     }
 
-    /// The number of entry ids a packed gradient may name: `V` tokens, then `B` n-gram buckets
-    /// (`V + b` is bucket `b`'s id; see [`Gradients::entry_ids`]).
+    /// The number of entry ids a packed gradient may name: `V` tokens (and the `B_s` subword
+    /// rows after them, see [`super::Subwords`]), then `B` n-gram buckets (`V + b` is bucket
+    /// `b`'s id, `V` counting the subword rows; see [`Gradients::entry_ids`]).
     pub fn id_space(&self) -> usize {
         self.tokens.slot.len() + self.rows.slot.len()
     }

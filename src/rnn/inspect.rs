@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::{Batch, Gradients, Network, Workspace, loss};
+use super::{Batch, Gradients, Network, TokenGrams, Workspace, loss};
 
 /// What flows through one sequence (see [`Network::flow`]); each list has one entry a token.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +146,19 @@ pub struct WidePart {
 impl Network {
     /// The class probabilities of every sequence, in the order given.
     pub fn predict(&self, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f32>> {
-        let batch = Batch::new(sequences, &[]);
+        self.predict_with_grams(sequences, &[], ws)
+    }
+
+    /// [`Network::predict`], `grams[i]` holding the subword n-grams of the tokens of
+    /// `sequences[i]` (at least as many tokens) for a network with subwords (see
+    /// [`super::Subwords`]); none (empty) for one without.
+    pub fn predict_with_grams(
+        &self,
+        sequences: &[&[u32]],
+        grams: &[&TokenGrams],
+        ws: &mut Workspace,
+    ) -> Vec<Vec<f32>> {
+        let batch = self.batch(sequences, grams, &[]);
         self.forward_only(&batch, ws);
         let mut out = vec![Vec::new(); sequences.len()];
         for (r, &i) in batch.order().iter().enumerate() {
@@ -157,9 +169,14 @@ impl Network {
 
     /// The logits of one sequence, and the wide path's part of them (see [`super::Ngrams`]), if
     /// the network has a wide path: how much of each class's score came from the n-grams.
-    pub fn wide_part(&self, tokens: &[u32], ws: &mut Workspace) -> Option<WidePart> {
+    pub fn wide_part(
+        &self,
+        tokens: &[u32],
+        grams: Option<&TokenGrams>,
+        ws: &mut Workspace,
+    ) -> Option<WidePart> {
         let wide = self.wide.as_ref()?;
-        let batch = Batch::new(&[tokens], &[]);
+        let batch = self.batch(&[tokens], grams.as_slice(), &[]);
         self.forward_only(&batch, ws);
         let c = self.classes();
         let logits = ws.logits(0, c).to_vec();
@@ -181,7 +198,7 @@ impl Network {
     /// or a short sequence (see the module's documentation and [`prefix_ends`]). The last is
     /// the prediction for the whole.
     pub fn trace(&self, tokens: &[u32], ws: &mut Workspace) -> Trace {
-        match self.trace_until(tokens, ws, &|| false) {
+        match self.trace_until(tokens, None, ws, &|| false) {
             Ok(trace) => trace,
             Err(Cancelled) => unreachable!("a trace that is never cancelled ends"),
         }
@@ -197,6 +214,7 @@ impl Network {
     pub fn trace_until(
         &self,
         tokens: &[u32],
+        grams: Option<&TokenGrams>,
         ws: &mut Workspace,
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<Trace, Cancelled> {
@@ -204,7 +222,7 @@ impl Network {
             if cancelled() {
                 return Err(Cancelled);
             }
-            let batch = Batch::new(&[tokens], &[]);
+            let batch = self.batch(&[tokens], grams.as_slice(), &[]);
             self.forward(&batch, ws, None);
             let outputs = self.top_outputs(tokens.len(), ws);
             return Ok(Trace {
@@ -220,13 +238,25 @@ impl Network {
                     return Err(Cancelled);
                 }
                 let prefixes: Vec<&[u32]> = chunk.iter().map(|&end| &tokens[..end]).collect();
-                Ok(self.predict(&prefixes, ws))
+                // a prefix's tokens are the first of the text's: so are their n-grams
+                let grams: Vec<&TokenGrams> = grams.map_or(Vec::new(), |g| vec![g; chunk.len()]);
+                Ok(self.predict_with_grams(&prefixes, &grams, ws))
             })
             .collect::<Result<_, _>>()?;
         Ok(Trace {
             ends,
             probs: probs.into_iter().flatten().collect(),
         })
+    }
+
+    /// A batch of `sequences` with `targets`, and with `grams` their tokens' subword n-grams
+    /// when the network reads them (`grams` empty or one a sequence).
+    fn batch(&self, sequences: &[&[u32]], grams: &[&TokenGrams], targets: &[u32]) -> Batch {
+        let mut batch = Batch::new(sequences, targets);
+        if self.arch.subwords.is_some() && !grams.is_empty() {
+            batch.attach_grams(grams);
+        }
+        batch
     }
 
     /// The top layer's output at each of the `steps` tokens of the one sequence that
@@ -254,15 +284,24 @@ impl Network {
     /// prefix (NaN after the others), and the
     /// size of the gradient of the loss against `target` that reaches each output, `‖∂L/∂y_t‖`.
     /// Nothing is dropped.
-    pub fn flow(&self, tokens: &[u32], target: u32, ws: &mut Workspace) -> Flow {
-        let trace = self.trace(tokens, ws);
+    pub fn flow(
+        &self,
+        tokens: &[u32],
+        grams: Option<&TokenGrams>,
+        target: u32,
+        ws: &mut Workspace,
+    ) -> Flow {
+        let trace = match self.trace_until(tokens, grams, ws, &|| false) {
+            Ok(trace) => trace,
+            Err(Cancelled) => unreachable!("a trace that is never cancelled ends"),
+        };
         let steps = tokens.len();
         let probs = trace
             .after_each_token(steps)
             .into_iter()
             .map(|p| p.map_or_else(|| vec![f32::NAN; self.classes()], <[f32]>::to_vec))
             .collect();
-        let batch = Batch::new(&[tokens], &[target]);
+        let batch = self.batch(&[tokens], grams.as_slice(), &[target]);
         self.forward(&batch, ws, None);
         let states = self.top_outputs(steps, ws);
         let h = self.hidden();
@@ -391,7 +430,7 @@ mod tests {
         let tokens: Vec<u32> = (0..3000).map(|i| (i % 7) as u32).collect();
         let asked = std::sync::atomic::AtomicUsize::new(0);
         let cancelled = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
-        let result = net.trace_until(&tokens, &mut Workspace::default(), &cancelled);
+        let result = net.trace_until(&tokens, None, &mut Workspace::default(), &cancelled);
         assert_eq!(result, Err(Cancelled));
         let batches = batches(&prefix_ends(3000, PREFIX_BUDGET)).len();
         assert!(batches >= 3, "{batches} batches: enough to give up between");

@@ -51,6 +51,7 @@ mod params;
 mod pool;
 mod softmax;
 mod stack;
+mod subwords;
 mod unroll;
 mod wide;
 
@@ -68,6 +69,7 @@ pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
 pub use pool::Pool;
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
+pub use subwords::{DEFAULT_SUBWORD_BUCKETS, MAX_SUBWORD, Subwords, TokenGrams, parse_subwords};
 pub use wide::{DEFAULT_BUCKETS, Ngrams, buckets_of};
 
 use std::sync::Arc;
@@ -134,6 +136,10 @@ pub struct Workspace {
     dlogits: Vec<f32>,
     /// Every token as the index of its entry in the gradient's token tables.
     local_tokens: Vec<u32>,
+    /// Every subword n-gram of the batch (in [`Batch::grams`]'s order) as its row of the token
+    /// table, `V + g`, then as the index of its entry in the gradient's token tables.
+    subword_rows: Vec<u32>,
+    local_subwords: Vec<u32>,
     /// Every n-gram bucket as the index of its row in the gradient's rows of the wide table.
     local_grams: Vec<u32>,
 }
@@ -183,6 +189,10 @@ impl Network {
         }
         net.stack.init(params, f64::from(input), rng);
         net.head.init(params, rng);
+        if let Some(embedding) = &net.embedding {
+            // last, so that the other weights are those of the network without subwords
+            embedding.init_subwords(params, rng);
+        }
         Ok(net)
     }
 
@@ -254,7 +264,7 @@ impl Network {
             .map(|ngrams| Wide::new(&mut layout, ngrams, arch.classes));
         let embedding = arch
             .embed
-            .map(|e| Embedding::new(&mut layout, &mut tables, arch.vocab, e));
+            .map(|e| Embedding::new(&mut layout, &mut tables, arch, e));
         let stack = Stack::new(arch, cells, &mut layout, &mut tables);
         let head = arch.head.build(arch, &mut layout);
         Ok(Network {
@@ -323,7 +333,7 @@ impl Network {
     /// Where the dense parameters start: after the wide path's table and the token tables.
     pub(crate) fn dense_start(&self) -> usize {
         self.wide.map_or(0, |w| w.len())
-            + self.tables.iter().map(|t| t.width).sum::<usize>() * self.arch.vocab
+            + self.tables.iter().map(|t| t.width).sum::<usize>() * self.arch.token_rows()
     }
 
     /// The wide path's table, as a table of `C`-float rows and its number of rows `B`, if the
@@ -420,7 +430,7 @@ impl Network {
             batch.reversed_positions(&mut ws.positions);
         }
         if let Some(embedding) = &self.embedding {
-            embedding.forward(&self.params, batch.tokens(), &mut ws.embedded);
+            embedding.forward(&self.params, batch, &mut ws.embedded);
         }
         let head = &*self.head;
         head.begin(&mut ws.head, batch);
@@ -505,6 +515,12 @@ impl Network {
         if !self.tables.is_empty() {
             grads.localize(batch.tokens(), &mut ws.local_tokens);
         }
+        if let Some((_, grams)) = batch.grams() {
+            let v = self.arch.vocab as u32;
+            ws.subword_rows.clear();
+            ws.subword_rows.extend(grams.iter().map(|&g| v + g));
+            grads.localize(&ws.subword_rows, &mut ws.local_subwords);
+        }
         if let Some(wide) = &self.wide {
             grads.localize_rows(&ws.wide.grams, &mut ws.local_grams);
             let rows = grads.row_entries();
@@ -544,8 +560,8 @@ impl Network {
             hook,
         );
         if let Some(embedding) = &self.embedding {
-            let local = &ws.local_tokens;
-            embedding.backward(&ws.stack.d_in, local, layer_grads.entries, entry);
+            let local = (&ws.local_tokens[..], &ws.local_subwords[..]);
+            embedding.backward(batch, &ws.stack.d_in, local, layer_grads.entries, entry);
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::optim::{self, OptimizerKind, OptimizerState};
 use crate::rng::Rng;
 use rayon::prelude::*;
 
-use crate::rnn::{Batch, Gradients, Network, Workspace, argmax, loss};
+use crate::rnn::{Batch, Gradients, Network, TokenGrams, Workspace, argmax, loss};
 pub use monitor::{LrSchedule, Monitor, Verdict, Warning};
 pub use run::Run;
 
@@ -461,8 +461,19 @@ pub(crate) fn tally_classes(net: &Network, examples: &[Example]) -> (Tally, Conf
 
 fn batch_of<'a>(examples: impl Iterator<Item = &'a Example> + Clone) -> Batch {
     let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
-    let targets: Vec<u32> = examples.map(|e| e.label).collect();
-    Batch::new(&sequences, &targets)
+    let targets: Vec<u32> = examples.clone().map(|e| e.label).collect();
+    let mut batch = Batch::new(&sequences, &targets);
+    attach_grams(&mut batch, examples);
+    batch
+}
+
+/// Gives `batch` (refilled with `examples`) their tokens' subword n-grams, if they have some
+/// (see [`crate::rnn::Subwords`]).
+fn attach_grams<'a>(batch: &mut Batch, examples: impl Iterator<Item = &'a Example>) {
+    let grams: Vec<&TokenGrams> = examples.map(|e| &e.grams).collect();
+    if grams.iter().any(|g| !g.is_empty()) {
+        batch.attach_grams(&grams);
+    }
 }
 
 /// Trains `net` on `data.train`, scoring `data.valid` and `data.test` (when not empty) after
@@ -663,8 +674,9 @@ impl Worker {
     ) {
         let sequences: Vec<&[u32]> = examples.clone().map(|e| e.tokens.as_slice()).collect();
         self.targets.clear();
-        self.targets.extend(examples.map(|e| e.label));
+        self.targets.extend(examples.clone().map(|e| e.label));
         self.batch.refill(&sequences, &self.targets);
+        attach_grams(&mut self.batch, examples);
         net.forward(&self.batch, &mut self.ws, masks);
         let t = loss::tally(&self.ws, net.targets(&self.batch));
         self.tally.add(t.loss_sum, t.correct, t.count);

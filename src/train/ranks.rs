@@ -124,12 +124,14 @@ impl RankTrainer {
                 "rank {rank}: a run may have at most 256 ranks"
             )));
         }
-        // an entry id is a token's, or V + b for an n-gram bucket b, in a u32
+        // an entry id is a token's (or a subword row's), or V + b for an n-gram bucket b, in
+        // a u32
         let buckets = net.arch().ngrams.map_or(0, |n| n.buckets);
-        if (net.vocab() as u64) + (buckets as u64) > u64::from(u32::MAX) {
+        let rows = net.arch().token_rows();
+        if (rows as u64) + (buckets as u64) > u64::from(u32::MAX) {
             return Err(Error::Config(format!(
-                "{} tokens and {buckets} n-gram buckets are more than 2^32 - 1 ids to exchange",
-                net.vocab()
+                "{rows} tokens and subword rows and {buckets} n-gram buckets are more than \
+                 2^32 - 1 ids to exchange"
             )));
         }
         let threads = config.threads();

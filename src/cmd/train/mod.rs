@@ -19,14 +19,16 @@ use rnn::metrics::Score;
 use rnn::model::{Initializer, Model, ModelConfig};
 use rnn::optim::OptimizerKind;
 use rnn::recipe::{self, ClassWeight, DataNotes, Prepared, Recipe, Rows, Start};
-use rnn::rnn::{CellKind, DEFAULT_BUCKETS, Ngrams, Pool};
+use rnn::rnn::{CellKind, DEFAULT_BUCKETS, DEFAULT_SUBWORD_BUCKETS, Ngrams, Pool, Subwords};
 use rnn::train::{self, LrSchedule, TrainConfig};
 
 mod autotune;
 
 use super::outputs::{self, file_name};
 use super::progress::Progress;
-use super::{at_least_one, dropout_probability, json_number, positive_number, write_scores};
+use super::{
+    at_least_one, dropout_probability, json_number, positive_number, subword_range, write_scores,
+};
 
 /// Train a classifier on a TSV, CSV or fastText file and save it as a .safetensors model.
 ///
@@ -105,6 +107,15 @@ pub struct TrainArgs {
     /// [default: 0.1, fastText's].
     #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     wide_lr: Option<f32>,
+    /// Subword vectors: every word's embedding is the mean of its own and its character
+    /// n-grams' of MIN to MAX characters (the word in brackets, as "<word>"), hashed, so that
+    /// a word unseen in training still has a vector (fastText's -minn/-maxn), e.g. 3-6
+    /// [default: none].
+    #[arg(long, value_name = "MIN-MAX", value_parser = subword_range, conflicts_with_all = ["init", "resume"])]
+    subwords: Option<(usize, usize)>,
+    /// Rows of the subword n-grams' hashed table, E floats each [default: 65536].
+    #[arg(long, value_parser = at_least_one, requires = "subwords", conflicts_with_all = ["init", "resume"])]
+    subword_buckets: Option<usize>,
     /// Dropout probability in training, between layers and before the output layer
     /// (inverted dropout, as PyTorch's; nothing is dropped outside training) [default: 0.3].
     #[arg(long, value_parser = dropout_probability, allow_negative_numbers = true, conflicts_with_all = ["init", "resume"])]
@@ -255,6 +266,11 @@ fn recipe_of(args: &TrainArgs, class_weight: ClassWeight) -> Recipe {
                 args.buckets,
                 rnn::model::default_ngrams(args.tokens.unwrap_or(model.tokens)),
             ),
+            subwords: args.subwords.map(|(min, max)| Subwords {
+                min,
+                max,
+                buckets: args.subword_buckets.unwrap_or(DEFAULT_SUBWORD_BUCKETS),
+            }),
             dropout: args.dropout.unwrap_or(model.dropout),
             tokens: args.tokens.unwrap_or(model.tokens),
             min_count: args.min_count.unwrap_or(model.min_count),
@@ -377,9 +393,25 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     print_summary(&run, &args, &report, (seconds, resumed_after), json!({}))
 }
 
-/// Checks the wide path's flags before the data is read: a size out of range is the flag's
-/// error, not the data's, and `--buckets` or `--wide-lr` without n-grams is a mistake.
+/// Checks the wide path's and the subwords' flags before the data is read: a size out of
+/// range is the flag's error, not the data's, and `--buckets` or `--wide-lr` without n-grams
+/// is a mistake.
 fn check_wide_flags(args: &TrainArgs, recipe: &Recipe) -> Result<()> {
+    if let Some(subwords) = recipe.model.subwords {
+        subwords.check()?;
+        if recipe.model.embed.is_none() {
+            anyhow::bail!(
+                "--subwords are vectors of the embedding, which --embed 0 turns off (one-hot \
+                 words have no vectors to add them to)"
+            );
+        }
+        if recipe.model.tokens == Tokens::Char {
+            anyhow::bail!(
+                "--subwords needs word tokens: subwords are character n-grams of words, and \
+                 --tokens char makes none"
+            );
+        }
+    }
     match recipe.model.ngrams {
         Some(ngrams) => Ok(rnn::rnn::check_ngrams(ngrams)?),
         None if args.buckets.is_some() || args.wide_lr.is_some() => anyhow::bail!(
