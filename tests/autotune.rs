@@ -14,11 +14,7 @@ use serde_json::Value;
 /// none), and `rnn train --autotune 0.3` on them into `model` with a small embedding and
 /// `more`.
 fn search<'a>(dir: &Path, model: &'a str, more: &[&'a str]) -> Vec<&'a str> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    for name in ["train.tsv", "test.tsv"] {
-        let from = Path::new(root).join("data/sample").join(name);
-        fs::copy(from, dir.join(name)).unwrap();
-    }
+    common::copy_sample(dir);
     let mut args = vec!["train", "--train", "train.tsv", "--test", "test.tsv"];
     args.extend(["--model", model, "--embed", "8", "--autotune", "0.3"]);
     args.extend(["--seed", "3", "--threads", "2"]);

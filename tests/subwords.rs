@@ -3,7 +3,7 @@
 //! and every error of the new flags.
 
 mod common;
-use common::{fails, succeeds as ok};
+use common::{fails_saying, succeeds as ok};
 
 use std::fs;
 use std::path::Path;
@@ -13,14 +13,7 @@ use serde_json::Value;
 /// A directory with the sample sentences, and `rnn train` on them into `model` with a small
 /// network, no wide path (so that only the embedding tells unseen words apart), and `more`.
 fn train<'a>(dir: &Path, model: &'a str, more: &[&'a str]) -> Vec<&'a str> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    for name in ["train.tsv", "test.tsv"] {
-        fs::copy(
-            Path::new(root).join("data/sample").join(name),
-            dir.join(name),
-        )
-        .unwrap();
-    }
+    common::copy_sample(dir);
     let mut args = vec!["train", "--train", "train.tsv", "--test", "test.tsv"];
     args.extend([
         "--model", model, "--hidden", "8", "--embed", "8", "--ngrams", "0",
@@ -96,17 +89,8 @@ fn a_subword_model_holds_its_table_and_gives_unseen_words_vectors_of_their_own()
             with[0]
         );
     }
-    let out = ok(
-        &[
-            "eval",
-            "--model",
-            "m.safetensors",
-            "--data",
-            "test.tsv",
-            "--json",
-        ],
-        dir.path(),
-    );
+    let eval = "eval --model m.safetensors --data test.tsv --json";
+    let out = ok(&eval.split_whitespace().collect::<Vec<_>>(), dir.path());
     let eval: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
         eval["accuracy"], report["test_acc"],
@@ -173,15 +157,7 @@ fn the_subword_flags_are_checked() {
             let at = args.iter().position(|&a| a == "--embed").unwrap();
             args.drain(at..at + 2);
         }
-        let err = fails(&args, dir.path());
-        if says.starts_with("error: ") {
-            assert_eq!(err, says, "{flags:?}");
-        } else {
-            assert!(
-                err.starts_with("error: ") && err.contains(says),
-                "{flags:?}: {err}"
-            );
-        }
+        fails_saying(&args, dir.path(), says);
         assert!(!dir.path().join("m.safetensors").exists(), "{flags:?}");
     }
 }

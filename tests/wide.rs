@@ -3,7 +3,7 @@
 //! the new flags.
 
 mod common;
-use common::{fails, succeeds as ok};
+use common::{fails_saying, succeeds as ok};
 
 use std::fs;
 use std::path::Path;
@@ -19,14 +19,7 @@ fn train<'a>(dir: &Path, model: &'a str, more: &[&'a str]) -> Vec<&'a str> {
 
 /// [`train`] without the wide path's flags.
 fn train_without_wide<'a>(dir: &Path, model: &'a str) -> Vec<&'a str> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    for name in ["train.tsv", "test.tsv"] {
-        fs::copy(
-            Path::new(root).join("data/sample").join(name),
-            dir.join(name),
-        )
-        .unwrap();
-    }
+    common::copy_sample(dir);
     let mut args = vec!["train", "--train", "train.tsv", "--test", "test.tsv"];
     args.extend(["--model", model, "--hidden", "8", "--embed", "8"]);
     args.extend(["--seed", "3", "--threads", "2", "--quiet", "--json"]);
@@ -151,15 +144,7 @@ fn the_wide_flags_are_checked() {
     ];
     for (flags, says) in cases {
         let args = [&train_without_wide(dir.path(), "m.safetensors")[..], flags].concat();
-        let err = fails(&args, dir.path());
-        if says.starts_with("error: ") {
-            assert_eq!(err, says, "{flags:?}");
-        } else {
-            assert!(
-                err.starts_with("error: ") && err.contains(says),
-                "{flags:?}: {err}"
-            );
-        }
+        fails_saying(&args, dir.path(), says);
         assert!(!dir.path().join("m.safetensors").exists(), "{flags:?}");
     }
 }

@@ -24,6 +24,14 @@ pub fn rnn(args: &[&str], cwd: &Path) -> Output {
         .expect("the binary runs")
 }
 
+/// Copies the sample's `train.tsv` and `test.tsv` (`data/sample`) into `dir`.
+pub fn copy_sample(dir: &Path) {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    for name in ["train.tsv", "test.tsv"] {
+        std::fs::copy(sample.join(name), dir.join(name)).unwrap();
+    }
+}
+
 /// Runs the binary, which must succeed; returns its standard output.
 pub fn succeeds(args: &[&str], cwd: &Path) -> String {
     let out = rnn(args, cwd);
@@ -40,6 +48,20 @@ pub fn fails(args: &[&str], cwd: &Path) -> String {
     assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     err
+}
+
+/// Runs the binary, which must fail as [`fails`] does, saying `says`: exactly that, when it
+/// starts with `error: `, or else an error that contains it (a flag's name, say).
+pub fn fails_saying(args: &[&str], cwd: &Path, says: &str) {
+    let err = fails(args, cwd);
+    if says.starts_with("error: ") {
+        assert_eq!(err, says, "{args:?}");
+    } else {
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// Runs the binary with `args` in `dir`, sends it SIGINT once it has printed a line for which
