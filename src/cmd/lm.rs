@@ -24,7 +24,7 @@ use rnn::rnn::CellKind;
 use rnn::train::text::TextConfig;
 use rnn::train::{LrSchedule, TrainReport};
 
-use super::outputs::{self, file_name};
+use super::outputs::{self, RunOutputs, file_name};
 use super::progress::Progress;
 use super::{at_least_one, dropout_probability, json_number, positive_number};
 
@@ -131,18 +131,8 @@ pub struct LmArgs {
     /// Threads that share each window's streams [default: one per core].
     #[arg(long, value_parser = super::thread_count)]
     threads: Option<usize>,
-    /// Write the metrics of every epoch to this CSV file.
-    #[arg(long)]
-    metrics: Option<PathBuf>,
-    /// Draw the loss and accuracy curves into this PNG file.
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    /// Print one JSON object with the results as the last line.
-    #[arg(long)]
-    json: bool,
-    /// No progress and no summary.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    output: RunOutputs,
 }
 
 /// Parses a fraction in `[0, 1)` (`--valid-fraction`).
@@ -201,8 +191,8 @@ pub fn run(mut args: LmArgs) -> Result<()> {
         .chain(&args.valid)
         .map(PathBuf::as_path)
         .collect();
-    let written = (args.metrics.as_deref(), args.plot.as_deref());
-    outputs::prepare_run(&files, &inputs, written, args.epochs, args.quiet)?;
+    let written = args.output.written();
+    outputs::prepare_run(&files, &inputs, written, args.epochs, args.output.quiet)?;
     let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
     let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
     let start = match (checkpoint, &args.resume) {
@@ -230,15 +220,15 @@ pub fn run(mut args: LmArgs) -> Result<()> {
     drop((whole, valid_text));
     let vectors = args.pretrained.as_deref();
     let found = run.start_embedding(vectors, args.freeze_embed)?;
-    super::tell_vectors(found, &run.model.vocab, vectors, args.quiet);
+    super::tell_vectors(found, &run.model.vocab, vectors, args.output.quiet);
     let signals = super::StopAtSignals::start();
-    if !args.quiet {
+    if !args.output.quiet {
         print_banner(&run, &names)?;
     }
     let (config, text) = (run.config.clone(), run.text);
     let train_tokens = run.texts(None).train.len();
     let tokens_per_epoch = train_tokens.saturating_sub(1) / config.batch * config.batch;
-    let progress = Progress::for_text(config.epochs, tokens_per_epoch, args.quiet);
+    let progress = Progress::for_text(config.epochs, tokens_per_epoch, args.output.quiet);
     let stop = Some(&super::STOP);
     let (result, seconds) = progress.show(&[], |on_event| run.run(Some(files), stop, on_event));
     drop(signals);
@@ -301,7 +291,7 @@ fn print_summary(
 ) -> Result<()> {
     let epochs = report.history.last().map_or(0, |m| m.epoch);
     let mut out = std::io::stdout().lock();
-    if !args.quiet {
+    if !args.output.quiet {
         let run = (seconds, resumed_after);
         super::write_trained(&mut out, report, run, ("lower validation loss", "text"))?;
         if let Some(v) = valid {
@@ -316,11 +306,9 @@ fn print_summary(
             )?;
         }
         writeln!(out, "Saved the model to {}", args.model.display())?;
-        for path in [&args.metrics, &args.plot].into_iter().flatten() {
-            writeln!(out, "Wrote {}", path.display())?;
-        }
+        args.output.tell_written(&mut out)?;
     }
-    if args.json {
+    if args.output.json {
         let mut summary = json!({
             "epochs": epochs,
             "resumed_after": resumed_after,

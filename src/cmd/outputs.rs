@@ -2,12 +2,47 @@
 //! none of them one of the inputs. (The model and the checkpoint are written as the run goes by
 //! the library's [`rnn::checkpoint::Saver`].)
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use rnn::checkpoint::{RunFiles, checkpoint_path};
 use rnn::fsutil::check_output;
+
+/// What a training run writes besides the model, and how much it prints: the flags `rnn train`
+/// and `rnn lm` share.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunOutputs {
+    /// Write the metrics of every epoch to this CSV file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// Draw the loss and accuracy curves into this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Print one JSON object with the results as the last line.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress and no summary (errors, warnings, and the JSON line if asked, still
+    /// appear).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunOutputs {
+    /// The metrics file and the plot, if asked for.
+    pub fn written(&self) -> (Option<&Path>, Option<&Path>) {
+        (self.metrics.as_deref(), self.plot.as_deref())
+    }
+
+    /// Says which of the metrics file and the plot were written.
+    pub fn tell_written(&self, out: &mut impl Write) -> std::io::Result<()> {
+        for path in [&self.metrics, &self.plot].into_iter().flatten() {
+            writeln!(out, "Wrote {}", path.display())?;
+        }
+        Ok(())
+    }
+}
 
 /// Creates the folders of `outputs` (as `rnn demo` does) and fails before any work if one
 /// could not be written, or if it is one of `inputs` (which writing it would overwrite).

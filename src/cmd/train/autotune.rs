@@ -20,12 +20,12 @@ use super::{
 /// Runs the search that `args` ask for, within `seconds` (nominal).
 pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
-    let written = (args.metrics.as_deref(), args.plot.as_deref());
+    let written = args.output.written();
     let outputs: Vec<&Path> = [Some(args.model.as_path()), written.0, written.1]
         .into_iter()
         .flatten()
         .collect();
-    outputs::prepare(&outputs, &inputs, &args.model, args.quiet)?;
+    outputs::prepare(&outputs, &inputs, &args.model, args.output.quiet)?;
     if let Some(plot) = written.1 {
         rnn::plot::check_path(plot)?;
     }
@@ -40,7 +40,7 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
         seconds,
         fixed: fixed_knobs(&args),
     };
-    let quiet = args.quiet;
+    let quiet = args.output.quiet;
     if !quiet {
         writeln!(
             std::io::stdout().lock(),

@@ -24,7 +24,7 @@ use rnn::train::{self, LrSchedule, TrainConfig};
 
 mod autotune;
 
-use super::outputs::{self, file_name};
+use super::outputs::{self, RunOutputs, file_name};
 use super::progress::Progress;
 use super::{
     at_least_one, dropout_probability, json_number, positive_number, subword_range, write_scores,
@@ -200,19 +200,8 @@ pub struct TrainArgs {
     /// Visit the examples in file order instead of shuffling every epoch.
     #[arg(long, conflicts_with = "resume")]
     no_shuffle: bool,
-    /// Write the metrics of every epoch to this CSV file.
-    #[arg(long)]
-    metrics: Option<PathBuf>,
-    /// Draw the loss and accuracy curves into this PNG file.
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    /// Print one JSON object with the results as the last line.
-    #[arg(long)]
-    json: bool,
-    /// No progress and no summary (errors, warnings, and the JSON line if asked, still
-    /// appear).
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    output: RunOutputs,
     /// The header name of the text column.
     #[arg(long, default_value = "text")]
     text_col: String,
@@ -329,9 +318,9 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     }
     let files = RunFiles::beside(&args.model, args.keep_checkpoint);
     let inputs = paths(&[Some(&args.train), args.valid.as_ref(), args.test.as_ref()]);
-    let written = (args.metrics.as_deref(), args.plot.as_deref());
+    let written = args.output.written();
     let epochs = args.epochs.unwrap_or(Recipe::default().epochs);
-    outputs::prepare_run(&files, &inputs, written, epochs, args.quiet)?;
+    outputs::prepare_run(&files, &inputs, written, epochs, args.output.quiet)?;
     args.embed = embed_of_vectors(&args)?;
     let checkpoint = args.resume.as_deref().map(checkpoint::load).transpose()?;
     let resumed_after = checkpoint.as_ref().map(|c| c.state.epoch);
@@ -359,12 +348,12 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let mut run = recipe::prepare_run(start, &recipe, notes, train, valid, test)?;
     let vectors = args.pretrained.as_deref();
     let found = run.start_embedding(vectors, args.freeze_embed)?;
-    super::tell_vectors(found, &run.model.vocab, vectors, args.quiet);
+    super::tell_vectors(found, &run.model.vocab, vectors, args.output.quiet);
     let signals = super::StopAtSignals::start();
-    if !args.quiet {
+    if !args.output.quiet {
         print_banner(&run, &args)?;
     }
-    let progress = Progress::new(run.config.epochs, run.train.len(), args.quiet);
+    let progress = Progress::new(run.config.epochs, run.train.len(), args.output.quiet);
     let labels = run.model.labels.clone();
     let stop = Some(&super::STOP);
     let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), stop, on_event));
@@ -492,7 +481,7 @@ fn print_summary(
     let final_test = (!test.is_empty()).then(|| score(&model.evaluate(test)));
     let epochs = report.history.last().map_or(0, |m| m.epoch);
     let mut out = std::io::stdout().lock();
-    if !args.quiet {
+    if !args.output.quiet {
         let run = (seconds, resumed_after);
         super::write_trained(&mut out, report, run, ("better validation score", "set"))?;
         let mut rows = vec![("train", final_train)];
@@ -500,9 +489,7 @@ fn print_summary(
         rows.extend(final_test.map(|s| ("test", s)));
         write_scores(&mut out, &rows)?;
         writeln!(out, "Saved the model to {}", args.model.display())?;
-        for path in [&args.metrics, &args.plot].into_iter().flatten() {
-            writeln!(out, "Wrote {}", path.display())?;
-        }
+        args.output.tell_written(&mut out)?;
         if args.keep_checkpoint {
             writeln!(
                 out,
@@ -511,7 +498,7 @@ fn print_summary(
             )?;
         }
     }
-    if args.json {
+    if args.output.json {
         let mut summary = json!({
             "epochs": epochs,
             "resumed_after": resumed_after,
