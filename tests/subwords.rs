@@ -161,3 +161,48 @@ fn the_subword_flags_are_checked() {
         assert!(!dir.path().join("m.safetensors").exists(), "{flags:?}");
     }
 }
+
+#[test]
+fn subwords_start_at_zero_and_change_nothing_until_learnt() {
+    use rnn::rng::Rng;
+    use rnn::rnn::{Architecture, CellKind, Init, Network, Subwords, TokenGrams, Workspace};
+    let plain = Architecture {
+        embed: Some(4),
+        bidirectional: true,
+        ..Architecture::new(CellKind::Lstm, 6, 5, 3)
+    };
+    let subwords = Subwords {
+        min: 2,
+        max: 4,
+        buckets: 32,
+    };
+    let with = Architecture {
+        subwords: Some(subwords),
+        ..plain.clone()
+    };
+    for init in [Init::LikeRnn, Init::Numpy] {
+        let a = Network::new(&plain, init, &mut Rng::new(5)).unwrap();
+        let mut b = Network::new(&with, init, &mut Rng::new(5)).unwrap();
+        for t in a.layout().tensors() {
+            let other = b.layout().get(&t.name).unwrap().range();
+            assert_eq!(&a.params()[t.range()], &b.params()[other], "{}", t.name);
+        }
+        let table = b.layout().get("subwords.weight").unwrap().range();
+        assert_eq!(table.len(), 32 * 4);
+        assert!(b.params()[table.clone()].iter().all(|&w| w == 0.0));
+
+        let mut grams = TokenGrams::default();
+        for word in ["cat", "sat", "zebra"] {
+            grams.push(subwords, word);
+        }
+        let mut ws = Workspace::default();
+        let tokens: &[u32] = &[1, 2, 0];
+        let before = a.predict(&[tokens], &mut ws);
+        assert_eq!(b.predict_with_grams(&[tokens], &[&grams], &mut ws), before);
+        // once the n-grams' rows hold numbers, the same tokens read otherwise
+        for (i, w) in b.params_mut()[table].iter_mut().enumerate() {
+            *w = (i % 5) as f32 - 2.0;
+        }
+        assert_ne!(b.predict_with_grams(&[tokens], &[&grams], &mut ws), before);
+    }
+}

@@ -144,8 +144,8 @@ pub struct ModelConfig {
     /// trained with it (see [`crate::rnn::Ngrams`]). Default [`default_ngrams`] of the
     /// default tokens: words and their bigrams in 2^18 buckets (the seed's: none).
     pub ngrams: Option<Ngrams>,
-    /// Subword vectors: every word's embedding is the mean of its own row and its character
-    /// n-grams' (see [`Subwords`]), so that a word unseen in training still has one. Word
+    /// Subword vectors: every word's embedding is its own row plus the mean of its character
+    /// n-grams' rows (see [`Subwords`]), so that a word unseen in training still has one. Word
     /// tokens with an embedding only. Default none.
     pub subwords: Option<Subwords>,
     /// Dropout between layers and before the output layer, in training. Default 0.

@@ -155,7 +155,7 @@ pub struct Architecture {
     /// The wide path beside the recurrent one, a hashed bag of n-grams whose logits add to the
     /// head's (see [`super::Ngrams`]); `None` for none. Only under a [`Head::Sequence`].
     pub ngrams: Option<Ngrams>,
-    /// Subword vectors: every word's embedding is the mean of its row and its character
+    /// Subword vectors: every word's embedding is its row plus the mean of its character
     /// n-grams' rows (see [`super::Subwords`]); `None` for none. Only with an embedding, under
     /// a [`Head::Sequence`].
     pub subwords: Option<Subwords>,

@@ -7,8 +7,8 @@
 //! Backward: `dE[w_t] += dx_t`. Only the batch's tokens' rows get a gradient, so it goes to
 //! their entries of the sparse gradient (see [`super::Gradients`]), not to a V×E matrix.
 //!
-//! With subword vectors a token's row is the mean of its own and its character n-grams'
-//! (see [`super::Subwords`]).
+//! With subword vectors a token's vector is its row plus the mean of its character n-grams'
+//! rows (see [`super::Subwords`]).
 
 use super::batch::Batch;
 use super::grads::Table;
@@ -25,8 +25,6 @@ use crate::rng::Rng;
 pub(super) struct Embedding {
     table: Table,
     vocab: usize,
-    /// `B`, the subword n-grams' rows after the tokens' (0 without subwords).
-    buckets: usize,
 }
 
 impl Embedding {
@@ -40,17 +38,13 @@ impl Embedding {
     ) -> Self {
         let vocab = arch.vocab;
         let offset = layout.push("embedding.weight", &[vocab, width], false);
-        let buckets = arch.subwords.map_or(0, |s| s.buckets);
-        if buckets > 0 {
-            layout.push(subwords::WEIGHT, &[buckets, width], false);
+        if let Some(subwords) = arch.subwords {
+            // zeros until learnt: not drawn (see [`super::Subwords`])
+            layout.push(subwords::WEIGHT, &[subwords.buckets, width], false);
         }
         let table = Table { offset, width };
         tables.push(table);
-        Embedding {
-            table,
-            vocab,
-            buckets,
-        }
+        Embedding { table, vocab }
     }
 
     /// PyTorch's `nn.Embedding` initialisation: every entry N(0, 1).
@@ -61,17 +55,8 @@ impl Embedding {
         }
     }
 
-    /// The subword n-grams' rows, N(0, 1) as the tokens' are.
-    pub fn init_subwords(&self, params: &mut [f32], rng: &mut Rng) {
-        let e = self.table.width;
-        let at = self.table.offset + self.vocab * e;
-        for w in &mut params[at..][..self.buckets * e] {
-            *w = rng.normal() as f32;
-        }
-    }
-
     /// The embedding of every token of `batch`, packed (N × E): row `w` of the table for token
-    /// `w`, or with subwords the mean of it and its n-grams' rows.
+    /// `w`, and with subwords the mean of its n-grams' rows added.
     pub fn forward(&self, params: &[f32], batch: &Batch, out: &mut AlignedVec) {
         let (at, e) = (self.table.offset, self.table.width);
         let tokens = batch.tokens();
@@ -85,14 +70,13 @@ impl Embedding {
         let subwords = at + self.vocab * e;
         for (p, row) in out.chunks_exact_mut(e).enumerate() {
             let mine = &grams[starts[p] as usize..starts[p + 1] as usize];
-            if mine.is_empty() {
-                continue;
-            }
+            let scale = 1.0 / mine.len().max(1) as f32;
             for &g in mine {
-                add_into(row, &params[subwords + g as usize * e..][..e]);
+                let s = &params[subwords + g as usize * e..][..e];
+                for (x, &s) in row.iter_mut().zip(s) {
+                    *x += scale * s;
+                }
             }
-            let scale = 1.0 / (1 + mine.len()) as f32;
-            row.iter_mut().for_each(|x| *x *= scale);
         }
     }
 
@@ -116,15 +100,16 @@ impl Embedding {
             }
             return;
         };
-        // forward: x_t = (E[w_t] + Σ S[g]) / (1 + |G|)  =>  each row += dx_t / (1 + |G|)
+        // forward: x_t = E[w_t] + (1/|G|) Σ S[g]  =>  row w_t += dx_t, each n-gram's += dx_t / |G|
         let mut scaled = vec![0.0; e];
         for (p, (dx, &token)) in dx.chunks_exact(e).zip(local.0).enumerate() {
+            add_into(&mut entries[token as usize * entry..][..e], dx);
             let span = starts[p] as usize..starts[p + 1] as usize;
-            let scale = 1.0 / (1 + span.len()) as f32;
+            let scale = 1.0 / span.len().max(1) as f32;
             for (s, &d) in scaled.iter_mut().zip(dx) {
                 *s = d * scale;
             }
-            for &row in std::iter::once(&token).chain(&local.1[span]) {
+            for &row in &local.1[span] {
                 add_into(&mut entries[row as usize * entry..][..e], &scaled);
             }
         }

@@ -38,7 +38,9 @@ pub(super) fn uniform(params: &mut [f32], a: f64, rng: &mut Rng) {
 /// biases), in the buffer's order, N(0, 1)/1000; the biases stay as they are (0), and so does
 /// the wide path's table (see [`super::Ngrams`]), which is not the seed's.
 pub(super) fn numpy(layout: &Layout, params: &mut [f32], rng: &mut Rng) {
-    let drawn = |t: &&super::Tensor| t.shape.len() == 2 && t.name != super::wide::WEIGHT;
+    // the wide path's and the subwords' tables start at zero in every initialisation
+    let zero = [super::wide::WEIGHT, super::subwords::WEIGHT];
+    let drawn = |t: &&super::Tensor| t.shape.len() == 2 && !zero.contains(&t.name.as_str());
     for t in layout.tensors().iter().filter(drawn) {
         for w in &mut params[t.range()] {
             *w = (rng.normal() / 1000.0) as f32;

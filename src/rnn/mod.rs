@@ -189,10 +189,6 @@ impl Network {
         }
         net.stack.init(params, f64::from(input), rng);
         net.head.init(params, rng);
-        if let Some(embedding) = &net.embedding {
-            // last, so that the other weights are those of the network without subwords
-            embedding.init_subwords(params, rng);
-        }
         Ok(net)
     }
 

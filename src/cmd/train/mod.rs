@@ -107,10 +107,10 @@ pub struct TrainArgs {
     /// [default: 0.1, fastText's].
     #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     wide_lr: Option<f32>,
-    /// Subword vectors: every word's embedding is the mean of its own and its character
-    /// n-grams' of MIN to MAX characters (the word in brackets, as "<word>"), hashed, so that
-    /// a word unseen in training still has a vector (fastText's -minn/-maxn), e.g. 3-6
-    /// [default: none].
+    /// Subword vectors: every word's embedding is its own vector plus the mean of those of its
+    /// character n-grams of MIN to MAX characters (of the word in brackets, "<word>"), hashed,
+    /// so that a word unseen in training still has a vector of its own (after fastText's
+    /// -minn/-maxn), e.g. 3-6 [default: none].
     #[arg(long, value_name = "MIN-MAX", value_parser = subword_range, conflicts_with_all = ["init", "resume"])]
     subwords: Option<(usize, usize)>,
     /// Rows of the subword n-grams' hashed table, E floats each [default: 65536].
