@@ -240,16 +240,7 @@ pub fn run(mut args: LmArgs) -> Result<()> {
         format!("{train}: {arch}, {optimizer} lr = {lr}, bptt {bptt}, batch {batch}")
     };
     let history = || outputs::write_history(&report.history, &[], written.0, written.1, title);
-    if report.interrupted {
-        let command = <LmArgs as clap::Args>::augment_args(clap::Command::new("lm"));
-        return Err(super::report_interruption(
-            command,
-            &report,
-            &args.model,
-            history,
-        ));
-    }
-    history()?;
+    super::end_history::<LmArgs>("lm", &report, &args.model, history)?;
     let valid = run
         .model
         .evaluate(run.texts(None).valid, config.batch, text.bptt);

@@ -225,11 +225,28 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// At the end of a run of `rnn train` or `rnn lm` (whose flags are `A`, the command `name`):
+/// writes the metrics and the chart (`write_history`); for a run that was interrupted, reports
+/// it as [`report_interruption`] does and returns the [`Interrupted`] error, for the exit
+/// status.
+pub fn end_history<A: clap::Args>(
+    name: &'static str,
+    report: &rnn::train::TrainReport,
+    model: &std::path::Path,
+    write_history: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if report.interrupted {
+        let command = A::augment_args(clap::Command::new(name));
+        return Err(report_interruption(command, report, model, write_history));
+    }
+    write_history()
+}
+
 /// After a run of `rnn train` or `rnn lm` was interrupted: the metrics and the chart of its
 /// complete epochs written (`write_history`), then on standard error where it stopped, what
 /// the model file and the checkpoint hold, and the command that resumes it. Returns the
 /// [`Interrupted`] error, for the exit status.
-pub fn report_interruption(
+fn report_interruption(
     command: clap::Command,
     report: &rnn::train::TrainReport,
     model: &std::path::Path,

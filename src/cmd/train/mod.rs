@@ -369,16 +369,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         )
     };
     let history = || outputs::write_history(&report.history, &labels, written.0, written.1, title);
-    if report.interrupted {
-        let command = <TrainArgs as clap::Args>::augment_args(clap::Command::new("train"));
-        return Err(super::report_interruption(
-            command,
-            &report,
-            &args.model,
-            history,
-        ));
-    }
-    history()?;
+    super::end_history::<TrainArgs>("train", &report, &args.model, history)?;
     print_summary(&run, &args, &report, (seconds, resumed_after), json!({}))
 }
 
