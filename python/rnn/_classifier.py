@@ -271,7 +271,11 @@ class Classifier(ClassifierMixin, ModelEstimator):
         ``module(ids)`` gives the logits of a batch of token ids, and ``module.encode(text)`` a
         text's ids, cut by the model's own rule. With n-gram features (``ngrams``) the module
         also has ``wide``, an ``nn.EmbeddingBag`` of the texts' n-gram buckets: ``module(ids,
-        module.buckets(text))``. Needs PyTorch."""
+        module.buckets(text))``. With subword vectors (``subwords``) it has ``subwords``, an
+        ``nn.EmbeddingBag(subword_buckets, embed, mode="sum")`` of every token's character
+        n-grams, and a token's input is ``(embedding(w) + subwords(its n-grams)) / (1 + their
+        number)``: ``grams, gram_offsets = module.grams(text)``, then ``module(ids, ...,
+        grams=grams, gram_offsets=gram_offsets)``. Needs PyTorch."""
         check_is_fitted(self, "model_")
         from ._torch import classifier_module
 
