@@ -2,9 +2,10 @@
 //! (`tests/fixtures/pytorch/make_fixtures.py`, run by hand; CI needs no PyTorch):
 //! a model file written by `rnn train` gives in PyTorch the probabilities it gives here, and a
 //! model made in PyTorch (with both of its biases non-zero) loads here and gives PyTorch's; for
-//! `nn.RNN`, `nn.GRU` and `nn.LSTM` in format 1 files (one layer, one direction), and for three
-//! architectures of format 2 (layers, directions, an embedding, pooling), where one SGD step
-//! from the same start also gives PyTorch's weights; and for language models (`rnn lm`), whose
+//! `nn.RNN`, `nn.GRU` and `nn.LSTM` in format 1 files (one layer, one direction), and for four
+//! architectures of format 2 (layers, directions, an embedding, pooling, subword vectors as an
+//! `nn.EmbeddingBag`), where one SGD step from the same start also gives PyTorch's weights; and
+//! for language models (`rnn lm`), whose
 //! next-character probabilities, and one step of truncated backpropagation through time from a
 //! carried state, are PyTorch's.
 
@@ -84,8 +85,14 @@ fn the_fixtures_hold_the_cell_they_are_named_for() {
     }
 }
 
-/// The format 2 architectures of the fixtures (see `make_fixtures.py`).
-const ARCHITECTURES: [&str; 3] = ["lstm_2x_bi_max_embed", "gru_2x_mean", "rnn_bi_last"];
+/// The format 2 architectures of the fixtures (see `make_fixtures.py`): its ARCHITECTURES and
+/// SUBWORD_ARCHITECTURES.
+const ARCHITECTURES: [&str; 4] = [
+    "lstm_2x_bi_max_embed",
+    "gru_2x_mean",
+    "rnn_bi_last",
+    "lstm_bi_max_subwords",
+];
 
 #[test]
 fn every_architecture_trained_here_gives_pytorchs_probabilities() {
@@ -116,6 +123,11 @@ fn the_fixtures_hold_the_architectures_they_are_named_for() {
         ),
         ("gru_2x_mean", "2-layer gru, H = 6, mean pooling"),
         ("rnn_bi_last", "bidirectional rnn, H = 6"),
+        (
+            "lstm_bi_max_subwords",
+            "bidirectional lstm, H = 6, embedding 5, max pooling, subwords of 2-4 characters in \
+             40 buckets",
+        ),
     ] {
         for file in [
             format!("v2_{name}.safetensors"),
@@ -143,14 +155,22 @@ fn one_sgd_step_gives_pytorchs_weights() {
             Model::load(&fixture(&format!("v2_torch_made_{name}.safetensors"))).unwrap();
         let torch =
             Model::load(&fixture(&format!("v2_torch_made_{name}.step.safetensors"))).unwrap();
-        let encoded: Vec<Vec<u32>> = step.batch.iter().map(|(t, _)| model.encode(t)).collect();
-        let seqs: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
+        let encoded: Vec<_> = step
+            .batch
+            .iter()
+            .map(|(t, _)| model.encode_with_grams(t))
+            .collect();
+        let seqs: Vec<&[u32]> = encoded.iter().map(|(ids, _)| ids.as_slice()).collect();
         let targets: Vec<u32> = step
             .batch
             .iter()
             .map(|(_, l)| model.label_index(l).unwrap())
             .collect();
-        let batch = Batch::new(&seqs, &targets);
+        let mut batch = Batch::new(&seqs, &targets);
+        if model.network.arch().subwords.is_some() {
+            // every token's character n-grams, as training gives them
+            batch.attach_grams(&encoded.iter().map(|(_, g)| g).collect::<Vec<_>>());
+        }
         let (mut ws, mut grads) = (Workspace::default(), Gradients::new(&model.network));
         model.network.forward(&batch, &mut ws, None);
         model.network.backward(&batch, &mut ws, &mut grads);

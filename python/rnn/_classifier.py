@@ -47,6 +47,15 @@ class Classifier(ClassifierMixin, ModelEstimator):
     the default, is 2, or 4 with ``tokens="char"``; 0 is none): ``buckets`` rows in its table
     (``--buckets``, None for 2^18), learnt at ``wide_lr`` (``--wide-lr``, None for 0.1).
 
+    ``subwords="MIN-MAX"`` (``--subwords``; or a ``(MIN, MAX)`` pair) makes a word's embedding
+    the mean of its own row and the rows of its character n-grams of MIN to MAX characters
+    (of the word in brackets, ``"<word>"``), hashed into ``subword_buckets`` rows
+    (``--subword-buckets``, None for 2^16), so that a word unseen in training still has a vector
+    of its own (fastText's ``-minn``/``-maxn``): ``x = (E[w] + sum of S[g] over the n-grams g of
+    w) / (1 + their number)``. It needs an embedding (``embed`` above 0) and word tokens
+    (``tokens="word"`` or ``"wordpunct"``); None, the default, is none, and then
+    ``subword_buckets`` is not used.
+
     ``autotune=SECONDS`` (``--autotune``) searches the settings that matter (``ngrams``,
     ``buckets``, ``wide_lr``, ``embed``, ``hidden``, ``cell``, ``pool``, ``dropout``, ``lr``,
     ``epochs``)
@@ -87,6 +96,8 @@ class Classifier(ClassifierMixin, ModelEstimator):
         ngrams=None,
         buckets=None,
         wide_lr=None,
+        subwords=None,
+        subword_buckets=None,
         dropout=0.3,
         tokens="wordpunct",
         min_count=2,
@@ -121,6 +132,8 @@ class Classifier(ClassifierMixin, ModelEstimator):
         self.ngrams = ngrams
         self.buckets = buckets
         self.wide_lr = wide_lr
+        self.subwords = subwords
+        self.subword_buckets = subword_buckets
         self.dropout = dropout
         self.tokens = tokens
         self.min_count = min_count
@@ -258,7 +271,11 @@ class Classifier(ClassifierMixin, ModelEstimator):
         ``module(ids)`` gives the logits of a batch of token ids, and ``module.encode(text)`` a
         text's ids, cut by the model's own rule. With n-gram features (``ngrams``) the module
         also has ``wide``, an ``nn.EmbeddingBag`` of the texts' n-gram buckets: ``module(ids,
-        module.buckets(text))``. Needs PyTorch."""
+        module.buckets(text))``. With subword vectors (``subwords``) it has ``subwords``, an
+        ``nn.EmbeddingBag(subword_buckets, embed, mode="sum")`` of every token's character
+        n-grams, and a token's input is ``(embedding(w) + subwords(its n-grams)) / (1 + their
+        number)``: ``grams, gram_offsets = module.grams(text)``, then ``module(ids, ...,
+        grams=grams, gram_offsets=gram_offsets)``. Needs PyTorch."""
         check_is_fitted(self, "model_")
         from ._torch import classifier_module
 

@@ -19,13 +19,36 @@ _ROLL = 116_049_371
 _U64 = (1 << 64) - 1
 
 
+def _fnv1a(data):
+    """The 32-bit FNV-1a hash of ``data`` (bytes)."""
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
 def unseen_key(token):
     """The key of a token the vocabulary lacks, in a model with n-gram features: ``UNSEEN`` and
     the low 31 bits of the 32-bit FNV-1a hash of its UTF-8 bytes (``rnn::data::unseen_key``)."""
-    h = 0x811C9DC5
-    for b in token.encode("utf-8"):
-        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
-    return UNSEEN | (h & (UNSEEN - 1))
+    return UNSEEN | (_fnv1a(token.encode("utf-8")) & (UNSEEN - 1))
+
+
+def subword_buckets(word, minn, maxn, buckets):
+    """The buckets of ``word``'s character n-grams (subword vectors, fastText's -minn/-maxn):
+    every substring of ``"<" + word + ">"`` of ``minn`` to ``maxn`` characters (characters, not
+    bytes), by start and then by length, but a bracket alone; a gram's bucket is the 32-bit
+    FNV-1a hash of its UTF-8 bytes modulo ``buckets`` (``Subwords::buckets_of`` in
+    src/rnn/subwords.rs). These ``G(w)`` are the rows of ``subwords.weight`` (``S``) in a word's
+    embedding ``x = (E[w] + sum of S[g] for g in G(w)) / (1 + len(G(w)))``."""
+    bracketed = "<" + word + ">"
+    chars = len(bracketed)
+    out = []
+    for i in range(chars):
+        for n in range(minn, min(maxn, chars - i) + 1):
+            if n == 1 and (i == 0 or i == chars - 1):
+                continue
+            out.append(_fnv1a(bracketed[i : i + n].encode("utf-8")) % buckets)
+    return out
 
 
 def _mix(h):
@@ -97,7 +120,16 @@ def _classifier_class():
         ``nn.EmbeddingBag(buckets, C, mode="mean")`` whose bag of a text's n-gram buckets adds
         to ``fc``'s logits: ``forward(ids, buckets, offsets=None)`` takes them as the bag does,
         one text's as a 1-d LongTensor (``module.buckets(text)``), or a batch's back to back
-        with ``offsets``, where each text starts (an empty bag adds 0)."""
+        with ``offsets``, where each text starts (an empty bag adds 0).
+
+        A model with subword vectors (``subwords`` in its file, ``subword_sizes`` here) also has
+        ``subwords``, an ``nn.EmbeddingBag(subword_buckets, E, mode="sum")`` of every token's
+        character n-gram buckets ``G`` (``subword_buckets``), and a token's input is the mean
+        of its row and theirs, ``(embedding(w) + subwords(G)) / (1 + len(G))``:
+        ``forward(ids, ..., grams=, gram_offsets=)`` takes them as the bag does, the n-grams of
+        the ``B·T`` tokens of ``ids`` back to back in row-major order (a LongTensor) and
+        ``gram_offsets``, where each token's start (``B·T`` of them; a token of no n-grams is its
+        own row): ``grams, gram_offsets = module.grams(text)`` for one text."""
 
         def __init__(self, meta, vocab, hidden, classes):
             super().__init__()
@@ -110,6 +142,15 @@ def _classifier_class():
             embed = int(meta["embed"]) if "embed" in meta else None
             if embed:
                 self.embedding = torch.nn.Embedding(vocab, embed)
+            self.subword_sizes = None
+            if "subwords" in meta:
+                if not embed:
+                    raise ValueError("the model file has subwords but no embedding to add them to")
+                low, _, high = meta["subwords"].partition("-")
+                self.subword_sizes = (int(low), int(high or low))
+                self.subwords = torch.nn.EmbeddingBag(
+                    int(meta["subword_buckets"]), embed, mode="sum"
+                )
             cell = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[meta["cell"]]
             self.rnn = cell(
                 embed or vocab,
@@ -124,9 +165,17 @@ def _classifier_class():
             if self.ngrams:
                 self.wide = torch.nn.EmbeddingBag(int(meta["buckets"]), classes, mode="mean")
 
-        def forward(self, ids, buckets=None, offsets=None):
+        def forward(self, ids, buckets=None, offsets=None, grams=None, gram_offsets=None):
             if ids.dim() == 1:
                 ids = ids.unsqueeze(0)
+            if self.subword_sizes and grams is None:
+                raise ValueError(
+                    "the model has subword vectors: give the tokens' n-grams too, "
+                    "grams, gram_offsets = module.grams(text); "
+                    "module(ids, ..., grams=grams, gram_offsets=gram_offsets)"
+                )
+            if not self.subword_sizes and grams is not None:
+                raise ValueError("the model has no subword vectors: give no grams")
             if self.ngrams and buckets is None:
                 raise ValueError(
                     "the model has n-gram features: give the texts' buckets too, "
@@ -136,6 +185,8 @@ def _classifier_class():
                 raise ValueError("the model has no n-gram features: module(ids) alone")
             if hasattr(self, "embedding"):
                 x = self.embedding(ids)
+                if self.subword_sizes:
+                    x = self._with_subwords(x, grams, gram_offsets)
             else:
                 x = torch.nn.functional.one_hot(ids, self.vocab_size).float()
             out, h = self.rnn(x)
@@ -161,6 +212,41 @@ def _classifier_class():
                 offsets = torch.zeros(1, dtype=torch.long)
             return self.wide(buckets, offsets)
 
+        def _with_subwords(self, x, grams, gram_offsets):
+            """Every token's input ``x[b, t]`` as the mean of it and its n-grams' rows of
+            ``subwords.weight``: ``[B, T, E]``."""
+            rows, steps, width = x.shape
+            tokens = rows * steps
+            if gram_offsets is None:
+                if tokens != 1:
+                    raise ValueError(
+                        f"the n-grams of {tokens} tokens need their gram_offsets (where each "
+                        "token's start)"
+                    )
+                gram_offsets = torch.zeros(1, dtype=torch.long)
+            if gram_offsets.shape != (tokens,):
+                raise ValueError(
+                    f"gram_offsets must say where the n-grams of each of the {tokens} tokens "
+                    f"start, not be of shape {tuple(gram_offsets.shape)}"
+                )
+            ends = torch.cat([gram_offsets[1:], torch.tensor([len(grams)])])
+            scale = 1.0 / (1 + (ends - gram_offsets)).to(x.dtype)
+            summed = self.subwords(grams, gram_offsets).view(rows, steps, width)
+            return (x + summed) * scale.view(rows, steps, 1)
+
+        def grams(self, text):
+            """The n-gram buckets of every token of ``text`` (``token_grams``, the library's),
+            for ``forward``: ``(grams, gram_offsets)``, the tokens' back to back as a 1-d
+            LongTensor and where each token's start. ``subword_buckets`` computes a word's in
+            pure Python."""
+            lists = self.token_grams(text)
+            starts, at = [], 0
+            for g in lists:
+                starts.append(at)
+                at += len(g)
+            flat = [b for g in lists for b in g]
+            return torch.tensor(flat, dtype=torch.long), torch.tensor(starts, dtype=torch.long)
+
         def buckets(self, text):
             """The buckets of ``text``'s n-grams, from its keys (``keys``), in pure Python
             (``buckets_of``): the ``buckets`` of ``forward``."""
@@ -184,10 +270,12 @@ def _classifier_class():
                     ids = self.encode(text)
                     if len(ids) == 0:
                         logits = self.fc.bias.unsqueeze(0)
-                    elif self.ngrams:
-                        logits = self(ids, self.buckets(text))
                     else:
-                        logits = self(ids)
+                        subwords = {}
+                        if self.subword_sizes:
+                            subwords["grams"], subwords["gram_offsets"] = self.grams(text)
+                        buckets = self.buckets(text) if self.ngrams else None
+                        logits = self(ids, buckets, **subwords)
                     rows.append(torch.softmax(logits, -1)[0])
             if not rows:
                 return np.zeros((0, len(self.labels)), dtype=np.float32)
@@ -200,7 +288,8 @@ def _classifier_class():
 def classifier_module(native, order=None, classes=None):
     """The PyTorch module of a native classifier, with ``labels`` (the file's), ``vocabulary``,
     ``encode(text)`` (the token ids the model reads), ``keys(text)`` (the same, but a token the
-    vocabulary lacks as its ``unseen_key``, for n-gram features), ``classes_`` and
+    vocabulary lacks as its ``unseen_key``, for n-gram features), ``token_grams(text)`` (a list
+    of every token's subword n-gram buckets, for subword vectors), ``classes_`` and
     ``predict_proba(texts)`` beside it. ``order[j]`` is the file's label of column ``j`` of
     ``predict_proba``, whose class is ``classes[j]`` (the estimator's ``classes_``); by
     default, the file's labels."""
@@ -215,6 +304,7 @@ def classifier_module(native, order=None, classes=None):
     module.vocabulary = vocab
     module.encode = lambda text: torch.tensor(native.encode(text), dtype=torch.long)
     module.keys = native.keys
+    module.token_grams = native.grams
     module.class_order = np.arange(len(labels)) if order is None else np.asarray(order)
     module.classes_ = np.asarray(labels) if classes is None else np.asarray(classes)
     return module

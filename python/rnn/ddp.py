@@ -98,7 +98,7 @@ def _parser():
         "--timeout", type=float, default=300, help="seconds a collective waits for the others"
     )
     ints = {"hidden", "layers", "embed", "min_count", "max_vocab", "max_len", "batch", "epochs",
-            "patience", "seed", "threads", "ngrams", "buckets"}
+            "patience", "seed", "threads", "ngrams", "buckets", "subword_buckets"}
     floats = {"dropout", "input_init", "lr", "clip", "valid_split", "wide_lr"}
     for name, default in _DEFAULTS.items():
         flag = "--" + name.replace("_", "-")

@@ -102,6 +102,23 @@ impl NativeClassifier {
         Ok(out)
     }
 
+    /// Every token's subword n-gram buckets for `text` (see [`rnn::rnn::Subwords`]): one list
+    /// a token of `encode`'s, the rows of `subwords.weight` whose mean with the token's own
+    /// row is its embedding, taken from the word itself (an unknown word's too); every list
+    /// empty for a model without subword vectors.
+    fn grams(&self, text: &str) -> Vec<Vec<u32>> {
+        let (ids, grams) = self.model.encode_with_grams(text);
+        (0..ids.len())
+            .map(|t| {
+                if grams.is_empty() {
+                    Vec::new()
+                } else {
+                    grams.of(t).to_vec()
+                }
+            })
+            .collect()
+    }
+
     /// The probability of every label for every text, as little-endian `f32` bytes of a
     /// `len(texts) × len(labels)` array, and the index of each text's likeliest label.
     fn predict<'py>(

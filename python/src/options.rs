@@ -15,12 +15,16 @@ use rnn::data::Tokens;
 use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
 use rnn::model::{Model, ModelConfig, default_ngrams};
 use rnn::recipe::Recipe;
-use rnn::rnn::{DEFAULT_BUCKETS, MAX_NGRAMS, Ngrams};
+use rnn::rnn::{
+    DEFAULT_BUCKETS, DEFAULT_SUBWORD_BUCKETS, MAX_NGRAMS, MAX_SUBWORD, Ngrams, Subwords,
+    parse_subwords,
+};
 
 /// The options of a classifier as Python sees them, with `rnn train`'s defaults: a value
 /// that depends on the data (`lr`, `batch`, `valid_split`) or is absent (`max_vocab`,
 /// `max_len`), or the library's own default (`ngrams`, which depends on the tokens, `buckets`,
-/// `wide_lr`), is `None`; `ngrams` 0 is no n-gram features.
+/// `wide_lr`, `subword_buckets`), is `None`; `ngrams` 0 is no n-gram features, and `subwords`
+/// None no subword vectors.
 #[pyfunction]
 pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let r = Recipe::default();
@@ -35,6 +39,8 @@ pub fn classifier_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("ngrams", None::<usize>)?;
     d.set_item("buckets", None::<usize>)?;
     d.set_item("wide_lr", r.wide_lr.map(shortest))?;
+    d.set_item("subwords", None::<String>)?;
+    d.set_item("subword_buckets", None::<usize>)?;
     d.set_item("dropout", shortest(m.dropout))?;
     d.set_item("tokens", m.tokens.name())?;
     d.set_item("min_count", m.min_count)?;
@@ -104,6 +110,11 @@ pub fn settings_of<'py>(py: Python<'py>, model: &Model) -> PyResult<Bound<'py, P
     // the table's size as a number, also where it was the default (None) when trained
     d.set_item("ngrams", a.ngrams.map_or(0, |g| g.n))?;
     d.set_item("buckets", a.ngrams.map(|g| g.buckets))?;
+    d.set_item(
+        "subwords",
+        a.subwords.map(|s| format!("{}-{}", s.min, s.max)),
+    )?;
+    d.set_item("subword_buckets", a.subwords.map(|s| s.buckets))?;
     d.set_item("dropout", shortest(a.dropout))?;
     d.set_item("tokens", model.tokens.name())?;
     d.set_item("max_len", model.max_len)?;
@@ -136,6 +147,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         embed: Some(o.whole("embed")?).filter(|&e| e > 0),
         pool: o.parsed("pool")?,
         ngrams: o.ngrams(o.parsed("tokens")?)?,
+        subwords: o.subwords()?,
         dropout: o.fraction("dropout")? as f32,
         tokens: o.parsed("tokens")?,
         min_count: o.at_least_one("min_count")?,
@@ -145,6 +157,12 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         input_init: o.positive("input_init")?,
         seed: o.seed("seed")?,
     };
+    if model.subwords.is_some() && model.embed.is_none() {
+        return Err(PyValueError::new_err(
+            "subwords are vectors of the embedding, which embed=0 turns off (one-hot words have \
+             no vectors to add them to)",
+        ));
+    }
     Ok(Recipe {
         model,
         valid_split: o.optional("valid_split", Options::fraction)?,
@@ -317,6 +335,49 @@ impl Options<'_, '_> {
             n,
             buckets: buckets.unwrap_or(DEFAULT_BUCKETS),
         }))
+    }
+
+    /// The subword vectors that `subwords` and `subword_buckets` ask for, as `--subwords` and
+    /// `--subword-buckets` do: `subwords` None for none (whatever `subword_buckets` is, as
+    /// `buckets` with `ngrams` 0), else `"MIN-MAX"` (or `"N"`, `N-N`) or a `(MIN, MAX)` pair
+    /// (a tuple or a list);
+    /// `subword_buckets` None for [`DEFAULT_SUBWORD_BUCKETS`].
+    fn subwords(&self) -> PyResult<Option<Subwords>> {
+        let buckets = match self.optional("subword_buckets", |o, k| o.at_least_one(k))? {
+            Some(b) if b as u64 >= 1 << 31 => {
+                return Err(PyValueError::new_err(format!(
+                    "subword_buckets must be a whole number from 1 to 2^31 - 1, not {b}"
+                )));
+            }
+            b => b.unwrap_or(DEFAULT_SUBWORD_BUCKETS),
+        };
+        let item = self.item("subwords")?;
+        if item.is_none() {
+            return Ok(None);
+        }
+        let sizes = match item.extract::<String>() {
+            Ok(s) => parse_subwords(&s),
+            // a pair: a tuple, or a list of two (as JSON gives it)
+            Err(_) => item.extract::<Vec<usize>>().ok().and_then(|v| match v[..] {
+                [min, max] => Some((min, max)),
+                _ => None,
+            }),
+        };
+        let Some((min, max)) = sizes else {
+            return Err(PyValueError::new_err(format!(
+                "subwords must be None (none), \"MIN-MAX\" such as \"3-6\", or a (MIN, MAX) \
+                 pair of whole numbers, not {}",
+                describe(&item)
+            )));
+        };
+        if !(1 <= min && min <= max && max <= MAX_SUBWORD) {
+            return Err(PyValueError::new_err(format!(
+                "subwords {}: the shortest n-gram must be at least 1 and at most the longest, \
+                 and the longest at most {MAX_SUBWORD}",
+                describe(&item)
+            )));
+        }
+        Ok(Some(Subwords { min, max, buckets }))
     }
 
     fn threads(&self, key: &str) -> PyResult<usize> {

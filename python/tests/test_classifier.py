@@ -183,6 +183,74 @@ def test_ngrams_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path
     assert file_bytes(again.fit(texts, labels).model_) == ours
 
 
+@pytest.mark.parametrize(
+    "options, flags",
+    [
+        (dict(subwords="3-6"), ["--subwords", "3-6"]),
+        (dict(subwords=(2, 4), subword_buckets=1000, ngrams=0, tokens="word", cell="gru"),
+         ["--subwords", "2-4", "--subword-buckets", "1000", "--ngrams", "0", "--tokens", "word",
+          "--cell", "gru"]),
+    ],
+)
+def test_subwords_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path, options,
+                                                         flags):
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    common = dict(hidden=8, embed=8, epochs=4, threads=2, seed=5)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", "--hidden", "8", "--embed", "8", "--epochs", "4", "--threads", "2", "--seed",
+         "5", *flags],
+        check=True,
+    )
+    clf = rnn.Classifier(**common, **options).fit(texts, labels)
+    ours = file_bytes(clf.model_)
+    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    # the n-grams' table, E floats a row, and the file says its sizes
+    from rnn._torch import read_safetensors
+
+    meta, tensors = read_safetensors(ours)
+    sizes = flags[flags.index("--subwords") + 1]
+    buckets = options.get("subword_buckets") or 2**16
+    assert (meta["subwords"], meta["subword_buckets"]) == (sizes, str(buckets))
+    assert tensors["subwords.weight"].shape == (buckets, 8)
+    # a pair, a list and "MIN-MAX" are the same sizes
+    low, high = map(int, sizes.split("-"))
+    for same in [sizes, (low, high), [low, high]]:
+        again = rnn.Classifier(**common, **{**options, "subwords": same}).fit(texts, labels)
+        assert file_bytes(again.model_) == ours, same
+    # a loaded file's settings are the model's: with the run's other settings they train it again
+    (tmp_path / "py.safetensors").write_bytes(ours)
+    params = rnn.load(tmp_path / "py.safetensors").get_params()
+    assert (params["subwords"], params["subword_buckets"]) == (sizes, buckets)
+    assert file_bytes(rnn.Classifier(**{**params, **common}).fit(texts, labels).model_) == ours
+    # without subwords (subword_buckets then unused), another model
+    plain = {**options, "subwords": None}
+    assert file_bytes(rnn.Classifier(**common, **plain).fit(texts, labels).model_) != ours
+
+
+def test_autotune_keeps_subwords_as_the_command_line_does(sample, rnn_bin, tmp_path):
+    # subwords are no knob of the search: every trial has them, as rnn train --autotune's
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", "--embed", "8", "--autotune", "0.3", "--seed", "3", "--threads", "2",
+         "--subwords", "2-5", "--subword-buckets", "300"],
+        check=True,
+    )
+    options = dict(embed=8, seed=3, threads=2, subwords="2-5", subword_buckets=300)
+    clf = rnn.Classifier(**options, autotune=0.3).fit(texts, labels)
+    ours = file_bytes(clf.model_)
+    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    assert clf.model_.settings()["subwords"] == "2-5"
+    trials = clf.autotune_["trials"]
+    assert len(trials) >= 3
+    assert all("subwords" not in t["params"] and "embed" not in t["params"] for t in trials)
+    params = clf.autotune_["params"]
+    assert file_bytes(rnn.Classifier(**options, **params).fit(texts, labels).model_) == ours
+
+
 def test_autotune_keeps_the_model_the_command_line_keeps(sample, rnn_bin, tmp_path):
     texts, labels = sample[0], sample[1]
     write_tsv(tmp_path / "train.tsv", texts, labels)

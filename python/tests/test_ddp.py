@@ -67,6 +67,24 @@ def test_two_ranks_train_the_model_one_process_trains(tmp_path):
     assert clf.vocabulary_ == rnn.load(tmp_path / "one.safetensors").vocabulary_
 
 
+def test_subwords_on_two_ranks_train_the_model_one_process_trains(tmp_path):
+    # --subwords and --subword-buckets pass through as rnn train's; the n-grams' rows are
+    # token table rows V + g, exchanged as the tokens' are
+    flags = [*FLAGS, "--subwords", "2-4", "--subword-buckets", "300"]
+    torchrun(1, tmp_path / "one.safetensors", *flags)
+    torchrun(2, tmp_path / "dense.safetensors", *flags, "--exchange", "dense")
+    torchrun(2, tmp_path / "packed.safetensors", *flags, "--exchange", "packed")
+    assert (tmp_path / "dense.safetensors").read_bytes() == (
+        tmp_path / "packed.safetensors"
+    ).read_bytes()
+    meta, one = read_safetensors((tmp_path / "one.safetensors").read_bytes())
+    assert (meta["subwords"], meta["subword_buckets"]) == ("2-4", "300")
+    assert one["subwords.weight"].shape == (300, 64)
+    two = weights(tmp_path / "dense.safetensors")
+    for name in one:
+        assert float((one[name] - two[name]).abs().max()) <= 1e-5, name
+
+
 def test_a_validation_share_picks_the_best_epoch_on_every_rank(tmp_path):
     rng = np.random.default_rng(0)
     words = ["good", "bad", "fine", "awful", "film", "plot", "very", "not"]

@@ -35,6 +35,17 @@ QUICK = dict(hidden=8, embed=8, epochs=2, threads=1)
         (dict(ngrams=2, buckets=0), "buckets must be a whole number of at least 1, not 0"),
         (dict(ngrams=2, buckets=2**32 + 1), r"buckets must be a whole number from 1 to 2\^32"),
         (dict(ngrams=2, wide_lr=0.0), "wide_lr must be a positive number, not 0.0"),
+        (dict(subwords="3to6"), r'subwords must be None \(none\), "MIN-MAX" such as "3-6", or a \(MIN, MAX\) pair of whole numbers, not \'3to6\''),
+        (dict(subwords=3.5), r"subwords must be None \(none\), .* not 3.5"),
+        (dict(subwords=(3, 6, 9)), r"subwords must be None \(none\), .* not \(3, 6, 9\)"),
+        (dict(subwords=(-1, 6)), r"subwords must be None \(none\), .* not \(-1, 6\)"),
+        (dict(subwords="6-3"), "subwords '6-3': the shortest n-gram must be at least 1 and at most the longest, and the longest at most 20"),
+        (dict(subwords=(0, 4)), r"subwords \(0, 4\): the shortest n-gram must be at least 1"),
+        (dict(subwords="3-21"), "the longest at most 20"),
+        (dict(subwords="3-6", subword_buckets=0), "subword_buckets must be a whole number of at least 1, not 0"),
+        (dict(subwords="3-6", subword_buckets=2**31), r"subword_buckets must be a whole number from 1 to 2\^31 - 1, not 2147483648"),
+        (dict(subwords="3-6", embed=0), "subwords are vectors of the embedding, which embed=0 turns off"),
+        (dict(subwords="3-6", tokens="char"), "subwords needs word tokens"),
     ],
 )
 def test_bad_options_are_value_errors_naming_the_option(sample, option, message):

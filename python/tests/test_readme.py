@@ -7,11 +7,13 @@ sentences in ``data/sample`` and the model the README's ``rnn train`` command wr
 ``runs/sample.safetensors`` (made by running that command, from the README's text). What each
 block computes is then checked against the command line where the README says they agree.
 
-Two substitutions are made, both named here: the Ray Train block's ``/shared/`` (a folder
+Three substitutions are made, all named here: the Ray Train block's ``/shared/`` (a folder
 every machine sees) is the temporary folder's ``shared/``, and ``ray`` itself, when it is not
 installed, is a stand-in whose ``TorchTrainer.fit`` makes the gloo process group of one worker
 that Ray's would make and calls the loop in it: what is tested is the README's call of
-``rnn.ddp.main`` inside a group a framework made, not Ray.
+``rnn.ddp.main`` inside a group a framework made, not Ray. And the PyTorch script runs a second
+time on a model of the README's ``rnn train`` command with ``--subwords`` (its path in place of
+``runs/sample.safetensors``), whose branch the README's own model does not take.
 """
 
 import json
@@ -138,9 +140,10 @@ def ray_stand_in():
     return {"ray": ray, "ray.train": train, "ray.train.torch": train_torch}
 
 
-def run_section(section, workdir, monkeypatch, capsys):
-    """Runs the section's blocks in order in one namespace, in ``workdir``; returns the
-    namespace and what each block printed."""
+def run_section(section, workdir, monkeypatch, capsys, replace=None):
+    """Runs the section's blocks in order in one namespace, in ``workdir``, with each key of
+    ``replace`` in their code replaced by its value; returns the namespace and what each block
+    printed."""
     monkeypatch.chdir(workdir)
     namespace = {"__name__": "__readme__"}
     printed = []
@@ -151,6 +154,9 @@ def run_section(section, workdir, monkeypatch, capsys):
             pytest.importorskip("torch")
         if "/shared/" in code:
             code = code.replace("/shared/", f"{workdir}/shared/")
+        for old, new in (replace or {}).items():
+            assert old in code, old
+            code = code.replace(old, new)
         # the README's line numbers in tracebacks
         compiled = compile("\n" * (line - 1) + code, str(README), "exec")
         exec(compiled, namespace)
@@ -181,6 +187,23 @@ def test_the_pytorch_script_prints_what_rnn_predict_prints(workdir, monkeypatch,
     for label in ours:
         assert abs(probs[label] - ours[label]) <= 1e-5, (label, probs, ours)
 
+
+def test_the_pytorch_script_reads_subword_vectors(workdir, monkeypatch, capsys, rnn_bin):
+    # the README's command with --subwords, small n-grams in a small table (many shared)
+    model = "runs/subwords.safetensors"
+    args = [a.replace("runs/sample.", "runs/subwords.") for a in readme_train_command()[1:]]
+    assert model in args
+    args += ["--subwords", "2-4", "--subword-buckets", "512", "--epochs", "5"]
+    subprocess.run([rnn_bin, *args], cwd=workdir, check=True, capture_output=True)
+    section = "Model files and PyTorch"
+    ns, printed = run_section(section, workdir, monkeypatch, capsys,
+                              replace={"runs/sample.safetensors": model})
+    assert ns["net"].subwords.weight.shape == (512, 64) and len(ns["subs"]) == 6
+    probs = eval(printed[-1].strip().split("\n")[-1], {})
+    ours = predict_probs(rnn_bin, model, "the food was not bad!", workdir)
+    assert set(probs) == set(ours)
+    for label in ours:
+        assert abs(probs[label] - ours[label]) <= 1e-5, (label, probs, ours)
 
 
 def test_the_from_python_blocks_run_and_agree_with_the_command_line(
