@@ -39,7 +39,7 @@ def subword_buckets(word, minn, maxn, buckets):
     bytes), by start and then by length, but a bracket alone; a gram's bucket is the 32-bit
     FNV-1a hash of its UTF-8 bytes modulo ``buckets`` (``Subwords::buckets_of`` in
     src/rnn/subwords.rs). These ``G(w)`` are the rows of ``subwords.weight`` (``S``) in a word's
-    embedding ``x = (E[w] + sum of S[g] for g in G(w)) / (1 + len(G(w)))``."""
+    embedding ``x = E[w] + the mean of S[g] for g in G(w)`` (``E[w]`` alone for no n-gram)."""
     bracketed = "<" + word + ">"
     chars = len(bracketed)
     out = []
@@ -123,13 +123,13 @@ def _classifier_class():
         with ``offsets``, where each text starts (an empty bag adds 0).
 
         A model with subword vectors (``subwords`` in its file, ``subword_sizes`` here) also has
-        ``subwords``, an ``nn.EmbeddingBag(subword_buckets, E, mode="sum")`` of every token's
-        character n-gram buckets ``G`` (``subword_buckets``), and a token's input is the mean
-        of its row and theirs, ``(embedding(w) + subwords(G)) / (1 + len(G))``:
+        ``subwords``, an ``nn.EmbeddingBag(subword_buckets, E, mode="mean")`` of every token's
+        character n-gram buckets ``G`` (``subword_buckets``), and a token's input is its row
+        plus the mean of theirs, ``embedding(w) + subwords(G)`` (an empty bag adds 0):
         ``forward(ids, ..., grams=, gram_offsets=)`` takes them as the bag does, the n-grams of
         the ``B·T`` tokens of ``ids`` back to back in row-major order (a LongTensor) and
         ``gram_offsets``, where each token's start (``B·T`` of them; a token of no n-grams is its
-        own row): ``grams, gram_offsets = module.grams(text)`` for one text."""
+        row alone): ``grams, gram_offsets = module.grams(text)`` for one text."""
 
         def __init__(self, meta, vocab, hidden, classes):
             super().__init__()
@@ -149,7 +149,7 @@ def _classifier_class():
                 low, _, high = meta["subwords"].partition("-")
                 self.subword_sizes = (int(low), int(high or low))
                 self.subwords = torch.nn.EmbeddingBag(
-                    int(meta["subword_buckets"]), embed, mode="sum"
+                    int(meta["subword_buckets"]), embed, mode="mean"
                 )
             cell = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[meta["cell"]]
             self.rnn = cell(
@@ -213,7 +213,7 @@ def _classifier_class():
             return self.wide(buckets, offsets)
 
         def _with_subwords(self, x, grams, gram_offsets):
-            """Every token's input ``x[b, t]`` as the mean of it and its n-grams' rows of
+            """Every token's input ``x[b, t]`` plus the mean of its n-grams' rows of
             ``subwords.weight``: ``[B, T, E]``."""
             rows, steps, width = x.shape
             tokens = rows * steps
@@ -229,10 +229,7 @@ def _classifier_class():
                     f"gram_offsets must say where the n-grams of each of the {tokens} tokens "
                     f"start, not be of shape {tuple(gram_offsets.shape)}"
                 )
-            ends = torch.cat([gram_offsets[1:], torch.tensor([len(grams)])])
-            scale = 1.0 / (1 + (ends - gram_offsets)).to(x.dtype)
-            summed = self.subwords(grams, gram_offsets).view(rows, steps, width)
-            return (x + summed) * scale.view(rows, steps, 1)
+            return x + self.subwords(grams, gram_offsets).view(rows, steps, width)
 
         def grams(self, text):
             """The n-gram buckets of every token of ``text`` (``token_grams``, the library's),

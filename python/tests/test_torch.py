@@ -258,7 +258,7 @@ def test_subword_buckets_is_the_native_hash(subword):
 
 def test_a_subword_module_gives_the_native_probabilities(subword):
     module = subword.to_torch()
-    assert isinstance(module.subwords, torch.nn.EmbeddingBag) and module.subwords.mode == "sum"
+    assert isinstance(module.subwords, torch.nn.EmbeddingBag) and module.subwords.mode == "mean"
     assert module.subwords.weight.shape == (module.subwords.num_embeddings,
                                             module.embedding.embedding_dim)
     np.testing.assert_allclose(module.predict_proba(SUBWORD_QUERIES),

@@ -68,14 +68,20 @@ impl Embedding {
             return;
         };
         let subwords = at + self.vocab * e;
+        // each token's n-grams summed by the vector kernel, then scaled once
+        let mut sum = vec![0.0; e];
         for (p, row) in out.chunks_exact_mut(e).enumerate() {
             let mine = &grams[starts[p] as usize..starts[p + 1] as usize];
-            let scale = 1.0 / mine.len().max(1) as f32;
+            if mine.is_empty() {
+                continue;
+            }
+            sum.fill(0.0);
             for &g in mine {
-                let s = &params[subwords + g as usize * e..][..e];
-                for (x, &s) in row.iter_mut().zip(s) {
-                    *x += scale * s;
-                }
+                add_into(&mut sum, &params[subwords + g as usize * e..][..e]);
+            }
+            let scale = 1.0 / mine.len() as f32;
+            for (x, &s) in row.iter_mut().zip(&sum) {
+                *x += scale * s;
             }
         }
     }
