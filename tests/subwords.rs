@@ -206,3 +206,41 @@ fn subwords_start_at_zero_and_change_nothing_until_learnt() {
         assert_ne!(b.predict_with_grams(&[tokens], &[&grams], &mut ws), before);
     }
 }
+
+#[test]
+fn frozen_word_vectors_leave_the_ngrams_learning() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = [&SUBWORDS[..], &["--freeze-embed"]].concat();
+    ok(
+        &train(
+            dir.path(),
+            "start.safetensors",
+            &[&frozen[..], &["--epochs", "0"]].concat(),
+        ),
+        dir.path(),
+    );
+    ok(
+        &train(
+            dir.path(),
+            "end.safetensors",
+            &[&frozen[..], &["--epochs", "3"]].concat(),
+        ),
+        dir.path(),
+    );
+    let tensor = |file: &str, name: &str| {
+        let parts = common::read_parts(&dir.path().join(file));
+        parts.tensors.into_iter().find(|t| t.0 == name).unwrap().3
+    };
+    assert_eq!(
+        tensor("start.safetensors", "embedding.weight"),
+        tensor("end.safetensors", "embedding.weight"),
+        "the words' vectors are frozen"
+    );
+    let ngrams = tensor("end.safetensors", "subwords.weight");
+    assert!(
+        tensor("start.safetensors", "subwords.weight")
+            .iter()
+            .all(|&b| b == 0)
+    );
+    assert!(ngrams.iter().any(|&b| b != 0), "the n-grams learnt");
+}

@@ -398,16 +398,21 @@ impl Gradients {
         }
     }
 
-    /// Sets to zero the gradient of the token table at `offset` (of the parameters) for
-    /// every token: that table is then left as it is by the update.
-    pub fn zero_table(&mut self, offset: usize) {
+    /// Sets to zero the gradient of the token table at `offset` (of the parameters) for every
+    /// row below `rows`: those rows are then left as they are by the update. (The rows from
+    /// `V` on are subword n-grams', see [`super::Subwords`]; `rows = V` keeps the words' vectors
+    /// and lets the n-grams learn.)
+    pub fn zero_table(&mut self, offset: usize, rows: usize) {
         let tokens = &mut self.tokens;
         let column = tokens.column.max(1);
         let mut start = 0;
         for table in &tokens.tables {
             if table.offset == offset {
-                for entry in tokens.entries.chunks_exact_mut(column) {
-                    entry[start..start + table.width].fill(0.0);
+                let entries = tokens.entries.chunks_exact_mut(column);
+                for (&id, entry) in tokens.ids.iter().zip(entries) {
+                    if (id as usize) < rows {
+                        entry[start..start + table.width].fill(0.0);
+                    }
                 }
             }
             start += table.width;

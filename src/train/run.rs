@@ -131,7 +131,8 @@ impl Run {
         if self.config.freeze_embed
             && let Some(embedding) = net.layout().get("embedding.weight")
         {
-            grads.zero_table(embedding.range().start);
+            // the words' vectors; subword n-grams' rows, after them, still learn
+            grads.zero_table(embedding.range().start, net.vocab());
         }
         let scale = self.state.monitor.lr_scale;
         let wide_lr = self.config.wide_lr.map(|lr| lr * scale);
