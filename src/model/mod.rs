@@ -440,7 +440,8 @@ impl Model {
     /// The token indices of `text`: split by the model's rule, unknown tokens as `<unk>`, cut
     /// to `max_len`. With a wide path (and `<unk>` first in the vocabulary), an unknown token
     /// is its [`UNSEEN`] key instead, which the network reads as `<unk>` and its n-grams by
-    /// the token's hash (see [`unseen_key`]).
+    /// the token's hash (see [`unseen_key`]). With subword vectors, the network also needs
+    /// every token's n-grams: [`Model::encode_with_grams`].
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.encode_with_grams(text).0
     }

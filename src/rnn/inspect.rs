@@ -144,7 +144,9 @@ pub struct WidePart {
 }
 
 impl Network {
-    /// The class probabilities of every sequence, in the order given.
+    /// The class probabilities of every sequence, in the order given. A network with subword
+    /// vectors reads here every word's own row alone; [`Network::predict_with_grams`] gives it
+    /// the n-grams too (as [`crate::model::Model::predict`] does).
     pub fn predict(&self, sequences: &[&[u32]], ws: &mut Workspace) -> Vec<Vec<f32>> {
         self.predict_with_grams(sequences, &[], ws)
     }
