@@ -52,7 +52,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 const WRITE_SHARE: u32 = 10;
 
 /// What a training run writes as it goes: at the end of an epoch (at most every
-/// [`CHECKPOINT_EVERY`], and after the last), the best model so far to the model file and the
+/// `CHECKPOINT_EVERY`, and after the last), the best model so far to the model file and the
 /// run's state to the checkpoint. A write that fails does not stop the run; [`Saver::finish`]
 /// reports it when the run ends.
 pub struct Saver {

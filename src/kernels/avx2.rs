@@ -263,7 +263,7 @@ pub fn transpose(out: &mut [f32], a: &[f32], rows: usize, cols: usize) {
 }
 
 /// `out (n×m) += a (n×k) · b`, with `b` laid out by [`reference::pack_panels`]: for every panel
-/// of 16 columns, blocks of up to six rows of `a` (see [`panel_block`]).
+/// of 16 columns, blocks of up to six rows of `a` (see `panel_block`).
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.

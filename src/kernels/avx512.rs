@@ -116,7 +116,7 @@ fn nt_block<const R: usize, const C: usize>(
 /// The most floats of `b` for which [`matmul_nn`] beats the `gemm` crate however many rows
 /// (`cargo bench --bench kernels`: 1.6x at 16×100×100, even at 64×128×128, 0.7x at
 /// 16×256×1024, where `gemm`'s copy of `b` into its blocks pays for itself); below
-/// [`super::GEMM_FROM`] rows it wins at every size.
+/// `GEMM_FROM` rows it wins at every size.
 pub const NN_SMALL: usize = 128 * 128;
 
 /// `out (n×m) += a (n×k) · b`, where `b` is `k×m`: the recurrent step's product when the
@@ -127,7 +127,7 @@ pub const NN_SMALL: usize = 128 * 128;
 /// `a[i][p]` times them to each of its rows. So `b` is read where it lies, `n/8` times, with
 /// no copy (the `gemm` crate copies `b` at every call, which for a step of 16 rows costs about
 /// what the multiply-adds do). A block of rows sums over `p` in order; a row alone sums in
-/// 4 interleaved parts ([`nn_row`]).
+/// 4 interleaved parts (`nn_row`).
 ///
 /// # Safety
 /// The CPU must have AVX-512F.

@@ -4,7 +4,7 @@
 //! `out` (`+=`), so a caller zeroes it first when it wants a plain product. Names tell which
 //! operand is transposed: `nt` is `A·Bᵀ`, `nn` is `A·B`, `tn` is `Aᵀ·B`.
 //!
-//! **Plain and fast.** [`reference`] has every loop written plainly; it is the definition.
+//! **Plain and fast.** [`reference`](mod@reference) has every loop written plainly; it is the definition.
 //! [`tiled`] has the matrix products arranged so that the compiler keeps partial sums in
 //! vector registers; tests compare every function here with its reference.
 //!

@@ -2,7 +2,7 @@
 //! [`super::reference`], but with the outputs that are being summed held in registers (a
 //! *tile*) while the inputs stream past, instead of being loaded and stored once per term.
 //!
-//! A tile is [`TILE`] floats: eight AVX2 registers or four AVX-512 ones. `[f32; TILE]` locals
+//! A tile is `TILE` floats: eight AVX2 registers or four AVX-512 ones. `[f32; TILE]` locals
 //! with fixed-length loops are what the compiler turns into those registers; the remainder of
 //! a row that is not a whole tile falls back to the plain loops.
 //!

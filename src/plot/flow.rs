@@ -71,13 +71,13 @@ const X_DESC_HEIGHT: u32 = 22;
 ///   direction's units come first, then the backward direction's (read from the end).
 /// - Middle, the probability of each class if the text stopped after each token (one line a
 ///   class, `target` thicker): where the network changes its mind. With more than
-///   [`MAX_CLASS_LINES`] classes only the most probable at the end, and `target`, are drawn.
+///   `MAX_CLASS_LINES` classes only the most probable at the end, and `target`, are drawn.
 /// - Bottom, `‖∂L/∂h_t‖` on a log scale: how much the loss for `labels[target]` depends on each
 ///   hidden state, i.e. how much training can learn from each token. On a long text it falls by
 ///   orders of magnitude from the last token back to the first: the vanishing gradient. Zero
 ///   (and denormal) norms are drawn at 1e-30; non-finite ones are left out.
 ///
-/// Up to [`TOKEN_LABELS_UP_TO`] tokens, the ticks are labelled with the tokens (spaces shown as
+/// Up to `TOKEN_LABELS_UP_TO` tokens, the ticks are labelled with the tokens (spaces shown as
 /// `␣`, long tokens cut short), otherwise with their positions. The image is
 /// [`flow_size`]`(tokens.len())` pixels.
 pub fn plot_flow(

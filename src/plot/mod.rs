@@ -1,5 +1,5 @@
 //! Charts: the training curves (loss and accuracy per epoch, train and test) here, and in
-//! [`flow`] the flow of one text through the network (hidden states, class probabilities and
+//! `flow` the flow of one text through the network (hidden states, class probabilities and
 //! gradient norms per token).
 
 use std::path::Path;

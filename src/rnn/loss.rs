@@ -7,7 +7,7 @@
 //! ∂loss/∂y = weight · w_target · (p - onehot(target))
 //! ```
 //!
-//! The softmax is the network's ([`softmax_rows`], for the probabilities every prediction
+//! The softmax is the network's (`softmax_rows`, for the probabilities every prediction
 //! reads); the loss, its sums and its gradient are the trainer's.
 
 use super::Workspace;

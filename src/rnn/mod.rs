@@ -20,11 +20,11 @@
 //! (truncated backpropagation through time).
 //!
 //! The modules, one file each, each a forward and backward pair that owns its part of the
-//! flat parameter buffer and draws it at first ([`init`]): `embedding`, `stack` (the layers;
-//! a [`layer`] is its input projection and its directions, each an [`unroll`] over time of a
-//! [`cell`]: [`Elman`], [`Gru`], [`Lstm`]), [`pool`] (last, mean, max) and [`head`] (the
-//! classifier's and the step head, on `linear`, the output layer), with [`dropout`] between
-//! them; [`inspect`] shows what flows through one text, for `explain`. Cells, poolings and
+//! flat parameter buffer and draws it at first (`init`): `embedding`, `stack` (the layers;
+//! a `layer` is its input projection and its directions, each an `unroll` over time of a
+//! `cell`: [`Elman`], [`Gru`], [`Lstm`]), `pool` (last, mean, max) and `head` (the
+//! classifier's and the step head, on `linear`, the output layer), with `dropout` between
+//! them; `inspect` shows what flows through one text, for `explain`. Cells, poolings and
 //! heads are each named in one table (see `arch::kinds`), so a new one is one new file and one
 //! row. This file builds a network from an [`Architecture`] and runs the modules in order,
 //! forward and back. The trainer, the model file and the server see only [`Network`].

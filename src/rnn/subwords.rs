@@ -9,7 +9,7 @@
 //! ```
 //!
 //! A word the vocabulary lacks is `<unk>`'s row plus its own n-grams' mean. The brackets mark
-//! the word's ends, so that "her" in "<her>" and in "<where>" are different n-grams (`her>` is
+//! the word's ends, so that "her" in `<her>` and in `<where>` are different n-grams (`her>` is
 //! the end of both). Single characters at the ends (`<`, `>`) are no n-grams of their own.
 //!
 //! `S` starts at zero, as the wide path's table does: a network draws the same weights with or

@@ -64,7 +64,7 @@ impl FromStr for LrSchedule {
     }
 }
 
-/// Epochs in a row that a loss must rise (by [`RISE`] or more in all) before a warning says so.
+/// Epochs in a row that a loss must rise (by `RISE` or more in all) before a warning says so.
 pub const RISING: usize = 3;
 
 /// How much, relatively, a loss must rise over those epochs: a run stuck on a plateau wobbles
