@@ -48,11 +48,11 @@ class Classifier(ClassifierMixin, ModelEstimator):
     (``--buckets``, None for 2^18), learnt at ``wide_lr`` (``--wide-lr``, None for 0.1).
 
     ``subwords="MIN-MAX"`` (``--subwords``; or a ``(MIN, MAX)`` pair) makes a word's embedding
-    the mean of its own row and the rows of its character n-grams of MIN to MAX characters
+    its own row plus the mean of the rows of its character n-grams of MIN to MAX characters
     (of the word in brackets, ``"<word>"``), hashed into ``subword_buckets`` rows
     (``--subword-buckets``, None for 2^16), so that a word unseen in training still has a vector
-    of its own (fastText's ``-minn``/``-maxn``): ``x = (E[w] + sum of S[g] over the n-grams g of
-    w) / (1 + their number)``. It needs an embedding (``embed`` above 0) and word tokens
+    of its own (after fastText's ``-minn``/``-maxn``): ``x = E[w] + the mean of S[g] over the
+    n-grams g of w``, ``S`` starting at zero. It needs an embedding (``embed`` above 0) and word tokens
     (``tokens="word"`` or ``"wordpunct"``); None, the default, is none, and then
     ``subword_buckets`` is not used.
 

@@ -199,7 +199,7 @@ def test_weights_made_in_torch_load_and_give_its_probabilities(wide, tmp_path):
     assert np.abs(theirs - wide.predict_proba(QUERIES)).max() > 0.05
 
 
-# -- subword vectors: a word's embedding as the mean of its row and its n-grams' ------------
+# -- subword vectors: a word's embedding, its row plus its n-grams' mean ------------
 
 SUBWORDS = [
     # fastText's 3- to 6-grams in the default table (2^16 rows), no wide path
