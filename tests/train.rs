@@ -143,6 +143,27 @@ fn examples_outside_the_network_are_rejected() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("label 5"), "{err}");
+    // subword n-grams for a network without subword vectors
+    let mut grams = rnn::rnn::TokenGrams::default();
+    let subwords = rnn::rnn::Subwords {
+        min: 2,
+        max: 3,
+        buckets: 8,
+    };
+    grams.push(subwords, "good");
+    let with_grams = [Example {
+        tokens: vec![0],
+        label: 0,
+        grams,
+    }];
+    let err = train(
+        &mut net,
+        sets(&with_grams, &[]),
+        &TrainConfig::seed(),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no subword vectors"), "{err}");
 }
 
 /// Trains the sample for up to 50 epochs, setting `stop` from the event handler when `when`

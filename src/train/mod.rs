@@ -786,6 +786,26 @@ fn check_examples(net: &Network, examples: &[Example]) -> Result<()> {
                 net.vocab()
             )));
         }
+        let buckets = net.arch().subwords.map(|s| s.buckets);
+        if buckets.is_none() && !e.grams.is_empty() {
+            return Err(Error::Config(format!(
+                "example {i} has subword n-grams, and the network has no subword vectors"
+            )));
+        }
+        let mut grams = (0..e.grams.len()).flat_map(|t| e.grams.of(t));
+        if let Some(&g) = grams.find(|&&g| g as usize >= buckets.unwrap_or(0)) {
+            return Err(Error::Config(format!(
+                "example {i}: subword n-gram {g} is outside the {} buckets",
+                buckets.unwrap_or(0)
+            )));
+        }
+        if !e.grams.is_empty() && e.grams.len() < e.tokens.len() {
+            return Err(Error::Config(format!(
+                "example {i}: n-grams for {} of its {} tokens",
+                e.grams.len(),
+                e.tokens.len()
+            )));
+        }
         if e.label as usize >= net.classes() {
             return Err(Error::Config(format!(
                 "example {i}: label {} is outside the {} classes",
