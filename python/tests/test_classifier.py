@@ -143,6 +143,26 @@ def test_a_model_trained_here_is_the_file_the_command_line_trains(sample, rnn_bi
     assert (tmp_path / "py.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()
 
 
+# the small network both sides of the tests below train: Classifier's arguments, rnn train's flags
+SMALL = dict(hidden=8, embed=8, epochs=4, threads=2, seed=5)
+SMALL_FLAGS = ["--hidden", "8", "--embed", "8", "--epochs", "4", "--threads", "2", "--seed", "5"]
+
+
+def same_file_both_ways(sample, rnn_bin, tmp_path, options, flags):
+    """Trains the sample with the small network and ``options`` in Python and with ``flags`` on
+    the command line, checks that the two model files are the same bytes, and returns them."""
+    texts, labels = sample[0], sample[1]
+    write_tsv(tmp_path / "train.tsv", texts, labels)
+    subprocess.run(
+        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
+         "--quiet", *SMALL_FLAGS, *flags],
+        check=True,
+    )
+    ours = file_bytes(rnn.Classifier(**SMALL, **options).fit(texts, labels).model_)
+    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    return ours
+
+
 @pytest.mark.parametrize(
     "options, flags",
     [
@@ -154,17 +174,8 @@ def test_a_model_trained_here_is_the_file_the_command_line_trains(sample, rnn_bi
 )
 def test_ngrams_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path, options, flags):
     texts, labels = sample[0], sample[1]
-    write_tsv(tmp_path / "train.tsv", texts, labels)
-    common = dict(hidden=8, embed=8, epochs=4, threads=2, seed=5)
-    subprocess.run(
-        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
-         "--quiet", "--hidden", "8", "--embed", "8", "--epochs", "4", "--threads", "2", "--seed",
-         "5", *flags],
-        check=True,
-    )
-    clf = rnn.Classifier(**common, **options).fit(texts, labels)
-    ours = file_bytes(clf.model_)
-    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    common = SMALL
+    ours = same_file_both_ways(sample, rnn_bin, tmp_path, options, flags)
     # the n-grams' table is there and has learnt, at the rate asked for
     from rnn._torch import read_safetensors
 
@@ -195,17 +206,8 @@ def test_ngrams_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path
 def test_subwords_train_the_file_the_command_line_trains(sample, rnn_bin, tmp_path, options,
                                                          flags):
     texts, labels = sample[0], sample[1]
-    write_tsv(tmp_path / "train.tsv", texts, labels)
-    common = dict(hidden=8, embed=8, epochs=4, threads=2, seed=5)
-    subprocess.run(
-        [rnn_bin, "train", "--train", tmp_path / "train.tsv", "--model", tmp_path / "cli.safetensors",
-         "--quiet", "--hidden", "8", "--embed", "8", "--epochs", "4", "--threads", "2", "--seed",
-         "5", *flags],
-        check=True,
-    )
-    clf = rnn.Classifier(**common, **options).fit(texts, labels)
-    ours = file_bytes(clf.model_)
-    assert ours == (tmp_path / "cli.safetensors").read_bytes()
+    common = SMALL
+    ours = same_file_both_ways(sample, rnn_bin, tmp_path, options, flags)
     # the n-grams' table, E floats a row, and the file says its sizes
     from rnn._torch import read_safetensors
 
