@@ -16,7 +16,7 @@ use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
 use rnn::model::{Model, ModelConfig, default_ngrams};
 use rnn::recipe::Recipe;
 use rnn::rnn::{
-    DEFAULT_BUCKETS, DEFAULT_SUBWORD_BUCKETS, MAX_NGRAMS, MAX_SUBWORD, Ngrams, Subwords,
+    DEFAULT_BUCKETS, DEFAULT_SUBWORD_BUCKETS, MAX_NGRAMS, Ngrams, Subwords, check_lengths,
     parse_subwords,
 };
 
@@ -370,13 +370,8 @@ impl Options<'_, '_> {
                 describe(&item)
             )));
         };
-        if !(1 <= min && min <= max && max <= MAX_SUBWORD) {
-            return Err(PyValueError::new_err(format!(
-                "subwords {}: the shortest n-gram must be at least 1 and at most the longest, \
-                 and the longest at most {MAX_SUBWORD}",
-                describe(&item)
-            )));
-        }
+        check_lengths(min, max)
+            .map_err(|e| PyValueError::new_err(format!("subwords {}: {e}", describe(&item))))?;
         Ok(Some(Subwords { min, max, buckets }))
     }
 

@@ -46,15 +46,10 @@ pub fn positive_number(s: &str) -> Result<f32, String> {
 
 /// Parses `--subwords MIN-MAX` (or `N` for `N-N`): `1 ≤ MIN ≤ MAX ≤` [`rnn::rnn::MAX_SUBWORD`].
 pub fn subword_range(s: &str) -> Result<(usize, usize), String> {
-    let max = rnn::rnn::MAX_SUBWORD;
-    match rnn::rnn::parse_subwords(s) {
-        Some((min, most)) if 1 <= min && min <= most && most <= max => Ok((min, most)),
-        Some(_) => Err(format!(
-            "the shortest n-gram must be at least 1 and at most the longest, and the longest at \
-             most {max}"
-        )),
-        None => Err(format!("{s:?} is not MIN-MAX, e.g. 3-6")),
-    }
+    let (min, max) =
+        rnn::rnn::parse_subwords(s).ok_or_else(|| format!("{s:?} is not MIN-MAX, e.g. 3-6"))?;
+    rnn::rnn::check_lengths(min, max)?;
+    Ok((min, max))
 }
 
 /// Parses a dropout probability: at least 0 and less than 1 (`--dropout`).

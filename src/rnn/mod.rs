@@ -69,7 +69,9 @@ pub use lstm::Lstm;
 pub use params::{Layout, Tensor};
 pub use pool::Pool;
 pub use softmax::{argmax, cross_entropy, softmax_in_place};
-pub use subwords::{DEFAULT_SUBWORD_BUCKETS, MAX_SUBWORD, Subwords, TokenGrams, parse_subwords};
+pub use subwords::{
+    DEFAULT_SUBWORD_BUCKETS, MAX_SUBWORD, Subwords, TokenGrams, check_lengths, parse_subwords,
+};
 pub use wide::{DEFAULT_BUCKETS, Ngrams, buckets_of};
 
 use std::sync::Arc;

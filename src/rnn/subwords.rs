@@ -44,19 +44,30 @@ pub struct Subwords {
     pub buckets: usize,
 }
 
+/// Checks the n-grams' lengths, `1 ≤ min ≤ max ≤` [`MAX_SUBWORD`], as `--subwords`, Python's
+/// `subwords` and a model file give them.
+///
+/// # Errors
+/// What is wrong, in a sentence the caller puts after the setting's name and value.
+pub fn check_lengths(min: usize, max: usize) -> std::result::Result<(), String> {
+    if 1 <= min && min <= max && max <= MAX_SUBWORD {
+        Ok(())
+    } else {
+        Err(format!(
+            "the shortest n-gram must be at least 1 and at most the longest, and the longest at \
+             most {MAX_SUBWORD}"
+        ))
+    }
+}
+
 impl Subwords {
-    /// Checks the sizes: `1 ≤ min ≤ max ≤` [`MAX_SUBWORD`] and `1 ≤ B < 2^31`.
+    /// Checks the sizes: the lengths (see [`check_lengths`]) and `1 ≤ B < 2^31`.
     ///
     /// # Errors
     /// [`Error::Config`] naming the size out of range.
     pub fn check(self) -> Result<()> {
-        if !(1 <= self.min && self.min <= self.max && self.max <= MAX_SUBWORD) {
-            return Err(Error::Config(format!(
-                "subwords of {}-{} characters: the shortest must be at least 1 and at most \
-                 the longest, and the longest at most {MAX_SUBWORD}",
-                self.min, self.max
-            )));
-        }
+        check_lengths(self.min, self.max)
+            .map_err(|e| Error::Config(format!("subwords {}-{}: {e}", self.min, self.max)))?;
         if self.buckets == 0 || self.buckets as u64 >= 1 << 31 {
             return Err(Error::Config(format!(
                 "the number of subword buckets must be from 1 to 2^31 - 1, not {}",
