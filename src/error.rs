@@ -118,6 +118,16 @@ impl Setting {
     pub fn flag(self) -> String {
         format!("--{}", self.argument().replace('_', "-"))
     }
+
+    /// The setting given `value`, as this process's messages write it: `--embed 0` on the
+    /// command line, `embed=0` elsewhere.
+    pub fn given(self, value: &str) -> String {
+        if AS_FLAGS.load(Ordering::Relaxed) {
+            format!("{} {value}", self.flag())
+        } else {
+            format!("{}={value}", self.argument())
+        }
+    }
 }
 
 impl std::fmt::Display for Setting {

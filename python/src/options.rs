@@ -10,6 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::errors::to_py;
 use rnn::autotune::Knob;
 use rnn::data::Tokens;
 use rnn::lm::recipe::{MODEL_DEFAULTS, TextRecipe};
@@ -157,12 +158,7 @@ pub fn recipe(options: &Bound<'_, PyDict>) -> PyResult<Recipe> {
         input_init: o.positive("input_init")?,
         seed: o.seed("seed")?,
     };
-    if model.subwords.is_some() && model.embed.is_none() {
-        return Err(PyValueError::new_err(
-            "subwords are vectors of the embedding, which embed=0 turns off (one-hot words have \
-             no vectors to add them to)",
-        ));
-    }
+    model.check_subwords().map_err(to_py)?;
     Ok(Recipe {
         model,
         valid_split: o.optional("valid_split", Options::fraction)?,

@@ -215,6 +215,36 @@ impl ModelConfig {
         }
     }
 
+    /// Checks the subword vectors' settings, alone and against the rest: their sizes, an
+    /// embedding to add them to, and word tokens to take them from (before any data is read,
+    /// so that a wrong setting is named as such).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting that is wrong.
+    pub fn check_subwords(&self) -> Result<()> {
+        let Some(subwords) = self.subwords else {
+            return Ok(());
+        };
+        subwords.check()?;
+        if self.embed.is_none() {
+            return Err(Error::Config(format!(
+                "{} are vectors of the embedding, which {} turns off (one-hot words have no \
+                 vectors to add them to)",
+                Setting::Subwords,
+                Setting::Embed.given("0")
+            )));
+        }
+        if self.tokens == Tokens::Char {
+            return Err(Error::Config(format!(
+                "{} needs word tokens: subwords are character n-grams of words, and {} char \
+                 makes none",
+                Setting::Subwords,
+                Setting::Tokens
+            )));
+        }
+        Ok(())
+    }
+
     /// A network of `arch`, its weights drawn as this configuration says: by
     /// [`ModelConfig::initializer`] (with [`ModelConfig::input_init`]), from the seed's stream
     /// of initial weights ([`INIT_STREAM`]).
@@ -362,14 +392,7 @@ impl Model {
                 "the maximum length must be at least 1".into(),
             ));
         }
-        if config.subwords.is_some() && config.tokens == Tokens::Char {
-            return Err(Error::Config(format!(
-                "{} needs word tokens: subwords are character n-grams of words, and {} char \
-                 makes none",
-                Setting::Subwords,
-                Setting::Tokens
-            )));
-        }
+        config.check_subwords()?;
         let arch = config.classifier(vocab.len(), labels.len());
         let network = config.network(&arch)?;
         Ok(Model {

@@ -377,21 +377,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
 /// range is the flag's error, not the data's, and `--buckets` or `--wide-lr` without n-grams
 /// is a mistake.
 fn check_wide_flags(args: &TrainArgs, recipe: &Recipe) -> Result<()> {
-    if let Some(subwords) = recipe.model.subwords {
-        subwords.check()?;
-        if recipe.model.embed.is_none() {
-            anyhow::bail!(
-                "--subwords are vectors of the embedding, which --embed 0 turns off (one-hot \
-                 words have no vectors to add them to)"
-            );
-        }
-        if recipe.model.tokens == Tokens::Char {
-            anyhow::bail!(
-                "--subwords needs word tokens: subwords are character n-grams of words, and \
-                 --tokens char makes none"
-            );
-        }
-    }
+    recipe.model.check_subwords()?;
     match recipe.model.ngrams {
         Some(ngrams) => Ok(rnn::rnn::check_ngrams(ngrams)?),
         None if args.buckets.is_some() || args.wide_lr.is_some() => anyhow::bail!(
