@@ -198,9 +198,10 @@ impl Network {
     /// The class probabilities after the tokens of `tokens` where an evaluated prefix ends, as
     /// if the sequence stopped there: after every token for a network that reads forwards only
     /// or a short sequence (see the module's documentation and [`prefix_ends`]). The last is
-    /// the prediction for the whole.
-    pub fn trace(&self, tokens: &[u32], ws: &mut Workspace) -> Trace {
-        match self.trace_until(tokens, None, ws, &|| false) {
+    /// the prediction for the whole. `grams` are the tokens' subword n-grams, for a network
+    /// with subword vectors (see [`Network::predict_with_grams`]).
+    pub fn trace(&self, tokens: &[u32], grams: Option<&TokenGrams>, ws: &mut Workspace) -> Trace {
+        match self.trace_until(tokens, grams, ws, &|| false) {
             Ok(trace) => trace,
             Err(Cancelled) => unreachable!("a trace that is never cancelled ends"),
         }
@@ -293,10 +294,7 @@ impl Network {
         target: u32,
         ws: &mut Workspace,
     ) -> Flow {
-        let trace = match self.trace_until(tokens, grams, ws, &|| false) {
-            Ok(trace) => trace,
-            Err(Cancelled) => unreachable!("a trace that is never cancelled ends"),
-        };
+        let trace = self.trace(tokens, grams, ws);
         let steps = tokens.len();
         let probs = trace
             .after_each_token(steps)
@@ -387,7 +385,7 @@ mod tests {
         let mut ws = Workspace::default();
         for len in [1, 40, 361, 362, 3000] {
             let tokens: Vec<u32> = (0..len).map(|_| rng.below(7) as u32).collect();
-            let trace = net.trace(&tokens, &mut ws);
+            let trace = net.trace(&tokens, None, &mut ws);
             assert_eq!(trace.ends, prefix_ends(len, PREFIX_BUDGET));
             assert_eq!(trace.probs.len(), trace.ends.len());
             // every one for a short text, a sample of them for the long ones
@@ -422,7 +420,7 @@ mod tests {
         )
         .unwrap();
         let tokens: Vec<u32> = (0..2000).map(|i| (i % 7) as u32).collect();
-        let trace = net.trace(&tokens, &mut Workspace::default());
+        let trace = net.trace(&tokens, None, &mut Workspace::default());
         assert_eq!(trace.ends, (1..=2000).collect::<Vec<_>>());
     }
 
