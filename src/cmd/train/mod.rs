@@ -130,8 +130,8 @@ pub struct TrainArgs {
     /// initial model) [default: 20].
     #[arg(long)]
     epochs: Option<usize>,
-    /// Stop after this many epochs in a row without a better validation score; 0 never stops
-    /// early [default: 5].
+    /// Stop after this many epochs in a row without progress: a lower validation loss, or an
+    /// accuracy a quarter of a point above the best's; 0 never stops early [default: 5].
     #[arg(long, allow_negative_numbers = true, conflicts_with = "resume")]
     patience: Option<usize>,
     /// Sequences per update; the gradient is the batch mean [default: 32, or fewer for a set of
