@@ -16,10 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("trained for {} epochs", report.history.len());
     model.save("sample.safetensors".as_ref())?;
     let loaded = Model::load("sample.safetensors".as_ref())?;
-    let prediction = &loaded.predict(&["the food was not bad"])[0];
+    let prediction = &loaded.predict(&["the food was not bad"])?[0];
     println!(
         "{} ({:.3})",
-        loaded.labels[prediction.label], prediction.probs[prediction.label]
+        loaded.labels()[prediction.label],
+        prediction.probs[prediction.label]
     );
     // README:end
     Ok(())

@@ -593,7 +593,7 @@ fn run_trial(
     }
     let started = std::time::Instant::now();
     let report = run.run(None, stop, |e| on_event(TuneEvent::Run(e)))?;
-    let scored: Evaluation = run.model.evaluate(&run.valid);
+    let scored: Evaluation = run.model.evaluate(&run.valid)?;
     trial.seconds = started.elapsed().as_secs_f64();
     trial.epochs = report.history.len();
     trial.best_epoch = report.best_epoch;

@@ -52,9 +52,10 @@
 //! ```
 //!
 //! ## Modules
-//! - [`model`]: a classifier (network, token rule, vocabulary, labels): train, predict, explain,
-//!   evaluate. [`lm`]: a language model (network, token rule, vocabulary): train on a text,
-//!   generate, score. [`recipe`] and [`lm::recipe`]: how `rnn train`, `rnn lm` and the Python
+//! - [`model`]: the one model type (network, token rule, vocabulary, and a task: labels for a
+//!   classifier, the next token for a language model), read from a file of either kind; a
+//!   classifier's operations: train, predict, explain, evaluate. [`lm`]: a language model's:
+//!   train on a text, generate, score. [`recipe`] and [`lm::recipe`]: how `rnn train`, `rnn lm` and the Python
 //!   package make them from data and settings. [`autotune`]: a search of a classifier's
 //!   settings within a budget counted in nominal seconds, scored on the validation rows.
 //! - [`model_file`]: `.safetensors` model files with PyTorch's names; [`checkpoint`]: a model

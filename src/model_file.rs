@@ -27,8 +27,10 @@
 //! entry, and every size against the data the file holds before anything is allocated, and
 //! says exactly what is wrong.
 //!
-//! This module knows networks and vocabularies, not [`crate::model::Model`]: a model reads and
-//! writes itself through [`Contents`].
+//! Reading gives a [`Model`] of either kind, which [`Model::from_parts`] tells apart from the
+//! network's head and the file's labels; writing takes a model's parts borrowed
+//! ([`ContentsRef`]), so that a run can write the network it trains, or another set of its
+//! weights.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -40,7 +42,7 @@ use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::{Kind, Model};
+use crate::model::{Model, Task};
 use crate::rnn::{
     Architecture, CellKind, Head, MAX_NGRAMS, Network, Ngrams, Pool, Subwords, Tensor,
     parse_subwords,
@@ -56,34 +58,24 @@ const READS: [&str; 2] = ["1", "2"];
 /// The tensor whose second dimension is `H` in every network.
 const HIDDEN_FROM: &str = "rnn.weight_hh_l0";
 
-/// What a model file holds: a [`Model`] (a network, what turns text into its input, and the
-/// labels), read and written as it is, with no copy of its own. A language model's file holds
-/// one with no labels, which [`crate::model::AnyModel`] tells apart.
-pub type Contents = Model;
-
-/// [`Contents`] borrowed, to be written: a model, or a network in training with its text
-/// rules. `params` are the weights written, laid out as the network's (its own, or another set
-/// of the same shape, such as a run's best epoch's).
+/// A model borrowed, to be written: a model's network, or a network in training, with the rest
+/// of its model. `params` are the weights written, laid out as the network's (its own, or
+/// another set of the same shape, such as a run's best epoch's).
 #[derive(Clone, Copy, Debug)]
 pub struct ContentsRef<'a> {
     pub network: &'a Network,
     pub params: &'a [f32],
-    pub vocab: &'a Vocab,
-    pub labels: &'a [String],
-    pub tokens: Tokens,
-    pub max_len: Option<usize>,
-    pub columns: &'a Columns,
+    pub rest: Rest<'a>,
 }
 
-/// What a model file holds beside the network: the text's rules and the labels, borrowed apart
-/// from the network (which may be in training).
+/// What a model file holds beside the network: a [`Model`]'s text codec and task, borrowed
+/// apart from its network (which may be in training).
 #[derive(Clone, Copy, Debug)]
 pub struct Rest<'a> {
     pub vocab: &'a Vocab,
-    pub labels: &'a [String],
     pub tokens: Tokens,
     pub max_len: Option<usize>,
-    pub columns: &'a Columns,
+    pub task: &'a Task,
 }
 
 impl<'a> Rest<'a> {
@@ -92,11 +84,7 @@ impl<'a> Rest<'a> {
         ContentsRef {
             network,
             params,
-            vocab: self.vocab,
-            labels: self.labels,
-            tokens: self.tokens,
-            max_len: self.max_len,
-            columns: self.columns,
+            rest: self,
         }
     }
 }
@@ -288,17 +276,21 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
         put("subwords", format!("{}-{}", subwords.min, subwords.max));
         put("subword_buckets", subwords.buckets.to_string());
     }
-    put("tokens", contents.tokens.name().to_string());
-    put("vocab", json(contents.vocab.tokens()));
-    if Kind::of(arch, contents.labels) != Some(Kind::LanguageModel) {
-        put("labels", json(contents.labels));
+    let rest = &contents.rest;
+    put("tokens", rest.tokens.name().to_string());
+    put("vocab", json(rest.vocab.tokens()));
+    // a language model has no labels: its classes are its vocabulary
+    if let Task::Classifier { labels, .. } = rest.task {
+        put("labels", json(labels));
     }
-    if let Some(n) = contents.max_len {
+    if let Some(n) = rest.max_len {
         put("max_len", n.to_string());
     }
-    if *contents.columns != Columns::default() {
-        put("text_col", contents.columns.text.clone());
-        put("label_col", contents.columns.label.clone());
+    if let Task::Classifier { columns, .. } = rest.task
+        && *columns != Columns::default()
+    {
+        put("text_col", columns.text.clone());
+        put("label_col", columns.label.clone());
     }
     meta
 }
@@ -308,8 +300,9 @@ fn metadata(contents: &ContentsRef<'_>) -> serde_json::Map<String, serde_json::V
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Model`] naming the first problem: not a
 /// safetensors file, missing or malformed metadata, a missing, unexpected, mis-shaped or
-/// non-`f32` tensor, a NaN or infinite weight, or sizes larger than the data the file holds.
-pub fn load(path: &Path) -> Result<Contents> {
+/// non-`f32` tensor, a NaN or infinite weight, sizes larger than the data the file holds, or a
+/// network of neither kind (see [`Model::from_parts`]).
+pub fn load(path: &Path) -> Result<Model> {
     Ok(read(path, false)?.0)
 }
 
@@ -317,14 +310,14 @@ pub fn load(path: &Path) -> Result<Contents> {
 ///
 /// # Errors
 /// As [`load`], and [`Error::Model`] for an extra tensor that is neither `f32` nor `u32`.
-pub fn load_with(path: &Path) -> Result<(Contents, Extras)> {
+pub fn load_with(path: &Path) -> Result<(Model, Extras)> {
     read(path, true)
 }
 
 /// Reads a model file, and with `extras`, what is kept beside the model (otherwise it is
 /// passed over: a checkpoint loads as the model it holds). A file that changes while it is
 /// read is read again (see [`tensor_file`](crate::tensor_file)).
-fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
+fn read(path: &Path, extras: bool) -> Result<(Model, Extras)> {
     read_consistently(path, READ_ATTEMPTS, |file| read_from(path, file, extras))
 }
 
@@ -332,7 +325,7 @@ fn read(path: &Path, extras: bool) -> Result<(Contents, Extras)> {
 const READ_ATTEMPTS: usize = 3;
 
 /// [`read`] from the open file.
-fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, Extras)> {
+fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Model, Extras)> {
     let meta = read_meta(path, file)?;
     let (network, expected) = read_network(path, file, &meta)?;
     let kept = read_extras(path, file, extras, expected, network.arch())?;
@@ -344,15 +337,9 @@ fn read_from(path: &Path, file: &TensorFile, extras: bool) -> Result<(Contents, 
         columns,
         ..
     } = meta;
-    let contents = Contents {
-        network,
-        vocab,
-        labels,
-        tokens,
-        max_len,
-        columns,
-    };
-    Ok((contents, kept))
+    let model = Model::from_parts(network, vocab, tokens, max_len, labels, columns)
+        .map_err(|message| Error::model(path, message))?;
+    Ok((model, kept))
 }
 
 /// What a model file's metadata says, but for the network's shape.
@@ -362,8 +349,8 @@ struct Meta<'f> {
     tokens: Tokens,
     vocab: Vocab,
     head: Head,
-    language_model: bool,
-    labels: Vec<String>,
+    /// None in a language model's file, which has no labels: its classes are its vocabulary.
+    labels: Option<Vec<String>>,
     max_len: Option<usize>,
     columns: Columns,
 }
@@ -405,16 +392,15 @@ fn read_meta<'f>(path: &Path, file: &'f TensorFile) -> Result<Meta<'f>> {
         None => Head::Sequence,
     };
     // a language model's classes are its vocabulary, and it has no labels
-    let language_model = head == Head::Step && !meta.contains_key("labels");
-    let labels = if language_model {
-        Vec::new()
+    let labels = if head == Head::Step && !meta.contains_key("labels") {
+        None
     } else {
-        list("labels")?
+        Some(list("labels")?)
     };
-    if (labels.is_empty() && !language_model) || vocab.is_empty() {
+    if labels.as_ref().is_some_and(Vec::is_empty) || vocab.is_empty() {
         return Err(err("the vocabulary and the labels must not be empty".into()));
     }
-    if let Some(dup) = first_duplicate(&labels) {
+    if let Some(dup) = labels.as_deref().and_then(first_duplicate) {
         return Err(err(format!(
             "metadata labels: the label {dup:?} appears twice"
         )));
@@ -433,7 +419,6 @@ fn read_meta<'f>(path: &Path, file: &'f TensorFile) -> Result<Meta<'f>> {
         tokens,
         vocab,
         head,
-        language_model,
         labels,
         max_len,
         columns,
@@ -449,7 +434,7 @@ fn read_network(
 ) -> Result<(Network, BTreeSet<String>)> {
     let err = |message: String| Error::model(path, message);
     let io = |e: std::io::Error| Error::io(path, e);
-    let (vocab, labels, language_model) = (&meta.vocab, &meta.labels, meta.language_model);
+    let vocab = &meta.vocab;
     let hidden_tensor = file
         .tensor(HIDDEN_FROM)
         .ok_or_else(|| err(format!("no tensor {HIDDEN_FROM}")))?;
@@ -457,11 +442,7 @@ fn read_network(
         [_, h] if *h > 0 => *h,
         shape => return Err(err(format!("tensor {HIDDEN_FROM} has shape {shape:?}"))),
     };
-    let classes = if language_model {
-        vocab.len()
-    } else {
-        labels.len()
-    };
+    let classes = meta.labels.as_ref().map_or(vocab.len(), Vec::len);
     let mut arch =
         architecture(meta.all, meta.version == "1", vocab.len(), hidden, classes).map_err(err)?;
     arch.head = meta.head;
@@ -487,7 +468,7 @@ fn read_network(
     let sizes = format!(
         "H = {hidden} from {HIDDEN_FROM}, V = {} tokens in the vocabulary, C = {classes} {}",
         vocab.len(),
-        if language_model {
+        if meta.labels.is_none() {
             "tokens to predict"
         } else {
             "labels"

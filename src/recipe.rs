@@ -20,7 +20,7 @@
 //! let run = recipe::prepare(rows, None, &recipe)?;
 //! assert!(run.valid.is_empty()); // 10% of 40 rows is under 50: nothing is held out
 //! let (model, _report) = run.train(|_| {})?;
-//! assert_eq!(model.predict(&["good"])[0].label, 1); // labels are sorted: neg, pos
+//! assert_eq!(model.predict(&["good"])?[0].label, 1); // labels are sorted: neg, pos
 //! # Ok::<(), rnn::error::Error>(())
 //! ```
 
@@ -33,7 +33,7 @@ use crate::data::files::{Columns, Row};
 use crate::data::split;
 use crate::data::vectors;
 use crate::error::{Error, Result, Setting};
-use crate::model::{Model, ModelConfig};
+use crate::model::{Model, ModelConfig, Task};
 use crate::optim::OptimizerKind;
 use crate::train::{self, Data, Event, LrSchedule, RunState, TrainConfig, TrainReport};
 
@@ -376,7 +376,9 @@ pub fn prepare_run(
         }
     };
     // the columns read, which `eval` of this model reads by default
-    model.columns = notes.columns();
+    if let Task::Classifier { columns, .. } = &mut model.task {
+        *columns = notes.columns();
+    }
     let name = |file: Option<&Path>, or: &'static str| file.unwrap_or(or.as_ref()).to_path_buf();
     let train_name = name(train_file, "<training data>");
     let train = model.examples(&rows, &train_name)?;
@@ -389,7 +391,7 @@ pub fn prepare_run(
     };
     let (config, state) = match resumed {
         Some((config, state)) => (config, Some(state)),
-        None => (recipe.train_config(&train, model.labels.len()), None),
+        None => (recipe.train_config(&train, model.labels().len()), None),
     };
     config.validate()?;
     Ok(Prepared {

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use rnn::lm::LanguageModel;
+use rnn::model::{Kind, Model};
 use serde_json::Value;
 
 fn stdout(out: &Output) -> String {
@@ -114,7 +114,7 @@ fn a_language_model_learns_a_text_and_writes_more_of_it() {
     assert_eq!(csv.lines().count(), 7, "{csv}");
     assert!(cwd.join("out/curves.png").exists());
 
-    let model = LanguageModel::load(&cwd.join("out/lm.safetensors")).unwrap();
+    let model = Model::load_as(&cwd.join("out/lm.safetensors"), Kind::LanguageModel).unwrap();
     assert_eq!(model.join(), "");
 
     // the same seed writes the same text; the prime comes first, then --length characters
@@ -308,22 +308,19 @@ fn bad_texts_and_settings_fail_with_one_clear_line() {
 /// a file such as no `rnn lm` run writes, for the commands to refuse.
 fn save_crafted(arch: &rnn::rnn::Architecture, vocab: &rnn::data::Vocab, path: &Path) {
     use rnn::data::Tokens;
-    use rnn::data::files::Columns;
-    use rnn::model_file::ContentsRef;
+    use rnn::model::Task;
+    use rnn::model_file::Rest;
     use rnn::rng::Rng;
     use rnn::rnn::{Init, Network};
 
     let network = Network::new(arch, Init::LikeRnn, &mut Rng::new(0)).unwrap();
-    let contents = ContentsRef {
-        network: &network,
-        params: network.params(),
+    let rest = Rest {
         vocab,
-        labels: &[],
         tokens: Tokens::Char,
         max_len: None,
-        columns: &Columns::default(),
+        task: &Task::NextToken,
     };
-    rnn::model_file::save(contents, path).unwrap();
+    rnn::model_file::save(rest.around(&network, network.params()), path).unwrap();
 }
 
 #[test]
@@ -474,7 +471,7 @@ fn a_language_model_starts_from_pretrained_vectors_and_can_keep_them() {
         args.extend(["--pretrained", "v.vec"]);
         args.extend(extra);
         let out = ok(&args, cwd);
-        let file = LanguageModel::load(&cwd.join(model)).unwrap();
+        let file = Model::load_as(&cwd.join(model), Kind::LanguageModel).unwrap();
         (stderr(&out), file)
     };
     // --embed is the vectors' dimension, and their words' rows are the vectors
@@ -487,7 +484,7 @@ fn a_language_model_starts_from_pretrained_vectors_and_can_keep_them() {
         .get("embedding.weight")
         .unwrap()
         .range();
-    let row = |file: &LanguageModel, word: &str| -> Vec<f32> {
+    let row = |file: &Model, word: &str| -> Vec<f32> {
         let i = file.vocab.index(word).unwrap() as usize;
         file.network.params()[table.clone()][3 * i..3 * i + 3].to_vec()
     };

@@ -46,10 +46,13 @@ fn a_saved_model_loads_with_the_same_weights_and_predictions() {
         let loaded = Model::load(&path).unwrap();
         assert_eq!(loaded.network.params(), original.network.params());
         assert_eq!(loaded.vocab, original.vocab);
-        assert_eq!(loaded.labels, ["neg", "pos"]);
+        assert_eq!(loaded.labels(), ["neg", "pos"]);
         assert_eq!((loaded.tokens, loaded.max_len), (tokens, Some(7)));
         let texts = ["good", "not bad at all", "never seen"];
-        assert_eq!(loaded.predict(&texts), original.predict(&texts));
+        assert_eq!(
+            loaded.predict(&texts).unwrap(),
+            original.predict(&texts).unwrap()
+        );
     }
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -92,7 +95,10 @@ fn gru_and_lstm_models_round_trip_with_pytorchs_shapes_and_both_biases() {
         assert_eq!(loaded.network.arch().cell, cell);
         assert_eq!(loaded.network.params(), original.network.params());
         let texts = ["good", "not bad at all", "never seen"];
-        assert_eq!(loaded.predict(&texts), original.predict(&texts));
+        assert_eq!(
+            loaded.predict(&texts).unwrap(),
+            original.predict(&texts).unwrap()
+        );
     }
 }
 
@@ -272,7 +278,7 @@ fn a_model_rewritten_in_place_while_it_loads_never_kills_the_reader() {
     b.save(&path).unwrap();
     let bytes_b = std::fs::read(&path).unwrap();
     assert!(bytes_a.len() > 2_000_000);
-    let labels = |m: &Model| m.labels.clone();
+    let labels = |m: &Model| m.labels().to_vec();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (mut loaded, mut refused) = (0, 0);
     std::thread::scope(|s| {
@@ -307,7 +313,7 @@ fn a_model_rewritten_in_place_while_it_loads_never_kills_the_reader() {
     });
     assert!(loaded + refused > 0);
     // and once the writing is over, the file loads
-    assert_eq!(Model::load(&path).unwrap().labels, b.labels);
+    assert_eq!(Model::load(&path).unwrap().labels(), b.labels());
 }
 
 #[test]

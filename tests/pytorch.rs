@@ -12,8 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rnn::lm::LanguageModel;
-use rnn::model::Model;
+use rnn::model::{Kind, Model};
 use rnn::optim::{Optimizer, Sgd};
 use rnn::rnn::{Batch, Carry, Gradients, Network, Workspace};
 
@@ -30,7 +29,7 @@ fn compare(model_file: &str, reference: &str) {
     let expected: HashMap<String, Vec<f64>> = serde_json::from_str(&text).unwrap();
     assert!(expected.len() >= 5, "the fixture lists the texts");
     for (text, torch_probs) in &expected {
-        let ours = &model.predict(&[text])[0].probs;
+        let ours = &model.predict(&[text]).unwrap()[0].probs;
         assert_eq!(ours.len(), torch_probs.len());
         for (a, b) in ours.iter().zip(torch_probs) {
             assert!(
@@ -216,7 +215,7 @@ struct NextTokens {
 
 /// Our next-character probabilities for every text of the reference file, against PyTorch's.
 fn compare_language_model(model_file: &str, reference: &str) {
-    let model = LanguageModel::load(&fixture(model_file)).unwrap();
+    let model = Model::load_as(&fixture(model_file), Kind::LanguageModel).unwrap();
     let text = std::fs::read_to_string(fixture(reference)).unwrap();
     let expected: HashMap<String, NextTokens> = serde_json::from_str(&text).unwrap();
     assert!(expected.len() >= 5, "the fixture lists the texts");
@@ -286,11 +285,9 @@ fn one_truncated_bptt_step_from_a_carried_state_gives_pytorchs_weights() {
     let step: LmStep =
         serde_json::from_str(&std::fs::read_to_string(fixture("lm_step.json")).unwrap()).unwrap();
     for name in LANGUAGE_MODELS {
-        let mut model =
-            LanguageModel::load(&fixture(&format!("lm_torch_made_{name}.safetensors"))).unwrap();
-        let torch =
-            LanguageModel::load(&fixture(&format!("lm_torch_made_{name}.step.safetensors")))
-                .unwrap();
+        let lm = |file: String| Model::load_as(&fixture(&file), Kind::LanguageModel).unwrap();
+        let mut model = lm(format!("lm_torch_made_{name}.safetensors"));
+        let torch = lm(format!("lm_torch_made_{name}.step.safetensors"));
         let streams: Vec<Vec<u32>> = step.windows.iter().map(|t| model.encode(t)).collect();
         let [cut, end] = step.split;
         let net: &mut Network = &mut model.network;

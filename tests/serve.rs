@@ -589,8 +589,7 @@ fn every_bad_request_gets_a_4xx_with_a_json_error_and_the_server_keeps_serving()
 /// back at temperature 0, and draws varied text at temperature 1.
 fn lm_dir() -> tempfile::TempDir {
     use rnn::data::Tokens;
-    use rnn::lm::LanguageModel;
-    use rnn::model::ModelConfig;
+    use rnn::model::{Model, ModelConfig};
     use rnn::train::TrainConfig;
     use rnn::train::text::{TextConfig, Texts};
 
@@ -603,7 +602,7 @@ fn lm_dir() -> tempfile::TempDir {
         embed: None,
         ..ModelConfig::default()
     };
-    let mut model = LanguageModel::for_text(&text, &config).unwrap();
+    let mut model = Model::for_text(&text, &config).unwrap();
     let ids = model.encode(&text);
     let training = TrainConfig {
         epochs: 40,
@@ -620,7 +619,9 @@ fn lm_dir() -> tempfile::TempDir {
         bptt: 16,
         max_seconds: None,
     };
-    model.train(texts, &training, &bptt, None, |_| {}).unwrap();
+    model
+        .train_text(texts, &training, &bptt, None, |_| {})
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     model.save(&dir.path().join("lm.safetensors")).unwrap();
     dir
@@ -778,7 +779,8 @@ fn generated_text_is_that_of_rnn_generate_and_the_same_for_the_same_seed() {
 
 #[test]
 fn temperature_0_writes_the_likeliest_token_every_time() {
-    use rnn::lm::{LanguageModel, Sampling};
+    use rnn::lm::Sampling;
+    use rnn::model::Model;
     let dir = lm_dir();
     let server = lm_server(dir.path(), &[]);
     let greedy = |seed: u64| {
@@ -788,7 +790,7 @@ fn temperature_0_writes_the_likeliest_token_every_time() {
     let answer = greedy(1);
     assert_eq!(greedy(2), answer, "no randomness: the seed does not matter");
     // The library's greedy draws, token by token and probability by probability.
-    let model = LanguageModel::load(&dir.path().join("lm.safetensors")).unwrap();
+    let model = Model::load(&dir.path().join("lm.safetensors")).unwrap();
     let sampling = Sampling {
         temperature: 0.0,
         ..Sampling::default()

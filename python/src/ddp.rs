@@ -15,8 +15,8 @@ use rnn::data::files::{self, Columns, Format, ReadOptions, Row, Shard};
 use rnn::data::vocab::TokenCount;
 use rnn::data::{Example, TokenCounts, Tokens, Vocab};
 use rnn::metrics::{Score, Tally};
-use rnn::model::Model;
-use rnn::model_file::ContentsRef;
+use rnn::model::{Model, Task};
+use rnn::model_file::{ContentsRef, Rest};
 use rnn::recipe::ClassWeight;
 use rnn::train::ranks::{Plan, RankTrainer};
 use rnn::train::{self, Verdict};
@@ -32,10 +32,9 @@ type Sums = (f64, usize, usize);
 struct Rank {
     trainer: RankTrainer,
     vocab: Vocab,
-    labels: Vec<String>,
     tokens: Tokens,
     max_len: Option<usize>,
-    columns: Columns,
+    task: Task,
     /// The shard's rows, by their place in it (row `rank + world · k` of the file is `k`).
     rows: Vec<Example>,
     /// The shard's validation rows: held out, or of a validation file.
@@ -56,15 +55,13 @@ struct Rank {
 impl Rank {
     /// The model file's contents with `params`.
     fn contents<'a>(&'a self, params: &'a [f32]) -> ContentsRef<'a> {
-        ContentsRef {
-            network: self.trainer.network(),
-            params,
+        let rest = Rest {
             vocab: &self.vocab,
-            labels: &self.labels,
             tokens: self.tokens,
             max_len: self.max_len,
-            columns: &self.columns,
-        }
+            task: &self.task,
+        };
+        rest.around(self.trainer.network(), params)
     }
 
     /// The best epoch's weights so far, or the current ones.
@@ -219,11 +216,11 @@ impl NativeRank {
                 notes.rows
             )));
         }
-        let model = ckpt.contents;
+        let model = ckpt.model;
         let plan = plan(
             gather,
             &rows,
-            &model.labels,
+            model.labels(),
             (total, world),
             notes.valid_fraction,
             ckpt.config.seed,
@@ -294,20 +291,18 @@ impl Rank {
         let Model {
             network,
             vocab,
-            labels,
             tokens,
             max_len,
-            columns,
+            task,
         } = model;
         let trainer = RankTrainer::new(network, config, rank, state).map_err(to_py)?;
         Ok(NativeRank {
             inner: Mutex::new(Some(Rank {
                 trainer,
                 vocab,
-                labels,
                 tokens,
                 max_len,
-                columns,
+                task,
                 rows: examples,
                 validation_file: valid_file,
                 valid,
@@ -431,11 +426,14 @@ impl NativeRank {
         }));
         let vocab = Vocab::from_counts(&merged, recipe.model.min_count, recipe.model.max_vocab);
         let mut model = Model::for_vocab(vocab, labels, &recipe.model).map_err(to_py)?;
-        model.columns = columns;
+        // the columns read, which `rnn eval` of this model reads by default
+        if let Task::Classifier { columns: kept, .. } = &mut model.task {
+            *kept = columns;
+        }
         let examples = model.examples(&rows, &path).map_err(to_py)?;
         drop(rows);
         let training = plan.training_rows().len();
-        let classes = model.labels.len();
+        let classes = model.labels().len();
         let mut config = recipe.train_config(&[], classes);
         config.batch = recipe
             .batch
@@ -467,7 +465,7 @@ impl NativeRank {
             d.set_item("batch", r.batch)?;
             d.set_item("epoch", r.trainer.epoch())?;
             d.set_item("vocab", r.vocab.len())?;
-            d.set_item("labels", r.labels.clone())?;
+            d.set_item("labels", r.task.labels())?;
             d.set_item("architecture", r.trainer.network().arch().to_string())?;
             d.set_item("parameters", r.trainer.network().params().len())?;
             Ok(d)
@@ -650,7 +648,7 @@ impl NativeRank {
             .expect("one caller at a time")
             .take()
             .ok_or_else(|| PyRuntimeError::new_err("the run has finished"))?;
-        let labels = rank.labels.clone();
+        let labels = rank.task.labels().to_vec();
         let (_, report) = rank.trainer.finish(stopped_early, interrupted);
         report_dict(py, &report, &labels, false)
     }

@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use rnn::lm::recipe::{self, TextRecipe, TextStart};
-use rnn::lm::{LanguageModel, Sampling, bits};
+use rnn::lm::{Sampling, bits};
+use rnn::model::{Kind, Model};
 
 use crate::errors::to_py;
 use crate::options;
@@ -17,10 +18,10 @@ use crate::training::{self, report_dict, sender};
 /// Tokens generated between two looks at Python's signals: a few milliseconds' work.
 const GENERATE_CHUNK: usize = 256;
 
-/// A trained language model: the library's [`LanguageModel`].
+/// A trained language model: the library's [`Model`], of [`Kind::LanguageModel`].
 #[pyclass(module = "rnn._rnn", name = "NativeLanguageModel", frozen)]
 pub struct NativeLanguageModel {
-    model: LanguageModel,
+    model: Model,
 }
 
 #[pymethods]
@@ -28,7 +29,9 @@ impl NativeLanguageModel {
     /// Reads a language model's file.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let model = py.detach(|| LanguageModel::load(&path)).map_err(to_py)?;
+        let model = py
+            .detach(|| Model::load_as(&path, Kind::LanguageModel))
+            .map_err(to_py)?;
         Ok(NativeLanguageModel { model })
     }
 
@@ -126,7 +129,9 @@ impl NativeLanguageModel {
             return Err(PyValueError::new_err("streams and bptt must be at least 1"));
         }
         let ids = self.model.encode(&text);
-        let score = py.detach(|| self.model.evaluate(&ids, streams, bptt));
+        let score = py
+            .detach(|| self.model.evaluate_text(&ids, streams, bptt))
+            .map_err(to_py)?;
         match score {
             Some(s) => Ok((s.loss, bits(s.loss), s.loss.exp(), s.accuracy, ids.len())),
             None => Err(PyValueError::new_err(
@@ -143,9 +148,11 @@ impl NativeLanguageModel {
         py: Python<'_>,
         text: String,
         top: usize,
-    ) -> Vec<(String, Option<f32>, Vec<(String, f32)>)> {
-        let steps = py.detach(|| self.model.explain(&text, top));
-        steps
+    ) -> PyResult<Vec<(String, Option<f32>, Vec<(String, f32)>)>> {
+        let steps = py
+            .detach(|| self.model.next_tokens(&text, top))
+            .map_err(to_py)?;
+        Ok(steps
             .into_iter()
             .map(|s| {
                 let next = s
@@ -155,7 +162,7 @@ impl NativeLanguageModel {
                     .collect();
                 (self.model.token(s.token).to_string(), s.p, next)
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -21,7 +21,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use rnn::model::{AnyModel, Model};
+use rnn::model::{Kind, Model};
 
 use errors::to_py;
 
@@ -36,7 +36,9 @@ impl NativeClassifier {
     /// Reads a classifier's model file.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let model = py.detach(|| Model::load(&path)).map_err(to_py)?;
+        let model = py
+            .detach(|| Model::load_as(&path, Kind::Classifier))
+            .map_err(to_py)?;
         Ok(NativeClassifier { model })
     }
 
@@ -52,7 +54,7 @@ impl NativeClassifier {
     /// The labels, in the model's order (sorted by name): the columns of `predict_proba`.
     #[getter]
     fn labels(&self) -> Vec<String> {
-        self.model.labels.clone()
+        self.model.labels().to_vec()
     }
 
     /// What the network is, as `rnn train` prints it.
@@ -129,16 +131,17 @@ impl NativeClassifier {
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
         let (probs, labels) = py
             .detach(|| {
+                // the pool's error, then the prediction's
                 training::on_threads(threads, || {
                     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                    let predictions = self.model.predict(&refs);
+                    let predictions = self.model.predict(&refs)?;
                     let labels = predictions.iter().map(|p| p.label).collect();
                     let bytes: Vec<u8> = predictions
                         .iter()
                         .flat_map(|p| p.probs.iter().flat_map(|x| x.to_le_bytes()))
                         .collect();
-                    (bytes, labels)
-                })
+                    Ok((bytes, labels))
+                })?
             })
             .map_err(to_py)?;
         Ok((PyBytes::new(py, &probs), labels))
@@ -153,7 +156,7 @@ impl NativeClassifier {
         text: String,
     ) -> PyResult<(Vec<String>, Bound<'py, PyBytes>)> {
         let explanation = py.detach(|| self.model.explain(&text));
-        let labels = self.model.labels.len();
+        let labels = self.model.labels().len();
         let not_evaluated = vec![f32::NAN; labels];
         let bytes: Vec<u8> = explanation
             .after_each_token()
@@ -178,7 +181,7 @@ fn name_settings_as_flags() {
 /// Which kind of model a file holds: "classifier" or "language_model".
 #[pyfunction]
 fn model_kind(py: Python<'_>, path: PathBuf) -> PyResult<&'static str> {
-    let model = py.detach(|| AnyModel::load(&path)).map_err(to_py)?;
+    let model = py.detach(|| Model::load(&path)).map_err(to_py)?;
     Ok(model.kind().name())
 }
 

@@ -355,14 +355,14 @@ pub fn fit_classifier<'py>(
             Ok::<_, rnn::error::Error>(prepared)
         })
         .map_err(to_py)?;
-    let labels = prepared.model.labels.clone();
+    let labels = prepared.model.labels().to_vec();
     let files = checkpoint_files(checkpoint);
     let outcome = run(py, callback.as_ref(), |stop, link| {
         prepared.run(files, Some(stop), sender(link, labels.clone()))
     })?;
     let report = outcome.result.map_err(to_py)?;
     let model = prepared.model;
-    let report = report_dict(py, &report, &model.labels, outcome.keyboard_interrupt)?;
+    let report = report_dict(py, &report, model.labels(), outcome.keyboard_interrupt)?;
     report.set_item("stopped_by_callback", outcome.stopped_by_callback)?;
     Ok((NativeClassifier { model }, report))
 }

@@ -121,7 +121,12 @@ pub fn fit_tuned<'py>(
     let tuned = outcome.result.map_err(to_py)?;
     let (settings, flags) = (tuned.settings(), tuned.flags());
     let model = tuned.run.model;
-    let report = report_dict(py, &tuned.report, &model.labels, outcome.keyboard_interrupt)?;
+    let report = report_dict(
+        py,
+        &tuned.report,
+        model.labels(),
+        outcome.keyboard_interrupt,
+    )?;
     report.set_item("stopped_by_callback", outcome.stopped_by_callback)?;
     report.set_item("interrupted", tuned.interrupted)?;
     let found = PyDict::new(py);

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::metrics::EpochMetrics;
-use crate::model_file::{self, Contents, ContentsRef, EXTRA_PREFIX, ExtrasRef};
+use crate::model::Model;
+use crate::model_file::{self, ContentsRef, EXTRA_PREFIX, ExtrasRef};
 use crate::optim::OptimizerState;
 use crate::train::{Monitor, RunState, TrainConfig, Warning};
 
@@ -35,8 +36,8 @@ pub use saver::{RunFiles, Saver, check_validation_file, checkpoint_path, end, wr
 /// A checkpoint read back.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
-    /// The model, with the weights at the end of the checkpoint's epoch.
-    pub contents: Contents,
+    /// The model (of either kind), with the weights at the end of the checkpoint's epoch.
+    pub model: Model,
     pub config: TrainConfig,
     pub state: RunState,
     /// What the caller kept beside (see [`save`]).
@@ -50,13 +51,13 @@ impl Checkpoint {
         self,
         epochs: usize,
         threads: Option<usize>,
-    ) -> (Contents, TrainConfig, RunState) {
+    ) -> (Model, TrainConfig, RunState) {
         let config = TrainConfig {
             epochs,
             threads: threads.unwrap_or(self.config.threads),
             ..self.config
         };
-        (self.contents, config, self.state)
+        (self.model, config, self.state)
     }
 }
 
@@ -134,7 +135,7 @@ pub fn save(
 /// # Errors
 /// As [`model_file::load`], and [`Error::Model`] if the file holds no run, or a broken one.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let (contents, mut extras) = model_file::load_with(path)?;
+    let (model, mut extras) = model_file::load_with(path)?;
     let err = |message: String| Error::model(path, message);
     let mut text = |name: &str| {
         extras.meta.remove(&key(name)).ok_or_else(|| {
@@ -189,7 +190,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         .validate()
         .map_err(|e| err(format!("metadata train.config: {e}")))?;
     Ok(Checkpoint {
-        contents,
+        model,
         config,
         state,
         notes,

@@ -9,8 +9,8 @@ use clap::Args;
 use serde_json::json;
 
 use rnn::data::files::{self, Columns, Format, ReadOptions};
-use rnn::lm::{LanguageModel, bits};
-use rnn::model::{AnyModel, Evaluation};
+use rnn::lm::bits;
+use rnn::model::{Evaluation, Model, Task};
 
 use super::{json_number, percent};
 
@@ -51,20 +51,20 @@ const TEXT_STREAMS: usize = 32;
 const TEXT_WINDOW: usize = 100;
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let model = match AnyModel::load(&args.model)? {
-        AnyModel::Classifier(model) => model,
-        AnyModel::LanguageModel(model) => return eval_text(&model, &args),
+    let model = Model::load(&args.model)?;
+    let Task::Classifier { labels, columns } = &model.task else {
+        return eval_text(&model, &args);
     };
     let reading = ReadOptions {
         columns: Columns {
             text: args
                 .text_col
                 .clone()
-                .unwrap_or_else(|| model.columns.text.clone()),
+                .unwrap_or_else(|| columns.text.clone()),
             label: args
                 .label_col
                 .clone()
-                .unwrap_or_else(|| model.columns.label.clone()),
+                .unwrap_or_else(|| columns.label.clone()),
         },
         max_row_bytes: args.max_row_bytes,
         format: args.format,
@@ -72,10 +72,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let rows = files::read_rows(&args.data, &reading)?;
     let examples = model.examples(&rows, &args.data)?;
-    let eval = model.evaluate(&examples);
+    let eval = model.evaluate(&examples)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        return print_json(&mut out, &eval, &model.labels);
+        return print_json(&mut out, &eval, labels);
     }
     writeln!(
         out,
@@ -85,7 +85,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         eval.loss,
         percent(eval.accuracy)
     )?;
-    print_report(&mut out, &eval, &model.labels)
+    print_report(&mut out, &eval, labels)
 }
 
 /// The evaluation as one JSON object: n, loss, accuracy, every class's scores, the confusion
@@ -182,10 +182,10 @@ fn print_report(out: &mut impl Write, eval: &Evaluation, labels: &[String]) -> R
 
 /// `rnn eval` of a language model: the loss of predicting every token of the text from those
 /// before it.
-fn eval_text(model: &LanguageModel, args: &EvalArgs) -> Result<()> {
+fn eval_text(model: &Model, args: &EvalArgs) -> Result<()> {
     let text = rnn::lm::corpus::read_text(&args.data)?;
     let ids = model.encode(&text);
-    let Some(score) = model.evaluate(&ids, TEXT_STREAMS, TEXT_WINDOW) else {
+    let Some(score) = model.evaluate_text(&ids, TEXT_STREAMS, TEXT_WINDOW)? else {
         anyhow::bail!(
             "{}: the text has {} tokens; scoring needs at least two",
             args.data.display(),

@@ -7,8 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use rnn::lm::LanguageModel;
-use rnn::model::{AnyModel, Explanation, Model};
+use rnn::model::{Explanation, Kind, Model};
 use rnn::rnn::argmax;
 
 /// Show the class probabilities after every token of a text, as if it stopped there.
@@ -61,13 +60,14 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         rnn::plot::check_path(path)?;
     }
     let text = args.text.join(" ");
-    let model = match AnyModel::load(&args.model)? {
-        AnyModel::Classifier(model) => model,
-        AnyModel::LanguageModel(_) if args.plot.is_some() => {
+    let model = Model::load(&args.model)?;
+    match model.kind() {
+        Kind::Classifier => {}
+        Kind::LanguageModel if args.plot.is_some() => {
             anyhow::bail!("--plot draws a classifier's hidden states; this is a language model")
         }
-        AnyModel::LanguageModel(model) => return explain_text(&model, &text, args.json),
-    };
+        Kind::LanguageModel => return explain_text(&model, &text, args.json),
+    }
     let explanation = match &args.plot {
         Some(path) => plot_flow(&model, &text, &args, path)?,
         None => model.explain(&text),
@@ -84,7 +84,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             .collect();
         let mut summary = json!({
             "tokens": explanation.tokens,
-            "labels": model.labels,
+            "labels": model.labels(),
             "probs": probs,
         });
         if let Some(wide) = &explanation.wide {
@@ -95,7 +95,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         writeln!(out, "{summary}")?;
         return Ok(());
     }
-    print_table(&mut out, &model.labels, &explanation, last)
+    print_table(&mut out, model.labels(), &explanation, last)
 }
 
 /// `explain --plot`: the hidden states, probabilities and gradient norms of `text` drawn to
@@ -106,11 +106,11 @@ fn plot_flow(model: &Model, text: &str, args: &ExplainArgs, path: &Path) -> Resu
         "{} reading {} tokens; gradient of the loss for \"{}\"",
         args.model.file_name().unwrap_or_default().to_string_lossy(),
         explanation.tokens.len(),
-        model.labels[target]
+        model.labels()[target]
     );
     rnn::plot::plot_flow(
         &explanation.tokens,
-        &model.labels,
+        model.labels(),
         target,
         &flow,
         &title,
@@ -227,8 +227,8 @@ const NEXT: usize = 3;
 
 /// `rnn explain` of a language model: each token, the probability the model gave it, and the
 /// tokens it expected after it.
-fn explain_text(model: &LanguageModel, text: &str, json: bool) -> Result<()> {
-    let steps = model.explain(text, NEXT);
+fn explain_text(model: &Model, text: &str, json: bool) -> Result<()> {
+    let steps = model.next_tokens(text, NEXT)?;
     if steps.is_empty() {
         anyhow::bail!("the text has no tokens");
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use rnn::lm::{LanguageModel, Sampling};
+use rnn::lm::Sampling;
+use rnn::model::{Kind, Model};
 
 /// Write text with a language model trained by `rnn lm`: it reads --prime, then draws one
 /// token after another, each from the model's prediction of the next, and prints them as they
@@ -42,7 +43,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let model = LanguageModel::load(&args.model)?;
+    let model = Model::load_as(&args.model, Kind::LanguageModel)?;
     let sampling = Sampling {
         temperature: args.temperature,
         top_k: args.top_k,

@@ -243,7 +243,7 @@ pub fn run(mut args: LmArgs) -> Result<()> {
     super::end_history::<LmArgs>("lm", &report, &args.model, history)?;
     let valid = run
         .model
-        .evaluate(run.texts(None).valid, config.batch, text.bptt);
+        .evaluate_text(run.texts(None).valid, config.batch, text.bptt)?;
     print_summary(
         &args,
         &report,

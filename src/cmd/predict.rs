@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{Map, json};
 
 use rnn::data::files::{Format, Texts};
-use rnn::model::{Model, Prediction};
+use rnn::model::{Kind, Model, Prediction};
 
 /// Predict the label of every text of a file or of standard input.
 ///
@@ -57,7 +57,7 @@ pub struct PredictArgs {
 const MAX_BATCH: usize = 1024;
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let model = Model::load(&args.model)?;
+    let model = Model::load_as(&args.model, Kind::Classifier)?;
     // From a file, whole batches are read before predicting; from stdin (perhaps a person
     // typing, or a program waiting for each answer), whatever has arrived is predicted at once.
     let (reader, name, from_file): (Box<dyn Read>, PathBuf, bool) = match &args.input {
@@ -73,7 +73,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         (None, true) => Format::of(&name),
         (None, false) => Format::FastText,
     };
-    let text_col = args.text_col.as_deref().unwrap_or(&model.columns.text);
+    let text_col = args.text_col.as_deref().unwrap_or(&model.columns().text);
     let mut texts = Texts::new(reader, format, &name, text_col, args.max_row_bytes)?;
     let mut out = std::io::stdout().lock();
     let mut batch: Vec<String> = Vec::new();
@@ -95,7 +95,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             }
         }
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-        for p in model.predict(&refs) {
+        for p in model.predict(&refs)? {
             let line = if args.fasttext {
                 fasttext_line(&model, &p, args.k)
             } else {
@@ -116,16 +116,16 @@ pub fn run(args: PredictArgs) -> Result<()> {
 fn format_prediction(model: &Model, p: &Prediction, k: usize, probs: bool) -> String {
     if probs {
         let map: Map<String, serde_json::Value> = model
-            .labels
+            .labels()
             .iter()
             .zip(&p.probs)
             .map(|(l, &x)| (l.clone(), json!(super::json_number(x))))
             .collect();
-        return json!({ "label": model.labels[p.label], "probs": map }).to_string();
+        return json!({ "label": model.labels()[p.label], "probs": map }).to_string();
     }
     p.top(k)
         .iter()
-        .map(|&(c, x)| format!("{}\t{x:.6}", model.labels[c]))
+        .map(|&(c, x)| format!("{}\t{x:.6}", model.labels()[c]))
         .collect::<Vec<_>>()
         .join("\t")
 }
@@ -135,7 +135,7 @@ fn format_prediction(model: &Model, p: &Prediction, k: usize, probs: bool) -> St
 fn fasttext_line(model: &Model, p: &Prediction, k: usize) -> String {
     p.top(k)
         .iter()
-        .map(|&(c, x)| format!("__label__{} {x:.6}", model.labels[c]))
+        .map(|&(c, x)| format!("__label__{} {x:.6}", model.labels()[c]))
         .collect::<Vec<_>>()
         .join(" ")
 }

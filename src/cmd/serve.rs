@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use rnn::serve::{AnyModel, ServeConfig, serve};
+use rnn::model::{Model, Task};
+use rnn::serve::{ServeConfig, serve};
 
 /// Serve a model over HTTP (the KServe V1 / TensorFlow Serving REST protocol).
 ///
@@ -131,15 +132,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
     {
         bail!("--name {name:?}: a model name must be non-empty, without / : ? # % or spaces");
     }
-    let model = AnyModel::load(&args.model)?;
-    let summary = match &model {
-        AnyModel::Classifier(model) => format!(
+    let model = Model::load(&args.model)?;
+    let summary = match &model.task {
+        Task::Classifier { labels, .. } => format!(
             "{}, V = {}, labels {}",
             model.network.arch(),
             model.vocab.len(),
-            label_list(&model.labels)
+            label_list(labels)
         ),
-        AnyModel::LanguageModel(model) => format!(
+        Task::NextToken => format!(
             "a language model: {}, V = {}, {} tokens",
             model.network.arch(),
             model.vocab.len(),

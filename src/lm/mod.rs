@@ -1,6 +1,9 @@
-//! A language model: a network that reads a text one token at a time and predicts the next,
-//! with what turns text into its tokens and back. This is what `rnn lm` trains, `rnn generate`
-//! samples from, and a language model's file holds.
+//! A language model: a [`Model`] whose task is the next token ([`Task::NextToken`]), its
+//! network reading a text one token at a time and predicting the next, with what turns text
+//! into its tokens and back. This is what `rnn lm` trains, `rnn generate` samples from, and a
+//! language model's file holds. Its operations are here, as methods of [`Model`]: those that
+//! need the next token give [`Error::Config`] on a classifier (see [`Model::check_kind`]);
+//! [`Model::token`] and [`Model::join`] serve either kind.
 //!
 //! ```text
 //! x_t = onehot(w_t) or E[w_t]      h_t = the layers' cells (one direction)
@@ -12,18 +15,18 @@
 //! by truncated backpropagation through time ([`crate::train::text`]).
 //!
 //! ```
-//! use rnn::lm::{LanguageModel, Sampling};
-//! use rnn::model::ModelConfig;
+//! use rnn::lm::Sampling;
+//! use rnn::model::{Model, ModelConfig};
 //! use rnn::data::Tokens;
 //! use rnn::train::{TrainConfig, text::{TextConfig, Texts}};
 //!
 //! let text = "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc".repeat(4);
 //! let config = ModelConfig { hidden: 16, tokens: Tokens::Char, bidirectional: false, dropout: 0.0, embed: None, ..ModelConfig::default() };
-//! let mut model = LanguageModel::for_text(&text, &config)?;
+//! let mut model = Model::for_text(&text, &config)?;
 //! let ids = model.encode(&text);
 //! let training = TrainConfig { epochs: 30, batch: 4, lr: 0.01, ..TrainConfig::default() };
 //! let texts = Texts { train: &ids, ..Texts::default() };
-//! model.train(texts, &training, &TextConfig { bptt: 8, max_seconds: None }, None, |_| {})?;
+//! model.train_text(texts, &training, &TextConfig { bptt: 8, max_seconds: None }, None, |_| {})?;
 //! let greedy = Sampling { temperature: 0.0, ..Sampling::default() };
 //! let written: String = model.generate("ab", &greedy)?.take(6).map(|(token, _)| model.token(token).to_string()).collect();
 //! assert_eq!(written, "cabcab");
@@ -34,34 +37,21 @@ pub mod corpus;
 pub mod recipe;
 mod sample;
 
-use std::path::Path;
-
 pub use sample::{Generator, Sampling};
 
-use crate::data::files::Columns;
 use crate::data::{Tokens, Vocab};
 use crate::error::{Error, Result, Setting};
 use crate::metrics::Score;
-use crate::model::{AnyModel, ModelConfig};
-use crate::model_file::{self, Contents, ContentsRef, Rest};
-use crate::rnn::{Architecture, Batch, Network, Workspace};
+use crate::model::{Kind, Model, ModelConfig, Task};
+use crate::rnn::{Architecture, Batch, Workspace};
 use crate::train::text::{self, TextConfig, Texts};
 use crate::train::{Event, RunState, TrainConfig, TrainReport};
 
-/// A language model.
-#[derive(Clone, Debug)]
-pub struct LanguageModel {
-    pub network: Network,
-    pub vocab: Vocab,
-    /// How text is split into tokens (and the tokens joined back: see [`LanguageModel::join`]).
-    pub tokens: Tokens,
-}
-
-impl LanguageModel {
-    /// A new model for a training text: its vocabulary is `<unk>` and every token of `text`
-    /// seen at least `config.min_count` times (at most `config.max_vocab` of them), its network
-    /// `config`'s, reading forwards, with weights drawn from `config.seed` as a classifier's
-    /// are. `config.pool` and `config.max_len` do not apply.
+impl Model {
+    /// A new language model for a training text: its vocabulary is `<unk>` and every token of
+    /// `text` seen at least `config.min_count` times (at most `config.max_vocab` of them), its
+    /// network `config`'s, reading forwards, with weights drawn from `config.seed` as a
+    /// classifier's are. `config.pool` and `config.max_len` do not apply.
     ///
     /// # Errors
     /// [`Error::Config`] for a bidirectional network (a language model must not see the token
@@ -92,62 +82,13 @@ impl LanguageModel {
             dropout: config.dropout,
             ..Architecture::language_model(config.cell, vocab.len(), config.hidden)
         };
-        Ok(LanguageModel {
+        Ok(Model {
             network: config.network(&arch)?,
             vocab,
             tokens: config.tokens,
+            max_len: None,
+            task: Task::NextToken,
         })
-    }
-
-    /// Reads a language model's file (see [`crate::model_file`]).
-    ///
-    /// # Errors
-    /// As [`AnyModel::load`], and [`Error::Model`] for a classifier's file.
-    pub fn load(path: &Path) -> Result<Self> {
-        Self::from_contents(model_file::load(path)?, path)
-    }
-
-    /// The language model that a model file's contents (read from `path`) hold.
-    ///
-    /// # Errors
-    /// As [`AnyModel::from_contents`], and [`Error::Model`] for a classifier's contents.
-    pub fn from_contents(contents: Contents, path: &Path) -> Result<Self> {
-        match AnyModel::from_contents(contents, path)? {
-            AnyModel::LanguageModel(model) => Ok(model),
-            AnyModel::Classifier(_) => Err(Error::model(
-                path,
-                "a classifier, not a language model: use `rnn predict` with it (`rnn generate` \
-                 needs a model trained by `rnn lm`)",
-            )),
-        }
-    }
-
-    /// Writes the model file atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        model_file::save(self.contents(), path)
-    }
-
-    /// The model as a model file holds it.
-    pub fn contents(&self) -> ContentsRef<'_> {
-        rest(&self.vocab, self.tokens).around(&self.network, self.network.params())
-    }
-
-    /// The network, to be trained, and beside it what the model file holds with it (borrowed
-    /// apart, so that a run can write the model file as it trains).
-    pub fn network_and_rest(&mut self) -> (&mut Network, Rest<'_>) {
-        (&mut self.network, rest(&self.vocab, self.tokens))
-    }
-
-    /// The token ids of `text`, split by the model's rule; unknown tokens are `<unk>`.
-    pub fn encode(&self, text: &str) -> Vec<u32> {
-        let unk = self.vocab.unk();
-        let mut ids = Vec::new();
-        self.tokens.for_each(text, |t| {
-            if let Some(i) = self.vocab.index(t).or(unk) {
-                ids.push(i);
-            }
-        });
-        ids
     }
 
     /// Token `id` as text.
@@ -164,12 +105,12 @@ impl LanguageModel {
         }
     }
 
-    /// Trains the model on `texts` (token ids, see [`LanguageModel::encode`]) by truncated
+    /// Trains a language model on `texts` (token ids, see [`Model::encode`]) by truncated
     /// backpropagation through time; see [`text::train_text`].
     ///
     /// # Errors
-    /// As [`text::train_text`].
-    pub fn train(
+    /// As [`text::train_text`]; [`Error::Config`] for a classifier.
+    pub fn train_text(
         &mut self,
         texts: Texts<'_>,
         config: &TrainConfig,
@@ -177,24 +118,33 @@ impl LanguageModel {
         state: Option<RunState>,
         on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<TrainReport> {
+        self.check_kind(Kind::LanguageModel, "training on a text")?;
         text::train_text(&mut self.network, texts, config, text, state, on_event)
     }
 
-    /// The mean loss (nats a token) and next-token accuracy on `ids`, read as `streams`
-    /// streams in windows of `bptt` steps (see [`text::evaluate_text`]); `None` for fewer than
-    /// two tokens.
-    pub fn evaluate(&self, ids: &[u32], streams: usize, bptt: usize) -> Option<Score> {
-        text::evaluate_text(&self.network, ids, streams, bptt)
+    /// A language model's mean loss (nats a token) and next-token accuracy on `ids`, read as
+    /// `streams` streams in windows of `bptt` steps (see [`text::evaluate_text`]); `None` for
+    /// fewer than two tokens.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a classifier (see [`Model::evaluate`]).
+    pub fn evaluate_text(&self, ids: &[u32], streams: usize, bptt: usize) -> Result<Option<Score>> {
+        self.check_kind(Kind::LanguageModel, "scoring a text")?;
+        Ok(text::evaluate_text(&self.network, ids, streams, bptt))
     }
 
-    /// What the model expects at every step of `text`: for each of its tokens, the
+    /// What a language model expects at every step of `text`: for each of its tokens, the
     /// probability the model gave it from the tokens before (`None` for the first, which
     /// nothing predicts), and the `top` likeliest next tokens after it, with their
     /// probabilities, likeliest first.
-    pub fn explain(&self, text: &str, top: usize) -> Vec<NextToken> {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a classifier (see [`Model::explain`]).
+    pub fn next_tokens(&self, text: &str, top: usize) -> Result<Vec<NextToken>> {
+        self.check_kind(Kind::LanguageModel, "the likeliest next tokens")?;
         let ids = self.encode(text);
         if ids.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let batch = Batch::new(&[&ids], &[]);
         let mut ws = Workspace::default();
@@ -217,34 +167,21 @@ impl LanguageModel {
                     .collect(),
             });
         }
-        out
+        Ok(out)
     }
 
-    /// A stream of tokens drawn one after the other, each with its probability under the
-    /// model, after reading `prime` (see [`Generator`]).
+    /// A stream of tokens drawn one after the other, each with its probability under a
+    /// language model, after reading `prime` (see [`Generator`]).
     ///
     /// # Errors
-    /// [`Error::Config`] for sampling settings out of range, or a prime of only tokens the
-    /// model does not know.
+    /// [`Error::Config`] for sampling settings out of range, a prime of only tokens the model
+    /// does not know, or a classifier.
     pub fn generate(&self, prime: &str, sampling: &Sampling) -> Result<Generator<'_>> {
         Generator::new(self, prime, sampling)
     }
 }
 
-/// What a language model's file holds beside the network: its vocabulary and token rule (no
-/// labels, no length limit, the default columns).
-fn rest(vocab: &Vocab, tokens: Tokens) -> Rest<'_> {
-    static COLUMNS: std::sync::LazyLock<Columns> = std::sync::LazyLock::new(Columns::default);
-    Rest {
-        vocab,
-        labels: &[],
-        tokens,
-        max_len: None,
-        columns: &COLUMNS,
-    }
-}
-
-/// One step of [`LanguageModel::explain`].
+/// One step of [`Model::next_tokens`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct NextToken {
     pub token: u32,

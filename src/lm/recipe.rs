@@ -6,12 +6,11 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use super::LanguageModel;
 use super::corpus::{self, DEFAULT_VALID_FRACTION};
 use crate::checkpoint::{self, Checkpoint, RunFiles, Saver};
 use crate::data::Tokens;
 use crate::error::{Error, Result};
-use crate::model::{Initializer, ModelConfig};
+use crate::model::{Initializer, Kind, Model, ModelConfig};
 use crate::optim::OptimizerKind;
 use crate::rnn::{CellKind, Pool};
 use crate::train::text::{TextConfig, Texts};
@@ -203,7 +202,7 @@ impl TextStart {
 /// A run on a text, ready to train.
 #[derive(Debug)]
 pub struct PreparedText {
-    pub model: LanguageModel,
+    pub model: Model,
     /// The training tokens, then (without a validation text) the validation tokens.
     ids: Vec<u32>,
     /// Where the validation tokens start in `ids`, or the validation text's own tokens.
@@ -270,8 +269,8 @@ pub fn prepare_run(
             epochs,
             threads,
         } => {
-            let (contents, config, state) = checkpoint.continue_with(epochs, threads);
-            let model = LanguageModel::from_contents(contents, &path)?;
+            let (model, config, state) = checkpoint.continue_with(epochs, threads);
+            let model = model.of_kind(Kind::LanguageModel, &path)?;
             (model, Some((config, state)))
         }
         TextStart::New => {
@@ -282,7 +281,7 @@ pub fn prepare_run(
                     training_end(text, notes.valid_fraction, chars)
                 }
             };
-            let model = LanguageModel::for_text(&text[..cut], &recipe.model).map_err(named)?;
+            let model = Model::for_text(&text[..cut], &recipe.model).map_err(named)?;
             (model, None)
         }
     };

@@ -11,8 +11,8 @@
 //! never drawn. The state is carried from token to token, so a step costs one forward step of
 //! one row, whatever the length written so far.
 
-use super::LanguageModel;
 use crate::error::{Error, Result};
+use crate::model::{Kind, Model};
 use crate::rng::Rng;
 use crate::rnn::{Batch, Carry, Workspace, softmax_in_place};
 
@@ -68,12 +68,12 @@ impl Sampling {
     }
 }
 
-/// The tokens a [`LanguageModel`] writes, one by one: an iterator of `(token id, p)`, `p`
+/// The tokens a language model writes, one by one: an iterator of `(token id, p)`, `p`
 /// being the model's probability of that token (at temperature 1) where it was drawn. It
 /// never ends by itself; take as many as wanted.
 #[derive(Debug)]
 pub struct Generator<'a> {
-    model: &'a LanguageModel,
+    model: &'a Model,
     sampling: Sampling,
     rng: Rng,
     ws: Workspace,
@@ -97,8 +97,9 @@ impl<'a> Generator<'a> {
     /// after a line break, when the model knows one, or else after its first token.
     ///
     /// # Errors
-    /// As [`LanguageModel::generate`].
-    pub fn new(model: &'a LanguageModel, prime: &str, sampling: &Sampling) -> Result<Self> {
+    /// As [`Model::generate`].
+    pub fn new(model: &'a Model, prime: &str, sampling: &Sampling) -> Result<Self> {
+        model.check_kind(Kind::LanguageModel, "writing text")?;
         sampling.validate()?;
         let unk = model.vocab.unk();
         // the first token it knows besides <unk>: the tokens it can write

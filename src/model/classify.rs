@@ -1,11 +1,13 @@
 //! A classifier's operations: a new model for labelled texts, and what it does with texts and
-//! labelled examples (predict, explain, the flow through the network, evaluate, train).
+//! labelled examples (predict, explain, the flow through the network, evaluate, train). A
+//! language model has no labels: on one, each that needs them gives [`Error::Config`] (see
+//! [`Model::check_kind`]).
 
 use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::{Model, ModelConfig};
+use super::{Kind, Model, ModelConfig, Task};
 use crate::data::files::{Columns, Row};
 use crate::data::{Example, UNK, UNSEEN, Vocab};
 use crate::error::{Error, Result};
@@ -41,7 +43,9 @@ impl Prediction {
 }
 
 /// How a prediction evolves while the network reads a text: the probabilities of the labels
-/// after each token, as if the text stopped there.
+/// after each token, as if the text stopped there. (A language model's classes are its
+/// vocabulary, and its network predicts at every step: after each token, the probabilities
+/// of the token to come, which [`Model::next_tokens`] names.)
 ///
 /// For a network that reads forwards only, and for a text short enough, that is after every
 /// token. A bidirectional network reads each prefix again, so for a long text only some
@@ -142,16 +146,18 @@ impl Model {
         Ok(Model {
             network,
             vocab,
-            labels,
             tokens: config.tokens,
             max_len: config.max_len,
-            columns: Columns::default(),
+            task: Task::Classifier {
+                labels,
+                columns: Columns::default(),
+            },
         })
     }
 
-    /// The index of `label`, if the model has it.
+    /// The index of `label`, if the model has it (a language model has none).
     pub fn label_index(&self, label: &str) -> Option<u32> {
-        self.labels
+        self.labels()
             .iter()
             .position(|l| l == label)
             .map(|i| i as u32)
@@ -161,8 +167,9 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::Data`] naming the file and line of the first row whose label the model does
-    /// not have.
+    /// not have; [`Error::Config`] for a language model.
     pub fn examples(&self, rows: &[Row], path: &Path) -> Result<Vec<Example>> {
+        self.check_kind(Kind::Classifier, "labelled examples")?;
         rows.iter()
             .map(|row| {
                 let label = self.label_index(&row.label).ok_or_else(|| {
@@ -172,7 +179,7 @@ impl Model {
                         format!(
                             "the label {:?} is not one the model knows ({})",
                             row.label,
-                            self.labels.join(", ")
+                            self.labels().join(", ")
                         ),
                     )
                 })?;
@@ -191,7 +198,11 @@ impl Model {
     /// Batches of texts (32 at most, 65,536 tokens at most unless one text has more) run in
     /// parallel on rayon's pool (one thread per core unless the caller installs another
     /// pool); a text's prediction does not depend on the others.
-    pub fn predict(&self, texts: &[&str]) -> Vec<Prediction> {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a language model, which predicts no label.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>> {
+        self.check_kind(Kind::Classifier, "a prediction of labels")?;
         let encoded: Vec<(Vec<u32>, TokenGrams)> = texts
             .par_iter()
             .map(|t| self.encode_with_grams(t))
@@ -227,14 +238,16 @@ impl Model {
                 probs,
             });
         }
-        out.into_iter()
+        Ok(out
+            .into_iter()
             .map(|p| p.expect("every text is predicted"))
-            .collect()
+            .collect())
     }
 
     /// The class probabilities after the tokens of `text` (every one, unless the text is
     /// long and the network reads both ways: see [`Explanation`]). The prefixes run in
-    /// batches on rayon's threads.
+    /// batches on rayon's threads. A language model's are those of the token to come after
+    /// each (see [`Model::next_tokens`]).
     pub fn explain(&self, text: &str) -> Explanation {
         match self.explain_until(text, &|| false) {
             Ok(explanation) => explanation,
@@ -284,8 +297,10 @@ impl Model {
     /// `None`). Returns the tokens as the model sees them, the label's index, and the flow.
     ///
     /// # Errors
-    /// [`Error::Config`] if the label is not one of the model's, or the text has no tokens.
+    /// [`Error::Config`] if the label is not one of the model's, the text has no tokens, or
+    /// the model is a language model.
     pub fn flow(&self, text: &str, label: Option<&str>) -> Result<(Explanation, usize, Flow)> {
+        self.check_kind(Kind::Classifier, "the flow of a label's gradient")?;
         let (ids, grams) = self.encode_with_grams(text);
         if ids.is_empty() {
             return Err(Error::Config("the text has no tokens to read".into()));
@@ -297,7 +312,7 @@ impl Model {
             Some(l) => self.label_index(l).ok_or_else(|| {
                 Error::Config(format!(
                     "the label {l:?} is not one the model knows ({})",
-                    self.labels.join(", ")
+                    self.labels().join(", ")
                 ))
             })? as usize,
         };
@@ -318,24 +333,33 @@ impl Model {
     }
 
     /// Loss, accuracy and confusion matrix on `examples`.
-    pub fn evaluate(&self, examples: &[Example]) -> Evaluation {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a language model (see [`Model::evaluate_text`]).
+    pub fn evaluate(&self, examples: &[Example]) -> Result<Evaluation> {
+        self.check_kind(Kind::Classifier, "an evaluation on labelled examples")?;
         let (score, confusion) = train::evaluate_classes(&self.network, examples);
-        Evaluation {
+        Ok(Evaluation {
             n: examples.len(),
             loss: score.loss,
             accuracy: score.accuracy,
             confusion,
-        }
+        })
     }
 
     /// Trains the network on `data.train`, scoring `data.valid` and `data.test` after every
     /// epoch; see [`train::train`].
+    ///
+    /// # Errors
+    /// As [`train::train`]; [`Error::Config`] for a language model (see
+    /// [`Model::train_text`]).
     pub fn train(
         &mut self,
         data: Data<'_>,
         config: &TrainConfig,
         on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<TrainReport> {
+        self.check_kind(Kind::Classifier, "training on labelled examples")?;
         train::train(&mut self.network, data, config, on_event)
     }
 }

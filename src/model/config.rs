@@ -1,6 +1,6 @@
 //! How a new model is built: the network's shape, its text rules and how its weights start
 //! ([`ModelConfig`]), for a classifier ([`Model::for_data`](super::Model::for_data)) and a
-//! language model ([`LanguageModel::for_text`](crate::lm::LanguageModel::for_text)) alike.
+//! language model ([`Model::for_text`](super::Model::for_text)) alike.
 
 use crate::data::Tokens;
 use crate::error::{Error, Result, Setting};

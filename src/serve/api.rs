@@ -146,17 +146,17 @@ pub(crate) const MAX_F32_JSON: usize = 16;
 /// and the labels' names, without running the network: the bound the server checks
 /// `--max-explain-probs` against and takes from the answer budget before it computes.
 pub fn answer_size(model: &Model, texts: &[String], explain: bool) -> AnswerSize {
-    let labels = model.labels.len();
+    let labels = model.labels().len();
     // {"<label>":<p>,...}
     let probs_json = 2
         + model
-            .labels
+            .labels()
             .iter()
             .map(|l| json_string_len(l) + 1 + MAX_F32_JSON)
             .sum::<usize>()
         + labels.saturating_sub(1);
     let longest_label = model
-        .labels
+        .labels()
         .iter()
         .map(|l| json_string_len(l))
         .max()
@@ -220,7 +220,7 @@ impl<'a> Predictions<'a> {
         predictions: &'a [Prediction],
         explanations: Option<&'a [Explanation]>,
     ) -> Self {
-        let labels = &model.labels;
+        let labels = model.labels();
         Predictions {
             predictions: predictions
                 .iter()
@@ -382,7 +382,7 @@ mod tests {
             "\u{1}w \"one\"".to_string(),
         ];
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let predictions = model.predict(&refs);
+        let predictions = model.predict(&refs).unwrap();
         let explanations: Vec<Explanation> = refs.iter().map(|t| model.explain(t)).collect();
         for explain in [false, true] {
             let json = Predictions::new(&model, &predictions, explain.then_some(&explanations[..]));

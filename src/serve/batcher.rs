@@ -38,7 +38,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySen
 use rayon::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::model::{Explanation, Model, Prediction};
+use crate::model::{Explanation, Kind, Model, Prediction};
 use crate::serve::metrics::Metrics;
 
 /// How the batcher groups texts and how much it may hold.
@@ -198,15 +198,20 @@ struct Shared {
 }
 
 impl Batcher {
-    /// Starts the compute threads and their rayon pools.
+    /// Starts the compute threads and their rayon pools, for a classifier's requests.
     ///
     /// # Errors
-    /// When the operating system refuses a thread.
+    /// When the operating system refuses a thread; [`std::io::ErrorKind::InvalidInput`] for a
+    /// language model, which predicts no label (the server writes text with one: see
+    /// [`super::sampler`]).
     pub fn start(
         model: Arc<Model>,
         config: BatchConfig,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
+        model
+            .check_kind(Kind::Classifier, "the batcher")
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let shared = Shared {
             model,
             metrics,
@@ -456,13 +461,18 @@ impl Worker {
     }
 }
 
-/// One forward pass over the texts of all `jobs`, split back into one answer a job.
+/// One forward pass over the texts of all `jobs`, split back into one answer a job. (The model
+/// is a classifier, as [`Batcher::start`] checked: its predictions do not fail. Were it not,
+/// no job would be answered, as after a panic.)
 fn predict(model: &Model, jobs: &[Job]) -> Vec<Answer> {
     let texts: Vec<&str> = jobs
         .iter()
         .flat_map(|job| job.texts.iter().map(String::as_str))
         .collect();
-    let mut predictions = model.predict(&texts).into_iter();
+    let Ok(predictions) = model.predict(&texts) else {
+        return Vec::new();
+    };
+    let mut predictions = predictions.into_iter();
     jobs.iter()
         .map(|job| Answer {
             predictions: predictions.by_ref().take(job.texts.len()).collect(),
@@ -498,7 +508,8 @@ impl Explainer {
                         .collect::<Result<Vec<_>, _>>()
                         .ok()?;
                     Some(Answer {
-                        predictions: model.predict(&texts),
+                        // a classifier's, as for a batch of predictions: they do not fail
+                        predictions: model.predict(&texts).ok()?,
                         explanations: Some(explanations),
                     })
                 })
@@ -562,7 +573,7 @@ mod tests {
             .await
             .unwrap();
         assert!(start.elapsed() < Duration::from_millis(1_000));
-        assert_eq!(answer.predictions, model.predict(&["good"]));
+        assert_eq!(answer.predictions, model.predict(&["good"]).unwrap());
         assert!(answer.explanations.is_none());
     }
 
@@ -591,13 +602,13 @@ mod tests {
             "rnn_batch_texts_count 1",
             "one pass for both"
         );
-        assert_eq!(first.predictions, model.predict(&["good", "bad"]));
-        assert_eq!(second.predictions, model.predict(&["not good"]));
+        assert_eq!(first.predictions, model.predict(&["good", "bad"]).unwrap());
+        assert_eq!(second.predictions, model.predict(&["not good"]).unwrap());
         let explained = batcher
             .run(vec!["not good".into()], true, batcher.arrival(true))
             .await
             .unwrap();
-        assert_eq!(explained.predictions, model.predict(&["not good"]));
+        assert_eq!(explained.predictions, model.predict(&["not good"]).unwrap());
         let explanation = &explained.explanations.unwrap()[0];
         assert_eq!(explanation.tokens, ["not", "good"]);
         assert_eq!(explanation, &model.explain("not good"));
@@ -644,7 +655,7 @@ mod tests {
             .run(vec!["not good".into()], false, batcher.arrival(false))
             .await
             .unwrap();
-        assert_eq!(answer.predictions, model.predict(&["not good"]));
+        assert_eq!(answer.predictions, model.predict(&["not good"]).unwrap());
         let left = batcher.load(true);
         assert!(
             left.queued >= 3,

@@ -179,7 +179,7 @@ pub fn check_prime(tokens: usize, max_tokens: usize, arch: &Architecture) -> Res
 /// The text written so far, and every token with its probability, as the answer holds them.
 #[derive(Clone, Debug)]
 pub struct Written {
-    /// What goes between two tokens (see [`LanguageModel::join`](crate::lm::LanguageModel::join)).
+    /// What goes between two tokens (see [`Model::join`](crate::model::Model::join)).
     join: &'static str,
     /// Whether the next token is written with `join` before it: after the prime, or a token.
     joined: bool,
@@ -289,7 +289,7 @@ pub fn longest_token_json<'a>(tokens: impl IntoIterator<Item = &'a String>) -> u
 /// Bytes of the answer to a request at most, whole or streamed, from the request alone: the
 /// bound taken from the answer budget before anything is computed. `token_json` is
 /// [`longest_token_json`] of the model's vocabulary, `join` its
-/// [`join`](crate::lm::LanguageModel::join).
+/// [`join`](crate::model::Model::join).
 pub fn answer_bound(
     model: &str,
     request: &GenerateRequest,

@@ -18,8 +18,8 @@
 //!
 //! The server calls [`Model::predict`](crate::model::Model::predict) and
 //! [`Model::explain`](crate::model::Model::explain), the functions behind `rnn predict` and
-//! `rnn explain`, and [`LanguageModel::generate`](crate::lm::LanguageModel::generate), the one
-//! behind `rnn generate`; it has no forward pass of its own.
+//! `rnn explain`, and [`Model::generate`](crate::model::Model::generate), the one behind
+//! `rnn generate`; it has no forward pass of its own.
 //!
 //! Whatever its clients do, the server's memory, file descriptors and compute stay bounded
 //! ([`ServeConfig`] has every limit): request bodies and answers are counted in byte budgets,
@@ -67,7 +67,9 @@ use connection::Timeouts;
 use metrics::Metrics;
 use routes::{AppState, Served, Writer};
 use sampler::Sampler;
-pub use served::{AnyModel, Kind};
+pub use served::Kind;
+
+use crate::model::Model;
 
 /// Where and how to serve a model, and the limits that keep the server's memory, file
 /// descriptors and permits bounded whatever its clients do.
@@ -123,8 +125,7 @@ pub struct ServeConfig {
     pub shutdown: Duration,
 }
 
-/// Serves `model` (a [`Model`](crate::model::Model), a
-/// [`LanguageModel`](crate::lm::LanguageModel) or a [`AnyModel`]) until SIGINT or
+/// Serves `model` (a classifier or a language model: see [`Model::kind`]) until SIGINT or
 /// SIGTERM, then stops accepting connections, finishes the requests in flight (waiting at most
 /// `config.shutdown`, then giving up their work) and returns. `on_ready` is called with the address once the server listens, after the
 /// signal handlers are installed.
@@ -132,11 +133,10 @@ pub struct ServeConfig {
 /// # Errors
 /// When the address cannot be bound, or threads cannot be started.
 pub fn serve(
-    model: impl Into<AnyModel>,
+    model: Model,
     config: ServeConfig,
     on_ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let model = model.into();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads.max(1))
         .thread_name("rnn-http")
@@ -214,12 +214,12 @@ pub fn serve(
 /// What `model` is served as: a classifier behind its batcher, or a language model behind its
 /// sampler, with `config`'s threads and limits, counting into `metrics`.
 fn served_of(
-    model: AnyModel,
+    model: Model,
     config: &ServeConfig,
     metrics: &Arc<Metrics>,
 ) -> std::io::Result<Served> {
-    Ok(match model {
-        AnyModel::Classifier(model) => {
+    Ok(match model.kind() {
+        Kind::Classifier => {
             let model = Arc::new(model);
             let batcher = Batcher::start(
                 Arc::clone(&model),
@@ -236,7 +236,7 @@ fn served_of(
             )?;
             Served::Classifier { model, batcher }
         }
-        AnyModel::LanguageModel(model) => Served::LanguageModel(Writer {
+        Kind::LanguageModel => Served::LanguageModel(Writer {
             token_json: generate::longest_token_json(model.vocab.tokens()),
             max_prime_tokens: generate::max_prime_tokens(
                 model.network.arch(),

@@ -233,7 +233,7 @@ async fn model_status(
                 "ngrams": arch.ngrams.map(|n| n.n),
                 "buckets": arch.ngrams.map(|n| n.buckets),
                 "vocabulary": model.vocab.len(),
-                "labels": model.labels,
+                "labels": model.labels(),
                 "tokens": model.tokens.name(),
                 "max_len": model.max_len,
             })
@@ -345,7 +345,7 @@ async fn classify(
 
     let size = api::answer_size(model, &texts, explain);
     if size.probs > state.max_explain_probs {
-        let labels = model.labels.len().max(1);
+        let labels = model.labels().len().max(1);
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(

@@ -16,14 +16,14 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::lm::LanguageModel;
+use crate::model::Model;
 use crate::serve::api::ApiError;
 use crate::serve::generate::{self, GenerateRequest, Written};
 use crate::serve::metrics::Metrics;
 
 /// Starts generations with a language model, at most a number at once.
 pub struct Sampler {
-    model: Arc<LanguageModel>,
+    model: Arc<Model>,
     /// The model's name in answers.
     name: Arc<str>,
     /// One permit a generation running.
@@ -38,12 +38,7 @@ pub type Output = mpsc::UnboundedReceiver<Bytes>;
 impl Sampler {
     /// A sampler running at most `threads` generations at once with `model`, named `name` in
     /// the answers.
-    pub fn new(
-        model: Arc<LanguageModel>,
-        name: &str,
-        threads: usize,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(model: Arc<Model>, name: &str, threads: usize, metrics: Arc<Metrics>) -> Self {
         Sampler {
             model,
             name: name.into(),
@@ -53,7 +48,7 @@ impl Sampler {
     }
 
     /// The model.
-    pub fn model(&self) -> &LanguageModel {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
@@ -118,7 +113,7 @@ pub fn failed() -> ApiError {
 /// then draws `request.length` tokens and sends them on `out` (stopping early when the
 /// receiver is gone).
 fn write(
-    model: &LanguageModel,
+    model: &Model,
     name: &str,
     request: &GenerateRequest,
     started: oneshot::Sender<Result<(), String>>,
@@ -170,7 +165,7 @@ mod tests {
             bidirectional: false,
             ..ModelConfig::seed()
         };
-        let model = LanguageModel::for_text("abcabcabc", &config).unwrap();
+        let model = Model::for_text("abcabcabc", &config).unwrap();
         Sampler::new(Arc::new(model), "m", 1, Arc::new(Metrics::default()))
     }
 

@@ -59,7 +59,7 @@ pub fn run(mut args: TrainArgs, seconds: f64) -> Result<()> {
     drop(signals);
     let searched = started.elapsed().as_secs_f64();
     tuned.run.model.save(&args.model)?;
-    let labels = &tuned.run.model.labels;
+    let labels = tuned.run.model.labels();
     let title = || {
         let (arch, train) = (tuned.run.model.network.arch(), file_name(&args.train));
         format!("{train}: {arch}, tuned by --autotune {seconds}")

@@ -16,7 +16,7 @@ use rnn::checkpoint::{self, RunFiles, checkpoint_path};
 use rnn::data::files::{self, Columns, Format, ReadOptions};
 use rnn::data::{Tokens, vectors};
 use rnn::metrics::Score;
-use rnn::model::{Initializer, Model, ModelConfig};
+use rnn::model::{Initializer, Kind, Model, ModelConfig};
 use rnn::optim::OptimizerKind;
 use rnn::recipe::{self, ClassWeight, DataNotes, Prepared, Recipe, Rows, Start};
 use rnn::rnn::{CellKind, DEFAULT_BUCKETS, DEFAULT_SUBWORD_BUCKETS, Ngrams, Pool, Subwords};
@@ -330,7 +330,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
             epochs,
             threads: args.threads,
         },
-        (None, Some(init)) => Start::Init(Box::new(Model::load(init)?)),
+        (None, Some(init)) => Start::Init(Box::new(Model::load_as(init, Kind::Classifier)?)),
         (None, None) => Start::New,
     };
     let recipe = recipe_of(&args, args.class_weight);
@@ -354,7 +354,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         print_banner(&run, &args)?;
     }
     let progress = Progress::new(run.config.epochs, run.train.len(), args.output.quiet);
-    let labels = run.model.labels.clone();
+    let labels = run.model.labels().to_vec();
     let stop = Some(&super::STOP);
     let (result, seconds) = progress.show(&labels, |on_event| run.run(Some(files), stop, on_event));
     drop(signals);
@@ -434,7 +434,7 @@ fn print_banner(run: &Prepared, args: &TrainArgs) -> Result<()> {
         "Training the network ({}; V = {} tokens, C = {} labels) on {} examples ({tokens} tokens){sets}.",
         model.network.arch(),
         model.vocab.len(),
-        model.labels.len(),
+        model.labels().len(),
         train.len(),
     )?;
     Ok(())
@@ -449,13 +449,16 @@ fn print_summary(
 ) -> Result<()> {
     let (model, train, valid, test) = (&run.model, &run.train, &run.valid, &run.test);
     // Final scores with the final weights (the history's train scores are running means).
-    let score = |e: &rnn::model::Evaluation| Score {
-        loss: e.loss,
-        accuracy: e.accuracy,
+    let score = |examples| -> Result<Score> {
+        let e = model.evaluate(examples)?;
+        Ok(Score {
+            loss: e.loss,
+            accuracy: e.accuracy,
+        })
     };
-    let final_train = score(&model.evaluate(train));
-    let final_valid = (!valid.is_empty()).then(|| score(&model.evaluate(valid)));
-    let final_test = (!test.is_empty()).then(|| score(&model.evaluate(test)));
+    let final_train = score(train)?;
+    let final_valid = (!valid.is_empty()).then(|| score(valid)).transpose()?;
+    let final_test = (!test.is_empty()).then(|| score(test)).transpose()?;
     let epochs = report.history.last().map_or(0, |m| m.epoch);
     let mut out = std::io::stdout().lock();
     if !args.output.quiet {
@@ -485,7 +488,7 @@ fn print_summary(
             "train_tokens_per_s": report.tokens_per_second(),
             "train_loss": json_number(final_train.loss),
             "train_acc": json_number(final_train.accuracy),
-            "warnings": report.warnings.iter().map(|w| w.describe(&model.labels)).collect::<Vec<_>>(),
+            "warnings": report.warnings.iter().map(|w| w.describe(model.labels())).collect::<Vec<_>>(),
         });
         if let Some(v) = &final_valid {
             summary["valid_loss"] = json!(json_number(v.loss));
