@@ -167,6 +167,71 @@ fn plan(
     Ok(Plan::new(&every, valid_fraction, seed))
 }
 
+/// The vocabulary every rank builds alike: every rank's counts of its training rows (row
+/// `rank + world · k` of the file is shard `rank`'s `k`-th, `rows[k]`), gathered and merged as
+/// one process would count the whole file's.
+fn agreed_vocab(
+    gather: &Bound<'_, PyAny>,
+    rows: &[Row],
+    plan: &Plan,
+    (rank, world): (usize, usize),
+    config: &rnn::model::ModelConfig,
+) -> PyResult<Vocab> {
+    let row_of = |k: usize| rank + world * k;
+    let counts = TokenCounts::of(
+        rows.iter()
+            .enumerate()
+            .filter(|(k, _)| !plan.held(row_of(*k)))
+            .map(|(k, r)| (row_of(k) as u64, r.text.as_str())),
+        config.tokens,
+        config.max_len,
+    );
+    let mine: Vec<(String, usize, u64)> = counts
+        .entries
+        .into_iter()
+        .map(|e| (e.token, e.count, e.first))
+        .collect();
+    let parts: Vec<Vec<(String, usize, u64)>> = gathered(gather, mine)?;
+    let merged = TokenCounts::merge(parts.into_iter().map(|p| {
+        TokenCounts {
+            entries: p
+                .into_iter()
+                .map(|(token, count, first)| TokenCount {
+                    token,
+                    count,
+                    first,
+                })
+                .collect(),
+        }
+    }));
+    Ok(Vocab::from_counts(
+        &merged,
+        config.min_count,
+        config.max_vocab,
+    ))
+}
+
+/// Every class's training rows over every rank (`examples` is shard `rank`'s, as in
+/// [`agreed_vocab`]), for the weights one process would give the classes.
+fn class_counts(
+    gather: &Bound<'_, PyAny>,
+    examples: &[Example],
+    plan: &Plan,
+    (rank, world): (usize, usize),
+    classes: usize,
+) -> PyResult<Vec<usize>> {
+    let mut counts = vec![0usize; classes];
+    for (k, e) in examples.iter().enumerate() {
+        if !plan.held(rank + world * k) {
+            counts[e.label as usize] += 1;
+        }
+    }
+    let all: Vec<Vec<usize>> = gathered(gather, counts)?;
+    Ok((0..classes)
+        .map(|c| all.iter().map(|v| v[c]).sum())
+        .collect())
+}
+
 impl NativeRank {
     fn with<T>(&self, f: impl FnOnce(&mut Rank) -> PyResult<T>) -> PyResult<T> {
         let mut guard = self.inner.lock().expect("one caller at a time");
@@ -367,7 +432,6 @@ impl NativeRank {
             test: read_shard(test)?,
         };
         let total: usize = gathered::<usize>(gather, rows.len())?.into_iter().sum();
-        let row_of = |k: usize| rank + world * k;
         if let Some(checkpoint) = resume {
             return Self::resumed(
                 py,
@@ -397,34 +461,7 @@ impl NativeRank {
             valid_fraction,
             recipe.model.seed,
         )?;
-        // the vocabulary: every rank's counts of its training rows, merged
-        let counts = TokenCounts::of(
-            rows.iter()
-                .enumerate()
-                .filter(|(k, _)| !plan.held(row_of(*k)))
-                .map(|(k, r)| (row_of(k) as u64, r.text.as_str())),
-            recipe.model.tokens,
-            recipe.model.max_len,
-        );
-        let mine: Vec<(String, usize, u64)> = counts
-            .entries
-            .into_iter()
-            .map(|e| (e.token, e.count, e.first))
-            .collect();
-        let parts: Vec<Vec<(String, usize, u64)>> = gathered(gather, mine)?;
-        let merged = TokenCounts::merge(parts.into_iter().map(|p| {
-            TokenCounts {
-                entries: p
-                    .into_iter()
-                    .map(|(token, count, first)| TokenCount {
-                        token,
-                        count,
-                        first,
-                    })
-                    .collect(),
-            }
-        }));
-        let vocab = Vocab::from_counts(&merged, recipe.model.min_count, recipe.model.max_vocab);
+        let vocab = agreed_vocab(gather, &rows, &plan, (rank, world), &recipe.model)?;
         let mut model = Model::for_vocab(vocab, labels, &recipe.model).map_err(to_py)?;
         // the columns read, which `rnn eval` of this model reads by default
         if let Task::Classifier { columns: kept, .. } = &mut model.task {
@@ -439,17 +476,7 @@ impl NativeRank {
             .batch
             .unwrap_or_else(|| train::default_batch(training));
         if recipe.class_weight == ClassWeight::Balanced {
-            // as one process would weigh them: every rank's training rows of each class
-            let mut counts = vec![0usize; classes];
-            for (k, e) in examples.iter().enumerate() {
-                if !plan.held(row_of(k)) {
-                    counts[e.label as usize] += 1;
-                }
-            }
-            let all: Vec<Vec<usize>> = gathered(gather, counts)?;
-            let n: Vec<usize> = (0..classes)
-                .map(|c| all.iter().map(|v| v[c]).sum())
-                .collect();
+            let n = class_counts(gather, &examples, &plan, (rank, world), classes)?;
             config.class_weights = Some(train::balanced_weights(&n));
         }
         Rank::build(model, examples, scored, plan, rank, world, config, None)
