@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -343,15 +344,28 @@ def describe(settings, epochs):
 FIXED = ["--embed", "0", "--pool", "last", "--ngrams", "0", "--dropout", "0", "--min-count", "1", "--valid-split", "0", "--patience", "0"]
 
 
+def known_flags(binary, cache={}):
+    """The flags `binary train --help` lists (an older build knows fewer)."""
+    if binary not in cache:
+        help_text = subprocess.run([binary, "train", "--help"], capture_output=True, text=True).stdout
+        cache[binary] = set(re.findall(r"(--[a-z][a-z-]*)", help_text))
+    return cache[binary]
+
+
 def our_train_argv(binary, train, test, model, settings, epochs, threads, old=False):
-    """The `rnn train` command line for a task (for a binary from before the defaults
-    changed, `old`)."""
+    """The `rnn train` command line for a task. For another build (`old`), the flags that fix
+    the network (`FIXED`, `--bidirectional`) are given where it knows them: a build from
+    before the defaults changed knows none, and trains the plain network by default; one from
+    before the wide path knows all but `--ngrams`, and has no wide path."""
     argv = [binary, "train", "--train", train, "--test", test, "--model", model, "--quiet", "--json"]
     argv += ["--cell", settings.get("cell", "rnn")]
     if settings.get("layers", 1) > 1:
         argv += ["--layers", str(settings["layers"])]
-    if not old:
-        argv += ["--bidirectional", "true" if settings.get("bidirectional") else "false"] + FIXED
+    fixed = ["--bidirectional", "true" if settings.get("bidirectional") else "false"] + FIXED
+    if old:
+        known = known_flags(binary)
+        fixed = [x for flag, value in zip(fixed[::2], fixed[1::2]) if flag in known for x in (flag, value)]
+    argv += fixed
     argv += ["--tokens", settings["tokens"], "--hidden", str(settings["hidden"])]
     argv += ["--batch", str(settings["batch"]), "--optimizer", settings["optimizer"]]
     argv += ["--lr", str(settings["lr"]), "--clip", str(settings["clip"]), "--epochs", str(epochs)]
