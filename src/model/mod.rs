@@ -312,13 +312,19 @@ impl Model {
     /// the token's hash (see [`unseen_key`]). With subword vectors, the network also needs
     /// every token's n-grams: [`Model::encode_with_grams`].
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        self.encode_with_grams(text).0
+        self.encode_text(text, false).0
     }
 
     /// [`Model::encode`], and with subword vectors every token's character n-grams, taken
     /// from the word itself (a word the vocabulary lacks too; see [`crate::rnn::Subwords`]);
     /// empty n-grams without.
     pub fn encode_with_grams(&self, text: &str) -> (Vec<u32>, TokenGrams) {
+        self.encode_text(text, true)
+    }
+
+    /// The token ids of `text`, and with `grams_too` (and subword vectors) their n-grams, which
+    /// [`Model::encode`] does not hash only to drop.
+    fn encode_text(&self, text: &str, grams_too: bool) -> (Vec<u32>, TokenGrams) {
         let unk = self.vocab.unk();
         let arch = self.network.arch();
         let keyed = arch.ngrams.is_some() && unk == Some(0);
@@ -334,7 +340,7 @@ impl Model {
                 };
                 if let Some(id) = id {
                     ids.push(id);
-                    if let Some(subwords) = arch.subwords {
+                    if let Some(subwords) = arch.subwords.filter(|_| grams_too) {
                         grams.push(subwords, t);
                     }
                 }
