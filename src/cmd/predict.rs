@@ -73,7 +73,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
         (None, true) => Format::of(&name),
         (None, false) => Format::FastText,
     };
-    let text_col = args.text_col.as_deref().unwrap_or(&model.columns().text);
+    // a classifier's (load_as checked the kind), which always has its columns
+    let trained = model.columns().cloned().unwrap_or_default();
+    let text_col = args.text_col.as_deref().unwrap_or(&trained.text);
     let mut texts = Texts::new(reader, format, &name, text_col, args.max_row_bytes)?;
     let mut out = std::io::stdout().lock();
     let mut batch: Vec<String> = Vec::new();

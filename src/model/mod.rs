@@ -118,12 +118,12 @@ impl Task {
         }
     }
 
-    /// The columns of the TSV/CSV data a classifier was trained on; the default ones (`text`
-    /// and `label`) for a language model.
-    pub fn columns(&self) -> &Columns {
+    /// The columns of the TSV/CSV data a classifier was trained on; none for a language model,
+    /// which reads plain text.
+    pub fn columns(&self) -> Option<&Columns> {
         match self {
-            Task::Classifier { columns, .. } => columns,
-            Task::NextToken => &DEFAULT_COLUMNS,
+            Task::Classifier { columns, .. } => Some(columns),
+            Task::NextToken => None,
         }
     }
 }
@@ -146,9 +146,6 @@ impl Kind {
     }
 }
 
-/// The columns of a model that has none of its own (a language model reads plain text).
-static DEFAULT_COLUMNS: std::sync::LazyLock<Columns> = std::sync::LazyLock::new(Columns::default);
-
 impl Model {
     /// Which kind of model this is.
     pub fn kind(&self) -> Kind {
@@ -160,9 +157,9 @@ impl Model {
         self.task.labels()
     }
 
-    /// The columns of the TSV/CSV data a classifier was trained on; the default ones (`text`
-    /// and `label`) for a language model.
-    pub fn columns(&self) -> &Columns {
+    /// The columns of the TSV/CSV data a classifier was trained on; none for a language model,
+    /// which reads plain text.
+    pub fn columns(&self) -> Option<&Columns> {
         self.task.columns()
     }
 
