@@ -145,6 +145,11 @@ impl TokenGrams {
         self.len() == 0
     }
 
+    /// Every token's n-gram buckets, one token's after another.
+    pub fn all(&self) -> &[u32] {
+        &self.ids
+    }
+
     /// Token `t`'s n-gram buckets.
     pub fn of(&self, t: usize) -> &[u32] {
         &self.ids[self.starts[t] as usize..self.starts[t + 1] as usize]

@@ -792,8 +792,12 @@ fn check_examples(net: &Network, examples: &[Example]) -> Result<()> {
                 "example {i} has subword n-grams, and the network has no subword vectors"
             )));
         }
-        let mut grams = (0..e.grams.len()).flat_map(|t| e.grams.of(t));
-        if let Some(&g) = grams.find(|&&g| g as usize >= buckets.unwrap_or(0)) {
+        if let Some(&g) = e
+            .grams
+            .all()
+            .iter()
+            .find(|&&g| g as usize >= buckets.unwrap_or(0))
+        {
             return Err(Error::Config(format!(
                 "example {i}: subword n-gram {g} is outside the {} buckets",
                 buckets.unwrap_or(0)
