@@ -17,6 +17,7 @@ building bench/venv. See bench/README.md for what is measured and the caveats.
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -344,12 +345,11 @@ def describe(settings, epochs):
 FIXED = ["--embed", "0", "--pool", "last", "--ngrams", "0", "--dropout", "0", "--min-count", "1", "--valid-split", "0", "--patience", "0"]
 
 
-def known_flags(binary, cache={}):
+@functools.cache
+def known_flags(binary):
     """The flags `binary train --help` lists (an older build knows fewer)."""
-    if binary not in cache:
-        help_text = subprocess.run([binary, "train", "--help"], capture_output=True, text=True).stdout
-        cache[binary] = set(re.findall(r"(--[a-z][a-z-]*)", help_text))
-    return cache[binary]
+    help_text = subprocess.run([binary, "train", "--help"], capture_output=True, text=True).stdout
+    return frozenset(re.findall(r"(--[a-z][a-z-]*)", help_text))
 
 
 def our_train_argv(binary, train, test, model, settings, epochs, threads, old=False):
