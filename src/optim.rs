@@ -63,7 +63,11 @@ pub trait Optimizer: Send {
     ) {
         self.begin_step();
         let (lr, wide_end) = (self.learning_rate(), grads.wide_end());
-        grads.for_each_part(|range, part| {
+        grads.for_each_part_ahead(|range, part, ahead| {
+            if let Some(ahead) = ahead {
+                kernels::prefetch(&params[ahead.clone()]);
+                self.prefetch(ahead);
+            }
             let w = &mut params[range.clone()];
             let wide = wide_lr.filter(|_| range.start < wide_end);
             if let Some(wide_lr) = wide {
@@ -92,6 +96,10 @@ pub trait Optimizer: Send {
         kernels::matmul_tn(&mut g, a, b, n, k, m);
         self.update(w, &mut g, range, clip);
     }
+
+    /// Asks the CPU to fetch what the optimiser keeps for the parameters at `range` (a hint
+    /// that changes no value; see [`Gradients::for_each_part_ahead`]).
+    fn prefetch(&self, _range: Range<usize>) {}
 
     /// Starts a step (Adam counts them).
     fn begin_step(&mut self) {}
@@ -200,6 +208,11 @@ impl Optimizer for Adam {
         kernels::adam_step(w, g, m, v, &rule);
     }
 
+    fn prefetch(&self, range: Range<usize>) {
+        kernels::prefetch(&self.m[range.clone()]);
+        kernels::prefetch(&self.v[range]);
+    }
+
     fn learning_rate(&self) -> f32 {
         self.lr
     }
@@ -278,6 +291,10 @@ impl Optimizer for Adagrad {
 
     fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
         kernels::adagrad_step(w, g, &mut self.sum[range], self.lr, self.eps, clip);
+    }
+
+    fn prefetch(&self, range: Range<usize>) {
+        kernels::prefetch(&self.sum[range]);
     }
 
     fn learning_rate(&self) -> f32 {

@@ -54,12 +54,17 @@ impl AlignedVec {
     /// Sets the length to `len`; new elements are `value`. When the buffer must grow, it grows
     /// to exactly what `len` needs (not double, as `Vec` would): these buffers are a batch's
     /// largest, and doubling could cost as much memory again.
+    ///
+    /// Shrinking keeps the lines (a buffer reused from batch to batch shrinks and grows again
+    /// every batch), so growing back within them writes each new element once, as `value`.
     pub fn resize(&mut self, len: usize, value: f32) {
         let lines = len.div_ceil(LINE);
-        if lines > self.lines.capacity() {
-            self.lines.reserve_exact(lines - self.lines.len());
+        if lines > self.lines.len() {
+            if lines > self.lines.capacity() {
+                self.lines.reserve_exact(lines - self.lines.len());
+            }
+            self.lines.resize(lines, Line([0.0; LINE]));
         }
-        self.lines.resize(lines, Line([0.0; LINE]));
         if len > self.len {
             let old = self.len;
             self.len = len;
@@ -78,7 +83,9 @@ impl AlignedVec {
     pub fn extend_from_slice(&mut self, values: &[f32]) {
         let old = self.len;
         let lines = (old + values.len()).div_ceil(LINE);
-        self.lines.resize(lines, Line([0.0; LINE]));
+        if lines > self.lines.len() {
+            self.lines.resize(lines, Line([0.0; LINE]));
+        }
         self.len = old + values.len();
         self[old..].copy_from_slice(values);
     }

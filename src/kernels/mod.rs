@@ -297,6 +297,23 @@ pub fn matmul_panels(out: &mut [f32], a: &[f32], panels: &[f32], n: usize, k: us
     plain_matmul_panels(out, a, panels, n, k, m)
 }
 
+/// Asks the CPU to bring the memory of `xs` (its first and its last cache line: a table's row
+/// of a few floats) into the cache, for a read that comes soon. A hint: it reads nothing,
+/// changes nothing, and cannot fault; a no-op off x86-64.
+#[inline]
+pub fn prefetch(xs: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(first), Some(last)) = (xs.first(), xs.last()) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        for p in [first, last] {
+            // SAFETY: SSE is part of x86-64, and a prefetch of a valid address reads nothing.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast::<i8>()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = xs;
+}
+
 dispatch! {
     /// [`max`] without the hand-written AVX-512 kernel.
     fn plain_max(xs: &[f32]) -> f32 = reference::max
@@ -357,6 +374,23 @@ dispatch! {
     /// `c = f ⊙ c_prev + i ⊙ g` (see [`reference::lstm_memory`]). A fused multiply-add is one
     /// instruction where the CPU has FMA, and a slow library call where it is emulated.
     pub fn lstm_memory(c: &mut [f32], f: &[f32], c_prev: &[f32], i: &[f32], g: &[f32]) = reference::lstm_memory
+}
+
+dispatch! {
+    /// The LSTM's backward step at one row that has a memory before it (see
+    /// [`reference::lstm_backward`]); the same sums in the same order on every CPU.
+    pub fn lstm_backward(ds: &mut [f32], gates: &[f32], tanh_c: &[f32], c_prev: &[f32], da: &mut [f32]) = reference::lstm_backward::<true>
+}
+
+dispatch! {
+    /// [`lstm_backward`] at a row's first step, whose memory before it is zero (`c_prev` is
+    /// not read).
+    pub fn lstm_backward_first(ds: &mut [f32], gates: &[f32], tanh_c: &[f32], c_prev: &[f32], da: &mut [f32]) = reference::lstm_backward::<false>
+}
+
+dispatch! {
+    /// One step of max pooling over time (see [`reference::max_step`]).
+    pub fn max_step(max: &mut [f32], arg: &mut [u32], x: &[f32], t: u32) = reference::max_step
 }
 
 dispatch! {
@@ -629,6 +663,72 @@ mod tests {
         gru_mix(&mut fast, &a, &b, &c);
         reference::gru_mix(&mut plain, &a, &b, &c);
         assert_eq!(fast, plain);
+    }
+
+    #[test]
+    fn the_dispatched_lstm_backward_step_is_the_reference_to_the_bit() {
+        let mut rng = Rng::new(11);
+        let h = 19; // not a multiple of the vector width
+        let mut v = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.symmetric(1.0) as f32).collect() };
+        let (ds, gates, tanh_c, c_prev) = (v(2 * h), v(4 * h), v(h), v(h));
+        for first in [false, true] {
+            let (mut ds_fast, mut ds_plain) = (ds.clone(), ds.clone());
+            let (mut da_fast, mut da_plain) = (vec![0.0; 4 * h], vec![0.0; 4 * h]);
+            if first {
+                lstm_backward_first(&mut ds_fast, &gates, &tanh_c, &[], &mut da_fast);
+                reference::lstm_backward::<false>(
+                    &mut ds_plain,
+                    &gates,
+                    &tanh_c,
+                    &[],
+                    &mut da_plain,
+                );
+                assert!(
+                    da_fast[h..2 * h].iter().all(|&d| d == 0.0),
+                    "no memory, no forget gradient"
+                );
+            } else {
+                lstm_backward(&mut ds_fast, &gates, &tanh_c, &c_prev, &mut da_fast);
+                reference::lstm_backward::<true>(
+                    &mut ds_plain,
+                    &gates,
+                    &tanh_c,
+                    &c_prev,
+                    &mut da_plain,
+                );
+            }
+            assert_eq!(
+                (&da_fast, &ds_fast),
+                (&da_plain, &ds_plain),
+                "first step: {first}"
+            );
+            assert_ne!(
+                ds_fast[h..],
+                ds[h..],
+                "dc is carried back through the forget gate"
+            );
+        }
+    }
+
+    #[test]
+    fn a_max_pooling_step_keeps_the_first_largest_and_its_step() {
+        let x = [1.0, f32::NAN, 3.0, -1.0, 2.0, 5.0, 0.5, 4.0, 7.0];
+        let mut max = vec![2.0, 2.0, 3.0, -2.0, 2.0, 1.0, 1.0, 1.0, 6.0];
+        let mut arg = vec![1u32; 9];
+        let (mut plain_max, mut plain_arg) = (max.clone(), arg.clone());
+        max_step(&mut max, &mut arg, &x, 4);
+        reference::max_step(&mut plain_max, &mut plain_arg, &x, 4);
+        assert_eq!(max, [2.0, 2.0, 3.0, -1.0, 2.0, 5.0, 1.0, 4.0, 7.0]);
+        assert_eq!(
+            arg,
+            [1, 1, 1, 4, 1, 4, 1, 4, 4],
+            "a tie or a NaN keeps the earlier step"
+        );
+        assert_eq!((max.clone(), arg.clone()), (plain_max, plain_arg));
+        // the first step takes every value, NaN included
+        max_step(&mut max, &mut arg, &x, 0);
+        assert_eq!(arg, [0; 9]);
+        assert!(max[1].is_nan() && max[8] == 7.0);
     }
 
     #[test]

@@ -316,6 +316,59 @@ pub fn lstm_memory(c: &mut [f32], f: &[f32], c_prev: &[f32], i: &[f32], g: &[f32
     }
 }
 
+/// The LSTM's backward step at one row, element by element, from the gradient on its state
+/// `ds = [dh, dc]` (2H) and its cached `gates = [i, f, g, o]` (4H, after their activations)
+/// and `tanh_c` (H), with `c_prev` the memory before the step (read only with `PREV`; zero
+/// without):
+///
+/// ```text
+/// dc'  = dc + dh ⊙ o ⊙ (1 - tanh(c)²)
+/// da_i = dc' ⊙ g ⊙ i ⊙ (1 - i)         da_f = dc' ⊙ c_prev ⊙ f ⊙ (1 - f)
+/// da_g = dc' ⊙ i ⊙ (1 - g²)            da_o = dh ⊙ tanh(c) ⊙ o ⊙ (1 - o)
+/// dc  ← dc' ⊙ f                        (c = f ⊙ c_prev + ...: the gradient on c_prev)
+/// ```
+///
+/// into `da = [da_i, da_f, da_g, da_o]` (4H).
+#[inline(always)]
+pub fn lstm_backward<const PREV: bool>(
+    ds: &mut [f32],
+    gates: &[f32],
+    tanh_c: &[f32],
+    c_prev: &[f32],
+    da: &mut [f32],
+) {
+    let h = tanh_c.len();
+    let (dh, dc) = ds[..2 * h].split_at_mut(h);
+    let (i, f) = (&gates[..h], &gates[h..2 * h]);
+    let (g, o) = (&gates[2 * h..3 * h], &gates[3 * h..4 * h]);
+    let (da_i, rest) = da[..4 * h].split_at_mut(h);
+    let (da_f, rest) = rest.split_at_mut(h);
+    let (da_g, da_o) = rest.split_at_mut(h);
+    let c_prev = if PREV { &c_prev[..h] } else { &[][..] };
+    for j in 0..h {
+        let (ij, fj, gj, oj, tj) = (i[j], f[j], g[j], o[j], tanh_c[j]);
+        let dcj = dc[j] + dh[j] * oj * (1.0 - tj * tj);
+        let cp = if PREV { c_prev[j] } else { 0.0 };
+        da_i[j] = dcj * gj * ij * (1.0 - ij);
+        da_f[j] = dcj * cp * fj * (1.0 - fj);
+        da_g[j] = dcj * ij * (1.0 - gj * gj);
+        da_o[j] = dh[j] * tj * oj * (1.0 - oj);
+        dc[j] = dcj * fj;
+    }
+}
+
+/// One step of max pooling over time: where `x > max` (or at the first step, `t == 0`),
+/// `max = x` and `arg = t`. A NaN never replaces a maximum.
+#[inline(always)]
+pub fn max_step(max: &mut [f32], arg: &mut [u32], x: &[f32], t: u32) {
+    let first = t == 0;
+    for ((m, a), &x) in max.iter_mut().zip(arg.iter_mut()).zip(x) {
+        let take = first || x > *m;
+        *m = if take { x } else { *m };
+        *a = if take { t } else { *a };
+    }
+}
+
 /// The GRU's mix: `h = (1 - z) ⊙ n + z ⊙ h_prev`, computed as `n + z ⊙ (h_prev - n)`, fused.
 #[inline(always)]
 pub fn gru_mix(h: &mut [f32], z: &[f32], h_prev: &[f32], n: &[f32]) {

@@ -33,6 +33,10 @@ use crate::kernels::{AlignedVec, matmul_tn};
 /// the `gemm` crate, see [`crate::kernels::matmul_tn`]) is the faster way.
 pub const DEFER_ROWS: usize = 32;
 
+/// How many rows ahead [`Gradients::for_each_part_ahead`] names the row to fetch: enough for a
+/// fetch from memory to arrive before its row's turn, few enough that it is still in cache.
+const LOOK_AHEAD: usize = 8;
+
 /// A weight gradient `Aᵀ·B` (k×m), kept as its factors `A` (n×k) and `B` (n×m) (see the
 /// module's documentation).
 #[derive(Clone, Debug, Default)]
@@ -210,15 +214,28 @@ impl Sparse {
         self.entries.resize(len, 0.0);
     }
 
-    /// Calls `f` with every id's vector of every table and its range of the parameters.
-    fn for_each_part(&mut self, f: &mut impl FnMut(Range<usize>, Part<'_>)) {
+    /// Calls `f` with every id's vector of every table, its range of the parameters, and the
+    /// range of the id [`LOOK_AHEAD`] places on, if there is one (see
+    /// [`Gradients::for_each_part_ahead`]).
+    fn for_each_part(&mut self, f: &mut impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>)) {
         let column = self.column.max(1);
-        for (&id, entry) in self.ids.iter().zip(self.entries.chunks_exact_mut(column)) {
+        let tables = &self.tables;
+        let range = |id: u32, table: &Table| {
+            let start = table.offset + id as usize * table.width;
+            start..start + table.width
+        };
+        for (i, (&id, entry)) in self
+            .ids
+            .iter()
+            .zip(self.entries.chunks_exact_mut(column))
+            .enumerate()
+        {
+            let ahead = self.ids.get(i + LOOK_AHEAD).copied();
             let mut entry = entry;
-            for table in &self.tables {
+            for table in tables {
                 let (g, after) = entry.split_at_mut(table.width);
-                let start = table.offset + id as usize * table.width;
-                f(start..start + table.width, Part::Dense(g));
+                let soon = ahead.map(|id| range(id, table));
+                f(range(id, table), Part::Dense(g), soon);
                 entry = after;
             }
         }
@@ -437,6 +454,18 @@ impl Gradients {
     /// rest in order, cut around the kept products, which come as [`Part::Product`]. The
     /// order is fixed, so a step is reproducible.
     pub fn for_each_part(&mut self, mut f: impl FnMut(Range<usize>, Part<'_>)) {
+        self.for_each_part_ahead(|range, part, _| f(range, part));
+    }
+
+    /// [`Gradients::for_each_part`], telling `f` also, with each row of a table, the range of
+    /// the parameters of the row it will see [`LOOK_AHEAD`] rows later: an update may ask the
+    /// CPU to fetch that row's memory now. The rows lie at random places in tables of many
+    /// megabytes (the wide path's, with its optimiser's moments), so each one read when its
+    /// turn comes is a wait for memory; fetched ahead, the waits overlap.
+    pub fn for_each_part_ahead(
+        &mut self,
+        mut f: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>),
+    ) {
         self.rows.for_each_part(&mut f);
         self.tokens.for_each_part(&mut f);
         let base = self.input_len;
@@ -446,15 +475,19 @@ impl Gradients {
             let (_, k, m) = product.shape();
             let (before, after) = rest.split_at_mut(product.at - done);
             if !before.is_empty() {
-                f(base + done..base + product.at, Part::Dense(before));
+                f(base + done..base + product.at, Part::Dense(before), None);
             }
             let start = base + product.at;
-            f(start..start + k * m, Part::Product(product));
+            f(start..start + k * m, Part::Product(product), None);
             rest = &mut after[k * m..];
             done = product.at + k * m;
         }
         if !rest.is_empty() {
-            f(base + done..base + done + rest.len(), Part::Dense(rest));
+            f(
+                base + done..base + done + rest.len(),
+                Part::Dense(rest),
+                None,
+            );
         }
     }
 

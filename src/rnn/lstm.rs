@@ -40,7 +40,9 @@
 use super::cell::{Cell, Recurrent};
 use super::gates::{Stacked, with_scratch};
 use super::grads::CellGradient;
-use crate::kernels::{add_into, lstm_memory, sigmoid_in_place, tanh_in_place};
+use crate::kernels::{
+    add_into, lstm_backward, lstm_backward_first, lstm_memory, sigmoid_in_place, tanh_in_place,
+};
 
 /// An LSTM cell with `hidden` units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,28 +167,16 @@ impl Cell for Lstm {
         let h = self.shape.hidden;
         let n = ds.len() / (2 * h);
         let (gates, tanh_c) = cache[..5 * h * n].split_at(4 * h * n);
+        // the gates' gradients and dc_{t-1}, row by row (see [`lstm_backward`] for the math)
         for (r, ((state_grad, d), (row, t))) in ds
             .chunks_exact_mut(2 * h)
             .zip(dpre.chunks_exact_mut(4 * h))
             .zip(gates.chunks_exact(4 * h).zip(tanh_c.chunks_exact(h)))
             .enumerate()
         {
-            let c_prev = s_prev.map(|sp| &sp[r * 2 * h + h..][..h]);
-            let (i, f, g, og) = (&row[..h], &row[h..2 * h], &row[2 * h..3 * h], &row[3 * h..]);
-            let (dh, dc) = state_grad.split_at_mut(h);
-            let (da_i, rest) = d.split_at_mut(h);
-            let (da_f, rest) = rest.split_at_mut(h);
-            let (da_g, da_o) = rest.split_at_mut(h);
-            for j in 0..h {
-                let (ij, fj, gj, oj, tj) = (i[j], f[j], g[j], og[j], t[j]);
-                let dcj = dc[j] + dh[j] * oj * (1.0 - tj * tj);
-                let cp = c_prev.map_or(0.0, |c| c[j]);
-                da_i[j] = dcj * gj * ij * (1.0 - ij);
-                da_f[j] = dcj * cp * fj * (1.0 - fj);
-                da_g[j] = dcj * ij * (1.0 - gj * gj);
-                da_o[j] = dh[j] * tj * oj * (1.0 - oj);
-                // c_t = f ⊙ c_{t-1} + ...  =>  dc_{t-1} = dc ⊙ f
-                dc[j] = dcj * fj;
+            match s_prev {
+                Some(sp) => lstm_backward(state_grad, row, t, &sp[r * 2 * h + h..][..h], d),
+                None => lstm_backward_first(state_grad, row, t, &[], d),
             }
         }
         // dh_{t-1} = W_hᵀ da; row by row DH = DA · W_h, computed contiguous, then spread into

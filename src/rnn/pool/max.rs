@@ -8,6 +8,7 @@
 
 use super::{PoolWork, Pooling};
 use crate::rnn::batch::Batch;
+use crate::kernels::max_step;
 
 /// `f_{d,j} = max_t h_{d,t,j}`, remembering the step of every maximum for the backward pass.
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,12 +44,7 @@ impl Pooling for Max {
             let at = r * width + d * h;
             let f = &mut work.features[at..][..h];
             let arg = &mut work.argmax[at..][..h];
-            for ((fi, ai), &x) in f.iter_mut().zip(arg).zip(&state[..h]) {
-                if t == 0 || x > *fi {
-                    *fi = x;
-                    *ai = t as u32;
-                }
-            }
+            max_step(f, arg, &state[..h], t as u32);
         }
     }
 
