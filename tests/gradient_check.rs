@@ -217,6 +217,45 @@ fn every_gradient_of_every_architecture_matches_finite_differences() {
     assert_eq!(wide, 36, "half the architectures have a wide path");
 }
 
+/// The sequences of [`random_batch`]'s lengths, every token a different one: no token
+/// repeats, so the embedding hands the first layer a row a position.
+fn distinct_batch(classes: usize, lengths: &[usize], seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let mut next = 0;
+    let seqs: Vec<Vec<u32>> = lengths
+        .iter()
+        .map(|&n| {
+            next += n as u32;
+            (next - n as u32..next).collect()
+        })
+        .collect();
+    let targets: Vec<u32> = lengths.iter().map(|_| rng.below(classes) as u32).collect();
+    let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+    Batch::new(&refs, &targets)
+}
+
+/// The embedding has two ways to hand over its vectors (see `rnn::rnn::embedding`): a row a
+/// position, or, when tokens repeat (as in [`random_batch`]'s of six tokens, which the test
+/// above checks), a row a distinct token that the first layer projects once. This checks the
+/// first way, with every token distinct.
+#[test]
+fn every_gradient_over_distinct_tokens_matches_finite_differences() {
+    let lengths = [3, 5, 1, 4, 0];
+    let vocab: usize = lengths.iter().sum();
+    let archs: Vec<Architecture> = architectures(vocab, 3, 3)
+        .into_iter()
+        .filter(|a| a.embed.is_some())
+        .collect();
+    assert_eq!(archs.len(), 36);
+    for (i, arch) in archs.iter().enumerate() {
+        let mut net = network(arch, 500 + i as u64);
+        let batch = distinct_batch(3, &lengths, 600 + i as u64);
+        let report = check(&mut net, &batch);
+        assert!(report.iter().any(|w| w.name == "embedding.weight"));
+        assert_passes(arch, &report);
+    }
+}
+
 #[test]
 fn every_gradient_of_a_single_sequence_matches_finite_differences() {
     for cell in CellKind::ALL {

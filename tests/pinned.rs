@@ -187,22 +187,22 @@ const HASHES: &[(&str, &str, u64, u64, u64)] = &[
     (
         "bilstm2_max_adam_split_plateau_balanced",
         "bilstm.safetensors",
-        0x957f15bd076e91de,
-        0xc6ba91c5443c00a7,
+        0x19422d9cac72111e,
+        0x200ca7e7b369c4e4,
         0,
     ),
     (
         "bilstm_wide_bigrams",
         "wide.safetensors",
-        0x32d00d28be320a63,
-        0xc0c18e3310d035b1,
+        0x7e8943aa2f2d5909,
+        0xd8d5f78e201ee5c0,
         0,
     ),
     (
         "gru_char_mean_valid_file",
         "gru.safetensors",
-        0x4b2effcb8338498c,
-        0x2d76c84ac1cb7545,
+        0x2e24abe668bebbb6,
+        0x7f720842d4487431,
         0,
     ),
     (
@@ -215,15 +215,15 @@ const HASHES: &[(&str, &str, u64, u64, u64)] = &[
     (
         "resume_then_init",
         "resumed.safetensors",
-        0xe2b6983f28a94d0f,
-        0x92c3b5840c129900,
+        0x83f7fd180b631663,
+        0xf1dee2eb378590e1,
         0,
     ),
     (
         "resume_then_init",
         "init.safetensors",
-        0x46c23195574776b2,
-        0x588817402e2b27c9,
+        0x41877634594bcad0,
+        0xcae43226063ac1ea,
         0,
     ),
     (
@@ -236,8 +236,8 @@ const HASHES: &[(&str, &str, u64, u64, u64)] = &[
     (
         "lm_gru_word_embed_resume",
         "lm_gru.safetensors",
-        0x367c5a70d91d695c,
-        0xd6bedf4e3b8a3ddf,
+        0x5da67f03b7586598,
+        0xb1e23b130d2747c8,
         0,
     ),
 ];

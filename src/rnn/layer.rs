@@ -85,6 +85,19 @@ pub(super) enum LayerInput<'a> {
     Tokens(&'a [u32]),
     /// One row of [`Input::Dense`]'s width a position.
     Dense(&'a [f32]),
+    /// The embedding of a batch of few distinct tokens (see [`super::embedding`]): a row of
+    /// [`Input::Dense`]'s width a distinct token, and for every position, which is its row.
+    Distinct { rows: &'a [f32], of: &'a [u32] },
+}
+
+impl LayerInput<'_> {
+    /// The rows of the input's gradient: one a position (`n_tokens`), or one a distinct row.
+    pub fn gradient_rows(&self, n_tokens: usize, width: usize) -> usize {
+        match self {
+            LayerInput::Distinct { rows, .. } => rows.len() / width.max(1),
+            LayerInput::Tokens(_) | LayerInput::Dense(_) => n_tokens,
+        }
+    }
 }
 
 /// What looks at the gradient on a direction's states in the backward pass: `(d, t, ds)`.
@@ -231,6 +244,19 @@ impl Layer {
                     matmul_nt(pre, x, w, n_tokens, i_width, g);
                     Projection::Rows(pre)
                 }
+                LayerInput::Distinct { rows, of } => {
+                    // U = R · W_ihᵀ, each distinct row once; pre_t = b_ih + row x_t of U
+                    let (i_width, distinct) = (self.input.width(), of_rows(rows, self.input));
+                    fit(pre, distinct * g);
+                    pre.fill(0.0);
+                    let w = &params[dir.w_ih..][..g * i_width];
+                    matmul_nt(pre, rows, w, distinct, i_width, g);
+                    Projection::Columns {
+                        tokens: in_order(of, dir.reverse, positions, rev_tokens),
+                        table: pre,
+                        bias: b_ih,
+                    }
+                }
             };
             let s_size = dir.cell.state_size();
             unroll::forward(
@@ -343,7 +369,54 @@ impl Layer {
                     let dx = dx.as_deref_mut();
                     self.backward_dense(params, dir, x, dpre, positions, grads, dx, bufs);
                 }
+                LayerInput::Distinct { rows, of } => {
+                    let of = in_order(of, dir.reverse, positions, rev_tokens);
+                    let dx = dx.as_deref_mut();
+                    self.backward_distinct(params, dir, rows, of, dpre, grads, dx, dgi);
+                }
             }
+        }
+    }
+
+    /// The input side of [`Layer::backward`] for [`LayerInput::Distinct`] input: `rows`
+    /// (R × I, a distinct token's vector a row), `of` (the row of every position, in the
+    /// direction's order). The gradient of a token's projection is the sum over its positions,
+    /// `S_r = Σ_{t: of_t = r} dpre_t` (the first `G·H` floats of each row of `dpre`, summed
+    /// into `sums`); then **adds** `db_ih += Σ_r S_r`, `dW_ih += Sᵀ·R` and, when `dx` is
+    /// given, `dR += S·W_ih` to `dx` (R × I).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_distinct(
+        &self,
+        params: &[f32],
+        dir: &Direction,
+        rows: &[f32],
+        of: &[u32],
+        dpre: &[f32],
+        grads: &mut LayerGrads<'_>,
+        dx: Option<&mut [f32]>,
+        sums: &mut AlignedVec,
+    ) {
+        let (g, p_size, i_width) = (dir.rows(), dir.cell.pre_size(), self.input.width());
+        let distinct = of_rows(rows, self.input);
+        fit(sums, distinct * g);
+        sums.fill(0.0);
+        for (d_row, &r) in dpre.chunks_exact(p_size).zip(of) {
+            add_into(&mut sums[r as usize * g..][..g], &d_row[..g]);
+        }
+        let db_ih = &mut grads.rest[dir.b_ih - grads.base..][..g];
+        for sum in sums.chunks_exact(g) {
+            add_into(db_ih, sum);
+        }
+        CellGradient::new(
+            grads.rest,
+            dir.w_ih - grads.base,
+            g * i_width,
+            grads.products,
+        )
+        .add_product(0, sums, rows, g, i_width);
+        if let Some(dx) = dx {
+            let w = &params[dir.w_ih..][..g * i_width];
+            matmul_nn(dx, sums, w, distinct, g, i_width);
         }
     }
 
@@ -399,6 +472,11 @@ impl Layer {
             }
         }
     }
+}
+
+/// How many rows of `input`'s width `rows` holds.
+fn of_rows(rows: &[f32], input: Input) -> usize {
+    rows.len() / input.width().max(1)
 }
 
 /// `ids` as a direction reads them: as they are, or reordered by `positions` into `buf`.

@@ -80,7 +80,7 @@ use crate::error::{Error, Result};
 use crate::kernels::AlignedVec;
 use crate::rng::Rng;
 use arch::kinds;
-use embedding::Embedding;
+use embedding::{EmbeddedWork, Embedding};
 use head::{FromHead, HeadModule, HeadWork};
 use layer::{Hook, LayerGrads};
 use stack::{Stack, StackWork};
@@ -123,8 +123,8 @@ pub struct Workspace {
     /// For a backward direction: where each of its packed positions reads (see
     /// [`Batch::reversed_positions`]).
     positions: Vec<u32>,
-    /// The embedded tokens, N × E in forward packed order (the first layer's input).
-    embedded: AlignedVec,
+    /// The embedded tokens, in forward packed order (the first layer's input).
+    embedded: EmbeddedWork,
     stack: StackWork,
     head: HeadWork,
     wide: WideWork,
@@ -436,7 +436,7 @@ impl Network {
         self.stack.forward(
             &self.params,
             batch,
-            &ws.embedded,
+            self.embedding.as_ref().map(|_| ws.embedded.input()),
             &ws.positions,
             &mut ws.stack,
             keep,
@@ -548,7 +548,7 @@ impl Network {
         self.stack.backward(
             &self.params,
             batch,
-            &ws.embedded,
+            self.embedding.as_ref().map(|_| ws.embedded.input()),
             &ws.positions,
             &ws.local_tokens,
             &mut ws.stack,
@@ -559,7 +559,8 @@ impl Network {
         );
         if let Some(embedding) = &self.embedding {
             let local = (&ws.local_tokens[..], &ws.local_subwords[..]);
-            embedding.backward(batch, &ws.stack.d_in, local, layer_grads.entries, entry);
+            let dx = &ws.stack.d_in;
+            embedding.backward(batch, &ws.embedded, dx, local, layer_grads.entries, entry);
         }
     }
 }

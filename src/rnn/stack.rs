@@ -142,13 +142,14 @@ impl Stack {
     /// `carry` when given (leaving there the states after the last step), with dropout between
     /// the layers drawn from `rng` when given. The top layer writes its outputs at every
     /// position to its `out` when `top_out`, and `on_top(d, t, s, s_size)` sees its every
-    /// step. `embedded` is the first layer's dense input, if it has one.
+    /// step. `embedded` is the first layer's dense input, if it has one (see
+    /// [`super::embedding::EmbeddedWork::input`]).
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         params: &[f32],
         batch: &Batch,
-        embedded: &[f32],
+        embedded: Option<LayerInput<'_>>,
         positions: &[u32],
         work: &mut StackWork,
         keep: bool,
@@ -211,7 +212,7 @@ impl Stack {
         &self,
         params: &[f32],
         batch: &Batch,
-        embedded: &[f32],
+        embedded: Option<LayerInput<'_>>,
         positions: &[u32],
         local: &[u32],
         work: &mut StackWork,
@@ -228,7 +229,11 @@ impl Stack {
             // the gradient on this layer's input is needed below it, or by the embedding
             let wants_dx = l > 0 || wants_dx;
             if wants_dx {
-                fit(&mut work.d_in, batch.token_count() * layer.input.width());
+                let width = layer.input.width();
+                fit(
+                    &mut work.d_in,
+                    input.gradient_rows(batch.token_count(), width) * width,
+                );
                 work.d_in.fill(0.0);
             }
             let dx = wants_dx.then_some(&mut work.d_in[..]);
@@ -297,12 +302,14 @@ impl Stack {
 fn layer_input<'a>(
     layer: &Layer,
     batch: &'a Batch,
-    embedded: &'a [f32],
+    embedded: Option<LayerInput<'a>>,
     below: Option<&'a LayerWork>,
 ) -> LayerInput<'a> {
     match (layer.input, below) {
         (Input::Tokens(_), _) => LayerInput::Tokens(batch.tokens()),
-        (Input::Dense(_), None) => LayerInput::Dense(embedded),
+        (Input::Dense(_), None) => {
+            embedded.expect("a first layer of dense input reads an embedding")
+        }
         (Input::Dense(_), Some(below)) => LayerInput::Dense(&below.out),
     }
 }
