@@ -74,6 +74,26 @@ fn a_subword_model_holds_its_table_and_gives_unseen_words_vectors_of_their_own()
         dir.path(),
     );
     let explained: Value = serde_json::from_str(out.trim()).unwrap();
+    // the unseen word is shown as itself: the model reads its n-grams
+    assert_eq!(
+        explained["tokens"],
+        serde_json::json!(["the", "food", "was", "zorgful"])
+    );
+    let out = ok(
+        &[
+            "explain",
+            "--model",
+            "plain.safetensors",
+            "--json",
+            "the food was zorgful",
+        ],
+        dir.path(),
+    );
+    let plain: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        plain["tokens"][3], "<unk>",
+        "without subwords the model reads only <unk>"
+    );
     let last = explained["probs"]
         .as_array()
         .unwrap()

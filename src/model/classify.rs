@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::{Kind, Model, ModelConfig, Task};
 use crate::data::files::{Columns, Row};
-use crate::data::{Example, UNK, UNSEEN, Vocab};
+use crate::data::{Example, UNK, Vocab};
 use crate::error::{Error, Result};
 use crate::metrics::Confusion;
 use crate::rnn::{Cancelled, Flow, TokenGrams, Trace, WidePart, Workspace, argmax};
@@ -54,7 +54,8 @@ impl Prediction {
 /// between them have no probabilities.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Explanation {
-    /// The tokens as the model sees them (unknown ones as `<unk>`).
+    /// The tokens as the model reads them: a word the vocabulary lacks as `<unk>`, or as
+    /// itself where the model reads something of it (its subwords, its wide-path key).
     pub tokens: Vec<String>,
     /// The lengths of the prefixes evaluated, increasing; the last is the whole text's
     /// (`tokens.len()`). Every length from 1 unless the text was too long for that.
@@ -272,24 +273,36 @@ impl Model {
             .network
             .trace_until(&ids, Some(&grams), &mut ws, cancelled)?;
         Ok(Explanation {
-            tokens: self.shown_tokens(&ids),
+            tokens: self.shown_tokens(text),
             ends: trace.ends,
             probs: trace.probs,
             wide: self.network.wide_part(&ids, Some(&grams), &mut ws),
         })
     }
 
-    /// The tokens of `ids` as the model sees them, unknown ones as `<unk>`.
-    fn shown_tokens(&self, ids: &[u32]) -> Vec<String> {
-        ids.iter()
-            .map(|&i| {
-                if Some(i) == self.vocab.unk() || i & UNSEEN != 0 {
-                    UNK.to_string()
-                } else {
-                    self.vocab.token(i).to_string()
+    /// The tokens of `text` as [`Model::encode`] keeps them, for showing: a word the
+    /// vocabulary lacks is `<unk>`, unless the model reads something of the word itself (its
+    /// character n-grams with subword vectors, its own key in the wide path's n-grams): then
+    /// it is the word.
+    fn shown_tokens(&self, text: &str) -> Vec<String> {
+        let arch = self.network.arch();
+        let (unk, limit) = (self.vocab.unk(), self.max_len.unwrap_or(usize::MAX));
+        let keyed = arch.ngrams.is_some() && unk == Some(0);
+        let of_its_own = arch.subwords.is_some() || keyed;
+        let mut shown = Vec::new();
+        self.tokens.for_each(text, |t| {
+            if shown.len() < limit {
+                match self.vocab.index(t) {
+                    Some(i) if Some(i) == unk => shown.push(UNK.to_string()),
+                    Some(i) => shown.push(self.vocab.token(i).to_string()),
+                    // as encode does: without <unk>, the word is dropped
+                    None if unk.is_none() => {}
+                    None if of_its_own => shown.push(t.to_string()),
+                    None => shown.push(UNK.to_string()),
                 }
-            })
-            .collect()
+            }
+        });
+        shown
     }
 
     /// What flows through the network as it reads `text`: hidden states, probabilities, and
@@ -320,7 +333,7 @@ impl Model {
             .network
             .flow(&ids, Some(&grams), target as u32, &mut ws);
         let explanation = Explanation {
-            tokens: self.shown_tokens(&ids),
+            tokens: self.shown_tokens(text),
             ends: flow.ends.clone(),
             probs: flow
                 .ends
