@@ -245,16 +245,18 @@ impl Layer {
                     Projection::Rows(pre)
                 }
                 LayerInput::Distinct { rows, of } => {
-                    // U = R · W_ihᵀ, each distinct row once; pre_t = b_ih + row x_t of U
+                    // U = R · W_ihᵀ + b_ih, each distinct row once; pre_t = row x_t of U, the
+                    // same sums as a row a position (a text gets the same numbers either way)
                     let (i_width, distinct) = (self.input.width(), of_rows(rows, self.input));
                     fit(pre, distinct * g);
-                    pre.fill(0.0);
+                    for row in pre.chunks_exact_mut(g) {
+                        row.copy_from_slice(b_ih);
+                    }
                     let w = &params[dir.w_ih..][..g * i_width];
                     matmul_nt(pre, rows, w, distinct, i_width, g);
-                    Projection::Columns {
-                        tokens: in_order(of, dir.reverse, positions, rev_tokens),
-                        table: pre,
-                        bias: b_ih,
+                    Projection::Distinct {
+                        of: in_order(of, dir.reverse, positions, rev_tokens),
+                        rows: pre,
                     }
                 }
             };

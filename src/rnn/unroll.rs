@@ -44,6 +44,9 @@ pub(super) enum Projection<'a> {
         table: &'a [f32],
         bias: &'a [f32],
     },
+    /// Few distinct tokens: every distinct token's, computed already (R × G·H), and for every
+    /// position which row is its.
+    Distinct { of: &'a [u32], rows: &'a [f32] },
 }
 
 /// What the backward pass calls at every step: `(t, ds)`, see [`backward`].
@@ -111,7 +114,7 @@ pub(super) fn forward(
     let kept_steps = if keep { steps } else { 1 };
     fit(&mut track.states, (kept_steps + 1) * rows * s_size);
     fit(&mut track.caches, kept_steps * rows * k_size);
-    if let Projection::Columns { .. } = input {
+    if let Projection::Columns { .. } | Projection::Distinct { .. } = input {
         fit(&mut track.step_pre, rows * g_size);
     }
     track.carried = initial.is_some();
@@ -136,6 +139,13 @@ pub(super) fn forward(
                 let pre = &mut track.step_pre[..n * g_size];
                 for (row, &token) in pre.chunks_exact_mut(g_size).zip(&tokens[at..at + n]) {
                     sum_into(row, bias, &table[token as usize * g_size..][..g_size]);
+                }
+                pre
+            }
+            Projection::Distinct { of, rows } => {
+                let pre = &mut track.step_pre[..n * g_size];
+                for (row, &r) in pre.chunks_exact_mut(g_size).zip(&of[at..at + n]) {
+                    row.copy_from_slice(&rows[r as usize * g_size..][..g_size]);
                 }
                 pre
             }
