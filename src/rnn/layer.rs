@@ -409,13 +409,7 @@ impl Layer {
         for sum in sums.chunks_exact(g) {
             add_into(db_ih, sum);
         }
-        CellGradient::new(
-            grads.rest,
-            dir.w_ih - grads.base,
-            g * i_width,
-            grads.products,
-        )
-        .add_product(0, sums, rows, g, i_width);
+        add_input_weight_gradient(dir, grads, sums, rows, i_width);
         if let Some(dx) = dx {
             let w = &params[dir.w_ih..][..g * i_width];
             matmul_nn(dx, sums, w, distinct, g, i_width);
@@ -451,13 +445,7 @@ impl Layer {
             dgi
         };
         // dW_ih += Σ_t dpre_t · x_tᵀ = DGIᵀ · X, one product over all tokens
-        CellGradient::new(
-            grads.rest,
-            dir.w_ih - grads.base,
-            g * i_width,
-            grads.products,
-        )
-        .add_product(0, dgi, x, g, i_width);
+        add_input_weight_gradient(dir, grads, dgi, x, i_width);
         // dx_t += W_ihᵀ dpre_t; row by row DX += DGI · W_ih
         if let Some(dx) = dx {
             let w = &params[dir.w_ih..][..g * i_width];
@@ -474,6 +462,25 @@ impl Layer {
             }
         }
     }
+}
+
+/// **Adds** `dW_ih += Aᵀ·X` of direction `dir` to `grads`, one product over the rows: `A` holds
+/// `∂L/∂pre` rows (G·H wide), `X` the input rows (`i_width` wide) they were projected from.
+fn add_input_weight_gradient(
+    dir: &Direction,
+    grads: &mut LayerGrads<'_>,
+    a: &[f32],
+    x: &[f32],
+    i_width: usize,
+) {
+    let g = dir.rows();
+    CellGradient::new(
+        grads.rest,
+        dir.w_ih - grads.base,
+        g * i_width,
+        grads.products,
+    )
+    .add_product(0, a, x, g, i_width);
 }
 
 /// How many rows of `input`'s width `rows` holds.
