@@ -465,7 +465,9 @@ fn a_text_gets_the_same_answer_alone_as_batched_with_others() {
     for (text, batched) in texts.iter().zip(&together) {
         let alone = &server.predict(&[text])[0];
         worst = worst.max(difference(alone, batched));
-        // In a batch of fewer than 8 texts, the same kernels as alone: equal to the last bit.
+        // In a batch of fewer than 8 texts, the same recurrent kernels as alone, and for these
+        // texts the same input projection too: equal to the last bit (see the README's
+        // *Batching*: a batch's input projection may take another kernel than a text alone).
         let few = server.predict(&[text, "it was good", "bad"]);
         assert_eq!(&few[0], alone, "{text}");
     }
