@@ -458,7 +458,7 @@ impl Gradients {
     }
 
     /// [`Gradients::for_each_part`], telling `f` also, with each row of a table, the range of
-    /// the parameters of the row it will see [`LOOK_AHEAD`] rows later: an update may ask the
+    /// the parameters of the row it will see `LOOK_AHEAD` (8) rows later: an update may ask the
     /// CPU to fetch that row's memory now. The rows lie at random places in tables of many
     /// megabytes (the wide path's, with its optimiser's moments), so each one read when its
     /// turn comes is a wait for memory; fetched ahead, the waits overlap.
