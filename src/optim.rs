@@ -115,6 +115,14 @@ pub trait Optimizer: Send {
         OptimizerState::default()
     }
 
+    /// [`Optimizer::save`] into `state`, reusing its buffers where they fit (a run saves its
+    /// optimiser at the end of every epoch, and Adam's moments are twice the parameters:
+    /// copied into the buffers of the epoch before, they cost no allocation and no page
+    /// faults).
+    fn save_into(&self, state: &mut OptimizerState) {
+        *state = self.save();
+    }
+
     /// Takes back what [`Optimizer::save`] gave.
     ///
     /// # Errors
@@ -127,6 +135,28 @@ pub trait Optimizer: Send {
             )),
         }
     }
+}
+
+/// Makes `state` the optimiser state of `steps` steps and these named `buffers`, copying into
+/// its buffers when they have the names and sizes (see [`Optimizer::save_into`]).
+fn copy_state(state: &mut OptimizerState, steps: u64, buffers: &[(&str, &[f32])]) {
+    let fits = state.buffers.len() == buffers.len()
+        && state
+            .buffers
+            .iter()
+            .zip(buffers)
+            .all(|((name, kept), (given, values))| name == given && kept.len() == values.len());
+    if !fits {
+        state.buffers = buffers
+            .iter()
+            .map(|(name, values)| (name.to_string(), values.to_vec()))
+            .collect();
+    } else {
+        for ((_, kept), (_, values)) in state.buffers.iter_mut().zip(buffers) {
+            kept.copy_from_slice(values);
+        }
+    }
+    state.steps = steps;
 }
 
 /// Plain stochastic gradient descent: `w -= lr · dw`.
@@ -231,6 +261,14 @@ impl Optimizer for Adam {
         }
     }
 
+    fn save_into(&self, state: &mut OptimizerState) {
+        copy_state(
+            state,
+            self.t as u64,
+            &[("adam.m", &self.m), ("adam.v", &self.v)],
+        );
+    }
+
     fn restore(&mut self, state: &OptimizerState) -> Result<()> {
         if state.buffers.is_empty() && state.steps == 0 {
             return Ok(()); // a run that has not started
@@ -310,6 +348,10 @@ impl Optimizer for Adagrad {
             steps: self.t,
             buffers: vec![("adagrad.sum".to_string(), self.sum.to_vec())],
         }
+    }
+
+    fn save_into(&self, state: &mut OptimizerState) {
+        copy_state(state, self.t, &[("adagrad.sum", &self.sum)]);
     }
 
     fn restore(&mut self, state: &OptimizerState) -> Result<()> {
@@ -397,6 +439,35 @@ impl std::str::FromStr for OptimizerKind {
 #[allow(clippy::single_range_in_vec_init)] // one range of indices, not a range turned into a Vec
 mod tests {
     use super::*;
+
+    #[test]
+    fn saving_into_a_state_gives_what_saving_gives_and_reuses_its_buffers() {
+        let mut w = vec![0.5; 6];
+        let mut g = vec![0.3, -0.2, 0.1, 0.0, 0.7, -0.4];
+        let optimizers: Vec<Box<dyn Optimizer>> = vec![
+            Box::new(Adam::new(6, 0.01)),
+            Box::new(Adagrad::new(6, 0.1)),
+            Box::new(Sgd { lr: 0.1 }),
+        ];
+        for mut opt in optimizers {
+            // a state of another optimiser's shape is replaced, one of its own is copied into
+            let mut state = OptimizerState {
+                steps: 9,
+                buffers: vec![("other".into(), vec![1.0; 3])],
+            };
+            for _ in 0..2 {
+                step_on(&mut *opt, &mut w, &mut g.clone(), &[0..6], 1.0);
+                opt.save_into(&mut state);
+                assert_eq!(state, opt.save());
+            }
+            let kept: Vec<*const f32> = state.buffers.iter().map(|(_, b)| b.as_ptr()).collect();
+            step_on(&mut *opt, &mut w, &mut g, &[0..6], 1.0);
+            opt.save_into(&mut state);
+            assert_eq!(state, opt.save());
+            let now: Vec<*const f32> = state.buffers.iter().map(|(_, b)| b.as_ptr()).collect();
+            assert_eq!(now, kept, "the same buffers, written again");
+        }
+    }
 
     /// One step over the given ranges of a plain gradient buffer.
     fn step_on(

@@ -188,7 +188,7 @@ impl Run {
             state.best_params.extend_from_slice(net.params());
         }
         state.epoch = epoch;
-        state.optimizer = self.optimizer.save();
+        self.optimizer.save_into(&mut state.optimizer);
         self.at_epoch_end = (state.step, state.train_tokens, state.train_seconds);
         for warning in warnings {
             on_event(Event::Warning(&warning));
