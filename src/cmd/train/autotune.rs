@@ -171,7 +171,11 @@ fn trial_line(t: &Trial) -> String {
         );
     }
     let against = match t.against_best {
-        Some((gained, lost)) => format!(", rows +{gained} -{lost} against the best"),
+        Some((gained, lost)) => format!(
+            ", rows +{gained} -{lost} against the best (p {}, needs {})",
+            significant(autotune::sign_test(gained, lost)),
+            significant(autotune::level(t.number))
+        ),
         None => String::new(),
     };
     format!(
@@ -225,9 +229,21 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// A probability `p` to two significant digits: 0.095, 0.0024, 1; under 0.001 as 5.0e-76.
+fn significant(p: f64) -> String {
+    if p >= 0.995 {
+        "1".into()
+    } else if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        let decimals = -p.log10().floor() as usize + 1;
+        format!("{p:.decimals$}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::shell_word;
+    use super::{shell_word, significant};
 
     #[test]
     fn shell_words_are_quoted_only_when_they_must_be() {
@@ -235,5 +251,14 @@ mod tests {
         assert_eq!(shell_word("my data.tsv"), "'my data.tsv'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
         assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn probabilities_print_with_two_significant_digits() {
+        let printed = [0.0625, 0.05, 1.0 / 60.0, 0.0024, 0.95, 0.999, 5.045e-76].map(significant);
+        assert_eq!(
+            printed,
+            ["0.062", "0.050", "0.017", "0.0024", "0.95", "1", "5.0e-76"]
+        );
     }
 }
