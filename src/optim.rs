@@ -42,8 +42,57 @@ pub struct OptimizerState {
     pub buffers: Vec<(String, Vec<f32>)>,
 }
 
-/// An update rule: changes the parameters given their (clipped) gradient.
-pub trait Optimizer: Send {
+/// The update of a stretch of the parameters in one step: each gradient element clipped, its
+/// parameter updated, the element reset to zero. An [`Optimizer`] is one over all the
+/// parameters; [`Optimizer::split_at`] gives two, one each side of a point, that may run at
+/// once on two threads.
+pub trait Update: Send {
+    /// Updates the parameters `w`, at `range` of the stretch, from their gradient `g`: clip,
+    /// update, reset `g` to zero.
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32);
+
+    /// As [`Update::update`], for a gradient kept as the factors of a product (see
+    /// [`Gradients`]). By default the product is formed, then used as any gradient.
+    fn update_product(&mut self, w: &mut [f32], product: &Product, range: Range<usize>, clip: f32) {
+        let ((a, b), (n, k, m)) = (product.factors(), product.shape());
+        let mut g = vec![0.0; k * m];
+        kernels::matmul_tn(&mut g, a, b, n, k, m);
+        self.update(w, &mut g, range, clip);
+    }
+
+    /// Asks the CPU to fetch what the update keeps for the parameters at `range` (a hint
+    /// that changes no value; see [`Gradients::for_each_part_ahead`]).
+    fn prefetch(&self, _range: Range<usize>) {}
+}
+
+/// One part of a gradient applied by `update` to `params` (the stretch `update` covers), with
+/// the part `ahead` asked for (see [`Gradients::for_each_part_ahead`]).
+fn apply(
+    update: &mut (impl Update + ?Sized),
+    params: &mut [f32],
+    (range, part, ahead): (Range<usize>, Part<'_>, Option<Range<usize>>),
+    clip: f32,
+) {
+    if let Some(ahead) = ahead {
+        kernels::prefetch(&params[ahead.clone()]);
+        update.prefetch(ahead);
+    }
+    let w = &mut params[range.clone()];
+    match part {
+        Part::Dense(g) => update.update(w, g, range, clip),
+        Part::Product(product) => update.update_product(w, product, range, clip),
+    }
+}
+
+/// `range` moved `by` to the left: a range of the parameters as a range of a stretch that
+/// starts at `by`.
+fn shifted(range: Range<usize>, by: usize) -> Range<usize> {
+    range.start - by..range.end - by
+}
+
+/// An update rule: changes the parameters given their (clipped) gradient, and keeps what it
+/// carries from step to step.
+pub trait Optimizer: Update {
     /// One update of `params` from a batch's gradient: each gradient element is clipped to
     /// `[-clip, clip]`, its parameter updated, and the element reset to zero for the next
     /// batch, all in one pass over the parts of the gradient the batch has (see
@@ -54,6 +103,11 @@ pub trait Optimizer: Send {
 
     /// [`Optimizer::step`], with the wide path's table (see [`crate::rnn::Ngrams`]), when
     /// `wide_lr` is given, at that learning rate instead of the optimiser's.
+    ///
+    /// On a thread of a rayon pool of two threads or more, the wide path's rows and the other
+    /// parameters are updated at once, on two threads ([`Optimizer::split_at`] at the table's
+    /// end): every element's update reads and writes that element alone, so the result is
+    /// the same to the bit.
     fn step_with_wide_rate(
         &mut self,
         params: &mut [f32],
@@ -63,43 +117,45 @@ pub trait Optimizer: Send {
     ) {
         self.begin_step();
         let (lr, wide_end) = (self.learning_rate(), grads.wide_end());
-        grads.for_each_part_ahead(|range, part, ahead| {
-            if let Some(ahead) = ahead {
-                kernels::prefetch(&params[ahead.clone()]);
-                self.prefetch(ahead);
-            }
-            let w = &mut params[range.clone()];
-            let wide = wide_lr.filter(|_| range.start < wide_end);
-            if let Some(wide_lr) = wide {
-                self.set_learning_rate(wide_lr);
-            }
-            match part {
-                Part::Dense(g) => self.update(w, g, range, clip),
-                Part::Product(product) => self.update_product(w, product, range, clip),
-            }
-            if wide.is_some() {
-                self.set_learning_rate(lr);
-            }
-        });
+        let apart = wide_end > 0
+            && rayon::current_thread_index().is_some()
+            && rayon::current_num_threads() > 1;
+        let rates = [wide_lr.unwrap_or(lr), lr];
+        if let Some([mut wide, mut other]) = apart.then(|| self.split_at(wide_end, rates)).flatten()
+        {
+            let (wide_params, other_params) = params.split_at_mut(wide_end);
+            grads.for_each_part_apart(
+                |range, part, ahead| apply(&mut *wide, wide_params, (range, part, ahead), clip),
+                |range, part, ahead| {
+                    let (range, ahead) = (
+                        shifted(range, wide_end),
+                        ahead.map(|a| shifted(a, wide_end)),
+                    );
+                    apply(&mut *other, other_params, (range, part, ahead), clip);
+                },
+            );
+        } else {
+            grads.for_each_part_ahead(|range, part, ahead| {
+                let wide = wide_lr.filter(|_| range.start < wide_end);
+                if let Some(wide_lr) = wide {
+                    self.set_learning_rate(wide_lr);
+                }
+                apply(self, params, (range, part, ahead), clip);
+                if wide.is_some() {
+                    self.set_learning_rate(lr);
+                }
+            });
+        }
         grads.clear();
     }
 
-    /// Updates the parameters `w`, at `range` of the parameter buffer, from their gradient
-    /// `g`: clip, update, reset `g` to zero.
-    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32);
-
-    /// As [`Optimizer::update`], for a gradient kept as the factors of a product (see
-    /// [`Gradients`]). By default the product is formed, then used as any gradient.
-    fn update_product(&mut self, w: &mut [f32], product: &Product, range: Range<usize>, clip: f32) {
-        let ((a, b), (n, k, m)) = (product.factors(), product.shape());
-        let mut g = vec![0.0; k * m];
-        kernels::matmul_tn(&mut g, a, b, n, k, m);
-        self.update(w, &mut g, range, clip);
+    /// This step's update as two: one of the parameters before `at`, at learning rate
+    /// `rates[0]`, and one of those from `at` on (their ranges counted from `at`), at
+    /// `rates[1]`. `None` (the default) if the optimiser cannot be split: its steps then run
+    /// on one thread.
+    fn split_at(&mut self, _at: usize, _rates: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
+        None
     }
-
-    /// Asks the CPU to fetch what the optimiser keeps for the parameters at `range` (a hint
-    /// that changes no value; see [`Gradients::for_each_part_ahead`]).
-    fn prefetch(&self, _range: Range<usize>) {}
 
     /// Starts a step (Adam counts them).
     fn begin_step(&mut self) {}
@@ -165,7 +221,7 @@ pub struct Sgd {
     pub lr: f32,
 }
 
-impl Optimizer for Sgd {
+impl Update for Sgd {
     fn update(&mut self, w: &mut [f32], g: &mut [f32], _range: Range<usize>, clip: f32) {
         kernels::sgd_step(w, g, self.lr, clip);
     }
@@ -174,6 +230,12 @@ impl Optimizer for Sgd {
     fn update_product(&mut self, w: &mut [f32], product: &Product, _: Range<usize>, clip: f32) {
         let ((a, b), (n, k, m)) = (product.factors(), product.shape());
         kernels::sgd_product_step(w, a, b, n, k, m, self.lr, clip);
+    }
+}
+
+impl Optimizer for Sgd {
+    fn split_at(&mut self, _at: usize, [lo, hi]: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
+        Some([Box::new(Sgd { lr: lo }), Box::new(Sgd { lr: hi })])
     }
 
     fn learning_rate(&self) -> f32 {
@@ -217,23 +279,33 @@ impl Adam {
             v: AlignedVec::zeros(n),
         }
     }
-}
 
-impl Optimizer for Adam {
-    fn begin_step(&mut self) {
-        self.t = self.t.saturating_add(1);
-    }
-
-    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
-        let rule = kernels::AdamRule {
-            lr: self.lr,
+    /// The constants of the current step at learning rate `lr` (the clipping limit comes with
+    /// each update).
+    fn rule(&self, lr: f32) -> kernels::AdamRule {
+        kernels::AdamRule {
+            lr,
             beta1: self.beta1,
             beta2: self.beta2,
             eps: self.eps,
             correction1: 1.0 - self.beta1.powi(self.t),
             correction2: 1.0 - self.beta2.powi(self.t),
-            clip,
-        };
+            clip: f32::INFINITY,
+        }
+    }
+}
+
+/// Adam's update of a stretch of the parameters: the step's constants and the stretch's
+/// moments.
+struct AdamStretch<'a> {
+    rule: kernels::AdamRule,
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+}
+
+impl Update for AdamStretch<'_> {
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
+        let rule = kernels::AdamRule { clip, ..self.rule };
         let (m, v) = (&mut self.m[range.clone()], &mut self.v[range]);
         kernels::adam_step(w, g, m, v, &rule);
     }
@@ -241,6 +313,43 @@ impl Optimizer for Adam {
     fn prefetch(&self, range: Range<usize>) {
         kernels::prefetch(&self.m[range.clone()]);
         kernels::prefetch(&self.v[range]);
+    }
+}
+
+impl Update for Adam {
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
+        let rule = self.rule(self.lr);
+        let (m, v) = (&mut self.m[..], &mut self.v[..]);
+        AdamStretch { rule, m, v }.update(w, g, range, clip);
+    }
+
+    fn prefetch(&self, range: Range<usize>) {
+        kernels::prefetch(&self.m[range.clone()]);
+        kernels::prefetch(&self.v[range]);
+    }
+}
+
+impl Optimizer for Adam {
+    fn begin_step(&mut self) {
+        self.t = self.t.saturating_add(1);
+    }
+
+    fn split_at(&mut self, at: usize, [lo, hi]: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
+        let rules = (self.rule(lo), self.rule(hi));
+        let (m0, m1) = self.m.split_at_mut(at);
+        let (v0, v1) = self.v.split_at_mut(at);
+        Some([
+            Box::new(AdamStretch {
+                rule: rules.0,
+                m: m0,
+                v: v0,
+            }),
+            Box::new(AdamStretch {
+                rule: rules.1,
+                m: m1,
+                v: v1,
+            }),
+        ])
     }
 
     fn learning_rate(&self) -> f32 {
@@ -322,17 +431,59 @@ impl Adagrad {
     }
 }
 
-impl Optimizer for Adagrad {
-    fn begin_step(&mut self) {
-        self.t += 1;
-    }
+/// Adagrad's update of a stretch of the parameters: its rate and the stretch's sums.
+struct AdagradStretch<'a> {
+    lr: f32,
+    eps: f32,
+    sum: &'a mut [f32],
+}
 
+impl Update for AdagradStretch<'_> {
     fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
         kernels::adagrad_step(w, g, &mut self.sum[range], self.lr, self.eps, clip);
     }
 
     fn prefetch(&self, range: Range<usize>) {
         kernels::prefetch(&self.sum[range]);
+    }
+}
+
+impl Update for Adagrad {
+    fn update(&mut self, w: &mut [f32], g: &mut [f32], range: Range<usize>, clip: f32) {
+        let (lr, eps) = (self.lr, self.eps);
+        AdagradStretch {
+            lr,
+            eps,
+            sum: &mut self.sum,
+        }
+        .update(w, g, range, clip);
+    }
+
+    fn prefetch(&self, range: Range<usize>) {
+        kernels::prefetch(&self.sum[range]);
+    }
+}
+
+impl Optimizer for Adagrad {
+    fn begin_step(&mut self) {
+        self.t += 1;
+    }
+
+    fn split_at(&mut self, at: usize, [lo, hi]: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
+        let eps = self.eps;
+        let (s0, s1) = self.sum.split_at_mut(at);
+        Some([
+            Box::new(AdagradStretch {
+                lr: lo,
+                eps,
+                sum: s0,
+            }),
+            Box::new(AdagradStretch {
+                lr: hi,
+                eps,
+                sum: s1,
+            }),
+        ])
     }
 
     fn learning_rate(&self) -> f32 {
@@ -617,6 +768,58 @@ mod tests {
             kind.build(w2.len(), 0.1).step(&mut w2, &mut formed, 0.05);
             assert_eq!(w1, w2, "{kind:?}");
             assert_ne!(w1, net.params(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_split_across_two_threads_gives_the_same_bits() {
+        use crate::rng::Rng;
+        use crate::rnn::{Architecture, Batch, CellKind, Init, Network, Ngrams, Workspace};
+        let mut rng = Rng::new(5);
+        let arch = Architecture {
+            embed: Some(4),
+            bidirectional: true,
+            ngrams: Some(Ngrams { n: 2, buckets: 64 }),
+            ..Architecture::new(CellKind::Lstm, 20, 5, 3)
+        };
+        let net = Network::new(&arch, Init::LikeRnn, &mut rng).unwrap();
+        let batch = Batch::new(
+            &[&[1, 2, 3, 4, 5], &[6, 7, 1], &[19, 18, 17, 2]],
+            &[0, 1, 2],
+        );
+        let mut ws = Workspace::default();
+        net.forward(&batch, &mut ws, None);
+        let mut grads = Gradients::new(&net);
+        net.backward(&batch, &mut ws, &mut grads);
+        // the conditions of the split: a wide table, a pool of two threads
+        assert!(grads.wide_end() > 0);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(rayon::current_num_threads), 2);
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Adam,
+            OptimizerKind::Adagrad,
+        ] {
+            for wide_lr in [None, Some(0.3)] {
+                let n = net.params().len();
+                let (mut alone, mut apart) = (kind.build(n, 0.01), kind.build(n, 0.01));
+                let (mut w1, mut w2) = (net.params().to_vec(), net.params().to_vec());
+                for _ in 0..2 {
+                    let (mut g1, mut g2) = (grads.clone(), grads.clone());
+                    alone.step_with_wide_rate(&mut w1, &mut g1, 0.05, wide_lr);
+                    pool.install(|| apart.step_with_wide_rate(&mut w2, &mut g2, 0.05, wide_lr));
+                }
+                let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&w1), bits(&w2), "{kind:?} {wide_lr:?}");
+                assert_eq!(alone.save(), apart.save(), "{kind:?} {wide_lr:?}");
+                // both sides moved
+                let end = grads.wide_end();
+                assert_ne!(w1[..end], net.params()[..end]);
+                assert_ne!(w1[end..], net.params()[end..]);
+            }
         }
     }
 

@@ -351,6 +351,44 @@ pub struct Gradients {
     products: Vec<Product>,
 }
 
+/// The parts of a [`Gradients`] other than the wide path's rows: the token tables' entries and
+/// the rest, borrowed apart from the rows so that both can be updated at once.
+struct Others<'a> {
+    tokens: &'a mut Sparse,
+    input_len: usize,
+    rest: &'a mut [f32],
+    products: &'a [Product],
+}
+
+impl Others<'_> {
+    /// Calls `f` with each token's vector of each table, then the rest in order, cut around the
+    /// kept products (see [`Gradients::for_each_part_ahead`]).
+    fn for_each_part(self, f: &mut impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>)) {
+        self.tokens.for_each_part(f);
+        let base = self.input_len;
+        let mut rest = self.rest;
+        let mut done = 0; // floats of `rest` passed so far
+        for product in self.products.iter().filter(|p| p.is_kept()) {
+            let (_, k, m) = product.shape();
+            let (before, after) = rest.split_at_mut(product.at - done);
+            if !before.is_empty() {
+                f(base + done..base + product.at, Part::Dense(before), None);
+            }
+            let start = base + product.at;
+            f(start..start + k * m, Part::Product(product), None);
+            rest = &mut after[k * m..];
+            done = product.at + k * m;
+        }
+        if !rest.is_empty() {
+            f(
+                base + done..base + done + rest.len(),
+                Part::Dense(rest),
+                None,
+            );
+        }
+    }
+}
+
 impl Gradients {
     /// An all-zero gradient for `net`.
     pub fn new(net: &Network) -> Self {
@@ -466,29 +504,36 @@ impl Gradients {
         &mut self,
         mut f: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>),
     ) {
-        self.rows.for_each_part(&mut f);
-        self.tokens.for_each_part(&mut f);
-        let base = self.input_len;
-        let mut rest = &mut self.rest[..];
-        let mut done = 0; // floats of `rest` passed so far
-        for product in self.products.iter().filter(|p| p.is_kept()) {
-            let (_, k, m) = product.shape();
-            let (before, after) = rest.split_at_mut(product.at - done);
-            if !before.is_empty() {
-                f(base + done..base + product.at, Part::Dense(before), None);
-            }
-            let start = base + product.at;
-            f(start..start + k * m, Part::Product(product), None);
-            rest = &mut after[k * m..];
-            done = product.at + k * m;
-        }
-        if !rest.is_empty() {
-            f(
-                base + done..base + done + rest.len(),
-                Part::Dense(rest),
-                None,
-            );
-        }
+        let (rows, others) = self.apart();
+        rows.for_each_part(&mut f);
+        others.for_each_part(&mut f);
+    }
+
+    /// [`Gradients::for_each_part_ahead`] cut in two that run at once, on two threads of the
+    /// current rayon pool: `wide` gets the wide path's rows (the parameters before
+    /// [`Gradients::wide_end`]), `other` the other parts, each in the order of
+    /// `for_each_part_ahead`.
+    pub fn for_each_part_apart(
+        &mut self,
+        mut wide: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>) + Send,
+        mut other: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>) + Send,
+    ) {
+        let (rows, others) = self.apart();
+        rayon::join(
+            || rows.for_each_part(&mut wide),
+            || others.for_each_part(&mut other),
+        );
+    }
+
+    /// The wide path's rows, and the other parts, borrowed apart.
+    fn apart(&mut self) -> (&mut Sparse, Others<'_>) {
+        let others = Others {
+            tokens: &mut self.tokens,
+            input_len: self.input_len,
+            rest: &mut self.rest,
+            products: &self.products,
+        };
+        (&mut self.rows, others)
     }
 
     /// Forgets which tokens and buckets have entries, and every kept product. Call it after an
