@@ -25,7 +25,16 @@ pub struct TrialRecord {
     epochs: usize,
     /// Validation rows it got right and the best before it wrong, and the other way.
     against_best: Option<(usize, usize)>,
+    /// Its sign test's p-value against that best, and the level it needed.
+    test: Option<(f64, f64)>,
     best: bool,
+}
+
+/// The sign test's p-value of a trial against the best before it, and the level it needed
+/// (see `rnn::autotune::beats`); none for trial 0.
+fn test_of(t: &Trial) -> Option<(f64, f64)> {
+    let (gained, lost) = t.against_best?;
+    Some((autotune::sign_test(gained, lost), autotune::level(t.number)))
 }
 
 impl TrialRecord {
@@ -41,12 +50,15 @@ impl TrialRecord {
             valid_loss: t.valid_loss,
             epochs: t.epochs,
             against_best: t.against_best,
+            test: test_of(t),
             best: t.best,
         }
     }
 
     /// The trial into `d`: number, params (a dict), valid_accuracy, valid_loss, epochs, gained
-    /// and lost (validation rows against the best before it; None for trial 0), best.
+    /// and lost (validation rows against the best before it), p and level (its sign test's
+    /// p-value, and the most it could be to replace that best; all four None for trial 0),
+    /// best.
     pub fn write_into(&self, d: &Bound<'_, PyDict>) -> PyResult<()> {
         d.set_item("number", self.number)?;
         d.set_item("params", params(d.py(), &self.params)?)?;
@@ -55,6 +67,8 @@ impl TrialRecord {
         d.set_item("epochs", self.epochs)?;
         d.set_item("gained", self.against_best.map(|a| a.0))?;
         d.set_item("lost", self.against_best.map(|a| a.1))?;
+        d.set_item("p", self.test.map(|t| t.0))?;
+        d.set_item("level", self.test.map(|t| t.1))?;
         d.set_item("best", self.best)?;
         Ok(())
     }

@@ -272,6 +272,12 @@ def test_autotune_keeps_the_model_the_command_line_keeps(sample, rnn_bin, tmp_pa
     assert heard == trials
     best = clf.autotune_["best_trial"]
     assert trials[best]["best"] and trials[best]["valid_accuracy"] >= trials[0]["valid_accuracy"]
+    # each later trial's sign test against the best before it, and the level it needed
+    assert trials[0]["p"] is None and trials[0]["level"] is None
+    for t in trials[1:]:
+        assert t["level"] == pytest.approx(0.1 / (t["number"] * (t["number"] + 1)))
+        assert 0 < t["p"] <= 1
+        assert t["best"] == (t["gained"] > t["lost"] and t["p"] <= t["level"])
     # 50 rows: the search held out a tenth, which a plain fit must be told
     params = clf.autotune_["params"]
     assert params["valid_split"] == 0.1
