@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::kernels::{self, AlignedVec};
-use crate::rnn::{Gradients, Part, Product};
+use crate::rnn::{Gradients, LOOK_AHEAD, Part, Piece, Product};
 
 /// Clips every gradient element to `[-limit, limit]` (element-wise, as the seed does; not by
 /// the norm of the whole gradient). A NaN stays NaN, so that divergence is still noticed.
@@ -63,6 +63,10 @@ pub trait Update: Send {
     /// Asks the CPU to fetch what the update keeps for the parameters at `range` (a hint
     /// that changes no value; see [`Gradients::for_each_part_ahead`]).
     fn prefetch(&self, _range: Range<usize>) {}
+
+    /// Changes the learning rate (a schedule does, between epochs; the wide path's table has
+    /// its own).
+    fn set_learning_rate(&mut self, lr: f32);
 }
 
 /// One part of a gradient applied by `update` to `params` (the stretch `update` covers), with
@@ -90,6 +94,54 @@ fn shifted(range: Range<usize>, by: usize) -> Range<usize> {
     range.start - by..range.end - by
 }
 
+/// The learning rates of a step: `lr`, and `wide_lr` (when given) for the wide path's table,
+/// the parameters before `wide_end`.
+#[derive(Clone, Copy)]
+struct Rates {
+    lr: f32,
+    wide_lr: Option<f32>,
+    wide_end: usize,
+}
+
+impl Rates {
+    /// The wide path's rate, for parameters at `range` of the wide path's table.
+    fn wide(&self, range: &Range<usize>) -> Option<f32> {
+        self.wide_lr.filter(|_| range.start < self.wide_end)
+    }
+}
+
+/// Applies `pieces` (of the parameters from `start` on, which `params` and `update` hold) by
+/// `update`, each asking for the memory of the table's row [`LOOK_AHEAD`] pieces on; returns
+/// the seconds it took.
+fn update_pieces(
+    update: &mut dyn Update,
+    params: &mut [f32],
+    mut pieces: Vec<Piece<'_>>,
+    start: usize,
+    rates: Rates,
+    clip: f32,
+) -> f64 {
+    let began = std::time::Instant::now();
+    for i in 0..pieces.len() {
+        let ahead = pieces
+            .get(i + LOOK_AHEAD)
+            .filter(|p| p.row)
+            .map(|p| shifted(p.range.clone(), start));
+        let piece = &mut pieces[i];
+        let part = std::mem::replace(&mut piece.part, Part::Dense(&mut []));
+        let wide = rates.wide(&piece.range);
+        if let Some(wide_lr) = wide {
+            update.set_learning_rate(wide_lr);
+        }
+        let range = shifted(piece.range.clone(), start);
+        apply(update, params, (range, part, ahead), clip);
+        if wide.is_some() {
+            update.set_learning_rate(rates.lr);
+        }
+    }
+    began.elapsed().as_secs_f64()
+}
+
 /// An update rule: changes the parameters given their (clipped) gradient, and keeps what it
 /// carries from step to step.
 pub trait Optimizer: Update {
@@ -104,10 +156,11 @@ pub trait Optimizer: Update {
     /// [`Optimizer::step`], with the wide path's table (see [`crate::rnn::Ngrams`]), when
     /// `wide_lr` is given, at that learning rate instead of the optimiser's.
     ///
-    /// On a thread of a rayon pool of two threads or more, the wide path's rows and the other
-    /// parameters are updated at once, on two threads ([`Optimizer::split_at`] at the table's
-    /// end): every element's update reads and writes that element alone, so the result is
-    /// the same to the bit.
+    /// On a thread of a rayon pool of two threads or more, the update is cut in two at
+    /// [`Gradients::split_point`], and the two halves run at once on two threads
+    /// ([`Optimizer::split_at`], [`Gradients::pieces_apart`]); the times they took move the
+    /// next step's cut ([`Gradients::rebalance`]). Every element's update reads and writes
+    /// that element alone, so wherever the cut falls, the result is the same to the bit.
     fn step_with_wide_rate(
         &mut self,
         params: &mut [f32],
@@ -117,26 +170,24 @@ pub trait Optimizer: Update {
     ) {
         self.begin_step();
         let (lr, wide_end) = (self.learning_rate(), grads.wide_end());
-        let apart = wide_end > 0
-            && rayon::current_thread_index().is_some()
-            && rayon::current_num_threads() > 1;
-        let rates = [wide_lr.unwrap_or(lr), lr];
-        if let Some([mut wide, mut other]) = apart.then(|| self.split_at(wide_end, rates)).flatten()
-        {
-            let (wide_params, other_params) = params.split_at_mut(wide_end);
-            grads.for_each_part_apart(
-                |range, part, ahead| apply(&mut *wide, wide_params, (range, part, ahead), clip),
-                |range, part, ahead| {
-                    let (range, ahead) = (
-                        shifted(range, wide_end),
-                        ahead.map(|a| shifted(a, wide_end)),
-                    );
-                    apply(&mut *other, other_params, (range, part, ahead), clip);
-                },
+        let rates = Rates {
+            lr,
+            wide_lr,
+            wide_end,
+        };
+        let apart = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
+        let at = grads.split_point();
+        if let Some([mut first, mut second]) = apart.then(|| self.split_at(at)).flatten() {
+            let (first_params, second_params) = params.split_at_mut(at);
+            let [before, after] = grads.pieces_apart(at);
+            let times = rayon::join(
+                || update_pieces(&mut *first, first_params, before, 0, rates, clip),
+                || update_pieces(&mut *second, second_params, after, at, rates, clip),
             );
+            grads.rebalance(times.0, times.1);
         } else {
             grads.for_each_part_ahead(|range, part, ahead| {
-                let wide = wide_lr.filter(|_| range.start < wide_end);
+                let wide = rates.wide(&range);
                 if let Some(wide_lr) = wide {
                     self.set_learning_rate(wide_lr);
                 }
@@ -149,11 +200,11 @@ pub trait Optimizer: Update {
         grads.clear();
     }
 
-    /// This step's update as two: one of the parameters before `at`, at learning rate
-    /// `rates[0]`, and one of those from `at` on (their ranges counted from `at`), at
-    /// `rates[1]`. `None` (the default) if the optimiser cannot be split: its steps then run
-    /// on one thread.
-    fn split_at(&mut self, _at: usize, _rates: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
+    /// This step's update as two: one of the parameters before `at`, and one of those from
+    /// `at` on (their ranges counted from `at`), both at the optimiser's learning rate.
+    /// `None` (the default) if the optimiser cannot be split: its steps then run on one
+    /// thread.
+    fn split_at(&mut self, _at: usize) -> Option<[Box<dyn Update + '_>; 2]> {
         None
     }
 
@@ -162,9 +213,6 @@ pub trait Optimizer: Update {
 
     /// The learning rate.
     fn learning_rate(&self) -> f32;
-
-    /// Changes the learning rate (a schedule does, between epochs).
-    fn set_learning_rate(&mut self, lr: f32);
 
     /// Everything it carries from step to step.
     fn save(&self) -> OptimizerState {
@@ -231,19 +279,19 @@ impl Update for Sgd {
         let ((a, b), (n, k, m)) = (product.factors(), product.shape());
         kernels::sgd_product_step(w, a, b, n, k, m, self.lr, clip);
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
 }
 
 impl Optimizer for Sgd {
-    fn split_at(&mut self, _at: usize, [lo, hi]: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
-        Some([Box::new(Sgd { lr: lo }), Box::new(Sgd { lr: hi })])
+    fn split_at(&mut self, _at: usize) -> Option<[Box<dyn Update + '_>; 2]> {
+        Some([Box::new(*self), Box::new(*self)])
     }
 
     fn learning_rate(&self) -> f32 {
         self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
     }
 }
 
@@ -314,6 +362,10 @@ impl Update for AdamStretch<'_> {
         kernels::prefetch(&self.m[range.clone()]);
         kernels::prefetch(&self.v[range]);
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.rule.lr = lr;
+    }
 }
 
 impl Update for Adam {
@@ -327,6 +379,10 @@ impl Update for Adam {
         kernels::prefetch(&self.m[range.clone()]);
         kernels::prefetch(&self.v[range]);
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
 }
 
 impl Optimizer for Adam {
@@ -334,30 +390,18 @@ impl Optimizer for Adam {
         self.t = self.t.saturating_add(1);
     }
 
-    fn split_at(&mut self, at: usize, [lo, hi]: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
-        let rules = (self.rule(lo), self.rule(hi));
+    fn split_at(&mut self, at: usize) -> Option<[Box<dyn Update + '_>; 2]> {
+        let rule = self.rule(self.lr);
         let (m0, m1) = self.m.split_at_mut(at);
         let (v0, v1) = self.v.split_at_mut(at);
         Some([
-            Box::new(AdamStretch {
-                rule: rules.0,
-                m: m0,
-                v: v0,
-            }),
-            Box::new(AdamStretch {
-                rule: rules.1,
-                m: m1,
-                v: v1,
-            }),
+            Box::new(AdamStretch { rule, m: m0, v: v0 }),
+            Box::new(AdamStretch { rule, m: m1, v: v1 }),
         ])
     }
 
     fn learning_rate(&self) -> f32 {
         self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
     }
 
     fn save(&self) -> OptimizerState {
@@ -446,6 +490,10 @@ impl Update for AdagradStretch<'_> {
     fn prefetch(&self, range: Range<usize>) {
         kernels::prefetch(&self.sum[range]);
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
 }
 
 impl Update for Adagrad {
@@ -462,6 +510,10 @@ impl Update for Adagrad {
     fn prefetch(&self, range: Range<usize>) {
         kernels::prefetch(&self.sum[range]);
     }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
 }
 
 impl Optimizer for Adagrad {
@@ -469,29 +521,17 @@ impl Optimizer for Adagrad {
         self.t += 1;
     }
 
-    fn split_at(&mut self, at: usize, [lo, hi]: [f32; 2]) -> Option<[Box<dyn Update + '_>; 2]> {
-        let eps = self.eps;
+    fn split_at(&mut self, at: usize) -> Option<[Box<dyn Update + '_>; 2]> {
+        let (lr, eps) = (self.lr, self.eps);
         let (s0, s1) = self.sum.split_at_mut(at);
         Some([
-            Box::new(AdagradStretch {
-                lr: lo,
-                eps,
-                sum: s0,
-            }),
-            Box::new(AdagradStretch {
-                lr: hi,
-                eps,
-                sum: s1,
-            }),
+            Box::new(AdagradStretch { lr, eps, sum: s0 }),
+            Box::new(AdagradStretch { lr, eps, sum: s1 }),
         ])
     }
 
     fn learning_rate(&self) -> f32 {
         self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
     }
 
     fn save(&self) -> OptimizerState {
@@ -775,52 +815,104 @@ mod tests {
     fn a_step_split_across_two_threads_gives_the_same_bits() {
         use crate::rng::Rng;
         use crate::rnn::{Architecture, Batch, CellKind, Init, Network, Ngrams, Workspace};
-        let mut rng = Rng::new(5);
-        let arch = Architecture {
-            embed: Some(4),
-            bidirectional: true,
-            ngrams: Some(Ngrams { n: 2, buckets: 64 }),
-            ..Architecture::new(CellKind::Lstm, 20, 5, 3)
-        };
-        let net = Network::new(&arch, Init::LikeRnn, &mut rng).unwrap();
-        let batch = Batch::new(
-            &[&[1, 2, 3, 4, 5], &[6, 7, 1], &[19, 18, 17, 2]],
-            &[0, 1, 2],
-        );
-        let mut ws = Workspace::default();
-        net.forward(&batch, &mut ws, None);
-        let mut grads = Gradients::new(&net);
-        net.backward(&batch, &mut ws, &mut grads);
-        // the conditions of the split: a wide table, a pool of two threads
-        assert!(grads.wide_end() > 0);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
-        assert_eq!(pool.install(rayon::current_num_threads), 2);
-        for kind in [
-            OptimizerKind::Sgd,
-            OptimizerKind::Adam,
-            OptimizerKind::Adagrad,
-        ] {
-            for wide_lr in [None, Some(0.3)] {
-                let n = net.params().len();
-                let (mut alone, mut apart) = (kind.build(n, 0.01), kind.build(n, 0.01));
-                let (mut w1, mut w2) = (net.params().to_vec(), net.params().to_vec());
-                for _ in 0..2 {
-                    let (mut g1, mut g2) = (grads.clone(), grads.clone());
-                    alone.step_with_wide_rate(&mut w1, &mut g1, 0.05, wide_lr);
-                    pool.install(|| apart.step_with_wide_rate(&mut w2, &mut g2, 0.05, wide_lr));
+        assert_eq!(
+            pool.install(rayon::current_num_threads),
+            2,
+            "a split needs two"
+        );
+        // with an embedding and the wide path; with one-hot input (a table a direction)
+        let archs = [
+            Architecture {
+                embed: Some(4),
+                bidirectional: true,
+                ngrams: Some(Ngrams { n: 2, buckets: 64 }),
+                ..Architecture::new(CellKind::Lstm, 20, 5, 3)
+            },
+            Architecture {
+                bidirectional: true,
+                ..Architecture::new(CellKind::Rnn, 20, 6, 3)
+            },
+        ];
+        for arch in &archs {
+            let net = Network::new(arch, Init::LikeRnn, &mut Rng::new(5)).unwrap();
+            let batch = Batch::new(&[&[1, 2, 3, 4, 5], &[6, 7, 1], &[19, 18, 2]], &[0, 1, 2]);
+            let mut ws = Workspace::default();
+            net.forward(&batch, &mut ws, None);
+            let mut grads = Gradients::new(&net);
+            net.backward(&batch, &mut ws, &mut grads);
+            let mut products = 0;
+            grads
+                .for_each_part(|_, part| products += usize::from(matches!(part, Part::Product(_))));
+            assert!(
+                products > 0,
+                "{arch}: kept products, which no cut may go through"
+            );
+            let n = net.params().len();
+            // the cut anywhere from the first parameter to past the last
+            let mut cuts = Vec::new();
+            for share in [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0] {
+                let mut grads = grads.clone();
+                grads.set_balance(share);
+                cuts.push(grads.split_point());
+            }
+            assert!(cuts.windows(2).all(|w| w[0] <= w[1]), "{cuts:?}");
+            assert_eq!((cuts[0], cuts[7]), (0, n), "{arch}");
+            assert!(
+                cuts.iter().filter(|&&c| 0 < c && c < n).count() >= 4,
+                "{cuts:?}"
+            );
+            for kind in [
+                OptimizerKind::Sgd,
+                OptimizerKind::Adam,
+                OptimizerKind::Adagrad,
+            ] {
+                for wide_lr in [None, Some(0.3)] {
+                    let (mut w1, mut alone) = (net.params().to_vec(), kind.build(n, 0.01));
+                    for _ in 0..2 {
+                        alone.step_with_wide_rate(&mut w1, &mut grads.clone(), 0.05, wide_lr);
+                    }
+                    assert_ne!(w1, net.params(), "{kind:?}");
+                    for share in [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0] {
+                        let (mut w2, mut apart) = (net.params().to_vec(), kind.build(n, 0.01));
+                        for _ in 0..2 {
+                            let mut g = grads.clone();
+                            g.set_balance(share);
+                            pool.install(|| {
+                                apart.step_with_wide_rate(&mut w2, &mut g, 0.05, wide_lr)
+                            });
+                        }
+                        let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        let what =
+                            format!("{arch}, {kind:?}, wide rate {wide_lr:?}, cut at {share}");
+                        assert_eq!(bits(&w1), bits(&w2), "{what}");
+                        assert_eq!(alone.save(), apart.save(), "{what}");
+                    }
                 }
-                let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&w1), bits(&w2), "{kind:?} {wide_lr:?}");
-                assert_eq!(alone.save(), apart.save(), "{kind:?} {wide_lr:?}");
-                // both sides moved
-                let end = grads.wide_end();
-                assert_ne!(w1[..end], net.params()[..end]);
-                assert_ne!(w1[end..], net.params()[end..]);
             }
         }
+    }
+
+    #[test]
+    fn a_split_step_moves_its_cut_toward_the_slower_half() {
+        use crate::rng::Rng;
+        use crate::rnn::{Architecture, CellKind, Init, Network};
+        let arch = Architecture::new(CellKind::Lstm, 20, 5, 3);
+        let net = Network::new(&arch, Init::LikeRnn, &mut Rng::new(5)).unwrap();
+        let mut grads = Gradients::new(&net);
+        assert_eq!(grads.balance(), 0.5);
+        // the second half took three times the first: the first takes more
+        grads.rebalance(1.0, 3.0);
+        assert!((grads.balance() - 0.625).abs() < 1e-12);
+        grads.rebalance(2.0, 2.0);
+        assert!((grads.balance() - 0.625).abs() < 1e-12);
+        for _ in 0..20 {
+            grads.rebalance(5.0, 0.0);
+        }
+        assert_eq!(grads.balance(), 0.02);
     }
 
     #[test]

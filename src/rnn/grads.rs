@@ -35,7 +35,7 @@ pub const DEFER_ROWS: usize = 32;
 
 /// How many rows ahead [`Gradients::for_each_part_ahead`] names the row to fetch: enough for a
 /// fetch from memory to arrive before its row's turn, few enough that it is still in cache.
-const LOOK_AHEAD: usize = 8;
+pub const LOOK_AHEAD: usize = 8;
 
 /// A weight gradient `Aᵀ·B` (k×m), kept as its factors `A` (n×k) and `B` (n×m) (see the
 /// module's documentation).
@@ -87,6 +87,25 @@ pub enum Part<'a> {
     /// A product kept as its factors: the gradient is `Aᵀ·B`.
     Product(&'a Product),
 }
+
+/// A part of a step's gradient, cut apart from the others so that it can go to another
+/// thread ([`Gradients::pieces_apart`]): the range of the parameters it belongs to, and
+/// whether it is a table's row (whose memory an update asks for ahead).
+pub struct Piece<'a> {
+    pub range: Range<usize>,
+    pub part: Part<'a>,
+    pub row: bool,
+}
+
+/// What updating a float of a table's row costs, in floats of the dense part: measured on the
+/// suite's packages, Adam updated the wide path's rows at 4.6 ns a float and the other
+/// parameters at 1.3 (the embedding's rows, in a smaller table, among them).
+pub const ROW_COST: f64 = 3.5;
+
+/// What updating a table's row costs besides its floats, in floats of the dense part: the
+/// call, the look-up of its place and the fetch ahead (a row of the wide path is as wide as
+/// the classes, 2 or 3 floats on some sets).
+pub const PIECE_COST: f64 = 32.0;
 
 /// A table of token vectors at the start of the parameters (see the module's documentation):
 /// token `v`'s vector is `width` floats at `offset + v·width`.
@@ -217,7 +236,10 @@ impl Sparse {
     /// Calls `f` with every id's vector of every table, its range of the parameters, and the
     /// range of the id [`LOOK_AHEAD`] places on, if there is one (see
     /// [`Gradients::for_each_part_ahead`]).
-    fn for_each_part(&mut self, f: &mut impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>)) {
+    fn for_each_part<'a>(
+        &'a mut self,
+        f: &mut impl FnMut(Range<usize>, Part<'a>, Option<Range<usize>>),
+    ) {
         let column = self.column.max(1);
         let tables = &self.tables;
         let range = |id: u32, table: &Table| {
@@ -349,6 +371,11 @@ pub struct Gradients {
     /// Weight gradients kept as factors (or, once formed, the record that they were), sorted
     /// by place.
     products: Vec<Product>,
+    /// The share of a step's estimated cost that the first of two threads takes when an update
+    /// is split in two ([`Gradients::split_point`]), moved after every split step toward
+    /// the times the two took ([`Gradients::rebalance`]). It decides who does what, never what
+    /// is done.
+    balance: f64,
 }
 
 /// The parts of a [`Gradients`] other than the wide path's rows: the token tables' entries and
@@ -360,32 +387,78 @@ struct Others<'a> {
     products: &'a [Product],
 }
 
-impl Others<'_> {
+impl<'a> Others<'a> {
     /// Calls `f` with each token's vector of each table, then the rest in order, cut around the
     /// kept products (see [`Gradients::for_each_part_ahead`]).
-    fn for_each_part(self, f: &mut impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>)) {
-        self.tokens.for_each_part(f);
-        let base = self.input_len;
-        let mut rest = self.rest;
-        let mut done = 0; // floats of `rest` passed so far
-        for product in self.products.iter().filter(|p| p.is_kept()) {
-            let (_, k, m) = product.shape();
-            let (before, after) = rest.split_at_mut(product.at - done);
-            if !before.is_empty() {
-                f(base + done..base + product.at, Part::Dense(before), None);
-            }
-            let start = base + product.at;
-            f(start..start + k * m, Part::Product(product), None);
-            rest = &mut after[k * m..];
-            done = product.at + k * m;
+    fn for_each_part(self, f: &mut impl FnMut(Range<usize>, Part<'a>, Option<Range<usize>>)) {
+        let Others {
+            tokens,
+            input_len,
+            rest,
+            products,
+        } = self;
+        tokens.for_each_part(f);
+        for_each_dense_part(input_len, rest, products, f);
+    }
+}
+
+/// Puts the part `part` of the parameters at `range` into the first of `halves` if it lies
+/// before `at`, into the second if it lies from `at` on, and cut in two if it is dense and
+/// spans `at` (see [`Gradients::pieces_apart`]).
+fn put_apart<'a>(
+    halves: &mut [Vec<Piece<'a>>; 2],
+    at: usize,
+    range: Range<usize>,
+    part: Part<'a>,
+    row: bool,
+) {
+    if range.start < at && at < range.end {
+        let Part::Dense(g) = part else {
+            unreachable!("a split inside a kept product")
+        };
+        let (before, after) = g.split_at_mut(at - range.start);
+        halves[0].push(Piece {
+            range: range.start..at,
+            part: Part::Dense(before),
+            row,
+        });
+        halves[1].push(Piece {
+            range: at..range.end,
+            part: Part::Dense(after),
+            row,
+        });
+    } else {
+        halves[usize::from(range.start >= at)].push(Piece { range, part, row });
+    }
+}
+
+/// Calls `f` with `rest`, the dense part that starts at `base` in the parameters, in order,
+/// cut around the kept `products`.
+fn for_each_dense_part<'a>(
+    base: usize,
+    rest: &'a mut [f32],
+    products: &'a [Product],
+    f: &mut impl FnMut(Range<usize>, Part<'a>, Option<Range<usize>>),
+) {
+    let mut rest = rest;
+    let mut done = 0; // floats of `rest` passed so far
+    for product in products.iter().filter(|p| p.is_kept()) {
+        let (_, k, m) = product.shape();
+        let (before, after) = rest.split_at_mut(product.at - done);
+        if !before.is_empty() {
+            f(base + done..base + product.at, Part::Dense(before), None);
         }
-        if !rest.is_empty() {
-            f(
-                base + done..base + done + rest.len(),
-                Part::Dense(rest),
-                None,
-            );
-        }
+        let start = base + product.at;
+        f(start..start + k * m, Part::Product(product), None);
+        rest = &mut after[k * m..];
+        done = product.at + k * m;
+    }
+    if !rest.is_empty() {
+        f(
+            base + done..base + done + rest.len(),
+            Part::Dense(rest),
+            None,
+        );
     }
 }
 
@@ -410,6 +483,7 @@ impl Gradients {
             input_len,
             rest: AlignedVec::zeros(net.params().len() - input_len),
             products: Vec::new(),
+            balance: 0.5,
         }
     }
 
@@ -509,20 +583,90 @@ impl Gradients {
         others.for_each_part(&mut f);
     }
 
-    /// [`Gradients::for_each_part_ahead`] cut in two that run at once, on two threads of the
-    /// current rayon pool: `wide` gets the wide path's rows (the parameters before
-    /// [`Gradients::wide_end`]), `other` the other parts, each in the order of
-    /// `for_each_part_ahead`.
-    pub fn for_each_part_apart(
-        &mut self,
-        mut wide: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>) + Send,
-        mut other: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>) + Send,
-    ) {
+    /// Where to cut this step's update in two, so that the two halves cost about the same
+    /// ([`Gradients::pieces_apart`]): the point of the parameters below which lies the share
+    /// [`Gradients::balance`] of the step's estimated cost. A table's row the batch reached
+    /// costs [`ROW_COST`] times a float of the dense part per float (it lies at random in a
+    /// table of megabytes, and so do its optimiser's moments), and [`PIECE_COST`] floats more;
+    /// a table's rows are taken to be spread evenly over it (the n-gram buckets are hashes),
+    /// which the balance corrects where they are not. The point is at a row's boundary in a
+    /// table, and never inside a kept product.
+    pub fn split_point(&self) -> usize {
+        // (start, end, estimated cost, row width) of every table and of the dense part
+        let mut regions: Vec<(usize, usize, f64, usize)> = Vec::new();
+        for sparse in [&self.rows, &self.tokens] {
+            for table in &sparse.tables {
+                let end = table.offset + sparse.slot.len() * table.width;
+                let cost = sparse.ids.len() as f64 * (table.width as f64 * ROW_COST + PIECE_COST);
+                regions.push((table.offset, end, cost, table.width));
+            }
+        }
+        let rest_end = self.input_len + self.rest.len();
+        regions.push((self.input_len, rest_end, self.rest.len() as f64, 1));
+        regions.sort_by_key(|r| r.0);
+        let total: f64 = regions.iter().map(|r| r.2).sum();
+        let mut left = self.balance * total;
+        for &(start, end, cost, width) in &regions {
+            if cost <= 0.0 || left > cost {
+                left -= cost.max(0.0);
+                continue;
+            }
+            let rows = (end - start) / width.max(1);
+            let row = ((left / cost) * rows as f64).round() as usize;
+            let at = start + row.min(rows) * width;
+            // not inside a kept product: at its start
+            return self
+                .products
+                .iter()
+                .filter(|p| p.is_kept())
+                .map(|p| {
+                    let (_, k, m) = p.shape();
+                    self.input_len + p.at..self.input_len + p.at + k * m
+                })
+                .find(|r| r.start < at && at < r.end)
+                .map_or(at, |r| r.start);
+        }
+        rest_end
+    }
+
+    /// The parts of [`Gradients::for_each_part_ahead`], in its order, cut at `at` into those
+    /// of the parameters before `at` and those from `at` on: a dense part across `at` is cut
+    /// in two. `at` must not be inside a kept product ([`Gradients::split_point`]).
+    pub fn pieces_apart(&mut self, at: usize) -> [Vec<Piece<'_>>; 2] {
+        let mut halves = [Vec::new(), Vec::new()];
         let (rows, others) = self.apart();
-        rayon::join(
-            || rows.for_each_part(&mut wide),
-            || others.for_each_part(&mut other),
-        );
+        rows.for_each_part(&mut |range, part, _| put_apart(&mut halves, at, range, part, true));
+        let Others {
+            tokens,
+            input_len,
+            rest,
+            products,
+        } = others;
+        tokens.for_each_part(&mut |range, part, _| put_apart(&mut halves, at, range, part, true));
+        for_each_dense_part(input_len, rest, products, &mut |range, part, _| {
+            put_apart(&mut halves, at, range, part, false)
+        });
+        halves
+    }
+
+    /// The share of a step's estimated cost that the first half of a split update takes
+    /// (see [`Gradients::split_point`]).
+    pub fn balance(&self) -> f64 {
+        self.balance
+    }
+
+    /// Sets [`Gradients::balance`] (a test's way to put the cut anywhere).
+    pub fn set_balance(&mut self, share: f64) {
+        self.balance = share;
+    }
+
+    /// Moves [`Gradients::balance`] after a split step whose first half took `first` seconds
+    /// and whose second took `second`: toward the slower half's share being smaller.
+    pub fn rebalance(&mut self, first: f64, second: f64) {
+        if first + second > 0.0 {
+            let lead = (second - first) / (first + second);
+            self.balance = (self.balance + 0.25 * lead).clamp(0.02, 0.98);
+        }
     }
 
     /// The wide path's rows, and the other parts, borrowed apart.

@@ -60,7 +60,10 @@ pub use batch::Batch;
 pub use carry::Carry;
 pub use cell::{Cell, Pass, Recurrent};
 pub use elman::Elman;
-pub use grads::{CellGradient, DEFER_ROWS, Gradients, Part, Product, Table};
+pub use grads::{
+    CellGradient, DEFER_ROWS, Gradients, LOOK_AHEAD, PIECE_COST, Part, Piece, Product, ROW_COST,
+    Table,
+};
 pub use gru::Gru;
 pub use head::Head;
 pub use init::Init;
