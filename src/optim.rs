@@ -70,21 +70,29 @@ pub trait Update: Send {
 }
 
 /// One part of a gradient applied by `update` to `params` (the stretch `update` covers), with
-/// the part `ahead` asked for (see [`Gradients::for_each_part_ahead`]).
+/// the part `ahead` asked for (see [`Gradients::for_each_part_ahead`]); at learning rate
+/// `wide` instead of `lr` when given (a part of the wide path's table).
 fn apply(
     update: &mut (impl Update + ?Sized),
     params: &mut [f32],
     (range, part, ahead): (Range<usize>, Part<'_>, Option<Range<usize>>),
     clip: f32,
+    (wide, lr): (Option<f32>, f32),
 ) {
     if let Some(ahead) = ahead {
         kernels::prefetch(&params[ahead.clone()]);
         update.prefetch(ahead);
     }
+    if let Some(wide_lr) = wide {
+        update.set_learning_rate(wide_lr);
+    }
     let w = &mut params[range.clone()];
     match part {
         Part::Dense(g) => update.update(w, g, range, clip),
         Part::Product(product) => update.update_product(w, product, range, clip),
+    }
+    if wide.is_some() {
+        update.set_learning_rate(lr);
     }
 }
 
@@ -130,14 +138,8 @@ fn update_pieces(
         let piece = &mut pieces[i];
         let part = std::mem::replace(&mut piece.part, Part::Dense(&mut []));
         let wide = rates.wide(&piece.range);
-        if let Some(wide_lr) = wide {
-            update.set_learning_rate(wide_lr);
-        }
         let range = shifted(piece.range.clone(), start);
-        apply(update, params, (range, part, ahead), clip);
-        if wide.is_some() {
-            update.set_learning_rate(rates.lr);
-        }
+        apply(update, params, (range, part, ahead), clip, (wide, rates.lr));
     }
     began.elapsed().as_secs_f64()
 }
@@ -176,8 +178,10 @@ pub trait Optimizer: Update {
             wide_end,
         };
         let apart = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
-        let at = grads.split_point();
-        if let Some([mut first, mut second]) = apart.then(|| self.split_at(at)).flatten() {
+        if let Some((at, [mut first, mut second])) = apart
+            .then(|| grads.split_point())
+            .and_then(|at| Some((at, self.split_at(at)?)))
+        {
             let (first_params, second_params) = params.split_at_mut(at);
             let [before, after] = grads.pieces_apart(at);
             let times = rayon::join(
@@ -188,13 +192,7 @@ pub trait Optimizer: Update {
         } else {
             grads.for_each_part_ahead(|range, part, ahead| {
                 let wide = rates.wide(&range);
-                if let Some(wide_lr) = wide {
-                    self.set_learning_rate(wide_lr);
-                }
-                apply(self, params, (range, part, ahead), clip);
-                if wide.is_some() {
-                    self.set_learning_rate(lr);
-                }
+                apply(self, params, (range, part, ahead), clip, (wide, lr));
             });
         }
         grads.clear();

@@ -378,30 +378,6 @@ pub struct Gradients {
     balance: f64,
 }
 
-/// The parts of a [`Gradients`] other than the wide path's rows: the token tables' entries and
-/// the rest, borrowed apart from the rows so that both can be updated at once.
-struct Others<'a> {
-    tokens: &'a mut Sparse,
-    input_len: usize,
-    rest: &'a mut [f32],
-    products: &'a [Product],
-}
-
-impl<'a> Others<'a> {
-    /// Calls `f` with each token's vector of each table, then the rest in order, cut around the
-    /// kept products (see [`Gradients::for_each_part_ahead`]).
-    fn for_each_part(self, f: &mut impl FnMut(Range<usize>, Part<'a>, Option<Range<usize>>)) {
-        let Others {
-            tokens,
-            input_len,
-            rest,
-            products,
-        } = self;
-        tokens.for_each_part(f);
-        for_each_dense_part(input_len, rest, products, f);
-    }
-}
-
 /// Puts the part `part` of the parameters at `range` into the first of `halves` if it lies
 /// before `at`, into the second if it lies from `at` on, and cut in two if it is dense and
 /// spans `at` (see [`Gradients::pieces_apart`]).
@@ -578,9 +554,9 @@ impl Gradients {
         &mut self,
         mut f: impl FnMut(Range<usize>, Part<'_>, Option<Range<usize>>),
     ) {
-        let (rows, others) = self.apart();
-        rows.for_each_part(&mut f);
-        others.for_each_part(&mut f);
+        self.rows.for_each_part(&mut f);
+        self.tokens.for_each_part(&mut f);
+        for_each_dense_part(self.input_len, &mut self.rest, &self.products, &mut f);
     }
 
     /// Where to cut this step's update in two, so that the two halves cost about the same
@@ -634,18 +610,11 @@ impl Gradients {
     /// in two. `at` must not be inside a kept product ([`Gradients::split_point`]).
     pub fn pieces_apart(&mut self, at: usize) -> [Vec<Piece<'_>>; 2] {
         let mut halves = [Vec::new(), Vec::new()];
-        let (rows, others) = self.apart();
-        rows.for_each_part(&mut |range, part, _| put_apart(&mut halves, at, range, part, true));
-        let Others {
-            tokens,
-            input_len,
-            rest,
-            products,
-        } = others;
-        tokens.for_each_part(&mut |range, part, _| put_apart(&mut halves, at, range, part, true));
-        for_each_dense_part(input_len, rest, products, &mut |range, part, _| {
-            put_apart(&mut halves, at, range, part, false)
-        });
+        let mut row = |range, part, _| put_apart(&mut halves, at, range, part, true);
+        self.rows.for_each_part(&mut row);
+        self.tokens.for_each_part(&mut row);
+        let mut dense = |range, part, _| put_apart(&mut halves, at, range, part, false);
+        for_each_dense_part(self.input_len, &mut self.rest, &self.products, &mut dense);
         halves
     }
 
@@ -656,7 +625,8 @@ impl Gradients {
     }
 
     /// Sets [`Gradients::balance`] (a test's way to put the cut anywhere).
-    pub fn set_balance(&mut self, share: f64) {
+    #[cfg(test)]
+    pub(crate) fn set_balance(&mut self, share: f64) {
         self.balance = share;
     }
 
@@ -667,17 +637,6 @@ impl Gradients {
             let lead = (second - first) / (first + second);
             self.balance = (self.balance + 0.25 * lead).clamp(0.02, 0.98);
         }
-    }
-
-    /// The wide path's rows, and the other parts, borrowed apart.
-    fn apart(&mut self) -> (&mut Sparse, Others<'_>) {
-        let others = Others {
-            tokens: &mut self.tokens,
-            input_len: self.input_len,
-            rest: &mut self.rest,
-            products: &self.products,
-        };
-        (&mut self.rows, others)
     }
 
     /// Forgets which tokens and buckets have entries, and every kept product. Call it after an
