@@ -236,24 +236,13 @@ impl Layer {
                     let i_width = self.input.width();
                     let x = rows_in_order(x, i_width, dir.reverse, positions, rev_input);
                     // PRE = X · W_ihᵀ + b_ih, every token at once
-                    fit(pre, n_tokens * g);
-                    for row in pre.chunks_exact_mut(g) {
-                        row.copy_from_slice(b_ih);
-                    }
-                    let w = &params[dir.w_ih..][..g * i_width];
-                    matmul_nt(pre, x, w, n_tokens, i_width, g);
+                    project(params, dir, x, i_width, pre);
                     Projection::Rows(pre)
                 }
                 LayerInput::Distinct { rows, of } => {
                     // U = R · W_ihᵀ + b_ih, each distinct row once; pre_t = row x_t of U, the
                     // same sums as a row a position (a text gets the same numbers either way)
-                    let (i_width, distinct) = (self.input.width(), of_rows(rows, self.input));
-                    fit(pre, distinct * g);
-                    for row in pre.chunks_exact_mut(g) {
-                        row.copy_from_slice(b_ih);
-                    }
-                    let w = &params[dir.w_ih..][..g * i_width];
-                    matmul_nt(pre, rows, w, distinct, i_width, g);
+                    project(params, dir, rows, self.input.width(), pre);
                     Projection::Distinct {
                         of: in_order(of, dir.reverse, positions, rev_tokens),
                         rows: pre,
@@ -462,6 +451,19 @@ impl Layer {
             }
         }
     }
+}
+
+/// `PRE = X · W_ihᵀ + b_ih` of direction `dir`, every row of `x` (`i_width` wide) at once,
+/// into `pre` (a row of G·H a row of `x`).
+fn project(params: &[f32], dir: &Direction, x: &[f32], i_width: usize, pre: &mut AlignedVec) {
+    let (g, n) = (dir.rows(), x.len() / i_width.max(1));
+    fit(pre, n * g);
+    let b_ih = &params[dir.b_ih..][..g];
+    for row in pre.chunks_exact_mut(g) {
+        row.copy_from_slice(b_ih);
+    }
+    let w = &params[dir.w_ih..][..g * i_width];
+    matmul_nt(pre, x, w, n, i_width, g);
 }
 
 /// **Adds** `dW_ih += Aᵀ·X` of direction `dir` to `grads`, one product over the rows: `A` holds
